@@ -1,0 +1,48 @@
+package registry
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Sentinel errors. Backends translate driver errors into these; callers test with errors.Is.
+var (
+	// ErrNotFound: the project, object, version, run, watermark or dataset does not exist (or,
+	// for the latest version of an object, it was removed).
+	ErrNotFound = errors.New("not found")
+	// ErrConflict: the write lost a race or contradicts the stored state (an apply planned
+	// against an old revision, a watermark moved backwards, a write-once value written twice).
+	ErrConflict = errors.New("conflict")
+	// ErrInvalid: the request itself is malformed (empty name, unknown status, ...).
+	ErrInvalid = errors.New("invalid argument")
+	// ErrUnavailable: the store cannot be reached or opened. The CLI maps it to exit code 3.
+	ErrUnavailable = errors.New("registry unavailable")
+)
+
+// More specific errors, layered on the sentinels.
+var (
+	ErrObjectNotFound      = fmt.Errorf("object %w", ErrNotFound)
+	ErrRunNotFound         = fmt.Errorf("materialization run %w", ErrNotFound)
+	ErrWatermarkNotFound   = fmt.Errorf("watermark %w", ErrNotFound)
+	ErrDatasetNotFound     = fmt.Errorf("dataset %w", ErrNotFound)
+	ErrTrainingRunNotFound = fmt.Errorf("training run %w", ErrNotFound)
+	ErrModelNotFound       = fmt.Errorf("model %w", ErrNotFound)
+	ErrAliasNotFound       = fmt.Errorf("model alias %w", ErrNotFound)
+	// ErrWatermarkBackwards: an update would move a watermark to an earlier time without Force.
+	ErrWatermarkBackwards = fmt.Errorf("watermark would move backwards: %w", ErrConflict)
+)
+
+// RevisionConflictError is returned by Apply when the project's registry revision is no longer
+// the one the plan was made against. It matches ErrConflict.
+type RevisionConflictError struct {
+	Project string
+	Planned int64 // the request's BaseRevision
+	Current int64 // the project's revision when the apply ran
+}
+
+func (e *RevisionConflictError) Error() string {
+	return fmt.Sprintf("registry changed since plan: planned against revision %d, now %d; run plan again", e.Planned, e.Current)
+}
+
+// Is makes errors.Is(err, ErrConflict) true.
+func (e *RevisionConflictError) Is(target error) bool { return target == ErrConflict }
