@@ -1,0 +1,503 @@
+// Package redis is the Redis online store, for a single node and for Redis Cluster alike,
+// through go-redis's UniversalClient. An entity's rows of all views keyed by the same entities
+// live in one hash, so a read of N entities × V views is one pipelined round trip of N HMGETs.
+// The key and value format is documented in docs/online-format.md.
+package redis
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/quiverfs/quiver/online"
+)
+
+// Options tune a Store. The zero Options are valid: every zero field takes its default.
+type Options struct {
+	// Now is the clock TTLs are measured against when reading. Default time.Now.
+	Now func() time.Time
+	// ExpiryGrace is how long past the end of its TTL (or past its write, whichever is later)
+	// Redis keeps an entity's hash, so that reads see old rows as OUTSIDE_MAX_AGE before they
+	// disappear (NOT_FOUND). Default 24h. See docs/online-format.md.
+	ExpiryGrace time.Duration
+	// WriteBatch is the number of rows sent in one pipeline by Write. Default 2048.
+	WriteBatch int
+	// RowsPerScript is the number of rows one EVALSHA call writes (rows of one cluster slot on
+	// a cluster). Default 128.
+	RowsPerScript int
+}
+
+func (o Options) withDefaults() Options {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.ExpiryGrace <= 0 {
+		o.ExpiryGrace = 24 * time.Hour
+	}
+	if o.WriteBatch <= 0 {
+		o.WriteBatch = 2048
+	}
+	if o.RowsPerScript <= 0 {
+		o.RowsPerScript = 128
+	}
+	return o
+}
+
+// Store is the Redis online store. It is safe for concurrent use.
+type Store struct {
+	client  goredis.UniversalClient
+	addr    string // for error messages
+	cluster bool
+	opts    Options
+}
+
+var _ online.Store = (*Store)(nil)
+
+// New returns a store over client, which it owns from now on: Close closes it. The client
+// should have ContextTimeoutEnabled set so reads honour the caller's deadline (Open does).
+func New(client goredis.UniversalClient, opts Options) *Store {
+	s := &Store{client: client, opts: opts.withDefaults()}
+	switch c := client.(type) {
+	case *goredis.ClusterClient:
+		s.cluster = true
+		s.addr = strings.Join(c.Options().Addrs, ",")
+	case *goredis.Client:
+		s.addr = c.Options().Addr
+	default:
+		s.addr = "redis"
+	}
+	return s
+}
+
+// Open connects to the store a quiver.yaml `online:` URL names: redis://[user:password@]host:port[/db]
+// (also rediss://) for a single node, or redis-cluster://[user:password@]host1:port1,host2:port2
+// for a cluster (seed nodes). It checks the connection with PING.
+func Open(ctx context.Context, rawURL string, opts Options) (*Store, error) {
+	var client goredis.UniversalClient
+	switch {
+	case strings.HasPrefix(rawURL, "redis://"), strings.HasPrefix(rawURL, "rediss://"):
+		o, err := goredis.ParseURL(rawURL)
+		if err != nil {
+			return nil, fmt.Errorf("open redis online store %s: %w: %w", redactURL(rawURL), online.ErrInvalidArgument, err)
+		}
+		o.ContextTimeoutEnabled = true
+		client = goredis.NewClient(o)
+	case strings.HasPrefix(rawURL, "redis-cluster://"):
+		o, err := parseClusterURL(rawURL)
+		if err != nil {
+			return nil, err
+		}
+		client = goredis.NewClusterClient(o)
+	default:
+		return nil, fmt.Errorf("open redis online store %s: want redis://, rediss:// or redis-cluster://: %w", redactURL(rawURL), online.ErrInvalidArgument)
+	}
+	s := New(client, opts)
+	if err := client.Ping(ctx).Err(); err != nil {
+		_ = client.Close()
+		return nil, s.wrap(ctx, "ping", err)
+	}
+	return s, nil
+}
+
+func parseClusterURL(rawURL string) (*goredis.ClusterOptions, error) {
+	rest := strings.TrimPrefix(rawURL, "redis-cluster://")
+	o := &goredis.ClusterOptions{ContextTimeoutEnabled: true}
+	if at := strings.LastIndexByte(rest, '@'); at >= 0 {
+		user, pass, hasPass := strings.Cut(rest[:at], ":")
+		if hasPass {
+			o.Username, o.Password = user, pass
+		} else {
+			o.Password = user
+		}
+		rest = rest[at+1:]
+	}
+	if i := strings.IndexAny(rest, "/?"); i >= 0 {
+		rest = rest[:i]
+	}
+	for _, a := range strings.Split(rest, ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			o.Addrs = append(o.Addrs, a)
+		}
+	}
+	if len(o.Addrs) == 0 {
+		return nil, fmt.Errorf("open redis online store %s: no cluster nodes: %w", redactURL(rawURL), online.ErrInvalidArgument)
+	}
+	return o, nil
+}
+
+// redactURL hides a password in a URL for messages.
+func redactURL(u string) string {
+	scheme, rest, ok := strings.Cut(u, "://")
+	if !ok {
+		return u
+	}
+	at := strings.LastIndexByte(rest, '@')
+	if at < 0 {
+		return u
+	}
+	return scheme + "://[redacted]@" + rest[at+1:]
+}
+
+// Close closes the client.
+func (s *Store) Close() error {
+	if err := s.client.Close(); err != nil && !errors.Is(err, goredis.ErrClosed) {
+		return fmt.Errorf("close redis %s: %w", s.addr, err)
+	}
+	return nil
+}
+
+// Client returns the underlying client, for tests and tools.
+func (s *Store) Client() goredis.UniversalClient { return s.client }
+
+// wrap names the address and classifies err: server error replies stay as they are, anything
+// else (connection refused, timeouts, a closed client) is ErrUnavailable; a cancelled or
+// expired ctx is reported too, so errors.Is(err, context.DeadlineExceeded) holds.
+func (s *Store) wrap(ctx context.Context, op string, err error) error {
+	if errors.Is(err, goredis.ErrClosed) {
+		return fmt.Errorf("redis %s: %s: %w", s.addr, op, online.ErrClosed)
+	}
+	var reply goredis.Error
+	if errors.As(err, &reply) && !isConnError(reply) {
+		return fmt.Errorf("redis %s: %s: %w", s.addr, op, err)
+	}
+	if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) {
+		return fmt.Errorf("redis %s: %s: %w: %w (%w)", s.addr, op, online.ErrUnavailable, cerr, err)
+	}
+	return fmt.Errorf("redis %s: %s: %w: %w", s.addr, op, online.ErrUnavailable, err)
+}
+
+// isConnError tells the reply errors that mean the cluster or node cannot serve now.
+func isConnError(err goredis.Error) bool {
+	msg := err.Error()
+	for _, p := range []string{"CLUSTERDOWN", "LOADING", "TRYAGAIN", "MASTERDOWN", "BUSY"} {
+		if strings.HasPrefix(msg, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// hashKey is the Redis key of an entity of a project: q:<project>:{<entity key>}. The entity
+// key, which starts with a non-'}' version byte, is the hash tag.
+func appendHashKey(b []byte, project string, key online.EntityKey) []byte {
+	b = append(b, "q:"...)
+	b = append(b, project...)
+	b = append(b, ":{"...)
+	b = append(b, key...)
+	return append(b, '}')
+}
+
+// field is the hash field of a view.
+func field(v *online.View) string { return v.Name }
+
+// Read implements online.Reader with one pipeline: one HMGET per distinct (row, entity key),
+// asking for the fields of every requested view keyed by that entity.
+func (s *Store) Read(ctx context.Context, req online.ReadRequest) (*online.ReadResult, error) {
+	b, err := online.NewResultBuilder(&req, s.opts.Now())
+	if err != nil {
+		return nil, err
+	}
+	rows, nviews := len(req.Views[0].Keys), len(req.Views)
+	if rows == 0 {
+		return b.Result(), nil
+	}
+	// slot[vi*rows+r] = command index<<8 | field position, for view read vi of row r.
+	slot := make([]int32, nviews*rows)
+	keys := make([]string, 0, rows)
+	fields := make([]string, 0, rows*nviews) // the fields of command c are fields[ends[c-1]:ends[c]]
+	ends := make([]int, 0, rows)
+	keyBuf := make([]byte, 0, 64)
+	for r := range rows {
+		done := uint64(0) // bitmask of views already placed, for up to 64 views
+		for vi := range nviews {
+			if vi < 64 && done&(1<<vi) != 0 {
+				continue
+			}
+			key := req.Views[vi].Keys[r]
+			ci, first := int32(len(keys)), len(fields)
+			for vj := vi; vj < nviews; vj++ {
+				if vj < 64 && done&(1<<vj) != 0 {
+					continue
+				}
+				vr := &req.Views[vj]
+				if vr.Keys[r] != key || vr.View.Project != req.Views[vi].View.Project {
+					continue
+				}
+				if vj < 64 {
+					done |= 1 << vj
+				}
+				slot[vj*rows+r] = ci<<8 | int32(len(fields)-first)
+				fields = append(fields, field(vr.View))
+				if len(fields)-first == 255 {
+					break
+				}
+			}
+			keyBuf = appendHashKey(keyBuf[:0], req.Views[vi].View.Project, key)
+			keys = append(keys, string(keyBuf))
+			ends = append(ends, len(fields))
+		}
+	}
+	cmds := make([]*goredis.SliceCmd, len(keys))
+	if len(keys) == 1 {
+		// One entity key: a plain command costs less than a pipeline of one.
+		cmds[0] = s.client.HMGet(ctx, keys[0], fields...)
+		if err := cmds[0].Err(); err != nil {
+			return nil, s.wrap(ctx, "read 1 key", err)
+		}
+	} else {
+		pipe := s.client.Pipeline()
+		start := 0
+		for c, k := range keys {
+			cmds[c] = pipe.HMGet(ctx, k, fields[start:ends[c]]...)
+			start = ends[c]
+		}
+		if _, err := pipe.Exec(ctx); err != nil {
+			return nil, s.wrap(ctx, fmt.Sprintf("read %d keys", len(cmds)), err)
+		}
+	}
+	for vi := range nviews {
+		for r := range rows {
+			sl := slot[vi*rows+r]
+			vals := cmds[sl>>8].Val()
+			pos := int(sl & 0xff)
+			if pos >= len(vals) {
+				return nil, fmt.Errorf("redis %s: read: HMGET returned %d values: %w", s.addr, len(vals), online.ErrCorrupt)
+			}
+			switch data := vals[pos].(type) {
+			case nil:
+			case string:
+				if err := b.Set(vi, r, data); err != nil {
+					return nil, fmt.Errorf("redis %s: read: %w", s.addr, err)
+				}
+			default:
+				return nil, fmt.Errorf("redis %s: read: unexpected HMGET value %T: %w", s.addr, data, online.ErrCorrupt)
+			}
+		}
+	}
+	return b.Result(), nil
+}
+
+// writeScript stores rows of one view in the hashes of their entities, skipping any row older
+// than the stored one. KEYS are the entities' hash keys. ARGV[1] is the view's hash field,
+// ARGV[2] 1 when the view has no TTL, ARGV[3] the expiry grace in ms; then for each key i,
+// ARGV[2+2i] is the encoded row and ARGV[3+2i] the row's event time plus the view's TTL, in
+// ms since the epoch. Rows are compared on bytes 2..17 of their encoding: (event_ts,
+// created_ts) as order-preserving big-endian integers, read as four unsigned 32-bit numbers
+// (exact in Lua's doubles). It returns the number of rows written.
+const writeScript = `
+local field = ARGV[1]
+local persist = ARGV[2] == '1'
+local grace = tonumber(ARGV[3])
+local unpack = struct.unpack
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local written = 0
+for i, key in ipairs(KEYS) do
+  local new = ARGV[2 + 2 * i]
+  local old = redis.call('HGET', key, field)
+  local write = true
+  if old and #old >= 17 and string.byte(old, 1) == string.byte(new, 1) then
+    local n1, n2, n3, n4 = unpack('>I4I4I4I4', new, 2)
+    local o1, o2, o3, o4 = unpack('>I4I4I4I4', old, 2)
+    if n1 ~= o1 then write = n1 > o1
+    elseif n2 ~= o2 then write = n2 > o2
+    elseif n3 ~= o3 then write = n3 > o3
+    else write = n4 >= o4 end
+  end
+  if write then
+    if persist then
+      redis.call('HSET', key, field, new)
+      redis.call('PERSIST', key)
+    else
+      local target = math.max(tonumber(ARGV[3 + 2 * i]), now) + grace
+      if old then
+        -- The key exists: GT only ever extends an expiry and leaves a persistent key alone.
+        redis.call('HSET', key, field, new)
+        redis.call('PEXPIREAT', key, target, 'GT')
+      else
+        local exp = redis.call('PEXPIRETIME', key)
+        redis.call('HSET', key, field, new)
+        if exp == -2 or (exp ~= -1 and target > exp) then redis.call('PEXPIREAT', key, target) end
+      end
+    end
+    written = written + 1
+  end
+end
+return written
+`
+
+var script = goredis.NewScript(writeScript)
+
+// Write implements online.Writer: rows are encoded and checked first, then sent in pipelines
+// of Options.WriteBatch rows, RowsPerScript rows per EVALSHA of a script that keeps the newer
+// of the stored and the written row.
+func (s *Store) Write(ctx context.Context, v *online.View, rows []online.Row) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	// Encode everything first, so an invalid row fails the call before anything is written.
+	arena := make([]byte, 0, len(rows)*(online.RowHeaderLen+8+len(v.Features)*10+len(v.Project)+32))
+	type span struct{ key, val, exp [2]int }
+	spans := make([]span, len(rows))
+	ttlMS := v.TTL.Milliseconds()
+	var err error
+	for i := range rows {
+		r := &rows[i]
+		if r.Key == "" {
+			return fmt.Errorf("write view %q row %d: empty entity key: %w", v.Name, i, online.ErrInvalidArgument)
+		}
+		var sp span
+		sp.key[0] = len(arena)
+		arena = appendHashKey(arena, v.Project, r.Key)
+		sp.key[1] = len(arena)
+		sp.val[0] = len(arena)
+		arena, err = online.EncodeRow(arena, v, r)
+		if err != nil {
+			return fmt.Errorf("write view %q row %d: %w", v.Name, i, err)
+		}
+		sp.val[1] = len(arena)
+		sp.exp[0] = len(arena)
+		arena = strconv.AppendInt(arena, r.EventTS.UnixMilli()+ttlMS, 10)
+		sp.exp[1] = len(arena)
+		spans[i] = sp
+	}
+	persist := "0"
+	if v.TTL == 0 {
+		persist = "1"
+	}
+	grace := strconv.FormatInt(s.opts.ExpiryGrace.Milliseconds(), 10)
+	order := make([]int, 0, s.opts.WriteBatch)
+	for start := 0; start < len(rows); start += s.opts.WriteBatch {
+		end := min(start+s.opts.WriteBatch, len(rows))
+		order = order[:0]
+		for i := start; i < end; i++ {
+			order = append(order, i)
+		}
+		if s.cluster {
+			// A script's keys must share a slot: group the batch's rows by slot.
+			slots := make(map[uint16][]int)
+			for _, i := range order {
+				sl := slotOf(arena[spans[i].key[0]:spans[i].key[1]])
+				slots[sl] = append(slots[sl], i)
+			}
+			order = order[:0]
+			groups := make([][]int, 0, len(slots))
+			for _, g := range slots {
+				groups = append(groups, g)
+			}
+			if err := s.writeGroups(ctx, v, groups, func(i int) (k, val, exp []byte) {
+				sp := spans[i]
+				return arena[sp.key[0]:sp.key[1]], arena[sp.val[0]:sp.val[1]], arena[sp.exp[0]:sp.exp[1]]
+			}, persist, grace); err != nil {
+				return err
+			}
+			continue
+		}
+		groups := make([][]int, 0, (len(order)+s.opts.RowsPerScript-1)/s.opts.RowsPerScript)
+		for i := 0; i < len(order); i += s.opts.RowsPerScript {
+			groups = append(groups, order[i:min(i+s.opts.RowsPerScript, len(order))])
+		}
+		if err := s.writeGroups(ctx, v, groups, func(i int) (k, val, exp []byte) {
+			sp := spans[i]
+			return arena[sp.key[0]:sp.key[1]], arena[sp.val[0]:sp.val[1]], arena[sp.exp[0]:sp.exp[1]]
+		}, persist, grace); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// writeGroups sends one EVALSHA per group (splitting groups longer than RowsPerScript) in
+// one pipeline, loading the script and retrying once when the server does not have it.
+func (s *Store) writeGroups(ctx context.Context, v *online.View, groups [][]int, row func(int) (k, val, exp []byte), persist, grace string) error {
+	for attempt := 0; ; attempt++ {
+		pipe := s.client.Pipeline()
+		for _, g := range groups {
+			for len(g) > 0 {
+				n := min(len(g), s.opts.RowsPerScript)
+				keys := make([]string, n)
+				args := make([]any, 3, 3+2*n)
+				args[0], args[1], args[2] = field(v), persist, grace
+				for j, i := range g[:n] {
+					k, val, exp := row(i)
+					keys[j] = string(k)
+					args = append(args, val, exp)
+				}
+				pipe.EvalSha(ctx, script.Hash(), keys, args...)
+				g = g[n:]
+			}
+		}
+		_, err := pipe.Exec(ctx)
+		if err == nil {
+			return nil
+		}
+		if attempt == 0 && goredis.HasErrorPrefix(err, "NOSCRIPT") {
+			if lerr := s.client.ScriptLoad(ctx, writeScript).Err(); lerr != nil {
+				return s.wrap(ctx, fmt.Sprintf("write view %q: load script", v.Name), lerr)
+			}
+			continue
+		}
+		return s.wrap(ctx, fmt.Sprintf("write view %q", v.Name), err)
+	}
+}
+
+// DeleteView implements online.Writer: it scans every master for the hashes of the view's
+// project and deletes the view's field from them. It costs a scan of the project's keys.
+func (s *Store) DeleteView(ctx context.Context, v *online.View) error {
+	// The entity key of every row of v starts with the same bytes: its entities' names.
+	// View names are unique in a project, so every hash of the project is scanned, also those
+	// of entities the view was keyed by before a change.
+	pattern := "q:" + globEscape(v.Project) + ":{*"
+	del := func(ctx context.Context, c *goredis.Client) error {
+		var cursor uint64
+		for {
+			keys, next, err := c.Scan(ctx, cursor, pattern, 1000).Result()
+			if err != nil {
+				return err
+			}
+			if len(keys) > 0 {
+				pipe := c.Pipeline()
+				for _, k := range keys {
+					pipe.HDel(ctx, k, field(v))
+				}
+				if _, err := pipe.Exec(ctx); err != nil {
+					return err
+				}
+			}
+			if next == 0 {
+				return nil
+			}
+			cursor = next
+		}
+	}
+	var err error
+	switch c := s.client.(type) {
+	case *goredis.ClusterClient:
+		err = c.ForEachMaster(ctx, del)
+	case *goredis.Client:
+		err = del(ctx, c)
+	default:
+		return fmt.Errorf("redis %s: delete view %q: unsupported client %T: %w", s.addr, v.Name, c, online.ErrInvalidArgument)
+	}
+	if err != nil {
+		return s.wrap(ctx, fmt.Sprintf("delete view %q", v.Name), err)
+	}
+	return nil
+}
+
+func globEscape(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '*', '?', '[', ']', '\\':
+			b.WriteByte('\\')
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
