@@ -1,0 +1,199 @@
+// Package iceberg reads Apache Iceberg tables as a source and is Quiver's offline store: one
+// Iceberg table per feature view, each materialization run one snapshot. It uses iceberg-go
+// with an Iceberg SQL catalog kept in a SQLite database (pure Go, modernc.org/sqlite) by
+// default, or a REST catalog by configuration.
+package iceberg
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+
+	ice "github.com/apache/iceberg-go"
+	"github.com/apache/iceberg-go/catalog"
+	"github.com/apache/iceberg-go/catalog/rest"
+	sqlcat "github.com/apache/iceberg-go/catalog/sql"
+	"github.com/apache/iceberg-go/table"
+	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
+	_ "modernc.org/sqlite"             // registers the pure-Go "sqlite" database/sql driver
+
+	"github.com/quiverfs/quiver/offline"
+)
+
+// DefaultCatalogName is the catalog name used when CatalogConfig.Name is empty. The SQL catalog
+// stores it in every row, so one database can hold several catalogs.
+const DefaultCatalogName = "quiver"
+
+// CatalogConfig says which Iceberg catalog to use.
+type CatalogConfig struct {
+	// URI is "sqlite://PATH" for an Iceberg SQL catalog in a SQLite file (created if missing;
+	// a relative PATH is relative to the working directory), "postgres://..." for an Iceberg
+	// SQL catalog in a PostgreSQL database (the registry's), or an http(s) URL of an Iceberg
+	// REST catalog.
+	URI string
+	// Name is the catalog name; empty means DefaultCatalogName.
+	Name string
+	// Warehouse is where new tables' files go: a local directory or a URL (file://, s3://...).
+	// Required for a SQL catalog; optional for REST, where the server may choose.
+	Warehouse string
+	// Props are extra catalog properties passed to iceberg-go (REST credentials, S3
+	// settings, ...).
+	Props map[string]string
+}
+
+// Catalog is an open Iceberg catalog. Close releases it.
+type Catalog struct {
+	cat   catalog.Catalog
+	db    *sql.DB // the SQLite handle of a SQL catalog, nil for REST
+	label string
+}
+
+// OpenCatalog opens the catalog cfg describes.
+func OpenCatalog(ctx context.Context, cfg CatalogConfig) (*Catalog, error) {
+	name := cfg.Name
+	if name == "" {
+		name = DefaultCatalogName
+	}
+	props := ice.Properties{}
+	for k, v := range cfg.Props {
+		props[k] = v
+	}
+	if cfg.Warehouse != "" {
+		wh, err := warehouseURL(cfg.Warehouse)
+		if err != nil {
+			return nil, err
+		}
+		props["warehouse"] = wh
+	}
+	switch {
+	case strings.HasPrefix(cfg.URI, "sqlite://"):
+		if cfg.Warehouse == "" {
+			return nil, fmt.Errorf("open iceberg catalog %s: %w: no warehouse", cfg.URI, offline.ErrInvalidSource)
+		}
+		path := strings.TrimPrefix(cfg.URI, "sqlite://")
+		if path == "" {
+			return nil, fmt.Errorf("open iceberg catalog %s: %w: no database path", cfg.URI, offline.ErrInvalidSource)
+		}
+		if dir := filepath.Dir(path); dir != "" {
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				return nil, fmt.Errorf("open iceberg catalog %s: %w", cfg.URI, err)
+			}
+		}
+		// WAL and a busy timeout on every pooled connection let several processes share the
+		// catalog; the SQL catalog retries "database is locked" on its own as well.
+		dsn := "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_txlock=immediate"
+		db, err := sql.Open("sqlite", dsn)
+		if err != nil {
+			return nil, fmt.Errorf("open iceberg catalog %s: %w", cfg.URI, err)
+		}
+		c, err := sqlcat.NewCatalog(name, db, sqlcat.SQLite, props)
+		if err != nil {
+			_ = db.Close()
+			return nil, fmt.Errorf("open iceberg catalog %s: %w", cfg.URI, err)
+		}
+		return &Catalog{cat: c, db: db, label: cfg.URI}, nil
+	case strings.HasPrefix(cfg.URI, "postgres://"), strings.HasPrefix(cfg.URI, "postgresql://"):
+		if cfg.Warehouse == "" {
+			return nil, fmt.Errorf("open iceberg catalog %s: %w: no warehouse", redactURL(cfg.URI), offline.ErrInvalidSource)
+		}
+		db, err := sql.Open("pgx", cfg.URI)
+		if err != nil {
+			return nil, fmt.Errorf("open iceberg catalog %s: %w", redactURL(cfg.URI), err)
+		}
+		c, err := sqlcat.NewCatalog(name, db, sqlcat.Postgres, props)
+		if err != nil {
+			_ = db.Close()
+			return nil, fmt.Errorf("open iceberg catalog %s: %w", redactURL(cfg.URI), err)
+		}
+		return &Catalog{cat: c, db: db, label: redactURL(cfg.URI)}, nil
+	case strings.HasPrefix(cfg.URI, "http://"), strings.HasPrefix(cfg.URI, "https://"):
+		var opts []rest.Option
+		if wh := props["warehouse"]; wh != "" {
+			opts = append(opts, rest.WithWarehouseLocation(wh))
+		}
+		opts = append(opts, rest.WithAdditionalProps(props))
+		c, err := rest.NewCatalog(ctx, name, cfg.URI, opts...)
+		if err != nil {
+			return nil, fmt.Errorf("open iceberg rest catalog %s: %w", redactURL(cfg.URI), err)
+		}
+		return &Catalog{cat: c, label: redactURL(cfg.URI)}, nil
+	}
+	return nil, fmt.Errorf("open iceberg catalog %q: %w: want sqlite://PATH, postgres://... or an http(s) REST catalog URL", redactURL(cfg.URI), offline.ErrInvalidSource)
+}
+
+// Iceberg returns the iceberg-go catalog, for callers that need more than this package offers.
+func (c *Catalog) Iceberg() catalog.Catalog { return c.cat }
+
+func (c *Catalog) String() string { return "iceberg catalog " + c.label }
+
+// Close releases the catalog's database handle, if it has one.
+func (c *Catalog) Close() error {
+	if c.db != nil {
+		return c.db.Close()
+	}
+	return nil
+}
+
+// ParseIdentifier splits "namespace.table" (the namespace may itself be dotted) into an
+// identifier.
+func ParseIdentifier(name string) (table.Identifier, error) {
+	parts := strings.Split(name, ".")
+	if len(parts) < 2 {
+		return nil, fmt.Errorf("%w: iceberg table %q is not of the form namespace.table", offline.ErrInvalidSource, name)
+	}
+	for _, p := range parts {
+		if p == "" {
+			return nil, fmt.Errorf("%w: iceberg table %q has an empty name part", offline.ErrInvalidSource, name)
+		}
+	}
+	return parts, nil
+}
+
+// ensureNamespace creates ns if it does not exist.
+func (c *Catalog) ensureNamespace(ctx context.Context, ns table.Identifier) error {
+	ok, err := c.cat.CheckNamespaceExists(ctx, ns)
+	if err != nil {
+		return fmt.Errorf("%s: check namespace %s: %w", c, strings.Join(ns, "."), err)
+	}
+	if ok {
+		return nil
+	}
+	if err := c.cat.CreateNamespace(ctx, ns, nil); err != nil {
+		if ok, err2 := c.cat.CheckNamespaceExists(ctx, ns); err2 == nil && ok {
+			return nil // created concurrently
+		}
+		return fmt.Errorf("%s: create namespace %s: %w", c, strings.Join(ns, "."), err)
+	}
+	return nil
+}
+
+// warehouseURL turns a local directory into an absolute file:// URL and passes URLs through.
+func warehouseURL(wh string) (string, error) {
+	if strings.Contains(wh, "://") {
+		return strings.TrimSuffix(wh, "/"), nil
+	}
+	abs, err := filepath.Abs(wh)
+	if err != nil {
+		return "", fmt.Errorf("warehouse %s: %w", wh, err)
+	}
+	if err := os.MkdirAll(abs, 0o755); err != nil {
+		return "", fmt.Errorf("create warehouse %s: %w", abs, err)
+	}
+	return (&url.URL{Scheme: "file", Path: filepath.ToSlash(abs)}).String(), nil
+}
+
+// redactURL hides a password in a URL.
+func redactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil || u.User == nil {
+		return s
+	}
+	if _, has := u.User.Password(); has {
+		return strings.Replace(u.Redacted(), ":xxxxx@", ":[redacted]@", 1)
+	}
+	return s
+}

@@ -1,0 +1,403 @@
+package iceberg
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/compute"
+	"github.com/apache/arrow-go/v18/arrow/ipc"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+)
+
+// dedupBuffer collects the rows of one interval write and yields them with duplicate
+// (join keys, event_ts, created_ts) collapsed, the last row added winning.
+//
+// Rows stay in memory until they exceed budget bytes; from then on every row is spilled to
+// one of nBuckets Arrow IPC files on disk, chosen by a hash of its dedup key, so rows that
+// may collide share a bucket and each bucket is de-duplicated on its own. Peak memory is
+// about max(budget, spilled bytes / nBuckets) plus one key per row of the largest bucket.
+type dedupBuffer struct {
+	schema   *arrow.Schema
+	keyCols  []int
+	budget   int64
+	nBuckets int
+	spillDir string
+	mem      memory.Allocator
+	seed     maphash.Seed
+
+	recs    []arrow.RecordBatch // in memory, before spilling
+	size    int64
+	dir     string // spill directory, "" until spilling
+	files   []*os.File
+	writers []*ipc.Writer
+	rowsIn  int64
+}
+
+func newDedupBuffer(schema *arrow.Schema, keyCols []int, budget int64, nBuckets int, spillDir string, mem memory.Allocator) *dedupBuffer {
+	return &dedupBuffer{
+		schema: schema, keyCols: keyCols, budget: budget, nBuckets: nBuckets,
+		spillDir: spillDir, mem: mem, seed: maphash.MakeSeed(),
+	}
+}
+
+func (d *dedupBuffer) spilled() bool { return d.dir != "" }
+
+// add takes a reference to rec (the caller keeps its own).
+func (d *dedupBuffer) add(ctx context.Context, rec arrow.RecordBatch) error {
+	d.rowsIn += rec.NumRows()
+	if !d.spilled() {
+		rec.Retain()
+		d.recs = append(d.recs, rec)
+		d.size += recordSize(rec)
+		if d.size <= d.budget {
+			return nil
+		}
+		if err := d.startSpill(); err != nil {
+			return err
+		}
+		recs := d.recs
+		d.recs, d.size = nil, 0
+		defer func() {
+			for _, r := range recs {
+				r.Release()
+			}
+		}()
+		for _, r := range recs {
+			if err := d.spill(ctx, r); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return d.spill(ctx, rec)
+}
+
+func (d *dedupBuffer) startSpill() error {
+	dir, err := os.MkdirTemp(d.spillDir, "quiver-write-*")
+	if err != nil {
+		return fmt.Errorf("create spill directory: %w", err)
+	}
+	d.dir = dir
+	for i := range d.nBuckets {
+		f, err := os.Create(filepath.Join(dir, fmt.Sprintf("bucket-%04d.arrows", i)))
+		if err != nil {
+			return fmt.Errorf("create spill file: %w", err)
+		}
+		d.files = append(d.files, f)
+		d.writers = append(d.writers, ipc.NewWriter(f, ipc.WithSchema(d.schema), ipc.WithAllocator(d.mem), ipc.WithLZ4()))
+	}
+	return nil
+}
+
+// spill splits rec by bucket and appends each part to its bucket file.
+func (d *dedupBuffer) spill(ctx context.Context, rec arrow.RecordBatch) error {
+	n := int(rec.NumRows())
+	idx := make([][]int32, d.nBuckets)
+	var key []byte
+	for i := range n {
+		key = appendRowKey(key[:0], rec, d.keyCols, i)
+		b := int(maphash.Bytes(d.seed, key) % uint64(d.nBuckets))
+		idx[b] = append(idx[b], int32(i))
+	}
+	for b, rows := range idx {
+		if len(rows) == 0 {
+			continue
+		}
+		part, err := d.take(ctx, rec, rows)
+		if err != nil {
+			return fmt.Errorf("split rows for spilling: %w", err)
+		}
+		err = d.writers[b].Write(part)
+		part.Release()
+		if err != nil {
+			return fmt.Errorf("spill rows to %s: %w", d.files[b].Name(), err)
+		}
+	}
+	return nil
+}
+
+// take returns the given rows of rec (all of them shares rec's columns).
+func (d *dedupBuffer) take(ctx context.Context, rec arrow.RecordBatch, rows []int32) (arrow.RecordBatch, error) {
+	if len(rows) == int(rec.NumRows()) {
+		rec.Retain()
+		return rec, nil
+	}
+	ib := array.NewInt32Builder(d.mem)
+	ib.AppendValues(rows, nil)
+	indices := ib.NewInt32Array()
+	ib.Release()
+	defer indices.Release()
+	cols := make([]arrow.Array, 0, rec.NumCols())
+	defer func() {
+		for _, c := range cols {
+			c.Release()
+		}
+	}()
+	cctx := compute.WithAllocator(ctx, d.mem)
+	for _, c := range rec.Columns() {
+		t, err := compute.TakeArray(cctx, c, indices)
+		if err != nil {
+			return nil, err
+		}
+		cols = append(cols, t)
+	}
+	return array.NewRecordBatch(rec.Schema(), cols, int64(len(rows))), nil
+}
+
+// finish ends adding; after it, reader may be called.
+func (d *dedupBuffer) finish() error {
+	for i, w := range d.writers {
+		if err := w.Close(); err != nil {
+			return fmt.Errorf("finish spill file %s: %w", d.files[i].Name(), err)
+		}
+	}
+	d.writers = nil
+	return nil
+}
+
+// close releases memory and removes spill files.
+func (d *dedupBuffer) close() error {
+	for _, r := range d.recs {
+		r.Release()
+	}
+	d.recs = nil
+	for _, w := range d.writers {
+		_ = w.Close()
+	}
+	d.writers = nil
+	var errs []error
+	for _, f := range d.files {
+		errs = append(errs, f.Close())
+	}
+	d.files = nil
+	if d.dir != "" {
+		errs = append(errs, os.RemoveAll(d.dir))
+		d.dir = ""
+	}
+	return errors.Join(errs...)
+}
+
+// group returns group i of the rows that may hold duplicates of each other, in the order
+// they were added: all rows when in memory, else bucket i. The caller owns the batches. Groups
+// can be read any number of times (a retried commit reads them again).
+func (d *dedupBuffer) group(ctx context.Context, i int) ([]arrow.RecordBatch, error) {
+	if !d.spilled() {
+		recs := make([]arrow.RecordBatch, len(d.recs))
+		for i, r := range d.recs {
+			r.Retain()
+			recs[i] = r
+		}
+		return recs, nil
+	}
+	f := d.files[i]
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return nil, fmt.Errorf("read spill file %s: %w", f.Name(), err)
+	}
+	r, err := ipc.NewReader(f, ipc.WithAllocator(d.mem), ipc.WithSchema(d.schema))
+	if err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("read spill file %s: %w", f.Name(), err)
+	}
+	defer r.Release()
+	var recs []arrow.RecordBatch
+	for r.Next() {
+		if err := ctx.Err(); err != nil {
+			releaseAll(recs)
+			return nil, err
+		}
+		rec := r.RecordBatch()
+		rec.Retain()
+		recs = append(recs, rec)
+	}
+	if err := r.Err(); err != nil && !errors.Is(err, io.EOF) {
+		releaseAll(recs)
+		return nil, fmt.Errorf("read spill file %s: %w", f.Name(), err)
+	}
+	return recs, nil
+}
+
+func (d *dedupBuffer) numGroups() int {
+	if !d.spilled() {
+		return 1
+	}
+	return d.nBuckets
+}
+
+// collapse keeps, per dedup key, the last row of recs; it consumes recs and returns new
+// batches in the same order.
+func collapse(ctx context.Context, recs []arrow.RecordBatch, keyCols []int, mem memory.Allocator) ([]arrow.RecordBatch, error) {
+	defer releaseAll(recs)
+	rows := 0
+	for _, r := range recs {
+		rows += int(r.NumRows())
+	}
+	seen := newKeySet(rows)
+	keep := make([][]bool, len(recs))
+	dropped := make([]bool, len(recs))
+	var key []byte
+	for r := len(recs) - 1; r >= 0; r-- {
+		rec := recs[r]
+		n := int(rec.NumRows())
+		keep[r] = make([]bool, n)
+		for i := n - 1; i >= 0; i-- {
+			key = appendRowKey(key[:0], rec, keyCols, i)
+			if !seen.add(key) {
+				dropped[r] = true
+				continue
+			}
+			keep[r][i] = true
+		}
+	}
+	out := make([]arrow.RecordBatch, 0, len(recs))
+	for r, rec := range recs {
+		if !dropped[r] {
+			rec.Retain()
+			out = append(out, rec)
+			continue
+		}
+		mb := array.NewBooleanBuilder(mem)
+		mb.AppendValues(keep[r], nil)
+		mask := mb.NewBooleanArray()
+		mb.Release()
+		f, err := compute.FilterRecordBatch(compute.WithAllocator(ctx, mem), rec, mask, compute.DefaultFilterOptions())
+		mask.Release()
+		if err != nil {
+			releaseAll(out)
+			return nil, fmt.Errorf("collapse duplicate rows: %w", err)
+		}
+		out = append(out, f)
+	}
+	return out, nil
+}
+
+// keySet is a set of byte strings stored in one arena, so adding a row's key allocates
+// nothing per row.
+type keySet struct {
+	seed  maphash.Seed
+	first map[uint64]int32 // hash → first entry with it
+	next  []int32          // entry → next entry with the same hash, or -1
+	ends  []int            // entry i's key is arena[ends[i-1]:ends[i]]
+	arena []byte
+}
+
+func newKeySet(hint int) *keySet {
+	return &keySet{seed: maphash.MakeSeed(), first: make(map[uint64]int32, hint), next: make([]int32, 0, hint), ends: make([]int, 0, hint)}
+}
+
+func (s *keySet) key(i int32) []byte {
+	start := 0
+	if i > 0 {
+		start = s.ends[i-1]
+	}
+	return s.arena[start:s.ends[i]]
+}
+
+// add inserts key and reports whether it was new.
+func (s *keySet) add(key []byte) bool {
+	h := maphash.Bytes(s.seed, key)
+	head, ok := s.first[h]
+	if ok {
+		for e := head; e >= 0; e = s.next[e] {
+			if string(s.key(e)) == string(key) {
+				return false
+			}
+		}
+	} else {
+		head = -1
+	}
+	s.first[h] = int32(len(s.ends))
+	s.next = append(s.next, head)
+	s.arena = append(s.arena, key...)
+	s.ends = append(s.ends, len(s.arena))
+	return true
+}
+
+func releaseAll(recs []arrow.RecordBatch) {
+	for _, r := range recs {
+		r.Release()
+	}
+}
+
+// appendRowKey appends an unambiguous encoding of row i's values in cols.
+func appendRowKey(b []byte, rec arrow.RecordBatch, cols []int, i int) []byte {
+	for _, c := range cols {
+		b = appendValue(b, rec.Column(c), i)
+	}
+	return b
+}
+
+func appendValue(b []byte, a arrow.Array, i int) []byte {
+	if a.IsNull(i) {
+		return append(b, 0)
+	}
+	b = append(b, 1)
+	switch a := a.(type) {
+	case *array.Int32:
+		return binary.LittleEndian.AppendUint32(b, uint32(a.Value(i)))
+	case *array.Int64:
+		return binary.LittleEndian.AppendUint64(b, uint64(a.Value(i)))
+	case *array.Timestamp:
+		return binary.LittleEndian.AppendUint64(b, uint64(a.Value(i)))
+	case *array.Float32:
+		return binary.LittleEndian.AppendUint32(b, math.Float32bits(a.Value(i)))
+	case *array.Float64:
+		return binary.LittleEndian.AppendUint64(b, math.Float64bits(a.Value(i)))
+	case *array.Boolean:
+		if a.Value(i) {
+			return append(b, 1)
+		}
+		return append(b, 0)
+	case *array.String:
+		v := a.Value(i)
+		b = binary.AppendUvarint(b, uint64(len(v)))
+		return append(b, v...)
+	case *array.Binary:
+		v := a.Value(i)
+		b = binary.AppendUvarint(b, uint64(len(v)))
+		return append(b, v...)
+	case *array.List:
+		start, end := a.ValueOffsets(i)
+		b = binary.AppendUvarint(b, uint64(end-start))
+		for j := start; j < end; j++ {
+			b = appendValue(b, a.ListValues(), int(j))
+		}
+		return b
+	}
+	// Canonical schemas hold only the types above; fall back to the value's text.
+	v := a.ValueStr(i)
+	b = binary.AppendUvarint(b, uint64(len(v)))
+	return append(b, v...)
+}
+
+// recordSize approximates the memory a batch holds: the sum of its buffers' lengths.
+func recordSize(rec arrow.RecordBatch) int64 {
+	var n int64
+	for _, c := range rec.Columns() {
+		n += dataSize(c.Data())
+	}
+	return n
+}
+
+func dataSize(d arrow.ArrayData) int64 {
+	var n int64
+	for _, b := range d.Buffers() {
+		if b != nil {
+			n += int64(b.Len())
+		}
+	}
+	for _, c := range d.Children() {
+		n += dataSize(c)
+	}
+	return n
+}

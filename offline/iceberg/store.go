@@ -1,0 +1,663 @@
+package iceberg
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"iter"
+	"os"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	ice "github.com/apache/iceberg-go"
+	"github.com/apache/iceberg-go/catalog"
+	"github.com/apache/iceberg-go/table"
+
+	"github.com/quiverfs/quiver/offline"
+)
+
+// Snapshot summary keys WriteInterval records.
+const (
+	SummaryRunID         = "quiver.run-id"
+	SummaryIntervalStart = "quiver.interval-start"
+	SummaryIntervalEnd   = "quiver.interval-end"
+	SummaryView          = "quiver.view"
+)
+
+// Defaults of StoreOptions.
+const (
+	DefaultNamespace    = "quiver"
+	DefaultMemoryBudget = 256 << 20
+	DefaultSpillBuckets = 64
+	// PartitionField is the name of the day(event_ts) partition field of every view table.
+	PartitionField = "event_ts_day"
+	// RowGroupSizeBytes is the Parquet row group size new view tables are created with.
+	RowGroupSizeBytes = 32 << 20
+)
+
+// StoreOptions tune the offline store. The zero value means the defaults.
+type StoreOptions struct {
+	// Namespace holds the view tables; empty means DefaultNamespace. A dotted name is a
+	// nested namespace.
+	Namespace string
+	// MemoryBudget is how many bytes of rows a write keeps in memory before spilling them to
+	// disk to de-duplicate; 0 means DefaultMemoryBudget.
+	MemoryBudget int64
+	// SpillBuckets is how many hash buckets spilled rows are split into; each is
+	// de-duplicated alone, so a write needs about spilled bytes / SpillBuckets of memory.
+	// 0 means DefaultSpillBuckets.
+	SpillBuckets int
+	// SpillDir is where spill files go; empty means os.TempDir().
+	SpillDir string
+	// Allocator allocates Arrow memory; nil means memory.DefaultAllocator.
+	Allocator memory.Allocator
+}
+
+// Store is the offline store: one Iceberg table per feature view, named NAMESPACE.VIEW,
+// with the view's canonical columns, partitioned by day(event_ts). It is safe for
+// concurrent use; concurrent writes to one view are serialized by the catalog's optimistic
+// commit (a loser fails with a commit conflict and may retry).
+type Store struct {
+	cat  *Catalog
+	ns   table.Identifier
+	opts StoreOptions
+}
+
+var _ offline.Store = (*Store)(nil)
+
+// NewStore returns the store over cat, creating its namespace if needed. The caller keeps
+// ownership of cat.
+func NewStore(ctx context.Context, cat *Catalog, opts StoreOptions) (*Store, error) {
+	if opts.Namespace == "" {
+		opts.Namespace = DefaultNamespace
+	}
+	if opts.MemoryBudget <= 0 {
+		opts.MemoryBudget = DefaultMemoryBudget
+	}
+	if opts.SpillBuckets <= 0 {
+		opts.SpillBuckets = DefaultSpillBuckets
+	}
+	if opts.SpillDir == "" {
+		opts.SpillDir = os.TempDir()
+	}
+	if opts.Allocator == nil {
+		opts.Allocator = memory.DefaultAllocator
+	}
+	ns := strings.Split(opts.Namespace, ".")
+	if err := cat.ensureNamespace(ctx, ns); err != nil {
+		return nil, err
+	}
+	return &Store{cat: cat, ns: ns, opts: opts}, nil
+}
+
+// Identifier is the table identifier of a view.
+func (s *Store) Identifier(view string) table.Identifier {
+	return append(append(table.Identifier{}, s.ns...), view)
+}
+
+func (s *Store) tableName(view string) string { return strings.Join(s.Identifier(view), ".") }
+
+func (s *Store) load(ctx context.Context, view string) (*table.Table, error) {
+	tbl, err := s.cat.cat.LoadTable(ctx, s.Identifier(view))
+	if errors.Is(err, catalog.ErrNoSuchTable) {
+		return nil, fmt.Errorf("offline table %s: %w", s.tableName(view), offline.ErrTableNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load offline table %s: %w", s.tableName(view), err)
+	}
+	return tbl, nil
+}
+
+// EnsureTable implements offline.Writer.
+func (s *Store) EnsureTable(ctx context.Context, vs offline.ViewSchema) error {
+	_, err := s.ensure(ctx, vs)
+	return err
+}
+
+func (s *Store) ensure(ctx context.Context, vs offline.ViewSchema) (*table.Table, error) {
+	if err := vs.Validate(); err != nil {
+		return nil, err
+	}
+	name := s.tableName(vs.View)
+	tbl, err := s.load(ctx, vs.View)
+	if errors.Is(err, offline.ErrTableNotFound) {
+		sc, err := tableSchema(vs)
+		if err != nil {
+			return nil, err
+		}
+		ts, _ := sc.FindFieldByName(offline.EventTS)
+		spec := ice.NewPartitionSpec(ice.PartitionField{
+			SourceIDs: []int{ts.ID}, FieldID: 1000, Name: PartitionField, Transform: ice.DayTransform{},
+		})
+		tbl, err = s.cat.cat.CreateTable(ctx, s.Identifier(vs.View), sc,
+			catalog.WithPartitionSpec(&spec),
+			catalog.WithProperties(ice.Properties{
+				SummaryView: vs.View,
+				// Each day partition a write touches keeps a Parquet writer open with one row
+				// group buffered; a smaller row group than iceberg-go's 128 MiB default
+				// bounds a multi-day write's memory.
+				table.ParquetRowGroupSizeBytesKey: strconv.Itoa(RowGroupSizeBytes),
+			}))
+		if errors.Is(err, catalog.ErrTableAlreadyExists) {
+			return s.ensure(ctx, vs) // created concurrently: check it
+		}
+		if err != nil {
+			return nil, fmt.Errorf("create offline table %s: %w", name, err)
+		}
+		return tbl, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	cur := tbl.Schema()
+	var missing []offline.Column
+	for _, c := range vs.Columns() {
+		f, ok := cur.FindFieldByName(c.Name)
+		if !ok {
+			missing = append(missing, c)
+			continue
+		}
+		got, ok := TypeFromIceberg(f.Type)
+		if !ok || got != c.Type {
+			return nil, fmt.Errorf("offline table %s: %w: column %q is stored as %s but view %q declares it %s; "+
+				"a column's type cannot change: give the feature a new name, or drop the table and materialize again",
+				name, offline.ErrSchemaConflict, c.Name, f.Type, vs.View, c.Type)
+		}
+	}
+	if len(missing) == 0 {
+		return tbl, nil
+	}
+	tx := tbl.NewTransaction()
+	us := tx.UpdateSchema(true, false)
+	var added []string
+	for _, c := range missing {
+		t, err := IcebergType(c.Type, func() int { return 0 })
+		if err != nil {
+			return nil, fmt.Errorf("offline table %s column %q: %w", name, c.Name, err)
+		}
+		us = us.AddColumn([]string{c.Name}, t, "", false, nil)
+		added = append(added, c.Name)
+	}
+	if err := us.Commit(); err != nil {
+		return nil, fmt.Errorf("offline table %s: add columns %s: %w", name, strings.Join(added, ", "), err)
+	}
+	tbl, err = tx.Commit(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("offline table %s: add columns %s: %w", name, strings.Join(added, ", "), err)
+	}
+	return tbl, nil
+}
+
+// WriteInterval implements offline.Writer with one Iceberg overwrite commit: the files of
+// the interval's days are deleted (or, for days the interval covers only in part, rewritten
+// without the interval's rows) and the new rows appended, in a single snapshot whose summary
+// records SummaryRunID, SummaryIntervalStart and SummaryIntervalEnd.
+//
+// Rows are de-duplicated before writing. They are held in memory up to
+// StoreOptions.MemoryBudget bytes, then spilled to disk in StoreOptions.SpillBuckets hash
+// buckets and de-duplicated a bucket at a time, so the memory a write needs is about
+// max(MemoryBudget, interval bytes / SpillBuckets), independent of the stream's length.
+func (s *Store) WriteInterval(ctx context.Context, vs offline.ViewSchema, r offline.Range, rows offline.Stream, runID string) (res offline.WriteResult, err error) {
+	defer func() {
+		if cerr := rows.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("write %s: close input: %w", s.tableName(vs.View), cerr)
+		}
+	}()
+	name := s.tableName(vs.View)
+	if err := r.Validate(); err != nil {
+		return res, fmt.Errorf("write %s: %w", name, err)
+	}
+	tbl, err := s.ensure(ctx, vs)
+	if err != nil {
+		return res, err
+	}
+	canon := vs.Arrow()
+	pick, err := inputColumns(rows.Schema(), canon)
+	if err != nil {
+		return res, fmt.Errorf("write %s: %w", name, err)
+	}
+	var keyCols []int
+	for i := range len(vs.JoinKeys) + 2 { // join keys, event_ts, created_ts
+		keyCols = append(keyCols, i)
+	}
+	tsCol := len(vs.JoinKeys)
+	buf := newDedupBuffer(canon, keyCols, s.opts.MemoryBudget, s.opts.SpillBuckets, s.opts.SpillDir, s.opts.Allocator)
+	defer func() {
+		if cerr := buf.close(); cerr != nil && err == nil {
+			err = fmt.Errorf("write %s: %w", name, cerr)
+		}
+	}()
+	start, end := r.Micros()
+	for {
+		rec, err := rows.Next(ctx)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return res, fmt.Errorf("write %s: read input: %w", name, err)
+		}
+		if pick, err = inputColumns(rec.Schema(), canon); err != nil { // a batch may not match Schema()
+			rec.Release()
+			return res, fmt.Errorf("write %s: input batch: %w", name, err)
+		}
+		cols := make([]arrow.Array, len(pick))
+		for i, p := range pick {
+			cols[i] = rec.Column(p)
+		}
+		c := array.NewRecordBatch(canon, cols, rec.NumRows())
+		rec.Release()
+		if err := checkInterval(c.Column(tsCol).(*array.Timestamp), start, end); err != nil {
+			c.Release()
+			return res, fmt.Errorf("write %s %s: %w", name, r, err)
+		}
+		err = buf.add(ctx, c)
+		c.Release()
+		if err != nil {
+			return res, fmt.Errorf("write %s: %w", name, err)
+		}
+	}
+	if err := buf.finish(); err != nil {
+		return res, fmt.Errorf("write %s: %w", name, err)
+	}
+	props := ice.Properties{
+		SummaryRunID:         runID,
+		SummaryIntervalStart: r.Start.UTC().Format(time.RFC3339Nano),
+		SummaryIntervalEnd:   r.End.UTC().Format(time.RFC3339Nano),
+		SummaryView:          vs.View,
+	}
+	for attempt := 1; ; attempt++ {
+		res, err = s.commit(ctx, tbl, vs, buf, keyCols, start, end, props)
+		if err == nil || !isCommitConflict(err) || attempt == maxCommitAttempts {
+			if err != nil {
+				return res, fmt.Errorf("write %s %s: %w", name, r, err)
+			}
+			return res, nil
+		}
+		// Another writer committed first: replay the buffered rows on the new state.
+		if tbl, err = s.ensure(ctx, vs); err != nil {
+			return res, err
+		}
+	}
+}
+
+// maxCommitAttempts bounds how often WriteInterval retries a commit that lost a race.
+const maxCommitAttempts = 4
+
+// isCommitConflict reports whether a commit lost a race with another writer. iceberg-go
+// v0.7.0 wraps some conflicts in table.ErrCommitFailed; the SQL catalog returns failed
+// table requirements ("branch main has changed") as plain errors.
+func isCommitConflict(err error) bool {
+	return errors.Is(err, table.ErrCommitFailed) || strings.Contains(err.Error(), "requirement failed:")
+}
+
+// commit makes one attempt at the overwrite commit of the buffered rows.
+func (s *Store) commit(ctx context.Context, tbl *table.Table, vs offline.ViewSchema, buf *dedupBuffer, keyCols []int, start, end int64, props ice.Properties) (offline.WriteResult, error) {
+	var res offline.WriteResult
+	target, err := writeSchema(tbl.Schema(), vs)
+	if err != nil {
+		return res, err
+	}
+	rdr := &dedupReader{ctx: ctx, buf: buf, keyCols: keyCols, target: target, mem: s.opts.Allocator}
+	rdr.refs.Store(1)
+	defer rdr.Release()
+	tx := tbl.NewTransaction()
+	if err := tx.Overwrite(ctx, rdr, props, table.WithOverwriteFilter(intervalFilter(start, end))); err != nil {
+		if rerr := rdr.Err(); rerr != nil {
+			err = rerr
+		}
+		return res, err
+	}
+	if err := rdr.Err(); err != nil {
+		return res, err
+	}
+	committed, err := tx.Commit(ctx)
+	if err != nil {
+		return res, fmt.Errorf("commit: %w", err)
+	}
+	res = offline.WriteResult{RowsIn: buf.rowsIn, RowsWritten: rdr.rowsOut, Spilled: buf.spilled()}
+	if snap := committed.CurrentSnapshot(); snap != nil {
+		res.SnapshotID = snap.SnapshotID
+	}
+	return res, nil
+}
+
+func intervalFilter(start, end int64) ice.BooleanExpression {
+	ref := ice.Reference(offline.EventTS)
+	return ice.NewAnd(ice.GreaterThanEqual(ref, ice.Timestamp(start)), ice.LessThan(ref, ice.Timestamp(end)))
+}
+
+// inputColumns finds each canonical column in the input schema and checks its type.
+func inputColumns(in, canon *arrow.Schema) ([]int, error) {
+	pick := make([]int, canon.NumFields())
+	for i, f := range canon.Fields() {
+		idx := in.FieldIndices(f.Name)
+		if len(idx) == 0 {
+			return nil, fmt.Errorf("input rows: %w: %q", offline.ErrColumnNotFound, f.Name)
+		}
+		got := in.Field(idx[0]).Type
+		if !arrow.TypeEqual(got, f.Type) {
+			return nil, &offline.ColumnTypeError{Source: "input rows", Column: f.Name, Actual: got.String(), Declared: f.Type.String()}
+		}
+		pick[i] = idx[0]
+	}
+	return pick, nil
+}
+
+func checkInterval(ts *array.Timestamp, start, end int64) error {
+	for i, v := range ts.Values() {
+		if ts.IsNull(i) {
+			return fmt.Errorf("%w: row with null %s", offline.ErrOutsideInterval, offline.EventTS)
+		}
+		if int64(v) < start || int64(v) >= end {
+			return fmt.Errorf("%w: row with %s %s", offline.ErrOutsideInterval, offline.EventTS,
+				time.UnixMicro(int64(v)).UTC().Format(time.RFC3339Nano))
+		}
+	}
+	return nil
+}
+
+// writeSchema is the Arrow schema written: the table's columns in its order, with the
+// canonical type of each.
+func writeSchema(sc *ice.Schema, vs offline.ViewSchema) (*arrow.Schema, error) {
+	fields := make([]arrow.Field, 0, len(sc.Fields()))
+	for _, f := range sc.Fields() {
+		dt, err := arrowTypeOf(f.Type)
+		if err != nil {
+			return nil, fmt.Errorf("column %q: %w", f.Name, err)
+		}
+		fields = append(fields, arrow.Field{Name: f.Name, Type: dt, Nullable: true})
+	}
+	return arrow.NewSchema(fields, nil), nil
+}
+
+// arrowTypeOf is the canonical Arrow type of a stored column.
+func arrowTypeOf(t ice.Type) (arrow.DataType, error) {
+	if dt, ok := TypeFromIceberg(t); ok {
+		return offline.ArrowType(dt)
+	}
+	return table.TypeToArrowType(t, false, false)
+}
+
+// dedupReader feeds the de-duplicated rows to iceberg-go as an array.RecordReader, a group
+// of rows at a time, projected to the table's columns (columns the view lacks are null).
+type dedupReader struct {
+	ctx     context.Context
+	buf     *dedupBuffer
+	keyCols []int
+	target  *arrow.Schema
+	mem     memory.Allocator
+	refs    atomic.Int64
+
+	group   int
+	pending []arrow.RecordBatch
+	cur     arrow.RecordBatch
+	err     error
+	rowsOut int64
+}
+
+func (d *dedupReader) Retain()               { d.refs.Add(1) }
+func (d *dedupReader) Schema() *arrow.Schema { return d.target }
+func (d *dedupReader) Err() error            { return d.err }
+
+func (d *dedupReader) Release() {
+	if d.refs.Add(-1) == 0 {
+		if d.cur != nil {
+			d.cur.Release()
+			d.cur = nil
+		}
+		releaseAll(d.pending)
+		d.pending = nil
+	}
+}
+
+func (d *dedupReader) RecordBatch() arrow.RecordBatch { return d.cur }
+
+// Record is the deprecated name of RecordBatch.
+func (d *dedupReader) Record() arrow.RecordBatch { return d.cur }
+
+func (d *dedupReader) Next() bool {
+	if d.cur != nil {
+		d.cur.Release()
+		d.cur = nil
+	}
+	if d.err != nil {
+		return false
+	}
+	for len(d.pending) == 0 {
+		if d.group >= d.buf.numGroups() {
+			return false
+		}
+		if err := d.ctx.Err(); err != nil {
+			d.err = err
+			return false
+		}
+		recs, err := d.buf.group(d.ctx, d.group)
+		d.group++
+		if err != nil {
+			d.err = err
+			return false
+		}
+		d.pending, err = collapse(d.ctx, recs, d.keyCols, d.mem)
+		if err != nil {
+			d.err = err
+			return false
+		}
+	}
+	rec := d.pending[0]
+	d.pending = d.pending[1:]
+	d.cur = project(rec, d.target, d.mem)
+	rec.Release()
+	d.rowsOut += d.cur.NumRows()
+	return true
+}
+
+// project arranges rec's columns as target's, adding null columns for those rec lacks.
+func project(rec arrow.RecordBatch, target *arrow.Schema, mem memory.Allocator) arrow.RecordBatch {
+	n := rec.NumRows()
+	cols := make([]arrow.Array, target.NumFields())
+	var nulls []arrow.Array
+	for i, f := range target.Fields() {
+		if idx := rec.Schema().FieldIndices(f.Name); len(idx) > 0 {
+			cols[i] = rec.Column(idx[0])
+			continue
+		}
+		a := array.MakeArrayOfNull(mem, f.Type, int(n))
+		nulls = append(nulls, a)
+		cols[i] = a
+	}
+	out := array.NewRecordBatch(target, cols, n)
+	for _, a := range nulls {
+		a.Release()
+	}
+	return out
+}
+
+// Scan implements offline.Reader.
+func (s *Store) Scan(ctx context.Context, view string, req offline.ScanRequest) (offline.SnapshotStream, error) {
+	name := s.tableName(view)
+	tbl, err := s.load(ctx, view)
+	if err != nil {
+		return nil, err
+	}
+	var snapID int64
+	if req.SnapshotID != 0 {
+		if tbl.SnapshotByID(req.SnapshotID) == nil {
+			return nil, fmt.Errorf("offline table %s: %w: %d", name, offline.ErrSnapshotNotFound, req.SnapshotID)
+		}
+		snapID = req.SnapshotID
+	} else if cur := tbl.CurrentSnapshot(); cur != nil {
+		snapID = cur.SnapshotID
+	}
+	cols := req.Columns
+	if len(cols) == 0 {
+		for _, f := range tbl.Schema().Fields() {
+			cols = append(cols, f.Name)
+		}
+	}
+	fields := make([]arrow.Field, len(cols))
+	for i, c := range cols {
+		f, ok := tbl.Schema().FindFieldByName(c)
+		if !ok {
+			return nil, fmt.Errorf("offline table %s: %w: %q", name, offline.ErrColumnNotFound, c)
+		}
+		dt, err := arrowTypeOf(f.Type)
+		if err != nil {
+			return nil, fmt.Errorf("offline table %s column %q: %w", name, c, err)
+		}
+		fields[i] = arrow.Field{Name: c, Type: dt, Nullable: true}
+	}
+	out := arrow.NewSchema(fields, nil)
+	if snapID == 0 {
+		return &scanStream{Stream: offline.NewSliceStream(out)}, nil
+	}
+	// A snapshot written before a column was added does not know it: leave it out of the
+	// scan and let conformScan fill it with nulls.
+	read := cols
+	if sc := snapshotSchema(tbl, snapID); sc != nil {
+		read = nil
+		for _, c := range cols {
+			if _, ok := sc.FindFieldByName(c); ok {
+				read = append(read, c)
+			}
+		}
+		if len(read) == 0 {
+			read = []string{offline.EventTS}
+		}
+	}
+	opts := []table.ScanOption{table.WithSnapshotID(snapID), table.WithSelectedFields(read...)}
+	if !req.Range.Start.IsZero() || !req.Range.End.IsZero() {
+		if err := req.Range.Validate(); err != nil {
+			return nil, fmt.Errorf("scan %s: %w", name, err)
+		}
+		start, end := req.Range.Micros()
+		opts = append(opts, table.WithRowFilter(intervalFilter(start, end)))
+	}
+	scan := tbl.Scan(opts...)
+	_, seq, err := scan.ToArrowRecords(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("scan %s snapshot %d: %w", name, snapID, err)
+	}
+	next, stop := iter.Pull2(seq)
+	closeFn := func() error {
+		stop()
+		return scan.Close()
+	}
+	mem := s.opts.Allocator
+	nextFn := func(ctx context.Context) (arrow.RecordBatch, error) {
+		rec, err, ok := next()
+		if !ok {
+			return nil, io.EOF
+		}
+		if err != nil {
+			return nil, fmt.Errorf("scan %s snapshot %d: %w", name, snapID, err)
+		}
+		defer rec.Release()
+		return conformScan(ctx, rec, out, mem)
+	}
+	return &scanStream{Stream: offline.NewFuncStream(out, nextFn, closeFn), id: snapID}, nil
+}
+
+// snapshotSchema is the schema a snapshot was written with, or nil if unknown.
+func snapshotSchema(tbl *table.Table, id int64) *ice.Schema {
+	snap := tbl.SnapshotByID(id)
+	if snap == nil || snap.SchemaID == nil {
+		return nil
+	}
+	return tbl.Schemas()[*snap.SchemaID]
+}
+
+type scanStream struct {
+	offline.Stream
+	id int64
+}
+
+func (s *scanStream) SnapshotID() int64 { return s.id }
+
+// conformScan picks out's columns from a scanned batch by name and casts them to out's types
+// (iceberg-go may hand back large strings or differently named list elements).
+func conformScan(ctx context.Context, rec arrow.RecordBatch, out *arrow.Schema, mem memory.Allocator) (arrow.RecordBatch, error) {
+	cols := make([]arrow.Array, 0, out.NumFields())
+	defer func() {
+		for _, c := range cols {
+			c.Release()
+		}
+	}()
+	for _, f := range out.Fields() {
+		idx := rec.Schema().FieldIndices(f.Name)
+		if len(idx) == 0 {
+			cols = append(cols, array.MakeArrayOfNull(mem, f.Type, int(rec.NumRows())))
+			continue
+		}
+		a := rec.Column(idx[0])
+		if arrow.TypeEqual(a.DataType(), f.Type) {
+			a.Retain()
+			cols = append(cols, a)
+			continue
+		}
+		c, err := offline.Convert(ctx, a, f.Type, mem)
+		if err != nil {
+			return nil, fmt.Errorf("convert column %q from %s to %s: %w", f.Name, a.DataType(), f.Type, err)
+		}
+		cols = append(cols, c)
+	}
+	return array.NewRecordBatch(out, cols, rec.NumRows()), nil
+}
+
+// Count implements offline.Reader by scanning the event_ts column.
+func (s *Store) Count(ctx context.Context, view string, req offline.ScanRequest) (int64, error) {
+	req.Columns = []string{offline.EventTS}
+	st, err := s.Scan(ctx, view, req)
+	if err != nil {
+		return 0, err
+	}
+	defer st.Close()
+	var n int64
+	for {
+		rec, err := st.Next(ctx)
+		if errors.Is(err, io.EOF) {
+			return n, nil
+		}
+		if err != nil {
+			return 0, err
+		}
+		n += rec.NumRows()
+		rec.Release()
+	}
+}
+
+// Snapshots implements offline.Reader.
+func (s *Store) Snapshots(ctx context.Context, view string) ([]offline.Snapshot, error) {
+	tbl, err := s.load(ctx, view)
+	if err != nil {
+		return nil, err
+	}
+	snaps := tbl.Metadata().Snapshots()
+	out := make([]offline.Snapshot, 0, len(snaps))
+	for _, sn := range snaps {
+		o := offline.Snapshot{ID: sn.SnapshotID, Committed: time.UnixMilli(sn.TimestampMs).UTC(), Summary: map[string]string{}}
+		if sn.ParentSnapshotID != nil {
+			o.ParentID = *sn.ParentSnapshotID
+		}
+		if sn.Summary != nil {
+			o.Operation = string(sn.Summary.Operation)
+			for k, v := range sn.Summary.Properties {
+				o.Summary[k] = v
+			}
+		}
+		o.RunID = o.Summary[SummaryRunID]
+		if st, err := time.Parse(time.RFC3339Nano, o.Summary[SummaryIntervalStart]); err == nil {
+			o.Interval.Start = st
+		}
+		if en, err := time.Parse(time.RFC3339Nano, o.Summary[SummaryIntervalEnd]); err == nil {
+			o.Interval.End = en
+		}
+		out = append(out, o)
+	}
+	return out, nil
+}
