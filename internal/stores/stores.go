@@ -1,0 +1,127 @@
+// Package stores opens the stores a feature repo's configuration names. It is the one place
+// that chooses a backend by URL scheme or definition kind: registries (through registry/open),
+// online stores, the offline store and sources.
+package stores
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/quiverfs/quiver/definitions"
+	"github.com/quiverfs/quiver/internal/config"
+	"github.com/quiverfs/quiver/offline"
+	"github.com/quiverfs/quiver/offline/iceberg"
+	"github.com/quiverfs/quiver/offline/sources"
+	"github.com/quiverfs/quiver/offline/trino"
+	"github.com/quiverfs/quiver/online"
+	"github.com/quiverfs/quiver/online/embedded"
+	"github.com/quiverfs/quiver/online/redis"
+	"github.com/quiverfs/quiver/registry"
+	"github.com/quiverfs/quiver/registry/open"
+)
+
+// OpenRegistry opens the configured registry.
+func OpenRegistry(ctx context.Context, cfg *config.Config) (registry.Store, error) {
+	return open.Open(ctx, cfg.Registry)
+}
+
+// OpenOnline opens the configured online store: sqlite:// is the embedded store, redis://,
+// rediss:// and redis-cluster:// are Redis.
+func OpenOnline(ctx context.Context, cfg *config.Config) (online.Store, error) {
+	switch {
+	case strings.HasPrefix(cfg.Online, "sqlite://"):
+		return embedded.Open(ctx, cfg.Online, embedded.Options{})
+	case strings.HasPrefix(cfg.Online, "redis://"), strings.HasPrefix(cfg.Online, "rediss://"), strings.HasPrefix(cfg.Online, "redis-cluster://"):
+		return redis.Open(ctx, cfg.Online, redis.Options{})
+	}
+	return nil, fmt.Errorf("online store %s: unsupported scheme; valid: sqlite://, redis://, rediss://, redis-cluster://: %w", registry.RedactURL(cfg.Online), definitions.ErrInvalid)
+}
+
+// Offline is an open offline store and the catalog behind it.
+type Offline struct {
+	*iceberg.Store
+	Catalog *iceberg.Catalog
+}
+
+// Close releases the catalog.
+func (o *Offline) Close() error { return o.Catalog.Close() }
+
+// CatalogURI is where the Iceberg catalog lives: for catalog: sql, in the registry's own
+// database (its SQLite file, or its Postgres database); for catalog: rest, the REST URL.
+func CatalogURI(cfg *config.Config) (string, error) {
+	switch cfg.Offline.Catalog {
+	case "rest":
+		return cfg.Offline.CatalogURI, nil
+	case "sql":
+		if strings.HasPrefix(cfg.Registry, "sqlite://") {
+			path := strings.TrimPrefix(cfg.Registry, "sqlite://")
+			if i := strings.IndexByte(path, '?'); i >= 0 {
+				path = path[:i]
+			}
+			return "sqlite://" + path, nil
+		}
+		// The Iceberg SQL catalog's tables (iceberg_tables, iceberg_namespace_properties) live
+		// beside the registry's own in the same Postgres database.
+		return cfg.Registry, nil
+	}
+	return "", fmt.Errorf("offline catalog %q: valid catalogs: sql, rest: %w", cfg.Offline.Catalog, definitions.ErrInvalid)
+}
+
+// OpenOffline opens the configured offline store.
+func OpenOffline(ctx context.Context, cfg *config.Config) (*Offline, error) {
+	uri, err := CatalogURI(cfg)
+	if err != nil {
+		return nil, err
+	}
+	cat, err := iceberg.OpenCatalog(ctx, iceberg.CatalogConfig{URI: uri, Warehouse: cfg.Offline.Warehouse})
+	if err != nil {
+		return nil, err
+	}
+	st, err := iceberg.NewStore(ctx, cat, iceberg.StoreOptions{})
+	if err != nil {
+		cat.Close()
+		return nil, err
+	}
+	return &Offline{Store: st, Catalog: cat}, nil
+}
+
+// Sources opens the sources of a feature repo: Parquet paths resolve against the repo, Iceberg
+// sources read through the offline store's catalog, Trino sources through the configured DSN
+// (opened only when some source needs it).
+func Sources(cfg *config.Config, off *Offline, needTrino bool) (*SourceSet, error) {
+	set := &SourceSet{cfg: sources.Config{BaseDir: cfg.Root}}
+	if off != nil {
+		set.cfg.Catalog = off.Catalog
+	}
+	if needTrino {
+		if cfg.Trino.DSN == "" {
+			return nil, fmt.Errorf("a trino source needs trino.dsn in quiver.yaml (or QUIVER_TRINO_DSN): %w", definitions.ErrInvalid)
+		}
+		client, err := trino.Open(cfg.Trino.DSN)
+		if err != nil {
+			return nil, err
+		}
+		set.cfg.Trino = client
+	}
+	return set, nil
+}
+
+// SourceSet opens sources sharing one catalog and one Trino connection.
+type SourceSet struct{ cfg sources.Config }
+
+// Open returns the reader of a source definition.
+func (s *SourceSet) Open(src *definitions.Source) (offline.Source, error) {
+	if src.Iceberg != nil && s.cfg.Catalog == nil {
+		return nil, fmt.Errorf("source %q: iceberg sources need the offline store's catalog: %w", src.Name, definitions.ErrInvalid)
+	}
+	return sources.Open(src, s.cfg)
+}
+
+// Close releases the Trino connection, if any.
+func (s *SourceSet) Close() error {
+	if s.cfg.Trino != nil {
+		return s.cfg.Trino.Close()
+	}
+	return nil
+}

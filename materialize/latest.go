@@ -1,0 +1,134 @@
+package materialize
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+
+	"github.com/quiverfs/quiver/offline"
+	"github.com/quiverfs/quiver/online"
+)
+
+// latest keeps, per entity key, the row with the greatest (event_ts, created_ts) seen so far,
+// so the online store is written once per entity rather than once per source row. Its memory
+// is bounded by maxEntities: when full, it flushes to the online store and starts over. The
+// store itself never lets an older row replace a newer one, so flushing early changes how
+// many writes are made, never the result.
+type latest struct {
+	view        *online.View
+	schema      offline.ViewSchema
+	writer      online.Writer
+	maxEntities int
+	batchSize   int
+
+	rows    map[online.EntityKey]int // entity key -> index into buf
+	buf     []online.Row
+	written int64
+
+	keyBuf  []byte
+	keyVals []online.Value
+}
+
+func newLatest(v *online.View, vs offline.ViewSchema, w online.Writer, maxEntities, batchSize int) *latest {
+	return &latest{
+		view: v, schema: vs, writer: w, maxEntities: maxEntities, batchSize: batchSize,
+		rows:    make(map[online.EntityKey]int),
+		keyVals: make([]online.Value, len(vs.JoinKeys)),
+	}
+}
+
+// add folds one canonical batch (join keys, event_ts, created_ts, features) into the latest
+// rows, flushing when the entity bound is reached.
+func (l *latest) add(ctx context.Context, rec arrow.RecordBatch) error {
+	nk := len(l.schema.JoinKeys)
+	keys := make([]valueAt, nk)
+	for i, c := range l.schema.JoinKeys {
+		r, err := columnReader(rec.Column(i), c.Type)
+		if err != nil {
+			return fmt.Errorf("join key %q: %w", c.Name, err)
+		}
+		keys[i] = r
+	}
+	eventCol, ok := rec.Column(nk).(*array.Timestamp)
+	if !ok {
+		return fmt.Errorf("event_ts column is %s, want a timestamp", rec.Column(nk).DataType())
+	}
+	createdCol, ok := rec.Column(nk + 1).(*array.Timestamp)
+	if !ok {
+		return fmt.Errorf("created_ts column is %s, want a timestamp", rec.Column(nk+1).DataType())
+	}
+	feats := make([]valueAt, len(l.schema.Features))
+	for i, c := range l.schema.Features {
+		col := rec.Column(nk + 2 + i)
+		if list, ok := col.(*array.List); ok && list.ListValues().NullN() > 0 {
+			return fmt.Errorf("feature %q: an array holds a null element; online arrays cannot hold nulls (make the whole array null instead)", c.Name)
+		}
+		r, err := columnReader(col, c.Type)
+		if err != nil {
+			return fmt.Errorf("feature %q: %w", c.Name, err)
+		}
+		feats[i] = r
+	}
+	eventUnit := eventCol.DataType().(*arrow.TimestampType).Unit
+	createdUnit := createdCol.DataType().(*arrow.TimestampType).Unit
+
+	n := int(rec.NumRows())
+	for i := 0; i < n; i++ {
+		if i%1024 == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+		for k := range keys {
+			l.keyVals[k] = keys[k](i)
+		}
+		key, err := l.view.AppendKey(l.keyBuf, l.keyVals...)
+		if err != nil {
+			return fmt.Errorf("row %d: %w", i, err)
+		}
+		eventTS := eventCol.Value(i).ToTime(eventUnit).UTC()
+		var createdTS time.Time
+		if !createdCol.IsNull(i) {
+			createdTS = createdCol.Value(i).ToTime(createdUnit).UTC()
+		}
+		idx, seen := l.rows[key]
+		if seen {
+			cur := &l.buf[idx]
+			if eventTS.Before(cur.EventTS) || (eventTS.Equal(cur.EventTS) && createdTS.Before(cur.CreatedTS)) {
+				continue // older than what we hold
+			}
+		} else {
+			if len(l.rows) >= l.maxEntities {
+				if err := l.flush(ctx); err != nil {
+					return err
+				}
+			}
+			idx = len(l.buf)
+			l.buf = append(l.buf, online.Row{Key: key, Values: make([]online.Value, len(feats))})
+			l.rows[key] = idx
+		}
+		row := &l.buf[idx]
+		row.EventTS, row.CreatedTS = eventTS, createdTS
+		for f := range feats {
+			row.Values[f] = feats[f](i)
+		}
+	}
+	return nil
+}
+
+// flush writes every held row to the online store in batches and forgets them.
+func (l *latest) flush(ctx context.Context) error {
+	for start := 0; start < len(l.buf); start += l.batchSize {
+		end := min(start+l.batchSize, len(l.buf))
+		if err := l.writer.Write(ctx, l.view, l.buf[start:end]); err != nil {
+			return fmt.Errorf("write online store: %w", err)
+		}
+		l.written += int64(end - start)
+	}
+	clear(l.rows)
+	l.buf = l.buf[:0]
+	return nil
+}

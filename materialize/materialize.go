@@ -1,0 +1,238 @@
+// Package materialize moves a time range of a feature view from its source into the offline
+// store (one atomic Iceberg commit per run) and the online store (the latest row per entity),
+// records each run in the registry, and advances the view's watermark only after both stores
+// have committed.
+//
+// A run is idempotent: the offline commit replaces the interval's rows, and the online store
+// never lets an older row replace a newer one, so running an interval again — after a success,
+// a failure or a kill -9 — leaves the same rows and values.
+package materialize
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+
+	"github.com/quiverfs/quiver/offline"
+	"github.com/quiverfs/quiver/online"
+	"github.com/quiverfs/quiver/registry"
+)
+
+// ErrNothingToDo is returned by Plan for a view whose watermark is already at or past the end.
+var ErrNothingToDo = errors.New("nothing to materialize")
+
+// Runs is the part of the registry materialization needs.
+type Runs interface {
+	StartRun(ctx context.Context, project, view string, start, end time.Time) (registry.MaterializationRun, error)
+	FinishRun(ctx context.Context, id registry.RunID, result registry.RunResult) (registry.MaterializationRun, error)
+	Watermark(ctx context.Context, project, view string) (registry.Watermark, error)
+	AdvanceWatermark(ctx context.Context, u registry.WatermarkUpdate) (registry.Watermark, error)
+}
+
+// Job is one view to materialize and the stores it goes to.
+type Job struct {
+	Project string
+	Schema  offline.ViewSchema
+	Source  offline.Source
+	Offline offline.Writer
+	// Online is where the latest row per entity goes; nil for a view with online: false.
+	Online     online.Writer
+	OnlineView *online.View
+	// TTL is the view's TTL, used to pick the start of a first incremental run.
+	TTL time.Duration
+}
+
+// Options tune a run. The zero value is usable.
+type Options struct {
+	// OnlineBatch is the number of rows per online write; default 2048.
+	OnlineBatch int
+	// OnlineMaxEntities bounds how many entities' latest rows are held before flushing to the
+	// online store; default 1,000,000.
+	OnlineMaxEntities int
+	// Progress, if set, is called after every source batch with the rows read so far.
+	Progress func(rowsRead int64)
+	Logger   *slog.Logger
+}
+
+// Result describes a finished run.
+type Result struct {
+	RunID       registry.RunID
+	View        string
+	Start, End  time.Time
+	RowsRead    int64
+	OfflineRows int64 // rows in the interval after the commit (duplicates collapsed)
+	OnlineRows  int64 // entity rows written to the online store
+	SnapshotID  int64
+	Duration    time.Duration
+	// SourceTime, OfflineTime and OnlineTime split Duration between reading the source,
+	// writing the offline store (sorting, de-duplicating, Parquet, the commit) and folding and
+	// writing the latest rows to the online store.
+	SourceTime, OfflineTime, OnlineTime time.Duration
+	// Watermark is the view's watermark after the run (zero if it has none).
+	Watermark time.Time
+}
+
+// Run materializes [start, end) of one view. It records the run in the registry, streams the
+// source through both stores with bounded memory, and advances the view's watermark to end
+// when the interval continues it (or the view has none yet). On failure the run is marked
+// FAILED with the error and the watermark is left where it was.
+func Run(ctx context.Context, runs Runs, job Job, start, end time.Time, opts Options) (res Result, err error) {
+	if opts.OnlineBatch <= 0 {
+		opts.OnlineBatch = 2048
+	}
+	if opts.OnlineMaxEntities <= 0 {
+		opts.OnlineMaxEntities = 1_000_000
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	view := job.Schema.View
+	rng := offline.Range{Start: start, End: end}
+	if err := rng.Validate(); err != nil {
+		return Result{}, fmt.Errorf("materialize %q: %w", view, err)
+	}
+	began := time.Now()
+	run, err := runs.StartRun(ctx, job.Project, view, start, end)
+	if err != nil {
+		return Result{}, fmt.Errorf("materialize %q: record run: %w", view, err)
+	}
+	res = Result{RunID: run.ID, View: view, Start: start, End: end}
+	log := opts.Logger.With("view", view, "run", run.ID)
+	log.Info("materialization started", "start", start, "end", end)
+
+	defer func() {
+		res.Duration = time.Since(began)
+		result := registry.RunResult{Status: registry.RunSucceeded, RowsRead: res.RowsRead, RowsWritten: res.OfflineRows, OfflineSnapshotID: res.SnapshotID}
+		if err != nil {
+			result.Status = registry.RunFailed
+			result.Error = err.Error()
+		}
+		// Record the outcome even when ctx was cancelled (Ctrl-C): use a fresh, short context.
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if _, ferr := runs.FinishRun(fctx, run.ID, result); ferr != nil && err == nil {
+			err = fmt.Errorf("materialize %q: record run result: %w", view, ferr)
+		}
+		if err != nil {
+			log.Error("materialization failed", "err", err)
+		} else {
+			log.Info("materialization finished", "rows_read", res.RowsRead, "offline_rows", res.OfflineRows, "online_rows", res.OnlineRows, "duration", res.Duration)
+		}
+	}()
+
+	if err := job.Offline.EnsureTable(ctx, job.Schema); err != nil {
+		return res, fmt.Errorf("materialize %q: offline table: %w", view, err)
+	}
+	src, err := job.Source.Read(ctx, job.Schema, rng)
+	if err != nil {
+		return res, fmt.Errorf("materialize %q: read %s: %w", view, job.Source, err)
+	}
+	defer src.Close()
+
+	var acc *latest
+	if job.Online != nil && job.OnlineView != nil {
+		acc = newLatest(job.OnlineView, job.Schema, job.Online, opts.OnlineMaxEntities, opts.OnlineBatch)
+	}
+	// The offline writer pulls batches through tee, which folds each into the online
+	// accumulator on the way, so the source is read once.
+	var sourceErr error
+	tee := offline.NewFuncStream(src.Schema(), func(ctx context.Context) (arrow.RecordBatch, error) {
+		t0 := time.Now()
+		rec, err := src.Next(ctx)
+		t1 := time.Now()
+		res.SourceTime += t1.Sub(t0)
+		if acc != nil {
+			defer func() { res.OnlineTime += time.Since(t1) }()
+		}
+		if err != nil {
+			if !errors.Is(err, io.EOF) {
+				sourceErr = fmt.Errorf("read %s: %w", job.Source, err)
+				return nil, sourceErr
+			}
+			return nil, err
+		}
+		res.RowsRead += rec.NumRows()
+		if acc != nil {
+			if err := acc.add(ctx, rec); err != nil {
+				rec.Release()
+				sourceErr = err
+				return nil, err
+			}
+		}
+		if opts.Progress != nil {
+			opts.Progress(res.RowsRead)
+		}
+		return rec, nil
+	}, src.Close)
+
+	offlineStart := time.Now()
+	wr, err := job.Offline.WriteInterval(ctx, job.Schema, rng, tee, strconv.FormatInt(int64(run.ID), 10))
+	res.OfflineTime = time.Since(offlineStart) - res.SourceTime - res.OnlineTime
+	if err != nil {
+		if sourceErr != nil {
+			return res, fmt.Errorf("materialize %q: %w", view, sourceErr)
+		}
+		return res, fmt.Errorf("materialize %q: write offline store: %w", view, err)
+	}
+	res.OfflineRows, res.SnapshotID = wr.RowsWritten, wr.SnapshotID
+	if acc != nil {
+		flushStart := time.Now()
+		err := acc.flush(ctx)
+		res.OnlineTime += time.Since(flushStart)
+		if err != nil {
+			return res, fmt.Errorf("materialize %q: %w", view, err)
+		}
+		res.OnlineRows = acc.written
+	}
+
+	wm, err := runs.Watermark(ctx, job.Project, view)
+	switch {
+	case errors.Is(err, registry.ErrNotFound) || (err == nil && !start.After(wm.Time) && end.After(wm.Time)):
+		wm, err = runs.AdvanceWatermark(ctx, registry.WatermarkUpdate{Project: job.Project, View: view, To: end, RunID: run.ID})
+		if err != nil {
+			return res, fmt.Errorf("materialize %q: advance watermark: %w", view, err)
+		}
+	case err != nil:
+		return res, fmt.Errorf("materialize %q: read watermark: %w", view, err)
+	}
+	res.Watermark = wm.Time
+	return res, nil
+}
+
+// Interval is what an incremental run of one view would cover.
+type Interval struct {
+	View       string
+	Start, End time.Time
+	// FromWatermark is false when the view had no watermark and Start was derived from its TTL.
+	FromWatermark bool
+}
+
+// IncrementalInterval returns the interval an incremental run should cover: from the view's
+// watermark to end; for a view never materialized, from end minus its TTL (the oldest value
+// the online store could still serve), or from the Unix epoch when it has no TTL.
+// ErrNothingToDo when the watermark is at or past end.
+func IncrementalInterval(ctx context.Context, runs Runs, project, view string, ttl time.Duration, end time.Time) (Interval, error) {
+	iv := Interval{View: view, End: end}
+	wm, err := runs.Watermark(ctx, project, view)
+	switch {
+	case err == nil:
+		iv.Start, iv.FromWatermark = wm.Time, true
+	case errors.Is(err, registry.ErrNotFound):
+		iv.Start = time.Unix(0, 0).UTC()
+		if ttl > 0 {
+			iv.Start = end.Add(-ttl)
+		}
+	default:
+		return iv, fmt.Errorf("read watermark of %q: %w", view, err)
+	}
+	if !iv.Start.Before(end) {
+		return iv, fmt.Errorf("view %q: watermark %s is at or past %s: %w", view, iv.Start.Format(time.RFC3339), end.Format(time.RFC3339), ErrNothingToDo)
+	}
+	return iv, nil
+}
