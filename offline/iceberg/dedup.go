@@ -1,6 +1,7 @@
 package iceberg
 
 import (
+	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -10,6 +11,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -400,4 +402,80 @@ func dataSize(d arrow.ArrayData) int64 {
 		n += dataSize(c)
 	}
 	return n
+}
+
+// sortedChunkRows is the most rows per batch handed to the table writer.
+const sortedChunkRows = 256 << 10
+
+// sortByTime merges a group's batches into batches of at most sortedChunkRows rows, ordered by
+// the timestamp column tsCol. It consumes recs. The table is partitioned by day of that
+// column, so sorted input reaches each partition's writer in a few large slices instead of
+// thousands of small ones (which costs both time and memory in the Parquet writers).
+func sortByTime(ctx context.Context, recs []arrow.RecordBatch, tsCol int, mem memory.Allocator) ([]arrow.RecordBatch, error) {
+	defer func() { releaseAll(recs) }() // recs is set to nil once merged
+	if len(recs) == 0 {
+		return nil, nil
+	}
+	schema := recs[0].Schema()
+	cols := make([]arrow.Array, schema.NumFields())
+	defer func() {
+		for _, c := range cols {
+			if c != nil {
+				c.Release()
+			}
+		}
+	}()
+	for c := range cols {
+		parts := make([]arrow.Array, len(recs))
+		for i, r := range recs {
+			parts[i] = r.Column(c)
+		}
+		merged, err := array.Concatenate(parts, mem)
+		if err != nil {
+			return nil, fmt.Errorf("merge rows: %w", err)
+		}
+		cols[c] = merged
+	}
+	releaseAll(recs)
+	recs = nil
+	ts := cols[tsCol].(*array.Timestamp).Values()
+	order := make([]int32, len(ts))
+	for i := range order {
+		order[i] = int32(i)
+	}
+	slices.SortStableFunc(order, func(a, b int32) int { return cmp.Compare(ts[a], ts[b]) })
+	merged := array.NewRecordBatch(schema, cols, int64(len(ts)))
+	defer merged.Release()
+	var out []arrow.RecordBatch
+	cctx := compute.WithAllocator(ctx, mem)
+	for start := 0; start < len(order); start += sortedChunkRows {
+		end := min(start+sortedChunkRows, len(order))
+		ib := array.NewInt32Builder(mem)
+		ib.AppendValues(order[start:end], nil)
+		idx := ib.NewInt32Array()
+		ib.Release()
+		taken := make([]arrow.Array, len(cols))
+		var err error
+		for c, col := range merged.Columns() {
+			if taken[c], err = compute.TakeArray(cctx, col, idx); err != nil {
+				break
+			}
+		}
+		idx.Release()
+		if err != nil {
+			for _, t := range taken {
+				if t != nil {
+					t.Release()
+				}
+			}
+			releaseAll(out)
+			return nil, fmt.Errorf("sort rows by time: %w", err)
+		}
+		rec := array.NewRecordBatch(schema, taken, int64(end-start))
+		for _, t := range taken {
+			t.Release()
+		}
+		out = append(out, rec)
+	}
+	return out, nil
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/apache/iceberg-go/catalog"
 	"github.com/apache/iceberg-go/table"
 
+	"github.com/quiverfs/quiver/definitions"
 	"github.com/quiverfs/quiver/offline"
 )
 
@@ -37,6 +38,9 @@ const (
 	DefaultSpillBuckets = 64
 	// PartitionField is the name of the day(event_ts) partition field of every view table.
 	PartitionField = "event_ts_day"
+	// dictColumnKey prefixes the per-column dictionary-encoding table property
+	// (iceberg-go's write.parquet.dict-encoding-enabled.column).
+	dictColumnKey = "write.parquet.dict-encoding-enabled.column"
 	// RowGroupSizeBytes is the Parquet row group size new view tables are created with.
 	RowGroupSizeBytes = 32 << 20
 )
@@ -135,15 +139,22 @@ func (s *Store) ensure(ctx context.Context, vs offline.ViewSchema) (*table.Table
 		spec := ice.NewPartitionSpec(ice.PartitionField{
 			SourceIDs: []int{ts.ID}, FieldID: 1000, Name: PartitionField, Transform: ice.DayTransform{},
 		})
+		props := ice.Properties{
+			SummaryView: vs.View,
+			// Each day partition a write touches keeps a Parquet writer open with one row
+			// group buffered; a smaller row group than iceberg-go's 128 MiB default bounds a
+			// multi-day write's memory.
+			table.ParquetRowGroupSizeBytesKey: strconv.Itoa(RowGroupSizeBytes),
+		}
+		// Dictionary encoding rarely pays for float features (nearly every value distinct)
+		// and its hash tables cost memory in every open partition writer.
+		for _, c := range vs.Features {
+			if !c.Type.Array && (c.Type.Elem == definitions.Float32 || c.Type.Elem == definitions.Float64) {
+				props[dictColumnKey+"."+c.Name] = "false"
+			}
+		}
 		tbl, err = s.cat.cat.CreateTable(ctx, s.Identifier(vs.View), sc,
-			catalog.WithPartitionSpec(&spec),
-			catalog.WithProperties(ice.Properties{
-				SummaryView: vs.View,
-				// Each day partition a write touches keeps a Parquet writer open with one row
-				// group buffered; a smaller row group than iceberg-go's 128 MiB default
-				// bounds a multi-day write's memory.
-				table.ParquetRowGroupSizeBytesKey: strconv.Itoa(RowGroupSizeBytes),
-			}))
+			catalog.WithPartitionSpec(&spec), catalog.WithProperties(props))
 		if errors.Is(err, catalog.ErrTableAlreadyExists) {
 			return s.ensure(ctx, vs) // created concurrently: check it
 		}
@@ -443,10 +454,17 @@ func (d *dedupReader) Next() bool {
 			d.err = err
 			return false
 		}
-		d.pending, err = collapse(d.ctx, recs, d.keyCols, d.mem)
+		collapsed, err := collapse(d.ctx, recs, d.keyCols, d.mem)
 		if err != nil {
 			d.err = err
 			return false
+		}
+		if len(collapsed) > 0 {
+			tsCol := collapsed[0].Schema().FieldIndices(offline.EventTS)[0]
+			if d.pending, err = sortByTime(d.ctx, collapsed, tsCol, d.mem); err != nil {
+				d.err = err
+				return false
+			}
 		}
 	}
 	rec := d.pending[0]
