@@ -1,0 +1,83 @@
+package serving
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/quiverfs/quiver/definitions"
+	"github.com/quiverfs/quiver/online"
+	"github.com/quiverfs/quiver/registry"
+	"github.com/quiverfs/quiver/serving/model"
+)
+
+// Sentinel errors of the serving layer. Handlers wrap them with %w and a message that names
+// the offending input; statusOf maps them to gRPC codes.
+var (
+	// ErrInvalidRequest: the request is malformed (missing field, ragged columns, bad type).
+	ErrInvalidRequest = errors.New("invalid request")
+	// ErrUnknown: the request names a feature service, view, feature or join key that does
+	// not exist. The message lists close valid names.
+	ErrUnknown = fmt.Errorf("unknown name: %w", ErrInvalidRequest)
+	// ErrTooLarge: the batch is larger than the server's limit.
+	ErrTooLarge = errors.New("request too large")
+	// ErrModelNotFound: the model, version or alias does not exist.
+	ErrModelNotFound = fmt.Errorf("serving: %w", model.ErrNotFound)
+	// ErrNotReady: the server has no definitions loaded yet.
+	ErrNotReady = errors.New("definitions not loaded")
+	// ErrPrecondition: the request is well formed but the definitions cannot serve it (a view
+	// that is not online, a feature type a model cannot take).
+	ErrPrecondition = errors.New("failed precondition")
+)
+
+// statusOf is the one place that turns an error into a gRPC status. Anything unrecognised is
+// INTERNAL with a generic message (the detail is logged, not sent).
+func statusOf(ctx context.Context, err error) (*status.Status, bool) {
+	if err == nil {
+		return status.New(codes.OK, ""), false
+	}
+	if st, ok := status.FromError(err); ok && st.Code() != codes.Unknown {
+		return st, false // already a status (from a remote model server, say)
+	}
+	msg := err.Error()
+	switch {
+	case errors.Is(err, context.DeadlineExceeded) || (ctx.Err() != nil && errors.Is(ctx.Err(), context.DeadlineExceeded)):
+		return status.New(codes.DeadlineExceeded, msg), false
+	case errors.Is(err, context.Canceled):
+		return status.New(codes.Canceled, msg), false
+	case errors.Is(err, ErrModelNotFound), errors.Is(err, model.ErrNotFound):
+		return status.New(codes.NotFound, msg), false
+	case errors.Is(err, ErrTooLarge):
+		return status.New(codes.ResourceExhausted, msg), false
+	case errors.Is(err, ErrInvalidRequest), errors.Is(err, online.ErrInvalidArgument), errors.Is(err, definitions.ErrInvalid):
+		return status.New(codes.InvalidArgument, msg), false
+	case errors.Is(err, model.ErrInvalidInput), errors.Is(err, ErrPrecondition):
+		return status.New(codes.FailedPrecondition, msg), false
+	case errors.Is(err, online.ErrUnavailable), errors.Is(err, online.ErrClosed),
+		errors.Is(err, model.ErrUnavailable), errors.Is(err, ErrNotReady), errors.Is(err, registry.ErrUnavailable):
+		return status.New(codes.Unavailable, msg), false
+	case errors.Is(err, online.ErrCorrupt):
+		return status.New(codes.DataLoss, msg), true
+	}
+	return status.New(codes.Internal, "internal error"), true
+}
+
+// kindError classifies err as kind for statusOf without adding kind's text to the message
+// the client reads.
+type kindError struct{ kind, err error }
+
+func (e *kindError) Error() string   { return e.err.Error() }
+func (e *kindError) Unwrap() []error { return []error{e.err, e.kind} }
+
+// tag classifies err as kind.
+func tag(kind, err error) error { return &kindError{kind: kind, err: err} }
+
+// tagf is tag(kind, fmt.Errorf(format, args...)).
+func tagf(kind error, format string, args ...any) error {
+	return &kindError{kind: kind, err: fmt.Errorf(format, args...)}
+}
+
+func invalidf(format string, args ...any) error { return tagf(ErrInvalidRequest, format, args...) }

@@ -1,0 +1,103 @@
+//go:build cgo
+
+package onnx_test
+
+import (
+	"context"
+	"math"
+	"os"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"github.com/quiverfs/quiver/serving/model"
+	"github.com/quiverfs/quiver/serving/model/onnx"
+	"github.com/quiverfs/quiver/serving/model/onnx/onnxtest"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// libPath returns the ONNX Runtime library of scripts/onnxruntime.sh, or skips the test.
+func libPath(t *testing.T) string {
+	t.Helper()
+	p := os.Getenv("QUIVER_ONNXRUNTIME_LIB")
+	if p == "" {
+		t.Skip("QUIVER_ONNXRUNTIME_LIB is not set; run: export QUIVER_ONNXRUNTIME_LIB=$(scripts/onnxruntime.sh)")
+	}
+	return p
+}
+
+func TestMLPMatchesGo(t *testing.T) {
+	lib := libPath(t)
+	mlp := onnxtest.NewMLP(5, 16, 42)
+	m, err := onnx.OpenBytes("mlp", mlp.Model(), onnx.Options{LibraryPath: lib, Sessions: 2})
+	require.NoError(t, err)
+	defer m.Close()
+	require.EqualValues(t, 5, m.Inputs())
+
+	rows := 7
+	in := &model.Batch{Rows: rows, Features: []string{"a", "b", "c", "d", "e"}, Data: make([]float32, rows*5)}
+	for i := range in.Data {
+		in.Data[i] = float32(i%11) - 4.5
+	}
+	var wg sync.WaitGroup
+	for range 8 { // concurrent use of the pool
+		wg.Go(func() {
+			out, err := m.Predict(context.Background(), in)
+			require.NoError(t, err)
+			require.Len(t, out, 1)
+			require.Equal(t, "score", out[0].Name)
+			require.Equal(t, []int64{int64(rows), 1}, out[0].Shape)
+			for r := range rows {
+				require.InDelta(t, mlp.Eval(in.Data[r*5:(r+1)*5]), out[0].Float32[r], 1e-5)
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// TestMLPImputesMissingInputs: a model built with Impute replaces NaN inputs (missing
+// features) inside the graph, matching the Go evaluation.
+func TestMLPImputesMissingInputs(t *testing.T) {
+	lib := libPath(t)
+	mlp := onnxtest.NewMLP(3, 4, 7)
+	mlp.Impute = []float32{1.5, -2, 0.25}
+	m, err := onnx.OpenBytes("mlp", mlp.Model(), onnx.Options{LibraryPath: lib, Sessions: 1})
+	require.NoError(t, err)
+	defer m.Close()
+	nan := float32(math.NaN())
+	in := &model.Batch{Rows: 2, Features: []string{"a", "b", "c"}, Data: []float32{nan, 3, nan, 0.5, nan, 2}}
+	out, err := m.Predict(context.Background(), in)
+	require.NoError(t, err)
+	for r := range 2 {
+		want := mlp.Eval(in.Data[r*3 : (r+1)*3])
+		require.False(t, math.IsNaN(float64(want)))
+		require.InDelta(t, want, out[0].Float32[r], 1e-5)
+	}
+	filled := []float32{1.5, 3, 0.25}
+	require.InDelta(t, mlp.Eval(filled), out[0].Float32[0], 1e-5, "NaN replaced by the imputed value")
+}
+
+func TestWrongWidth(t *testing.T) {
+	lib := libPath(t)
+	m, err := onnx.OpenBytes("mlp", onnxtest.NewMLP(3, 4, 1).Model(), onnx.Options{LibraryPath: lib, Sessions: 1})
+	require.NoError(t, err)
+	defer m.Close()
+	_, err = m.Predict(context.Background(), &model.Batch{Rows: 1, Features: []string{"a", "b"}, Data: []float32{1, 2}})
+	require.ErrorIs(t, err, model.ErrInvalidInput)
+	_, err = m.Predict(context.Background(), &model.Batch{Rows: 1, Features: []string{"a", "b", "c"}, Data: []float32{1, float32(math.NaN()), 3}})
+	require.NoError(t, err)
+	require.NoError(t, m.Close())
+	_, err = m.Predict(context.Background(), &model.Batch{Rows: 1, Features: []string{"a", "b", "c"}, Data: []float32{1, 2, 3}})
+	require.ErrorIs(t, err, model.ErrClosed)
+}
+
+func TestBadLibrary(t *testing.T) {
+	if os.Getenv("QUIVER_ONNXRUNTIME_LIB") != "" {
+		t.Skip("the library is loaded once per process; this test runs without QUIVER_ONNXRUNTIME_LIB")
+	}
+	_, err := onnx.OpenBytes("mlp", onnxtest.NewMLP(3, 4, 1).Model(), onnx.Options{LibraryPath: "/nonexistent/libonnxruntime.so"})
+	require.ErrorIs(t, err, model.ErrUnavailable)
+}
