@@ -1,0 +1,475 @@
+package training
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+
+	"github.com/quiverfs/quiver/definitions"
+	"github.com/quiverfs/quiver/offline"
+	"github.com/quiverfs/quiver/offline/pitjoin"
+	"github.com/quiverfs/quiver/offline/trino"
+	"github.com/quiverfs/quiver/registry"
+)
+
+// Registry is the part of the registry dataset building needs.
+type Registry interface {
+	registry.DefinitionReader
+	registry.DatasetStore
+}
+
+// DatasetRequest asks for a training dataset of a feature service's features for entity rows.
+type DatasetRequest struct {
+	Project string
+	Name    string
+	Service string
+	// Entities is the entity rows file (Parquet or CSV).
+	Entities string
+	// At pins the offline tables: each view is read at its latest snapshot committed at or
+	// before At; zero means each view's latest snapshot.
+	At time.Time
+	// CreatedCutoff also requires created_ts <= the row's event_timestamp.
+	CreatedCutoff bool
+	// Rebuild builds a new version even when one with the same inputs exists.
+	Rebuild bool
+	// Engine is "local" (the in-process join over Entities, the default) or "trino" (the join
+	// pushed down to Trino over EntitiesSQL, reading the offline tables through Trino's Iceberg
+	// catalog under TrinoNamespace).
+	Engine         string
+	EntitiesSQL    string
+	Trino          *trino.Client
+	TrinoNamespace string
+	// Warehouse is the root under which datasets/NAME/vN/ is written.
+	Warehouse string
+	// MemoryBudget bounds the join's memory (see pitjoin.Options); 0 means its default.
+	MemoryBudget int64
+	// QuiverVersion is recorded in the lineage.
+	QuiverVersion string
+	// CreatedBy names who built it.
+	CreatedBy string
+	// Progress, if set, is called with output rows written so far and the total.
+	Progress func(done, total int64)
+}
+
+// DatasetResult is a built (or reused) dataset version.
+type DatasetResult struct {
+	Dataset registry.Dataset
+	Dir     string
+	Stats   pitjoin.Stats
+}
+
+// DatasetsDir is where a dataset's versions live under the warehouse.
+func DatasetsDir(warehouse, name string) string {
+	return filepath.Join(warehouse, "datasets", name)
+}
+
+// VersionDir is the directory of one version.
+func VersionDir(warehouse, name string, version int) string {
+	return filepath.Join(DatasetsDir(warehouse, name), fmt.Sprintf("v%d", version))
+}
+
+// CreateDataset builds a point-in-time-correct dataset snapshot and registers it as the next
+// version of req.Name. It reads each of the service's views from the offline store at a pinned
+// snapshot (only the needed columns and the needed time range), joins them onto the entity
+// rows, writes the snapshot to a staging directory, and publishes it with one rename: a
+// failure or a kill leaves no half-written version visible.
+func CreateDataset(ctx context.Context, reg Registry, store offline.Reader, repo *definitions.Repo, req DatasetRequest) (*DatasetResult, error) {
+	if !definitions.ValidName(req.Name) {
+		return nil, fmt.Errorf("%w: dataset name %q: use letters, digits and '_'", ErrInvalidInput, req.Name)
+	}
+	svc := repo.FeatureService(req.Service)
+	if svc == nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidInput, repo.UnknownError(definitions.KindFeatureService, req.Service))
+	}
+	features, err := repo.ResolveService(req.Service)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidInput, err)
+	}
+	// Views in the order the service first names them, each with its requested features.
+	type viewPlan struct {
+		view     *definitions.FeatureView
+		features []string
+		keys     []definitions.Field
+		ref      ViewInput
+	}
+	var plans []*viewPlan
+	byView := map[string]*viewPlan{}
+	keySet := map[string]definitions.Field{}
+	var keys []definitions.Field
+	for _, f := range features {
+		p := byView[f.View.Name]
+		if p == nil {
+			p = &viewPlan{view: f.View, keys: repo.JoinKeys(f.View)}
+			byView[f.View.Name] = p
+			plans = append(plans, p)
+			for _, k := range p.keys {
+				if prev, ok := keySet[k.Name]; ok && prev.Type != k.Type {
+					return nil, fmt.Errorf("%w: join key %q is %s in one view and %s in another", ErrInvalidInput, k.Name, prev.Type, k.Type)
+				} else if !ok {
+					keySet[k.Name] = k
+					keys = append(keys, k)
+				}
+			}
+		}
+		p.features = append(p.features, f.Feature.Name)
+	}
+
+	// Lineage: the definition versions resolved to, and the offline snapshot of each view.
+	svcVer, err := reg.GetObject(ctx, req.Project, definitions.KindFeatureService, req.Service, 0)
+	if err != nil {
+		return nil, fmt.Errorf("feature service %q in the registry: %w", req.Service, err)
+	}
+	lineage := Lineage{
+		FeatureService: ObjectRef{Name: req.Service, Version: svcVer.Version, Hash: svcVer.Hash},
+		Engine:         "local",
+		CreatedCutoff:  req.CreatedCutoff,
+		QuiverVersion:  req.QuiverVersion,
+	}
+	for _, p := range plans {
+		ov, err := reg.GetObject(ctx, req.Project, definitions.KindFeatureView, p.view.Name, 0)
+		if err != nil {
+			return nil, fmt.Errorf("feature view %q in the registry: %w", p.view.Name, err)
+		}
+		snap, err := pinSnapshot(ctx, store, p.view.Name, req.At)
+		if err != nil {
+			return nil, err
+		}
+		p.ref = ViewInput{ObjectRef: ObjectRef{Name: p.view.Name, Version: ov.Version, Hash: ov.Hash}, OfflineSnapshotID: snap}
+		lineage.FeatureViews = append(lineage.FeatureViews, p.ref)
+	}
+
+	var (
+		inputsHash string
+		out        *joined
+	)
+	switch req.Engine {
+	case "", EngineLocal:
+		ent := EntityFile{Path: req.Entities, Keys: keys}
+		sum, err := HashFile(req.Entities)
+		if err != nil {
+			return nil, fmt.Errorf("%w: entity file: %w", ErrInvalidInput, err)
+		}
+		lineage.Engine = EngineLocal
+		lineage.Entities = EntityInput{Kind: "file", Path: filepath.Base(req.Entities), SHA256: sum}
+		inputsHash = InputsHash(lineage)
+		if prev, err := reg.FindDatasetByInputs(ctx, req.Project, inputsHash); err == nil && prev.Name == req.Name && !req.Rebuild {
+			// The same inputs were built before under this name: reuse, never rebuild.
+			dir := filepath.Join(req.Warehouse, prev.Location)
+			if _, verr := Verify(dir, prev.ContentID); verr == nil {
+				return &DatasetResult{Dataset: prev, Dir: dir}, ErrReused
+			}
+		} else if err != nil && !errors.Is(err, registry.ErrNotFound) {
+			return nil, fmt.Errorf("look up datasets: %w", err)
+		}
+		var views []pitjoin.View
+		for _, p := range plans {
+			views = append(views, localView(store, p.view, p.keys, p.features, p.ref.OfflineSnapshotID))
+		}
+		if out, err = joinLocal(ctx, ent, views, req); err != nil {
+			return nil, err
+		}
+		if out.total == 0 {
+			out.close()
+			return nil, fmt.Errorf("%w: entity file %s has no rows", ErrInvalidInput, req.Entities)
+		}
+		lineage.Entities.Rows = out.total
+	case EngineTrino:
+		if req.Trino == nil || req.EntitiesSQL == "" {
+			return nil, fmt.Errorf("%w: the trino engine needs a Trino connection (trino.dsn) and entity rows as SQL (--entities-sql)", ErrInvalidInput)
+		}
+		lineage.Engine = EngineTrino
+		lineage.Entities = EntityInput{Kind: "sql", SQL: req.EntitiesSQL}
+		// A query's result changes as its tables do, so SQL inputs are never reused.
+		inputsHash = InputsHash(lineage)
+		var views []trino.JoinView
+		for _, p := range plans {
+			names := make([]string, len(p.keys))
+			for j, k := range p.keys {
+				names[j] = k.Name
+			}
+			views = append(views, trino.JoinView{Name: p.view.Name, Table: req.TrinoNamespace + "." + p.view.Name, SnapshotID: p.ref.OfflineSnapshotID,
+				JoinKeys: names, TTL: p.view.TTL.Std(), Features: p.features})
+		}
+		if out, err = joinTrino(ctx, req, views); err != nil {
+			return nil, err
+		}
+	default:
+		return nil, fmt.Errorf("%w: unknown engine %q; valid engines: local, trino", ErrInvalidInput, req.Engine)
+	}
+	defer out.close()
+
+	// The engines emit features view by view; a dataset has them in the service's declared
+	// order, which is also the order serving feeds a model.
+	nEntity := out.schema.NumFields() - len(features)
+	var joinOrder []string
+	for _, p := range plans {
+		joinOrder = append(joinOrder, p.features...)
+	}
+	perm := make([]int, out.schema.NumFields())
+	columns := make([]ColumnInfo, len(perm))
+	for i := range perm {
+		perm[i] = i
+		columns[i].Role = "entity"
+		if i >= nEntity {
+			f := features[i-nEntity]
+			columns[i].Role, columns[i].Feature = "feature", f.Ref()
+			perm[i] = nEntity + slices.Index(joinOrder, f.Feature.Name)
+		}
+	}
+	fields := make([]arrow.Field, len(perm))
+	for i, j := range perm {
+		fields[i] = out.schema.Field(j)
+	}
+	md := out.schema.Metadata()
+	schema := arrow.NewSchema(fields, &md)
+	var done int64
+	staged, err := WriteStaged(ctx, DatasetsDir(req.Warehouse, req.Name), schema, columns, &lineage,
+		func(ctx context.Context) (arrow.RecordBatch, error) {
+			joinedRec, err := out.next(ctx)
+			if err != nil {
+				return nil, err
+			}
+			cols := make([]arrow.Array, len(perm))
+			for i, j := range perm {
+				cols[i] = joinedRec.Column(j)
+			}
+			rec := array.NewRecordBatch(schema, cols, joinedRec.NumRows())
+			joinedRec.Release()
+			done += rec.NumRows()
+			if lineage.Entities.Kind == "sql" {
+				lineage.Entities.Rows = done
+			}
+			if req.Progress != nil {
+				req.Progress(done, out.total)
+			}
+			return rec, nil
+		}, WriteOptions{})
+	if err != nil {
+		return nil, err
+	}
+	published := false
+	defer func() {
+		if !published {
+			staged.Discard()
+		}
+	}()
+
+	ds, dir, err := publish(ctx, reg, staged, req, inputsHash)
+	if err != nil {
+		return nil, err
+	}
+	published = true
+	return &DatasetResult{Dataset: ds, Dir: dir, Stats: out.stats()}, nil
+}
+
+// Join engines.
+const (
+	EngineLocal = "local"
+	EngineTrino = "trino"
+)
+
+// joined is a join's output, whichever engine ran it.
+type joined struct {
+	schema *arrow.Schema
+	// next returns the next batch (owned by the caller), or io.EOF.
+	next  func(ctx context.Context) (arrow.RecordBatch, error)
+	total int64 // output rows, or -1 when unknown until the end
+	stats func() pitjoin.Stats
+	close func()
+}
+
+// localView reads a view's feature rows from the offline store at a pinned snapshot: only
+// the needed columns, and only the time range the entity rows can reach (which the engine
+// passes to Open).
+func localView(store offline.Reader, v *definitions.FeatureView, keys []definitions.Field, features []string, snap int64) pitjoin.View {
+	names := make([]string, len(keys))
+	for j, k := range keys {
+		names[j] = k.Name
+	}
+	cols := append(append(append([]string{}, names...), pitjoin.EventTSColumn, pitjoin.CreatedTSColumn), features...)
+	return pitjoin.View{
+		Name: v.Name, JoinKeys: names, TTL: v.TTL.Std(), Features: features,
+		Open: func(ctx context.Context, er pitjoin.EventRange) (array.RecordReader, error) {
+			if snap == 0 || er.Empty { // never materialized, or no entity row can match
+				return emptyViewReader(v, keys, features)
+			}
+			rng := offline.Range{Start: er.From, End: er.To.Add(time.Microsecond)}
+			if er.From.IsZero() {
+				rng.Start = time.Unix(0, 0).UTC()
+			}
+			s, err := store.Scan(ctx, v.Name, offline.ScanRequest{SnapshotID: snap, Columns: cols, Range: rng})
+			if err != nil {
+				return nil, fmt.Errorf("read offline table of %q at snapshot %d: %w", v.Name, snap, err)
+			}
+			return newStreamReader(ctx, s), nil
+		},
+	}
+}
+
+// joinLocal runs the in-process engine over the entity file.
+func joinLocal(ctx context.Context, ent EntityFile, views []pitjoin.View, req DatasetRequest) (*joined, error) {
+	entityRows, err := ent.Open(ctx)
+	if err != nil {
+		return nil, err
+	}
+	spillDir := filepath.Join(req.Warehouse, "tmp")
+	if err := os.MkdirAll(spillDir, 0o755); err != nil {
+		entityRows.Release()
+		return nil, fmt.Errorf("create spill directory: %w", err)
+	}
+	result, err := pitjoin.Join(ctx, entityRows, views, pitjoin.Options{
+		MemoryBudget:  req.MemoryBudget,
+		TempDir:       spillDir,
+		CreatedCutoff: req.CreatedCutoff,
+	})
+	entityRows.Release()
+	if err != nil {
+		return nil, classifyJoinError(err)
+	}
+	return &joined{
+		schema: result.Schema(),
+		total:  result.NumRows(),
+		next: func(ctx context.Context) (arrow.RecordBatch, error) {
+			if !result.Next() {
+				if err := result.Err(); err != nil {
+					return nil, classifyJoinError(err)
+				}
+				return nil, io.EOF
+			}
+			rec := result.RecordBatch()
+			rec.Retain()
+			return rec, nil
+		},
+		stats: result.Stats,
+		close: result.Release,
+	}, nil
+}
+
+// joinTrino pushes the join down to Trino as one statement and streams its result.
+func joinTrino(ctx context.Context, req DatasetRequest, views []trino.JoinView) (*joined, error) {
+	cols, err := req.Trino.Columns(ctx, req.EntitiesSQL)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidInput, err)
+	}
+	q, err := trino.BuildJoinSQL(trino.JoinSpec{Entities: req.EntitiesSQL, EntityColumns: cols, Views: views, CreatedCutoff: req.CreatedCutoff})
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidInput, err)
+	}
+	stream, err := req.Trino.Query(ctx, q, 0, nil)
+	if err != nil {
+		return nil, err
+	}
+	return &joined{
+		schema: stream.Schema(),
+		total:  -1,
+		next:   stream.Next,
+		stats:  func() pitjoin.Stats { return pitjoin.Stats{} },
+		close:  func() { stream.Close() },
+	}, nil
+}
+
+// ErrReused is returned, with the existing dataset, when a dataset with the same inputs and
+// name already exists and is intact; nothing was built.
+var ErrReused = errors.New("dataset with the same inputs already exists")
+
+// publish renames the staged snapshot to the next version's directory and registers it. The
+// directory is moved into place first, so the registry never points at a missing version; a
+// crash between the two leaves an unregistered directory that the next create moves aside.
+func publish(ctx context.Context, reg Registry, staged *Staged, req DatasetRequest, inputsHash string) (registry.Dataset, string, error) {
+	for attempt := 0; attempt < 5; attempt++ {
+		next := 1
+		if last, err := reg.ListDatasets(ctx, req.Project, req.Name); err != nil {
+			return registry.Dataset{}, "", fmt.Errorf("list dataset versions: %w", err)
+		} else if len(last) > 0 {
+			next = last[len(last)-1].Version + 1
+		}
+		// Removed versions keep their number: never reuse one.
+		for {
+			if _, err := reg.GetDataset(ctx, req.Project, req.Name, next); errors.Is(err, registry.ErrNotFound) {
+				break
+			} else if err != nil {
+				return registry.Dataset{}, "", err
+			}
+			next++
+		}
+		dir := VersionDir(req.Warehouse, req.Name, next)
+		if _, err := os.Stat(dir); err == nil {
+			// Left by a crash between rename and register: not registered, so not visible.
+			if err := os.Rename(dir, dir+".orphan-"+time.Now().UTC().Format("20060102T150405")); err != nil {
+				return registry.Dataset{}, "", fmt.Errorf("move aside unregistered %s: %w", dir, err)
+			}
+		}
+		if err := staged.Publish(dir); err != nil {
+			continue // another create took this version; try the next
+		}
+		rel, _ := filepath.Rel(req.Warehouse, dir)
+		ds, err := reg.CreateDataset(ctx, registry.Dataset{
+			Project: req.Project, Name: req.Name, ContentID: staged.ContentID, InputsHash: inputsHash,
+			Location: filepath.ToSlash(rel), Rows: staged.Manifest.Rows, Manifest: json.RawMessage(staged.Raw), CreatedBy: req.CreatedBy,
+		})
+		if err != nil {
+			return registry.Dataset{}, "", fmt.Errorf("register dataset %s: %w", req.Name, err)
+		}
+		if ds.Version != next {
+			// The registry numbered it differently (a concurrent create): follow the registry.
+			want := VersionDir(req.Warehouse, req.Name, ds.Version)
+			if err := os.Rename(dir, want); err != nil {
+				return registry.Dataset{}, "", fmt.Errorf("dataset %s registered as v%d but stored as v%d: %w", req.Name, ds.Version, next, err)
+			}
+			dir = want
+		}
+		return ds, dir, nil
+	}
+	return registry.Dataset{}, "", fmt.Errorf("publish dataset %s: too many concurrent creates", req.Name)
+}
+
+// InputsHash identifies what a dataset is built from (everything in the lineage but the row
+// count, which is learnt while building), so an identical request can reuse it.
+func InputsHash(l Lineage) string {
+	l.Entities.Rows = 0
+	b, _ := json.Marshal(l)
+	sum := sha256.Sum256(b)
+	return "sha256:" + hex.EncodeToString(sum[:])
+}
+
+// pinSnapshot picks the snapshot of a view's table to read: the latest, or the latest
+// committed at or before at. 0 when the view has never been materialized.
+func pinSnapshot(ctx context.Context, store offline.Reader, view string, at time.Time) (int64, error) {
+	snaps, err := store.Snapshots(ctx, view)
+	if errors.Is(err, offline.ErrTableNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("list offline snapshots of %q: %w", view, err)
+	}
+	sort.Slice(snaps, func(i, j int) bool { return snaps[i].Committed.Before(snaps[j].Committed) })
+	var id int64
+	for _, s := range snaps {
+		if at.IsZero() || !s.Committed.After(at) {
+			id = s.ID
+		}
+	}
+	if id == 0 && !at.IsZero() && len(snaps) > 0 {
+		return 0, fmt.Errorf("%w: feature view %q has no offline snapshot at or before %s (its first is %s)", ErrInvalidInput, view, at.Format(time.RFC3339), snaps[0].Committed.Format(time.RFC3339))
+	}
+	return id, nil
+}
+
+func classifyJoinError(err error) error {
+	if errors.Is(err, pitjoin.ErrInvalidInput) {
+		return fmt.Errorf("%w: %w", ErrInvalidInput, err)
+	}
+	return err
+}
