@@ -1,12 +1,13 @@
-// Package scaffold writes a new, working feature repo: quiver.yaml, definitions under
-// features/, generated sample data and a README. It backs `quiver init`.
+// Package scaffold writes a new, working feature repo — the examples/shop template: quiver.yaml,
+// definitions under features/, generated sample data and labels, and a README. It backs
+// `quiver init` and the example's data generator.
 package scaffold
 
 import (
-	"embed"
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -19,10 +20,9 @@ import (
 	"github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/compress"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
-)
 
-//go:embed template
-var template embed.FS
+	"github.com/quiverfs/quiver/examples/shop"
+)
 
 // ErrExists is returned when the target directory already holds a feature repo.
 var ErrExists = errors.New("feature repo already exists")
@@ -60,15 +60,15 @@ func Init(dir string, opts Options) ([]string, error) {
 		opts.End = time.Now().UTC().Truncate(24 * time.Hour)
 	}
 	var written []string
-	err := fs.WalkDir(template, "template", func(path string, d fs.DirEntry, err error) error {
+	err := fs.WalkDir(shop.Files, ".", func(path string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
 		}
-		rel := strings.TrimPrefix(path, "template/")
+		rel := path
 		if rel == "gitignore" { // embed skips dotfiles, so it is stored without the dot
 			rel = ".gitignore"
 		}
-		data, err := template.ReadFile(path)
+		data, err := shop.Files.ReadFile(path)
 		if err != nil {
 			return err
 		}
@@ -82,11 +82,11 @@ func Init(dir string, opts Options) ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("write feature repo: %w", err)
 	}
-	data := filepath.Join("data", "user_activity.parquet")
-	if err := WriteUserActivity(filepath.Join(dir, data), opts.Users, opts.Days, opts.End); err != nil {
+	data, err := WriteShopData(dir, opts.Users, opts.Days, opts.End)
+	if err != nil {
 		return nil, err
 	}
-	return append(written, data), nil
+	return append(written, data...), nil
 }
 
 // ProjectName turns a directory name into a valid project name.
@@ -127,54 +127,108 @@ var UserActivitySchema = arrow.NewSchema([]arrow.Field{
 	{Name: "sessions_7d", Type: arrow.PrimitiveTypes.Int32, Nullable: true},
 }, nil)
 
-// WriteUserActivity writes deterministic sample data: for each of users users, one row a day
-// over the days days before end, at a user-specific time of day; a few values are null. The
-// same arguments always give the same bytes.
-func WriteUserActivity(path string, users, days int, end time.Time) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return fmt.Errorf("write sample data: %w", err)
-	}
-	b := array.NewRecordBuilder(memory.DefaultAllocator, UserActivitySchema)
-	defer b.Release()
+// LabelsSchema is the schema of the sample labels: entity rows for training.
+var LabelsSchema = arrow.NewSchema([]arrow.Field{
+	{Name: "user_id", Type: arrow.PrimitiveTypes.Int64},
+	{Name: "event_timestamp", Type: &arrow.TimestampType{Unit: arrow.Microsecond, TimeZone: "UTC"}},
+	{Name: "churned", Type: arrow.FixedWidthTypes.Boolean},
+}, nil)
+
+type activity struct {
+	ts       time.Time
+	clicks   int64
+	null     bool
+	spend    float64
+	sessions int32
+}
+
+// WriteShopData writes deterministic sample data under dir/data: user_activity.parquet (for
+// each of users users, one row a day over the days days before end, at a user-specific time
+// of day; a few clicks are null) and labels.parquet (three label times per user in the second
+// half of the period, with churned drawn from a logistic function of the user's features as
+// of that time, so a model can learn it). The same arguments always give the same bytes. It
+// returns the files written, relative to dir.
+func WriteShopData(dir string, users, days int, end time.Time) ([]string, error) {
 	rng := rand.New(rand.NewPCG(42, uint64(users)))
 	start := end.Add(-time.Duration(days) * 24 * time.Hour)
+	act := array.NewRecordBuilder(memory.DefaultAllocator, UserActivitySchema)
+	defer act.Release()
+	lab := array.NewRecordBuilder(memory.DefaultAllocator, LabelsSchema)
+	defer lab.Release()
 	for u := 1; u <= users; u++ {
 		offset := time.Duration(rng.IntN(24*60)) * time.Minute
-		activity := 1 + rng.Float64()*9
-		for d := 0; d < days; d++ {
-			ts := start.Add(time.Duration(d)*24*time.Hour + offset)
-			b.Field(0).(*array.Int64Builder).Append(int64(u))
-			b.Field(1).(*array.TimestampBuilder).Append(arrow.Timestamp(ts.UnixMicro()))
-			b.Field(2).(*array.TimestampBuilder).Append(arrow.Timestamp(ts.Add(5 * time.Minute).UnixMicro()))
-			if rng.IntN(50) == 0 {
-				b.Field(3).AppendNull()
-			} else {
-				b.Field(3).(*array.Int64Builder).Append(int64(activity*7) + int64(rng.IntN(10)))
+		level := 1 + rng.Float64()*9
+		rows := make([]activity, days)
+		for d := range rows {
+			r := activity{
+				ts:       start.Add(time.Duration(d)*24*time.Hour + offset),
+				clicks:   int64(level*7) + int64(rng.IntN(10)),
+				null:     rng.IntN(50) == 0,
+				spend:    float64(int(level*30*rng.Float64()*100)) / 100,
+				sessions: int32(level) + int32(rng.IntN(3)),
 			}
-			b.Field(4).(*array.Float64Builder).Append(float64(int(activity*30*rng.Float64()*100)) / 100)
-			b.Field(5).(*array.Int32Builder).Append(int32(activity) + int32(rng.IntN(3)))
+			rows[d] = r
+			act.Field(0).(*array.Int64Builder).Append(int64(u))
+			act.Field(1).(*array.TimestampBuilder).Append(arrow.Timestamp(r.ts.UnixMicro()))
+			act.Field(2).(*array.TimestampBuilder).Append(arrow.Timestamp(r.ts.Add(5 * time.Minute).UnixMicro()))
+			if r.null {
+				act.Field(3).AppendNull()
+			} else {
+				act.Field(3).(*array.Int64Builder).Append(r.clicks)
+			}
+			act.Field(4).(*array.Float64Builder).Append(r.spend)
+			act.Field(5).(*array.Int32Builder).Append(r.sessions)
+		}
+		for range 3 {
+			// A label time in the second half, strictly after that day's activity row was written.
+			d := days/2 + rng.IntN(days-days/2)
+			t := rows[d].ts.Add(time.Hour + time.Duration(rng.IntN(12*60))*time.Minute)
+			r := rows[d]
+			clicks := float64(r.clicks)
+			if r.null {
+				clicks = 0
+			}
+			z := 3.0 - 0.06*clicks - 0.004*r.spend - 0.15*float64(r.sessions) + rng.NormFloat64()*0.3
+			churned := rng.Float64() < 1/(1+math.Exp(-z))
+			lab.Field(0).(*array.Int64Builder).Append(int64(u))
+			lab.Field(1).(*array.TimestampBuilder).Append(arrow.Timestamp(t.UnixMicro()))
+			lab.Field(2).(*array.BooleanBuilder).Append(churned)
 		}
 	}
-	rec := b.NewRecordBatch()
-	defer rec.Release()
+	files := []string{filepath.Join("data", "user_activity.parquet"), filepath.Join("data", "labels.parquet")}
+	for i, b := range []*array.RecordBuilder{act, lab} {
+		rec := b.NewRecordBatch()
+		err := writeParquet(filepath.Join(dir, files[i]), rec)
+		rec.Release()
+		if err != nil {
+			return nil, fmt.Errorf("write sample data: %w", err)
+		}
+	}
+	return files, nil
+}
 
+// writeParquet writes one record batch to path atomically (a temporary file, then a rename).
+func writeParquet(path string, rec arrow.RecordBatch) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
 	tmp := path + ".tmp"
 	f, err := os.Create(tmp)
 	if err != nil {
-		return fmt.Errorf("write sample data: %w", err)
+		return err
 	}
 	props := parquet.NewWriterProperties(parquet.WithCompression(compress.Codecs.Zstd), parquet.WithMaxRowGroupLength(64*1024))
-	w, err := pqarrow.NewFileWriter(UserActivitySchema, f, props, pqarrow.NewArrowWriterProperties(pqarrow.WithStoreSchema()))
+	w, err := pqarrow.NewFileWriter(rec.Schema(), f, props, pqarrow.NewArrowWriterProperties(pqarrow.WithStoreSchema()))
 	if err != nil {
 		f.Close()
-		return fmt.Errorf("write sample data: %w", err)
+		return err
 	}
 	if err := w.Write(rec); err != nil {
 		w.Close()
-		return fmt.Errorf("write sample data: %w", err)
+		return err
 	}
 	if err := w.Close(); err != nil { // closes f too
-		return fmt.Errorf("write sample data: %w", err)
+		return err
 	}
 	return os.Rename(tmp, path)
 }
