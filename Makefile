@@ -1,19 +1,22 @@
 # Quiver's entry point: `make demo` runs the whole loop locally, `make test` runs everything CI runs.
 GO        ?= go
-BIN       ?= bin/quiver
+BIN       ?= bin
 PKGS      ?= ./...
 TESTFLAGS ?=
+FUZZTIME  ?= 10s
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -X main.Version=$(VERSION)
 
-.PHONY: all build test vet fmt-check unit fuzz bench proto demo clean
+.PHONY: all build test vet fmt-check unit fuzz bench proto proto-check onnxruntime demo clean
 
 all: build
 
+## build: the quiver binary and the example Go trainer (bin/quiver, bin/shop-trainer)
 build:
-	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/quiver
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/quiver ./cmd/quiver
+	$(GO) build -o $(BIN)/shop-trainer ./examples/shop/trainer
 
-## test: everything CI runs — vet, gofmt check, the race-enabled test suite, a short fuzz pass.
+## test: everything CI runs — vet, gofmt check, the race-enabled suite (ONNX tests included), fuzzing
 test: vet fmt-check unit fuzz
 
 vet:
@@ -23,22 +26,32 @@ fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '\.pb\.go$$')); \
 	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 
-unit:
-	$(GO) test -race -timeout 20m $(TESTFLAGS) $(PKGS)
+## onnxruntime: install the pinned ONNX Runtime library (from the npm package onnxruntime-node)
+onnxruntime:
+	@./scripts/onnxruntime.sh
 
-# A short run of each fuzz target on top of the seed corpus the unit tests already replay.
-FUZZTIME ?= 10s
+unit:
+	QUIVER_ONNXRUNTIME_LIB=$$(./scripts/onnxruntime.sh) $(GO) test -race -timeout 30m $(TESTFLAGS) $(PKGS)
+
+# A short run of each fuzz target, on top of the seed corpora the unit tests already replay.
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./definitions
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeRow$$' -fuzztime $(FUZZTIME) ./online
+	$(GO) test -run '^$$' -fuzz '^FuzzRequests$$' -fuzztime $(FUZZTIME) ./serving
 
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+	QUIVER_ONNXRUNTIME_LIB=$$(./scripts/onnxruntime.sh) $(GO) test -run '^$$' -bench . -benchmem $(PKGS)
 
+## proto: regenerate the gRPC code (needs protoc: apt-get install -y protobuf-compiler)
 proto:
-	@echo "no .proto files yet"
+	./scripts/proto.sh
 
+proto-check: proto
+	git diff --exit-code proto/
+
+## demo: the whole loop on embedded defaults, no servers needed
 demo: build
 	./scripts/demo.sh
 
 clean:
-	rm -rf bin
+	rm -rf $(BIN)

@@ -1,35 +1,60 @@
 #!/usr/bin/env bash
-# The Quiver loop on embedded defaults (SQLite registry, embedded online store, local
-# warehouse): no server needed. Set QUIVER_REGISTRY / QUIVER_ONLINE to run it against
-# Postgres / Redis instead.
+# The whole Quiver loop on embedded defaults (SQLite registry, embedded online store, local
+# warehouse), no server needed: init -> apply -> materialize -> dataset -> train -> register and
+# alias the model -> serve -> Predict. Set QUIVER_REGISTRY / QUIVER_ONLINE to run the same
+# script against Postgres / Redis.
 set -euo pipefail
-QUIVER=${QUIVER:-$(pwd)/bin/quiver}
+root=$(cd "$(dirname "$0")/.." && pwd)
+bin="$root/bin"
+export PATH="$bin:$PATH"
+# ONNX Runtime for the onnx model runtime (scripts/onnxruntime.sh installs a pinned release).
+export QUIVER_ONNXRUNTIME_LIB=${QUIVER_ONNXRUNTIME_LIB:-$("$root/scripts/onnxruntime.sh")}
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+server_pid=""
+cleanup() {
+	if [[ -n "$server_pid" ]]; then kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; fi
+	rm -rf "$work"
+}
+trap cleanup EXIT
 repo="$work/shop"
-
 step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 
-step "quiver init: scaffold a feature repo with sample data"
-"$QUIVER" init "$repo" --project shop
+step "quiver init: a feature repo with sample activity data and churn labels"
+quiver init "$repo" --project shop
 
-step "quiver validate"
-"$QUIVER" -C "$repo" validate
+step "quiver validate && quiver apply"
+quiver -C "$repo" validate
+quiver -C "$repo" apply
 
-step "quiver plan"
-"$QUIVER" -C "$repo" plan
+step "quiver materialize: the source's 30 days into the offline (Iceberg) and online stores"
+quiver -C "$repo" materialize --start "$(date -u -d '30 days ago' +%Y-%m-%d)" --end "$(date -u -d tomorrow +%Y-%m-%d)"
+quiver -C "$repo" materialize-incremental
 
-step "quiver apply"
-"$QUIVER" -C "$repo" apply
+step "quiver dataset create: point-in-time-correct training data for the labels"
+(cd "$repo" && quiver dataset create churn_train --service churn_v1 --entities data/labels.parquet)
+quiver -C "$repo" dataset verify churn_train@v1
 
-step "change a feature's type, plan shows the field-level diff, apply makes version 2"
-sed -i 's/{ name: sessions_7d, type: int32 }/{ name: sessions_7d, type: int64 }/' "$repo/features/user_activity.yaml"
-"$QUIVER" -C "$repo" plan
-"$QUIVER" -C "$repo" apply
+step "quiver train churn_train: the Go trainer (no Python), metrics tracked, model registered"
+quiver -C "$repo" train churn_train --param epochs=40
+run_id=$(quiver -C "$repo" -o json runs list --job churn_train --limit 1 | sed -n 's/.*"ID": "\([^"]*\)".*/\1/p' | head -1)
+quiver -C "$repo" runs show "$run_id"
 
-step "quiver list views / describe view user_stats --version 1"
-"$QUIVER" -C "$repo" list views
-"$QUIVER" -C "$repo" describe view user_stats --version 1
+step "a second train reuses the dataset (same inputs)"
+quiver -C "$repo" train churn_train --param epochs=40 >/dev/null
 
-echo
-echo "demo finished: definitions validated, applied and versioned in $repo/.quiver (removed on exit)"
+step "quiver models alias churn 1 production && quiver lineage churn@production"
+quiver -C "$repo" models alias churn 1 production
+quiver -C "$repo" lineage churn@production
+
+step "quiver serve, then a Predict call for users 7 and 8"
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])' 2>/dev/null || echo 16566)
+mport=$((port + 1))
+quiver -C "$repo" serve --addr "127.0.0.1:$port" --metrics-addr "127.0.0.1:$mport" >"$work/serve.log" 2>&1 &
+server_pid=$!
+quiver health --server "127.0.0.1:$port" --wait 30s || { cat "$work/serve.log"; exit 1; }
+quiver -C "$repo" get-online --server "127.0.0.1:$port" --service churn_v1 --entity user_id=7
+quiver -C "$repo" predict --server "127.0.0.1:$port" --model churn@production --entity user_id=7 --entity user_id=8
+
+step "stop the server"
+kill "$server_pid"; wait "$server_pid" 2>/dev/null || true; server_pid=""
+echo "demo finished: the whole loop ran in $repo (removed on exit)"

@@ -1,0 +1,603 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+	"github.com/spf13/cobra"
+
+	"github.com/quiverfs/quiver/definitions"
+	"github.com/quiverfs/quiver/internal/config"
+	"github.com/quiverfs/quiver/internal/stores"
+	"github.com/quiverfs/quiver/offline/iceberg"
+	"github.com/quiverfs/quiver/offline/trino"
+	"github.com/quiverfs/quiver/registry"
+	"github.com/quiverfs/quiver/training"
+)
+
+func (a *app) datasetCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "dataset",
+		Short: "Build, inspect, verify and export point-in-time training dataset snapshots",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return usagef(errors.New("dataset needs a subcommand: create, list, show, diff, verify, export, rm"))
+		},
+	}
+	cmd.AddCommand(a.datasetCreateCommand(), a.datasetListCommand(), a.datasetShowCommand(), a.datasetDiffCommand(),
+		a.datasetVerifyCommand(), a.datasetExportCommand(), a.datasetRmCommand())
+	return cmd
+}
+
+// parseDatasetRef parses NAME, NAME@vN or NAME@N. Version 0 means the latest.
+func parseDatasetRef(s string) (string, int, error) {
+	name, ver, ok := strings.Cut(s, "@")
+	if !ok {
+		return name, 0, nil
+	}
+	n, err := strconv.Atoi(strings.TrimPrefix(ver, "v"))
+	if err != nil || n < 1 {
+		return "", 0, usagef(fmt.Errorf("dataset %q: want NAME or NAME@vN (e.g. churn_train@v3)", s))
+	}
+	return name, n, nil
+}
+
+// datasetEnv opens the config and registry for dataset commands.
+func (a *app) datasetEnv(cmd *cobra.Command) (*config.Config, registry.Store, error) {
+	cfg, err := a.config()
+	if err != nil {
+		return nil, nil, err
+	}
+	reg, err := a.registry(cmd.Context(), cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	return cfg, reg, nil
+}
+
+// getDataset resolves NAME[@vN] to a registered version and its directory.
+func getDataset(cmd *cobra.Command, cfg *config.Config, reg registry.Store, ref string) (registry.Dataset, string, error) {
+	name, ver, err := parseDatasetRef(ref)
+	if err != nil {
+		return registry.Dataset{}, "", err
+	}
+	ds, err := reg.GetDataset(cmd.Context(), cfg.Project, name, ver)
+	if err != nil {
+		return registry.Dataset{}, "", fmt.Errorf("dataset %s: %w", ref, err)
+	}
+	if ds.Deleted {
+		return registry.Dataset{}, "", fmt.Errorf("dataset %s@v%d was removed: %w", ds.Name, ds.Version, registry.ErrNotFound)
+	}
+	return ds, filepath.Join(cfg.Offline.Warehouse, filepath.FromSlash(ds.Location)), nil
+}
+
+func (a *app) datasetCreateCommand() *cobra.Command {
+	var service, entities, entitiesSQL, engine, atS string
+	var cutoff, rebuild bool
+	var budget int64
+	cmd := &cobra.Command{
+		Use:   "create NAME --service SVC --entities FILE",
+		Short: "Build a point-in-time-correct dataset snapshot as the next version of NAME",
+		Long: `Join the feature service's features onto entity rows (a Parquet or CSV file with the join
+keys, an event_timestamp column and any labels), as of each row's time, reading each view's
+offline table at a pinned snapshot. The snapshot is immutable: Parquet files and a manifest
+under WAREHOUSE/datasets/NAME/vN/, registered with a content id. The same inputs under the
+same name reuse the existing version unless --rebuild is given.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if service == "" {
+				return usagef(errors.New("dataset create needs --service"))
+			}
+			switch engine {
+			case training.EngineLocal:
+				if entities == "" || entitiesSQL != "" {
+					return usagef(errors.New("--engine local needs --entities FILE (Parquet or CSV); --entities-sql needs --engine trino"))
+				}
+			case training.EngineTrino:
+				if entitiesSQL == "" || entities != "" {
+					return usagef(errors.New("--engine trino needs --entities-sql QUERY (the entity rows, as Trino SQL); --entities FILE needs --engine local"))
+				}
+			default:
+				return usagef(fmt.Errorf("--engine %q: valid engines: local, trino", engine))
+			}
+			var at time.Time
+			if atS != "" {
+				var err error
+				if at, err = parseTime("at", atS); err != nil {
+					return err
+				}
+			}
+			cfg, reg, err := a.datasetEnv(cmd)
+			if err != nil {
+				return err
+			}
+			defer reg.Close()
+			ctx := cmd.Context()
+			repo, _, err := registry.LoadRepo(ctx, reg, cfg.Project)
+			if err != nil {
+				return err
+			}
+			off, err := stores.OpenOffline(ctx, cfg)
+			if err != nil {
+				return err
+			}
+			defer off.Close()
+			var bar *progressbar.ProgressBar
+			req := training.DatasetRequest{
+				Project: cfg.Project, Name: args[0], Service: service, Entities: entities, At: at,
+				CreatedCutoff: cutoff, Rebuild: rebuild, Warehouse: cfg.Offline.Warehouse, MemoryBudget: budget,
+				QuiverVersion: quiverVersion(), CreatedBy: a.whoAmI(),
+				Progress: func(done, total int64) {
+					if bar == nil {
+						bar = a.progressBar(total, "joining "+args[0])
+					}
+					if bar != nil {
+						_ = bar.Set64(done)
+					}
+				},
+			}
+			if engine == training.EngineTrino {
+				if cfg.Trino.DSN == "" {
+					return fmt.Errorf("--engine trino needs trino.dsn in quiver.yaml (or QUIVER_TRINO_DSN): %w", definitions.ErrInvalid)
+				}
+				client, err := trino.Open(cfg.Trino.DSN)
+				if err != nil {
+					return err
+				}
+				defer client.Close()
+				req.Engine, req.EntitiesSQL, req.Trino, req.TrinoNamespace = engine, entitiesSQL, client, iceberg.DefaultNamespace
+			} else if req.Entities, err = filepath.Abs(req.Entities); err != nil {
+				return err
+			}
+			began := time.Now()
+			res, err := training.CreateDataset(ctx, reg, off, repo, req)
+			if bar != nil {
+				_ = bar.Finish()
+				fmt.Fprintln(a.stderr)
+			}
+			reused := errors.Is(err, training.ErrReused)
+			if err != nil && !reused {
+				if errors.Is(err, training.ErrInvalidInput) {
+					return fmt.Errorf("%w: %w", definitions.ErrInvalid, err)
+				}
+				return err
+			}
+			if a.jsonOutput() {
+				return a.printJSON(map[string]any{"name": res.Dataset.Name, "version": res.Dataset.Version, "content_id": res.Dataset.ContentID,
+					"rows": res.Dataset.Rows, "location": res.Dir, "reused": reused})
+			}
+			if reused {
+				fmt.Fprintf(a.stdout, "Reused %s@v%d: a snapshot of the same inputs exists (content id %s). Use --rebuild to build it again.\n", res.Dataset.Name, res.Dataset.Version, res.Dataset.ContentID)
+				return nil
+			}
+			secs := time.Since(began).Seconds()
+			fmt.Fprintf(a.stdout, "Created %s@v%d: %d rows in %.2fs (%.0f rows/s)\n  content id %s\n  %s\n",
+				res.Dataset.Name, res.Dataset.Version, res.Dataset.Rows, secs, float64(res.Dataset.Rows)/max(secs, 1e-9), res.Dataset.ContentID, res.Dir)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&service, "service", "", "the feature service whose features to join")
+	cmd.Flags().StringVar(&entities, "entities", "", "entity rows: a Parquet or CSV file with the join keys, event_timestamp and labels")
+	cmd.Flags().StringVar(&entitiesSQL, "entities-sql", "", "entity rows as a Trino SQL query (with --engine trino)")
+	cmd.Flags().StringVar(&engine, "engine", training.EngineLocal, "join engine: local (in-process) or trino (pushed down as one SQL statement)")
+	cmd.Flags().StringVar(&atS, "at", "", "read each view's offline table as it was at this time (default: latest)")
+	cmd.Flags().BoolVar(&cutoff, "created-cutoff", false, "also require created_ts <= each row's event_timestamp (no late-arriving data)")
+	cmd.Flags().BoolVar(&rebuild, "rebuild", false, "build a new version even if one with the same inputs exists")
+	cmd.Flags().Int64Var(&budget, "memory-budget", 0, "join memory budget in bytes; past it the join spills to disk (default: a quarter of RAM)")
+	return cmd
+}
+
+// progressBar returns a bar with a known total on a terminal, else nil.
+func (a *app) progressBar(total int64, label string) *progressbar.ProgressBar {
+	if a.progress(label) == nil {
+		return nil
+	}
+	return progressbar.NewOptions64(total, progressbar.OptionSetWriter(a.stderr), progressbar.OptionSetDescription(label),
+		progressbar.OptionShowCount(), progressbar.OptionShowIts(), progressbar.OptionSetItsString("rows"),
+		progressbar.OptionThrottle(100*time.Millisecond))
+}
+
+func (a *app) datasetListCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "list [NAME]",
+		Short: "List dataset versions",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, reg, err := a.datasetEnv(cmd)
+			if err != nil {
+				return err
+			}
+			defer reg.Close()
+			name := ""
+			if len(args) == 1 {
+				name = args[0]
+			}
+			list, err := reg.ListDatasets(cmd.Context(), cfg.Project, name)
+			if err != nil {
+				return fmt.Errorf("list datasets: %w", err)
+			}
+			if a.jsonOutput() {
+				out := make([]map[string]any, len(list))
+				for i, d := range list {
+					out[i] = datasetJSON(d, false)
+				}
+				return a.printJSON(out)
+			}
+			if len(list) == 0 {
+				fmt.Fprintf(a.stdout, "No datasets in project %q. Create one with quiver dataset create.\n", cfg.Project)
+				return nil
+			}
+			tw := a.table()
+			fmt.Fprintln(tw, "NAME\tVERSION\tROWS\tCONTENT ID\tCREATED\tBY")
+			for _, d := range list {
+				fmt.Fprintf(tw, "%s\tv%d\t%d\t%s\t%s\t%s\n", d.Name, d.Version, d.Rows, shortID(d.ContentID), d.CreatedAt.UTC().Format(time.DateTime), d.CreatedBy)
+			}
+			return tw.Flush()
+		},
+	}
+}
+
+func shortID(id string) string {
+	if len(id) > 19 {
+		return id[:19]
+	}
+	return id
+}
+
+func datasetJSON(d registry.Dataset, withManifest bool) map[string]any {
+	out := map[string]any{"name": d.Name, "version": d.Version, "content_id": d.ContentID, "rows": d.Rows,
+		"location": d.Location, "created_at": d.CreatedAt.UTC(), "created_by": d.CreatedBy}
+	var m training.Manifest
+	if err := json.Unmarshal(d.Manifest, &m); err == nil {
+		out["lineage"] = m.Lineage
+		if withManifest {
+			out["schema"] = m.Schema
+			out["files"] = m.Files
+		}
+	}
+	return out
+}
+
+func (a *app) datasetShowCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "show NAME[@vN]",
+		Short: "Show a dataset version: schema, rows, files and lineage",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, reg, err := a.datasetEnv(cmd)
+			if err != nil {
+				return err
+			}
+			defer reg.Close()
+			ds, dir, err := getDataset(cmd, cfg, reg, args[0])
+			if err != nil {
+				return err
+			}
+			if a.jsonOutput() {
+				return a.printJSON(datasetJSON(ds, true))
+			}
+			var m training.Manifest
+			if err := json.Unmarshal(ds.Manifest, &m); err != nil {
+				return fmt.Errorf("dataset %s@v%d: unreadable manifest: %w", ds.Name, ds.Version, err)
+			}
+			tw := a.table()
+			fmt.Fprintf(tw, "Dataset:\t%s@v%d\n", ds.Name, ds.Version)
+			fmt.Fprintf(tw, "Content id:\t%s\n", ds.ContentID)
+			fmt.Fprintf(tw, "Rows:\t%d in %d file(s)\n", ds.Rows, len(m.Files))
+			fmt.Fprintf(tw, "Location:\t%s\n", dir)
+			fmt.Fprintf(tw, "Created:\t%s by %s\n", ds.CreatedAt.UTC().Format(time.RFC3339), ds.CreatedBy)
+			tw.Flush()
+			fmt.Fprintln(a.stdout, "\nSchema:")
+			tw = a.table()
+			for _, c := range m.Schema {
+				fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", c.Name, c.Type, c.Role, c.Feature)
+			}
+			tw.Flush()
+			l := m.Lineage
+			fmt.Fprintln(a.stdout, "\nLineage:")
+			tw = a.table()
+			fmt.Fprintf(tw, "  feature service\t%s v%d\t%s\n", l.FeatureService.Name, l.FeatureService.Version, shortID(l.FeatureService.Hash))
+			for _, v := range l.FeatureViews {
+				fmt.Fprintf(tw, "  feature view\t%s v%d\toffline snapshot %d\n", v.Name, v.Version, v.OfflineSnapshotID)
+			}
+			fmt.Fprintf(tw, "  entities\t%s %s\t%d rows, sha256 %s\n", l.Entities.Kind, l.Entities.Path+l.Entities.SQL, l.Entities.Rows, shortID(l.Entities.SHA256))
+			fmt.Fprintf(tw, "  engine\t%s\tcreated cutoff %v, quiver %s\n", l.Engine, l.CreatedCutoff, l.QuiverVersion)
+			return tw.Flush()
+		},
+	}
+}
+
+func (a *app) datasetVerifyCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "verify NAME[@vN]",
+		Short: "Re-hash every file of a dataset version; exit 4 naming any file that changed",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, reg, err := a.datasetEnv(cmd)
+			if err != nil {
+				return err
+			}
+			defer reg.Close()
+			ds, dir, err := getDataset(cmd, cfg, reg, args[0])
+			if err != nil {
+				return err
+			}
+			bad, err := training.Verify(dir, ds.ContentID)
+			if a.jsonOutput() {
+				type mismatch struct {
+					File   string `json:"file"`
+					Reason string `json:"reason"`
+				}
+				ms := make([]mismatch, len(bad))
+				for i, b := range bad {
+					ms[i] = mismatch{b.Path, b.Reason}
+				}
+				if perr := a.printJSON(map[string]any{"name": ds.Name, "version": ds.Version, "ok": err == nil, "mismatches": ms}); perr != nil {
+					return perr
+				}
+				if err != nil {
+					return reportedError{failedError{err}}
+				}
+				return nil
+			}
+			if err != nil && len(bad) == 0 {
+				return failedError{err}
+			}
+			for _, b := range bad {
+				fmt.Fprintf(a.stderr, "MISMATCH %s: %s\n", filepath.Join(dir, b.Path), b.Reason)
+			}
+			if err != nil {
+				return failedError{fmt.Errorf("dataset %s@v%d is corrupt: %w", ds.Name, ds.Version, err)}
+			}
+			fmt.Fprintf(a.stdout, "%s@v%d is intact: every file matches its manifest (content id %s).\n", ds.Name, ds.Version, ds.ContentID)
+			return nil
+		},
+	}
+}
+
+func (a *app) datasetExportCommand() *cobra.Command {
+	var to, format string
+	cmd := &cobra.Command{
+		Use:   "export NAME[@vN] --to DIR [--format parquet|csv]",
+		Short: "Copy a dataset version out of the warehouse, as Parquet (verified) or CSV",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if to == "" {
+				return usagef(errors.New("dataset export needs --to DIR"))
+			}
+			if format != training.FormatParquet && format != training.FormatCSV {
+				return usagef(fmt.Errorf("--format %q: valid formats: parquet, csv", format))
+			}
+			cfg, reg, err := a.datasetEnv(cmd)
+			if err != nil {
+				return err
+			}
+			defer reg.Close()
+			ds, dir, err := getDataset(cmd, cfg, reg, args[0])
+			if err != nil {
+				return err
+			}
+			m, _, err := training.ReadManifest(dir)
+			if err != nil {
+				return failedError{err}
+			}
+			files, err := training.Export(cmd.Context(), dir, m, to, format)
+			if err != nil {
+				return failedError{err}
+			}
+			if a.jsonOutput() {
+				return a.printJSON(map[string]any{"name": ds.Name, "version": ds.Version, "files": files})
+			}
+			fmt.Fprintf(a.stdout, "Exported %s@v%d (%d rows) to %s:\n", ds.Name, ds.Version, ds.Rows, to)
+			for _, f := range files {
+				fmt.Fprintf(a.stdout, "  %s\n", f)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&to, "to", "", "destination directory")
+	cmd.Flags().StringVar(&format, "format", training.FormatParquet, "parquet or csv")
+	return cmd
+}
+
+func (a *app) datasetDiffCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "diff A B",
+		Short: "Compare two dataset versions: schema, rows, lineage and per-column statistics",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, reg, err := a.datasetEnv(cmd)
+			if err != nil {
+				return err
+			}
+			defer reg.Close()
+			type side struct {
+				ds    registry.Dataset
+				m     *training.Manifest
+				stats map[string]training.ColumnStats
+				order []string
+			}
+			var sides [2]side
+			for i, ref := range args {
+				ds, dir, err := getDataset(cmd, cfg, reg, ref)
+				if err != nil {
+					return err
+				}
+				m, _, err := training.ReadManifest(dir)
+				if err != nil {
+					return failedError{err}
+				}
+				st, err := training.Stats(cmd.Context(), dir, m)
+				if err != nil {
+					return failedError{err}
+				}
+				s := side{ds: ds, m: m, stats: map[string]training.ColumnStats{}}
+				for _, c := range st {
+					s.stats[c.Name] = c
+					s.order = append(s.order, c.Name)
+				}
+				sides[i] = s
+			}
+			a0, b0 := sides[0], sides[1]
+			if a.jsonOutput() {
+				return a.printJSON(map[string]any{
+					"a": map[string]any{"name": a0.ds.Name, "version": a0.ds.Version, "content_id": a0.ds.ContentID, "rows": a0.ds.Rows, "lineage": a0.m.Lineage, "stats": a0.stats},
+					"b": map[string]any{"name": b0.ds.Name, "version": b0.ds.Version, "content_id": b0.ds.ContentID, "rows": b0.ds.Rows, "lineage": b0.m.Lineage, "stats": b0.stats},
+				})
+			}
+			fmt.Fprintf(a.stdout, "A: %s@v%d  %d rows  %s\nB: %s@v%d  %d rows  %s\n", a0.ds.Name, a0.ds.Version, a0.ds.Rows, shortID(a0.ds.ContentID), b0.ds.Name, b0.ds.Version, b0.ds.Rows, shortID(b0.ds.ContentID))
+			if a0.ds.ContentID == b0.ds.ContentID {
+				fmt.Fprintln(a.stdout, "Identical: same content id.")
+				return nil
+			}
+			fmt.Fprintln(a.stdout, "\nSchema:")
+			types := func(m *training.Manifest) map[string]string {
+				out := map[string]string{}
+				for _, c := range m.Schema {
+					out[c.Name] = c.Type
+				}
+				return out
+			}
+			ta, tb := types(a0.m), types(b0.m)
+			same := true
+			for _, c := range a0.m.Schema {
+				if t, ok := tb[c.Name]; !ok {
+					fmt.Fprintf(a.stdout, "  - %s %s\n", c.Name, c.Type)
+					same = false
+				} else if t != c.Type {
+					fmt.Fprintf(a.stdout, "  ~ %s %s -> %s\n", c.Name, c.Type, t)
+					same = false
+				}
+			}
+			for _, c := range b0.m.Schema {
+				if _, ok := ta[c.Name]; !ok {
+					fmt.Fprintf(a.stdout, "  + %s %s\n", c.Name, c.Type)
+					same = false
+				}
+			}
+			if same {
+				fmt.Fprintln(a.stdout, "  same columns and types")
+			}
+			fmt.Fprintln(a.stdout, "\nLineage:")
+			la, lb := a0.m.Lineage, b0.m.Lineage
+			if la.FeatureService != lb.FeatureService {
+				fmt.Fprintf(a.stdout, "  feature service %s v%d -> %s v%d\n", la.FeatureService.Name, la.FeatureService.Version, lb.FeatureService.Name, lb.FeatureService.Version)
+			}
+			snaps := map[string]training.ViewInput{}
+			for _, v := range la.FeatureViews {
+				snaps[v.Name] = v
+			}
+			for _, v := range lb.FeatureViews {
+				if o, ok := snaps[v.Name]; !ok || o != v {
+					fmt.Fprintf(a.stdout, "  view %s: v%d snapshot %d -> v%d snapshot %d\n", v.Name, o.Version, o.OfflineSnapshotID, v.Version, v.OfflineSnapshotID)
+				}
+			}
+			if la.Entities != lb.Entities {
+				fmt.Fprintf(a.stdout, "  entities: %s %d rows (%s) -> %s %d rows (%s)\n", la.Entities.Path+la.Entities.SQL, la.Entities.Rows, shortID(la.Entities.SHA256), lb.Entities.Path+lb.Entities.SQL, lb.Entities.Rows, shortID(lb.Entities.SHA256))
+			}
+			fmt.Fprintln(a.stdout, "\nColumns (A -> B):")
+			tw := a.table()
+			fmt.Fprintln(tw, "  COLUMN\tNULL RATE\tMEAN\tMIN\tMAX\tDISTINCT")
+			for _, name := range a0.order {
+				sa, sb := a0.stats[name], b0.stats[name]
+				if _, ok := b0.stats[name]; !ok {
+					continue
+				}
+				fmt.Fprintf(tw, "  %s\t%.3f -> %.3f\t%s\t%s\t%s\t%d -> %d\n", name, sa.NullRate(), sb.NullRate(),
+					numPair(sa.Numeric, sa.Mean, sb.Mean), numPair(sa.Numeric, sa.Min, sb.Min), numPair(sa.Numeric, sa.Max, sb.Max), sa.Distinct, sb.Distinct)
+			}
+			return tw.Flush()
+		},
+	}
+}
+
+func numPair(numeric bool, a, b float64) string {
+	if !numeric {
+		return "-"
+	}
+	f := func(v float64) string {
+		if v == math.Trunc(v) && math.Abs(v) < 1e15 {
+			return strconv.FormatFloat(v, 'f', -1, 64)
+		}
+		return strconv.FormatFloat(v, 'g', 5, 64)
+	}
+	return f(a) + " -> " + f(b)
+}
+
+func (a *app) datasetRmCommand() *cobra.Command {
+	var force bool
+	cmd := &cobra.Command{
+		Use:   "rm NAME@vN",
+		Short: "Remove a dataset version (refused while a registered model version was trained on it, unless --force)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			name, ver, err := parseDatasetRef(args[0])
+			if err != nil {
+				return err
+			}
+			if ver == 0 {
+				return usagef(fmt.Errorf("dataset rm needs an explicit version: %s@vN", name))
+			}
+			cfg, reg, err := a.datasetEnv(cmd)
+			if err != nil {
+				return err
+			}
+			defer reg.Close()
+			ctx := cmd.Context()
+			ds, _, err := getDataset(cmd, cfg, reg, args[0])
+			if err != nil {
+				return err
+			}
+			if !force {
+				users, err := modelsTrainedOn(cmd, reg, cfg.Project, ds)
+				if err != nil {
+					return err
+				}
+				if len(users) > 0 {
+					return fmt.Errorf("%w: dataset %s@v%d trained registered model version(s) %s; removing it would break their lineage (use --force to remove it anyway)",
+						definitions.ErrInvalid, ds.Name, ds.Version, strings.Join(users, ", "))
+				}
+			}
+			if err := reg.DeleteDataset(ctx, cfg.Project, ds.Name, ds.Version); err != nil {
+				return fmt.Errorf("remove dataset %s@v%d: %w", ds.Name, ds.Version, err)
+			}
+			if a.jsonOutput() {
+				return a.printJSON(map[string]any{"name": ds.Name, "version": ds.Version, "removed": true})
+			}
+			fmt.Fprintf(a.stdout, "Removed %s@v%d from the registry; its files stay in the warehouse until garbage-collected.\n", ds.Name, ds.Version)
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&force, "force", false, "remove even if a registered model version was trained on it")
+	return cmd
+}
+
+// modelsTrainedOn lists model versions (name@vN) whose training run read dataset ds.
+func modelsTrainedOn(cmd *cobra.Command, reg registry.Store, project string, ds registry.Dataset) ([]string, error) {
+	ctx := cmd.Context()
+	versions, err := reg.ListModelVersions(ctx, project, "")
+	if err != nil {
+		return nil, fmt.Errorf("list model versions: %w", err)
+	}
+	var out []string
+	for _, mv := range versions {
+		if mv.RunID == "" {
+			continue
+		}
+		run, err := reg.GetTrainingRun(ctx, mv.RunID)
+		if err != nil {
+			continue
+		}
+		if run.DatasetName == ds.Name && run.DatasetVersion == ds.Version {
+			out = append(out, fmt.Sprintf("%s@v%d", mv.Name, mv.Version))
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,43 @@
+// Command quiver is the Quiver feature store's one binary: it validates and applies feature
+// definitions, materializes features, builds training datasets, runs training jobs and serves
+// features and predictions.
+//
+// The command layer is thin: it parses flags, calls packages and prints. Errors are mapped to
+// exit codes in one place (exitCode).
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.Getenv)
+	stop()
+	os.Exit(code)
+}
+
+// run executes one command line and returns its exit code. Tests call it directly.
+func run(ctx context.Context, args []string, stdout, stderr fileWriter, getenv func(string) string) int {
+	a := &app{stdout: stdout, stderr: stderr, getenv: getenv}
+	root := a.rootCommand()
+	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return exitOK
+	}
+	code := exitCode(err)
+	if !isReported(err) {
+		fmt.Fprintln(stderr, "quiver: "+err.Error())
+	}
+	if code == exitUsage {
+		fmt.Fprintln(stderr, "Run 'quiver --help' for usage.")
+	}
+	return code
+}

@@ -1,0 +1,417 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+	"github.com/spf13/cobra"
+
+	"github.com/quiverfs/quiver/definitions"
+	"github.com/quiverfs/quiver/internal/config"
+	"github.com/quiverfs/quiver/internal/stores"
+	"github.com/quiverfs/quiver/materialize"
+	"github.com/quiverfs/quiver/offline"
+	"github.com/quiverfs/quiver/online"
+	"github.com/quiverfs/quiver/registry"
+)
+
+// parseTime accepts RFC 3339 ("2026-11-01T12:00:00Z"), a UTC date ("2026-11-01"), a UTC
+// date-time without zone ("2026-11-01T12:00:00") and "now".
+func parseTime(flag, s string) (time.Time, error) {
+	if s == "now" {
+		return time.Now().UTC().Truncate(time.Microsecond), nil
+	}
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02 15:04:05", time.DateOnly} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t.UTC(), nil
+		}
+	}
+	return time.Time{}, usagef(fmt.Errorf("--%s %q is not a time; use RFC 3339 (2026-11-01T12:00:00Z), a UTC date (2026-11-01) or now", flag, s))
+}
+
+// materializeEnv is what the materialize commands open.
+type materializeEnv struct {
+	cfg     *config.Config
+	reg     registry.Store
+	repo    *definitions.Repo
+	views   []*definitions.FeatureView
+	offline *stores.Offline
+	online  online.Store
+	sources *stores.SourceSet
+}
+
+func (e *materializeEnv) Close() {
+	if e.sources != nil {
+		e.sources.Close()
+	}
+	if e.online != nil {
+		e.online.Close()
+	}
+	if e.offline != nil {
+		e.offline.Close()
+	}
+	if e.reg != nil {
+		e.reg.Close()
+	}
+}
+
+// openMaterialize loads the applied definitions and selects the views to materialize (all
+// when none are named). Stores are opened only when open is true (not for --dry-run).
+func (a *app) openMaterialize(cmd *cobra.Command, names []string, openStores bool) (*materializeEnv, error) {
+	ctx := cmd.Context()
+	cfg, err := a.config()
+	if err != nil {
+		return nil, err
+	}
+	env := &materializeEnv{cfg: cfg}
+	if env.reg, err = a.registry(ctx, cfg); err != nil {
+		return nil, err
+	}
+	if env.repo, _, err = registry.LoadRepo(ctx, env.reg, cfg.Project); err != nil {
+		env.Close()
+		return nil, err
+	}
+	if len(names) == 0 {
+		env.views = env.repo.FeatureViews
+		if len(env.views) == 0 {
+			env.Close()
+			return nil, fmt.Errorf("project %q has no feature views in the registry; run quiver apply first: %w", cfg.Project, definitions.ErrInvalid)
+		}
+	}
+	for _, n := range names {
+		v := env.repo.FeatureView(n)
+		if v == nil {
+			env.Close()
+			return nil, fmt.Errorf("%w: %w", env.repo.UnknownError(definitions.KindFeatureView, n), definitions.ErrInvalid)
+		}
+		env.views = append(env.views, v)
+	}
+	if !openStores {
+		return env, nil
+	}
+	if env.offline, err = stores.OpenOffline(ctx, cfg); err != nil {
+		env.Close()
+		return nil, err
+	}
+	needTrino := false
+	for _, v := range env.views {
+		needTrino = needTrino || env.repo.Source(v.Source).Trino != nil
+	}
+	if env.sources, err = stores.Sources(cfg, env.offline, needTrino); err != nil {
+		env.Close()
+		return nil, err
+	}
+	for _, v := range env.views {
+		if v.Online {
+			if env.online, err = stores.OpenOnline(ctx, cfg); err != nil {
+				env.Close()
+				return nil, err
+			}
+			break
+		}
+	}
+	return env, nil
+}
+
+// job builds the materialization job of one view.
+func (e *materializeEnv) job(v *definitions.FeatureView) (materialize.Job, error) {
+	entities := map[string]*definitions.Entity{}
+	var ents []definitions.Entity
+	for _, name := range v.Entities {
+		entities[name] = e.repo.Entity(name)
+		ents = append(ents, *e.repo.Entity(name))
+	}
+	vs, err := offline.NewViewSchema(v, entities)
+	if err != nil {
+		return materialize.Job{}, err
+	}
+	src, err := e.sources.Open(e.repo.Source(v.Source))
+	if err != nil {
+		return materialize.Job{}, err
+	}
+	job := materialize.Job{Project: e.cfg.Project, Schema: vs, Source: src, Offline: e.offline, TTL: v.TTL.Std()}
+	if v.Online && e.online != nil {
+		ov, err := online.NewView(e.cfg.Project, v, ents)
+		if err != nil {
+			return materialize.Job{}, err
+		}
+		job.Online, job.OnlineView = e.online, ov
+	}
+	return job, nil
+}
+
+type runJSON struct {
+	View        string    `json:"view"`
+	Start       time.Time `json:"start"`
+	End         time.Time `json:"end"`
+	RunID       int64     `json:"run_id,omitempty"`
+	RowsRead    int64     `json:"rows_read"`
+	OfflineRows int64     `json:"offline_rows"`
+	OnlineRows  int64     `json:"online_rows"`
+	SnapshotID  int64     `json:"snapshot_id,omitempty"`
+	Seconds     float64   `json:"seconds"`
+	// Time spent reading the source, writing the offline store and the online store.
+	SourceSeconds  float64 `json:"source_seconds,omitempty"`
+	OfflineSeconds float64 `json:"offline_seconds,omitempty"`
+	OnlineSeconds  float64 `json:"online_seconds,omitempty"`
+	Skipped        string  `json:"skipped,omitempty"`
+	Error          string  `json:"error,omitempty"`
+}
+
+// materializeViews runs each interval in turn, printing progress and a summary. It stops at
+// the first failure (the failed run is recorded in the registry with its error).
+func (a *app) materializeViews(cmd *cobra.Command, env *materializeEnv, intervals []materialize.Interval, skipped []runJSON) error {
+	var results []runJSON
+	results = append(results, skipped...)
+	var total int64
+	began := time.Now()
+	var failure error
+	for _, iv := range intervals {
+		v := env.repo.FeatureView(iv.View)
+		job, err := env.job(v)
+		if err != nil {
+			failure = fmt.Errorf("view %q: %w", iv.View, err)
+			break
+		}
+		bar := a.progress(fmt.Sprintf("%s [%s, %s)", iv.View, iv.Start.Format(time.DateTime), iv.End.Format(time.DateTime)))
+		opts := materialize.Options{}
+		if bar != nil {
+			opts.Progress = func(n int64) { _ = bar.Set64(n) }
+		}
+		res, err := materialize.Run(cmd.Context(), env.reg, job, iv.Start, iv.End, opts)
+		if bar != nil {
+			_ = bar.Finish()
+			fmt.Fprintln(a.stderr)
+		}
+		r := runJSON{View: iv.View, Start: iv.Start, End: iv.End, RunID: int64(res.RunID), RowsRead: res.RowsRead,
+			OfflineRows: res.OfflineRows, OnlineRows: res.OnlineRows, SnapshotID: res.SnapshotID, Seconds: res.Duration.Seconds(),
+			SourceSeconds: res.SourceTime.Seconds(), OfflineSeconds: res.OfflineTime.Seconds(), OnlineSeconds: res.OnlineTime.Seconds()}
+		if err != nil {
+			r.Error = err.Error()
+			results = append(results, r)
+			failure = failedError{err}
+			break
+		}
+		total += res.RowsRead
+		results = append(results, r)
+	}
+	if a.jsonOutput() {
+		if err := a.printJSON(map[string]any{"runs": results}); err != nil {
+			return err
+		}
+		if failure != nil {
+			return reportedError{failure}
+		}
+		return nil
+	}
+	tw := a.table()
+	fmt.Fprintln(tw, "VIEW\tINTERVAL\tROWS READ\tOFFLINE ROWS\tONLINE ROWS\tSNAPSHOT\tTIME\tSTATUS")
+	for _, r := range results {
+		status := "ok"
+		switch {
+		case r.Skipped != "":
+			status = r.Skipped
+		case r.Error != "":
+			status = "FAILED"
+		case r.RowsRead == 0:
+			status = "ok, no new rows"
+		}
+		interval, snap, took := "-", "-", "-"
+		if r.Skipped == "" {
+			interval = fmt.Sprintf("[%s, %s)", r.Start.Format(time.DateTime), r.End.Format(time.DateTime))
+			took = fmt.Sprintf("%.2fs", r.Seconds)
+		}
+		if r.SnapshotID != 0 {
+			snap = fmt.Sprint(r.SnapshotID)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%s\t%s\t%s\n", r.View, interval, r.RowsRead, r.OfflineRows, r.OnlineRows, snap, took, status)
+	}
+	tw.Flush()
+	if failure != nil {
+		return failure
+	}
+	secs := time.Since(began).Seconds()
+	if total == 0 {
+		fmt.Fprintln(a.stdout, "No new rows: the sources hold nothing in these intervals; every view is up to date.")
+		return nil
+	}
+	fmt.Fprintf(a.stdout, "Materialized %d rows in %.2fs (%.0f rows/s).\n", total, secs, float64(total)/max(secs, 1e-9))
+	return nil
+}
+
+// progress returns a progress bar on stderr when it is a terminal, else nil.
+func (a *app) progress(label string) *progressbar.ProgressBar {
+	f, ok := a.stderr.(*os.File)
+	if !ok || a.jsonOutput() {
+		return nil
+	}
+	if fi, err := f.Stat(); err != nil || fi.Mode()&os.ModeCharDevice == 0 {
+		return nil
+	}
+	return progressbar.NewOptions64(-1,
+		progressbar.OptionSetWriter(f),
+		progressbar.OptionSetDescription(label),
+		progressbar.OptionShowCount(),
+		progressbar.OptionShowIts(),
+		progressbar.OptionSetItsString("rows"),
+		progressbar.OptionThrottle(100*time.Millisecond),
+		progressbar.OptionSpinnerType(14),
+	)
+}
+
+func (a *app) printDryRun(intervals []materialize.Interval, skipped []runJSON, explicit bool) error {
+	if a.jsonOutput() {
+		out := append([]runJSON{}, skipped...)
+		for _, iv := range intervals {
+			out = append(out, runJSON{View: iv.View, Start: iv.Start, End: iv.End})
+		}
+		return a.printJSON(map[string]any{"dry_run": true, "runs": out})
+	}
+	fmt.Fprintln(a.stdout, "Dry run: nothing is read or written.")
+	tw := a.table()
+	fmt.Fprintln(tw, "VIEW\tSTART\tEND\tNOTE")
+	for _, iv := range intervals {
+		note := "from the view's watermark"
+		switch {
+		case explicit:
+			note = "as given"
+		case !iv.FromWatermark:
+			note = "first run: from end minus the view's ttl"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", iv.View, iv.Start.Format(time.RFC3339), iv.End.Format(time.RFC3339), note)
+	}
+	for _, s := range skipped {
+		fmt.Fprintf(tw, "%s\t-\t-\t%s\n", s.View, s.Skipped)
+	}
+	return tw.Flush()
+}
+
+// applyMemoryBudget sets the Go runtime's soft memory limit for a long-running command, so the
+// garbage collector keeps the heap near the budget instead of letting it grow to twice the
+// live data. An explicit GOMEMLIMIT in the environment wins.
+func (a *app) applyMemoryBudget(budget int64) {
+	if budget > 0 && a.getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(budget)
+	}
+}
+
+// defaultMaterializeBudget is the default --memory-budget of the materialize commands.
+const defaultMaterializeBudget = 1 << 30
+
+func (a *app) materializeCommand() *cobra.Command {
+	var startS, endS string
+	var dryRun bool
+	var budget int64
+	cmd := &cobra.Command{
+		Use:   "materialize --start T --end T [VIEW...]",
+		Short: "Load [start, end) of feature views from their sources into the offline and online stores",
+		Long: `Materialize reads [start, end) of each named feature view (all applied views when none are
+named) from its source and writes it to the offline store (one atomic Iceberg commit that
+replaces the interval's rows) and, for views with online: true, the latest row per entity to
+the online store. Re-running an interval is safe: it leaves the same rows and values. The
+view's watermark moves to end when the interval continues it (or the view has none yet).`,
+		Args: cobra.ArbitraryArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if startS == "" || endS == "" {
+				return usagef(errors.New("materialize needs --start and --end"))
+			}
+			start, err := parseTime("start", startS)
+			if err != nil {
+				return err
+			}
+			end, err := parseTime("end", endS)
+			if err != nil {
+				return err
+			}
+			if !start.Before(end) {
+				return usagef(fmt.Errorf("--start %s is not before --end %s", start.Format(time.RFC3339), end.Format(time.RFC3339)))
+			}
+			env, err := a.openMaterialize(cmd, args, !dryRun)
+			if err != nil {
+				return err
+			}
+			defer env.Close()
+			var intervals []materialize.Interval
+			for _, v := range env.views {
+				intervals = append(intervals, materialize.Interval{View: v.Name, Start: start, End: end})
+			}
+			if dryRun {
+				return a.printDryRun(intervals, nil, true)
+			}
+			a.applyMemoryBudget(budget)
+			return a.materializeViews(cmd, env, intervals, nil)
+		},
+	}
+	cmd.Flags().StringVar(&startS, "start", "", "start of the interval, inclusive (RFC 3339, a UTC date, or now)")
+	cmd.Flags().Int64Var(&budget, "memory-budget", defaultMaterializeBudget, "soft memory limit in bytes: the Go heap is kept near it (GOMEMLIMIT overrides)")
+	cmd.Flags().StringVar(&endS, "end", "", "end of the interval, exclusive")
+	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "print the plan without reading or writing anything")
+	return cmd
+}
+
+func (a *app) materializeIncrementalCommand() *cobra.Command {
+	var endS string
+	var dryRun bool
+	var budget int64
+	cmd := &cobra.Command{
+		Use:   "materialize-incremental [--end T] [VIEW...]",
+		Short: "Materialize each view from its watermark up to --end (default now)",
+		Long: `For each named view (all applied views when none are named), materialize from the view's
+watermark to --end (default: now). A view never materialized starts at end minus its TTL
+(the oldest value that could still be served), or at the Unix epoch when it has no TTL.
+A view already up to date is skipped and reported as such.`,
+		Args: cobra.ArbitraryArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if endS == "" {
+				endS = "now"
+			}
+			end, err := parseTime("end", endS)
+			if err != nil {
+				return err
+			}
+			env, err := a.openMaterialize(cmd, args, !dryRun)
+			if err != nil {
+				return err
+			}
+			defer env.Close()
+			var intervals []materialize.Interval
+			var skipped []runJSON
+			for _, v := range env.views {
+				iv, err := materialize.IncrementalInterval(cmd.Context(), env.reg, env.cfg.Project, v.Name, v.TTL.Std(), end)
+				if errors.Is(err, materialize.ErrNothingToDo) {
+					skipped = append(skipped, runJSON{View: v.Name, Skipped: "up to date (watermark " + iv.Start.Format(time.RFC3339) + ")"})
+					continue
+				}
+				if err != nil {
+					return err
+				}
+				intervals = append(intervals, iv)
+			}
+			if dryRun {
+				return a.printDryRun(intervals, skipped, false)
+			}
+			a.applyMemoryBudget(budget)
+			if len(intervals) == 0 {
+				if a.jsonOutput() {
+					return a.printJSON(map[string]any{"runs": skipped})
+				}
+				names := make([]string, len(skipped))
+				for i, s := range skipped {
+					names[i] = s.View
+				}
+				fmt.Fprintf(a.stdout, "Nothing to materialize: %s already up to date with %s.\n", strings.Join(names, ", "), end.Format(time.RFC3339))
+				return nil
+			}
+			return a.materializeViews(cmd, env, intervals, skipped)
+		},
+	}
+	cmd.Flags().StringVar(&endS, "end", "", "end of the interval, exclusive (default now)")
+	cmd.Flags().Int64Var(&budget, "memory-budget", defaultMaterializeBudget, "soft memory limit in bytes: the Go heap is kept near it (GOMEMLIMIT overrides)")
+	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "print the plan without reading or writing anything")
+	return cmd
+}

@@ -1,0 +1,165 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/user"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/quiverfs/quiver/definitions"
+	"github.com/quiverfs/quiver/internal/config"
+	"github.com/quiverfs/quiver/registry"
+	"github.com/quiverfs/quiver/registry/open"
+)
+
+// fileWriter is where commands print; *os.File in production, a buffer in tests.
+type fileWriter = io.Writer
+
+// app holds the global flags and the process environment for every command.
+type app struct {
+	dir    string // -C
+	output string // -o
+	stdout io.Writer
+	stderr io.Writer
+	getenv func(string) string
+}
+
+func (a *app) rootCommand() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "quiver",
+		Short: "Quiver: declared features, point-in-time training data and low-latency serving",
+		Long: `Quiver is a feature store. Declare entities, sources and feature views in YAML,
+apply them to the registry, materialize them into the offline (Iceberg) and online
+(Redis) stores, build point-in-time-correct training datasets, and serve features and
+predictions over gRPC.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Args:          cobra.ArbitraryArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return cmd.Help()
+			}
+			var names []string
+			for _, c := range cmd.Commands() {
+				names = append(names, c.Name())
+			}
+			return usagef(fmt.Errorf("unknown command %q%s", args[0], definitions.Suggest(args[0], names)))
+		},
+		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
+			if a.output != "table" && a.output != "json" {
+				return usagef(fmt.Errorf("invalid -o %q; valid: table, json", a.output))
+			}
+			return nil
+		},
+	}
+	root.PersistentFlags().StringVarP(&a.dir, "dir", "C", ".", "the feature repo directory")
+	root.PersistentFlags().StringVarP(&a.output, "output", "o", "table", "output format: table or json")
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usagef(err) })
+	root.AddCommand(
+		a.initCommand(),
+		a.validateCommand(),
+		a.planCommand(),
+		a.applyCommand(),
+		a.listCommand(),
+		a.describeCommand(),
+		a.materializeCommand(),
+		a.materializeIncrementalCommand(),
+		a.datasetCommand(),
+		a.trainCommand(),
+		a.runsCommand(),
+		a.modelsCommand(),
+		a.lineageCommand(),
+		a.serveCommand(),
+		a.serveModelCommand(),
+		a.getOnlineCommand(),
+		a.predictCommand(),
+		a.healthCommand(),
+		a.versionCommand(),
+	)
+	for _, c := range root.Commands() {
+		wrapArgs(c)
+	}
+	root.CompletionOptions.HiddenDefaultCmd = true
+	return root
+}
+
+// wrapArgs makes cobra's argument-count errors usage errors (exit code 2).
+func wrapArgs(c *cobra.Command) {
+	if c.Args != nil {
+		check := c.Args
+		c.Args = func(cmd *cobra.Command, args []string) error {
+			if err := check(cmd, args); err != nil {
+				return usagef(fmt.Errorf("%s: %w", cmd.CommandPath(), err))
+			}
+			return nil
+		}
+	}
+	for _, sub := range c.Commands() {
+		wrapArgs(sub)
+	}
+}
+
+// config loads the repo's quiver.yaml with environment overrides.
+func (a *app) config() (*config.Config, error) {
+	return config.Load(a.dir, a.getenv)
+}
+
+// definitions loads and validates the repo's definitions.
+func (a *app) definitions(cfg *config.Config) (*definitions.Repo, error) {
+	return definitions.Load(cfg.Root, cfg.Definitions...)
+}
+
+// registry opens the configured registry.
+func (a *app) registry(ctx context.Context, cfg *config.Config) (registry.Store, error) {
+	return open.Open(ctx, cfg.Registry)
+}
+
+func (a *app) jsonOutput() bool { return a.output == "json" }
+
+// printJSON writes v as indented JSON.
+func (a *app) printJSON(v any) error {
+	enc := json.NewEncoder(a.stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// table returns a tab-aligned writer for human output; call Flush when done.
+func (a *app) table() *tabwriter.Writer {
+	return tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
+}
+
+// whoAmI names the person or service applying a change: $QUIVER_USER, else user@host.
+func (a *app) whoAmI() string {
+	if u := a.getenv("QUIVER_USER"); u != "" {
+		return u
+	}
+	name := a.getenv("USER")
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		name = u.Username
+	}
+	if host, err := os.Hostname(); err == nil && host != "" {
+		return name + "@" + host
+	}
+	return name
+}
+
+// gitCommit returns the repo's HEAD commit, registry.GitDirty when it has uncommitted changes,
+// or "" when the repo is not in git.
+func gitCommit(ctx context.Context, dir string) string {
+	out, err := exec.CommandContext(ctx, "git", "-C", dir, "rev-parse", "HEAD").Output()
+	if err != nil {
+		return ""
+	}
+	status, err := exec.CommandContext(ctx, "git", "-C", dir, "status", "--porcelain", "--", ".").Output()
+	if err != nil || len(strings.TrimSpace(string(status))) > 0 {
+		return registry.GitDirty
+	}
+	return strings.TrimSpace(string(out))
+}

@@ -1,0 +1,392 @@
+package main
+
+// The serving commands: serve, serve-model, get-online, predict and health. They only parse
+// flags and call packages; all behaviour lives in serving/.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/spf13/cobra"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/status"
+
+	"github.com/quiverfs/quiver/definitions"
+	"github.com/quiverfs/quiver/internal/stores"
+	pb "github.com/quiverfs/quiver/proto/quiver/serving/v1"
+	"github.com/quiverfs/quiver/registry"
+	"github.com/quiverfs/quiver/serving"
+	"github.com/quiverfs/quiver/serving/model/oip"
+	"github.com/quiverfs/quiver/serving/model/onnx"
+)
+
+// onnxFlags are the ONNX Runtime flags shared by serve and serve-model.
+type onnxFlags struct {
+	lib      string
+	sessions int
+	cuda     bool
+	device   int
+}
+
+func (a *app) addONNXFlags(cmd *cobra.Command, f *onnxFlags) {
+	cmd.Flags().StringVar(&f.lib, "onnxruntime-lib", a.getenv("QUIVER_ONNXRUNTIME_LIB"), "path of libonnxruntime.so (scripts/onnxruntime.sh installs it); default $QUIVER_ONNXRUNTIME_LIB")
+	cmd.Flags().IntVar(&f.sessions, "onnx-sessions", 0, "ONNX Runtime sessions per model (default: the number of CPUs)")
+	cmd.Flags().BoolVar(&f.cuda, "cuda", false, "run ONNX models on the GPU (CUDA execution provider; needs a GPU build of ONNX Runtime)")
+	cmd.Flags().IntVar(&f.device, "cuda-device", 0, "GPU to use with --cuda")
+}
+
+func (f onnxFlags) options() onnx.Options {
+	return onnx.Options{LibraryPath: f.lib, Sessions: f.sessions, CUDA: f.cuda, DeviceID: f.device}
+}
+
+func (a *app) logger() *slog.Logger {
+	return slog.New(slog.NewJSONHandler(a.stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+}
+
+func (a *app) serveCommand() *cobra.Command {
+	var (
+		opts serving.Options
+		ox   onnxFlags
+	)
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Serve online features and predictions over gRPC",
+		Long: `Serve GetOnlineFeatures and Predict (quiver.serving.v1.FeatureServing) over gRPC, with
+grpc.health.v1 health checking, server reflection and Prometheus metrics. Definitions are
+read from the registry and reloaded when a new version is applied. See docs/serving.md.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			cfg, err := a.config()
+			if err != nil {
+				return err
+			}
+			reg, err := stores.OpenRegistry(ctx, cfg)
+			if err != nil {
+				return err
+			}
+			defer reg.Close()
+			store, err := stores.OpenOnline(ctx, cfg)
+			if err != nil {
+				return err
+			}
+			defer store.Close()
+			metrics := prometheus.NewRegistry()
+			metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+			opts.Project, opts.Registry, opts.Store = cfg.Project, reg, store
+			opts.Logger, opts.Registerer, opts.Gatherer = a.logger(), metrics, metrics
+			opts.Models = serving.RuntimeOpener{BaseDir: cfg.Root, ONNX: ox.options()}
+			opts.ModelResolver = &serving.RegistryResolver{Models: reg, Project: cfg.Project}
+			srv, err := serving.NewServer(ctx, opts)
+			if err != nil {
+				return err
+			}
+			return srv.Run(ctx) // returns after graceful shutdown on SIGINT/SIGTERM
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&opts.Addr, "addr", serving.DefaultAddr, "gRPC listen address HOST:PORT")
+	f.StringVar(&opts.MetricsAddr, "metrics-addr", "127.0.0.1:9464", "Prometheus /metrics listen address HOST:PORT (empty: none)")
+	f.StringVar(&opts.TLSCertFile, "tls-cert", "", "TLS certificate file (PEM); with --tls-key, serve TLS")
+	f.StringVar(&opts.TLSKeyFile, "tls-key", "", "TLS private key file (PEM)")
+	f.DurationVar(&opts.RefreshInterval, "refresh", serving.DefaultRefreshInterval, "how often to check the registry for new definitions")
+	f.IntVar(&opts.MaxEntityRows, "max-entity-rows", serving.DefaultMaxEntityRows, "most entity rows per request")
+	f.IntVar(&opts.MaxRecvMsgBytes, "max-recv-bytes", serving.DefaultMaxRecvMsgBytes, "largest request message")
+	f.DurationVar(&opts.RequestTimeout, "request-timeout", serving.DefaultRequestTimeout, "deadline for requests that come without one")
+	f.DurationVar(&opts.ShutdownTimeout, "shutdown-timeout", serving.DefaultShutdownTimeout, "how long to drain in-flight calls on shutdown")
+	a.addONNXFlags(cmd, &ox)
+	return cmd
+}
+
+func (a *app) serveModelCommand() *cobra.Command {
+	var (
+		addr   string
+		models []string
+		ox     onnxFlags
+	)
+	cmd := &cobra.Command{
+		Use:   "serve-model --model NAME=FILE.onnx [--model ...]",
+		Short: "Serve ONNX models over the Open Inference Protocol (KServe v2 gRPC)",
+		Long: `Serve ONNX models over the Open Inference Protocol (inference.GRPCInferenceService), the
+protocol of Triton, KServe and MLServer, so that a "runtime: oip" model can run on another
+machine (a GPU host, say). See docs/serving.md.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if len(models) == 0 {
+				return usagef(errors.New("serve-model: give at least one --model NAME=FILE.onnx"))
+			}
+			var served []oip.ServedModel
+			defer func() {
+				for _, m := range served {
+					m.Model.Close()
+				}
+			}()
+			for _, spec := range models {
+				name, path, ok := strings.Cut(spec, "=")
+				if !ok || name == "" || path == "" {
+					return usagef(fmt.Errorf("--model %q: want NAME=FILE.onnx", spec))
+				}
+				m, err := onnx.Open(path, ox.options())
+				if err != nil {
+					return err
+				}
+				served = append(served, oip.ServedModel{Name: name, Input: "features", Width: m.Inputs(), Outputs: m.Outputs(), Model: m})
+			}
+			return oip.ListenAndServe(cmd.Context(), addr, a.logger(), served...)
+		},
+	}
+	cmd.Flags().StringVar(&addr, "addr", "127.0.0.1:8001", "gRPC listen address HOST:PORT")
+	cmd.Flags().StringArrayVar(&models, "model", nil, "a model to serve, NAME=FILE.onnx (repeatable)")
+	a.addONNXFlags(cmd, &ox)
+	return cmd
+}
+
+func (a *app) getOnlineCommand() *cobra.Command {
+	var (
+		service   string
+		features  []string
+		entities  []string
+		fullNames bool
+		server    string
+		timeout   time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "get-online (--service S | --feature VIEW:FEATURE ...) --entity KEY=VALUE ...",
+		Short: "Look up online feature values for entities",
+		Long: `Look up the online value, status and event time of each feature of a feature service (or of
+the features named) for the entities given. A join key given several times makes several
+rows. Reads the online store directly, or asks a running quiver serve with --server.`,
+		Example: `  quiver get-online --service churn_v1 --entity user_id=42 --entity merchant_id=m3
+  quiver get-online --feature user_stats:clicks_7d --entity user_id=42 --entity user_id=43 -o json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if (service == "") == (len(features) == 0) {
+				return usagef(errors.New("get-online: give either --service or --feature"))
+			}
+			if len(entities) == 0 {
+				return usagef(errors.New("get-online: give at least one --entity KEY=VALUE"))
+			}
+			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
+			defer cancel()
+			cfg, err := a.config()
+			if err != nil {
+				return err
+			}
+			reg, err := stores.OpenRegistry(ctx, cfg)
+			if err != nil {
+				return err
+			}
+			defer reg.Close()
+			defs, err := serving.LoadDefinitions(ctx, reg, cfg.Project)
+			if err != nil {
+				return err
+			}
+			ents, err := serving.ParseEntities(defs, entities)
+			if err != nil {
+				return codedError{err.Error(), definitions.ErrInvalid}
+			}
+			req := &pb.GetOnlineFeaturesRequest{Entities: ents, FullFeatureNames: fullNames}
+			if service != "" {
+				req.Kind = &pb.GetOnlineFeaturesRequest_FeatureService{FeatureService: service}
+			} else {
+				req.Kind = &pb.GetOnlineFeaturesRequest_Features{Features: &pb.FeatureList{Val: features}}
+			}
+			var (
+				resp    *pb.GetOnlineFeaturesResponse
+				callErr error
+			)
+			if server != "" {
+				conn, err := grpc.NewClient(server, grpc.WithTransportCredentials(insecure.NewCredentials()))
+				if err != nil {
+					return usagef(err)
+				}
+				defer conn.Close()
+				resp, callErr = pb.NewFeatureServingClient(conn).GetOnlineFeatures(ctx, req)
+			} else {
+				store, err := stores.OpenOnline(ctx, cfg)
+				if err != nil {
+					return err
+				}
+				defer store.Close()
+				srv, err := serving.NewServer(ctx, serving.Options{Project: cfg.Project, Registry: reg, Store: store})
+				if err != nil {
+					return err
+				}
+				resp, callErr = srv.GetOnlineFeatures(ctx, req)
+			}
+			if callErr != nil {
+				return statusError(callErr)
+			}
+			if a.jsonOutput() {
+				return serving.WriteJSON(a.stdout, resp)
+			}
+			return serving.WriteTable(a.stdout, resp)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&service, "service", "", "feature service whose features to look up")
+	f.StringArrayVar(&features, "feature", nil, "a feature VIEW:FEATURE or VIEW:* (repeatable)")
+	f.StringArrayVar(&entities, "entity", nil, "a join-key value KEY=VALUE (repeatable)")
+	f.BoolVar(&fullNames, "full-names", false, "name features VIEW__FEATURE")
+	f.StringVar(&server, "server", "", "ask a running quiver serve at HOST:PORT instead of reading the store")
+	f.DurationVar(&timeout, "timeout", 10*time.Second, "give up after this long")
+	return cmd
+}
+
+// statusError maps a serving status to the errors exitCode knows, keeping the server's
+// message as it is.
+func statusError(err error) error {
+	st := status.Convert(err)
+	switch st.Code() {
+	case codes.InvalidArgument, codes.NotFound, codes.FailedPrecondition, codes.ResourceExhausted:
+		return codedError{st.Message(), definitions.ErrInvalid}
+	case codes.Unavailable, codes.DeadlineExceeded:
+		return codedError{st.Message(), registry.ErrUnavailable}
+	}
+	return failedError{errors.New(st.Message())}
+}
+
+// codedError is a message that matches kind with errors.Is without repeating kind's text.
+type codedError struct {
+	msg  string
+	kind error
+}
+
+func (e codedError) Error() string { return e.msg }
+func (e codedError) Unwrap() error { return e.kind }
+
+func (a *app) predictCommand() *cobra.Command {
+	var (
+		modelRef string
+		entities []string
+		server   string
+		include  bool
+		timeout  time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "predict --server HOST:PORT --model NAME[@ALIAS|@vN] --entity KEY=VALUE ...",
+		Short: "Ask a running quiver serve for predictions for entities",
+		Long: `Call Predict on a running quiver serve: the server looks up the model's feature service's
+features for the entities (one store round trip), feeds them to the model version the
+reference resolves to, and returns its outputs. A join key given several times makes several rows.`,
+		Example: `  quiver predict --server localhost:6566 --model churn@production --entity user_id=7 --entity user_id=8`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if server == "" || modelRef == "" || len(entities) == 0 {
+				return usagef(errors.New("predict needs --server, --model and at least one --entity KEY=VALUE"))
+			}
+			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
+			defer cancel()
+			cfg, err := a.config()
+			if err != nil {
+				return err
+			}
+			reg, err := stores.OpenRegistry(ctx, cfg)
+			if err != nil {
+				return err
+			}
+			defer reg.Close()
+			defs, err := serving.LoadDefinitions(ctx, reg, cfg.Project)
+			if err != nil {
+				return err
+			}
+			ents, err := serving.ParseEntities(defs, entities)
+			if err != nil {
+				return codedError{err.Error(), definitions.ErrInvalid}
+			}
+			name, version, alias := parseModelRef(modelRef)
+			ref := &pb.ModelRef{Name: name}
+			switch {
+			case alias != "":
+				ref.Selector = &pb.ModelRef_Alias{Alias: alias}
+			case version > 0:
+				ref.Selector = &pb.ModelRef_Version{Version: strconv.Itoa(version)}
+			}
+			conn, err := grpc.NewClient(server, grpc.WithTransportCredentials(insecure.NewCredentials()))
+			if err != nil {
+				return usagef(err)
+			}
+			defer conn.Close()
+			resp, err := pb.NewFeatureServingClient(conn).Predict(ctx, &pb.PredictRequest{Model: ref, Entities: ents, IncludeFeatures: include})
+			if err != nil {
+				return statusError(err)
+			}
+			if a.jsonOutput() {
+				return a.printJSON(resp)
+			}
+			fmt.Fprintf(a.stdout, "model %s version %s (feature service %s), %d row(s):\n", resp.GetModelName(), resp.GetModelVersion(), resp.GetFeatureService(), resp.GetRows())
+			tw := a.table()
+			header := "  ROW"
+			for _, o := range resp.GetOutputs() {
+				header += "\t" + strings.ToUpper(o.GetName())
+			}
+			fmt.Fprintln(tw, header)
+			for r := 0; r < int(resp.GetRows()); r++ {
+				line := "  " + strconv.Itoa(r+1)
+				for _, o := range resp.GetOutputs() {
+					line += "\t" + serving.FormatValue(o.GetValues()[r])
+				}
+				fmt.Fprintln(tw, line)
+			}
+			return tw.Flush()
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&server, "server", "", "the quiver serve to ask, HOST:PORT")
+	f.StringVar(&modelRef, "model", "", "the model: NAME, NAME@ALIAS or NAME@vN")
+	f.StringArrayVar(&entities, "entity", nil, "a join-key value KEY=VALUE (repeatable)")
+	f.BoolVar(&include, "include-features", false, "also return the feature values the model was fed (with -o json)")
+	f.DurationVar(&timeout, "timeout", 10*time.Second, "give up after this long")
+	return cmd
+}
+
+func (a *app) healthCommand() *cobra.Command {
+	var server string
+	var wait time.Duration
+	cmd := &cobra.Command{
+		Use:   "health --server HOST:PORT [--wait D]",
+		Short: "Check a quiver serve's grpc.health.v1 status (exit 0 when SERVING, 3 otherwise)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if server == "" {
+				return usagef(errors.New("health needs --server HOST:PORT"))
+			}
+			conn, err := grpc.NewClient(server, grpc.WithTransportCredentials(insecure.NewCredentials()))
+			if err != nil {
+				return usagef(err)
+			}
+			defer conn.Close()
+			client := healthpb.NewHealthClient(conn)
+			deadline := time.Now().Add(wait)
+			for {
+				ctx, cancel := context.WithTimeout(cmd.Context(), 2*time.Second)
+				resp, err := client.Check(ctx, &healthpb.HealthCheckRequest{})
+				cancel()
+				if err == nil && resp.GetStatus() == healthpb.HealthCheckResponse_SERVING {
+					fmt.Fprintf(a.stdout, "%s: SERVING\n", server)
+					return nil
+				}
+				if time.Now().After(deadline) || cmd.Context().Err() != nil {
+					if err != nil {
+						return codedError{fmt.Sprintf("%s: %v", server, status.Convert(err).Message()), registry.ErrUnavailable}
+					}
+					return codedError{fmt.Sprintf("%s: %s", server, resp.GetStatus()), registry.ErrUnavailable}
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+		},
+	}
+	cmd.Flags().StringVar(&server, "server", "", "the quiver serve to check, HOST:PORT")
+	cmd.Flags().DurationVar(&wait, "wait", 0, "keep trying for this long until SERVING")
+	return cmd
+}

@@ -1,0 +1,663 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/quiverfs/quiver/definitions"
+	"github.com/quiverfs/quiver/internal/config"
+	"github.com/quiverfs/quiver/internal/stores"
+	"github.com/quiverfs/quiver/registry"
+	"github.com/quiverfs/quiver/training"
+)
+
+// gitState returns the repo's commit, whether the work tree is dirty, and the SHA-256 of
+// `git diff HEAD` when it is.
+func gitState(ctx context.Context, dir string) (commit string, dirty bool, diffHash string) {
+	out, err := exec.CommandContext(ctx, "git", "-C", dir, "rev-parse", "HEAD").Output()
+	if err != nil {
+		return "", false, ""
+	}
+	commit = strings.TrimSpace(string(out))
+	status, err := exec.CommandContext(ctx, "git", "-C", dir, "status", "--porcelain", "--", ".").Output()
+	if err != nil || len(strings.TrimSpace(string(status))) == 0 {
+		return commit, false, ""
+	}
+	diff, _ := exec.CommandContext(ctx, "git", "-C", dir, "diff", "HEAD", "--", ".").Output()
+	sum := sha256.Sum256(append(diff, status...))
+	return commit, true, hex.EncodeToString(sum[:])
+}
+
+func (a *app) trainCommand() *cobra.Command {
+	var params []string
+	var datasetRef, entities, backend, namespace string
+	var dryRun bool
+	cmd := &cobra.Command{
+		Use:   "train JOB [--param k=v]... [--dataset NAME@vN | --entities FILE]",
+		Short: "Run a training job on a dataset snapshot, tracking the run and registering the model",
+		Long: `Train resolves the job's dataset (--dataset NAME@vN, or builds one from --entities FILE or the
+job's entities: input, reusing an identical existing snapshot), records a run in the registry
+with everything needed to reproduce it, runs the job's command with QUIVER_RUN_ID,
+QUIVER_DATASET_DIR, QUIVER_OUTPUT_DIR, QUIVER_METRICS_FILE, QUIVER_PARAMS and
+CUDA_VISIBLE_DEVICES set, streams its output and metrics, retries failures up to the job's
+retries, and with register_model registers the model file it wrote as a new model version.
+--backend kubernetes --dry-run prints the batch/v1 Job manifest instead.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			overrides := map[string]string{}
+			for _, p := range params {
+				k, v, ok := strings.Cut(p, "=")
+				if !ok || k == "" {
+					return usagef(fmt.Errorf("--param %q: want NAME=VALUE", p))
+				}
+				overrides[k] = v
+			}
+			if backend != "local" && backend != "kubernetes" {
+				return usagef(fmt.Errorf("--backend %q: valid backends: local, kubernetes", backend))
+			}
+			if backend == "kubernetes" && !dryRun {
+				return usagef(errors.New("--backend kubernetes renders the Job manifest only in this build: add --dry-run and apply it with kubectl apply -f -"))
+			}
+			if datasetRef != "" && entities != "" {
+				return usagef(errors.New("give --dataset or --entities, not both"))
+			}
+			cfg, reg, err := a.datasetEnv(cmd)
+			if err != nil {
+				return err
+			}
+			defer reg.Close()
+			ctx := cmd.Context()
+			repo, _, err := registry.LoadRepo(ctx, reg, cfg.Project)
+			if err != nil {
+				return err
+			}
+			job := repo.TrainingJob(args[0])
+			if job == nil {
+				return fmt.Errorf("%w: %w", definitions.ErrInvalid, repo.UnknownError(definitions.KindTrainingJob, args[0]))
+			}
+			var model *definitions.Model
+			if job.RegisterModel != "" {
+				model = repo.Model(job.RegisterModel)
+			}
+			resolved, err := training.ResolveParams(job, overrides)
+			if err != nil {
+				return fmt.Errorf("%w: %w", definitions.ErrInvalid, err)
+			}
+
+			ds, dsDir, err := a.trainDataset(cmd, cfg, reg, repo, job, datasetRef, entities, dryRun)
+			if err != nil {
+				return err
+			}
+			commit, dirty, diffHash := gitState(ctx, cfg.Root)
+			host, _ := os.Hostname()
+			info := training.RunInfo{
+				GitCommit: commit, GitDirty: dirty, GitDiffSHA256: diffHash, DatasetID: ds.ContentID,
+				QuiverVersion: quiverVersion(), Host: host, Definitions: map[string]int{},
+			}
+			for _, ref := range definitionRefs(repo, job) {
+				if o, err := reg.GetObject(ctx, cfg.Project, ref.kind, ref.name, 0); err == nil {
+					info.Definitions[string(ref.kind)+"/"+ref.name] = o.Version
+				}
+			}
+			recorded := commit
+			if dirty {
+				recorded = registry.GitDirty
+			}
+			if backend == "kubernetes" {
+				runID := "r" + time.Now().UTC().Format("20060102t150405")
+				manifest, err := training.RenderKubernetesJob(training.KubernetesJob{
+					Project: cfg.Project, Job: job.Name, RunID: runID, Image: job.Image, Namespace: namespace,
+					Command: job.Command, Env: job.Env, Params: resolved, GPU: job.Resources.GPU, CPU: job.Resources.CPU,
+					Memory: job.Resources.Memory, Retries: job.Retries, NodeSelector: job.NodeSelector,
+					DatasetURI: dsDir, OutputURI: filepath.Join(cfg.Offline.Warehouse, "runs", runID, "output"),
+				})
+				if err != nil {
+					return fmt.Errorf("%w: %w", definitions.ErrInvalid, err)
+				}
+				_, err = a.stdout.Write(manifest)
+				return err
+			}
+			if dryRun {
+				fmt.Fprintf(a.stdout, "Dry run: would run %q on %s@v%d (%s) with params %v, command %s\n",
+					job.Name, ds.Name, ds.Version, shortID(ds.ContentID), resolved, strings.Join(job.Command, " "))
+				return nil
+			}
+			began := time.Now()
+			run, err := training.RunJob(ctx, reg, training.JobRequest{
+				Project: cfg.Project, Job: job, Model: model, Params: overrides, Dataset: ds, DatasetDir: dsDir,
+				Warehouse: cfg.Offline.Warehouse, WorkDir: cfg.Root, Info: info, GitCommit: recorded, CreatedBy: a.whoAmI(),
+				Stdout: a.stderr, Stderr: a.stderr, GPUs: training.DetectGPUs(ctx),
+			})
+			if err != nil {
+				switch {
+				case errors.Is(err, training.ErrInvalidInput), errors.Is(err, training.ErrGPUs):
+					return fmt.Errorf("%w: %w", definitions.ErrInvalid, err)
+				case run.ID != "":
+					return failedError{err}
+				}
+				return err
+			}
+			summaries, _ := reg.MetricSummaries(ctx, run.ID)
+			var mv *registry.ModelVersion
+			if model != nil {
+				if versions, err := reg.ListModelVersions(ctx, cfg.Project, model.Name); err == nil {
+					for i := range versions {
+						if versions[i].RunID == run.ID {
+							mv = &versions[i]
+						}
+					}
+				}
+			}
+			if a.jsonOutput() {
+				out := map[string]any{"run_id": run.ID, "status": run.Status, "attempt": run.Attempt, "dataset": fmt.Sprintf("%s@v%d", ds.Name, ds.Version), "metrics": summaries}
+				if mv != nil {
+					out["model"] = map[string]any{"name": mv.Name, "version": mv.Version, "artifact": mv.ArtifactURI}
+				}
+				return a.printJSON(out)
+			}
+			fmt.Fprintf(a.stdout, "Run %s %s in %.1fs (attempt %d), on %s@v%d\n", run.ID, run.Status, time.Since(began).Seconds(), run.Attempt, ds.Name, ds.Version)
+			for _, s := range summaries {
+				fmt.Fprintf(a.stdout, "  %s: last %.4g (step %d), min %.4g, max %.4g\n", s.Name, s.Last.Value, s.Last.Step, s.Min, s.Max)
+			}
+			if mv != nil {
+				fmt.Fprintf(a.stdout, "Registered model %s v%d (%s)\n", mv.Name, mv.Version, mv.ArtifactURI)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringArrayVar(&params, "param", nil, "override a param: NAME=VALUE (repeatable)")
+	cmd.Flags().StringVar(&datasetRef, "dataset", "", "train on this dataset version: NAME@vN")
+	cmd.Flags().StringVar(&entities, "entities", "", "build (or reuse) the dataset from this entity file instead of the job's")
+	cmd.Flags().StringVar(&backend, "backend", "local", "local, or kubernetes (renders a batch/v1 Job; needs --dry-run)")
+	cmd.Flags().StringVar(&namespace, "namespace", "", "Kubernetes namespace of the rendered Job")
+	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "print what would run (the manifest, for --backend kubernetes)")
+	return cmd
+}
+
+type defRef struct {
+	kind definitions.Kind
+	name string
+}
+
+// definitionRefs lists the definitions a job's run depends on.
+func definitionRefs(repo *definitions.Repo, job *definitions.TrainingJob) []defRef {
+	refs := []defRef{{definitions.KindTrainingJob, job.Name}, {definitions.KindFeatureService, job.FeatureService}}
+	if job.RegisterModel != "" {
+		refs = append(refs, defRef{definitions.KindModel, job.RegisterModel})
+	}
+	seen := map[string]bool{}
+	if feats, err := repo.ResolveService(job.FeatureService); err == nil {
+		for _, f := range feats {
+			if !seen[f.View.Name] {
+				seen[f.View.Name] = true
+				refs = append(refs, defRef{definitions.KindFeatureView, f.View.Name}, defRef{definitions.KindSource, f.View.Source})
+			}
+		}
+	}
+	return refs
+}
+
+// trainDataset resolves the dataset a training run uses: the named version, or one built (or
+// reused) from the entity file.
+func (a *app) trainDataset(cmd *cobra.Command, cfg *config.Config, reg registry.Store, repo *definitions.Repo, job *definitions.TrainingJob, ref, entities string, dryRun bool) (registry.Dataset, string, error) {
+	if ref != "" {
+		return getDataset(cmd, cfg, reg, ref)
+	}
+	if entities == "" {
+		switch {
+		case job.Entities != nil && job.Entities.Path != "":
+			entities = job.Entities.Path
+			if !filepath.IsAbs(entities) {
+				entities = filepath.Join(cfg.Root, entities)
+			}
+		case job.Entities != nil && job.Entities.SQL != "":
+			return registry.Dataset{}, "", usagef(fmt.Errorf("training job %q reads its entities with SQL, which needs the Trino engine this build does not have; pass --entities FILE or --dataset NAME@vN", job.Name))
+		default:
+			return registry.Dataset{}, "", usagef(fmt.Errorf("training job %q declares no entities: input; pass --entities FILE or --dataset NAME@vN", job.Name))
+		}
+	} else if abs, err := filepath.Abs(entities); err == nil {
+		entities = abs
+	}
+	off, err := stores.OpenOffline(cmd.Context(), cfg)
+	if err != nil {
+		return registry.Dataset{}, "", err
+	}
+	defer off.Close()
+	res, err := training.CreateDataset(cmd.Context(), reg, off, repo, training.DatasetRequest{
+		Project: cfg.Project, Name: job.Name, Service: job.FeatureService, Entities: entities,
+		Warehouse: cfg.Offline.Warehouse, QuiverVersion: quiverVersion(), CreatedBy: a.whoAmI(),
+	})
+	switch {
+	case errors.Is(err, training.ErrReused):
+		fmt.Fprintf(a.stderr, "Dataset cache hit: reusing %s@v%d (content id %s), built from the same inputs.\n", res.Dataset.Name, res.Dataset.Version, shortID(res.Dataset.ContentID))
+	case errors.Is(err, training.ErrInvalidInput):
+		return registry.Dataset{}, "", fmt.Errorf("%w: %w", definitions.ErrInvalid, err)
+	case err != nil:
+		return registry.Dataset{}, "", err
+	default:
+		fmt.Fprintf(a.stderr, "Built dataset %s@v%d: %d rows (content id %s).\n", res.Dataset.Name, res.Dataset.Version, res.Dataset.Rows, shortID(res.Dataset.ContentID))
+	}
+	return res.Dataset, res.Dir, nil
+}
+
+func (a *app) runsCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "runs",
+		Short: "List and show training runs",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return usagef(errors.New("runs needs a subcommand: list, show"))
+		},
+	}
+	var job string
+	var limit int
+	list := &cobra.Command{
+		Use:   "list [--job J]",
+		Short: "List training runs, newest first",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, reg, err := a.datasetEnv(cmd)
+			if err != nil {
+				return err
+			}
+			defer reg.Close()
+			runs, err := reg.ListTrainingRuns(cmd.Context(), registry.TrainingRunFilter{Project: cfg.Project, Job: job, Limit: limit})
+			if err != nil {
+				return fmt.Errorf("list runs: %w", err)
+			}
+			if a.jsonOutput() {
+				return a.printJSON(runs)
+			}
+			if len(runs) == 0 {
+				fmt.Fprintln(a.stdout, "No training runs. Start one with quiver train JOB.")
+				return nil
+			}
+			tw := a.table()
+			fmt.Fprintln(tw, "RUN\tJOB\tSTATUS\tATTEMPT\tEXIT\tDATASET\tSTARTED\tDURATION")
+			for _, r := range runs {
+				dur := "-"
+				if !r.FinishedAt.IsZero() {
+					dur = r.FinishedAt.Sub(r.StartedAt).Round(time.Millisecond).String()
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s@v%d\t%s\t%s\n", r.ID, r.Job, r.Status, r.Attempt, r.ExitCode, r.DatasetName, r.DatasetVersion, r.StartedAt.UTC().Format(time.DateTime), dur)
+			}
+			return tw.Flush()
+		},
+	}
+	list.Flags().StringVar(&job, "job", "", "only runs of this job")
+	list.Flags().IntVar(&limit, "limit", 50, "at most this many runs (0: all)")
+	show := &cobra.Command{
+		Use:   "show RUN_ID",
+		Short: "Show a run: params, tags, metrics (final, best, and a sparkline over steps)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			_, reg, err := a.datasetEnv(cmd)
+			if err != nil {
+				return err
+			}
+			defer reg.Close()
+			ctx := cmd.Context()
+			id := registry.TrainingRunID(args[0])
+			run, err := reg.GetTrainingRun(ctx, id)
+			if err != nil {
+				return fmt.Errorf("run %s: %w", args[0], err)
+			}
+			params, err := reg.RunParams(ctx, id)
+			if err != nil {
+				return err
+			}
+			tags, err := reg.RunTags(ctx, id)
+			if err != nil {
+				return err
+			}
+			summaries, err := reg.MetricSummaries(ctx, id)
+			if err != nil {
+				return err
+			}
+			if a.jsonOutput() {
+				var info any
+				_ = json.Unmarshal(run.Info, &info)
+				return a.printJSON(map[string]any{"run": run, "info": info, "params": params, "tags": tags, "metrics": summaries})
+			}
+			tw := a.table()
+			fmt.Fprintf(tw, "Run:\t%s (job %s, attempt %d)\n", run.ID, run.Job, run.Attempt)
+			fmt.Fprintf(tw, "Status:\t%s, exit code %d\n", run.Status, run.ExitCode)
+			fmt.Fprintf(tw, "Dataset:\t%s@v%d (%s)\n", run.DatasetName, run.DatasetVersion, shortID(run.DatasetContentID))
+			fmt.Fprintf(tw, "Commit:\t%s\n", orDash(run.GitCommit))
+			fmt.Fprintf(tw, "Started:\t%s by %s\n", run.StartedAt.UTC().Format(time.RFC3339), run.CreatedBy)
+			if !run.FinishedAt.IsZero() {
+				fmt.Fprintf(tw, "Finished:\t%s (%s)\n", run.FinishedAt.UTC().Format(time.RFC3339), run.FinishedAt.Sub(run.StartedAt).Round(time.Millisecond))
+			}
+			tw.Flush()
+			printMap(a, "Params", params)
+			printMap(a, "Tags", tags)
+			if len(summaries) > 0 {
+				fmt.Fprintln(a.stdout, "\nMetrics:")
+				tw = a.table()
+				fmt.Fprintln(tw, "  NAME\tLAST\tMIN\tMAX\tPOINTS\tOVER STEPS")
+				for _, s := range summaries {
+					values, err := metricValues(ctx, reg, id, s.Name)
+					if err != nil {
+						return err
+					}
+					fmt.Fprintf(tw, "  %s\t%.4g\t%.4g\t%.4g\t%d\t%s\n", s.Name, s.Last.Value, s.Min, s.Max, s.Count, sparkline(values, 40))
+				}
+				tw.Flush()
+			}
+			return nil
+		},
+	}
+	cmd.AddCommand(list, show)
+	return cmd
+}
+
+// metricValues reads a metric's whole history page by page.
+func metricValues(ctx context.Context, reg registry.Store, id registry.TrainingRunID, name string) ([]float64, error) {
+	var out []float64
+	var after int64
+	for {
+		page, err := reg.Metrics(ctx, id, registry.MetricQuery{Name: name, AfterSeq: after, Limit: 5000})
+		if err != nil {
+			return nil, err
+		}
+		for _, p := range page {
+			out = append(out, p.Value)
+			after = p.Seq
+		}
+		if len(page) < 5000 {
+			return out, nil
+		}
+	}
+}
+
+func printMap(a *app, title string, m map[string]string) {
+	if len(m) == 0 {
+		return
+	}
+	fmt.Fprintf(a.stdout, "\n%s:\n", title)
+	tw := a.table()
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		fmt.Fprintf(tw, "  %s\t%s\n", k, m[k])
+	}
+	tw.Flush()
+}
+
+// sparkline draws values as block characters, averaged down to at most width points.
+func sparkline(values []float64, width int) string {
+	if len(values) == 0 {
+		return ""
+	}
+	if len(values) > width {
+		down := make([]float64, width)
+		for i := range down {
+			lo, hi := i*len(values)/width, (i+1)*len(values)/width
+			sum := 0.0
+			for _, v := range values[lo:hi] {
+				sum += v
+			}
+			down[i] = sum / float64(hi-lo)
+		}
+		values = down
+	}
+	lo, hi := math.Inf(1), math.Inf(-1)
+	for _, v := range values {
+		lo, hi = math.Min(lo, v), math.Max(hi, v)
+	}
+	bars := []rune("▁▂▃▄▅▆▇█")
+	var b strings.Builder
+	for _, v := range values {
+		i := 0
+		if hi > lo {
+			i = int((v - lo) / (hi - lo) * float64(len(bars)-1))
+		}
+		b.WriteRune(bars[i])
+	}
+	return b.String()
+}
+
+// parseModelRef parses NAME, NAME@vN, NAME@N or NAME@ALIAS.
+func parseModelRef(s string) (name string, version int, alias string) {
+	name, rest, ok := strings.Cut(s, "@")
+	if !ok {
+		return name, 0, ""
+	}
+	if n, err := strconv.Atoi(strings.TrimPrefix(rest, "v")); err == nil && (strings.HasPrefix(rest, "v") || rest == strconv.Itoa(n)) {
+		return name, n, ""
+	}
+	return name, 0, rest
+}
+
+func resolveModel(ctx context.Context, reg registry.Store, project, ref string) (registry.ModelVersion, error) {
+	name, version, alias := parseModelRef(ref)
+	if alias != "" {
+		mv, err := reg.ResolveModelAlias(ctx, project, name, alias)
+		if err != nil {
+			return mv, fmt.Errorf("model %s: %w", ref, err)
+		}
+		return mv, nil
+	}
+	mv, err := reg.GetModelVersion(ctx, project, name, version)
+	if err != nil {
+		return mv, fmt.Errorf("model %s: %w", ref, err)
+	}
+	return mv, nil
+}
+
+func (a *app) modelsCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "models",
+		Short: "List, show and alias registered model versions",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return usagef(errors.New("models needs a subcommand: list, show, alias"))
+		},
+	}
+	list := &cobra.Command{
+		Use:   "list [NAME]",
+		Short: "List model versions and their aliases",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, reg, err := a.datasetEnv(cmd)
+			if err != nil {
+				return err
+			}
+			defer reg.Close()
+			name := ""
+			if len(args) == 1 {
+				name = args[0]
+			}
+			versions, err := reg.ListModelVersions(cmd.Context(), cfg.Project, name)
+			if err != nil {
+				return fmt.Errorf("list models: %w", err)
+			}
+			aliases := map[string][]string{}
+			names := map[string]bool{}
+			for _, v := range versions {
+				names[v.Name] = true
+			}
+			for n := range names {
+				as, err := reg.ListModelAliases(cmd.Context(), cfg.Project, n)
+				if err != nil {
+					return err
+				}
+				for _, al := range as {
+					key := fmt.Sprintf("%s@%d", n, al.Version)
+					aliases[key] = append(aliases[key], al.Alias)
+				}
+			}
+			if a.jsonOutput() {
+				out := make([]map[string]any, len(versions))
+				for i, v := range versions {
+					out[i] = map[string]any{"name": v.Name, "version": v.Version, "run_id": v.RunID, "runtime": v.Runtime,
+						"feature_service": v.FeatureService, "artifact": v.ArtifactURI, "aliases": aliases[fmt.Sprintf("%s@%d", v.Name, v.Version)], "created_at": v.CreatedAt}
+				}
+				return a.printJSON(out)
+			}
+			if len(versions) == 0 {
+				fmt.Fprintln(a.stdout, "No model versions. Train a job with register_model to make one.")
+				return nil
+			}
+			tw := a.table()
+			fmt.Fprintln(tw, "MODEL\tVERSION\tALIASES\tRUNTIME\tFEATURE SERVICE\tRUN\tCREATED")
+			for _, v := range versions {
+				fmt.Fprintf(tw, "%s\tv%d\t%s\t%s\t%s\t%s\t%s\n", v.Name, v.Version, strings.Join(aliases[fmt.Sprintf("%s@%d", v.Name, v.Version)], ","),
+					v.Runtime, v.FeatureService, v.RunID, v.CreatedAt.UTC().Format(time.DateTime))
+			}
+			return tw.Flush()
+		},
+	}
+	show := &cobra.Command{
+		Use:   "show NAME[@ALIAS|@vN]",
+		Short: "Show a model version: its run, dataset, artifact and alias history",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, reg, err := a.datasetEnv(cmd)
+			if err != nil {
+				return err
+			}
+			defer reg.Close()
+			mv, err := resolveModel(cmd.Context(), reg, cfg.Project, args[0])
+			if err != nil {
+				return err
+			}
+			aliases, err := reg.ListModelAliases(cmd.Context(), cfg.Project, mv.Name)
+			if err != nil {
+				return err
+			}
+			if a.jsonOutput() {
+				return a.printJSON(map[string]any{"version": mv, "aliases": aliases})
+			}
+			tw := a.table()
+			fmt.Fprintf(tw, "Model:\t%s v%d\n", mv.Name, mv.Version)
+			fmt.Fprintf(tw, "Runtime:\t%s\n", mv.Runtime)
+			fmt.Fprintf(tw, "Feature service:\t%s\n", mv.FeatureService)
+			fmt.Fprintf(tw, "Artifact:\t%s (%s)\n", mv.ArtifactURI, shortID(mv.ArtifactHash))
+			fmt.Fprintf(tw, "Run:\t%s\n", orDash(string(mv.RunID)))
+			fmt.Fprintf(tw, "Created:\t%s by %s\n", mv.CreatedAt.UTC().Format(time.RFC3339), mv.CreatedBy)
+			tw.Flush()
+			if len(aliases) > 0 {
+				fmt.Fprintln(a.stdout, "\nAliases:")
+				tw = a.table()
+				for _, al := range aliases {
+					fmt.Fprintf(tw, "  %s\t-> v%d\tset %s by %s\n", al.Alias, al.Version, al.UpdatedAt.UTC().Format(time.DateTime), al.UpdatedBy)
+				}
+				tw.Flush()
+			}
+			return nil
+		},
+	}
+	alias := &cobra.Command{
+		Use:   "alias NAME VERSION ALIAS",
+		Short: "Point ALIAS (e.g. production) at a model version; servers follow without a restart",
+		Args:  cobra.ExactArgs(3),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			version, err := strconv.Atoi(strings.TrimPrefix(args[1], "v"))
+			if err != nil || version < 1 {
+				return usagef(fmt.Errorf("VERSION %q: want a version number like 3 or v3", args[1]))
+			}
+			cfg, reg, err := a.datasetEnv(cmd)
+			if err != nil {
+				return err
+			}
+			defer reg.Close()
+			al, err := reg.SetModelAlias(cmd.Context(), registry.AliasUpdate{Project: cfg.Project, Name: args[0], Alias: args[2], Version: version, By: a.whoAmI()})
+			if err != nil {
+				return fmt.Errorf("alias %s@%s -> v%d: %w", args[0], args[2], version, err)
+			}
+			if a.jsonOutput() {
+				return a.printJSON(al)
+			}
+			fmt.Fprintf(a.stdout, "%s@%s -> v%d\n", al.Name, al.Alias, al.Version)
+			return nil
+		},
+	}
+	cmd.AddCommand(list, show, alias)
+	return cmd
+}
+
+func (a *app) lineageCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "lineage NAME[@ALIAS|@vN]",
+		Short: "Trace a model version to its run, dataset, feature definitions and offline snapshots",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, reg, err := a.datasetEnv(cmd)
+			if err != nil {
+				return err
+			}
+			defer reg.Close()
+			ctx := cmd.Context()
+			mv, err := resolveModel(ctx, reg, cfg.Project, args[0])
+			if err != nil {
+				return err
+			}
+			run, err := reg.GetTrainingRun(ctx, mv.RunID)
+			if err != nil {
+				return fmt.Errorf("run %s of model %s v%d: %w", mv.RunID, mv.Name, mv.Version, err)
+			}
+			ds, err := reg.GetDataset(ctx, cfg.Project, run.DatasetName, run.DatasetVersion)
+			if err != nil {
+				return fmt.Errorf("dataset %s@v%d of run %s: %w", run.DatasetName, run.DatasetVersion, run.ID, err)
+			}
+			var m training.Manifest
+			if err := json.Unmarshal(ds.Manifest, &m); err != nil {
+				return fmt.Errorf("dataset %s@v%d: unreadable manifest: %w", ds.Name, ds.Version, err)
+			}
+			var info training.RunInfo
+			_ = json.Unmarshal(run.Info, &info)
+			if a.jsonOutput() {
+				return a.printJSON(map[string]any{
+					"model":   map[string]any{"name": mv.Name, "version": mv.Version, "ref": args[0], "artifact": mv.ArtifactURI, "artifact_hash": mv.ArtifactHash},
+					"run":     map[string]any{"id": run.ID, "job": run.Job, "status": run.Status, "git_commit": info.GitCommit, "git_dirty": info.GitDirty, "params": info.Params, "definitions": info.Definitions},
+					"dataset": map[string]any{"name": ds.Name, "version": ds.Version, "content_id": ds.ContentID, "rows": ds.Rows},
+					"lineage": m.Lineage,
+				})
+			}
+			w := a.stdout
+			fmt.Fprintf(w, "model    %s v%d  (%s)\n", mv.Name, mv.Version, args[0])
+			fmt.Fprintf(w, "  artifact  %s  %s\n", mv.ArtifactURI, shortID(mv.ArtifactHash))
+			fmt.Fprintf(w, "└─ run    %s  job %s, %s, attempt %d\n", run.ID, run.Job, run.Status, run.Attempt)
+			dirty := ""
+			if info.GitDirty {
+				dirty = " (dirty, diff " + shortID(info.GitDiffSHA256) + ")"
+			}
+			fmt.Fprintf(w, "     commit %s%s, quiver %s, host %s\n", orDash(info.GitCommit), dirty, info.QuiverVersion, info.Host)
+			fmt.Fprintf(w, "   └─ dataset  %s@v%d  %s  %d rows\n", ds.Name, ds.Version, ds.ContentID, ds.Rows)
+			fmt.Fprintf(w, "      ├─ entities  %s %s  sha256 %s\n", m.Lineage.Entities.Kind, m.Lineage.Entities.Path+m.Lineage.Entities.SQL, shortID(m.Lineage.Entities.SHA256))
+			fmt.Fprintf(w, "      └─ feature service  %s v%d  %s\n", m.Lineage.FeatureService.Name, m.Lineage.FeatureService.Version, shortID(m.Lineage.FeatureService.Hash))
+			for i, v := range m.Lineage.FeatureViews {
+				branch := "├─"
+				if i == len(m.Lineage.FeatureViews)-1 {
+					branch = "└─"
+				}
+				src := ""
+				if o, err := reg.GetObject(ctx, cfg.Project, definitions.KindFeatureView, v.Name, v.Version); err == nil {
+					if obj, err := definitions.DecodeSpec(definitions.KindFeatureView, o.Spec); err == nil {
+						fv := obj.(*definitions.FeatureView)
+						src = "  source " + fv.Source
+						if sv, ok := info.Definitions["source/"+fv.Source]; ok {
+							src += fmt.Sprintf(" v%d", sv)
+						}
+					}
+				}
+				fmt.Fprintf(w, "         %s feature view  %s v%d  offline snapshot %d%s\n", branch, v.Name, v.Version, v.OfflineSnapshotID, src)
+			}
+			return nil
+		},
+	}
+}
