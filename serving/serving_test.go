@@ -456,6 +456,14 @@ func TestRegistryResolver(t *testing.T) {
 	require.Contains(t, opened, "2:/models/churn/v2.onnx")
 	require.Contains(t, opened, "1:/models/churn/v1.onnx")
 
+	// Moving the alias is seen by the running server, without a restart.
+	_, err = e.reg.SetModelAlias(ctx, registry.AliasUpdate{Project: e.project, Name: "churn", Alias: "production", Version: 2, By: "test"})
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		resp, err := predict(&pb.ModelRef{Name: "churn", Selector: &pb.ModelRef_Alias{Alias: "production"}})
+		return err == nil && resp.ModelVersion == "2"
+	}, 5*time.Second, 5*time.Millisecond)
+
 	_, err = predict(&pb.ModelRef{Name: "churn", Selector: &pb.ModelRef_Alias{Alias: "staging"}})
 	st := status.Convert(err)
 	require.Equal(t, codes.NotFound, st.Code())
