@@ -14,7 +14,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/quiverfs/quiver/definitions"
-	"github.com/quiverfs/quiver/registry"
+	"github.com/quiverfs/quiver/internal/redact"
 )
 
 // FileName is the repo configuration file at the root of a feature repo.
@@ -142,7 +142,7 @@ func (c *Config) validate() error {
 	for _, u := range []struct{ key, url string }{{"registry", c.Registry}, {"online", c.Online}} {
 		scheme, _, ok := strings.Cut(u.url, "://")
 		if !ok {
-			return fmt.Errorf("%s %q is not a URL; want e.g. %s", u.key, registry.RedactURL(u.url), map[string]string{"registry": DefaultRegistry + " or postgres://user@host:5432/db", "online": DefaultOnline + " or redis://host:6379/0"}[u.key])
+			return fmt.Errorf("%s %q is not a URL; want e.g. %s", u.key, redact.URL(u.url), map[string]string{"registry": DefaultRegistry + " or postgres://user@host:5432/db", "online": DefaultOnline + " or redis://host:6379/0"}[u.key])
 		}
 		valid := map[string][]string{"registry": {"sqlite", "postgres", "postgresql"}, "online": {"sqlite", "redis", "rediss", "redis-cluster"}}[u.key]
 		found := false

@@ -21,6 +21,7 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
 	_ "modernc.org/sqlite"             // registers the pure-Go "sqlite" database/sql driver
 
+	"github.com/quiverfs/quiver/internal/redact"
 	"github.com/quiverfs/quiver/offline"
 )
 
@@ -98,18 +99,18 @@ func OpenCatalog(ctx context.Context, cfg CatalogConfig) (*Catalog, error) {
 		return &Catalog{cat: c, db: db, label: cfg.URI}, nil
 	case strings.HasPrefix(cfg.URI, "postgres://"), strings.HasPrefix(cfg.URI, "postgresql://"):
 		if cfg.Warehouse == "" {
-			return nil, fmt.Errorf("open iceberg catalog %s: %w: no warehouse", redactURL(cfg.URI), offline.ErrInvalidSource)
+			return nil, fmt.Errorf("open iceberg catalog %s: %w: no warehouse", redact.URL(cfg.URI), offline.ErrInvalidSource)
 		}
 		db, err := sql.Open("pgx", cfg.URI)
 		if err != nil {
-			return nil, fmt.Errorf("open iceberg catalog %s: %w", redactURL(cfg.URI), err)
+			return nil, fmt.Errorf("open iceberg catalog %s: %w", redact.URL(cfg.URI), err)
 		}
 		c, err := sqlcat.NewCatalog(name, db, sqlcat.Postgres, props)
 		if err != nil {
 			_ = db.Close()
-			return nil, fmt.Errorf("open iceberg catalog %s: %w", redactURL(cfg.URI), err)
+			return nil, fmt.Errorf("open iceberg catalog %s: %w", redact.URL(cfg.URI), err)
 		}
-		return &Catalog{cat: c, db: db, label: redactURL(cfg.URI)}, nil
+		return &Catalog{cat: c, db: db, label: redact.URL(cfg.URI)}, nil
 	case strings.HasPrefix(cfg.URI, "http://"), strings.HasPrefix(cfg.URI, "https://"):
 		var opts []rest.Option
 		if wh := props["warehouse"]; wh != "" {
@@ -118,11 +119,11 @@ func OpenCatalog(ctx context.Context, cfg CatalogConfig) (*Catalog, error) {
 		opts = append(opts, rest.WithAdditionalProps(props))
 		c, err := rest.NewCatalog(ctx, name, cfg.URI, opts...)
 		if err != nil {
-			return nil, fmt.Errorf("open iceberg rest catalog %s: %w", redactURL(cfg.URI), err)
+			return nil, fmt.Errorf("open iceberg rest catalog %s: %w", redact.URL(cfg.URI), err)
 		}
-		return &Catalog{cat: c, label: redactURL(cfg.URI)}, nil
+		return &Catalog{cat: c, label: redact.URL(cfg.URI)}, nil
 	}
-	return nil, fmt.Errorf("open iceberg catalog %q: %w: want sqlite://PATH, postgres://... or an http(s) REST catalog URL", redactURL(cfg.URI), offline.ErrInvalidSource)
+	return nil, fmt.Errorf("open iceberg catalog %q: %w: want sqlite://PATH, postgres://... or an http(s) REST catalog URL", redact.URL(cfg.URI), offline.ErrInvalidSource)
 }
 
 // Iceberg returns the iceberg-go catalog, for callers that need more than this package offers.
@@ -184,16 +185,4 @@ func warehouseURL(wh string) (string, error) {
 		return "", fmt.Errorf("create warehouse %s: %w", abs, err)
 	}
 	return (&url.URL{Scheme: "file", Path: filepath.ToSlash(abs)}).String(), nil
-}
-
-// redactURL hides a password in a URL.
-func redactURL(s string) string {
-	u, err := url.Parse(s)
-	if err != nil || u.User == nil {
-		return s
-	}
-	if _, has := u.User.Password(); has {
-		return strings.Replace(u.Redacted(), ":xxxxx@", ":[redacted]@", 1)
-	}
-	return s
 }

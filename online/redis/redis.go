@@ -14,6 +14,7 @@ import (
 
 	goredis "github.com/redis/go-redis/v9"
 
+	"github.com/quiverfs/quiver/internal/redact"
 	"github.com/quiverfs/quiver/online"
 )
 
@@ -83,7 +84,7 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Store, error) {
 	case strings.HasPrefix(rawURL, "redis://"), strings.HasPrefix(rawURL, "rediss://"):
 		o, err := goredis.ParseURL(rawURL)
 		if err != nil {
-			return nil, fmt.Errorf("open redis online store %s: %w: %w", redactURL(rawURL), online.ErrInvalidArgument, err)
+			return nil, fmt.Errorf("open redis online store %s: %w: %w", redact.URL(rawURL), online.ErrInvalidArgument, err)
 		}
 		o.ContextTimeoutEnabled = true
 		client = goredis.NewClient(o)
@@ -94,7 +95,7 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Store, error) {
 		}
 		client = goredis.NewClusterClient(o)
 	default:
-		return nil, fmt.Errorf("open redis online store %s: want redis://, rediss:// or redis-cluster://: %w", redactURL(rawURL), online.ErrInvalidArgument)
+		return nil, fmt.Errorf("open redis online store %s: want redis://, rediss:// or redis-cluster://: %w", redact.URL(rawURL), online.ErrInvalidArgument)
 	}
 	s := New(client, opts)
 	if err := client.Ping(ctx).Err(); err != nil {
@@ -125,22 +126,9 @@ func parseClusterURL(rawURL string) (*goredis.ClusterOptions, error) {
 		}
 	}
 	if len(o.Addrs) == 0 {
-		return nil, fmt.Errorf("open redis online store %s: no cluster nodes: %w", redactURL(rawURL), online.ErrInvalidArgument)
+		return nil, fmt.Errorf("open redis online store %s: no cluster nodes: %w", redact.URL(rawURL), online.ErrInvalidArgument)
 	}
 	return o, nil
-}
-
-// redactURL hides a password in a URL for messages.
-func redactURL(u string) string {
-	scheme, rest, ok := strings.Cut(u, "://")
-	if !ok {
-		return u
-	}
-	at := strings.LastIndexByte(rest, '@')
-	if at < 0 {
-		return u
-	}
-	return scheme + "://[redacted]@" + rest[at+1:]
 }
 
 // Close closes the client.

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/quiverfs/quiver/internal/redact"
 	"github.com/quiverfs/quiver/registry"
 	"github.com/quiverfs/quiver/registry/postgres"
 	"github.com/quiverfs/quiver/registry/sqlite"
@@ -22,7 +23,7 @@ import (
 func Open(ctx context.Context, url string) (registry.Store, error) {
 	scheme, rest, ok := strings.Cut(url, "://")
 	if !ok {
-		return nil, fmt.Errorf("open registry %q: not a URL; use sqlite://PATH or postgres://...: %w", registry.RedactURL(url), registry.ErrInvalid)
+		return nil, fmt.Errorf("open registry %q: not a URL; use sqlite://PATH or postgres://...: %w", redact.URL(url), registry.ErrInvalid)
 	}
 	switch strings.ToLower(scheme) {
 	case "sqlite":
@@ -31,5 +32,5 @@ func Open(ctx context.Context, url string) (registry.Store, error) {
 		return postgres.Open(ctx, url)
 	}
 	return nil, fmt.Errorf("open registry %s: unsupported scheme %q; use sqlite:// or postgres://: %w",
-		registry.RedactURL(url), scheme, registry.ErrInvalid)
+		redact.URL(url), scheme, registry.ErrInvalid)
 }

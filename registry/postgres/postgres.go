@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 
+	"github.com/quiverfs/quiver/internal/redact"
 	"github.com/quiverfs/quiver/registry"
 	"github.com/quiverfs/quiver/registry/internal/sqlstore"
 )
@@ -47,11 +48,11 @@ var dialect = sqlstore.Dialect{
 // registry.ErrUnavailable.
 func Open(ctx context.Context, url string) (registry.Store, error) {
 	unavailable := func(err error) error {
-		return fmt.Errorf("open registry %s: %w: %w", registry.RedactURL(url), registry.ErrUnavailable, err)
+		return fmt.Errorf("open registry %s: %w: %w", redact.URL(url), registry.ErrUnavailable, err)
 	}
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
-		return nil, fmt.Errorf("open registry %s: %w: %w", registry.RedactURL(url), registry.ErrInvalid, err)
+		return nil, fmt.Errorf("open registry %s: %w: %w", redact.URL(url), registry.ErrInvalid, err)
 	}
 	if cfg.ConnConfig.ConnectTimeout == 0 {
 		cfg.ConnConfig.ConnectTimeout = connectTimeout

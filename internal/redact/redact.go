@@ -1,4 +1,5 @@
-package registry
+// Package redact hides secrets in text Quiver prints: the password of a store URL.
+package redact
 
 import (
 	"net/url"
@@ -8,10 +9,10 @@ import (
 // Redacted replaces a secret wherever Quiver prints one.
 const Redacted = "[redacted]"
 
-// RedactURL returns rawURL with its password (userinfo password, or a "password" query
+// URL returns rawURL with its password (userinfo password, or a "password" query
 // parameter) replaced by "[redacted]", for error messages and logs. Strings that do not parse
 // as a URL are returned with anything between "://user:" and "@" redacted.
-func RedactURL(rawURL string) string {
+func URL(rawURL string) string {
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		return redactLoose(rawURL)
