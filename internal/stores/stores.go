@@ -10,6 +10,7 @@ import (
 
 	"github.com/quiverfs/quiver/definitions"
 	"github.com/quiverfs/quiver/internal/config"
+	"github.com/quiverfs/quiver/internal/redact"
 	"github.com/quiverfs/quiver/offline"
 	"github.com/quiverfs/quiver/offline/iceberg"
 	"github.com/quiverfs/quiver/offline/sources"
@@ -35,7 +36,7 @@ func OpenOnline(ctx context.Context, cfg *config.Config) (online.Store, error) {
 	case strings.HasPrefix(cfg.Online, "redis://"), strings.HasPrefix(cfg.Online, "rediss://"), strings.HasPrefix(cfg.Online, "redis-cluster://"):
 		return redis.Open(ctx, cfg.Online, redis.Options{})
 	}
-	return nil, fmt.Errorf("online store %s: unsupported scheme; valid: sqlite://, redis://, rediss://, redis-cluster://: %w", registry.RedactURL(cfg.Online), definitions.ErrInvalid)
+	return nil, fmt.Errorf("online store %s: unsupported scheme; valid: sqlite://, redis://, rediss://, redis-cluster://: %w", redact.URL(cfg.Online), definitions.ErrInvalid)
 }
 
 // Offline is an open offline store and the catalog behind it.
