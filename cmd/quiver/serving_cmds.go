@@ -332,7 +332,7 @@ reference resolves to, and returns its outputs. A join key given several times m
 			}
 			fmt.Fprintln(tw, header)
 			for r := 0; r < int(resp.GetRows()); r++ {
-				line := "  " + strconv.Itoa(r+1)
+				line := "  " + strconv.Itoa(r)
 				for _, o := range resp.GetOutputs() {
 					line += "\t" + serving.FormatValue(o.GetValues()[r])
 				}
