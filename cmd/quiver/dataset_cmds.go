@@ -49,8 +49,8 @@ func parseDatasetRef(s string) (string, int, error) {
 	return name, n, nil
 }
 
-// datasetEnv opens the config and registry for dataset commands.
-func (a *app) datasetEnv(cmd *cobra.Command) (*config.Config, registry.Store, error) {
+// configAndRegistry loads the repo config and opens its registry.
+func (a *app) configAndRegistry(cmd *cobra.Command) (*config.Config, registry.Store, error) {
 	cfg, err := a.config()
 	if err != nil {
 		return nil, nil, err
@@ -114,7 +114,7 @@ same name reuse the existing version unless --rebuild is given.`,
 					return err
 				}
 			}
-			cfg, reg, err := a.datasetEnv(cmd)
+			cfg, reg, err := a.configAndRegistry(cmd)
 			if err != nil {
 				return err
 			}
@@ -210,7 +210,7 @@ func (a *app) datasetListCommand() *cobra.Command {
 		Short: "List dataset versions",
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, reg, err := a.datasetEnv(cmd)
+			cfg, reg, err := a.configAndRegistry(cmd)
 			if err != nil {
 				return err
 			}
@@ -271,7 +271,7 @@ func (a *app) datasetShowCommand() *cobra.Command {
 		Short: "Show a dataset version: schema, rows, files and lineage",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, reg, err := a.datasetEnv(cmd)
+			cfg, reg, err := a.configAndRegistry(cmd)
 			if err != nil {
 				return err
 			}
@@ -320,7 +320,7 @@ func (a *app) datasetVerifyCommand() *cobra.Command {
 		Short: "Re-hash every file of a dataset version; exit 4 naming any file that changed",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, reg, err := a.datasetEnv(cmd)
+			cfg, reg, err := a.configAndRegistry(cmd)
 			if err != nil {
 				return err
 			}
@@ -375,7 +375,7 @@ func (a *app) datasetExportCommand() *cobra.Command {
 			if format != training.FormatParquet && format != training.FormatCSV {
 				return usagef(fmt.Errorf("--format %q: valid formats: parquet, csv", format))
 			}
-			cfg, reg, err := a.datasetEnv(cmd)
+			cfg, reg, err := a.configAndRegistry(cmd)
 			if err != nil {
 				return err
 			}
@@ -413,7 +413,7 @@ func (a *app) datasetDiffCommand() *cobra.Command {
 		Short: "Compare two dataset versions: schema, rows, lineage and per-column statistics",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, reg, err := a.datasetEnv(cmd)
+			cfg, reg, err := a.configAndRegistry(cmd)
 			if err != nil {
 				return err
 			}
@@ -545,7 +545,7 @@ func (a *app) datasetRmCommand() *cobra.Command {
 			if ver == 0 {
 				return usagef(fmt.Errorf("dataset rm needs an explicit version: %s@vN", name))
 			}
-			cfg, reg, err := a.datasetEnv(cmd)
+			cfg, reg, err := a.configAndRegistry(cmd)
 			if err != nil {
 				return err
 			}

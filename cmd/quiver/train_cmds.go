@@ -76,7 +76,7 @@ retries, and with register_model registers the model file it wrote as a new mode
 			if datasetRef != "" && entities != "" {
 				return usagef(errors.New("give --dataset or --entities, not both"))
 			}
-			cfg, reg, err := a.datasetEnv(cmd)
+			cfg, reg, err := a.configAndRegistry(cmd)
 			if err != nil {
 				return err
 			}
@@ -271,7 +271,7 @@ func (a *app) runsCommand() *cobra.Command {
 		Short: "List training runs, newest first",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, reg, err := a.datasetEnv(cmd)
+			cfg, reg, err := a.configAndRegistry(cmd)
 			if err != nil {
 				return err
 			}
@@ -306,7 +306,7 @@ func (a *app) runsCommand() *cobra.Command {
 		Short: "Show a run: params, tags, metrics (final, best, and a sparkline over steps)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			_, reg, err := a.datasetEnv(cmd)
+			_, reg, err := a.configAndRegistry(cmd)
 			if err != nil {
 				return err
 			}
@@ -472,7 +472,7 @@ func (a *app) modelsCommand() *cobra.Command {
 		Short: "List model versions and their aliases",
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, reg, err := a.datasetEnv(cmd)
+			cfg, reg, err := a.configAndRegistry(cmd)
 			if err != nil {
 				return err
 			}
@@ -526,7 +526,7 @@ func (a *app) modelsCommand() *cobra.Command {
 		Short: "Show a model version: its run, dataset, artifact and alias history",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, reg, err := a.datasetEnv(cmd)
+			cfg, reg, err := a.configAndRegistry(cmd)
 			if err != nil {
 				return err
 			}
@@ -570,7 +570,7 @@ func (a *app) modelsCommand() *cobra.Command {
 			if err != nil || version < 1 {
 				return usagef(fmt.Errorf("VERSION %q: want a version number like 3 or v3", args[1]))
 			}
-			cfg, reg, err := a.datasetEnv(cmd)
+			cfg, reg, err := a.configAndRegistry(cmd)
 			if err != nil {
 				return err
 			}
@@ -596,7 +596,7 @@ func (a *app) lineageCommand() *cobra.Command {
 		Short: "Trace a model version to its run, dataset, feature definitions and offline snapshots",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, reg, err := a.datasetEnv(cmd)
+			cfg, reg, err := a.configAndRegistry(cmd)
 			if err != nil {
 				return err
 			}
