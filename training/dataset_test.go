@@ -49,9 +49,16 @@ feature_views:
     features:
       - { name: clicks, type: int64 }
       - { name: score, type: float64 }
+  - name: user_visits
+    entities: [user]
+    source: activity
+    features:
+      - { name: visits, type: int64 }
 feature_services:
   - name: churn
     features: [user_stats:*]
+  - name: interleaved
+    features: [user_stats:clicks, user_visits:visits, user_stats:score]
 `
 
 type fixture struct {
@@ -69,6 +76,7 @@ func writeActivity(t *testing.T, path string, hours map[int64][]int) {
 		{Name: "created", Type: offline.TimestampType},
 		{Name: "clicks", Type: arrow.PrimitiveTypes.Int64, Nullable: true},
 		{Name: "score", Type: arrow.PrimitiveTypes.Float64, Nullable: true},
+		{Name: "visits", Type: arrow.PrimitiveTypes.Int64, Nullable: true},
 	}, nil)
 	b := array.NewRecordBuilder(memory.DefaultAllocator, schema)
 	defer b.Release()
@@ -79,6 +87,7 @@ func writeActivity(t *testing.T, path string, hours map[int64][]int) {
 			b.Field(2).(*array.TimestampBuilder).Append(arrow.Timestamp(at(h).UnixMicro()))
 			b.Field(3).(*array.Int64Builder).Append(int64(10*h) + u)
 			b.Field(4).(*array.Float64Builder).Append(float64(h) / 2)
+			b.Field(5).(*array.Int64Builder).Append(int64(1000*h) + u)
 		}
 	}
 	writeRecord(t, path, b.NewRecordBatch())
@@ -122,13 +131,14 @@ func newFixture(t *testing.T) *fixture {
 	fx.off, err = iceberg.NewStore(ctx, cat, iceberg.StoreOptions{SpillDir: fx.dir})
 	require.NoError(t, err)
 
-	view := fx.repo.FeatureView("user_stats")
-	vs, err := offline.NewViewSchema(view, map[string]*definitions.Entity{"user": fx.repo.Entity("user")})
-	require.NoError(t, err)
 	src, err := parquet.New(fx.repo.Source("activity"), parquet.Options{BaseDir: fx.dir})
 	require.NoError(t, err)
-	_, err = materialize.Run(ctx, fx.reg, materialize.Job{Project: project, Schema: vs, Source: src, Offline: fx.off}, t0, at(48), materialize.Options{})
-	require.NoError(t, err)
+	for _, view := range fx.repo.FeatureViews {
+		vs, err := offline.NewViewSchema(view, map[string]*definitions.Entity{"user": fx.repo.Entity("user")})
+		require.NoError(t, err)
+		_, err = materialize.Run(ctx, fx.reg, materialize.Job{Project: project, Schema: vs, Source: src, Offline: fx.off}, t0, at(48), materialize.Options{})
+		require.NoError(t, err)
+	}
 	return fx
 }
 
@@ -269,6 +279,33 @@ func TestCreateDatasetCreatedCutoff(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, m.Lineage.CreatedCutoff)
 	require.Equal(t, []string{"user_id", "event_timestamp", "y", "clicks", "score"}, columnNames(m))
+}
+
+// TestCreateDatasetKeepsServiceColumnOrder: a service that interleaves views (a:x, b:y, a:z)
+// gets its columns in the declared order — the order serving feeds a model — each column
+// holding its own feature's values.
+func TestCreateDatasetKeepsServiceColumnOrder(t *testing.T) {
+	ctx := context.Background()
+	fx := newFixture(t)
+	ents := filepath.Join(fx.dir, "entities.csv")
+	require.NoError(t, os.WriteFile(ents, []byte("user_id,event_timestamp\n1,"+at(7).Format(time.RFC3339)+"\n"), 0o644))
+	res, err := training.CreateDataset(ctx, fx.reg, fx.off, fx.repo, training.DatasetRequest{
+		Project: project, Name: "interleaved", Service: "interleaved", Entities: ents, Warehouse: filepath.Join(fx.dir, "warehouse"),
+	})
+	require.NoError(t, err)
+	m, _, err := training.ReadManifest(res.Dir)
+	require.NoError(t, err)
+	require.Equal(t, []string{"user_id", "event_timestamp", "clicks", "visits", "score"}, columnNames(m))
+	require.Equal(t, []string{"", "", "user_stats:clicks", "user_visits:visits", "user_stats:score"},
+		[]string{m.Schema[0].Feature, m.Schema[1].Feature, m.Schema[2].Feature, m.Schema[3].Feature, m.Schema[4].Feature})
+	type row struct {
+		Clicks int64   `parquet:"clicks"`
+		Visits int64   `parquet:"visits"`
+		Score  float64 `parquet:"score"`
+	}
+	rows, err := pq.ReadFile[row](filepath.Join(res.Dir, "part-00000.parquet"))
+	require.NoError(t, err)
+	require.Equal(t, []row{{Clicks: 51, Visits: 5001, Score: 2.5}}, rows, "user 1 as of hour 7: its hour-5 row")
 }
 
 func columnNames(m *training.Manifest) []string {
