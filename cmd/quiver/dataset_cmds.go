@@ -13,7 +13,6 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 
-	"github.com/quiverfs/quiver/definitions"
 	"github.com/quiverfs/quiver/internal/config"
 	"github.com/quiverfs/quiver/internal/stores"
 	"github.com/quiverfs/quiver/offline/iceberg"
@@ -145,7 +144,7 @@ same name reuse the existing version unless --rebuild is given.`,
 			}
 			if engine == training.EngineTrino {
 				if cfg.Trino.DSN == "" {
-					return fmt.Errorf("--engine trino needs trino.dsn in quiver.yaml (or QUIVER_TRINO_DSN): %w", definitions.ErrInvalid)
+					return invalid(errors.New("--engine trino needs trino.dsn in quiver.yaml (or QUIVER_TRINO_DSN)"))
 				}
 				client, err := trino.Open(cfg.Trino.DSN)
 				if err != nil {
@@ -165,7 +164,7 @@ same name reuse the existing version unless --rebuild is given.`,
 			reused := errors.Is(err, training.ErrReused)
 			if err != nil && !reused {
 				if errors.Is(err, training.ErrInvalidInput) {
-					return fmt.Errorf("%w: %w", definitions.ErrInvalid, err)
+					return invalid(err)
 				}
 				return err
 			}
@@ -561,8 +560,8 @@ func (a *app) datasetRmCommand() *cobra.Command {
 					return err
 				}
 				if len(users) > 0 {
-					return fmt.Errorf("%w: dataset %s@v%d trained registered model version(s) %s; removing it would break their lineage (use --force to remove it anyway)",
-						definitions.ErrInvalid, ds.Name, ds.Version, strings.Join(users, ", "))
+					return invalid(fmt.Errorf("dataset %s@v%d trained registered model version(s) %s; removing it would break their lineage (use --force to remove it anyway)",
+						ds.Name, ds.Version, strings.Join(users, ", ")))
 				}
 			}
 			if err := reg.DeleteDataset(ctx, cfg.Project, ds.Name, ds.Version); err != nil {

@@ -5,6 +5,7 @@ import (
 
 	"github.com/quiverfs/quiver/definitions"
 	"github.com/quiverfs/quiver/internal/config"
+	"github.com/quiverfs/quiver/online"
 	"github.com/quiverfs/quiver/registry"
 )
 
@@ -24,6 +25,14 @@ func (e usageError) Error() string { return e.err.Error() }
 func (e usageError) Unwrap() error { return e.err }
 
 func usagef(err error) error { return usageError{err} }
+
+// invalidError marks invalid input (exit code 1) without changing the message.
+type invalidError struct{ err error }
+
+func (e invalidError) Error() string   { return e.err.Error() }
+func (e invalidError) Unwrap() []error { return []error{e.err, definitions.ErrInvalid} }
+
+func invalid(err error) error { return invalidError{err} }
 
 // failedError marks an operation that ran and failed (exit code 4).
 type failedError struct{ err error }
@@ -51,7 +60,7 @@ func exitCode(err error) int {
 		return exitOK
 	case errors.As(err, &u):
 		return exitUsage
-	case errors.Is(err, registry.ErrUnavailable), errors.Is(err, registry.ErrConflict):
+	case errors.Is(err, registry.ErrUnavailable), errors.Is(err, registry.ErrConflict), errors.Is(err, online.ErrUnavailable):
 		return exitUnavailable
 	case errors.As(err, &f):
 		return exitFailed

@@ -12,14 +12,23 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	goredis "github.com/redis/go-redis/v9"
 )
 
 func main() {
+	// go-redis logs dial failures through a package-level logger; the errors it returns
+	// already say the same, with the address, where the user sees them.
+	goredis.SetLogger(discardLogger{})
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.Getenv)
 	stop()
 	os.Exit(code)
 }
+
+type discardLogger struct{}
+
+func (discardLogger) Printf(context.Context, string, ...any) {}
 
 // run executes one command line and returns its exit code. Tests call it directly.
 func run(ctx context.Context, args []string, stdout, stderr fileWriter, getenv func(string) string) int {

@@ -80,14 +80,14 @@ func (a *app) openMaterialize(cmd *cobra.Command, names []string, openStores boo
 		env.views = env.repo.FeatureViews
 		if len(env.views) == 0 {
 			env.Close()
-			return nil, fmt.Errorf("project %q has no feature views in the registry; run quiver apply first: %w", cfg.Project, definitions.ErrInvalid)
+			return nil, invalid(fmt.Errorf("project %q has no feature views in the registry; run quiver apply first", cfg.Project))
 		}
 	}
 	for _, n := range names {
 		v := env.repo.FeatureView(n)
 		if v == nil {
 			env.Close()
-			return nil, fmt.Errorf("%w: %w", env.repo.UnknownError(definitions.KindFeatureView, n), definitions.ErrInvalid)
+			return nil, invalid(env.repo.UnknownError(definitions.KindFeatureView, n))
 		}
 		env.views = append(env.views, v)
 	}

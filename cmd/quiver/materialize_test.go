@@ -3,10 +3,13 @@ package main
 import (
 	"encoding/json"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/quiverfs/quiver/internal/testenv"
 )
 
 func TestMaterializeIncrementalTwice(t *testing.T) {
@@ -45,4 +48,19 @@ func TestMaterializeIncrementalTwice(t *testing.T) {
 
 	r = quiver(t, nil, "-C", dir, "materialize", "--start", "2026-01-02", "--end", "2026-01-01")
 	require.Equal(t, exitUsage, r.code)
+}
+
+// TestMaterializeUnreachableOnlineStore: a Redis that is down is reported with its address
+// (password redacted) and exit code 3 — not a panic.
+func TestMaterializeUnreachableOnlineStore(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "shop")
+	require.Equal(t, exitOK, quiver(t, nil, "init", dir).code)
+	require.Equal(t, exitOK, quiver(t, nil, "-C", dir, "apply").code)
+	port, err := testenv.FreePort()
+	require.NoError(t, err)
+	env := map[string]string{"QUIVER_ONLINE": "redis://:s3cret@127.0.0.1:" + strconv.Itoa(port) + "/0"}
+	r := quiver(t, env, "-C", dir, "materialize-incremental")
+	require.Equal(t, exitUnavailable, r.code, r.stderr)
+	require.Contains(t, r.stderr, "127.0.0.1:"+strconv.Itoa(port))
+	require.NotContains(t, r.stderr, "s3cret")
 }

@@ -88,7 +88,7 @@ retries, and with register_model registers the model file it wrote as a new mode
 			}
 			job := repo.TrainingJob(args[0])
 			if job == nil {
-				return fmt.Errorf("%w: %w", definitions.ErrInvalid, repo.UnknownError(definitions.KindTrainingJob, args[0]))
+				return invalid(repo.UnknownError(definitions.KindTrainingJob, args[0]))
 			}
 			var model *definitions.Model
 			if job.RegisterModel != "" {
@@ -96,7 +96,7 @@ retries, and with register_model registers the model file it wrote as a new mode
 			}
 			resolved, err := training.ResolveParams(job, overrides)
 			if err != nil {
-				return fmt.Errorf("%w: %w", definitions.ErrInvalid, err)
+				return invalid(err)
 			}
 
 			ds, dsDir, err := a.trainDataset(cmd, cfg, reg, repo, job, datasetRef, entities, dryRun)
@@ -127,7 +127,7 @@ retries, and with register_model registers the model file it wrote as a new mode
 					DatasetURI: dsDir, OutputURI: filepath.Join(cfg.Offline.Warehouse, "runs", runID, "output"),
 				})
 				if err != nil {
-					return fmt.Errorf("%w: %w", definitions.ErrInvalid, err)
+					return invalid(err)
 				}
 				_, err = a.stdout.Write(manifest)
 				return err
@@ -146,7 +146,7 @@ retries, and with register_model registers the model file it wrote as a new mode
 			if err != nil {
 				switch {
 				case errors.Is(err, training.ErrInvalidInput), errors.Is(err, training.ErrGPUs):
-					return fmt.Errorf("%w: %w", definitions.ErrInvalid, err)
+					return invalid(err)
 				case run.ID != "":
 					return failedError{err}
 				}
@@ -246,7 +246,7 @@ func (a *app) trainDataset(cmd *cobra.Command, cfg *config.Config, reg registry.
 	case errors.Is(err, training.ErrReused):
 		fmt.Fprintf(a.stderr, "Dataset cache hit: reusing %s@v%d (content id %s), built from the same inputs.\n", res.Dataset.Name, res.Dataset.Version, shortID(res.Dataset.ContentID))
 	case errors.Is(err, training.ErrInvalidInput):
-		return registry.Dataset{}, "", fmt.Errorf("%w: %w", definitions.ErrInvalid, err)
+		return registry.Dataset{}, "", invalid(err)
 	case err != nil:
 		return registry.Dataset{}, "", err
 	default:
@@ -445,11 +445,7 @@ func parseModelRef(s string) (name string, version int, alias string) {
 func resolveModel(ctx context.Context, reg registry.Store, project, ref string) (registry.ModelVersion, error) {
 	name, version, alias := parseModelRef(ref)
 	if alias != "" {
-		mv, err := reg.ResolveModelAlias(ctx, project, name, alias)
-		if err != nil {
-			return mv, fmt.Errorf("model %s: %w", ref, err)
-		}
-		return mv, nil
+		return reg.ResolveModelAlias(ctx, project, name, alias) // its errors name the alias
 	}
 	mv, err := reg.GetModelVersion(ctx, project, name, version)
 	if err != nil {

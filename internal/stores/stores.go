@@ -30,11 +30,21 @@ func OpenRegistry(ctx context.Context, cfg *config.Config) (registry.Store, erro
 // OpenOnline opens the configured online store: sqlite:// is the embedded store, redis://,
 // rediss:// and redis-cluster:// are Redis.
 func OpenOnline(ctx context.Context, cfg *config.Config) (online.Store, error) {
+	// Each branch returns a nil interface on error: a nil *Store in an online.Store would not
+	// compare equal to nil.
 	switch {
 	case strings.HasPrefix(cfg.Online, "sqlite://"):
-		return embedded.Open(ctx, cfg.Online, embedded.Options{})
+		s, err := embedded.Open(ctx, cfg.Online, embedded.Options{})
+		if err != nil {
+			return nil, err
+		}
+		return s, nil
 	case strings.HasPrefix(cfg.Online, "redis://"), strings.HasPrefix(cfg.Online, "rediss://"), strings.HasPrefix(cfg.Online, "redis-cluster://"):
-		return redis.Open(ctx, cfg.Online, redis.Options{})
+		s, err := redis.Open(ctx, cfg.Online, redis.Options{})
+		if err != nil {
+			return nil, err
+		}
+		return s, nil
 	}
 	return nil, fmt.Errorf("online store %s: unsupported scheme; valid: sqlite://, redis://, rediss://, redis-cluster://: %w", redact.URL(cfg.Online), definitions.ErrInvalid)
 }
