@@ -76,36 +76,11 @@ func (d *Definitions) View(name string) *online.View { return d.views[name] }
 
 // LoadDefinitions reads every live object of project from the registry and builds a snapshot.
 func LoadDefinitions(ctx context.Context, reg registry.DefinitionReader, project string) (*Definitions, error) {
-	rev, err := reg.CurrentRevision(ctx, project)
+	a, err := registry.LoadApplied(ctx, reg, project)
 	if err != nil {
-		return nil, fmt.Errorf("load definitions of project %q: %w", project, err)
+		return nil, err
 	}
-	objs, err := reg.ListObjects(ctx, project, "")
-	if err != nil {
-		return nil, fmt.Errorf("load definitions of project %q: %w", project, err)
-	}
-	versions := map[definitions.Kind]map[string]int{}
-	objects := make([]definitions.Object, 0, len(objs))
-	for _, ov := range objs {
-		if ov.Deleted {
-			continue
-		}
-		o, err := definitions.DecodeSpec(ov.Kind, ov.Spec)
-		if err != nil {
-			return nil, fmt.Errorf("load %s %q v%d of project %q: %w", ov.Kind.Label(), ov.Name, ov.Version, project, err)
-		}
-		objects = append(objects, o)
-		if versions[ov.Kind] == nil {
-			versions[ov.Kind] = map[string]int{}
-		}
-		versions[ov.Kind][ov.Name] = ov.Version
-		rev = max(rev, ov.Revision)
-	}
-	repo, err := definitions.NewRepo(objects)
-	if err != nil {
-		return nil, fmt.Errorf("load definitions of project %q at revision %d: %w", project, rev, err)
-	}
-	return NewDefinitions(project, rev, repo, versions)
+	return NewDefinitions(project, a.Revision, a.Repo, a.Versions)
 }
 
 // definitionsHolder is the current snapshot behind an atomic pointer, and the loop that

@@ -119,10 +119,11 @@ same name reuse the existing version unless --rebuild is given.`,
 			}
 			defer reg.Close()
 			ctx := cmd.Context()
-			repo, _, err := registry.LoadRepo(ctx, reg, cfg.Project)
+			applied, err := registry.LoadApplied(ctx, reg, cfg.Project)
 			if err != nil {
 				return err
 			}
+			repo := applied.Repo
 			off, err := stores.OpenOffline(ctx, cfg)
 			if err != nil {
 				return err

@@ -72,10 +72,12 @@ func (a *app) openMaterialize(cmd *cobra.Command, names []string, openStores boo
 	if env.reg, err = a.registry(ctx, cfg); err != nil {
 		return nil, err
 	}
-	if env.repo, _, err = registry.LoadRepo(ctx, env.reg, cfg.Project); err != nil {
+	applied, err := registry.LoadApplied(ctx, env.reg, cfg.Project)
+	if err != nil {
 		env.Close()
 		return nil, err
 	}
+	env.repo = applied.Repo
 	if len(names) == 0 {
 		env.views = env.repo.FeatureViews
 		if len(env.views) == 0 {

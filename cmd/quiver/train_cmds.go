@@ -82,10 +82,11 @@ retries, and with register_model registers the model file it wrote as a new mode
 			}
 			defer reg.Close()
 			ctx := cmd.Context()
-			repo, _, err := registry.LoadRepo(ctx, reg, cfg.Project)
+			applied, err := registry.LoadApplied(ctx, reg, cfg.Project)
 			if err != nil {
 				return err
 			}
+			repo := applied.Repo
 			job := repo.TrainingJob(args[0])
 			if job == nil {
 				return invalid(repo.UnknownError(definitions.KindTrainingJob, args[0]))
