@@ -22,6 +22,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/quiverfs/quiver/definitions"
+	"github.com/quiverfs/quiver/internal/config"
 	"github.com/quiverfs/quiver/internal/stores"
 	pb "github.com/quiverfs/quiver/proto/quiver/serving/v1"
 	"github.com/quiverfs/quiver/registry"
@@ -178,23 +179,11 @@ rows. Reads the online store directly, or asks a running quiver serve with --ser
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
 			defer cancel()
-			cfg, err := a.config()
-			if err != nil {
-				return err
-			}
-			reg, err := stores.OpenRegistry(ctx, cfg)
+			cfg, reg, ents, err := a.entityFlags(ctx, entities)
 			if err != nil {
 				return err
 			}
 			defer reg.Close()
-			defs, err := serving.LoadDefinitions(ctx, reg, cfg.Project)
-			if err != nil {
-				return err
-			}
-			ents, err := serving.ParseEntities(defs, entities)
-			if err != nil {
-				return codedError{err.Error(), definitions.ErrInvalid}
-			}
 			req := &pb.GetOnlineFeaturesRequest{Entities: ents, FullFeatureNames: fullNames}
 			if service != "" {
 				req.Kind = &pb.GetOnlineFeaturesRequest_FeatureService{FeatureService: service}
@@ -265,6 +254,30 @@ type codedError struct {
 func (e codedError) Error() string { return e.msg }
 func (e codedError) Unwrap() error { return e.kind }
 
+// entityFlags loads the repo config and its applied definitions, and parses --entity
+// KEY=VALUE flags with the join keys' declared types. The caller closes the registry.
+func (a *app) entityFlags(ctx context.Context, flags []string) (*config.Config, registry.Store, map[string]*pb.RepeatedValue, error) {
+	cfg, err := a.config()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	reg, err := stores.OpenRegistry(ctx, cfg)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	defs, err := serving.LoadDefinitions(ctx, reg, cfg.Project)
+	if err != nil {
+		reg.Close()
+		return nil, nil, nil, err
+	}
+	ents, err := serving.ParseEntities(defs, flags)
+	if err != nil {
+		reg.Close()
+		return nil, nil, nil, invalid(err)
+	}
+	return cfg, reg, ents, nil
+}
+
 func (a *app) predictCommand() *cobra.Command {
 	var (
 		modelRef string
@@ -287,23 +300,11 @@ reference resolves to, and returns its outputs. A join key given several times m
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
 			defer cancel()
-			cfg, err := a.config()
+			_, reg, ents, err := a.entityFlags(ctx, entities)
 			if err != nil {
 				return err
 			}
-			reg, err := stores.OpenRegistry(ctx, cfg)
-			if err != nil {
-				return err
-			}
-			defer reg.Close()
-			defs, err := serving.LoadDefinitions(ctx, reg, cfg.Project)
-			if err != nil {
-				return err
-			}
-			ents, err := serving.ParseEntities(defs, entities)
-			if err != nil {
-				return codedError{err.Error(), definitions.ErrInvalid}
-			}
+			reg.Close()
 			name, version, alias := parseModelRef(modelRef)
 			ref := &pb.ModelRef{Name: name}
 			switch {
