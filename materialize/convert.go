@@ -15,226 +15,127 @@ import (
 // valueAt reads row i of one column as an online.Value.
 type valueAt func(i int) online.Value
 
+// valuer is an Arrow array whose elements read as T.
+type valuer[T any] interface {
+	arrow.Array
+	Value(i int) T
+}
+
 // columnReader returns a reader for an Arrow column holding values of declared type t, as the
 // offline package's canonical schema lays them out (offline.ArrowType).
 func columnReader(col arrow.Array, t definitions.Type) (valueAt, error) {
-	null := func(i int) bool { return col.IsNull(i) }
+	var (
+		read valueAt
+		ok   bool
+	)
 	if t.Array {
-		list, ok := col.(*array.List)
-		if !ok {
+		list, isList := col.(*array.List)
+		if !isList {
 			return nil, fmt.Errorf("column is %s, want a list of %s", col.DataType(), t.Elem)
 		}
-		offsets := list.Offsets()
-		return listReader(list.ListValues(), t.Elem, offsets, null)
+		if read, ok = listReader(list, t.Elem); !ok {
+			return nil, fmt.Errorf("list elements are %s, want %s", list.ListValues().DataType(), t.Elem)
+		}
+		return read, nil
 	}
 	switch t.Elem {
 	case definitions.Int32:
-		a, ok := col.(*array.Int32)
-		if ok {
-			return func(i int) online.Value {
-				if null(i) {
-					return online.Null()
-				}
-				return online.Int32(a.Value(i))
-			}, nil
-		}
+		read, ok = scalar[*array.Int32](col, online.Int32)
 	case definitions.Int64:
-		a, ok := col.(*array.Int64)
-		if ok {
-			return func(i int) online.Value {
-				if null(i) {
-					return online.Null()
-				}
-				return online.Int64(a.Value(i))
-			}, nil
-		}
+		read, ok = scalar[*array.Int64](col, online.Int64)
 	case definitions.Float32:
-		a, ok := col.(*array.Float32)
-		if ok {
-			return func(i int) online.Value {
-				if null(i) {
-					return online.Null()
-				}
-				return online.Float32(a.Value(i))
-			}, nil
-		}
+		read, ok = scalar[*array.Float32](col, online.Float32)
 	case definitions.Float64:
-		a, ok := col.(*array.Float64)
-		if ok {
-			return func(i int) online.Value {
-				if null(i) {
-					return online.Null()
-				}
-				return online.Float64(a.Value(i))
-			}, nil
-		}
+		read, ok = scalar[*array.Float64](col, online.Float64)
 	case definitions.Bool:
-		a, ok := col.(*array.Boolean)
-		if ok {
-			return func(i int) online.Value {
-				if null(i) {
-					return online.Null()
-				}
-				return online.Bool(a.Value(i))
-			}, nil
-		}
+		read, ok = scalar[*array.Boolean](col, online.Bool)
 	case definitions.String:
-		a, ok := col.(*array.String)
-		if ok {
-			return func(i int) online.Value {
-				if null(i) {
-					return online.Null()
-				}
-				// Clone: Arrow's string shares the batch's buffer, which is released.
-				return online.String(strings.Clone(a.Value(i)))
-			}, nil
-		}
+		// Clone: Arrow's string shares the batch's buffer, which is released.
+		read, ok = scalar[*array.String](col, func(s string) online.Value { return online.String(strings.Clone(s)) })
 	case definitions.Bytes:
-		a, ok := col.(*array.Binary)
-		if ok {
-			return func(i int) online.Value {
-				if null(i) {
-					return online.Null()
-				}
-				return online.Bytes(a.Value(i))
-			}, nil
-		}
+		read, ok = scalar[*array.Binary](col, online.Bytes) // online.Bytes copies
 	case definitions.Timestamp:
-		a, ok := col.(*array.Timestamp)
-		if ok {
-			toTime, err := timeConverter(a)
-			if err != nil {
-				return nil, err
-			}
-			return func(i int) online.Value {
-				if null(i) {
-					return online.Null()
-				}
-				return online.Timestamp(toTime(a.Value(i)))
-			}, nil
+		if ts, isTS := col.(*array.Timestamp); isTS {
+			read, ok = scalar[*array.Timestamp](col, timeValue(ts, online.Timestamp))
 		}
 	}
-	return nil, fmt.Errorf("column is %s, want %s", col.DataType(), t)
+	if !ok {
+		return nil, fmt.Errorf("column is %s, want %s", col.DataType(), t)
+	}
+	return read, nil
 }
 
-func timeConverter(a *array.Timestamp) (func(arrow.Timestamp) time.Time, error) {
-	unit := a.DataType().(*arrow.TimestampType).Unit
-	return func(ts arrow.Timestamp) time.Time { return ts.ToTime(unit).UTC() }, nil
+// scalar reads a column of A (elements T) through mk; ok is false when col is not an A.
+func scalar[A valuer[T], T any](col arrow.Array, mk func(T) online.Value) (valueAt, bool) {
+	a, ok := col.(A)
+	if !ok {
+		return nil, false
+	}
+	return func(i int) online.Value {
+		if a.IsNull(i) {
+			return online.Null()
+		}
+		return mk(a.Value(i))
+	}, true
 }
 
 // listReader reads list values of element type elem. Null elements inside a list are not
-// representable online (arrays hold no nulls); they are an error the caller reports.
-func listReader(values arrow.Array, elem definitions.Scalar, offsets []int32, null func(int) bool) (valueAt, error) {
-	span := func(i int) (int, int) { return int(offsets[i]), int(offsets[i+1]) }
+// representable online (arrays hold no nulls); the caller rejects them before reading.
+func listReader(list *array.List, elem definitions.Scalar) (valueAt, bool) {
+	values, offsets := list.ListValues(), list.Offsets()
 	switch elem {
 	case definitions.Int32:
-		a, ok := values.(*array.Int32)
-		if ok {
-			return func(i int) online.Value {
-				if null(i) {
-					return online.Null()
-				}
-				s, e := span(i)
-				return online.Int32s(a.Int32Values()[s:e])
-			}, nil
-		}
+		return elements[*array.Int32](list, values, offsets, online.Int32s)
 	case definitions.Int64:
-		a, ok := values.(*array.Int64)
-		if ok {
-			return func(i int) online.Value {
-				if null(i) {
-					return online.Null()
-				}
-				s, e := span(i)
-				return online.Int64s(a.Int64Values()[s:e])
-			}, nil
-		}
+		return elements[*array.Int64](list, values, offsets, online.Int64s)
 	case definitions.Float32:
-		a, ok := values.(*array.Float32)
-		if ok {
-			return func(i int) online.Value {
-				if null(i) {
-					return online.Null()
-				}
-				s, e := span(i)
-				return online.Float32s(a.Float32Values()[s:e])
-			}, nil
-		}
+		return elements[*array.Float32](list, values, offsets, online.Float32s)
 	case definitions.Float64:
-		a, ok := values.(*array.Float64)
-		if ok {
-			return func(i int) online.Value {
-				if null(i) {
-					return online.Null()
-				}
-				s, e := span(i)
-				return online.Float64s(a.Float64Values()[s:e])
-			}, nil
-		}
+		return elements[*array.Float64](list, values, offsets, online.Float64s)
 	case definitions.Bool:
-		a, ok := values.(*array.Boolean)
-		if ok {
-			return func(i int) online.Value {
-				if null(i) {
-					return online.Null()
-				}
-				s, e := span(i)
-				out := make([]bool, e-s)
-				for j := range out {
-					out[j] = a.Value(s + j)
-				}
-				return online.Bools(out)
-			}, nil
-		}
+		return elements[*array.Boolean](list, values, offsets, online.Bools)
 	case definitions.String:
-		a, ok := values.(*array.String)
-		if ok {
-			return func(i int) online.Value {
-				if null(i) {
-					return online.Null()
-				}
-				s, e := span(i)
-				out := make([]string, e-s)
-				for j := range out {
-					out[j] = a.Value(s + j)
-				}
-				return online.Strings(out)
-			}, nil
-		}
+		return elements[*array.String](list, values, offsets, online.Strings) // encoding copies
 	case definitions.Bytes:
-		a, ok := values.(*array.Binary)
-		if ok {
-			return func(i int) online.Value {
-				if null(i) {
-					return online.Null()
-				}
-				s, e := span(i)
-				out := make([][]byte, e-s)
-				for j := range out {
-					out[j] = a.Value(s + j)
-				}
-				return online.BytesArray(out)
-			}, nil
-		}
+		return elements[*array.Binary](list, values, offsets, online.BytesArray)
 	case definitions.Timestamp:
-		a, ok := values.(*array.Timestamp)
-		if ok {
-			toTime, err := timeConverter(a)
-			if err != nil {
-				return nil, err
-			}
-			return func(i int) online.Value {
-				if null(i) {
-					return online.Null()
-				}
-				s, e := span(i)
-				out := make([]time.Time, e-s)
-				for j := range out {
-					out[j] = toTime(a.Value(s + j))
-				}
-				return online.Timestamps(out)
-			}, nil
+		ts, ok := values.(*array.Timestamp)
+		if !ok {
+			return nil, false
 		}
+		toTime := timeValue(ts, func(t time.Time) time.Time { return t })
+		return elements[*array.Timestamp](list, values, offsets, func(v []arrow.Timestamp) online.Value {
+			out := make([]time.Time, len(v))
+			for j, t := range v {
+				out[j] = toTime(t)
+			}
+			return online.Timestamps(out)
+		})
 	}
-	return nil, fmt.Errorf("list elements are %s, want %s", values.DataType(), elem)
+	return nil, false
+}
+
+// elements reads each list of list (whose values are an A of Ts) as a slice through mk.
+func elements[A valuer[T], T any](list *array.List, values arrow.Array, offsets []int32, mk func([]T) online.Value) (valueAt, bool) {
+	a, ok := values.(A)
+	if !ok {
+		return nil, false
+	}
+	return func(i int) online.Value {
+		if list.IsNull(i) {
+			return online.Null()
+		}
+		s, e := int(offsets[i]), int(offsets[i+1])
+		out := make([]T, e-s)
+		for j := range out {
+			out[j] = a.Value(s + j)
+		}
+		return mk(out)
+	}, true
+}
+
+// timeValue converts a timestamp array's values, in its unit, to UTC times and then through mk.
+func timeValue[V any](a *array.Timestamp, mk func(time.Time) V) func(arrow.Timestamp) V {
+	unit := a.DataType().(*arrow.TimestampType).Unit
+	return func(ts arrow.Timestamp) V { return mk(ts.ToTime(unit).UTC()) }
 }
