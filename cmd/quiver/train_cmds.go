@@ -111,8 +111,8 @@ retries, and with register_model registers the model file it wrote as a new mode
 				QuiverVersion: quiverVersion(), Host: host, Definitions: map[string]int{},
 			}
 			for _, ref := range definitionRefs(repo, job) {
-				if o, err := reg.GetObject(ctx, cfg.Project, ref.kind, ref.name, 0); err == nil {
-					info.Definitions[string(ref.kind)+"/"+ref.name] = o.Version
+				if v, ok := applied.Versions[ref.kind][ref.name]; ok {
+					info.Definitions[string(ref.kind)+"/"+ref.name] = v
 				}
 			}
 			recorded := commit
