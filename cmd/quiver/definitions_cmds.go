@@ -282,7 +282,7 @@ written and the command exits 3; run plan again.`,
 				Project:      project,
 				BaseRevision: revision,
 				Author:       a.whoAmI(),
-				GitCommit:    gitCommit(cmd.Context(), a.dir),
+				GitCommit:    recordedCommit(cmd.Context(), a.dir),
 			}
 			skipped := 0
 			for _, c := range changes {

@@ -6,9 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"os/user"
-	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -148,18 +146,4 @@ func (a *app) whoAmI() string {
 		return name + "@" + host
 	}
 	return name
-}
-
-// gitCommit returns the repo's HEAD commit, registry.GitDirty when it has uncommitted changes,
-// or "" when the repo is not in git.
-func gitCommit(ctx context.Context, dir string) string {
-	out, err := exec.CommandContext(ctx, "git", "-C", dir, "rev-parse", "HEAD").Output()
-	if err != nil {
-		return ""
-	}
-	status, err := exec.CommandContext(ctx, "git", "-C", dir, "status", "--porcelain", "--", ".").Output()
-	if err != nil || len(strings.TrimSpace(string(status))) > 0 {
-		return registry.GitDirty
-	}
-	return strings.TrimSpace(string(out))
 }

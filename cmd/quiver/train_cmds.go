@@ -43,6 +43,16 @@ func gitState(ctx context.Context, dir string) (commit string, dirty bool, diffH
 	return commit, true, hex.EncodeToString(sum[:])
 }
 
+// recordedCommit is the commit a registry record carries: the repo's HEAD, registry.GitDirty
+// when the work tree has uncommitted changes, or "" outside git.
+func recordedCommit(ctx context.Context, dir string) string {
+	commit, dirty, _ := gitState(ctx, dir)
+	if dirty {
+		return registry.GitDirty
+	}
+	return commit
+}
+
 func (a *app) trainCommand() *cobra.Command {
 	var params []string
 	var datasetRef, entities, backend, namespace string
