@@ -21,13 +21,15 @@ var (
 
 // More specific errors, layered on the sentinels.
 var (
-	ErrObjectNotFound      = fmt.Errorf("object %w", ErrNotFound)
-	ErrRunNotFound         = fmt.Errorf("materialization run %w", ErrNotFound)
-	ErrWatermarkNotFound   = fmt.Errorf("watermark %w", ErrNotFound)
-	ErrDatasetNotFound     = fmt.Errorf("dataset %w", ErrNotFound)
-	ErrTrainingRunNotFound = fmt.Errorf("training run %w", ErrNotFound)
-	ErrModelNotFound       = fmt.Errorf("model %w", ErrNotFound)
-	ErrAliasNotFound       = fmt.Errorf("model alias %w", ErrNotFound)
+	ErrObjectNotFound    = fmt.Errorf("object %w", ErrNotFound)
+	ErrRunNotFound       = fmt.Errorf("materialization run %w", ErrNotFound)
+	ErrWatermarkNotFound = fmt.Errorf("watermark %w", ErrNotFound)
+	ErrDatasetNotFound   = fmt.Errorf("dataset %w", ErrNotFound)
+	// ErrDatasetBuildNotFound: the dataset build is not in flight (finished or abandoned).
+	ErrDatasetBuildNotFound = fmt.Errorf("dataset build %w", ErrNotFound)
+	ErrTrainingRunNotFound  = fmt.Errorf("training run %w", ErrNotFound)
+	ErrModelNotFound        = fmt.Errorf("model %w", ErrNotFound)
+	ErrAliasNotFound        = fmt.Errorf("model alias %w", ErrNotFound)
 	// ErrWatermarkBackwards: an update would move a watermark to an earlier time without Force.
 	ErrWatermarkBackwards = fmt.Errorf("watermark would move backwards: %w", ErrConflict)
 )

@@ -26,6 +26,7 @@ type Store interface {
 	DefinitionWriter
 	MaterializationStore
 	DatasetStore
+	DatasetBuilds
 	TrainingStore
 	ModelStore
 	// Close releases the store's connections. The store must not be used afterwards.
@@ -104,6 +105,38 @@ type DatasetStore interface {
 	// DeleteDataset marks one version removed (its row is kept). ErrDatasetNotFound when
 	// unknown or already removed.
 	DeleteDataset(ctx context.Context, project, name string, version int) error
+}
+
+// DatasetBuilds records dataset builds in flight, so that a version number is given only to a
+// build that finished, and a crashed build's staging files can be found and removed.
+type DatasetBuilds interface {
+	// BeginDatasetBuild records a build of b.Project/b.Name and returns it with ID and
+	// StartedAt set. IDs are unique in the registry and never reused.
+	BeginDatasetBuild(ctx context.Context, b DatasetBuild) (DatasetBuild, error)
+	// FinishDatasetBuild ends build id and registers d as the next version of d.Name, in one
+	// transaction: the build's row is deleted and the dataset's inserted with the next version
+	// number (1 + the greatest ever given to that name, removed versions included). It returns
+	// ErrDatasetBuildNotFound (matching ErrNotFound) and registers nothing when the build is
+	// not in flight (it was abandoned, e.g. reaped as stale).
+	FinishDatasetBuild(ctx context.Context, id DatasetBuildID, d Dataset) (Dataset, error)
+	// AbandonDatasetBuild deletes a build's row; abandoning an unknown build is not an error.
+	AbandonDatasetBuild(ctx context.Context, id DatasetBuildID) error
+	// ListDatasetBuilds returns a project's builds in flight, oldest first.
+	ListDatasetBuilds(ctx context.Context, project string) ([]DatasetBuild, error)
+}
+
+// DatasetBuildID identifies a dataset build in flight.
+type DatasetBuildID int64
+
+// DatasetBuild is a dataset build in flight: recorded before it writes a file, removed when
+// it registers its version or is abandoned.
+type DatasetBuild struct {
+	ID        DatasetBuildID
+	Project   string
+	Name      string
+	Host      string // the host the building process runs on
+	PID       int    // the building process
+	StartedAt time.Time
 }
 
 // GitDirty is the GitCommit recorded when the feature repo had uncommitted changes.

@@ -46,6 +46,8 @@ func Run(t *testing.T, open func(t *testing.T) registry.Store) {
 		{"ConcurrentWatermarks", testConcurrentWatermarks},
 		{"Datasets", testDatasets},
 		{"ConcurrentDatasetVersions", testConcurrentDatasetVersions},
+		{"DatasetBuilds", testDatasetBuilds},
+		{"ConcurrentDatasetBuilds", testConcurrentDatasetBuilds},
 		{"TrainingRuns", testTrainingRuns},
 		{"RunParamsWriteOnce", testRunParamsWriteOnce},
 		{"RunTags", testRunTags},

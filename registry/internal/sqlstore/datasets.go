@@ -53,19 +53,7 @@ func (s *Store) CreateDataset(ctx context.Context, d registry.Dataset) (registry
 		if _, err := lockProject(ctx, tx, d.Project); err != nil {
 			return err
 		}
-		var last int
-		if err := tx.row(ctx, `SELECT COALESCE(MAX(version), 0) FROM datasets WHERE project = ? AND name = ?`,
-			d.Project, d.Name).Scan(&last); err != nil {
-			return fmt.Errorf("read versions of dataset %q: %w", d.Name, err)
-		}
-		d.Version, d.CreatedAt, d.Deleted = last+1, Now(), false
-		_, err := tx.exec(ctx, `INSERT INTO datasets (`+datasetColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			d.Project, d.Name, d.Version, d.ContentID, d.InputsHash, d.Location, d.Rows, string(d.Manifest),
-			tx.d.encTime(d.CreatedAt), d.CreatedBy, false)
-		if err != nil {
-			return fmt.Errorf("write dataset %q version %d: %w", d.Name, d.Version, err)
-		}
-		return nil
+		return insertDatasetVersion(ctx, tx, &d)
 	})
 	if err != nil {
 		return registry.Dataset{}, fmt.Errorf("create dataset: %w", err)
