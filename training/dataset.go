@@ -28,6 +28,7 @@ import (
 type Registry interface {
 	registry.DefinitionReader
 	registry.DatasetStore
+	registry.DatasetBuilds
 }
 
 // DatasetRequest asks for a training dataset of a feature service's features for entity rows.
@@ -51,7 +52,8 @@ type DatasetRequest struct {
 	EntitiesSQL    string
 	Trino          *trino.Client
 	TrinoNamespace string
-	// Warehouse is the root under which datasets/NAME/vN/ is written.
+	// Warehouse is the warehouse root; the dataset's files go under
+	// projects/PROJECT/datasets/ (see ProjectDir).
 	Warehouse string
 	// MemoryBudget bounds the join's memory (see pitjoin.Options); 0 means its default.
 	MemoryBudget int64
@@ -70,21 +72,14 @@ type DatasetResult struct {
 	Stats   pitjoin.Stats
 }
 
-// DatasetsDir is where a dataset's versions live under the warehouse.
-func DatasetsDir(warehouse, name string) string {
-	return filepath.Join(warehouse, "datasets", name)
-}
-
-// VersionDir is the directory of one version.
-func VersionDir(warehouse, name string, version int) string {
-	return filepath.Join(DatasetsDir(warehouse, name), fmt.Sprintf("v%d", version))
-}
-
 // CreateDataset builds a point-in-time-correct dataset snapshot and registers it as the next
 // version of req.Name. It reads each of the service's views from the offline store at a pinned
-// snapshot (only the needed columns and the needed time range), joins them onto the entity
-// rows, writes the snapshot to a staging directory, and publishes it with one rename: a
-// failure or a kill leaves no half-written version visible.
+// snapshot (only the needed columns and the needed time range) and joins them onto the entity
+// rows. The build is recorded in the registry before any file is written; the snapshot is
+// written to the build's own staging folder, moved with one rename to the folder named by its
+// content id (or dropped, when identical content is stored already), and registered: the
+// registry numbers the version in the same transaction that ends the build. A failure or a
+// kill registers nothing, and the next build removes what a dead one left.
 func CreateDataset(ctx context.Context, reg Registry, store offline.Reader, repo *definitions.Repo, req DatasetRequest) (*DatasetResult, error) {
 	if !definitions.ValidName(req.Name) {
 		return nil, fmt.Errorf("%w: dataset name %q: use letters, digits and '_'", ErrInvalidInput, req.Name)
@@ -153,6 +148,7 @@ func CreateDataset(ctx context.Context, reg Registry, store offline.Reader, repo
 	var (
 		inputsHash string
 		out        *joined
+		bld        *build
 	)
 	switch req.Engine {
 	case "", EngineLocal:
@@ -166,18 +162,22 @@ func CreateDataset(ctx context.Context, reg Registry, store offline.Reader, repo
 		inputsHash = InputsHash(lineage)
 		if prev, err := reg.FindDatasetByInputs(ctx, req.Project, inputsHash); err == nil && prev.Name == req.Name && !req.Rebuild {
 			// The same inputs were built before under this name: reuse, never rebuild.
-			dir := filepath.Join(req.Warehouse, prev.Location)
+			dir := DatasetDir(req.Warehouse, prev)
 			if _, verr := Verify(dir, prev.ContentID); verr == nil {
 				return &DatasetResult{Dataset: prev, Dir: dir}, ErrReused
 			}
 		} else if err != nil && !errors.Is(err, registry.ErrNotFound) {
 			return nil, fmt.Errorf("look up datasets: %w", err)
 		}
+		if bld, err = beginBuild(ctx, reg, req); err != nil {
+			return nil, err
+		}
+		defer bld.abandon()
 		var views []pitjoin.View
 		for _, p := range plans {
 			views = append(views, localView(store, p.view, p.keys, p.features, p.ref.OfflineSnapshotID))
 		}
-		if out, err = joinLocal(ctx, ent, views, req); err != nil {
+		if out, err = joinLocal(ctx, ent, views, bld.dir, req); err != nil {
 			return nil, err
 		}
 		if out.total == 0 {
@@ -202,6 +202,10 @@ func CreateDataset(ctx context.Context, reg Registry, store offline.Reader, repo
 			views = append(views, trino.JoinView{Name: p.view.Name, Table: req.TrinoNamespace + "." + p.view.Name, SnapshotID: p.ref.OfflineSnapshotID,
 				JoinKeys: names, TTL: p.view.TTL.Std(), Features: p.features})
 		}
+		if bld, err = beginBuild(ctx, reg, req); err != nil {
+			return nil, err
+		}
+		defer bld.abandon()
 		if out, err = joinTrino(ctx, req, views); err != nil {
 			return nil, err
 		}
@@ -235,7 +239,7 @@ func CreateDataset(ctx context.Context, reg Registry, store offline.Reader, repo
 	md := out.schema.Metadata()
 	schema := arrow.NewSchema(fields, &md)
 	var done int64
-	staged, err := WriteStaged(ctx, DatasetsDir(req.Warehouse, req.Name), schema, columns, &lineage,
+	staged, err := WriteStaged(ctx, bld.dir, schema, columns, &lineage,
 		func(ctx context.Context) (arrow.RecordBatch, error) {
 			joinedRec, err := out.next(ctx)
 			if err != nil {
@@ -259,18 +263,10 @@ func CreateDataset(ctx context.Context, reg Registry, store offline.Reader, repo
 	if err != nil {
 		return nil, err
 	}
-	published := false
-	defer func() {
-		if !published {
-			staged.Discard()
-		}
-	}()
-
-	ds, dir, err := publish(ctx, reg, staged, req, inputsHash)
+	ds, dir, err := publish(ctx, reg, staged, bld, req, inputsHash)
 	if err != nil {
 		return nil, err
 	}
-	published = true
 	return &DatasetResult{Dataset: ds, Dir: dir, Stats: out.stats()}, nil
 }
 
@@ -319,12 +315,13 @@ func localView(store offline.Reader, v *definitions.FeatureView, keys []definiti
 }
 
 // joinLocal runs the in-process engine over the entity file.
-func joinLocal(ctx context.Context, ent EntityFile, views []pitjoin.View, req DatasetRequest) (*joined, error) {
+func joinLocal(ctx context.Context, ent EntityFile, views []pitjoin.View, buildDir string, req DatasetRequest) (*joined, error) {
 	entityRows, err := ent.Open(ctx)
 	if err != nil {
 		return nil, err
 	}
-	spillDir := filepath.Join(req.Warehouse, "tmp")
+	// Spill files live in the build's staging folder, so a killed build's are reaped with it.
+	spillDir := filepath.Join(buildDir, "spill")
 	if err := os.MkdirAll(spillDir, 0o755); err != nil {
 		entityRows.Release()
 		return nil, fmt.Errorf("create spill directory: %w", err)
@@ -384,55 +381,45 @@ func joinTrino(ctx context.Context, req DatasetRequest, views []trino.JoinView) 
 // name already exists and is intact; nothing was built.
 var ErrReused = errors.New("dataset with the same inputs already exists")
 
-// publish renames the staged snapshot to the next version's directory and registers it. The
-// directory is moved into place first, so the registry never points at a missing version; a
-// crash between the two leaves an unregistered directory that the next create moves aside.
-func publish(ctx context.Context, reg Registry, staged *Staged, req DatasetRequest, inputsHash string) (registry.Dataset, string, error) {
-	for attempt := 0; attempt < 5; attempt++ {
-		next := 1
-		if last, err := reg.ListDatasets(ctx, req.Project, req.Name); err != nil {
-			return registry.Dataset{}, "", fmt.Errorf("list dataset versions: %w", err)
-		} else if len(last) > 0 {
-			next = last[len(last)-1].Version + 1
+// publish moves the staged snapshot to the folder named by its content id and registers it as
+// the next version, ending the build. When that folder exists already (the same content was
+// built before) and is intact, the staged copy is dropped and the version points at the stored
+// one; a damaged stored copy is replaced.
+func publish(ctx context.Context, reg Registry, staged *Staged, bld *build, req DatasetRequest, inputsHash string) (registry.Dataset, string, error) {
+	dir := ContentDir(req.Warehouse, req.Project, staged.ContentID)
+	if err := staged.Publish(dir); err != nil {
+		if _, serr := os.Stat(filepath.Join(dir, ManifestFile)); serr != nil {
+			return registry.Dataset{}, "", err
 		}
-		// Removed versions keep their number: never reuse one.
-		for {
-			if _, err := reg.GetDataset(ctx, req.Project, req.Name, next); errors.Is(err, registry.ErrNotFound) {
-				break
-			} else if err != nil {
+		if _, verr := Verify(dir, staged.ContentID); verr != nil {
+			// Replace the damaged copy: versions pointing at it get intact files back.
+			if err := os.Rename(dir, filepath.Join(bld.dir, "damaged")); err != nil {
+				return registry.Dataset{}, "", fmt.Errorf("replace damaged dataset content %s: %w", dir, err)
+			}
+			if err := staged.Publish(dir); err != nil {
 				return registry.Dataset{}, "", err
 			}
-			next++
+		} else {
+			_ = staged.Discard()
+			// A fresh modification time keeps gc (which spares recent content) away until
+			// the version below is registered.
+			now := time.Now()
+			_ = os.Chtimes(dir, now, now)
 		}
-		dir := VersionDir(req.Warehouse, req.Name, next)
-		if _, err := os.Stat(dir); err == nil {
-			// Left by a crash between rename and register: not registered, so not visible.
-			if err := os.Rename(dir, dir+".orphan-"+time.Now().UTC().Format("20060102T150405")); err != nil {
-				return registry.Dataset{}, "", fmt.Errorf("move aside unregistered %s: %w", dir, err)
-			}
-		}
-		if err := staged.Publish(dir); err != nil {
-			continue // another create took this version; try the next
-		}
-		rel, _ := filepath.Rel(req.Warehouse, dir)
-		ds, err := reg.CreateDataset(ctx, registry.Dataset{
-			Project: req.Project, Name: req.Name, ContentID: staged.ContentID, InputsHash: inputsHash,
-			Location: filepath.ToSlash(rel), Rows: staged.Manifest.Rows, Manifest: json.RawMessage(staged.Raw), CreatedBy: req.CreatedBy,
-		})
-		if err != nil {
-			return registry.Dataset{}, "", fmt.Errorf("register dataset %s: %w", req.Name, err)
-		}
-		if ds.Version != next {
-			// The registry numbered it differently (a concurrent create): follow the registry.
-			want := VersionDir(req.Warehouse, req.Name, ds.Version)
-			if err := os.Rename(dir, want); err != nil {
-				return registry.Dataset{}, "", fmt.Errorf("dataset %s registered as v%d but stored as v%d: %w", req.Name, ds.Version, next, err)
-			}
-			dir = want
-		}
-		return ds, dir, nil
 	}
-	return registry.Dataset{}, "", fmt.Errorf("publish dataset %s: too many concurrent creates", req.Name)
+	rel, err := filepath.Rel(req.Warehouse, dir)
+	if err != nil {
+		return registry.Dataset{}, "", fmt.Errorf("dataset %s location: %w", req.Name, err)
+	}
+	ds, err := reg.FinishDatasetBuild(ctx, bld.rec.ID, registry.Dataset{
+		Project: req.Project, Name: req.Name, ContentID: staged.ContentID, InputsHash: inputsHash,
+		Location: filepath.ToSlash(rel), Rows: staged.Manifest.Rows, Manifest: json.RawMessage(staged.Raw), CreatedBy: req.CreatedBy,
+	})
+	if err != nil {
+		return registry.Dataset{}, "", fmt.Errorf("register dataset %s: %w", req.Name, err)
+	}
+	bld.finished = true
+	return ds, dir, nil
 }
 
 // InputsHash identifies what a dataset is built from (everything in the lineage but the row

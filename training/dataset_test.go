@@ -105,17 +105,24 @@ func writeRecord(t *testing.T, path string, rec arrow.RecordBatch) {
 }
 
 func newFixture(t *testing.T) *fixture {
+	return newFixtureWith(t, nil)
+}
+
+// newFixtureWith builds the fixture over reg (nil: a SQLite registry in the fixture's folder).
+func newFixtureWith(t *testing.T, reg registry.Store) *fixture {
 	ctx := context.Background()
-	fx := &fixture{dir: t.TempDir()}
+	fx := &fixture{dir: t.TempDir(), reg: reg}
 	writeActivity(t, filepath.Join(fx.dir, "activity.parquet"), map[int64][]int{1: {0, 5, 10}, 2: {3}, 3: {1, 30}})
 	f, err := definitions.Parse("defs.yaml", []byte(defs))
 	require.NoError(t, err)
 	fx.repo, err = definitions.NewRepo(f.Objects)
 	require.NoError(t, err)
 
-	fx.reg, err = sqlite.Open(ctx, filepath.Join(fx.dir, "registry.db"))
-	require.NoError(t, err)
-	t.Cleanup(func() { fx.reg.Close() })
+	if fx.reg == nil {
+		fx.reg, err = sqlite.Open(ctx, filepath.Join(fx.dir, "registry.db"))
+		require.NoError(t, err)
+		t.Cleanup(func() { fx.reg.Close() })
+	}
 	changes, err := definitions.Plan(fx.repo, nil)
 	require.NoError(t, err)
 	req := registry.ApplyRequest{Project: project, Author: "test"}
@@ -183,7 +190,7 @@ func TestCreateDatasetIsPointInTimeCorrectAndReproducible(t *testing.T) {
 	res, err := training.CreateDataset(ctx, fx.reg, fx.off, fx.repo, req)
 	require.NoError(t, err)
 	require.Equal(t, 1, res.Dataset.Version)
-	require.Equal(t, training.VersionDir(wh, "churn_train", 1), res.Dir)
+	require.Equal(t, training.ContentDir(wh, project, res.Dataset.ContentID), res.Dir)
 	require.EqualValues(t, 7, res.Dataset.Rows)
 
 	// Read it back with a different Parquet implementation than the writer's (parquet-go).
@@ -230,24 +237,12 @@ func TestCreateDatasetIsPointInTimeCorrectAndReproducible(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 2, v2.Dataset.Version)
 	require.Equal(t, res.Dataset.ContentID, v2.Dataset.ContentID)
+	require.Equal(t, res.Dir, v2.Dir, "identical content is stored once")
 	a, err := os.ReadFile(filepath.Join(res.Dir, "part-00000.parquet"))
 	require.NoError(t, err)
 	b, err := os.ReadFile(filepath.Join(v2.Dir, "part-00000.parquet"))
 	require.NoError(t, err)
 	require.Equal(t, a, b, "rebuilding the same inputs must give byte-identical files")
-
-	// Verify passes, then fails naming the file after one byte flips.
-	_, err = training.Verify(v2.Dir, v2.Dataset.ContentID)
-	require.NoError(t, err)
-	path := filepath.Join(v2.Dir, "part-00000.parquet")
-	require.NoError(t, os.Chmod(path, 0o644))
-	b[len(b)/2] ^= 0xff
-	require.NoError(t, os.WriteFile(path, b, 0o644))
-	bad, err := training.Verify(v2.Dir, v2.Dataset.ContentID)
-	require.ErrorIs(t, err, training.ErrCorrupt)
-	require.Len(t, bad, 1)
-	require.Equal(t, "part-00000.parquet", bad[0].Path)
-	require.Contains(t, err.Error(), "part-00000.parquet")
 
 	// Stats and export.
 	stats, err := training.Stats(ctx, res.Dir, m)
@@ -263,6 +258,30 @@ func TestCreateDatasetIsPointInTimeCorrectAndReproducible(t *testing.T) {
 	require.NoError(t, err)
 	require.Contains(t, string(csv), "label,user_id,event_timestamp,clicks,score\n")
 	require.Contains(t, string(csv), "true,4,")
+
+	// Verify passes, then fails naming the file after one byte flips.
+	_, err = training.Verify(v2.Dir, v2.Dataset.ContentID)
+	require.NoError(t, err)
+	path := filepath.Join(v2.Dir, "part-00000.parquet")
+	require.NoError(t, os.Chmod(path, 0o644))
+	b[len(b)/2] ^= 0xff
+	require.NoError(t, os.WriteFile(path, b, 0o644))
+	bad, err := training.Verify(v2.Dir, v2.Dataset.ContentID)
+	require.ErrorIs(t, err, training.ErrCorrupt)
+	require.Len(t, bad, 1)
+	require.Equal(t, "part-00000.parquet", bad[0].Path)
+	require.Contains(t, err.Error(), "part-00000.parquet")
+
+
+	// A rebuild of the same content replaces the damaged stored copy: every version pointing
+	// at it verifies again.
+	v3, err := training.CreateDataset(ctx, fx.reg, fx.off, fx.repo, req)
+	require.NoError(t, err)
+	require.Equal(t, 3, v3.Dataset.Version)
+	for _, d := range []registry.Dataset{res.Dataset, v2.Dataset, v3.Dataset} {
+		_, err = training.Verify(training.DatasetDir(wh, d), d.ContentID)
+		require.NoError(t, err, "v%d", d.Version)
+	}
 }
 
 func TestCreateDatasetCreatedCutoff(t *testing.T) {
@@ -341,8 +360,15 @@ func TestCreateDatasetBadInput(t *testing.T) {
 			require.ErrorContains(t, err, tc.want)
 			_, gerr := fx.reg.GetDataset(ctx, project, "bad", 0)
 			require.True(t, errors.Is(gerr, registry.ErrNotFound), "nothing registered")
-			entries, _ := os.ReadDir(training.DatasetsDir(wh, "bad"))
-			require.Empty(t, entries, fmt.Sprintf("nothing left on disk: %v", entries))
+			entries, _ := os.ReadDir(training.DatasetsDir(wh, project))
+			for _, e := range entries {
+				require.Equal(t, ".staging", e.Name(), "nothing left on disk")
+			}
+			staging, _ := os.ReadDir(training.StagingRoot(wh, project))
+			require.Empty(t, staging, fmt.Sprintf("nothing left on disk: %v", staging))
+			builds, err := fx.reg.ListDatasetBuilds(ctx, project)
+			require.NoError(t, err)
+			require.Empty(t, builds)
 		})
 	}
 }
