@@ -272,7 +272,6 @@ func TestCreateDatasetIsPointInTimeCorrectAndReproducible(t *testing.T) {
 	require.Equal(t, "part-00000.parquet", bad[0].Path)
 	require.Contains(t, err.Error(), "part-00000.parquet")
 
-
 	// A rebuild of the same content replaces the damaged stored copy: every version pointing
 	// at it verifies again.
 	v3, err := training.CreateDataset(ctx, fx.reg, fx.off, fx.repo, req)
