@@ -68,8 +68,11 @@ type Result struct {
 	RowsRead    int64
 	OfflineRows int64 // rows in the interval after the commit (duplicates collapsed)
 	OnlineRows  int64 // entity rows written to the online store
-	SnapshotID  int64
-	Duration    time.Duration
+	SnapshotID  int64 // the offline snapshot committed; 0 when NoCommit
+	// NoCommit reports that the run had nothing to load and the offline table nothing to
+	// replace in the interval, so no offline snapshot was committed.
+	NoCommit bool
+	Duration time.Duration
 	// SourceTime, OfflineTime and OnlineTime split Duration between reading the source,
 	// writing the offline store (sorting, de-duplicating, Parquet, the commit) and folding and
 	// writing the latest rows to the online store.
@@ -180,7 +183,7 @@ func Run(ctx context.Context, runs Runs, job Job, start, end time.Time, opts Opt
 		}
 		return res, fmt.Errorf("materialize %q: write offline store: %w", view, err)
 	}
-	res.OfflineRows, res.SnapshotID = wr.RowsWritten, wr.SnapshotID
+	res.OfflineRows, res.SnapshotID, res.NoCommit = wr.RowsWritten, wr.SnapshotID, wr.NoOp
 	if acc != nil {
 		flushStart := time.Now()
 		err := acc.flush(ctx)

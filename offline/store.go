@@ -50,8 +50,11 @@ type ScanRequest struct {
 
 // WriteResult reports one WriteInterval commit.
 type WriteResult struct {
-	// SnapshotID is the snapshot the write committed.
+	// SnapshotID is the snapshot the write committed; 0 when NoOp.
 	SnapshotID int64
+	// NoOp reports that nothing was committed: the stream had no rows and the table had none
+	// in the interval to replace, so a new snapshot would have changed nothing.
+	NoOp bool
 	// RowsIn is the number of rows read from the stream.
 	RowsIn int64
 	// RowsWritten is the number of rows in the interval after the write (RowsIn less the

@@ -66,7 +66,8 @@ type JobRequest struct {
 	// Dataset is the snapshot the job trains on.
 	Dataset    registry.Dataset
 	DatasetDir string
-	// Warehouse receives the content-addressed output directory (artifacts/).
+	// Warehouse is the warehouse root; outputs go to the project's content-addressed
+	// projects/PROJECT/artifacts/ (see ProjectDir).
 	Warehouse string
 	// WorkDir is where the command runs (the feature repo).
 	WorkDir string
@@ -318,7 +319,7 @@ func runAttempt(ctx context.Context, runs Runs, req JobRequest, attempt int, par
 	logf.Close()
 
 	tags := map[string]string{}
-	artifact, artErr := storeArtifact(outDir, req.Warehouse)
+	artifact, artErr := storeArtifact(outDir, ProjectDir(req.Warehouse, req.Project))
 	if artErr == nil {
 		tags[TagArtifactURI] = artifact
 		tags[TagLogFile] = filepath.Join(artifact, "quiver-job.log")
@@ -436,9 +437,9 @@ func (m *metricsTail) poll(ctx context.Context) {
 	}
 }
 
-// storeArtifact copies a directory into warehouse/artifacts/sha256-<tree hash>/, where the
+// storeArtifact copies a directory into root/artifacts/sha256-<tree hash>/, where the
 // tree hash covers every file's path and content. The same output lands in the same place.
-func storeArtifact(dir, warehouse string) (string, error) {
+func storeArtifact(dir, root string) (string, error) {
 	var files []string
 	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -462,7 +463,7 @@ func storeArtifact(dir, warehouse string) (string, error) {
 		rel, _ := filepath.Rel(dir, f)
 		fmt.Fprintf(tree, "%s %s\n", sum, filepath.ToSlash(rel))
 	}
-	dest := filepath.Join(warehouse, "artifacts", "sha256-"+hex.EncodeToString(tree.Sum(nil)))
+	dest := filepath.Join(root, "artifacts", "sha256-"+hex.EncodeToString(tree.Sum(nil)))
 	if _, err := os.Stat(dest); err == nil {
 		return dest, nil // already stored
 	}

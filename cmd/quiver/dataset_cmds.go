@@ -74,7 +74,7 @@ func getDataset(cmd *cobra.Command, cfg *config.Config, reg registry.Store, ref 
 	if ds.Deleted {
 		return registry.Dataset{}, "", fmt.Errorf("dataset %s@v%d was removed: %w", ds.Name, ds.Version, registry.ErrNotFound)
 	}
-	return ds, filepath.Join(cfg.Offline.Warehouse, filepath.FromSlash(ds.Location)), nil
+	return ds, training.DatasetDir(cfg.Offline.Warehouse, ds), nil
 }
 
 func (a *app) datasetCreateCommand() *cobra.Command {
@@ -124,7 +124,7 @@ same name reuse the existing version unless --rebuild is given.`,
 				return err
 			}
 			repo := applied.Repo
-			off, err := stores.OpenOffline(ctx, cfg)
+			off, err := stores.OpenOffline(ctx, cfg, reg)
 			if err != nil {
 				return err
 			}
@@ -152,7 +152,7 @@ same name reuse the existing version unless --rebuild is given.`,
 					return err
 				}
 				defer client.Close()
-				req.Engine, req.EntitiesSQL, req.Trino, req.TrinoNamespace = engine, entitiesSQL, client, iceberg.DefaultNamespace
+				req.Engine, req.EntitiesSQL, req.Trino, req.TrinoNamespace = engine, entitiesSQL, client, iceberg.ProjectNamespace(cfg.Project)
 			} else if req.Entities, err = filepath.Abs(req.Entities); err != nil {
 				return err
 			}

@@ -96,7 +96,7 @@ func (a *app) openMaterialize(cmd *cobra.Command, names []string, openStores boo
 	if !openStores {
 		return env, nil
 	}
-	if env.offline, err = stores.OpenOffline(ctx, cfg); err != nil {
+	if env.offline, err = stores.OpenOffline(ctx, cfg, env.reg); err != nil {
 		env.Close()
 		return nil, err
 	}
@@ -156,7 +156,9 @@ type runJSON struct {
 	OfflineRows int64     `json:"offline_rows"`
 	OnlineRows  int64     `json:"online_rows"`
 	SnapshotID  int64     `json:"snapshot_id,omitempty"`
-	Seconds     float64   `json:"seconds"`
+	// NoCommit: nothing to load and nothing to replace, so no offline snapshot was made.
+	NoCommit bool    `json:"no_commit,omitempty"`
+	Seconds  float64 `json:"seconds"`
 	// Time spent reading the source, writing the offline store and the online store.
 	SourceSeconds  float64 `json:"source_seconds,omitempty"`
 	OfflineSeconds float64 `json:"offline_seconds,omitempty"`
@@ -191,7 +193,7 @@ func (a *app) materializeViews(cmd *cobra.Command, env *materializeEnv, interval
 			fmt.Fprintln(a.stderr)
 		}
 		r := runJSON{View: iv.View, Start: iv.Start, End: iv.End, RunID: int64(res.RunID), RowsRead: res.RowsRead,
-			OfflineRows: res.OfflineRows, OnlineRows: res.OnlineRows, SnapshotID: res.SnapshotID, Seconds: res.Duration.Seconds(),
+			OfflineRows: res.OfflineRows, OnlineRows: res.OnlineRows, SnapshotID: res.SnapshotID, NoCommit: res.NoCommit, Seconds: res.Duration.Seconds(),
 			SourceSeconds: res.SourceTime.Seconds(), OfflineSeconds: res.OfflineTime.Seconds(), OnlineSeconds: res.OnlineTime.Seconds()}
 		if err != nil {
 			r.Error = err.Error()
@@ -220,6 +222,8 @@ func (a *app) materializeViews(cmd *cobra.Command, env *materializeEnv, interval
 			status = r.Skipped
 		case r.Error != "":
 			status = "FAILED"
+		case r.NoCommit:
+			status = "ok, no new rows, nothing committed"
 		case r.RowsRead == 0:
 			status = "ok, no new rows"
 		}
@@ -240,10 +244,23 @@ func (a *app) materializeViews(cmd *cobra.Command, env *materializeEnv, interval
 	secs := time.Since(began).Seconds()
 	if total == 0 {
 		fmt.Fprintln(a.stdout, "No new rows: the sources hold nothing in these intervals; every view is up to date.")
+		if noCommit(results) {
+			fmt.Fprintln(a.stdout, "Nothing was committed to the offline store.")
+		}
 		return nil
 	}
 	fmt.Fprintf(a.stdout, "Materialized %d rows in %.2fs (%.0f rows/s).\n", total, secs, float64(total)/max(secs, 1e-9))
 	return nil
+}
+
+// noCommit reports whether no run committed an offline snapshot.
+func noCommit(results []runJSON) bool {
+	for _, r := range results {
+		if r.Skipped == "" && !r.NoCommit {
+			return false
+		}
+	}
+	return true
 }
 
 // progress returns a progress bar on stderr when it is a terminal, else nil.

@@ -135,7 +135,7 @@ retries, and with register_model registers the model file it wrote as a new mode
 					Project: cfg.Project, Job: job.Name, RunID: runID, Image: job.Image, Namespace: namespace,
 					Command: job.Command, Env: job.Env, Params: resolved, GPU: job.Resources.GPU, CPU: job.Resources.CPU,
 					Memory: job.Resources.Memory, Retries: job.Retries, NodeSelector: job.NodeSelector,
-					DatasetURI: dsDir, OutputURI: filepath.Join(cfg.Offline.Warehouse, "runs", runID, "output"),
+					DatasetURI: dsDir, OutputURI: filepath.Join(training.ProjectDir(cfg.Offline.Warehouse, cfg.Project), "runs", runID, "output"),
 				})
 				if err != nil {
 					return invalid(err)
@@ -244,7 +244,7 @@ func (a *app) trainDataset(cmd *cobra.Command, cfg *config.Config, reg registry.
 	} else if abs, err := filepath.Abs(entities); err == nil {
 		entities = abs
 	}
-	off, err := stores.OpenOffline(cmd.Context(), cfg)
+	off, err := stores.OpenOffline(cmd.Context(), cfg, reg)
 	if err != nil {
 		return registry.Dataset{}, "", err
 	}

@@ -5,7 +5,9 @@ package stores
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/quiverfs/quiver/definitions"
@@ -79,8 +81,18 @@ func CatalogURI(cfg *config.Config) (string, error) {
 	return "", fmt.Errorf("offline catalog %q: valid catalogs: sql, rest: %w", cfg.Offline.Catalog, definitions.ErrInvalid)
 }
 
-// OpenOffline opens the configured offline store.
-func OpenOffline(ctx context.Context, cfg *config.Config) (*Offline, error) {
+// RunReader looks up materialization runs; OpenOffline uses it to recognise a project's tables
+// in a warehouse written before projects had namespaces.
+type RunReader interface {
+	GetRun(ctx context.Context, id registry.RunID) (registry.MaterializationRun, error)
+}
+
+// OpenOffline opens the configured project's offline store: its view tables live in the
+// project's own Iceberg namespace (iceberg.ProjectNamespace). When runs is not nil, tables the
+// project wrote into the shared legacy namespace "quiver" (before namespaces were per project)
+// are moved into its namespace first: a table is the project's when the run that committed its
+// current snapshot is one of the project's runs of that view.
+func OpenOffline(ctx context.Context, cfg *config.Config, runs RunReader) (*Offline, error) {
 	uri, err := CatalogURI(cfg)
 	if err != nil {
 		return nil, err
@@ -89,12 +101,37 @@ func OpenOffline(ctx context.Context, cfg *config.Config) (*Offline, error) {
 	if err != nil {
 		return nil, err
 	}
-	st, err := iceberg.NewStore(ctx, cat, iceberg.StoreOptions{})
+	st, err := iceberg.NewStore(ctx, cat, iceberg.StoreOptions{Namespace: iceberg.ProjectNamespace(cfg.Project)})
 	if err != nil {
 		cat.Close()
 		return nil, err
 	}
+	if runs != nil {
+		if _, err := st.AdoptLegacyTables(ctx, ownedBy(runs, cfg.Project)); err != nil {
+			cat.Close()
+			return nil, err
+		}
+	}
 	return &Offline{Store: st, Catalog: cat}, nil
+}
+
+// ownedBy recognises a project's legacy tables by the run that committed their current
+// snapshot.
+func ownedBy(runs RunReader, project string) iceberg.OwnsTable {
+	return func(ctx context.Context, view, runID string) (bool, error) {
+		id, err := strconv.ParseInt(runID, 10, 64)
+		if err != nil {
+			return false, nil // not written by a materialization run
+		}
+		run, err := runs.GetRun(ctx, registry.RunID(id))
+		if errors.Is(err, registry.ErrNotFound) {
+			return false, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		return run.Project == project && run.View == view, nil
+	}
 }
 
 // Sources opens the sources of a feature repo: Parquet paths resolve against the repo, Iceberg

@@ -276,6 +276,16 @@ func (s *Store) WriteInterval(ctx context.Context, vs offline.ViewSchema, r offl
 	if err := buf.finish(); err != nil {
 		return res, fmt.Errorf("write %s: %w", name, err)
 	}
+	if buf.rowsIn == 0 {
+		// Nothing to load: commit only if there are rows in the interval to remove.
+		empty, err := intervalEmpty(ctx, tbl, start, end)
+		if err != nil {
+			return res, fmt.Errorf("write %s %s: %w", name, r, err)
+		}
+		if empty {
+			return offline.WriteResult{NoOp: true}, nil
+		}
+	}
 	props := ice.Properties{
 		SummaryRunID:         runID,
 		SummaryIntervalStart: r.Start.UTC().Format(time.RFC3339Nano),
@@ -336,6 +346,20 @@ func (s *Store) commit(ctx context.Context, tbl *table.Table, vs offline.ViewSch
 		res.SnapshotID = snap.SnapshotID
 	}
 	return res, nil
+}
+
+// intervalEmpty reports whether the table's current snapshot has no data file that may hold
+// rows in [start, end) (files are pruned by partition and column statistics, so a file kept
+// here may still turn out to hold none: then the commit is made, harmlessly).
+func intervalEmpty(ctx context.Context, tbl *table.Table, start, end int64) (bool, error) {
+	if tbl.CurrentSnapshot() == nil {
+		return true, nil
+	}
+	tasks, err := tbl.Scan(table.WithRowFilter(intervalFilter(start, end))).PlanFiles(ctx)
+	if err != nil {
+		return false, fmt.Errorf("plan files of the interval: %w", err)
+	}
+	return len(tasks) == 0, nil
 }
 
 func intervalFilter(start, end int64) ice.BooleanExpression {
