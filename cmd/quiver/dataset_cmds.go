@@ -174,7 +174,7 @@ same name reuse the existing version unless --rebuild is given.`,
 					"rows": res.Dataset.Rows, "location": res.Dir, "reused": reused})
 			}
 			if reused {
-				fmt.Fprintf(a.stdout, "Reused %s@v%d: a snapshot of the same inputs exists (content id %s). Use --rebuild to build it again.\n", res.Dataset.Name, res.Dataset.Version, res.Dataset.ContentID)
+				fmt.Fprintf(a.stdout, "Dataset cache hit: reused %s@v%d, a snapshot of the same inputs (content id %s). Use --rebuild to build it again.\n", res.Dataset.Name, res.Dataset.Version, res.Dataset.ContentID)
 				return nil
 			}
 			secs := time.Since(began).Seconds()

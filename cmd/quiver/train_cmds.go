@@ -317,7 +317,7 @@ func (a *app) runsCommand() *cobra.Command {
 		Short: "Show a run: params, tags, metrics (final, best, and a sparkline over steps)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			_, reg, err := a.configAndRegistry(cmd)
+			cfg, reg, err := a.configAndRegistry(cmd)
 			if err != nil {
 				return err
 			}
@@ -325,6 +325,9 @@ func (a *app) runsCommand() *cobra.Command {
 			ctx := cmd.Context()
 			id := registry.TrainingRunID(args[0])
 			run, err := reg.GetTrainingRun(ctx, id)
+			if err == nil && run.Project != cfg.Project {
+				err = fmt.Errorf("not in project %q: %w", cfg.Project, registry.ErrTrainingRunNotFound) // another project's run
+			}
 			if err != nil {
 				return fmt.Errorf("run %s: %w", args[0], err)
 			}
