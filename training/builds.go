@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -62,6 +63,12 @@ func (b *build) abandon() {
 // process on this host is gone, or they started more than maxAge ago) and their registry rows,
 // and staging folders no build in flight owns. It returns the folders removed.
 func ReapStaleBuilds(ctx context.Context, reg registry.DatasetBuilds, warehouse, project string, maxAge time.Duration) ([]string, error) {
+	// Read the folders before the builds: a folder is made after its build's row, so every
+	// folder seen here whose build is still in flight has its row in the list below.
+	entries, err := os.ReadDir(StagingRoot(warehouse, project))
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("list staging folders: %w", err)
+	}
 	builds, err := reg.ListDatasetBuilds(ctx, project)
 	if err != nil {
 		return nil, fmt.Errorf("list dataset builds: %w", err)
@@ -83,17 +90,13 @@ func ReapStaleBuilds(ctx context.Context, reg registry.DatasetBuilds, warehouse,
 		}
 		removed = append(removed, dir)
 	}
-	// A folder whose build is no longer in flight is garbage: folders are made after their
-	// build's row, and a row goes away only when its build finished or was abandoned.
-	entries, err := os.ReadDir(StagingRoot(warehouse, project))
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return removed, fmt.Errorf("list staging folders: %w", err)
-	}
+	// A folder whose build is no longer in flight is garbage: a row goes away only when its
+	// build finished or was abandoned.
 	for _, e := range entries {
-		if live[e.Name()] || !isBuildFolder(e.Name()) {
+		dir := filepath.Join(StagingRoot(warehouse, project), e.Name())
+		if live[e.Name()] || !isBuildFolder(e.Name()) || slices.Contains(removed, dir) {
 			continue
 		}
-		dir := filepath.Join(StagingRoot(warehouse, project), e.Name())
 		if err := os.RemoveAll(dir); err != nil {
 			return removed, fmt.Errorf("remove staging folder %s: %w", dir, err)
 		}

@@ -391,7 +391,9 @@ func publish(ctx context.Context, reg Registry, staged *Staged, bld *build, req 
 		if _, serr := os.Stat(filepath.Join(dir, ManifestFile)); serr != nil {
 			return registry.Dataset{}, "", err
 		}
-		if _, verr := Verify(dir, staged.ContentID); verr != nil {
+		if _, verr := Verify(dir, staged.ContentID); verr == nil {
+			_ = staged.Discard()
+		} else {
 			// Replace the damaged copy: versions pointing at it get intact files back.
 			if err := os.Rename(dir, filepath.Join(bld.dir, "damaged")); err != nil {
 				return registry.Dataset{}, "", fmt.Errorf("replace damaged dataset content %s: %w", dir, err)
@@ -399,17 +401,15 @@ func publish(ctx context.Context, reg Registry, staged *Staged, bld *build, req 
 			if err := staged.Publish(dir); err != nil {
 				return registry.Dataset{}, "", err
 			}
-		} else {
-			_ = staged.Discard()
-			// A fresh modification time keeps gc (which spares recent content) away until
-			// the version below is registered.
-			now := time.Now()
-			_ = os.Chtimes(dir, now, now)
 		}
 	}
-	rel, err := filepath.Rel(req.Warehouse, dir)
-	if err != nil {
-		return registry.Dataset{}, "", fmt.Errorf("dataset %s location: %w", req.Name, err)
+	// A fresh modification time keeps gc, which spares recent content, away from the folder
+	// until the version below is registered.
+	now := time.Now()
+	_ = os.Chtimes(dir, now, now)
+	rel, rerr := filepath.Rel(req.Warehouse, dir)
+	if rerr != nil {
+		return registry.Dataset{}, "", fmt.Errorf("dataset %s location: %w", req.Name, rerr)
 	}
 	ds, err := reg.FinishDatasetBuild(ctx, bld.rec.ID, registry.Dataset{
 		Project: req.Project, Name: req.Name, ContentID: staged.ContentID, InputsHash: inputsHash,
