@@ -121,6 +121,9 @@ type ModelStore interface {
 	GetModelVersion(ctx context.Context, project, name string, version int) (ModelVersion, error)
 	// ListModelVersions returns versions by name then version; an empty name lists all models.
 	ListModelVersions(ctx context.Context, project, name string) ([]ModelVersion, error)
+	// ModelVersionsTrainedOn returns the project's model versions whose training run read
+	// version datasetVersion of dataset datasetName, by name then version.
+	ModelVersionsTrainedOn(ctx context.Context, project, datasetName string, datasetVersion int) ([]ModelVersion, error)
 	// SetModelAlias points an alias at a version, atomically, recording who moved it in the
 	// alias's audit trail. ErrNotFound when the version does not exist.
 	SetModelAlias(ctx context.Context, u AliasUpdate) (ModelAlias, error)

@@ -87,8 +87,9 @@ func (a *app) datasetCreateCommand() *cobra.Command {
 		Long: `Join the feature service's features onto entity rows (a Parquet or CSV file with the join
 keys, an event_timestamp column and any labels), as of each row's time, reading each view's
 offline table at a pinned snapshot. The snapshot is immutable: Parquet files and a manifest
-under WAREHOUSE/datasets/NAME/vN/, registered with a content id. The same inputs under the
-same name reuse the existing version unless --rebuild is given.`,
+under WAREHOUSE/projects/PROJECT/datasets/sha256-HEX/ (named by its content id, shared by every
+version with that content), registered as the next version of NAME, numbered by the registry.
+The same inputs under the same name reuse the existing version unless --rebuild is given.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if service == "" {
@@ -418,96 +419,58 @@ func (a *app) datasetDiffCommand() *cobra.Command {
 				return err
 			}
 			defer reg.Close()
-			type side struct {
-				ds    registry.Dataset
-				m     *training.Manifest
-				stats map[string]training.ColumnStats
-				order []string
-			}
-			var sides [2]side
+			var ds [2]registry.Dataset
 			for i, ref := range args {
-				ds, dir, err := getDataset(cmd, cfg, reg, ref)
-				if err != nil {
+				if ds[i], _, err = getDataset(cmd, cfg, reg, ref); err != nil {
 					return err
 				}
-				m, _, err := training.ReadManifest(dir)
-				if err != nil {
-					return failedError{err}
-				}
-				st, err := training.Stats(cmd.Context(), dir, m)
-				if err != nil {
-					return failedError{err}
-				}
-				s := side{ds: ds, m: m, stats: map[string]training.ColumnStats{}}
-				for _, c := range st {
-					s.stats[c.Name] = c
-					s.order = append(s.order, c.Name)
-				}
-				sides[i] = s
 			}
-			a0, b0 := sides[0], sides[1]
+			d, err := training.DiffDatasets(cmd.Context(), cfg.Offline.Warehouse, ds[0], ds[1])
+			if err != nil {
+				return failedError{err}
+			}
+			a0, b0 := d.A, d.B
 			if a.jsonOutput() {
-				return a.printJSON(map[string]any{
-					"a": map[string]any{"name": a0.ds.Name, "version": a0.ds.Version, "content_id": a0.ds.ContentID, "rows": a0.ds.Rows, "lineage": a0.m.Lineage, "stats": a0.stats},
-					"b": map[string]any{"name": b0.ds.Name, "version": b0.ds.Version, "content_id": b0.ds.ContentID, "rows": b0.ds.Rows, "lineage": b0.m.Lineage, "stats": b0.stats},
-				})
+				side := func(s training.DatasetSide) map[string]any {
+					return map[string]any{"name": s.Dataset.Name, "version": s.Dataset.Version, "content_id": s.Dataset.ContentID, "rows": s.Dataset.Rows, "lineage": s.Manifest.Lineage, "stats": s.StatsByName()}
+				}
+				return a.printJSON(map[string]any{"a": side(a0), "b": side(b0)})
 			}
-			fmt.Fprintf(a.stdout, "A: %s@v%d  %d rows  %s\nB: %s@v%d  %d rows  %s\n", a0.ds.Name, a0.ds.Version, a0.ds.Rows, shortID(a0.ds.ContentID), b0.ds.Name, b0.ds.Version, b0.ds.Rows, shortID(b0.ds.ContentID))
-			if a0.ds.ContentID == b0.ds.ContentID {
+			fmt.Fprintf(a.stdout, "A: %s@v%d  %d rows  %s\nB: %s@v%d  %d rows  %s\n", a0.Dataset.Name, a0.Dataset.Version, a0.Dataset.Rows, shortID(a0.Dataset.ContentID), b0.Dataset.Name, b0.Dataset.Version, b0.Dataset.Rows, shortID(b0.Dataset.ContentID))
+			if d.Identical {
 				fmt.Fprintln(a.stdout, "Identical: same content id.")
 				return nil
 			}
 			fmt.Fprintln(a.stdout, "\nSchema:")
-			types := func(m *training.Manifest) map[string]string {
-				out := map[string]string{}
-				for _, c := range m.Schema {
-					out[c.Name] = c.Type
-				}
-				return out
-			}
-			ta, tb := types(a0.m), types(b0.m)
-			same := true
-			for _, c := range a0.m.Schema {
-				if t, ok := tb[c.Name]; !ok {
-					fmt.Fprintf(a.stdout, "  - %s %s\n", c.Name, c.Type)
-					same = false
-				} else if t != c.Type {
-					fmt.Fprintf(a.stdout, "  ~ %s %s -> %s\n", c.Name, c.Type, t)
-					same = false
+			for _, c := range d.Columns {
+				if c.Op == "~" {
+					fmt.Fprintf(a.stdout, "  ~ %s %s -> %s\n", c.Name, c.Type, c.NewType)
+				} else {
+					fmt.Fprintf(a.stdout, "  %s %s %s\n", c.Op, c.Name, c.Type)
 				}
 			}
-			for _, c := range b0.m.Schema {
-				if _, ok := ta[c.Name]; !ok {
-					fmt.Fprintf(a.stdout, "  + %s %s\n", c.Name, c.Type)
-					same = false
-				}
-			}
-			if same {
+			if len(d.Columns) == 0 {
 				fmt.Fprintln(a.stdout, "  same columns and types")
 			}
 			fmt.Fprintln(a.stdout, "\nLineage:")
-			la, lb := a0.m.Lineage, b0.m.Lineage
-			if la.FeatureService != lb.FeatureService {
+			la, lb := a0.Manifest.Lineage, b0.Manifest.Lineage
+			if d.ServiceChanged {
 				fmt.Fprintf(a.stdout, "  feature service %s v%d -> %s v%d\n", la.FeatureService.Name, la.FeatureService.Version, lb.FeatureService.Name, lb.FeatureService.Version)
 			}
-			snaps := map[string]training.ViewInput{}
-			for _, v := range la.FeatureViews {
-				snaps[v.Name] = v
+			for _, v := range d.Views {
+				fmt.Fprintf(a.stdout, "  view %s: v%d snapshot %d -> v%d snapshot %d\n", v.New.Name, v.Old.Version, v.Old.OfflineSnapshotID, v.New.Version, v.New.OfflineSnapshotID)
 			}
-			for _, v := range lb.FeatureViews {
-				if o, ok := snaps[v.Name]; !ok || o != v {
-					fmt.Fprintf(a.stdout, "  view %s: v%d snapshot %d -> v%d snapshot %d\n", v.Name, o.Version, o.OfflineSnapshotID, v.Version, v.OfflineSnapshotID)
-				}
-			}
-			if la.Entities != lb.Entities {
+			if d.EntitiesChanged {
 				fmt.Fprintf(a.stdout, "  entities: %s %d rows (%s) -> %s %d rows (%s)\n", la.Entities.Path+la.Entities.SQL, la.Entities.Rows, shortID(la.Entities.SHA256), lb.Entities.Path+lb.Entities.SQL, lb.Entities.Rows, shortID(lb.Entities.SHA256))
 			}
 			fmt.Fprintln(a.stdout, "\nColumns (A -> B):")
 			tw := a.table()
 			fmt.Fprintln(tw, "  COLUMN\tNULL RATE\tMEAN\tMIN\tMAX\tDISTINCT")
-			for _, name := range a0.order {
-				sa, sb := a0.stats[name], b0.stats[name]
-				if _, ok := b0.stats[name]; !ok {
+			bStats := b0.StatsByName()
+			for _, sa := range a0.Stats {
+				name := sa.Name
+				sb, ok := bStats[name]
+				if !ok {
 					continue
 				}
 				fmt.Fprintf(tw, "  %s\t%.3f -> %.3f\t%s\t%s\t%s\t%d -> %d\n", name, sa.NullRate(), sb.NullRate(),
@@ -556,9 +519,13 @@ func (a *app) datasetRmCommand() *cobra.Command {
 				return err
 			}
 			if !force {
-				users, err := modelsTrainedOn(cmd, reg, cfg.Project, ds)
+				trained, err := reg.ModelVersionsTrainedOn(ctx, cfg.Project, ds.Name, ds.Version)
 				if err != nil {
-					return err
+					return fmt.Errorf("model versions trained on %s@v%d: %w", ds.Name, ds.Version, err)
+				}
+				var users []string
+				for _, mv := range trained {
+					users = append(users, fmt.Sprintf("%s@v%d", mv.Name, mv.Version))
 				}
 				if len(users) > 0 {
 					return invalid(fmt.Errorf("dataset %s@v%d trained registered model version(s) %s; removing it would break their lineage (use --force to remove it anyway)",
@@ -577,27 +544,4 @@ func (a *app) datasetRmCommand() *cobra.Command {
 	}
 	cmd.Flags().BoolVar(&force, "force", false, "remove even if a registered model version was trained on it")
 	return cmd
-}
-
-// modelsTrainedOn lists model versions (name@vN) whose training run read dataset ds.
-func modelsTrainedOn(cmd *cobra.Command, reg registry.Store, project string, ds registry.Dataset) ([]string, error) {
-	ctx := cmd.Context()
-	versions, err := reg.ListModelVersions(ctx, project, "")
-	if err != nil {
-		return nil, fmt.Errorf("list model versions: %w", err)
-	}
-	var out []string
-	for _, mv := range versions {
-		if mv.RunID == "" {
-			continue
-		}
-		run, err := reg.GetTrainingRun(ctx, mv.RunID)
-		if err != nil {
-			continue
-		}
-		if run.DatasetName == ds.Name && run.DatasetVersion == ds.Version {
-			out = append(out, fmt.Sprintf("%s@v%d", mv.Name, mv.Version))
-		}
-	}
-	return out, nil
 }

@@ -171,6 +171,13 @@ func TestTwoProjectsShareRegistryAndWarehouse(t *testing.T) {
 		r = quiver(t, env, "-C", p.dir, "lineage", "churn@v1")
 		require.Equal(t, exitOK, r.code, r.stderr)
 		require.Contains(t, r.stdout, "dataset  churn_train@v1")
+		r = quiver(t, env, "-C", p.dir, "dataset", "diff", "train@v1", "train@v2")
+		require.Equal(t, exitOK, r.code, r.stderr)
+		require.Contains(t, r.stdout, "Identical: same content id.")
+		r = quiver(t, env, "-C", p.dir, "dataset", "diff", "train@v1", "churn_train@v1")
+		require.Equal(t, exitOK, r.code, r.stderr)
+		require.Contains(t, r.stdout, "entities: ents.csv 2 rows")
+		require.Contains(t, r.stdout, "  + churned bool", "labels.parquet has a label column, ents.csv none")
 
 		// Each project's files are in its own folders.
 		require.DirExists(t, filepath.Join(warehouse, "quiver_"+p.name+".db", "user_stats"))

@@ -29,6 +29,7 @@ import (
 	"github.com/quiverfs/quiver/serving"
 	"github.com/quiverfs/quiver/serving/model/oip"
 	"github.com/quiverfs/quiver/serving/model/onnx"
+	"github.com/quiverfs/quiver/training"
 )
 
 // onnxFlags are the ONNX Runtime flags shared by serve and serve-model.
@@ -305,7 +306,7 @@ reference resolves to, and returns its outputs. A join key given several times m
 				return err
 			}
 			reg.Close()
-			name, version, alias := parseModelRef(modelRef)
+			name, version, alias := training.ParseModelRef(modelRef)
 			ref := &pb.ModelRef{Name: name}
 			switch {
 			case alias != "":

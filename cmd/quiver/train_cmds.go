@@ -444,30 +444,6 @@ func sparkline(values []float64, width int) string {
 	return b.String()
 }
 
-// parseModelRef parses NAME, NAME@vN, NAME@N or NAME@ALIAS.
-func parseModelRef(s string) (name string, version int, alias string) {
-	name, rest, ok := strings.Cut(s, "@")
-	if !ok {
-		return name, 0, ""
-	}
-	if n, err := strconv.Atoi(strings.TrimPrefix(rest, "v")); err == nil && (strings.HasPrefix(rest, "v") || rest == strconv.Itoa(n)) {
-		return name, n, ""
-	}
-	return name, 0, rest
-}
-
-func resolveModel(ctx context.Context, reg registry.Store, project, ref string) (registry.ModelVersion, error) {
-	name, version, alias := parseModelRef(ref)
-	if alias != "" {
-		return reg.ResolveModelAlias(ctx, project, name, alias) // its errors name the alias
-	}
-	mv, err := reg.GetModelVersion(ctx, project, name, version)
-	if err != nil {
-		return mv, fmt.Errorf("model %s: %w", ref, err)
-	}
-	return mv, nil
-}
-
 func (a *app) modelsCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "models",
@@ -541,7 +517,7 @@ func (a *app) modelsCommand() *cobra.Command {
 				return err
 			}
 			defer reg.Close()
-			mv, err := resolveModel(cmd.Context(), reg, cfg.Project, args[0])
+			mv, err := training.ResolveModel(cmd.Context(), reg, cfg.Project, args[0])
 			if err != nil {
 				return err
 			}
@@ -611,31 +587,17 @@ func (a *app) lineageCommand() *cobra.Command {
 				return err
 			}
 			defer reg.Close()
-			ctx := cmd.Context()
-			mv, err := resolveModel(ctx, reg, cfg.Project, args[0])
+			tr, err := training.TraceModel(cmd.Context(), reg, cfg.Project, args[0])
 			if err != nil {
 				return err
 			}
-			run, err := reg.GetTrainingRun(ctx, mv.RunID)
-			if err != nil {
-				return fmt.Errorf("run %s of model %s v%d: %w", mv.RunID, mv.Name, mv.Version, err)
-			}
-			ds, err := reg.GetDataset(ctx, cfg.Project, run.DatasetName, run.DatasetVersion)
-			if err != nil {
-				return fmt.Errorf("dataset %s@v%d of run %s: %w", run.DatasetName, run.DatasetVersion, run.ID, err)
-			}
-			var m training.Manifest
-			if err := json.Unmarshal(ds.Manifest, &m); err != nil {
-				return fmt.Errorf("dataset %s@v%d: unreadable manifest: %w", ds.Name, ds.Version, err)
-			}
-			var info training.RunInfo
-			_ = json.Unmarshal(run.Info, &info)
+			mv, run, ds, info, lineage := tr.Model, tr.Run, tr.Dataset, tr.Info, tr.Lineage
 			if a.jsonOutput() {
 				return a.printJSON(map[string]any{
 					"model":   map[string]any{"name": mv.Name, "version": mv.Version, "ref": args[0], "artifact": mv.ArtifactURI, "artifact_hash": mv.ArtifactHash},
 					"run":     map[string]any{"id": run.ID, "job": run.Job, "status": run.Status, "git_commit": info.GitCommit, "git_dirty": info.GitDirty, "params": info.Params, "definitions": info.Definitions},
 					"dataset": map[string]any{"name": ds.Name, "version": ds.Version, "content_id": ds.ContentID, "rows": ds.Rows},
-					"lineage": m.Lineage,
+					"lineage": lineage,
 				})
 			}
 			w := a.stdout
@@ -648,21 +610,18 @@ func (a *app) lineageCommand() *cobra.Command {
 			}
 			fmt.Fprintf(w, "     commit %s%s, quiver %s, host %s\n", orDash(info.GitCommit), dirty, info.QuiverVersion, info.Host)
 			fmt.Fprintf(w, "   └─ dataset  %s@v%d  %s  %d rows\n", ds.Name, ds.Version, ds.ContentID, ds.Rows)
-			fmt.Fprintf(w, "      ├─ entities  %s %s  sha256 %s\n", m.Lineage.Entities.Kind, m.Lineage.Entities.Path+m.Lineage.Entities.SQL, shortID(m.Lineage.Entities.SHA256))
-			fmt.Fprintf(w, "      └─ feature service  %s v%d  %s\n", m.Lineage.FeatureService.Name, m.Lineage.FeatureService.Version, shortID(m.Lineage.FeatureService.Hash))
-			for i, v := range m.Lineage.FeatureViews {
+			fmt.Fprintf(w, "      ├─ entities  %s %s  sha256 %s\n", lineage.Entities.Kind, lineage.Entities.Path+lineage.Entities.SQL, shortID(lineage.Entities.SHA256))
+			fmt.Fprintf(w, "      └─ feature service  %s v%d  %s\n", lineage.FeatureService.Name, lineage.FeatureService.Version, shortID(lineage.FeatureService.Hash))
+			for i, v := range tr.Views {
 				branch := "├─"
-				if i == len(m.Lineage.FeatureViews)-1 {
+				if i == len(tr.Views)-1 {
 					branch = "└─"
 				}
 				src := ""
-				if o, err := reg.GetObject(ctx, cfg.Project, definitions.KindFeatureView, v.Name, v.Version); err == nil {
-					if obj, err := definitions.DecodeSpec(definitions.KindFeatureView, o.Spec); err == nil {
-						fv := obj.(*definitions.FeatureView)
-						src = "  source " + fv.Source
-						if sv, ok := info.Definitions["source/"+fv.Source]; ok {
-							src += fmt.Sprintf(" v%d", sv)
-						}
+				if v.Source != "" {
+					src = "  source " + v.Source
+					if v.SourceVersion != 0 {
+						src += fmt.Sprintf(" v%d", v.SourceVersion)
 					}
 				}
 				fmt.Fprintf(w, "         %s feature view  %s v%d  offline snapshot %d%s\n", branch, v.Name, v.Version, v.OfflineSnapshotID, src)

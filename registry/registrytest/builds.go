@@ -110,3 +110,38 @@ func testConcurrentDatasetBuilds(t *testing.T, s registry.Store) {
 		require.True(t, seen[v], "version %d missing", v)
 	}
 }
+
+// testModelVersionsTrainedOn: one query finds the model versions whose run read a dataset
+// version, in this project only.
+func testModelVersionsTrainedOn(t *testing.T, s registry.Store) {
+	c := ctx(t)
+	run := func(p, id, ds string, v int) {
+		_, err := s.CreateTrainingRun(c, registry.TrainingRun{Project: p, Job: "j", ID: registry.TrainingRunID(id), DatasetName: ds, DatasetVersion: v})
+		require.NoError(t, err)
+	}
+	model := func(p, name, runID string) {
+		_, err := s.CreateModelVersion(c, registry.ModelVersion{Project: p, Name: name, RunID: registry.TrainingRunID(runID), ArtifactURI: "a"})
+		require.NoError(t, err)
+	}
+	run(project, "r1", "train", 1)
+	run(project, "r2", "train", 2)
+	run(project, "r3", "train", 1)
+	run("other", "o1", "train", 1)
+	model(project, "churn", "r1") // churn v1
+	model(project, "churn", "r2") // churn v2
+	model(project, "fraud", "r3") // fraud v1
+	model(project, "churn", "")   // churn v3, no run
+	model("other", "churn", "o1")
+
+	got, err := s.ModelVersionsTrainedOn(c, project, "train", 1)
+	require.NoError(t, err)
+	var refs []string
+	for _, m := range got {
+		require.Equal(t, project, m.Project)
+		refs = append(refs, fmt.Sprintf("%s@v%d", m.Name, m.Version))
+	}
+	require.Equal(t, []string{"churn@v1", "fraud@v1"}, refs)
+	got, err = s.ModelVersionsTrainedOn(c, project, "train", 9)
+	require.NoError(t, err)
+	require.Empty(t, got)
+}

@@ -48,6 +48,7 @@ func Run(t *testing.T, open func(t *testing.T) registry.Store) {
 		{"ConcurrentDatasetVersions", testConcurrentDatasetVersions},
 		{"DatasetBuilds", testDatasetBuilds},
 		{"ConcurrentDatasetBuilds", testConcurrentDatasetBuilds},
+		{"ModelVersionsTrainedOn", testModelVersionsTrainedOn},
 		{"TrainingRuns", testTrainingRuns},
 		{"RunParamsWriteOnce", testRunParamsWriteOnce},
 		{"RunTags", testRunTags},

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/quiverfs/quiver/registry"
 )
@@ -97,6 +98,34 @@ func (s *Store) ListModelVersions(ctx context.Context, project, name string) ([]
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("list model versions: %w", err)
+	}
+	return out, nil
+}
+
+// ModelVersionsTrainedOn implements registry.ModelStore with one query.
+func (s *Store) ModelVersionsTrainedOn(ctx context.Context, project, datasetName string, datasetVersion int) ([]registry.ModelVersion, error) {
+	cols := strings.Split(modelColumns, ",")
+	for i, c := range cols {
+		cols[i] = "m." + strings.TrimSpace(c)
+	}
+	rows, err := s.q().query(ctx, `SELECT `+strings.Join(cols, ", ")+` FROM model_versions m
+		JOIN training_runs r ON r.id = m.run_id
+		WHERE m.project = ? AND r.project = ? AND r.dataset_name = ? AND r.dataset_version = ?
+		ORDER BY m.name, m.version`, project, project, datasetName, datasetVersion)
+	if err != nil {
+		return nil, fmt.Errorf("model versions trained on dataset %q version %d: %w", datasetName, datasetVersion, err)
+	}
+	defer rows.Close()
+	var out []registry.ModelVersion
+	for rows.Next() {
+		m, err := scanModel(rows)
+		if err != nil {
+			return nil, fmt.Errorf("model versions trained on dataset %q: %w", datasetName, err)
+		}
+		out = append(out, m)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("model versions trained on dataset %q: %w", datasetName, err)
 	}
 	return out, nil
 }
