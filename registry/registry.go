@@ -277,7 +277,7 @@ type Dataset struct {
 	// InputsHash identifies the inputs the snapshot was built from (service versions, entity
 	// input, offline snapshots), so an identical build can be found and reused.
 	InputsHash string
-	Location   string // where the snapshot's files are, e.g. warehouse/datasets/NAME/v3
+	Location   string // where the snapshot's files are, relative to the warehouse, e.g. projects/shop/datasets/sha256-HEX
 	Rows       int64
 	Manifest   json.RawMessage // the snapshot's manifest.json, stored as given
 	CreatedAt  time.Time
