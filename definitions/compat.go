@@ -21,6 +21,7 @@ const (
 	ReasonReorder        = "reordered features"
 	ReasonNoData         = "does not change stored data"
 	ReasonUnknown        = "unrecognized field change, treated as breaking"
+	ReasonNoView         = "no feature view uses it"
 )
 
 // Widens reports whether a column of type from may be promoted to type to in place: the
@@ -41,7 +42,7 @@ func Widens(from, to Type) bool {
 // features, and the widening promotions Iceberg allows (Widens). Breaking: a narrowing or
 // incompatible type change, a feature removed, a change of a view's entities or of an
 // entity's join keys, and a change of a source that alters the view's history (its location,
-// query, table or timestamp fields). Feature services, models and training jobs hold no data:
+// query, table or timestamp fields) that feature views of repo use. Feature services, models and training jobs hold no data:
 // their changes are compatible.
 func ClassifyChange(repo *Repo, c *Change) {
 	if c.Op != OpChange {
@@ -80,6 +81,16 @@ func ClassifyChange(repo *Repo, c *Change) {
 			}
 		}
 		sort.Strings(c.Generations)
+		if len(c.Generations) == 0 {
+			// No feature view holds data keyed or sourced by it: nothing to break.
+			c.Breaking = false
+			for i := range c.Fields {
+				if c.Fields[i].Breaking {
+					c.Fields[i].Breaking = false
+					c.Fields[i].Reason = ReasonNoView
+				}
+			}
+		}
 	}
 }
 

@@ -23,15 +23,15 @@ type GenerationStore interface {
 	FinishDrop(ctx context.Context, project, view string, generation int) error
 }
 
-// PendingDrop is data of ended generations of one feature view still to be deleted: every
-// row and table written for Generation or an earlier generation.
+// PendingDrop is data of an ended generation of one feature view still to be deleted: its
+// online rows of Generation or an earlier generation, and its offline table of Generation.
 type PendingDrop struct {
 	Project    string
 	View       string
 	Generation int
 	// Online: delete the view's online rows of those generations.
 	Online bool
-	// Offline: drop the view's offline tables of those generations (false with --keep-data).
+	// Offline: drop the view's offline table of Generation (false with --keep-data).
 	Offline   bool
 	Revision  int64 // the apply that recorded it
 	CreatedAt time.Time
