@@ -136,4 +136,3 @@ func orNone(s string) string {
 	}
 	return s
 }
-
