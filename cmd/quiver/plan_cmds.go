@@ -318,7 +318,7 @@ func refuseBreaking(changes []definitions.Change) error {
 	sort.Strings(views)
 	views = compactStrings(views)
 	var b strings.Builder
-	fmt.Fprintf(&b, "apply refused: %d breaking %s:\n", len(fields), plural("change", len(fields)))
+	fmt.Fprintf(&b, "apply refused: %d breaking %s (see quiver plan):\n", len(fields), plural("change", len(fields)))
 	for _, f := range fields {
 		fmt.Fprintf(&b, "  %s\n", f)
 	}
@@ -327,7 +327,7 @@ func refuseBreaking(changes []definitions.Change) error {
 		fmt.Fprintf(&b, ": feature view %s then start%s a new generation (the old online rows stop being served and are deleted, the old offline table is dropped unless --keep-data), and quiver materialize fills it again",
 			strings.Join(views, ", "), map[bool]string{true: "s", false: ""}[len(views) == 1])
 	}
-	return fmt.Errorf("%w: %s", definitions.ErrBreakingChange, b.String())
+	return codedError{b.String(), definitions.ErrBreakingChange}
 }
 
 func compactStrings(s []string) []string {
