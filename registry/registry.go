@@ -248,6 +248,10 @@ type WatermarkUpdate struct {
 	RunID   RunID
 	// Force allows moving the watermark backwards (a deliberate re-materialization).
 	Force bool
+	// Generation, when > 0, is the definition generation the run wrote: the update fails
+	// with ErrGenerationChanged unless it is still the view's current one (an apply ended it
+	// during the run), atomically with the write.
+	Generation int
 }
 
 // Dataset is one registered version of a training dataset snapshot.

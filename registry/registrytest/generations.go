@@ -82,6 +82,17 @@ func testGenerations(t *testing.T, s registry.Store) {
 	require.NoError(t, err)
 	require.Equal(t, map[string]int{"v": 3, "w": 2}, gens)
 
+	// A run that wrote an ended generation cannot move the new generation's watermark.
+	_, err = s.AdvanceWatermark(c, registry.WatermarkUpdate{Project: project, View: "v", To: t2, Generation: 2})
+	require.ErrorIs(t, err, registry.ErrGenerationChanged)
+	require.ErrorIs(t, err, registry.ErrConflict)
+	_, err = s.Watermark(c, project, "v")
+	require.ErrorIs(t, err, registry.ErrWatermarkNotFound)
+	_, err = s.AdvanceWatermark(c, registry.WatermarkUpdate{Project: project, View: "v", To: t2, Generation: 3})
+	require.NoError(t, err)
+	_, err = s.AdvanceWatermark(c, registry.WatermarkUpdate{Project: project, View: "fresh", To: t2, Generation: 1})
+	require.NoError(t, err, "a view with no recorded generation is at 1")
+
 	// Other projects see none of it.
 	gens, err = s.Generations(c, "other")
 	require.NoError(t, err)
