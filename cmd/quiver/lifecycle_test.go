@@ -362,6 +362,9 @@ func TestBreakingTypeChange(t *testing.T) {
 	require.Contains(t, r.stdout, "Dropped feature view user_stats generation 1: online rows and offline table.")
 	requireAllNotFound(t, getOnline(t, env, dir))
 	require.Empty(t, redisFields(t, []string{redis.Addr}, false, "shop"))
+	r = quiver(t, env, "-C", dir, "describe", "view", "user_stats")
+	require.Equal(t, exitOK, r.code, r.stderr)
+	require.Regexp(t, `Generation:\s+2 \(online rows user_stats@2, offline table user_stats-g2\)`, r.stdout)
 
 	// materialize-incremental starts over for the new generation: no manual step.
 	r = quiver(t, env, "-C", dir, "materialize-incremental", "--end", end)
