@@ -33,6 +33,8 @@ func LoadApplied(ctx context.Context, reg DefinitionReader, project string) (*Ap
 	if err != nil {
 		return nil, fmt.Errorf("read definitions of project %q from the registry: %w", project, err)
 	}
+	// Generations are read after the objects: an apply landing in between shows as newer
+	// generations with the older revision, which a poller of CurrentRevision reloads.
 	gens, err := reg.Generations(ctx, project)
 	if err != nil {
 		return nil, fmt.Errorf("read view generations of project %q: %w", project, err)
