@@ -421,7 +421,9 @@ A drop that is interrupted is finished by the next apply.`,
 				}
 				gens := map[string]int{}
 				for _, d := range res.Drops {
-					gens[d.View] = d.Generation + 1
+					if !removesView(req.Changes, d.View) {
+						gens[d.View] = d.Generation + 1
+					}
 				}
 				drops := make([]finishedDropJSON, len(done))
 				for i, d := range done {
