@@ -257,10 +257,100 @@ func TestPlan(t *testing.T) {
 	require.Equal(t, "user_stats", changes[1].Name)
 	require.Equal(t, 1, changes[1].FromVersion)
 	require.Equal(t, []FieldDiff{
-		{Path: "features[clicks_7d].type", Old: `"int64"`, New: `"int32"`},
-		{Path: "features[country].name", New: `"country"`},
-		{Path: "features[country].type", New: `"string"`},
+		{Path: "features[clicks_7d].type", Old: `"int64"`, New: `"int32"`, Breaking: true, Reason: ReasonTypeChange},
+		{Path: "features[country].name", New: `"country"`, Reason: ReasonNewFeature},
+		{Path: "features[country].type", New: `"string"`, Reason: ReasonNewFeature},
 	}, changes[1].Fields)
+	require.True(t, changes[1].Breaking)
+	require.Equal(t, []string{"user_stats"}, changes[1].Generations)
+	require.Equal(t, []string{`feature_view user_stats: features[clicks_7d].type "int64" -> "int32" (` + ReasonTypeChange + `)`}, BreakingFields(changes))
+}
+
+// TestClassifyChange: every kind of change is compatible or breaking, field by field.
+func TestClassifyChange(t *testing.T) {
+	base := func(t *testing.T) *Repo {
+		repo, err := Load("testdata/good/shop")
+		require.NoError(t, err)
+		return repo
+	}
+	applied := func(t *testing.T) []Applied {
+		repo := base(t)
+		changes, err := Plan(repo, nil)
+		require.NoError(t, err)
+		var out []Applied
+		for _, c := range changes {
+			out = append(out, Applied{Kind: c.Kind, Name: c.Name, Version: 1, Hash: c.Hash, Spec: c.Spec})
+		}
+		return out
+	}
+	cases := []struct {
+		name        string
+		edit        func(r *Repo)
+		breaking    bool
+		reasons     []string
+		generations []string
+	}{
+		{"widen int64 stays", func(r *Repo) { r.FeatureView("user_stats").Features[0].Type = MustType("int64") }, false, nil, nil},
+		{"narrow int64 to int32", func(r *Repo) { r.FeatureView("user_stats").Features[0].Type = MustType("int32") }, true, []string{ReasonTypeChange}, []string{"user_stats"}},
+		{"float64 to string", func(r *Repo) { r.FeatureView("user_stats").Features[1].Type = MustType("string") }, true, []string{ReasonTypeChange}, []string{"user_stats"}},
+		{"new feature", func(r *Repo) {
+			v := r.FeatureView("user_stats")
+			v.Features = append(v.Features, Field{Name: "n", Type: MustType("int32")})
+		}, false, []string{ReasonNewFeature, ReasonNewFeature}, nil},
+		{"feature removed", func(r *Repo) {
+			v := r.FeatureView("user_stats")
+			v.Features = v.Features[1:]
+		}, true, []string{ReasonFeatureRemoved, ReasonFeatureRemoved}, []string{"user_stats"}},
+		{"ttl, description and tags", func(r *Repo) {
+			v := r.FeatureView("user_stats")
+			v.TTL = Duration(3 * 24 * 3600e9)
+			v.Description = "changed"
+			v.Tags = map[string]string{"owner": "someone else"}
+		}, false, nil, nil},
+		{"source changed", func(r *Repo) { r.FeatureView("user_stats").Source = "elsewhere" }, true, []string{ReasonSource}, []string{"user_stats"}},
+		{"entity join key type", func(r *Repo) {
+			for _, o := range r.Objects() {
+				if e, ok := o.(*Entity); ok && e.Name == "user" {
+					e.JoinKeys[0].Type = MustType("string")
+				}
+			}
+		}, true, []string{ReasonJoinKey}, nil},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			repo := base(t)
+			tc.edit(repo)
+			changes, err := Plan(repo, applied(t))
+			require.NoError(t, err)
+			breaking := false
+			var reasons []string
+			var gens []string
+			for _, c := range changes {
+				breaking = breaking || c.Breaking
+				gens = append(gens, c.Generations...)
+				for _, f := range c.Fields {
+					if f.Breaking || f.Reason == ReasonNewFeature {
+						reasons = append(reasons, f.Reason)
+					}
+					require.NotEmpty(t, f.Reason, "%s %s", c.Name, f.Path)
+				}
+			}
+			require.Equal(t, tc.breaking, breaking, "%+v", changes)
+			if tc.reasons != nil || breaking {
+				require.Equal(t, tc.reasons, reasons)
+			}
+			if tc.name != "entity join key type" {
+				require.Equal(t, tc.generations, gens)
+			} else {
+				require.NotEmpty(t, gens, "the views keyed by user start a new generation")
+			}
+		})
+	}
+	require.True(t, Widens(MustType("int32"), MustType("int64")))
+	require.True(t, Widens(MustType("float32"), MustType("float64")))
+	require.False(t, Widens(MustType("int64"), MustType("int32")))
+	require.False(t, Widens(MustType("int32"), MustType("float64")))
+	require.False(t, Widens(MustType("array<int32>"), MustType("array<int64>")))
 }
 
 func TestParseKind(t *testing.T) {

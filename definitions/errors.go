@@ -11,6 +11,10 @@ import (
 // "the user's YAML is wrong" from I/O failures with errors.Is.
 var ErrInvalid = errors.New("invalid definitions")
 
+// ErrBreakingChange is returned when a plan holds breaking changes (ClassifyChange) that the
+// caller did not allow. It matches ErrInvalid.
+var ErrBreakingChange = fmt.Errorf("breaking change not allowed: %w", ErrInvalid)
+
 // Error is one problem in the definitions, at a position.
 type Error struct {
 	Pos Pos

@@ -39,16 +39,28 @@ type Change struct {
 	Hash string
 	// FromVersion is the registry version being changed or removed (0 for an addition).
 	FromVersion int
-	// Fields lists what changed, field by field (changes only).
+	// Fields lists what changed, field by field (changes only), each classified as
+	// compatible or breaking (ClassifyChange).
 	Fields []FieldDiff
+	// Breaking is true when any field change is breaking: apply needs --allow-breaking.
+	Breaking bool
+	// Generations are the feature views whose data a breaking change invalidates: each
+	// starts a new definition generation when the change is applied (the view itself, or the
+	// views that use a changed entity or source), by name.
+	Generations []string
 }
 
 // FieldDiff is one changed leaf of a spec. Path reads like `features[clicks_7d].type`; Old
-// or New is empty when the field was added or removed.
+// or New is empty when the field was added or removed. Breaking and Reason are set by
+// ClassifyChange.
 type FieldDiff struct {
 	Path string
 	Old  string
 	New  string
+	// Breaking is true when the change invalidates data written for the old definition.
+	Breaking bool
+	// Reason says in a few words why the change is compatible or breaking.
+	Reason string
 }
 
 // Plan compares the repo with what is applied and returns the changes that apply would make,
@@ -87,6 +99,7 @@ func Plan(repo *Repo, applied []Applied) ([]Change, error) {
 			if len(c.Fields) == 0 { // same fields, different order
 				c.Fields = []FieldDiff{{Path: "(order of list items)", Old: "as before", New: "reordered"}}
 			}
+			ClassifyChange(repo, &c)
 		}
 		changes = append(changes, c)
 	}

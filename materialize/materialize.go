@@ -197,7 +197,8 @@ func Run(ctx context.Context, runs Runs, job Job, start, end time.Time, opts Opt
 	wm, err := runs.Watermark(ctx, job.Project, view)
 	switch {
 	case errors.Is(err, registry.ErrNotFound) || (err == nil && !start.After(wm.Time) && end.After(wm.Time)):
-		wm, err = runs.AdvanceWatermark(ctx, registry.WatermarkUpdate{Project: job.Project, View: view, To: end, RunID: run.ID})
+		wm, err = runs.AdvanceWatermark(ctx, registry.WatermarkUpdate{Project: job.Project, View: view, To: end, RunID: run.ID,
+			Generation: max(job.Schema.Generation, 1)})
 		if err != nil {
 			return res, fmt.Errorf("materialize %q: advance watermark: %w", view, err)
 		}

@@ -29,9 +29,12 @@ type Column struct {
 // ViewSchema is the canonical shape of a feature view's rows: the join keys of its entities
 // in order, then EventTS and CreatedTS, then its features.
 type ViewSchema struct {
-	View     string
-	JoinKeys []Column
-	Features []Column
+	View string
+	// Generation is the view's definition generation (0 or 1: the first). Each generation
+	// has its own table, so rows written for another generation are never read.
+	Generation int
+	JoinKeys   []Column
+	Features   []Column
 }
 
 // NewViewSchema resolves a view's entities and returns its canonical schema. entities maps

@@ -7,9 +7,11 @@ import (
 
 // Writer is the write side of the offline store, what materialization needs.
 type Writer interface {
-	// EnsureTable creates the view's table, or evolves it to vs: a column vs adds is added
-	// (older rows read it as null); a column whose type changed is refused with
-	// ErrSchemaConflict naming the column and both types; a column vs no longer has is kept.
+	// EnsureTable creates the table of the view's generation, or evolves it to vs: a column
+	// vs adds is added (older rows read it as null); a column widened as Iceberg allows
+	// (definitions.Widens) is promoted; any other type change is refused with
+	// ErrSchemaConflict naming the column and both types (it needs a new generation); a
+	// column vs no longer has is kept.
 	EnsureTable(ctx context.Context, vs ViewSchema) error
 	// WriteInterval replaces the view's rows with event time in r by rows, in one atomic
 	// commit: after it returns nil, a reader sees exactly the new rows of r; if it fails or
@@ -26,10 +28,18 @@ type Reader interface {
 	// the requested columns (all when empty) with event time in the range (all when zero).
 	// A view without a table gives ErrTableNotFound, an unknown snapshot ErrSnapshotNotFound.
 	Scan(ctx context.Context, view string, req ScanRequest) (SnapshotStream, error)
-	// Snapshots lists a view's snapshots, oldest first.
-	Snapshots(ctx context.Context, view string) ([]Snapshot, error)
+	// Snapshots lists the snapshots of the table of a view's definition generation (0 or
+	// 1: the first), oldest first.
+	Snapshots(ctx context.Context, view string, generation int) ([]Snapshot, error)
 	// Count is the number of rows Scan would return for the same request.
 	Count(ctx context.Context, view string, req ScanRequest) (int64, error)
+}
+
+// Dropper drops the tables of ended definition generations.
+type Dropper interface {
+	// DropTable drops the table of a view's definition generation with its data. Dropping a
+	// table that does not exist is not an error.
+	DropTable(ctx context.Context, view string, generation int) error
 }
 
 // Store is the offline store: the versioned history of every view's rows.
@@ -46,6 +56,9 @@ type ScanRequest struct {
 	Columns []string
 	// Range restricts event time; the zero Range means no restriction.
 	Range Range
+	// Generation is the view's definition generation whose table is read (0 or 1: the
+	// first).
+	Generation int
 }
 
 // WriteResult reports one WriteInterval commit.

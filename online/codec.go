@@ -3,6 +3,7 @@ package online
 import (
 	"encoding/binary"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/quiverfs/quiver/definitions"
@@ -186,8 +187,16 @@ func DecodeRow(data string, v *View, out []Value, found []bool) (eventTS time.Ti
 				}
 			}
 		}
-		if j < 0 || (tb != 0 && val.typ != v.Features[j].Type) {
+		if j < 0 {
 			continue
+		}
+		if tb != 0 && val.typ != v.Features[j].Type {
+			// A compatible widening (int32 to int64, float32 to float64) reads the stored
+			// value as the new type; any other type change reads as not found.
+			if !definitions.Widens(val.typ, v.Features[j].Type) {
+				continue
+			}
+			val = widen(val, v.Features[j].Type)
 		}
 		out[j], found[j] = val, true
 	}
@@ -195,6 +204,15 @@ func DecodeRow(data string, v *View, out []Value, found []bool) (eventTS time.Ti
 		return time.Time{}, fmt.Errorf("row has %d trailing bytes: %w", len(p), ErrCorrupt)
 	}
 	return eventTS, nil
+}
+
+// widen converts a scalar value to the wider type to (definitions.Widens).
+func widen(val Value, to definitions.Type) Value {
+	if val.typ.Elem == definitions.Float32 {
+		return Float64(float64(math.Float32frombits(uint32(val.num))))
+	}
+	val.typ = to // int32 payloads are stored sign-extended
+	return val
 }
 
 func validArrayPayload(t definitions.Type, s string) bool {

@@ -231,3 +231,23 @@ func FuzzDecodeRow(f *testing.F) {
 		}
 	})
 }
+
+// TestDecodeWidensCompatibleTypes: rows written before a compatible promotion (int32 to
+// int64, float32 to float64) still read; an incompatible change reads as not found.
+func TestDecodeWidensCompatibleTypes(t *testing.T) {
+	old := onlinetest.MustView(t, "p", onlinetest.FeatureView("v", []string{"user"}, 0, "int32", "float32", "int64"))
+	row := online.Row{Key: "k", EventTS: time.UnixMicro(1), Values: []online.Value{online.Int32(-7), online.Float32(1.5), online.Int64(9)}}
+	enc, err := online.EncodeRow(nil, old, &row)
+	require.NoError(t, err)
+	// Same feature names (f_int32, f_float32, f_int64), new types.
+	fv := onlinetest.FeatureView("v", []string{"user"}, 0, "int64", "float64", "int32")
+	fv.Features[0].Name, fv.Features[1].Name, fv.Features[2].Name = "f_int32", "f_float32", "f_int64"
+	cur := onlinetest.MustView(t, "p", fv)
+	out := make([]online.Value, 3)
+	found := make([]bool, 3)
+	_, err = online.DecodeRow(string(enc), cur, out, found)
+	require.NoError(t, err)
+	require.Equal(t, []bool{true, true, false}, found, "int64 to int32 narrows: not found")
+	require.Equal(t, int64(-7), out[0].Int64())
+	require.Equal(t, 1.5, out[1].Float64())
+}

@@ -64,8 +64,17 @@ type Writer interface {
 	// whole call with ErrInvalidArgument. A failure part way may leave some rows written,
 	// which a retry repairs (writes are idempotent).
 	Write(ctx context.Context, v *View, rows []Row) error
-	// DeleteView removes every row of view v (teardown). Other views are untouched.
+	// DeleteView removes every row of view v (teardown) written for generation
+	// v.Generation or an earlier one, for every entity. Other views, and rows of later
+	// generations of v, are untouched. Deleting what is already gone is not an error.
 	DeleteView(ctx context.Context, v *View) error
+}
+
+// Counter counts stored rows; plan uses it to say what a drop would delete.
+type Counter interface {
+	// CountView returns how many rows of view v are stored for generation v.Generation or
+	// an earlier one (the rows DeleteView would remove). It may scan the project's keys.
+	CountView(ctx context.Context, v *View) (int64, error)
 }
 
 // Reader looks up feature values. It is what serving needs.

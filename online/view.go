@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/fnv"
+	"strconv"
 	"strings"
 	"time"
 
@@ -25,6 +26,12 @@ type View struct {
 	TTL      time.Duration
 	Features []definitions.Field
 
+	// Generation is the view's definition generation (registry.GenerationStore); 0 or 1 is
+	// the first. Rows are stored under the generation they were written for, so rows of
+	// another generation are never read. Set it with WithGeneration.
+	Generation int
+
+	storage   string         // the view's name in the store: StorageName
 	keyPrefix string         // encoded entity names, the head of every EntityKey
 	tags      []uint32       // feature name hashes, by feature index
 	index     map[string]int // feature name → index
@@ -52,6 +59,7 @@ func NewView(project string, fv *definitions.FeatureView, entities []definitions
 		TTL:      fv.TTL.Std(),
 		Features: append([]definitions.Field(nil), fv.Features...),
 		index:    make(map[string]int, len(fv.Features)),
+		storage:  fv.Name,
 	}
 	prefix := []byte{keyVersion}
 	prefix = binary.AppendUvarint(prefix, uint64(len(fv.Entities)))
@@ -92,6 +100,49 @@ func NewView(project string, fv *definitions.FeatureView, entities []definitions
 		v.tags[i] = FeatureTag(f.Name)
 	}
 	return v, nil
+}
+
+// WithGeneration returns a copy of v for definition generation g (0 or 1: the first).
+func (v *View) WithGeneration(g int) *View {
+	c := *v
+	c.Generation = max(g, 1)
+	c.storage = StorageName(v.Name, g)
+	return &c
+}
+
+// NewViewRef describes a view for DeleteView and CountView only, by project, name and
+// generation, when its definition is gone (a removed view). It cannot be written or read.
+func NewViewRef(project, name string, generation int) (*View, error) {
+	if err := ValidateProject(project); err != nil {
+		return nil, err
+	}
+	if name == "" {
+		return nil, fmt.Errorf("online view: a name is required: %w", ErrInvalidArgument)
+	}
+	return (&View{Project: project, Name: name, index: map[string]int{}}).WithGeneration(generation), nil
+}
+
+// StorageName is the name a view's rows of definition generation g are stored under (the
+// Redis hash field, the embedded store's view column): the view's name for the first
+// generation, NAME@g after. View names cannot contain '@', so generations never collide.
+func StorageName(name string, g int) string {
+	if g <= 1 {
+		return name
+	}
+	return name + "@" + strconv.Itoa(g)
+}
+
+// StorageName is the name v's rows are stored under: StorageName(v.Name, v.Generation).
+func (v *View) StorageName() string { return v.storage }
+
+// StorageNamesThrough lists the storage names of v's generations 1 to v.Generation: every
+// name its rows of this or an earlier generation can be stored under.
+func (v *View) StorageNamesThrough() []string {
+	out := make([]string, 0, max(v.Generation, 1))
+	for g := 1; g <= max(v.Generation, 1); g++ {
+		out = append(out, StorageName(v.Name, g))
+	}
+	return out
 }
 
 // ValidateProject checks that a project name can be part of a store key: not empty, and

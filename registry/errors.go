@@ -32,6 +32,9 @@ var (
 	ErrAliasNotFound        = fmt.Errorf("model alias %w", ErrNotFound)
 	// ErrWatermarkBackwards: an update would move a watermark to an earlier time without Force.
 	ErrWatermarkBackwards = fmt.Errorf("watermark would move backwards: %w", ErrConflict)
+	// ErrGenerationChanged: a watermark update for a definition generation that an apply
+	// ended meanwhile (GenerationStore).
+	ErrGenerationChanged = fmt.Errorf("feature view definition generation changed during the run; materialize again: %w", ErrConflict)
 )
 
 // RevisionConflictError is returned by Apply when the project's registry revision is no longer

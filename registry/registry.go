@@ -24,6 +24,7 @@ import (
 type Store interface {
 	DefinitionReader
 	DefinitionWriter
+	GenerationStore
 	MaterializationStore
 	DatasetStore
 	DatasetBuilds
@@ -52,6 +53,10 @@ type DefinitionReader interface {
 	// RevisionLog returns the project's revisions, newest first, with the object versions each
 	// wrote. limit <= 0 returns them all.
 	RevisionLog(ctx context.Context, project string, limit int) ([]RevisionInfo, error)
+	// Generations returns the current definition generation of every feature view of the
+	// project that has moved past generation 1, by name (GenerationStore). A view not in the
+	// map is at generation 1; use Generation to read it.
+	Generations(ctx context.Context, project string) (map[string]int, error)
 }
 
 // DefinitionWriter applies definition changes.
@@ -166,6 +171,13 @@ type ApplyRequest struct {
 	Author       string
 	GitCommit    string // the feature repo's commit, or GitDirty
 	Changes      []Change
+	// NewGenerations are feature views that start a new definition generation with this
+	// apply because of a breaking change (GenerationStore). A view that did not exist before
+	// the apply, or that the request removes, is ignored.
+	NewGenerations []string
+	// KeepOfflineData records the apply's drops with Offline false: the offline tables of
+	// the generations that end are kept.
+	KeepOfflineData bool
 }
 
 // Change puts or removes one object. Each (Kind, Name) may appear once per request.
@@ -183,6 +195,9 @@ type ApplyResult struct {
 	Revision int64
 	// Versions are the object versions written, in request order; empty when nothing changed.
 	Versions []ObjectVersion
+	// Drops are the pending drops the apply recorded, one per feature view whose generation
+	// ended (removed or changed incompatibly), by view.
+	Drops []PendingDrop
 }
 
 // RevisionInfo is one entry of a project's revision log.
@@ -266,6 +281,10 @@ type WatermarkUpdate struct {
 	RunID   RunID
 	// Force allows moving the watermark backwards (a deliberate re-materialization).
 	Force bool
+	// Generation, when > 0, is the definition generation the run wrote: the update fails
+	// with ErrGenerationChanged unless it is still the view's current one (an apply ended it
+	// during the run), atomically with the write.
+	Generation int
 }
 
 // Dataset is one registered version of a training dataset snapshot.

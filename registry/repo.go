@@ -14,7 +14,13 @@ type Applied struct {
 	Revision int64
 	// Versions is the version read of every object, by kind and name.
 	Versions map[definitions.Kind]map[string]int
+	// Generations is the definition generation of every feature view that moved past
+	// generation 1 (registry.Generation reads it). Data of other generations is never read.
+	Generations map[string]int
 }
+
+// Generation is the current definition generation of feature view name.
+func (a *Applied) Generation(name string) int { return Generation(a.Generations, name) }
 
 // LoadApplied reads the latest live version of every definition of a project and checks them
 // as a whole.
@@ -27,7 +33,13 @@ func LoadApplied(ctx context.Context, reg DefinitionReader, project string) (*Ap
 	if err != nil {
 		return nil, fmt.Errorf("read definitions of project %q from the registry: %w", project, err)
 	}
-	a := &Applied{Versions: map[definitions.Kind]map[string]int{}}
+	// Generations are read after the objects: an apply landing in between shows as newer
+	// generations with the older revision, which a poller of CurrentRevision reloads.
+	gens, err := reg.Generations(ctx, project)
+	if err != nil {
+		return nil, fmt.Errorf("read view generations of project %q: %w", project, err)
+	}
+	a := &Applied{Versions: map[definitions.Kind]map[string]int{}, Generations: gens}
 	decoded := make([]definitions.Object, 0, len(objs))
 	for _, o := range objs {
 		if o.Deleted {

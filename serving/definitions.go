@@ -35,6 +35,12 @@ type Definitions struct {
 
 // NewDefinitions builds a snapshot from a validated repo. versions may be nil.
 func NewDefinitions(project string, revision int64, repo *definitions.Repo, versions map[definitions.Kind]map[string]int) (*Definitions, error) {
+	return newDefinitions(project, revision, repo, versions, nil)
+}
+
+// newDefinitions is NewDefinitions reading each view's rows of its definition generation in
+// generations (registry.Generation; nil: every view at its first).
+func newDefinitions(project string, revision int64, repo *definitions.Repo, versions map[definitions.Kind]map[string]int, generations map[string]int) (*Definitions, error) {
 	d := &Definitions{
 		Project:  project,
 		Revision: revision,
@@ -59,7 +65,8 @@ func NewDefinitions(project string, revision int64, repo *definitions.Repo, vers
 		if err != nil {
 			return nil, fmt.Errorf("definitions revision %d: %w", revision, err)
 		}
-		d.views[fv.Name] = v
+		// Rows written for an earlier definition generation are never served.
+		d.views[fv.Name] = v.WithGeneration(registry.Generation(generations, fv.Name))
 	}
 	for _, s := range repo.FeatureServices {
 		fs, err := repo.ResolveService(s.Name)
@@ -80,7 +87,7 @@ func LoadDefinitions(ctx context.Context, reg registry.DefinitionReader, project
 	if err != nil {
 		return nil, err
 	}
-	return NewDefinitions(project, a.Revision, a.Repo, a.Versions)
+	return newDefinitions(project, a.Revision, a.Repo, a.Versions, a.Generations)
 }
 
 // definitionsHolder is the current snapshot behind an atomic pointer, and the loop that

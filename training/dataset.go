@@ -19,6 +19,7 @@ import (
 
 	"github.com/quiverfs/quiver/definitions"
 	"github.com/quiverfs/quiver/offline"
+	"github.com/quiverfs/quiver/offline/iceberg"
 	"github.com/quiverfs/quiver/offline/pitjoin"
 	"github.com/quiverfs/quiver/offline/trino"
 	"github.com/quiverfs/quiver/registry"
@@ -132,16 +133,26 @@ func CreateDataset(ctx context.Context, reg Registry, store offline.Reader, repo
 		CreatedCutoff:  req.CreatedCutoff,
 		QuiverVersion:  req.QuiverVersion,
 	}
+	// Each view is read from the table of its current definition generation only: rows
+	// written for an earlier definition are never joined.
+	gens, err := reg.Generations(ctx, req.Project)
+	if err != nil {
+		return nil, fmt.Errorf("feature view generations in the registry: %w", err)
+	}
 	for _, p := range plans {
 		ov, err := reg.GetObject(ctx, req.Project, definitions.KindFeatureView, p.view.Name, 0)
 		if err != nil {
 			return nil, fmt.Errorf("feature view %q in the registry: %w", p.view.Name, err)
 		}
-		snap, err := pinSnapshot(ctx, store, p.view.Name, req.At)
+		gen := registry.Generation(gens, p.view.Name)
+		snap, err := pinSnapshot(ctx, store, p.view.Name, gen, req.At)
 		if err != nil {
 			return nil, err
 		}
 		p.ref = ViewInput{ObjectRef: ObjectRef{Name: p.view.Name, Version: ov.Version, Hash: ov.Hash}, OfflineSnapshotID: snap}
+		if gen > 1 {
+			p.ref.Generation = gen
+		}
 		lineage.FeatureViews = append(lineage.FeatureViews, p.ref)
 	}
 
@@ -175,7 +186,7 @@ func CreateDataset(ctx context.Context, reg Registry, store offline.Reader, repo
 		defer bld.abandon()
 		var views []pitjoin.View
 		for _, p := range plans {
-			views = append(views, localView(store, p.view, p.keys, p.features, p.ref.OfflineSnapshotID))
+			views = append(views, localView(store, p.view, p.ref.Generation, p.keys, p.features, p.ref.OfflineSnapshotID))
 		}
 		if out, err = joinLocal(ctx, ent, views, bld.dir, req); err != nil {
 			return nil, err
@@ -199,7 +210,7 @@ func CreateDataset(ctx context.Context, reg Registry, store offline.Reader, repo
 			for j, k := range p.keys {
 				names[j] = k.Name
 			}
-			views = append(views, trino.JoinView{Name: p.view.Name, Table: req.TrinoNamespace + "." + p.view.Name, SnapshotID: p.ref.OfflineSnapshotID,
+			views = append(views, trino.JoinView{Name: p.view.Name, Table: req.TrinoNamespace + "." + iceberg.TableName(p.view.Name, p.ref.Generation), SnapshotID: p.ref.OfflineSnapshotID,
 				JoinKeys: names, TTL: p.view.TTL.Std(), Features: p.features})
 		}
 		if bld, err = beginBuild(ctx, reg, req); err != nil {
@@ -289,7 +300,7 @@ type joined struct {
 // localView reads a view's feature rows from the offline store at a pinned snapshot: only
 // the needed columns, and only the time range the entity rows can reach (which the engine
 // passes to Open).
-func localView(store offline.Reader, v *definitions.FeatureView, keys []definitions.Field, features []string, snap int64) pitjoin.View {
+func localView(store offline.Reader, v *definitions.FeatureView, generation int, keys []definitions.Field, features []string, snap int64) pitjoin.View {
 	names := make([]string, len(keys))
 	for j, k := range keys {
 		names[j] = k.Name
@@ -305,7 +316,7 @@ func localView(store offline.Reader, v *definitions.FeatureView, keys []definiti
 			if er.From.IsZero() {
 				rng.Start = time.Unix(0, 0).UTC()
 			}
-			s, err := store.Scan(ctx, v.Name, offline.ScanRequest{SnapshotID: snap, Columns: cols, Range: rng})
+			s, err := store.Scan(ctx, v.Name, offline.ScanRequest{SnapshotID: snap, Columns: cols, Range: rng, Generation: generation})
 			if err != nil {
 				return nil, fmt.Errorf("read offline table of %q at snapshot %d: %w", v.Name, snap, err)
 			}
@@ -433,8 +444,8 @@ func InputsHash(l Lineage) string {
 
 // pinSnapshot picks the snapshot of a view's table to read: the latest, or the latest
 // committed at or before at. 0 when the view has never been materialized.
-func pinSnapshot(ctx context.Context, store offline.Reader, view string, at time.Time) (int64, error) {
-	snaps, err := store.Snapshots(ctx, view)
+func pinSnapshot(ctx context.Context, store offline.Reader, view string, generation int, at time.Time) (int64, error) {
+	snaps, err := store.Snapshots(ctx, view, generation)
 	if errors.Is(err, offline.ErrTableNotFound) {
 		return 0, nil
 	}

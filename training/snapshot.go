@@ -90,6 +90,8 @@ type ObjectRef struct {
 type ViewInput struct {
 	ObjectRef
 	OfflineSnapshotID int64 `json:"offline_snapshot_id"`
+	// Generation is the view's definition generation read, when past the first.
+	Generation int `json:"generation,omitempty"`
 }
 
 // EntityInput is the entity rows: a file (by content hash) or a SQL query (by its text).

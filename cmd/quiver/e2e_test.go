@@ -29,7 +29,12 @@ import (
 // writeActivity replaces the sample source with rows whose statuses are known: user 1 fresh,
 // user 2 older than the view's 7d TTL, user 3 fresh with a null clicks_7d, user 4 absent.
 func writeActivity(t *testing.T, path string, now time.Time) {
-	b := array.NewRecordBuilder(memory.DefaultAllocator, scaffold.UserActivitySchema)
+	writeActivityAs(t, path, now, scaffold.UserActivitySchema)
+}
+
+// writeActivityAs is writeActivity with clicks_7d of the schema's type (int64 or int32).
+func writeActivityAs(t *testing.T, path string, now time.Time, schema *arrow.Schema) {
+	b := array.NewRecordBuilder(memory.DefaultAllocator, schema)
 	defer b.Release()
 	add := func(user int64, at time.Time, clicks *int64, spend float64, sessions int32) {
 		b.Field(0).(*array.Int64Builder).Append(user)
@@ -38,7 +43,12 @@ func writeActivity(t *testing.T, path string, now time.Time) {
 		if clicks == nil {
 			b.Field(3).AppendNull()
 		} else {
-			b.Field(3).(*array.Int64Builder).Append(*clicks)
+			switch cb := b.Field(3).(type) {
+			case *array.Int64Builder:
+				cb.Append(*clicks)
+			case *array.Int32Builder:
+				cb.Append(int32(*clicks))
+			}
 		}
 		b.Field(4).(*array.Float64Builder).Append(spend)
 		b.Field(5).(*array.Int32Builder).Append(sessions)

@@ -15,6 +15,8 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/quiverfs/quiver/definitions"
+	"github.com/quiverfs/quiver/offline/iceberg"
+	"github.com/quiverfs/quiver/online"
 	"github.com/quiverfs/quiver/registry"
 )
 
@@ -163,18 +165,35 @@ func (a *app) describeCommand() *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("%s %q history: %w", kind.Label(), args[1], err)
 			}
+			// A live feature view's current definition generation (docs/definitions.md).
+			generation := 0
+			if kind == definitions.KindFeatureView && !o.Deleted && o.Version == history[len(history)-1].Version {
+				gens, err := store.Generations(ctx, cfg.Project)
+				if err != nil {
+					return err
+				}
+				generation = registry.Generation(gens, o.Name)
+			}
 			if a.jsonOutput() {
 				hist := make([]objectJSON, len(history))
 				for i, h := range history {
 					hist[i] = toObjectJSON(h)
 					hist[i].Spec = nil
 				}
-				return a.printJSON(map[string]any{"object": toObjectJSON(o), "history": hist})
+				out := map[string]any{"object": toObjectJSON(o), "history": hist}
+				if generation > 0 {
+					out["generation"] = generation
+				}
+				return a.printJSON(out)
 			}
 			tw := a.table()
 			fmt.Fprintf(tw, "Kind:\t%s\n", o.Kind)
 			fmt.Fprintf(tw, "Name:\t%s\n", o.Name)
 			fmt.Fprintf(tw, "Version:\tv%d of %d\n", o.Version, len(history))
+			if generation > 1 {
+				fmt.Fprintf(tw, "Generation:\t%d (online rows %s, offline table %s)\n", generation,
+					online.StorageName(o.Name, generation), iceberg.TableName(o.Name, generation))
+			}
 			fmt.Fprintf(tw, "Hash:\t%s\n", orDash(o.Hash))
 			fmt.Fprintf(tw, "Applied:\t%s by %s (revision %d, commit %s)\n", o.CreatedAt.UTC().Format(time.RFC3339), o.CreatedBy, o.Revision, orDash(o.GitCommit))
 			tw.Flush()

@@ -39,6 +39,7 @@ type materializeEnv struct {
 	cfg     *config.Config
 	reg     registry.Store
 	repo    *definitions.Repo
+	applied *registry.Applied
 	views   []*definitions.FeatureView
 	offline *stores.Offline
 	online  online.Store
@@ -77,7 +78,7 @@ func (a *app) openMaterialize(cmd *cobra.Command, names []string, openStores boo
 		env.Close()
 		return nil, err
 	}
-	env.repo = applied.Repo
+	env.repo, env.applied = applied.Repo, applied
 	if len(names) == 0 {
 		env.views = env.repo.FeatureViews
 		if len(env.views) == 0 {
@@ -132,6 +133,9 @@ func (e *materializeEnv) job(v *definitions.FeatureView) (materialize.Job, error
 	if err != nil {
 		return materialize.Job{}, err
 	}
+	// Rows go to the view's current definition generation only.
+	gen := e.applied.Generation(v.Name)
+	vs.Generation = gen
 	src, err := e.sources.Open(e.repo.Source(v.Source))
 	if err != nil {
 		return materialize.Job{}, err
@@ -142,7 +146,7 @@ func (e *materializeEnv) job(v *definitions.FeatureView) (materialize.Job, error
 		if err != nil {
 			return materialize.Job{}, err
 		}
-		job.Online, job.OnlineView = e.online, ov
+		job.Online, job.OnlineView = e.online, ov.WithGeneration(gen)
 	}
 	return job, nil
 }

@@ -108,7 +108,7 @@ func TestNoOpMaterializationsKeepTheCache(t *testing.T) {
 		off, err := stores.OpenOffline(context.Background(), cfg, nil)
 		require.NoError(t, err)
 		defer off.Close()
-		snaps, err := off.Snapshots(context.Background(), "user_stats")
+		snaps, err := off.Snapshots(context.Background(), "user_stats", 1)
 		require.NoError(t, err)
 		return len(snaps)
 	}

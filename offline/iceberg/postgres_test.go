@@ -37,7 +37,7 @@ func TestPostgresCatalog(t *testing.T) {
 	require.NoError(t, err)
 
 	other := open()
-	snaps, err := other.Snapshots(ctx, "user_stats")
+	snaps, err := other.Snapshots(ctx, "user_stats", 1)
 	require.NoError(t, err)
 	require.Len(t, snaps, 1)
 	require.Equal(t, res.SnapshotID, snaps[0].ID)

@@ -77,8 +77,8 @@ func (s *Store) AdoptLegacyTables(ctx context.Context, owns OwnsTable) ([]string
 	var moved []string
 	for _, id := range idents {
 		view := id[len(id)-1]
-		if exists, err := s.cat.cat.CheckTableExists(ctx, s.Identifier(view)); err != nil {
-			return moved, fmt.Errorf("%s: check table %s: %w", s.cat, s.tableName(view), err)
+		if exists, err := s.cat.cat.CheckTableExists(ctx, s.Identifier(view, 1)); err != nil {
+			return moved, fmt.Errorf("%s: check table %s: %w", s.cat, s.tableName(view, 1), err)
 		} else if exists {
 			continue
 		}
@@ -100,11 +100,11 @@ func (s *Store) AdoptLegacyTables(ctx context.Context, owns OwnsTable) ([]string
 		if !mine {
 			continue
 		}
-		if _, err := s.cat.cat.RenameTable(ctx, id, s.Identifier(view)); err != nil {
+		if _, err := s.cat.cat.RenameTable(ctx, id, s.Identifier(view, 1)); err != nil {
 			if errors.Is(err, catalog.ErrNoSuchTable) || errors.Is(err, catalog.ErrTableAlreadyExists) {
 				continue // another process moved it first
 			}
-			return moved, fmt.Errorf("move legacy offline table %s to %s: %w", strings.Join(id, "."), s.tableName(view), err)
+			return moved, fmt.Errorf("move legacy offline table %s to %s: %w", strings.Join(id, "."), s.tableName(view, 1), err)
 		}
 		moved = append(moved, view)
 	}

@@ -40,7 +40,7 @@ func TestProjectsSharingACatalogAreIsolated(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, sourcetest.Expected(rows[:3], all, true), scanAll(t, a, offline.ScanRequest{}))
 	require.Equal(t, sourcetest.Expected(rows[3:], all, true), scanAll(t, b, offline.ScanRequest{}))
-	require.Equal(t, "quiver_a.user_stats", a.tableName("user_stats"))
+	require.Equal(t, "quiver_a.user_stats", a.tableName("user_stats", 1))
 }
 
 // TestAdoptLegacyTables: a table in the old shared namespace moves to the project whose run
@@ -62,7 +62,7 @@ func TestAdoptLegacyTables(t *testing.T) {
 	empty := sourcetest.View()
 	empty.View = "never_written"
 	require.NoError(t, legacy.EnsureTable(ctx, empty))
-	before, err := legacy.Snapshots(ctx, "user_stats")
+	before, err := legacy.Snapshots(ctx, "user_stats", 1)
 	require.NoError(t, err)
 
 	// Run 7 is shop's run of user_stats; run 8 belongs to another project.
@@ -75,14 +75,14 @@ func TestAdoptLegacyTables(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, []string{"user_stats"}, moved)
 	require.Equal(t, sourcetest.Expected(rows, all, true), scanAll(t, shop, offline.ScanRequest{}))
-	after, err := shop.Snapshots(ctx, "user_stats")
+	after, err := shop.Snapshots(ctx, "user_stats", 1)
 	require.NoError(t, err)
 	require.Equal(t, before, after, "history moves with the table")
-	_, err = legacy.Snapshots(ctx, "user_stats")
+	_, err = legacy.Snapshots(ctx, "user_stats", 1)
 	require.ErrorIs(t, err, offline.ErrTableNotFound)
-	_, err = legacy.Snapshots(ctx, "merchant_stats")
+	_, err = legacy.Snapshots(ctx, "merchant_stats", 1)
 	require.NoError(t, err, "another project's table stays")
-	_, err = shop.Snapshots(ctx, "never_written")
+	_, err = shop.Snapshots(ctx, "never_written", 1)
 	require.ErrorIs(t, err, offline.ErrTableNotFound, "an empty table is not adopted")
 
 	// Idempotent; and writes continue on the adopted table.
@@ -91,7 +91,7 @@ func TestAdoptLegacyTables(t *testing.T) {
 	require.Empty(t, moved)
 	_, err = shop.WriteInterval(ctx, sourcetest.View(), all, stream(t, mem, rows), "9")
 	require.NoError(t, err)
-	after, err = shop.Snapshots(ctx, "user_stats")
+	after, err = shop.Snapshots(ctx, "user_stats", 1)
 	require.NoError(t, err)
 	require.Len(t, after, len(before)+1)
 }
@@ -111,7 +111,7 @@ func TestEmptyWriteCommitsNothing(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, res.NoOp)
 	require.Zero(t, res.SnapshotID)
-	snaps, err := s.Snapshots(ctx, "user_stats")
+	snaps, err := s.Snapshots(ctx, "user_stats", 1)
 	require.NoError(t, err)
 	require.Empty(t, snaps)
 
@@ -123,7 +123,7 @@ func TestEmptyWriteCommitsNothing(t *testing.T) {
 		require.NoError(t, err, "run %d", i)
 		require.True(t, res.NoOp)
 	}
-	snaps, err = s.Snapshots(ctx, "user_stats")
+	snaps, err = s.Snapshots(ctx, "user_stats", 1)
 	require.NoError(t, err)
 	require.Len(t, snaps, 1, "no-op writes add no snapshot")
 

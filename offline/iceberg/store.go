@@ -100,20 +100,33 @@ func NewStore(ctx context.Context, cat *Catalog, opts StoreOptions) (*Store, err
 	return &Store{cat: cat, ns: ns, opts: opts}, nil
 }
 
-// Identifier is the table identifier of a view.
-func (s *Store) Identifier(view string) table.Identifier {
-	return append(append(table.Identifier{}, s.ns...), view)
+// Identifier is the table identifier of a view's definition generation (0 or 1: the first):
+// NAMESPACE.VIEW for the first generation, NAMESPACE."VIEW-gN" after (TableName).
+func (s *Store) Identifier(view string, generation int) table.Identifier {
+	return append(append(table.Identifier{}, s.ns...), TableName(view, generation))
 }
 
-func (s *Store) tableName(view string) string { return strings.Join(s.Identifier(view), ".") }
+// TableName is the name of the table of a view's definition generation inside the store's
+// namespace: the view's name for the first generation, VIEW-gN after. View names cannot
+// contain '-', so no view's table collides with another's generation.
+func TableName(view string, generation int) string {
+	if generation <= 1 {
+		return view
+	}
+	return view + "-g" + strconv.Itoa(generation)
+}
 
-func (s *Store) load(ctx context.Context, view string) (*table.Table, error) {
-	tbl, err := s.cat.cat.LoadTable(ctx, s.Identifier(view))
+func (s *Store) tableName(view string, generation int) string {
+	return strings.Join(s.Identifier(view, generation), ".")
+}
+
+func (s *Store) load(ctx context.Context, view string, generation int) (*table.Table, error) {
+	tbl, err := s.cat.cat.LoadTable(ctx, s.Identifier(view, generation))
 	if errors.Is(err, catalog.ErrNoSuchTable) {
-		return nil, fmt.Errorf("offline table %s: %w", s.tableName(view), offline.ErrTableNotFound)
+		return nil, fmt.Errorf("offline table %s: %w", s.tableName(view, generation), offline.ErrTableNotFound)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("load offline table %s: %w", s.tableName(view), err)
+		return nil, fmt.Errorf("load offline table %s: %w", s.tableName(view, generation), err)
 	}
 	return tbl, nil
 }
@@ -128,8 +141,8 @@ func (s *Store) ensure(ctx context.Context, vs offline.ViewSchema) (*table.Table
 	if err := vs.Validate(); err != nil {
 		return nil, err
 	}
-	name := s.tableName(vs.View)
-	tbl, err := s.load(ctx, vs.View)
+	name := s.tableName(vs.View, vs.Generation)
+	tbl, err := s.load(ctx, vs.View, vs.Generation)
 	if errors.Is(err, offline.ErrTableNotFound) {
 		sc, err := tableSchema(vs)
 		if err != nil {
@@ -153,7 +166,7 @@ func (s *Store) ensure(ctx context.Context, vs offline.ViewSchema) (*table.Table
 				props[dictColumnKey+"."+c.Name] = "false"
 			}
 		}
-		tbl, err = s.cat.cat.CreateTable(ctx, s.Identifier(vs.View), sc,
+		tbl, err = s.cat.cat.CreateTable(ctx, s.Identifier(vs.View, vs.Generation), sc,
 			catalog.WithPartitionSpec(&spec), catalog.WithProperties(props))
 		if errors.Is(err, catalog.ErrTableAlreadyExists) {
 			return s.ensure(ctx, vs) // created concurrently: check it
@@ -167,7 +180,7 @@ func (s *Store) ensure(ctx context.Context, vs offline.ViewSchema) (*table.Table
 		return nil, err
 	}
 	cur := tbl.Schema()
-	var missing []offline.Column
+	var missing, promoted []offline.Column
 	for _, c := range vs.Columns() {
 		f, ok := cur.FindFieldByName(c.Name)
 		if !ok {
@@ -175,18 +188,31 @@ func (s *Store) ensure(ctx context.Context, vs offline.ViewSchema) (*table.Table
 			continue
 		}
 		got, ok := TypeFromIceberg(f.Type)
+		if ok && got != c.Type && definitions.Widens(got, c.Type) {
+			promoted = append(promoted, c)
+			continue
+		}
 		if !ok || got != c.Type {
 			return nil, fmt.Errorf("offline table %s: %w: column %q is stored as %s but view %q declares it %s; "+
-				"a column's type cannot change: give the feature a new name, or drop the table and materialize again",
+				"only int32 to int64 and float32 to float64 widen in place: apply the change with "+
+				"'quiver apply --allow-breaking' to start a new generation of the view, then materialize",
 				name, offline.ErrSchemaConflict, c.Name, f.Type, vs.View, c.Type)
 		}
 	}
-	if len(missing) == 0 {
+	if len(missing) == 0 && len(promoted) == 0 {
 		return tbl, nil
 	}
 	tx := tbl.NewTransaction()
 	us := tx.UpdateSchema(true, false)
 	var added []string
+	for _, c := range promoted {
+		t, err := IcebergType(c.Type, func() int { return 0 })
+		if err != nil {
+			return nil, fmt.Errorf("offline table %s column %q: %w", name, c.Name, err)
+		}
+		us = us.UpdateColumn([]string{c.Name}, table.ColumnUpdate{FieldType: ice.Optional[ice.Type]{Val: t, Valid: true}})
+		added = append(added, c.Name+" (promoted to "+c.Type.String()+")")
+	}
 	for _, c := range missing {
 		t, err := IcebergType(c.Type, func() int { return 0 })
 		if err != nil {
@@ -196,11 +222,11 @@ func (s *Store) ensure(ctx context.Context, vs offline.ViewSchema) (*table.Table
 		added = append(added, c.Name)
 	}
 	if err := us.Commit(); err != nil {
-		return nil, fmt.Errorf("offline table %s: add columns %s: %w", name, strings.Join(added, ", "), err)
+		return nil, fmt.Errorf("offline table %s: evolve columns %s: %w", name, strings.Join(added, ", "), err)
 	}
 	tbl, err = tx.Commit(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("offline table %s: add columns %s: %w", name, strings.Join(added, ", "), err)
+		return nil, fmt.Errorf("offline table %s: evolve columns %s: %w", name, strings.Join(added, ", "), err)
 	}
 	return tbl, nil
 }
@@ -217,10 +243,10 @@ func (s *Store) ensure(ctx context.Context, vs offline.ViewSchema) (*table.Table
 func (s *Store) WriteInterval(ctx context.Context, vs offline.ViewSchema, r offline.Range, rows offline.Stream, runID string) (res offline.WriteResult, err error) {
 	defer func() {
 		if cerr := rows.Close(); cerr != nil && err == nil {
-			err = fmt.Errorf("write %s: close input: %w", s.tableName(vs.View), cerr)
+			err = fmt.Errorf("write %s: close input: %w", s.tableName(vs.View, vs.Generation), cerr)
 		}
 	}()
-	name := s.tableName(vs.View)
+	name := s.tableName(vs.View, vs.Generation)
 	if err := r.Validate(); err != nil {
 		return res, fmt.Errorf("write %s: %w", name, err)
 	}
@@ -522,8 +548,8 @@ func project(rec arrow.RecordBatch, target *arrow.Schema, mem memory.Allocator) 
 
 // Scan implements offline.Reader.
 func (s *Store) Scan(ctx context.Context, view string, req offline.ScanRequest) (offline.SnapshotStream, error) {
-	name := s.tableName(view)
-	tbl, err := s.load(ctx, view)
+	name := s.tableName(view, req.Generation)
+	tbl, err := s.load(ctx, view, req.Generation)
 	if err != nil {
 		return nil, err
 	}
@@ -673,9 +699,30 @@ func (s *Store) Count(ctx context.Context, view string, req offline.ScanRequest)
 	}
 }
 
+// DropTable implements offline.Dropper: the table leaves the catalog and, where the catalog
+// can purge (the SQL catalog, a REST server that supports it), its files are deleted.
+func (s *Store) DropTable(ctx context.Context, view string, generation int) error {
+	ident := s.Identifier(view, generation)
+	var err error
+	if p, ok := s.cat.cat.(catalog.PurgeableTable); ok {
+		err = p.PurgeTable(ctx, ident)
+	} else {
+		err = s.cat.cat.DropTable(ctx, ident)
+	}
+	if errors.Is(err, catalog.ErrNoSuchTable) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("drop offline table %s: %w", s.tableName(view, generation), err)
+	}
+	return nil
+}
+
+var _ offline.Dropper = (*Store)(nil)
+
 // Snapshots implements offline.Reader.
-func (s *Store) Snapshots(ctx context.Context, view string) ([]offline.Snapshot, error) {
-	tbl, err := s.load(ctx, view)
+func (s *Store) Snapshots(ctx context.Context, view string, generation int) ([]offline.Snapshot, error) {
+	tbl, err := s.load(ctx, view, generation)
 	if err != nil {
 		return nil, err
 	}

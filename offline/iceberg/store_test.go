@@ -115,7 +115,7 @@ func TestWriteIntervalIsIdempotent(t *testing.T) {
 				require.NoError(t, err)
 				require.Equal(t, int64(len(rows)), n)
 			}
-			snaps, err := s.Snapshots(ctx, "user_stats")
+			snaps, err := s.Snapshots(ctx, "user_stats", 1)
 			require.NoError(t, err)
 			require.Len(t, snaps, 2)
 			for i, sn := range snaps {
@@ -159,7 +159,7 @@ func TestWriteIntervalReplacesOnlyItsInterval(t *testing.T) {
 	all := offline.Range{Start: base, End: base.Add(5 * day)}
 	_, err := s.WriteInterval(ctx, sourcetest.View(), all, stream(t, mem, rows), "full")
 	require.NoError(t, err)
-	first, err := s.Snapshots(ctx, "user_stats")
+	first, err := s.Snapshots(ctx, "user_stats", 1)
 	require.NoError(t, err)
 
 	// Re-materialize part of day 1 (a partial partition) and all of day 2 with new values.
@@ -240,7 +240,7 @@ func TestWriteIntervalRejectsBadInput(t *testing.T) {
 			require.Contains(t, err.Error(), tc.mesg)
 			require.Contains(t, err.Error(), "quiver.user_stats")
 			// Nothing was committed.
-			snaps, err := s.Snapshots(ctx, "user_stats")
+			snaps, err := s.Snapshots(ctx, "user_stats", 1)
 			require.NoError(t, err)
 			require.Len(t, snaps, 1)
 			require.Equal(t, sourcetest.Expected(rows, all, true), scanAll(t, s, offline.ScanRequest{}))
@@ -312,7 +312,7 @@ func TestTableLayout(t *testing.T) {
 	rows := sourcetest.Rows()
 	_, err := s.WriteInterval(ctx, sourcetest.View(), offline.Range{Start: base, End: base.Add(5 * day)}, stream(t, mem, rows), "r")
 	require.NoError(t, err)
-	tbl, err := cat.cat.LoadTable(ctx, s.Identifier("user_stats"))
+	tbl, err := cat.cat.LoadTable(ctx, s.Identifier("user_stats", 1))
 	require.NoError(t, err)
 	require.Equal(t, "shop.features.user_stats", strings.Join(tbl.Identifier(), "."))
 	spec := tbl.Spec()
@@ -345,7 +345,7 @@ func TestTableLayout(t *testing.T) {
 	require.ErrorIs(t, err, offline.ErrSnapshotNotFound)
 	_, err = s.Scan(ctx, "user_stats", offline.ScanRequest{Columns: []string{"nope"}})
 	require.ErrorIs(t, err, offline.ErrColumnNotFound)
-	_, err = s.Snapshots(ctx, "nope")
+	_, err = s.Snapshots(ctx, "nope", 1)
 	require.ErrorIs(t, err, offline.ErrTableNotFound)
 }
 
@@ -382,7 +382,7 @@ func TestCatalogConfig(t *testing.T) {
 	defer c2.Close()
 	s2, err := NewStore(ctx, c2, StoreOptions{})
 	require.NoError(t, err)
-	snaps, err := s2.Snapshots(ctx, "user_stats")
+	snaps, err := s2.Snapshots(ctx, "user_stats", 1)
 	require.NoError(t, err)
 	require.Empty(t, snaps)
 	n, err := s2.Count(ctx, "user_stats", offline.ScanRequest{})
@@ -410,8 +410,79 @@ func TestCanceledWriteCommitsNothing(t *testing.T) {
 		}, in.Close)
 		_, err := s.WriteInterval(ctx, sourcetest.View(), all, cancelling, "canceled")
 		require.ErrorIs(t, err, context.Canceled)
-		snaps, err := s.Snapshots(context.Background(), "user_stats")
+		snaps, err := s.Snapshots(context.Background(), "user_stats", 1)
 		require.NoError(t, err)
 		require.Empty(t, snaps)
 	}
+}
+
+// TestGenerationsAndPromotion: each definition generation of a view has its own table; a
+// dropped table's files are gone; int32/float32 columns widen in place.
+func TestGenerationsAndPromotion(t *testing.T) {
+	ctx := context.Background()
+	mem := memory.NewCheckedAllocator(memory.DefaultAllocator)
+	defer mem.AssertSize(t, 0)
+	s, cat := newStore(t, StoreOptions{Allocator: mem})
+	rows := sourcetest.Rows()
+	all := offline.Range{Start: base, End: base.Add(5 * day)}
+	_, err := s.WriteInterval(ctx, sourcetest.View(), all, stream(t, mem, rows), "g1")
+	require.NoError(t, err)
+
+	g2 := sourcetest.View()
+	g2.Generation = 2
+	g2.Features = slices.Clone(g2.Features)
+	g2.Features[1].Type = definitions.MustType("string") // incompatible with generation 1
+	require.NoError(t, s.EnsureTable(ctx, g2))
+	snaps, err := s.Snapshots(ctx, "user_stats", 2)
+	require.NoError(t, err)
+	require.Empty(t, snaps, "a new generation starts with an empty table")
+	n, err := s.Count(ctx, "user_stats", offline.ScanRequest{Generation: 2})
+	require.NoError(t, err)
+	require.Zero(t, n)
+	n, err = s.Count(ctx, "user_stats", offline.ScanRequest{})
+	require.NoError(t, err)
+	require.NotZero(t, n, "generation 1 is untouched")
+	require.Equal(t, "user_stats-g2", TableName("user_stats", 2))
+	require.Equal(t, "user_stats", TableName("user_stats", 1))
+
+	tbl, err := cat.cat.LoadTable(ctx, s.Identifier("user_stats", 1))
+	require.NoError(t, err)
+	loc := strings.TrimPrefix(tbl.Location(), "file://")
+	require.NoError(t, s.DropTable(ctx, "user_stats", 1))
+	require.NoError(t, s.DropTable(ctx, "user_stats", 1), "dropping a dropped table is a no-op")
+	_, err = s.Snapshots(ctx, "user_stats", 1)
+	require.ErrorIs(t, err, offline.ErrTableNotFound)
+	var files []string
+	_ = filepath.WalkDir(loc, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			files = append(files, p)
+		}
+		return nil
+	})
+	require.Empty(t, files, "the dropped table's files are deleted")
+	_, err = s.Snapshots(ctx, "user_stats", 2)
+	require.NoError(t, err, "generation 2 is untouched")
+
+	// Widening promotions evolve the table in place.
+	p := sourcetest.View()
+	p.Generation = 3
+	p.Features = append(slices.Clone(p.Features), offline.Column{Name: "score", Type: definitions.MustType("float32")},
+		offline.Column{Name: "count32", Type: definitions.MustType("int32")})
+	require.NoError(t, s.EnsureTable(ctx, p))
+	p.Features[len(p.Features)-2].Type = definitions.MustType("float64")
+	p.Features[len(p.Features)-1].Type = definitions.MustType("int64")
+	require.NoError(t, s.EnsureTable(ctx, p))
+	tbl, err = cat.cat.LoadTable(ctx, s.Identifier("user_stats", 3))
+	require.NoError(t, err)
+	f, ok := tbl.Schema().FindFieldByName("score")
+	require.True(t, ok)
+	require.Equal(t, "double", f.Type.String())
+	f, ok = tbl.Schema().FindFieldByName("count32")
+	require.True(t, ok)
+	require.Equal(t, "long", f.Type.String())
+	// Narrowing back is refused, naming the way out.
+	p.Features[len(p.Features)-1].Type = definitions.MustType("int32")
+	err = s.EnsureTable(ctx, p)
+	require.ErrorIs(t, err, offline.ErrSchemaConflict)
+	require.ErrorContains(t, err, "--allow-breaking")
 }

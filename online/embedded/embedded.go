@@ -159,7 +159,7 @@ func (s *Store) Write(ctx context.Context, v *online.View, rows []online.Row) er
 		if !r.CreatedTS.IsZero() {
 			created = r.CreatedTS.UnixMicro()
 		}
-		if _, err := stmt.ExecContext(ctx, v.Project, v.Name, []byte(r.Key), r.EventTS.UnixMicro(), created, encoded[i]); err != nil {
+		if _, err := stmt.ExecContext(ctx, v.Project, v.StorageName(), []byte(r.Key), r.EventTS.UnixMicro(), created, encoded[i]); err != nil {
 			return s.wrap(fmt.Sprintf("write view %q", v.Name), err)
 		}
 	}
@@ -169,12 +169,34 @@ func (s *Store) Write(ctx context.Context, v *online.View, rows []online.Row) er
 	return nil
 }
 
-// DeleteView implements online.Writer.
+// DeleteView implements online.Writer. Rows are stored under the view's storage name
+// (online.StorageName), so the rows of generations 1 to v.Generation are those of its
+// storage names through that generation.
 func (s *Store) DeleteView(ctx context.Context, v *online.View) error {
-	if _, err := s.db.ExecContext(ctx, `DELETE FROM online_rows WHERE project = ? AND view = ?`, v.Project, v.Name); err != nil {
+	query, args := generationsWhere(`DELETE FROM online_rows`, v)
+	if _, err := s.db.ExecContext(ctx, query, args...); err != nil {
 		return s.wrap(fmt.Sprintf("delete view %q", v.Name), err)
 	}
 	return nil
+}
+
+// CountView implements online.Counter.
+func (s *Store) CountView(ctx context.Context, v *online.View) (int64, error) {
+	query, args := generationsWhere(`SELECT COUNT(*) FROM online_rows`, v)
+	var n int64
+	if err := s.db.QueryRowContext(ctx, query, args...).Scan(&n); err != nil {
+		return 0, s.wrap(fmt.Sprintf("count view %q", v.Name), err)
+	}
+	return n, nil
+}
+
+func generationsWhere(head string, v *online.View) (string, []any) {
+	names := v.StorageNamesThrough()
+	args := []any{v.Project}
+	for _, n := range names {
+		args = append(args, n)
+	}
+	return head + ` WHERE project = ? AND view IN (?` + strings.Repeat(",?", len(names)-1) + `)`, args
 }
 
 // Read implements online.Reader with one IN (...) query per view and up to 500 keys.
@@ -218,7 +240,7 @@ func (s *Store) lookup(ctx context.Context, v *online.View, keys []online.Entity
 	q.WriteString(strings.Repeat(",?", len(keys)-1))
 	q.WriteString(")")
 	args := make([]any, 0, 2+len(keys))
-	args = append(args, v.Project, v.Name)
+	args = append(args, v.Project, v.StorageName())
 	for _, k := range keys {
 		args = append(args, []byte(k))
 	}
@@ -239,3 +261,5 @@ func (s *Store) lookup(ctx context.Context, v *online.View, keys []online.Entity
 	}
 	return nil
 }
+
+var _ online.Counter = (*Store)(nil)

@@ -122,6 +122,7 @@ func RunStoreTests(t *testing.T, newStore NewStore) {
 		{"OutOfOrderWrites", testOutOfOrder},
 		{"ConcurrentWriters", testConcurrentWriters},
 		{"DeleteView", testDeleteView},
+		{"Generations", testGenerations},
 		{"InvalidRowsWriteNothing", testInvalidRows},
 		{"ViewGainsAndLosesFeatures", testSchemaChange},
 		{"ProjectIsolation", testProjectIsolation},
@@ -513,4 +514,77 @@ func testEmpty(t *testing.T, s online.Store) {
 	require.Equal(t, 0, res.Rows)
 	require.Len(t, res.Columns, 2)
 	require.Empty(t, res.Columns[0].Values)
+}
+
+// testGenerations: rows belong to the definition generation they were written for. A newer
+// generation never reads older rows (they are NOT_FOUND), older timestamps of a new
+// generation are written (the stale-write guard is per generation), and DeleteView and
+// CountView cover a generation and every earlier one.
+func testGenerations(t *testing.T, s online.Store) {
+	ctx := context.Background()
+	project := Project(t)
+	g1 := MustView(t, project, FeatureView("v", []string{"user"}, 0, "int64"))
+	// Generation 2 changes the feature's type, as a breaking change would.
+	g2 := MustView(t, project, FeatureView("v", []string{"user"}, 0, "int32")).WithGeneration(2)
+	require.Equal(t, "v", g1.StorageName())
+	require.Equal(t, "v@2", g2.StorageName())
+	other := MustView(t, project, FeatureView("w", []string{"user"}, 0, "int64"))
+	var keys []online.EntityKey
+	for i := range int64(20) {
+		k := UserKey(t, g1, i)
+		keys = append(keys, k)
+		require.NoError(t, s.Write(ctx, g1, []online.Row{{Key: k, EventTS: base.Add(time.Hour), Values: []online.Value{online.Int64(i)}}}))
+		require.NoError(t, s.Write(ctx, other, []online.Row{{Key: k, EventTS: base, Values: []online.Value{online.Int64(i)}}}))
+	}
+	res := read(t, s, online.ViewRead{View: g2, Keys: keys})
+	for i := range keys {
+		require.Equal(t, online.NotFound, res.Columns[0].Statuses[i], "generation 2 never reads generation 1's rows")
+	}
+	// Older event times than generation 1's rows: still written for generation 2.
+	for i, k := range keys[:10] {
+		require.NoError(t, s.Write(ctx, g2, []online.Row{{Key: k, EventTS: base, Values: []online.Value{online.Int32(int32(100 + i))}}}))
+	}
+	res = read(t, s, online.ViewRead{View: g2, Keys: keys}, online.ViewRead{View: g1, Keys: keys})
+	for i := range keys {
+		if i < 10 {
+			require.Equal(t, online.Present, res.Columns[0].Statuses[i])
+			require.Equal(t, int32(100+i), res.Columns[0].Values[i].Int32())
+		} else {
+			require.Equal(t, online.NotFound, res.Columns[0].Statuses[i])
+		}
+		require.Equal(t, int64(i), res.Columns[1].Values[i].Int64())
+	}
+	if c, ok := s.(online.Counter); ok {
+		n, err := c.CountView(ctx, g1)
+		require.NoError(t, err)
+		require.EqualValues(t, 20, n)
+		n, err = c.CountView(ctx, g2)
+		require.NoError(t, err)
+		require.EqualValues(t, 30, n, "generation 2 counts its rows and generation 1's")
+	} else {
+		t.Fatalf("%T does not implement online.Counter", s)
+	}
+	// Dropping generation 1 leaves generation 2 and other views alone.
+	require.NoError(t, s.DeleteView(ctx, g1))
+	res = read(t, s, online.ViewRead{View: g2, Keys: keys}, online.ViewRead{View: g1, Keys: keys}, online.ViewRead{View: other, Keys: keys})
+	for i := range keys {
+		require.Equal(t, i < 10, res.Columns[0].Statuses[i] == online.Present, "row %d", i)
+		require.Equal(t, online.NotFound, res.Columns[1].Statuses[i])
+		require.Equal(t, online.Present, res.Columns[2].Statuses[i])
+	}
+	// A reference by name and generation drops every generation through it.
+	ref, err := online.NewViewRef(project, "v", 2)
+	require.NoError(t, err)
+	require.NoError(t, s.DeleteView(ctx, ref))
+	require.NoError(t, s.DeleteView(ctx, ref), "dropping twice is a no-op")
+	n, err := s.(online.Counter).CountView(ctx, ref)
+	require.NoError(t, err)
+	require.Zero(t, n)
+	res = read(t, s, online.ViewRead{View: g2, Keys: keys}, online.ViewRead{View: other, Keys: keys})
+	for i := range keys {
+		require.Equal(t, online.NotFound, res.Columns[0].Statuses[i])
+		require.Equal(t, online.Present, res.Columns[1].Statuses[i])
+	}
+	_, err = online.NewViewRef(project, "", 1)
+	require.ErrorIs(t, err, online.ErrInvalidArgument)
 }

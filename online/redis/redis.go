@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -180,8 +181,9 @@ func appendHashKey(b []byte, project string, key online.EntityKey) []byte {
 	return append(b, '}')
 }
 
-// field is the hash field of a view.
-func field(v *online.View) string { return v.Name }
+// field is the hash field of a view: its name, with its definition generation after the
+// first (online.StorageName).
+func field(v *online.View) string { return v.StorageName() }
 
 // Read implements online.Reader with one pipeline: one HMGET per distinct (row, entity key),
 // asking for the fields of every requested view keyed by that entity.
@@ -435,13 +437,61 @@ func (s *Store) writeGroups(ctx context.Context, v *online.View, groups [][]int,
 }
 
 // DeleteView implements online.Writer: it scans every master for the hashes of the view's
-// project and deletes the view's field from them. It costs a scan of the project's keys.
+// project and deletes the view's fields of generations 1 to v.Generation from them. It costs
+// a scan of the project's keys.
 func (s *Store) DeleteView(ctx context.Context, v *online.View) error {
-	// The entity key of every row of v starts with the same bytes: its entities' names.
-	// View names are unique in a project, so every hash of the project is scanned, also those
-	// of entities the view was keyed by before a change.
-	pattern := "q:" + globEscape(v.Project) + ":{*"
-	del := func(ctx context.Context, c *goredis.Client) error {
+	fields := v.StorageNamesThrough()
+	err := s.forEachProjectKey(ctx, v.Project, func(ctx context.Context, pipe goredis.Pipeliner, keys []string) error {
+		for _, k := range keys {
+			pipe.HDel(ctx, k, fields...)
+		}
+		_, err := pipe.Exec(ctx)
+		return err
+	})
+	if err != nil {
+		return s.wrap(ctx, fmt.Sprintf("delete view %q", v.Name), err)
+	}
+	return nil
+}
+
+// CountView implements online.Counter: one scan of the project's keys, and a pipelined
+// HEXISTS per key and generation.
+func (s *Store) CountView(ctx context.Context, v *online.View) (int64, error) {
+	fields := v.StorageNamesThrough()
+	var mu sync.Mutex
+	var n int64
+	err := s.forEachProjectKey(ctx, v.Project, func(ctx context.Context, pipe goredis.Pipeliner, keys []string) error {
+		cmds := make([]*goredis.BoolCmd, 0, len(keys)*len(fields))
+		for _, k := range keys {
+			for _, f := range fields {
+				cmds = append(cmds, pipe.HExists(ctx, k, f))
+			}
+		}
+		if _, err := pipe.Exec(ctx); err != nil {
+			return err
+		}
+		var found int64
+		for _, c := range cmds {
+			if c.Val() {
+				found++
+			}
+		}
+		mu.Lock()
+		n += found
+		mu.Unlock()
+		return nil
+	})
+	if err != nil {
+		return 0, s.wrap(ctx, fmt.Sprintf("count view %q", v.Name), err)
+	}
+	return n, nil
+}
+
+// forEachProjectKey scans every master for the hashes of project, calling fn with a fresh
+// pipeline of the master and each batch of keys found.
+func (s *Store) forEachProjectKey(ctx context.Context, project string, fn func(ctx context.Context, pipe goredis.Pipeliner, keys []string) error) error {
+	pattern := "q:" + globEscape(project) + ":{*"
+	scan := func(ctx context.Context, c *goredis.Client) error {
 		var cursor uint64
 		for {
 			keys, next, err := c.Scan(ctx, cursor, pattern, 1000).Result()
@@ -449,11 +499,7 @@ func (s *Store) DeleteView(ctx context.Context, v *online.View) error {
 				return err
 			}
 			if len(keys) > 0 {
-				pipe := c.Pipeline()
-				for _, k := range keys {
-					pipe.HDel(ctx, k, field(v))
-				}
-				if _, err := pipe.Exec(ctx); err != nil {
+				if err := fn(ctx, c.Pipeline(), keys); err != nil {
 					return err
 				}
 			}
@@ -463,19 +509,14 @@ func (s *Store) DeleteView(ctx context.Context, v *online.View) error {
 			cursor = next
 		}
 	}
-	var err error
 	switch c := s.client.(type) {
 	case *goredis.ClusterClient:
-		err = c.ForEachMaster(ctx, del)
+		return c.ForEachMaster(ctx, scan)
 	case *goredis.Client:
-		err = del(ctx, c)
+		return scan(ctx, c)
 	default:
-		return fmt.Errorf("redis %s: delete view %q: unsupported client %T: %w", s.addr, v.Name, c, online.ErrInvalidArgument)
+		return fmt.Errorf("unsupported client %T: %w", c, online.ErrInvalidArgument)
 	}
-	if err != nil {
-		return s.wrap(ctx, fmt.Sprintf("delete view %q", v.Name), err)
-	}
-	return nil
 }
 
 func globEscape(s string) string {
@@ -489,3 +530,5 @@ func globEscape(s string) string {
 	}
 	return b.String()
 }
+
+var _ online.Counter = (*Store)(nil)

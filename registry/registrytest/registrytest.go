@@ -40,6 +40,8 @@ func Run(t *testing.T, open func(t *testing.T) registry.Store) {
 		{"ListAllKinds", testListAllKinds},
 		{"RevisionLog", testRevisionLog},
 		{"ConcurrentAppliesOneWinner", testConcurrentApplies},
+		{"Generations", testGenerations},
+		{"ConcurrentBreakingApplies", testConcurrentBreakingApplies},
 		{"MaterializationRuns", testMaterializationRuns},
 		{"MaterializationRunErrors", testMaterializationRunErrors},
 		{"Watermarks", testWatermarks},

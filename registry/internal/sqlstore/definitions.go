@@ -268,6 +268,7 @@ func (s *Store) Apply(ctx context.Context, req registry.ApplyRequest) (registry.
 			return &registry.RevisionConflictError{Project: req.Project, Planned: req.BaseRevision, Current: cur}
 		}
 		now := Now()
+		before := map[string]viewState{}
 		for _, c := range req.Changes {
 			var (
 				version int
@@ -282,6 +283,9 @@ func (s *Store) Apply(ctx context.Context, req registry.ApplyRequest) (registry.
 				return fmt.Errorf("read %s %q: %w", c.Kind.Label(), c.Name, err)
 			}
 			live := exists && !deleted
+			if c.Kind == definitions.KindFeatureView {
+				before[c.Name] = viewState{existed: exists, live: live}
+			}
 			if (c.Delete && !live) || (!c.Delete && live && hash == c.Hash) {
 				continue // nothing to do
 			}
@@ -296,7 +300,25 @@ func (s *Store) Apply(ctx context.Context, req registry.ApplyRequest) (registry.
 			}
 			res.Versions = append(res.Versions, o)
 		}
-		if len(res.Versions) == 0 {
+		for _, v := range req.NewGenerations {
+			if _, ok := before[v]; ok {
+				continue
+			}
+			var deleted bool
+			err := tx.row(ctx, `SELECT deleted FROM object_versions
+				WHERE project = ? AND kind = ? AND name = ? ORDER BY version DESC LIMIT 1`,
+				req.Project, string(definitions.KindFeatureView), v).Scan(&deleted)
+			if err != nil && !errors.Is(err, sql.ErrNoRows) {
+				return fmt.Errorf("read feature view %q: %w", v, err)
+			}
+			before[v] = viewState{existed: err == nil, live: err == nil && !deleted}
+		}
+		drops, err := endGenerations(ctx, tx, req, res.Versions, before, cur+1, now)
+		if err != nil {
+			return err
+		}
+		res.Drops = drops
+		if len(res.Versions) == 0 && len(drops) == 0 {
 			res.Revision = cur
 			return nil
 		}

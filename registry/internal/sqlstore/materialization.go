@@ -181,6 +181,15 @@ func (s *Store) AdvanceWatermark(ctx context.Context, u registry.WatermarkUpdate
 		if _, err := lockProject(ctx, tx, u.Project); err != nil {
 			return err
 		}
+		if u.Generation > 0 {
+			gen, _, err := generationOf(ctx, tx, u.Project, u.View)
+			if err != nil {
+				return err
+			}
+			if gen != u.Generation {
+				return fmt.Errorf("view %q wrote generation %d, now at %d: %w", u.View, u.Generation, gen, registry.ErrGenerationChanged)
+			}
+		}
 		cur, err := s.watermark(ctx, tx, u.Project, u.View)
 		switch {
 		case errors.Is(err, registry.ErrWatermarkNotFound):
