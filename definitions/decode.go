@@ -22,6 +22,9 @@ type File struct {
 func Parse(path string, data []byte) (*File, error) {
 	d := &decoder{file: path}
 	f := &File{Path: path}
+	if len(data) > MaxFileSize {
+		return f, ErrorList{fileTooLarge(path, int64(len(data)))}
+	}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		d.errs.add(yamlErrorPos(path, err), "%s", yamlErrorMessage(err))
@@ -29,6 +32,10 @@ func Parse(path string, data []byte) (*File, error) {
 	}
 	if doc.Kind == 0 || len(doc.Content) == 0 { // empty file
 		return f, nil
+	}
+	if n, msg := checkAliases(&doc); n != nil {
+		d.errorf(n, "%s", msg)
+		return f, d.errs.Err()
 	}
 	top := resolve(doc.Content[0])
 	if top.Kind == yaml.ScalarNode && top.Tag == "!!null" {

@@ -374,13 +374,21 @@ func Load(root string, paths ...string) (*Repo, error) {
 	var objects []Object
 	var errs ErrorList
 	for _, path := range files {
-		data, err := os.ReadFile(path)
-		if err != nil {
-			return nil, fmt.Errorf("read definitions: %w", err)
-		}
 		rel, err := filepath.Rel(root, path)
 		if err != nil {
 			rel = path
+		}
+		fi, err := os.Stat(path)
+		if err != nil {
+			return nil, fmt.Errorf("read definitions: %w", err)
+		}
+		if fi.Size() > MaxFileSize {
+			errs = append(errs, fileTooLarge(filepath.ToSlash(rel), fi.Size()))
+			continue
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("read definitions: %w", err)
 		}
 		f, err := Parse(filepath.ToSlash(rel), data)
 		if list, ok := err.(ErrorList); ok {
