@@ -362,6 +362,7 @@ func (d *decoder) source(n *yaml.Node) *Source {
 			s.Parquet = &ParquetSource{}
 			for _, p := range d.mapping(kv.value, "parquet source", []string{"path"}) {
 				s.Parquet.Path = d.str(p, "parquet source")
+				s.Parquet.PathPos = d.pos(p.value)
 			}
 			if s.Parquet.Path == "" && kv.value.Kind == yaml.MappingNode {
 				d.errorf(kv.value, "parquet source needs a path: a file, directory or glob")
@@ -517,6 +518,7 @@ func (d *decoder) model(n *yaml.Node) *Model {
 			m.Runtime = d.str(kv, "model")
 		case "path":
 			m.Path = d.str(kv, "model")
+			m.PathPos = d.pos(kv.value)
 		case "endpoint":
 			m.Endpoint = d.str(kv, "model")
 		case "description":
@@ -573,6 +575,7 @@ func (d *decoder) trainingJob(n *yaml.Node) *TrainingJob {
 				switch e.key {
 				case "path":
 					j.Entities.Path = d.str(e, "training job entities")
+					j.Entities.PathPos = d.pos(e.value)
 				case "sql":
 					j.Entities.SQL = d.str(e, "training job entities")
 				}

@@ -111,7 +111,7 @@ func (a *app) config() (*config.Config, error) {
 
 // definitions loads and validates the repo's definitions.
 func (a *app) definitions(cfg *config.Config) (*definitions.Repo, error) {
-	return definitions.Load(cfg.Root, cfg.Definitions...)
+	return definitions.LoadAllowing(cfg.Root, cfg.AllowedPaths, cfg.Definitions...)
 }
 
 // registry opens the configured registry.

@@ -232,10 +232,11 @@ func (a *app) trainDataset(cmd *cobra.Command, cfg *config.Config, reg registry.
 	if entities == "" {
 		switch {
 		case job.Entities != nil && job.Entities.Path != "":
-			entities = job.Entities.Path
-			if !filepath.IsAbs(entities) {
-				entities = filepath.Join(cfg.Root, entities)
+			p, err := definitions.PathPolicy{Root: cfg.Root, Allowed: cfg.AllowedPaths}.Resolve(job.Entities.Path)
+			if err != nil {
+				return registry.Dataset{}, "", invalid(fmt.Errorf("training job %q entities: %w", job.Name, err))
 			}
+			entities = p
 		case job.Entities != nil && job.Entities.SQL != "":
 			return registry.Dataset{}, "", usagef(fmt.Errorf("training job %q reads its entities with SQL, which needs the Trino engine this build does not have; pass --entities FILE or --dataset NAME@vN", job.Name))
 		default:
