@@ -364,8 +364,9 @@ func (a *app) datasetVerifyCommand() *cobra.Command {
 
 func (a *app) datasetExportCommand() *cobra.Command {
 	var to, format string
+	var force bool
 	cmd := &cobra.Command{
-		Use:   "export NAME[@vN] --to DIR [--format parquet|csv]",
+		Use:   "export NAME[@vN] --to DIR [--format parquet|csv] [--force]",
 		Short: "Copy a dataset version out of the warehouse, as Parquet (verified) or CSV",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -388,8 +389,10 @@ func (a *app) datasetExportCommand() *cobra.Command {
 			if err != nil {
 				return failedError{err}
 			}
-			files, err := training.Export(cmd.Context(), dir, m, to, format)
-			if err != nil {
+			files, err := training.ExportTo(cmd.Context(), dir, m, to, training.ExportOptions{Format: format, Force: force})
+			if errors.Is(err, training.ErrExportTarget) {
+				return invalid(err)
+			} else if err != nil {
 				return failedError{err}
 			}
 			if a.jsonOutput() {
@@ -404,6 +407,7 @@ func (a *app) datasetExportCommand() *cobra.Command {
 	}
 	cmd.Flags().StringVar(&to, "to", "", "destination directory")
 	cmd.Flags().StringVar(&format, "format", training.FormatParquet, "parquet or csv")
+	cmd.Flags().BoolVar(&force, "force", false, "export into a directory that already has files (same-named files are replaced)")
 	return cmd
 }
 
