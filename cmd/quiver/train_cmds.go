@@ -578,6 +578,9 @@ func (a *app) modelsCommand() *cobra.Command {
 			if err != nil || version < 1 {
 				return usagef(fmt.Errorf("VERSION %q: want a version number like 3 or v3", args[1]))
 			}
+			if err := registry.CheckAliasName(args[2]); err != nil {
+				return invalid(err)
+			}
 			cfg, reg, err := a.configAndRegistry(cmd)
 			if err != nil {
 				return err
