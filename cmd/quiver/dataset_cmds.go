@@ -79,7 +79,7 @@ func getDataset(cmd *cobra.Command, cfg *config.Config, reg registry.Store, ref 
 
 func (a *app) datasetCreateCommand() *cobra.Command {
 	var service, entities, entitiesSQL, engine, atS string
-	var cutoff, rebuild bool
+	var cutoff, rebuild, rejectNaive bool
 	var budget int64
 	cmd := &cobra.Command{
 		Use:   "create NAME --service SVC --entities FILE",
@@ -133,6 +133,7 @@ same name reuse the existing version unless --rebuild is given.`,
 			req := training.DatasetRequest{
 				Project: cfg.Project, Name: args[0], Service: service, Entities: entities, At: at,
 				CreatedCutoff: cutoff, Rebuild: rebuild, Warehouse: cfg.Offline.Warehouse, MemoryBudget: budget,
+				RejectNaiveTimestamps: rejectNaive,
 				QuiverVersion: quiverVersion(), CreatedBy: a.whoAmI(),
 				Progress: func(done, total int64) {
 					if bar == nil {
@@ -190,6 +191,7 @@ same name reuse the existing version unless --rebuild is given.`,
 	cmd.Flags().StringVar(&atS, "at", "", "read each view's offline table as it was at this time (default: latest)")
 	cmd.Flags().BoolVar(&cutoff, "created-cutoff", false, "also require created_ts <= each row's event_timestamp (no late-arriving data)")
 	cmd.Flags().BoolVar(&rebuild, "rebuild", false, "build a new version even if one with the same inputs exists")
+	cmd.Flags().BoolVar(&rejectNaive, "reject-naive-timestamps", false, "refuse entity timestamps without a time zone instead of reading them as UTC")
 	cmd.Flags().Int64Var(&budget, "memory-budget", 0, "join memory budget in bytes; past it the join spills to disk (default: a quarter of RAM)")
 	return cmd
 }
