@@ -134,7 +134,7 @@ same name reuse the existing version unless --rebuild is given.`,
 				Project: cfg.Project, Name: args[0], Service: service, Entities: entities, At: at,
 				CreatedCutoff: cutoff, Rebuild: rebuild, Warehouse: cfg.Offline.Warehouse, MemoryBudget: budget,
 				RejectNaiveTimestamps: rejectNaive,
-				QuiverVersion: quiverVersion(), CreatedBy: a.whoAmI(),
+				QuiverVersion:         quiverVersion(), CreatedBy: a.whoAmI(),
 				Progress: func(done, total int64) {
 					if bar == nil {
 						bar = a.progressBar(total, "joining "+args[0])
