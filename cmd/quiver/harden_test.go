@@ -1,12 +1,15 @@
 package main
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/spf13/cobra"
 	"github.com/stretchr/testify/require"
 )
 
@@ -92,4 +95,123 @@ func TestAliasNamesAndPrincipals(t *testing.T) {
 	}
 	r = quiver(t, env, "-C", dir, "models", "show", "churn@production")
 	require.Contains(t, r.stdout, `eve\n2026-01-01 00:00:00  applied by admin\x1b[31m`)
+}
+
+// treeState is every file under dir (except the directories skipped) with its mode and content
+// hash, for byte-for-byte comparisons.
+func treeState(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	err := filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, path)
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			out[rel] = "dir " + info.Mode().String()
+			return nil
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		sum := sha256.Sum256(b)
+		out[rel] = info.Mode().String() + " " + hex.EncodeToString(sum[:])
+		return nil
+	})
+	require.NoError(t, err)
+	return out
+}
+
+// dryRunCommands lists every command that has a --dry-run flag, by command path.
+func dryRunCommands(c *cobra.Command) []string {
+	var out []string
+	if c.Flags().Lookup("dry-run") != nil {
+		out = append(out, c.CommandPath())
+	}
+	for _, sub := range c.Commands() {
+		out = append(out, dryRunCommands(sub)...)
+	}
+	return out
+}
+
+// Issue 18 item 6: every --dry-run leaves the registry database, the online store and the
+// warehouse byte-for-byte as they were.
+func TestEveryDryRunWritesNothing(t *testing.T) {
+	dir := trainedRepo(t, nil)
+	now := time.Now().UTC()
+	writeFile(t, filepath.Join(dir, "data", "new_labels.csv"), "user_id,event_timestamp,churned\n1,"+now.Add(-time.Hour).Format(time.RFC3339)+",true\n")
+	start, end := now.Add(-3*24*time.Hour).Format(time.RFC3339), now.Add(2*time.Hour).Format(time.RFC3339)
+	cases := map[string][][]string{
+		"quiver materialize":             {{"materialize", "--start", start, "--end", end, "--dry-run"}},
+		"quiver materialize-incremental": {{"materialize-incremental", "--end", end, "--dry-run"}},
+		"quiver train": {
+			{"train", "churn_train", "--dry-run"},
+			{"train", "churn_train", "--dry-run", "--entities", filepath.Join(dir, "data", "new_labels.csv")},
+			{"train", "churn_train", "--dry-run", "--dataset", "churn_train@v1"},
+			{"train", "churn_train", "--backend", "kubernetes", "--dry-run"},
+			{"train", "churn_train", "--backend", "kubernetes", "--dry-run", "--entities", filepath.Join(dir, "data", "new_labels.csv")},
+			{"train", "churn_train", "--backend", "kubernetes", "--dry-run", "--dataset", "churn_train@v1"},
+		},
+	}
+	found := dryRunCommands((&app{getenv: func(string) string { return "" }}).rootCommand())
+	require.NotEmpty(t, found)
+	for _, c := range found {
+		require.Contains(t, cases, c, "%s has --dry-run: add it to this test", c)
+	}
+
+	state := func() map[string]string {
+		s := treeState(t, filepath.Join(dir, ".quiver"))
+		require.Contains(t, s, "registry.db")
+		require.Contains(t, s, filepath.Join("warehouse", "datasets", "churn_train", "v1", "manifest.json"))
+		return s
+	}
+	for _, c := range found {
+		for _, args := range cases[c] {
+			before := state()
+			r := quiver(t, nil, append([]string{"-C", dir}, args...)...)
+			require.Equal(t, exitOK, r.code, "%v: %s", args, r.stderr)
+			require.Equal(t, before, state(), "%v changed the registry, online store or warehouse", args)
+		}
+	}
+
+	// What the dry runs say.
+	r := quiver(t, nil, "-C", dir, "train", "churn_train", "--backend", "kubernetes", "--dry-run", "--entities", filepath.Join(dir, "data", "new_labels.csv"))
+	require.Contains(t, r.stderr, "Dry run: no dataset was built")
+	require.Contains(t, r.stderr, "Warning: the Job uses local paths ("+filepath.Join(dir, ".quiver", "warehouse", "datasets", "churn_train"))
+	require.Contains(t, r.stdout, "kind: Job")
+	r = quiver(t, nil, "-C", dir, "train", "churn_train", "--dry-run", "--entities", filepath.Join(dir, "data", "new_labels.csv"))
+	require.Contains(t, r.stdout, "Dry run: would build (or reuse) a dataset \"churn_train\"")
+	r = quiver(t, nil, "-C", dir, "train", "churn_train", "--dry-run", "--entities", filepath.Join(dir, "data", "missing.csv"))
+	require.Equal(t, exitInvalid, r.code)
+	require.Contains(t, r.stderr, "missing.csv")
+}
+
+// The Kubernetes backend refuses a job without an image before building anything.
+func TestKubernetesDryRunValidatesBeforeWork(t *testing.T) {
+	dir := trainedRepo(t, nil)
+	jobs := filepath.Join(dir, "features", "churn.yaml")
+	b, err := os.ReadFile(jobs)
+	require.NoError(t, err)
+	require.Contains(t, string(b), "image:")
+	var kept []string
+	for _, line := range strings.Split(string(b), "\n") {
+		if !strings.Contains(line, "image:") {
+			kept = append(kept, line)
+		}
+	}
+	writeFile(t, jobs, strings.Join(kept, "\n"))
+	r := quiver(t, nil, "-C", dir, "apply")
+	require.Equal(t, exitOK, r.code, r.stderr)
+	writeFile(t, filepath.Join(dir, "data", "new_labels.csv"), "user_id,event_timestamp,churned\n1,2026-01-01T00:00:00Z,true\n")
+	before := treeState(t, filepath.Join(dir, ".quiver", "warehouse"))
+	r = quiver(t, nil, "-C", dir, "train", "churn_train", "--backend", "kubernetes", "--dry-run", "--entities", filepath.Join(dir, "data", "new_labels.csv"))
+	require.Equal(t, exitInvalid, r.code, r.stdout)
+	require.Contains(t, r.stderr, `training job "churn_train" cannot run on Kubernetes: it has no image`)
+	require.NotContains(t, r.stderr, "Built dataset")
+	require.Equal(t, before, treeState(t, filepath.Join(dir, ".quiver", "warehouse")))
 }

@@ -110,6 +110,20 @@ retries, and with register_model registers the model file it wrote as a new mode
 				return invalid(err)
 			}
 
+			var k8s training.KubernetesJob
+			if backend == "kubernetes" {
+				// Checked before any work: a Job Kubernetes would refuse is refused here.
+				runID := "r" + time.Now().UTC().Format("20060102t150405")
+				k8s = training.KubernetesJob{
+					Project: cfg.Project, Job: job.Name, RunID: runID, Image: job.Image, Namespace: namespace,
+					Command: job.Command, Env: job.Env, Params: resolved, GPU: job.Resources.GPU, CPU: job.Resources.CPU,
+					Memory: job.Resources.Memory, Retries: job.Retries, NodeSelector: job.NodeSelector,
+					OutputURI: filepath.Join(cfg.Offline.Warehouse, "runs", runID, "output"),
+				}
+				if err := training.ValidateKubernetesJob(k8s); err != nil {
+					return invalid(err)
+				}
+			}
 			ds, dsDir, err := a.trainDataset(cmd, cfg, reg, repo, job, datasetRef, entities, dryRun)
 			if err != nil {
 				return err
@@ -130,13 +144,14 @@ retries, and with register_model registers the model file it wrote as a new mode
 				recorded = registry.GitDirty
 			}
 			if backend == "kubernetes" {
-				runID := "r" + time.Now().UTC().Format("20060102t150405")
-				manifest, err := training.RenderKubernetesJob(training.KubernetesJob{
-					Project: cfg.Project, Job: job.Name, RunID: runID, Image: job.Image, Namespace: namespace,
-					Command: job.Command, Env: job.Env, Params: resolved, GPU: job.Resources.GPU, CPU: job.Resources.CPU,
-					Memory: job.Resources.Memory, Retries: job.Retries, NodeSelector: job.NodeSelector,
-					DatasetURI: dsDir, OutputURI: filepath.Join(cfg.Offline.Warehouse, "runs", runID, "output"),
-				})
+				k8s.DatasetURI = dsDir
+				if ds.Version == 0 {
+					fmt.Fprintf(a.stderr, "Dry run: no dataset was built; QUIVER_DATASET_DIR is %s, under which quiver train builds (or reuses) the job's dataset. Pass --dataset NAME@vN to pin a version.\n", dsDir)
+				}
+				if local := training.LocalLocations(k8s); len(local) > 0 {
+					fmt.Fprintf(a.stderr, "Warning: the Job uses local paths (%s) that a pod cannot read or write unless they are mounted into it at the same place; put the warehouse on object storage (offline.warehouse: s3://...) or mount it.\n", strings.Join(local, ", "))
+				}
+				manifest, err := training.RenderKubernetesJob(k8s)
 				if err != nil {
 					return invalid(err)
 				}
@@ -144,6 +159,11 @@ retries, and with register_model registers the model file it wrote as a new mode
 				return err
 			}
 			if dryRun {
+				if ds.Version == 0 {
+					fmt.Fprintf(a.stdout, "Dry run: would build (or reuse) a dataset %q from the job's entity rows, then run %q with params %v, command %s\n",
+						ds.Name, job.Name, resolved, strings.Join(job.Command, " "))
+					return nil
+				}
 				fmt.Fprintf(a.stdout, "Dry run: would run %q on %s@v%d (%s) with params %v, command %s\n",
 					job.Name, ds.Name, ds.Version, shortID(ds.ContentID), resolved, strings.Join(job.Command, " "))
 				return nil
@@ -156,7 +176,7 @@ retries, and with register_model registers the model file it wrote as a new mode
 			})
 			if err != nil {
 				switch {
-				case errors.Is(err, training.ErrInvalidInput), errors.Is(err, training.ErrGPUs):
+				case errors.Is(err, training.ErrInvalidInput), errors.Is(err, training.ErrInvalidJob), errors.Is(err, training.ErrGPUs):
 					return invalid(err)
 				case run.ID != "":
 					return failedError{err}
@@ -244,6 +264,14 @@ func (a *app) trainDataset(cmd *cobra.Command, cfg *config.Config, reg registry.
 		}
 	} else if abs, err := filepath.Abs(entities); err == nil {
 		entities = abs
+	}
+	if dryRun {
+		// A dry run builds nothing: it checks that the entity rows are there and names the
+		// dataset the run would build or reuse.
+		if _, err := os.Stat(entities); err != nil {
+			return registry.Dataset{}, "", invalid(fmt.Errorf("training job %q entities: %w", job.Name, err))
+		}
+		return registry.Dataset{Name: job.Name}, training.DatasetsDir(cfg.Offline.Warehouse, job.Name), nil
 	}
 	off, err := stores.OpenOffline(cmd.Context(), cfg)
 	if err != nil {
