@@ -13,6 +13,7 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 
+	"github.com/quiverfs/quiver/internal/bytesize"
 	"github.com/quiverfs/quiver/internal/config"
 	"github.com/quiverfs/quiver/internal/stores"
 	"github.com/quiverfs/quiver/offline/iceberg"
@@ -192,7 +193,7 @@ same name reuse the existing version unless --rebuild is given.`,
 	cmd.Flags().BoolVar(&cutoff, "created-cutoff", false, "also require created_ts <= each row's event_timestamp (no late-arriving data)")
 	cmd.Flags().BoolVar(&rebuild, "rebuild", false, "build a new version even if one with the same inputs exists")
 	cmd.Flags().BoolVar(&rejectNaive, "reject-naive-timestamps", false, "refuse entity timestamps without a time zone instead of reading them as UTC")
-	cmd.Flags().Int64Var(&budget, "memory-budget", 0, "join memory budget in bytes; past it the join spills to disk (default: a quarter of RAM)")
+	cmd.Flags().Var(bytesize.NewValue(&budget, 0), "memory-budget", "join memory budget, e.g. 512MiB or 2GB; past it the join spills to disk (default: a quarter of RAM)")
 	return cmd
 }
 

@@ -3,6 +3,7 @@ package main
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -214,4 +215,60 @@ func TestKubernetesDryRunValidatesBeforeWork(t *testing.T) {
 	require.Contains(t, r.stderr, `training job "churn_train" cannot run on Kubernetes: it has no image`)
 	require.NotContains(t, r.stderr, "Built dataset")
 	require.Equal(t, before, treeState(t, filepath.Join(dir, ".quiver", "warehouse")))
+}
+
+// Issue 18 item 7: sizes with units, params reported as params, run id prefixes, and serve
+// checking the ONNX Runtime at start.
+func TestSmallContractGaps(t *testing.T) {
+	dir := trainedRepo(t, nil)
+	now := time.Now().UTC()
+	start, end := now.Add(-24*time.Hour).Format(time.RFC3339), now.Format(time.RFC3339)
+
+	// Byte sizes with units, on every flag that takes one; errors name the flag.
+	r := quiver(t, nil, "-C", dir, "materialize", "--start", start, "--end", end, "--memory-budget", "512MiB", "--dry-run")
+	require.Equal(t, exitOK, r.code, r.stderr)
+	r = quiver(t, nil, "-C", dir, "materialize-incremental", "--memory-budget", "2GB", "--dry-run")
+	require.Equal(t, exitOK, r.code, r.stderr)
+	r = quiver(t, nil, "-C", dir, "dataset", "create", "sized", "--service", "churn_v1", "--entities", filepath.Join(dir, "data", "labels.parquet"), "--memory-budget", "64MiB")
+	require.Equal(t, exitOK, r.code, r.stderr)
+	for _, args := range [][]string{
+		{"materialize", "--start", start, "--end", end, "--memory-budget", "lots", "--dry-run"},
+		{"dataset", "create", "x", "--service", "churn_v1", "--entities", "e.csv", "--memory-budget", "12XB"},
+		{"serve", "--max-recv-bytes", "big"},
+	} {
+		r = quiver(t, nil, append([]string{"-C", dir}, args...)...)
+		require.Equal(t, exitUsage, r.code, "%v", args)
+		flag := args[len(args)-2]
+		if args[0] == "materialize" {
+			flag = args[len(args)-3]
+		}
+		require.Contains(t, r.stderr, `for "`+flag+`" flag: invalid byte size`, "%v", args)
+		require.Contains(t, r.stderr, "like 512MiB, 2GB or 1048576")
+	}
+
+	// A bad --param is an invalid param, not invalid dataset input.
+	r = quiver(t, nil, "-C", dir, "train", "churn_train", "--param", "epochs=abc")
+	require.Equal(t, exitInvalid, r.code)
+	require.Contains(t, r.stderr, `invalid param: --param epochs=abc: param value "abc" is not an int`)
+	require.NotContains(t, r.stderr, "invalid dataset input")
+
+	// runs show takes a unique prefix.
+	r = quiver(t, nil, "-C", dir, "-o", "json", "runs", "list")
+	require.Equal(t, exitOK, r.code, r.stderr)
+	var runs []struct{ ID string }
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &runs))
+	require.Len(t, runs, 1)
+	r = quiver(t, nil, "-C", dir, "runs", "show", runs[0].ID[:6])
+	require.Equal(t, exitOK, r.code, r.stderr)
+	require.Contains(t, r.stdout, runs[0].ID+" (job churn_train")
+	r = quiver(t, nil, "-C", dir, "runs", "show", "zz-no-such-run")
+	require.Equal(t, exitInvalid, r.code)
+	require.Contains(t, r.stderr, "no run has this id or id prefix")
+
+	// serve refuses to start when an onnx model's runtime cannot be loaded.
+	missing := filepath.Join(t.TempDir(), "libonnxruntime.so")
+	r = quiver(t, map[string]string{"QUIVER_ONNXRUNTIME_LIB": missing}, "-C", dir, "serve", "--addr", "127.0.0.1:0", "--metrics-addr", "")
+	require.NotEqual(t, exitOK, r.code)
+	require.Contains(t, r.stderr, `model "churn" uses the onnx runtime, but the ONNX Runtime library `+missing+" cannot be loaded")
+	require.Contains(t, r.stderr, "scripts/onnxruntime.sh")
 }

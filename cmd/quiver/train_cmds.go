@@ -342,21 +342,21 @@ func (a *app) runsCommand() *cobra.Command {
 	list.Flags().StringVar(&job, "job", "", "only runs of this job")
 	list.Flags().IntVar(&limit, "limit", 50, "at most this many runs (0: all)")
 	show := &cobra.Command{
-		Use:   "show RUN_ID",
+		Use:   "show RUN_ID|PREFIX",
 		Short: "Show a run: params, tags, metrics (final, best, and a sparkline over steps)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			_, reg, err := a.configAndRegistry(cmd)
+			cfg, reg, err := a.configAndRegistry(cmd)
 			if err != nil {
 				return err
 			}
 			defer reg.Close()
 			ctx := cmd.Context()
-			id := registry.TrainingRunID(args[0])
-			run, err := reg.GetTrainingRun(ctx, id)
+			run, err := training.ResolveRunID(ctx, reg, cfg.Project, args[0]) // a unique prefix will do
 			if err != nil {
-				return fmt.Errorf("run %s: %w", args[0], err)
+				return err
 			}
+			id := run.ID
 			params, err := reg.RunParams(ctx, id)
 			if err != nil {
 				return err
