@@ -69,7 +69,7 @@ func (l ErrorList) Err() error {
 		out = out[:MaxErrors]
 	}
 	if omitted > 0 {
-		out = append(out, &Error{Omitted: omitted})
+		out = append(out, &Error{Omitted: omitted, Msg: fmt.Sprintf("and %d more problems (only the first %d are listed)", omitted, MaxErrors)})
 	}
 	return out
 }

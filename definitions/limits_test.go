@@ -83,6 +83,7 @@ func TestErrorCountIsCapped(t *testing.T) {
 	last := list[len(list)-1]
 	require.Equal(t, 500-MaxErrors, last.Omitted)
 	require.Equal(t, fmt.Sprintf("and %d more problems (only the first %d are listed)", 500-MaxErrors, MaxErrors), last.Error())
+	require.Equal(t, last.Error(), last.Msg, "-o json prints Msg")
 	require.True(t, strings.HasPrefix(list[0].Error(), "many.yaml:2:"))
 
 	// Across files too: Load merges the lists and keeps one summary.

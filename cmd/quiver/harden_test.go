@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -271,4 +272,58 @@ func TestSmallContractGaps(t *testing.T) {
 	require.NotEqual(t, exitOK, r.code)
 	require.Contains(t, r.stderr, `model "churn" uses the onnx runtime, but the ONNX Runtime library `+missing+" cannot be loaded")
 	require.Contains(t, r.stderr, "scripts/onnxruntime.sh")
+}
+
+// Issue 18 item 1 through the CLI: the alias bomb is one clear error, and long error lists end
+// with the count of the rest.
+func TestValidateBoundedErrors(t *testing.T) {
+	dir := initRepo(t)
+	var b strings.Builder
+	b.WriteString("feature_views:\n  - &v\n    name: v\n    source: s\n    entities: [e]\n    features:\n      - &f {name: a, type: int64}\n")
+	for range 1000 {
+		b.WriteString("      - *f\n")
+	}
+	for range 1000 {
+		b.WriteString("  - *v\n")
+	}
+	writeFile(t, filepath.Join(dir, "features", "bomb.yaml"), b.String())
+	r := quiver(t, nil, "-C", dir, "validate")
+	require.Equal(t, exitInvalid, r.code)
+	require.Contains(t, r.stderr, "features/bomb.yaml:")
+	require.Contains(t, r.stderr, "YAML aliases expand this file by more than 10000 nodes")
+	require.Contains(t, r.stderr, "1 error(s) in the definitions")
+
+	b.Reset()
+	b.WriteString("entities:\n")
+	for i := range 300 {
+		b.WriteString("  - {name: e" + strconv.Itoa(i) + ", bogus: 1, join_keys: [{name: k, type: int64}]}\n")
+	}
+	writeFile(t, filepath.Join(dir, "features", "bomb.yaml"), b.String())
+	r = quiver(t, nil, "-C", dir, "validate")
+	require.Equal(t, exitInvalid, r.code)
+	require.Contains(t, r.stderr, "and 200 more problems (only the first 100 are listed)\n300 error(s) in the definitions")
+	r = quiver(t, nil, "-C", dir, "-o", "json", "validate")
+	require.Equal(t, exitInvalid, r.code)
+	var out struct {
+		Errors []struct{ Message string }
+	}
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &out))
+	require.Len(t, out.Errors, 101)
+	require.Equal(t, "and 200 more problems (only the first 100 are listed)", out.Errors[100].Message)
+}
+
+// Issue 18 item 3 through the CLI: a non-empty target is invalid input (exit 1) without --force.
+func TestDatasetExportRefusesNonEmptyTarget(t *testing.T) {
+	dir := trainedRepo(t, nil)
+	to := filepath.Join(t.TempDir(), "out")
+	writeFile(t, filepath.Join(to, "notes.txt"), "mine")
+	r := quiver(t, nil, "-C", dir, "dataset", "export", "churn_train@v1", "--to", to, "--format", "csv")
+	require.Equal(t, exitInvalid, r.code, r.stdout)
+	require.Contains(t, r.stderr, "is not empty (it has notes.txt)")
+	r = quiver(t, nil, "-C", dir, "dataset", "export", "churn_train@v1", "--to", to, "--format", "csv", "--force")
+	require.Equal(t, exitOK, r.code, r.stderr)
+	require.FileExists(t, filepath.Join(to, "data.csv"))
+	b, err := os.ReadFile(filepath.Join(to, "notes.txt"))
+	require.NoError(t, err)
+	require.Equal(t, "mine", string(b))
 }
