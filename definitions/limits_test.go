@@ -95,3 +95,15 @@ func TestErrorCountIsCapped(t *testing.T) {
 	require.Len(t, list, MaxErrors+1)
 	require.Equal(t, 1000-MaxErrors, list[len(list)-1].Omitted)
 }
+
+// BenchmarkParseAliasBomb measures refusing the issue 18 alias bomb (10 KB, 1,000 × 1,000
+// aliases): go test ./definitions -run '^$' -bench AliasBomb -benchmem
+func BenchmarkParseAliasBomb(b *testing.B) {
+	data := aliasBomb(1000)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Parse("bomb.yaml", data); err == nil {
+			b.Fatal("the bomb parsed")
+		}
+	}
+}
