@@ -80,14 +80,13 @@ func (a *aliasCounter) expanded(n *yaml.Node) (int, bool) {
 	}
 	a.active[n] = true
 	defer delete(a.active, n)
-	target := n
 	if n.Kind == yaml.AliasNode {
 		s, cyclic := a.expanded(n.Alias)
 		a.size[n] = s
 		return s, cyclic
 	}
 	s := 1
-	for _, c := range target.Content {
+	for _, c := range n.Content {
 		cs, cyclic := a.expanded(c)
 		if cyclic {
 			return 0, true
