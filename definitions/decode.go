@@ -22,6 +22,9 @@ type File struct {
 func Parse(path string, data []byte) (*File, error) {
 	d := &decoder{file: path}
 	f := &File{Path: path}
+	if len(data) > MaxFileSize {
+		return f, ErrorList{fileTooLarge(path, int64(len(data)))}
+	}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		d.errs.add(yamlErrorPos(path, err), "%s", yamlErrorMessage(err))
@@ -29,6 +32,10 @@ func Parse(path string, data []byte) (*File, error) {
 	}
 	if doc.Kind == 0 || len(doc.Content) == 0 { // empty file
 		return f, nil
+	}
+	if n, msg := checkAliases(&doc); n != nil {
+		d.errorf(n, "%s", msg)
+		return f, d.errs.Err()
 	}
 	top := resolve(doc.Content[0])
 	if top.Kind == yaml.ScalarNode && top.Tag == "!!null" {
@@ -355,6 +362,7 @@ func (d *decoder) source(n *yaml.Node) *Source {
 			s.Parquet = &ParquetSource{}
 			for _, p := range d.mapping(kv.value, "parquet source", []string{"path"}) {
 				s.Parquet.Path = d.str(p, "parquet source")
+				s.Parquet.PathPos = d.pos(p.value)
 			}
 			if s.Parquet.Path == "" && kv.value.Kind == yaml.MappingNode {
 				d.errorf(kv.value, "parquet source needs a path: a file, directory or glob")
@@ -510,6 +518,7 @@ func (d *decoder) model(n *yaml.Node) *Model {
 			m.Runtime = d.str(kv, "model")
 		case "path":
 			m.Path = d.str(kv, "model")
+			m.PathPos = d.pos(kv.value)
 		case "endpoint":
 			m.Endpoint = d.str(kv, "model")
 		case "description":
@@ -566,6 +575,7 @@ func (d *decoder) trainingJob(n *yaml.Node) *TrainingJob {
 				switch e.key {
 				case "path":
 					j.Entities.Path = d.str(e, "training job entities")
+					j.Entities.PathPos = d.pos(e.value)
 				case "sql":
 					j.Entities.SQL = d.str(e, "training job entities")
 				}

@@ -19,9 +19,15 @@ var ErrBreakingChange = fmt.Errorf("breaking change not allowed: %w", ErrInvalid
 type Error struct {
 	Pos Pos
 	Msg string
+	// Omitted is non-zero only on the last entry of a list cut at MaxErrors: how many more
+	// problems there were. Such an entry has no position.
+	Omitted int
 }
 
 func (e *Error) Error() string {
+	if e.Omitted > 0 {
+		return fmt.Sprintf("and %d more problems (only the first %d are listed)", e.Omitted, MaxErrors)
+	}
 	if e.Pos.File == "" {
 		return e.Msg
 	}
@@ -46,16 +52,43 @@ func (l ErrorList) Error() string {
 // Unwrap makes errors.Is(err, ErrInvalid) hold.
 func (l ErrorList) Unwrap() error { return ErrInvalid }
 
-// Err returns nil for an empty list and the sorted list otherwise.
+// Err returns nil for an empty list and the sorted list otherwise, cut to its first
+// MaxErrors problems plus an "and N more" entry when longer.
 func (l ErrorList) Err() error {
 	if len(l) == 0 {
 		return nil
 	}
-	l.sort()
-	return l
+	out := make(ErrorList, 0, min(len(l), MaxErrors+1))
+	omitted := 0
+	for _, e := range l {
+		if e.Omitted > 0 {
+			omitted += e.Omitted
+		} else {
+			out = append(out, e)
+		}
+	}
+	out.sort()
+	if len(out) > MaxErrors {
+		omitted += len(out) - MaxErrors
+		out = out[:MaxErrors]
+	}
+	if omitted > 0 {
+		out = append(out, &Error{Omitted: omitted, Msg: fmt.Sprintf("and %d more problems (only the first %d are listed)", omitted, MaxErrors)})
+	}
+	return out
 }
 
+// add records a problem; past MaxErrors it only counts it, so that a file with a million
+// problems costs no more memory than one with a hundred.
 func (l *ErrorList) add(pos Pos, format string, args ...any) {
+	if n := len(*l); n >= MaxErrors {
+		if last := (*l)[n-1]; last.Omitted > 0 {
+			last.Omitted++
+		} else {
+			*l = append(*l, &Error{Omitted: 1})
+		}
+		return
+	}
 	*l = append(*l, &Error{Pos: pos, Msg: fmt.Sprintf(format, args...)})
 }
 

@@ -336,8 +336,15 @@ func (r *Repo) ResolveRefs(refs []FeatureRef) ([]ResolvedFeature, error) {
 // Load reads every definitions file (*.yaml, *.yml) under the given paths of a feature repo,
 // skipping hidden directories and the repo's quiver.yaml, and builds the Repo. paths are
 // files or directories relative to root; none means the whole repo. Positions in errors are
-// relative to root. All problems in all files are reported together.
+// relative to root. All problems in all files are reported together. File paths inside the
+// definitions must stay inside root (see LoadAllowing).
 func Load(root string, paths ...string) (*Repo, error) {
+	return LoadAllowing(root, nil, paths...)
+}
+
+// LoadAllowing is Load with more roots that file paths in the definitions may point into
+// (quiver.yaml's allowed_paths), absolute or relative to root.
+func LoadAllowing(root string, allowed []string, paths ...string) (*Repo, error) {
 	if len(paths) == 0 {
 		paths = []string{"."}
 	}
@@ -374,13 +381,21 @@ func Load(root string, paths ...string) (*Repo, error) {
 	var objects []Object
 	var errs ErrorList
 	for _, path := range files {
-		data, err := os.ReadFile(path)
-		if err != nil {
-			return nil, fmt.Errorf("read definitions: %w", err)
-		}
 		rel, err := filepath.Rel(root, path)
 		if err != nil {
 			rel = path
+		}
+		fi, err := os.Stat(path)
+		if err != nil {
+			return nil, fmt.Errorf("read definitions: %w", err)
+		}
+		if fi.Size() > MaxFileSize {
+			errs = append(errs, fileTooLarge(filepath.ToSlash(rel), fi.Size()))
+			continue
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("read definitions: %w", err)
 		}
 		f, err := Parse(filepath.ToSlash(rel), data)
 		if list, ok := err.(ErrorList); ok {
@@ -390,6 +405,11 @@ func Load(root string, paths ...string) (*Repo, error) {
 		}
 		objects = append(objects, f.Objects...)
 	}
+	abs, err := filepath.Abs(root)
+	if err != nil {
+		return nil, fmt.Errorf("resolve repo dir %s: %w", root, err)
+	}
+	errs = append(errs, CheckPaths(objects, PathPolicy{Root: abs, Allowed: allowed})...)
 	repo, err := NewRepo(objects)
 	if list, ok := err.(ErrorList); ok {
 		errs = append(errs, list...)

@@ -136,7 +136,8 @@ func (s *Source) SourceType() string {
 // ParquetSource reads Parquet files. Path is a file, a directory or a glob, relative to the
 // feature repo unless absolute.
 type ParquetSource struct {
-	Path string `json:"path"`
+	Path    string `json:"path"`
+	PathPos Pos    `json:"-"`
 }
 
 // IcebergSource reads an Iceberg table, named "namespace.table", through the configured catalog.
@@ -226,7 +227,8 @@ type Model struct {
 	FeatureService string `json:"feature_service"`
 	Runtime        string `json:"runtime"`
 	// Path is an ONNX model file used until a version is registered (onnx runtime only).
-	Path string `json:"path,omitempty"`
+	Path    string `json:"path,omitempty"`
+	PathPos Pos    `json:"-"`
 	// Endpoint is the host:port of an Open Inference Protocol server (oip runtime only).
 	Endpoint    string            `json:"endpoint,omitempty"`
 	Description string            `json:"description,omitempty"`
@@ -255,8 +257,9 @@ type TrainingJob struct {
 // EntityInput is the entity rows (join keys, event_timestamp, labels) a dataset is built for:
 // a Parquet or CSV file, or a SQL query run through Trino. Exactly one is set.
 type EntityInput struct {
-	Path string `json:"path,omitempty"`
-	SQL  string `json:"sql,omitempty"`
+	Path    string `json:"path,omitempty"`
+	SQL     string `json:"sql,omitempty"`
+	PathPos Pos    `json:"-"`
 }
 
 // Param is a typed training parameter with a default.

@@ -44,6 +44,9 @@ type DatasetRequest struct {
 	At time.Time
 	// CreatedCutoff also requires created_ts <= the row's event_timestamp.
 	CreatedCutoff bool
+	// RejectNaiveTimestamps refuses an entity file whose timestamps have no time zone
+	// instead of reading them as UTC.
+	RejectNaiveTimestamps bool
 	// Rebuild builds a new version even when one with the same inputs exists.
 	Rebuild bool
 	// Engine is "local" (the in-process join over Entities, the default) or "trino" (the join
@@ -163,7 +166,7 @@ func CreateDataset(ctx context.Context, reg Registry, store offline.Reader, repo
 	)
 	switch req.Engine {
 	case "", EngineLocal:
-		ent := EntityFile{Path: req.Entities, Keys: keys}
+		ent := EntityFile{Path: req.Entities, Keys: keys, RejectNaiveTimestamps: req.RejectNaiveTimestamps}
 		sum, err := HashFile(req.Entities)
 		if err != nil {
 			return nil, fmt.Errorf("%w: entity file: %w", ErrInvalidInput, err)

@@ -29,6 +29,9 @@ type EntityFile struct {
 	Path string
 	// Keys are the join keys the service needs, with their declared types.
 	Keys []definitions.Field
+	// RejectNaiveTimestamps refuses a timestamp column without a time zone instead of reading
+	// it as UTC.
+	RejectNaiveTimestamps bool
 }
 
 // entityFormat picks the reader by extension.
@@ -43,9 +46,11 @@ func entityFormat(path string) (string, error) {
 }
 
 // Open returns a reader over the entity rows, checking that the join keys and the timestamp
-// are there with usable types. The returned schema is the file's, except that CSV columns
-// named like join keys are read with the keys' declared types and event_timestamp as a UTC
-// timestamp.
+// are there with usable types and that no column name repeats. The returned schema is the
+// file's, except that join keys are read with their declared types (integer keys of another
+// width are converted when every value fits; the first that does not is an error) and
+// timestamps as microseconds UTC (a timestamp without a time zone is read as UTC, or refused
+// with RejectNaiveTimestamps).
 func (e EntityFile) Open(ctx context.Context) (array.RecordReader, error) {
 	format, err := entityFormat(e.Path)
 	if err != nil {
@@ -61,9 +66,21 @@ func (e EntityFile) Open(ctx context.Context) (array.RecordReader, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := e.check(rr.Schema()); err != nil {
+	if dups := duplicateColumns(rr.Schema()); len(dups) > 0 {
+		rr.Release()
+		return nil, duplicatesError(e.Path, dups)
+	}
+	convs, schema, err := e.normalizePlan(rr.Schema())
+	if err != nil {
 		rr.Release()
 		return nil, err
+	}
+	if err := e.check(schema); err != nil {
+		rr.Release()
+		return nil, err
+	}
+	if convs != nil {
+		return newNormalizingReader(rr, schema, convs), nil
 	}
 	return rr, nil
 }
@@ -148,6 +165,11 @@ func (e EntityFile) openCSV() (array.RecordReader, error) {
 		if err != nil {
 			f.Close()
 			return nil, err
+		}
+		if k.Type == (definitions.Type{Elem: definitions.Int32}) {
+			// Read wide and narrow while normalizing, so that a value that does not fit
+			// is reported by name, row and value.
+			t = arrow.PrimitiveTypes.Int64
 		}
 		types[k.Name] = t
 	}

@@ -3,6 +3,7 @@ package training
 import (
 	"context"
 	"encoding/csv"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -15,35 +16,109 @@ const (
 	FormatCSV     = "csv"
 )
 
-// Export copies a snapshot to dir: as its Parquet files and manifest (verified against the
+// ErrExportTarget is wrapped by the errors about an export's destination (not empty, not a
+// directory), which are the user's to fix.
+var ErrExportTarget = errors.New("export target")
+
+// ExportOptions say how to export a snapshot.
+type ExportOptions struct {
+	// Format is FormatParquet (the default) or FormatCSV.
+	Format string
+	// Force allows a target directory that already has files in it; the exported files
+	// replace same-named entries (a symlink is replaced, never written through) and other
+	// entries are left alone.
+	Force bool
+}
+
+// exportStagingPrefix names the staging directory an export writes in, inside the target.
+const exportStagingPrefix = ".quiver-export-"
+
+// Export is ExportTo with a format and no --force.
+func Export(ctx context.Context, src string, m *Manifest, dir, format string) ([]string, error) {
+	return ExportTo(ctx, src, m, dir, ExportOptions{Format: format})
+}
+
+// ExportTo copies a snapshot to dir: as its Parquet files and manifest (verified against the
 // manifest on the way), or as one CSV file (data.csv) with a header row. Nulls are empty CSV
 // fields; arrays are written as JSON arrays. It returns the files written.
-func Export(ctx context.Context, src string, m *Manifest, dir, format string) ([]string, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+//
+// dir must be empty or missing unless opts.Force is set. Every file is first written into a
+// staging directory inside dir and then renamed into place, so a failure or a kill leaves no
+// half-written file under its final name, and an existing symlink in dir is replaced rather
+// than followed out of dir.
+func ExportTo(ctx context.Context, src string, m *Manifest, dir string, opts ExportOptions) ([]string, error) {
+	format := opts.Format
+	if format == "" {
+		format = FormatParquet
+	}
+	var names []string
+	switch format {
+	case FormatParquet:
+		names = append([]string{ManifestFile}, filePaths(m)...)
+	case FormatCSV:
+		names = []string{"data.csv"}
+	default:
+		return nil, fmt.Errorf("export: unknown format %q; valid formats: parquet, csv", format)
+	}
+	for _, n := range names {
+		if n != filepath.Base(n) || !filepath.IsLocal(n) {
+			return nil, fmt.Errorf("export: manifest file name %q is not a plain file name", n)
+		}
+	}
+	if err := prepareTarget(dir, names, opts.Force); err != nil {
+		return nil, err
+	}
+	stage, err := os.MkdirTemp(dir, exportStagingPrefix+"*")
+	if err != nil {
 		return nil, fmt.Errorf("export: %w", err)
 	}
+	defer os.RemoveAll(stage)
 	switch format {
 	case FormatParquet:
 		if _, err := Verify(src, ""); err != nil {
 			return nil, fmt.Errorf("export: %w", err)
 		}
-		var out []string
-		for _, name := range append([]string{ManifestFile}, filePaths(m)...) {
-			if err := copyFile(filepath.Join(src, name), filepath.Join(dir, name)); err != nil {
+		for _, name := range names {
+			if err := copyFile(filepath.Join(src, name), filepath.Join(stage, name)); err != nil {
 				return nil, fmt.Errorf("export: %w", err)
 			}
-			out = append(out, filepath.Join(dir, name))
 		}
-		return out, nil
 	case FormatCSV:
-		path := filepath.Join(dir, "data.csv")
-		if err := exportCSV(ctx, src, m, path); err != nil {
-			os.Remove(path)
+		if err := exportCSV(ctx, src, m, filepath.Join(stage, names[0])); err != nil {
 			return nil, fmt.Errorf("export: %w", err)
 		}
-		return []string{path}, nil
 	}
-	return nil, fmt.Errorf("export: unknown format %q; valid formats: parquet, csv", format)
+	out := make([]string, len(names))
+	for i, name := range names {
+		out[i] = filepath.Join(dir, name)
+		// rename replaces a symlink at the target name; it never writes through it.
+		if err := os.Rename(filepath.Join(stage, name), out[i]); err != nil {
+			return nil, fmt.Errorf("export: %w", err)
+		}
+	}
+	return out, nil
+}
+
+// prepareTarget creates dir if missing and refuses it when it is not a directory, or holds
+// anything while force is off, or holds a directory where a file is to go.
+func prepareTarget(dir string, names []string, force bool) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("%w: %w", ErrExportTarget, err)
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrExportTarget, err)
+	}
+	if len(entries) > 0 && !force {
+		return fmt.Errorf("%w: %s is not empty (it has %s%s); export into an empty directory, or pass --force to replace the exported files in it",
+			ErrExportTarget, dir, entries[0].Name(), map[bool]string{true: fmt.Sprintf(" and %d more", len(entries)-1)}[len(entries) > 1])
+	}
+	for _, n := range names {
+		if fi, err := os.Lstat(filepath.Join(dir, n)); err == nil && fi.IsDir() {
+			return fmt.Errorf("%w: %s is a directory; the export writes a file there", ErrExportTarget, filepath.Join(dir, n))
+		}
+	}
+	return nil
 }
 
 func filePaths(m *Manifest) []string {
@@ -60,7 +135,7 @@ func copyFile(from, to string) error {
 		return err
 	}
 	defer in.Close()
-	out, err := os.Create(to)
+	out, err := os.OpenFile(to, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
 		return err
 	}
@@ -77,7 +152,7 @@ func exportCSV(ctx context.Context, src string, m *Manifest, path string) error 
 		return err
 	}
 	defer rr.Release()
-	f, err := os.Create(path)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
 		return err
 	}

@@ -1,14 +1,17 @@
 package training
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"sort"
 	"strconv"
 	"strings"
 
-	"go.yaml.in/yaml/v3"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	sigsyaml "sigs.k8s.io/yaml"
 )
 
 // KubernetesJob is what the Kubernetes backend needs to render a batch/v1 Job.
@@ -33,63 +36,6 @@ type KubernetesJob struct {
 	OutputURI string
 }
 
-// Plain structs with yaml tags keep the manifest's field order stable for golden files and
-// avoid pulling the Kubernetes client libraries into the binary for a manifest we only print.
-type k8sJob struct {
-	APIVersion string     `yaml:"apiVersion"`
-	Kind       string     `yaml:"kind"`
-	Metadata   k8sMeta    `yaml:"metadata"`
-	Spec       k8sJobSpec `yaml:"spec"`
-}
-
-type k8sMeta struct {
-	Name      string            `yaml:"name,omitempty"`
-	Namespace string            `yaml:"namespace,omitempty"`
-	Labels    map[string]string `yaml:"labels,omitempty"`
-}
-
-type k8sJobSpec struct {
-	BackoffLimit            int         `yaml:"backoffLimit"`
-	TTLSecondsAfterFinished int         `yaml:"ttlSecondsAfterFinished"`
-	Template                k8sTemplate `yaml:"template"`
-}
-
-type k8sTemplate struct {
-	Metadata k8sMeta `yaml:"metadata"`
-	Spec     k8sPod  `yaml:"spec"`
-}
-
-type k8sPod struct {
-	RestartPolicy string            `yaml:"restartPolicy"`
-	NodeSelector  map[string]string `yaml:"nodeSelector,omitempty"`
-	Tolerations   []k8sToleration   `yaml:"tolerations,omitempty"`
-	Containers    []k8sContainer    `yaml:"containers"`
-}
-
-type k8sToleration struct {
-	Key      string `yaml:"key"`
-	Operator string `yaml:"operator"`
-	Effect   string `yaml:"effect"`
-}
-
-type k8sContainer struct {
-	Name      string       `yaml:"name"`
-	Image     string       `yaml:"image"`
-	Command   []string     `yaml:"command"`
-	Env       []k8sEnv     `yaml:"env"`
-	Resources k8sResources `yaml:"resources"`
-}
-
-type k8sEnv struct {
-	Name  string `yaml:"name"`
-	Value string `yaml:"value"`
-}
-
-type k8sResources struct {
-	Requests map[string]string `yaml:"requests,omitempty"`
-	Limits   map[string]string `yaml:"limits,omitempty"`
-}
-
 // dnsLabel lowercases s and replaces what a Kubernetes name may not hold with '-'.
 func dnsLabel(s string) string {
 	var b strings.Builder
@@ -107,20 +53,65 @@ func dnsLabel(s string) string {
 	return out
 }
 
-// RenderKubernetesJob renders the batch/v1 Job manifest of a training run as YAML: the
-// container runs the job's command with the same QUIVER_* environment as a local run, GPUs are
-// requested as nvidia.com/gpu limits (with the usual GPU taint tolerated), and retries map to
-// backoffLimit.
-func RenderKubernetesJob(j KubernetesJob) ([]byte, error) {
+// ValidateKubernetesJob checks what the Kubernetes backend needs before any work is done: a
+// container image, a command, and resources Kubernetes accepts (cpu and memory as resource
+// quantities, gpu 0 or more). Errors wrap ErrInvalidJob and name the job and the field.
+func ValidateKubernetesJob(j KubernetesJob) error {
+	var problems []string
 	if j.Image == "" {
-		return nil, fmt.Errorf("%w: training job %q has no image; the Kubernetes backend runs the command in a container image (add image: to the job)", ErrInvalidInput, j.Job)
+		problems = append(problems, "it has no image; the Kubernetes backend runs the command in a container image (add image: to the job)")
+	}
+	if len(j.Command) == 0 {
+		problems = append(problems, "it has no command")
+	}
+	for _, q := range []struct{ name, value string }{{"cpu", j.CPU}, {"memory", j.Memory}} {
+		if q.value == "" {
+			continue
+		}
+		if v, err := resource.ParseQuantity(q.value); err != nil {
+			problems = append(problems, fmt.Sprintf("resources %s %q is not a Kubernetes quantity (e.g. 4, 500m, 16Gi)", q.name, q.value))
+		} else if v.Sign() <= 0 {
+			problems = append(problems, fmt.Sprintf("resources %s %q must be more than 0", q.name, q.value))
+		}
+	}
+	if j.GPU < 0 {
+		problems = append(problems, fmt.Sprintf("resources gpu %d must be 0 or more", j.GPU))
+	}
+	if j.Retries < 0 {
+		problems = append(problems, fmt.Sprintf("retries %d must be 0 or more", j.Retries))
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("%w: training job %q cannot run on Kubernetes: %s", ErrInvalidJob, j.Job, strings.Join(problems, "; "))
+	}
+	return nil
+}
+
+// LocalLocations returns the job's dataset and output locations that are local paths, which
+// a pod can read only if the same path is mounted into it.
+func LocalLocations(j KubernetesJob) []string {
+	var out []string
+	for _, u := range []string{j.DatasetURI, j.OutputURI} {
+		if u != "" && !strings.Contains(u, "://") {
+			out = append(out, u)
+		}
+	}
+	return out
+}
+
+// RenderKubernetesJob renders the batch/v1 Job manifest of a training run as YAML, built with
+// the k8s.io/api types Kubernetes itself decodes: the container runs the job's command with
+// the same QUIVER_* environment as a local run, GPUs are requested as nvidia.com/gpu limits
+// (with the usual GPU taint tolerated), and retries map to backoffLimit.
+func RenderKubernetesJob(j KubernetesJob) ([]byte, error) {
+	if err := ValidateKubernetesJob(j); err != nil {
+		return nil, err
 	}
 	params, err := json.Marshal(j.Params)
 	if err != nil {
 		return nil, err
 	}
 	labels := map[string]string{"app.kubernetes.io/managed-by": "quiver", "quiver.dev/project": dnsLabel(j.Project), "quiver.dev/job": dnsLabel(j.Job), "quiver.dev/run": dnsLabel(j.RunID)}
-	env := []k8sEnv{
+	env := []corev1.EnvVar{
 		{Name: EnvRunID, Value: j.RunID},
 		{Name: EnvDatasetDir, Value: j.DatasetURI},
 		{Name: EnvOutputDir, Value: j.OutputURI},
@@ -133,37 +124,49 @@ func RenderKubernetesJob(j KubernetesJob) ([]byte, error) {
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		env = append(env, k8sEnv{Name: k, Value: j.Env[k]})
+		env = append(env, corev1.EnvVar{Name: k, Value: j.Env[k]})
 	}
-	res := k8sResources{Requests: map[string]string{}, Limits: map[string]string{}}
+	var res corev1.ResourceRequirements
+	set := func(list *corev1.ResourceList, name corev1.ResourceName, value string) {
+		if *list == nil {
+			*list = corev1.ResourceList{}
+		}
+		(*list)[name] = resource.MustParse(value) // validated above
+	}
 	if j.CPU != "" {
-		res.Requests["cpu"] = j.CPU
+		set(&res.Requests, corev1.ResourceCPU, j.CPU)
 	}
 	if j.Memory != "" {
-		res.Requests["memory"] = j.Memory
-		res.Limits["memory"] = j.Memory
+		set(&res.Requests, corev1.ResourceMemory, j.Memory)
+		set(&res.Limits, corev1.ResourceMemory, j.Memory)
 	}
-	pod := k8sPod{RestartPolicy: "Never", NodeSelector: j.NodeSelector}
+	pod := corev1.PodSpec{RestartPolicy: corev1.RestartPolicyNever, NodeSelector: j.NodeSelector}
 	if j.GPU > 0 {
-		res.Limits["nvidia.com/gpu"] = strconv.Itoa(j.GPU)
-		pod.Tolerations = []k8sToleration{{Key: "nvidia.com/gpu", Operator: "Exists", Effect: "NoSchedule"}}
+		set(&res.Limits, "nvidia.com/gpu", strconv.Itoa(j.GPU))
+		pod.Tolerations = []corev1.Toleration{{Key: "nvidia.com/gpu", Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule}}
 	}
-	pod.Containers = []k8sContainer{{Name: "train", Image: j.Image, Command: j.Command, Env: env, Resources: res}}
-	m := k8sJob{
-		APIVersion: "batch/v1",
-		Kind:       "Job",
-		Metadata:   k8sMeta{Name: dnsLabel("quiver-" + j.Job + "-" + j.RunID), Namespace: j.Namespace, Labels: labels},
-		Spec: k8sJobSpec{
-			BackoffLimit:            j.Retries,
-			TTLSecondsAfterFinished: 86400,
-			Template:                k8sTemplate{Metadata: k8sMeta{Labels: labels}, Spec: pod},
+	pod.Containers = []corev1.Container{{Name: "train", Image: j.Image, Command: j.Command, Env: env, Resources: res}}
+	backoff := int32(j.Retries)
+	ttl := int32(86400)
+	job := batchv1.Job{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "batch/v1", Kind: "Job"},
+		ObjectMeta: metav1.ObjectMeta{Name: dnsLabel("quiver-" + j.Job + "-" + j.RunID), Namespace: j.Namespace, Labels: labels},
+		Spec: batchv1.JobSpec{
+			BackoffLimit:            &backoff,
+			TTLSecondsAfterFinished: &ttl,
+			Template:                corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels}, Spec: pod},
 		},
 	}
-	var buf bytes.Buffer
-	enc := yaml.NewEncoder(&buf)
-	enc.SetIndent(2)
-	if err := enc.Encode(m); err != nil {
+	// Marshal through JSON (the API's own encoding) and drop the empty status a manifest
+	// does not carry.
+	raw, err := json.Marshal(job)
+	if err != nil {
 		return nil, err
 	}
-	return buf.Bytes(), enc.Close()
+	var m map[string]any
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return nil, err
+	}
+	delete(m, "status")
+	return sigsyaml.Marshal(m)
 }

@@ -8,6 +8,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"go.yaml.in/yaml/v3"
+	batchv1 "k8s.io/api/batch/v1"
+	sigsyaml "sigs.k8s.io/yaml"
 
 	"github.com/quiverfs/quiver/training"
 )
@@ -34,6 +36,9 @@ func TestRenderKubernetesJobGolden(t *testing.T) {
 			require.NoError(t, err)
 			var parsed map[string]any
 			require.NoError(t, yaml.Unmarshal(got, &parsed), "the manifest must be valid YAML")
+			var job batchv1.Job
+			require.NoError(t, sigsyaml.UnmarshalStrict(got, &job), "the manifest decodes strictly as a batch/v1 Job")
+			require.Equal(t, job.Spec.Template.Spec.Containers[0].Image, parsed["spec"].(map[string]any)["template"].(map[string]any)["spec"].(map[string]any)["containers"].([]any)[0].(map[string]any)["image"])
 			path := filepath.Join("testdata", name)
 			if *update {
 				require.NoError(t, os.WriteFile(path, got, 0o644))
@@ -45,4 +50,34 @@ func TestRenderKubernetesJobGolden(t *testing.T) {
 	}
 	_, err := training.RenderKubernetesJob(training.KubernetesJob{Job: "j"})
 	require.ErrorContains(t, err, "has no image")
+}
+
+// Issue 18 item 6: the job is validated, with the quantities Kubernetes would accept, before
+// any work.
+func TestValidateKubernetesJob(t *testing.T) {
+	ok := training.KubernetesJob{Job: "j", Image: "trainer:1", Command: []string{"train"}, CPU: "500m", Memory: "16Gi", GPU: 1}
+	require.NoError(t, training.ValidateKubernetesJob(ok))
+	for name, tc := range map[string]struct {
+		edit func(*training.KubernetesJob)
+		want string
+	}{
+		"no image":   {func(j *training.KubernetesJob) { j.Image = "" }, "has no image"},
+		"no command": {func(j *training.KubernetesJob) { j.Command = nil }, "has no command"},
+		"bad cpu":    {func(j *training.KubernetesJob) { j.CPU = "four" }, `resources cpu "four" is not a Kubernetes quantity`},
+		"bad memory": {func(j *training.KubernetesJob) { j.Memory = "16 GB" }, `resources memory "16 GB" is not a Kubernetes quantity`},
+		"zero cpu":   {func(j *training.KubernetesJob) { j.CPU = "0" }, `resources cpu "0" must be more than 0`},
+		"negative":   {func(j *training.KubernetesJob) { j.GPU = -1 }, "resources gpu -1 must be 0 or more"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			j := ok
+			tc.edit(&j)
+			err := training.ValidateKubernetesJob(j)
+			require.ErrorIs(t, err, training.ErrInvalidJob)
+			require.ErrorContains(t, err, `training job "j" cannot run on Kubernetes: `)
+			require.ErrorContains(t, err, tc.want)
+			_, err = training.RenderKubernetesJob(j)
+			require.ErrorIs(t, err, training.ErrInvalidJob)
+		})
+	}
+	require.Equal(t, []string{"/mnt/ds"}, training.LocalLocations(training.KubernetesJob{DatasetURI: "/mnt/ds", OutputURI: "s3://b/out"}))
 }

@@ -144,17 +144,17 @@ func ResolveParams(job *definitions.TrainingJob, overrides map[string]string) (m
 				names = append(names, n)
 			}
 			sort.Strings(names)
-			return nil, fmt.Errorf("%w: training job %q has no param %q (its params: %s)%s", ErrInvalidInput, job.Name, name, strings.Join(names, ", "), definitions.Suggest(name, names))
+			return nil, fmt.Errorf("%w: training job %q has no param %q (its params: %s)%s", ErrInvalidParam, job.Name, name, strings.Join(names, ", "), definitions.Suggest(name, names))
 		}
 		v, err := definitions.ParseParam(p.Type, s)
 		if err != nil {
-			return nil, fmt.Errorf("%w: --param %s: %w", ErrInvalidInput, name, err)
+			return nil, fmt.Errorf("%w: --param %s=%s: %w", ErrInvalidParam, name, s, err)
 		}
 		out[name] = v
 	}
 	for name := range job.Params {
 		if _, ok := out[name]; !ok {
-			return nil, fmt.Errorf("%w: training job %q param %q has no default; pass --param %s=VALUE", ErrInvalidInput, job.Name, name, name)
+			return nil, fmt.Errorf("%w: training job %q param %q has no default; pass --param %s=VALUE", ErrInvalidParam, job.Name, name, name)
 		}
 	}
 	return out, nil
@@ -168,7 +168,7 @@ func ResolveParams(job *definitions.TrainingJob, overrides map[string]string) (m
 func RunJob(ctx context.Context, runs Runs, req JobRequest) (registry.TrainingRun, error) {
 	job := req.Job
 	if len(job.Command) == 0 {
-		return registry.TrainingRun{}, fmt.Errorf("%w: training job %q has no command", ErrInvalidInput, job.Name)
+		return registry.TrainingRun{}, fmt.Errorf("%w: training job %q has no command", ErrInvalidJob, job.Name)
 	}
 	if job.Resources.GPU > len(req.GPUs) {
 		return registry.TrainingRun{}, fmt.Errorf("%w: training job %q asks for %d GPU(s) (resources.gpu) but this host has %d; run it on a GPU host or with --backend kubernetes", ErrGPUs, job.Name, job.Resources.GPU, len(req.GPUs))
@@ -258,7 +258,7 @@ func runAttempt(ctx context.Context, runs Runs, req JobRequest, attempt int, par
 		finishCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()
 		run, _ = runs.FinishTrainingRun(finishCtx, run.ID, registry.TrainingFailed, 127)
-		return run, false, fmt.Errorf("%w: start training job %q: %w", ErrInvalidInput, job.Name, err)
+		return run, false, fmt.Errorf("%w: start training job %q: %w", ErrInvalidJob, job.Name, err)
 	}
 
 	// Collect metrics while the job runs.

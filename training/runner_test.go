@@ -149,11 +149,13 @@ func TestJobRefusesMissingGPUsAndBadParams(t *testing.T) {
 	req.Job.Resources.GPU = 0
 	req.Params = map[string]string{"epoch": "3"}
 	_, err = training.RunJob(context.Background(), reg, req)
-	require.ErrorIs(t, err, training.ErrInvalidInput)
+	require.ErrorIs(t, err, training.ErrInvalidParam)
 	require.ErrorContains(t, err, `did you mean "epochs"?`)
 	req.Params = map[string]string{"epochs": "three"}
 	_, err = training.RunJob(context.Background(), reg, req)
-	require.ErrorContains(t, err, `"three" is not an int`)
+	require.ErrorIs(t, err, training.ErrInvalidParam)
+	require.NotErrorIs(t, err, training.ErrInvalidInput, "a bad param is not a dataset problem (issue 18)")
+	require.ErrorContains(t, err, `invalid param: --param epochs=three: param value "three" is not an int`)
 	runs, err := reg.ListTrainingRuns(context.Background(), registry.TrainingRunFilter{Project: "shop"})
 	require.NoError(t, err)
 	require.Empty(t, runs, "refused before any run was recorded")

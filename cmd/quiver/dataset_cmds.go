@@ -13,6 +13,7 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 
+	"github.com/quiverfs/quiver/internal/bytesize"
 	"github.com/quiverfs/quiver/internal/config"
 	"github.com/quiverfs/quiver/internal/stores"
 	"github.com/quiverfs/quiver/offline/iceberg"
@@ -79,7 +80,7 @@ func getDataset(cmd *cobra.Command, cfg *config.Config, reg registry.Store, ref 
 
 func (a *app) datasetCreateCommand() *cobra.Command {
 	var service, entities, entitiesSQL, engine, atS string
-	var cutoff, rebuild bool
+	var cutoff, rebuild, rejectNaive bool
 	var budget int64
 	cmd := &cobra.Command{
 		Use:   "create NAME --service SVC --entities FILE",
@@ -134,7 +135,8 @@ The same inputs under the same name reuse the existing version unless --rebuild 
 			req := training.DatasetRequest{
 				Project: cfg.Project, Name: args[0], Service: service, Entities: entities, At: at,
 				CreatedCutoff: cutoff, Rebuild: rebuild, Warehouse: cfg.Offline.Warehouse, MemoryBudget: budget,
-				QuiverVersion: quiverVersion(), CreatedBy: a.whoAmI(),
+				RejectNaiveTimestamps: rejectNaive,
+				QuiverVersion:         quiverVersion(), CreatedBy: a.whoAmI(),
 				Progress: func(done, total int64) {
 					if bar == nil {
 						bar = a.progressBar(total, "joining "+args[0])
@@ -191,7 +193,8 @@ The same inputs under the same name reuse the existing version unless --rebuild 
 	cmd.Flags().StringVar(&atS, "at", "", "read each view's offline table as it was at this time (default: latest)")
 	cmd.Flags().BoolVar(&cutoff, "created-cutoff", false, "also require created_ts <= each row's event_timestamp (no late-arriving data)")
 	cmd.Flags().BoolVar(&rebuild, "rebuild", false, "build a new version even if one with the same inputs exists")
-	cmd.Flags().Int64Var(&budget, "memory-budget", 0, "join memory budget in bytes; past it the join spills to disk (default: a quarter of RAM)")
+	cmd.Flags().BoolVar(&rejectNaive, "reject-naive-timestamps", false, "refuse entity timestamps without a time zone instead of reading them as UTC")
+	cmd.Flags().Var(bytesize.NewValue(&budget, 0), "memory-budget", "join memory budget, e.g. 512MiB or 2GB; past it the join spills to disk (default: a quarter of RAM)")
 	return cmd
 }
 
@@ -365,8 +368,9 @@ func (a *app) datasetVerifyCommand() *cobra.Command {
 
 func (a *app) datasetExportCommand() *cobra.Command {
 	var to, format string
+	var force bool
 	cmd := &cobra.Command{
-		Use:   "export NAME[@vN] --to DIR [--format parquet|csv]",
+		Use:   "export NAME[@vN] --to DIR [--format parquet|csv] [--force]",
 		Short: "Copy a dataset version out of the warehouse, as Parquet (verified) or CSV",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -389,8 +393,10 @@ func (a *app) datasetExportCommand() *cobra.Command {
 			if err != nil {
 				return failedError{err}
 			}
-			files, err := training.Export(cmd.Context(), dir, m, to, format)
-			if err != nil {
+			files, err := training.ExportTo(cmd.Context(), dir, m, to, training.ExportOptions{Format: format, Force: force})
+			if errors.Is(err, training.ErrExportTarget) {
+				return invalid(err)
+			} else if err != nil {
 				return failedError{err}
 			}
 			if a.jsonOutput() {
@@ -405,6 +411,7 @@ func (a *app) datasetExportCommand() *cobra.Command {
 	}
 	cmd.Flags().StringVar(&to, "to", "", "destination directory")
 	cmd.Flags().StringVar(&format, "format", training.FormatParquet, "parquet or csv")
+	cmd.Flags().BoolVar(&force, "force", false, "export into a directory that already has files (same-named files are replaced)")
 	return cmd
 }
 

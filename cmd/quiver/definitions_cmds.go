@@ -78,7 +78,11 @@ func (a *app) reportInvalid(err error) error {
 		for _, e := range list {
 			fmt.Fprintln(a.stderr, e.Error())
 		}
-		fmt.Fprintf(a.stderr, "%d error(s) in the definitions\n", len(list))
+		n := len(list)
+		if last := list[n-1]; last.Omitted > 0 { // the "and N more" entry
+			n += last.Omitted - 1
+		}
+		fmt.Fprintf(a.stderr, "%d error(s) in the definitions\n", n)
 	}
 	return reportedError{err}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/quiverfs/quiver/definitions"
+	"github.com/quiverfs/quiver/internal/bytesize"
 	"github.com/quiverfs/quiver/internal/config"
 	"github.com/quiverfs/quiver/internal/stores"
 	"github.com/quiverfs/quiver/materialize"
@@ -371,7 +372,7 @@ view's watermark moves to end when the interval continues it (or the view has no
 		},
 	}
 	cmd.Flags().StringVar(&startS, "start", "", "start of the interval, inclusive (RFC 3339, a UTC date, or now)")
-	cmd.Flags().Int64Var(&budget, "memory-budget", defaultMaterializeBudget, "soft memory limit in bytes: the Go heap is kept near it (GOMEMLIMIT overrides)")
+	cmd.Flags().Var(bytesize.NewValue(&budget, defaultMaterializeBudget), "memory-budget", "soft memory limit, e.g. 512MiB or 2GB: the Go heap is kept near it (GOMEMLIMIT overrides)")
 	cmd.Flags().StringVar(&endS, "end", "", "end of the interval, exclusive")
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "print the plan without reading or writing anything")
 	return cmd
@@ -434,7 +435,7 @@ A view already up to date is skipped and reported as such.`,
 		},
 	}
 	cmd.Flags().StringVar(&endS, "end", "", "end of the interval, exclusive (default now)")
-	cmd.Flags().Int64Var(&budget, "memory-budget", defaultMaterializeBudget, "soft memory limit in bytes: the Go heap is kept near it (GOMEMLIMIT overrides)")
+	cmd.Flags().Var(bytesize.NewValue(&budget, defaultMaterializeBudget), "memory-budget", "soft memory limit, e.g. 512MiB or 2GB: the Go heap is kept near it (GOMEMLIMIT overrides)")
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "print the plan without reading or writing anything")
 	return cmd
 }

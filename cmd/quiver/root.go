@@ -111,7 +111,7 @@ func (a *app) config() (*config.Config, error) {
 
 // definitions loads and validates the repo's definitions.
 func (a *app) definitions(cfg *config.Config) (*definitions.Repo, error) {
-	return definitions.Load(cfg.Root, cfg.Definitions...)
+	return definitions.LoadAllowing(cfg.Root, cfg.AllowedPaths, cfg.Definitions...)
 }
 
 // registry opens the configured registry.
@@ -133,8 +133,11 @@ func (a *app) table() *tabwriter.Writer {
 	return tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
 }
 
-// whoAmI names the person or service applying a change: $QUIVER_USER, else user@host.
-func (a *app) whoAmI() string {
+// whoAmI names the person or service applying a change: $QUIVER_USER, else user@host,
+// sanitized for the audit fields it is recorded in. It is not authenticated.
+func (a *app) whoAmI() string { return registry.SanitizePrincipal(a.rawWhoAmI()) }
+
+func (a *app) rawWhoAmI() string {
 	if u := a.getenv("QUIVER_USER"); u != "" {
 		return u
 	}

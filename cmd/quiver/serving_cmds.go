@@ -22,6 +22,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/quiverfs/quiver/definitions"
+	"github.com/quiverfs/quiver/internal/bytesize"
 	"github.com/quiverfs/quiver/internal/config"
 	"github.com/quiverfs/quiver/internal/stores"
 	pb "github.com/quiverfs/quiver/proto/quiver/serving/v1"
@@ -78,6 +79,15 @@ read from the registry and reloaded when a new version is applied. See docs/serv
 				return err
 			}
 			defer reg.Close()
+			// The model runtimes are loaded now, so a missing one fails the start, not the
+			// first Predict. (Definitions that cannot be loaded are NewServer's to report.)
+			var declared *definitions.Repo
+			if applied, err := registry.LoadApplied(ctx, reg, cfg.Project); err == nil {
+				declared = applied.Repo
+			}
+			if err := serving.CheckModelRuntimes(ctx, declared, reg, cfg.Project, ox.options()); err != nil {
+				return err
+			}
 			store, err := stores.OpenOnline(ctx, cfg)
 			if err != nil {
 				return err
@@ -103,7 +113,7 @@ read from the registry and reloaded when a new version is applied. See docs/serv
 	f.StringVar(&opts.TLSKeyFile, "tls-key", "", "TLS private key file (PEM)")
 	f.DurationVar(&opts.RefreshInterval, "refresh", serving.DefaultRefreshInterval, "how often to check the registry for new definitions")
 	f.IntVar(&opts.MaxEntityRows, "max-entity-rows", serving.DefaultMaxEntityRows, "most entity rows per request")
-	f.IntVar(&opts.MaxRecvMsgBytes, "max-recv-bytes", serving.DefaultMaxRecvMsgBytes, "largest request message")
+	f.Var(bytesize.NewIntValue(&opts.MaxRecvMsgBytes, serving.DefaultMaxRecvMsgBytes), "max-recv-bytes", "largest request message, e.g. 4MiB")
 	f.DurationVar(&opts.RequestTimeout, "request-timeout", serving.DefaultRequestTimeout, "deadline for requests that come without one")
 	f.DurationVar(&opts.ShutdownTimeout, "shutdown-timeout", serving.DefaultShutdownTimeout, "how long to drain in-flight calls on shutdown")
 	a.addONNXFlags(cmd, &ox)

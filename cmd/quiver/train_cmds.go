@@ -110,6 +110,20 @@ retries, and with register_model registers the model file it wrote as a new mode
 				return invalid(err)
 			}
 
+			var k8s training.KubernetesJob
+			if backend == "kubernetes" {
+				// Checked before any work: a Job Kubernetes would refuse is refused here.
+				runID := "r" + time.Now().UTC().Format("20060102t150405")
+				k8s = training.KubernetesJob{
+					Project: cfg.Project, Job: job.Name, RunID: runID, Image: job.Image, Namespace: namespace,
+					Command: job.Command, Env: job.Env, Params: resolved, GPU: job.Resources.GPU, CPU: job.Resources.CPU,
+					Memory: job.Resources.Memory, Retries: job.Retries, NodeSelector: job.NodeSelector,
+					OutputURI: filepath.Join(training.ProjectDir(cfg.Offline.Warehouse, cfg.Project), "runs", runID, "output"),
+				}
+				if err := training.ValidateKubernetesJob(k8s); err != nil {
+					return invalid(err)
+				}
+			}
 			ds, dsDir, err := a.trainDataset(cmd, cfg, reg, repo, job, datasetRef, entities, dryRun)
 			if err != nil {
 				return err
@@ -130,13 +144,14 @@ retries, and with register_model registers the model file it wrote as a new mode
 				recorded = registry.GitDirty
 			}
 			if backend == "kubernetes" {
-				runID := "r" + time.Now().UTC().Format("20060102t150405")
-				manifest, err := training.RenderKubernetesJob(training.KubernetesJob{
-					Project: cfg.Project, Job: job.Name, RunID: runID, Image: job.Image, Namespace: namespace,
-					Command: job.Command, Env: job.Env, Params: resolved, GPU: job.Resources.GPU, CPU: job.Resources.CPU,
-					Memory: job.Resources.Memory, Retries: job.Retries, NodeSelector: job.NodeSelector,
-					DatasetURI: dsDir, OutputURI: filepath.Join(training.ProjectDir(cfg.Offline.Warehouse, cfg.Project), "runs", runID, "output"),
-				})
+				k8s.DatasetURI = dsDir
+				if ds.Version == 0 {
+					fmt.Fprintf(a.stderr, "Dry run: no dataset was built; QUIVER_DATASET_DIR is %s, under which quiver train builds (or reuses) the job's dataset. Pass --dataset NAME@vN to pin a version.\n", dsDir)
+				}
+				if local := training.LocalLocations(k8s); len(local) > 0 {
+					fmt.Fprintf(a.stderr, "Warning: the Job uses local paths (%s) that a pod cannot read or write unless they are mounted into it at the same place; put the warehouse on object storage (offline.warehouse: s3://...) or mount it.\n", strings.Join(local, ", "))
+				}
+				manifest, err := training.RenderKubernetesJob(k8s)
 				if err != nil {
 					return invalid(err)
 				}
@@ -144,6 +159,11 @@ retries, and with register_model registers the model file it wrote as a new mode
 				return err
 			}
 			if dryRun {
+				if ds.Version == 0 {
+					fmt.Fprintf(a.stdout, "Dry run: would build (or reuse) a dataset %q from the job's entity rows, then run %q with params %v, command %s\n",
+						ds.Name, job.Name, resolved, strings.Join(job.Command, " "))
+					return nil
+				}
 				fmt.Fprintf(a.stdout, "Dry run: would run %q on %s@v%d (%s) with params %v, command %s\n",
 					job.Name, ds.Name, ds.Version, shortID(ds.ContentID), resolved, strings.Join(job.Command, " "))
 				return nil
@@ -156,7 +176,7 @@ retries, and with register_model registers the model file it wrote as a new mode
 			})
 			if err != nil {
 				switch {
-				case errors.Is(err, training.ErrInvalidInput), errors.Is(err, training.ErrGPUs):
+				case errors.Is(err, training.ErrInvalidInput), errors.Is(err, training.ErrInvalidJob), errors.Is(err, training.ErrGPUs):
 					return invalid(err)
 				case run.ID != "":
 					return failedError{err}
@@ -232,10 +252,11 @@ func (a *app) trainDataset(cmd *cobra.Command, cfg *config.Config, reg registry.
 	if entities == "" {
 		switch {
 		case job.Entities != nil && job.Entities.Path != "":
-			entities = job.Entities.Path
-			if !filepath.IsAbs(entities) {
-				entities = filepath.Join(cfg.Root, entities)
+			p, err := definitions.PathPolicy{Root: cfg.Root, Allowed: cfg.AllowedPaths}.Resolve(job.Entities.Path)
+			if err != nil {
+				return registry.Dataset{}, "", invalid(fmt.Errorf("training job %q entities: %w", job.Name, err))
 			}
+			entities = p
 		case job.Entities != nil && job.Entities.SQL != "":
 			return registry.Dataset{}, "", usagef(fmt.Errorf("training job %q reads its entities with SQL, which needs the Trino engine this build does not have; pass --entities FILE or --dataset NAME@vN", job.Name))
 		default:
@@ -243,6 +264,14 @@ func (a *app) trainDataset(cmd *cobra.Command, cfg *config.Config, reg registry.
 		}
 	} else if abs, err := filepath.Abs(entities); err == nil {
 		entities = abs
+	}
+	if dryRun {
+		// A dry run builds nothing: it checks that the entity rows are there and names the
+		// dataset the run would build or reuse.
+		if _, err := os.Stat(entities); err != nil {
+			return registry.Dataset{}, "", invalid(fmt.Errorf("training job %q entities: %w", job.Name, err))
+		}
+		return registry.Dataset{Name: job.Name}, training.DatasetsDir(cfg.Offline.Warehouse, cfg.Project), nil
 	}
 	off, err := stores.OpenOffline(cmd.Context(), cfg, reg)
 	if err != nil {
@@ -313,7 +342,7 @@ func (a *app) runsCommand() *cobra.Command {
 	list.Flags().StringVar(&job, "job", "", "only runs of this job")
 	list.Flags().IntVar(&limit, "limit", 50, "at most this many runs (0: all)")
 	show := &cobra.Command{
-		Use:   "show RUN_ID",
+		Use:   "show RUN_ID|PREFIX",
 		Short: "Show a run: params, tags, metrics (final, best, and a sparkline over steps)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -323,14 +352,11 @@ func (a *app) runsCommand() *cobra.Command {
 			}
 			defer reg.Close()
 			ctx := cmd.Context()
-			id := registry.TrainingRunID(args[0])
-			run, err := reg.GetTrainingRun(ctx, id)
-			if err == nil && run.Project != cfg.Project {
-				err = fmt.Errorf("not in project %q: %w", cfg.Project, registry.ErrTrainingRunNotFound) // another project's run
-			}
+			run, err := training.ResolveRunID(ctx, reg, cfg.Project, args[0]) // a unique prefix will do
 			if err != nil {
-				return fmt.Errorf("run %s: %w", args[0], err)
+				return err
 			}
+			id := run.ID
 			params, err := reg.RunParams(ctx, id)
 			if err != nil {
 				return err
@@ -555,6 +581,9 @@ func (a *app) modelsCommand() *cobra.Command {
 			version, err := strconv.Atoi(strings.TrimPrefix(args[1], "v"))
 			if err != nil || version < 1 {
 				return usagef(fmt.Errorf("VERSION %q: want a version number like 3 or v3", args[1]))
+			}
+			if err := registry.CheckAliasName(args[2]); err != nil {
+				return invalid(err)
 			}
 			cfg, reg, err := a.configAndRegistry(cmd)
 			if err != nil {

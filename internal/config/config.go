@@ -53,6 +53,9 @@ type Config struct {
 	// Definitions are the files or directories holding definitions, relative to Root; empty
 	// means the whole repo.
 	Definitions []string
+	// AllowedPaths are directories outside Root that file paths in definitions may point
+	// into (a shared data lake), absolute after Load. Empty: only the repo itself.
+	AllowedPaths []string
 }
 
 // Offline configures the offline store.
@@ -72,12 +75,13 @@ type Trino struct {
 }
 
 type file struct {
-	Project     string   `yaml:"project"`
-	Registry    string   `yaml:"registry"`
-	Online      string   `yaml:"online"`
-	Offline     Offline  `yaml:"offline"`
-	Trino       Trino    `yaml:"trino"`
-	Definitions []string `yaml:"definitions"`
+	Project      string   `yaml:"project"`
+	Registry     string   `yaml:"registry"`
+	Online       string   `yaml:"online"`
+	Offline      Offline  `yaml:"offline"`
+	Trino        Trino    `yaml:"trino"`
+	Definitions  []string `yaml:"definitions"`
+	AllowedPaths []string `yaml:"allowed_paths"`
 }
 
 // Load reads dir/quiver.yaml. getenv is os.Getenv in production; tests pass their own.
@@ -98,7 +102,7 @@ func Load(dir string, getenv func(string) string) (*Config, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(&f); err != nil && !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("%w: %s: %s (valid keys: project, registry, online, offline{warehouse, catalog, catalog_uri}, trino{dsn}, definitions)", definitions.ErrInvalid, FileName, strings.TrimPrefix(err.Error(), "yaml: "))
+		return nil, fmt.Errorf("%w: %s: %s (valid keys: project, registry, online, offline{warehouse, catalog, catalog_uri}, trino{dsn}, definitions, allowed_paths)", definitions.ErrInvalid, FileName, strings.TrimPrefix(err.Error(), "yaml: "))
 	}
 	c := &Config{
 		Root:        root,
@@ -114,6 +118,15 @@ func Load(dir string, getenv func(string) string) (*Config, error) {
 	c.Trino.DSN = pick(getenv(EnvTrinoDSN), f.Trino.DSN, "")
 	if err := c.validate(); err != nil {
 		return nil, fmt.Errorf("%w: %s: %v", definitions.ErrInvalid, FileName, err)
+	}
+	for _, p := range f.AllowedPaths {
+		if p == "" || strings.Contains(p, "://") {
+			return nil, fmt.Errorf("%w: %s: allowed_paths entry %q: want a local directory, absolute or relative to the repo", definitions.ErrInvalid, FileName, p)
+		}
+		if !filepath.IsAbs(p) {
+			p = filepath.Join(root, p)
+		}
+		c.AllowedPaths = append(c.AllowedPaths, filepath.Clean(p))
 	}
 	c.Registry = c.resolveSQLite(c.Registry)
 	c.Online = c.resolveSQLite(c.Online)

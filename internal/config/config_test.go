@@ -59,3 +59,15 @@ func TestInvalidConfig(t *testing.T) {
 	_, err := Load(t.TempDir(), func(string) string { return "" })
 	require.True(t, errors.Is(err, ErrNoRepo))
 }
+
+func TestAllowedPaths(t *testing.T) {
+	dir := write(t, "project: shop\nallowed_paths: [../lake, /data/shared]\n")
+	c, err := Load(dir, func(string) string { return "" })
+	require.NoError(t, err)
+	require.Equal(t, []string{filepath.Join(filepath.Dir(dir), "lake"), "/data/shared"}, c.AllowedPaths)
+
+	dir = write(t, "project: shop\nallowed_paths: [s3://bucket/x]\n")
+	_, err = Load(dir, func(string) string { return "" })
+	require.ErrorIs(t, err, definitions.ErrInvalid)
+	require.ErrorContains(t, err, `allowed_paths entry "s3://bucket/x"`)
+}

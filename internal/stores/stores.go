@@ -138,7 +138,7 @@ func ownedBy(runs RunReader, project string) iceberg.OwnsTable {
 // sources read through the offline store's catalog, Trino sources through the configured DSN
 // (opened only when some source needs it).
 func Sources(cfg *config.Config, off *Offline, needTrino bool) (*SourceSet, error) {
-	set := &SourceSet{cfg: sources.Config{BaseDir: cfg.Root}}
+	set := &SourceSet{cfg: sources.Config{BaseDir: cfg.Root}, paths: definitions.PathPolicy{Root: cfg.Root, Allowed: cfg.AllowedPaths}}
 	if off != nil {
 		set.cfg.Catalog = off.Catalog
 	}
@@ -156,10 +156,18 @@ func Sources(cfg *config.Config, off *Offline, needTrino bool) (*SourceSet, erro
 }
 
 // SourceSet opens sources sharing one catalog and one Trino connection.
-type SourceSet struct{ cfg sources.Config }
+type SourceSet struct {
+	cfg   sources.Config
+	paths definitions.PathPolicy
+}
 
-// Open returns the reader of a source definition.
+// Open returns the reader of a source definition. A Parquet path must stay inside the repo or
+// its allowed_paths, as validate checks; it is checked again here because the definitions
+// may have been applied before that check existed.
 func (s *SourceSet) Open(src *definitions.Source) (offline.Source, error) {
+	if errs := definitions.CheckPaths([]definitions.Object{src}, s.paths); len(errs) > 0 {
+		return nil, errs.Err()
+	}
 	if src.Iceberg != nil && s.cfg.Catalog == nil {
 		return nil, fmt.Errorf("source %q: iceberg sources need the offline store's catalog: %w", src.Name, definitions.ErrInvalid)
 	}

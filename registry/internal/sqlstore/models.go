@@ -165,6 +165,9 @@ func (s *Store) SetModelAlias(ctx context.Context, u registry.AliasUpdate) (regi
 	if u.Project == "" || u.Name == "" || u.Alias == "" || u.Version <= 0 {
 		return registry.ModelAlias{}, fmt.Errorf("set model alias: empty project, name, alias or version: %w", registry.ErrInvalid)
 	}
+	if err := registry.CheckAliasName(u.Alias); err != nil {
+		return registry.ModelAlias{}, fmt.Errorf("set model alias: %w", err)
+	}
 	a := registry.ModelAlias{Project: u.Project, Name: u.Name, Alias: u.Alias, Version: u.Version, UpdatedBy: u.By}
 	err := s.inTx(ctx, func(tx q) error {
 		if _, err := lockProject(ctx, tx, u.Project); err != nil {
