@@ -256,7 +256,7 @@ func datasetJSON(d registry.Dataset, withManifest bool) map[string]any {
 		"location": d.Location, "created_at": d.CreatedAt.UTC(), "created_by": d.CreatedBy}
 	var m training.Manifest
 	if err := json.Unmarshal(d.Manifest, &m); err == nil {
-		out["lineage"] = m.Lineage
+		out["lineage"] = toLineageJSON(m.Lineage)
 		if withManifest {
 			out["schema"] = m.Schema
 			out["files"] = m.Files
@@ -448,8 +448,8 @@ func (a *app) datasetDiffCommand() *cobra.Command {
 			a0, b0 := sides[0], sides[1]
 			if a.jsonOutput() {
 				return a.printJSON(map[string]any{
-					"a": map[string]any{"name": a0.ds.Name, "version": a0.ds.Version, "content_id": a0.ds.ContentID, "rows": a0.ds.Rows, "lineage": a0.m.Lineage, "stats": a0.stats},
-					"b": map[string]any{"name": b0.ds.Name, "version": b0.ds.Version, "content_id": b0.ds.ContentID, "rows": b0.ds.Rows, "lineage": b0.m.Lineage, "stats": b0.stats},
+					"a": map[string]any{"name": a0.ds.Name, "version": a0.ds.Version, "content_id": a0.ds.ContentID, "rows": a0.ds.Rows, "lineage": toLineageJSON(a0.m.Lineage), "stats": a0.stats},
+					"b": map[string]any{"name": b0.ds.Name, "version": b0.ds.Version, "content_id": b0.ds.ContentID, "rows": b0.ds.Rows, "lineage": toLineageJSON(b0.m.Lineage), "stats": b0.stats},
 				})
 			}
 			fmt.Fprintf(a.stdout, "A: %s@v%d  %d rows  %s\nB: %s@v%d  %d rows  %s\n", a0.ds.Name, a0.ds.Version, a0.ds.Rows, shortID(a0.ds.ContentID), b0.ds.Name, b0.ds.Version, b0.ds.Rows, shortID(b0.ds.ContentID))

@@ -151,11 +151,11 @@ type runJSON struct {
 	View        string    `json:"view"`
 	Start       time.Time `json:"start"`
 	End         time.Time `json:"end"`
-	RunID       int64     `json:"run_id,omitempty"`
+	RunID       string    `json:"run_id,omitempty"`
 	RowsRead    int64     `json:"rows_read"`
 	OfflineRows int64     `json:"offline_rows"`
 	OnlineRows  int64     `json:"online_rows"`
-	SnapshotID  int64     `json:"snapshot_id,omitempty"`
+	SnapshotID  string    `json:"snapshot_id,omitempty"`
 	Seconds     float64   `json:"seconds"`
 	// Time spent reading the source, writing the offline store and the online store.
 	SourceSeconds  float64 `json:"source_seconds,omitempty"`
@@ -190,8 +190,8 @@ func (a *app) materializeViews(cmd *cobra.Command, env *materializeEnv, interval
 			_ = bar.Finish()
 			fmt.Fprintln(a.stderr)
 		}
-		r := runJSON{View: iv.View, Start: iv.Start, End: iv.End, RunID: int64(res.RunID), RowsRead: res.RowsRead,
-			OfflineRows: res.OfflineRows, OnlineRows: res.OnlineRows, SnapshotID: res.SnapshotID, Seconds: res.Duration.Seconds(),
+		r := runJSON{View: iv.View, Start: iv.Start, End: iv.End, RunID: idString(int64(res.RunID)), RowsRead: res.RowsRead,
+			OfflineRows: res.OfflineRows, OnlineRows: res.OnlineRows, SnapshotID: idString(res.SnapshotID), Seconds: res.Duration.Seconds(),
 			SourceSeconds: res.SourceTime.Seconds(), OfflineSeconds: res.OfflineTime.Seconds(), OnlineSeconds: res.OnlineTime.Seconds()}
 		if err != nil {
 			r.Error = err.Error()
@@ -228,8 +228,8 @@ func (a *app) materializeViews(cmd *cobra.Command, env *materializeEnv, interval
 			interval = fmt.Sprintf("[%s, %s)", r.Start.Format(time.DateTime), r.End.Format(time.DateTime))
 			took = fmt.Sprintf("%.2fs", r.Seconds)
 		}
-		if r.SnapshotID != 0 {
-			snap = fmt.Sprint(r.SnapshotID)
+		if r.SnapshotID != "" {
+			snap = r.SnapshotID
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%s\t%s\t%s\n", r.View, interval, r.RowsRead, r.OfflineRows, r.OnlineRows, snap, took, status)
 	}

@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -22,6 +23,7 @@ import (
 	_ "github.com/trinodb/trino-go-client/trino" // registers the "trino" database/sql driver
 
 	"github.com/quiverfs/quiver/definitions"
+	"github.com/quiverfs/quiver/internal/redact"
 	"github.com/quiverfs/quiver/offline"
 )
 
@@ -42,10 +44,14 @@ type Client struct {
 }
 
 // Open returns a client for a trino-go-client DSN (http[s]://user@host:port?catalog=..&schema=..).
-// It does not connect until a query runs.
+// It does not connect until a query runs, but checks that the DSN parses: the driver would
+// report a bad one at the first query, quoting it password and all.
 func Open(dsn string) (*Client, error) {
 	if dsn == "" {
 		return nil, fmt.Errorf("open trino: %w: no dsn", offline.ErrInvalidSource)
+	}
+	if _, err := url.Parse(dsn); err != nil {
+		return nil, fmt.Errorf("%w: %w", redact.ParseError("open trino", dsn, err), offline.ErrInvalidSource)
 	}
 	db, err := sql.Open("trino", dsn)
 	if err != nil {
