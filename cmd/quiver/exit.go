@@ -10,6 +10,7 @@ import (
 
 	"github.com/quiverfs/quiver/definitions"
 	"github.com/quiverfs/quiver/internal/config"
+	"github.com/quiverfs/quiver/offline"
 	"github.com/quiverfs/quiver/online"
 	"github.com/quiverfs/quiver/registry"
 )
@@ -115,7 +116,7 @@ func errorKind(err error) string {
 	case errors.Is(err, registry.ErrNotFound):
 		return kindNotFound
 	case errors.Is(err, definitions.ErrInvalid), errors.Is(err, config.ErrNoRepo), errors.Is(err, registry.ErrInvalid),
-		errors.Is(err, online.ErrInvalidArgument):
+		errors.Is(err, online.ErrInvalidArgument), errors.Is(err, offline.ErrInvalidSource):
 		return kindInvalid
 	case errors.Is(err, context.Canceled):
 		return kindCanceled
