@@ -140,10 +140,17 @@ retries, and with register_model registers the model file it wrote as a new mode
 				if err != nil {
 					return invalid(err)
 				}
+				if a.jsonOutput() {
+					return a.printJSON(map[string]any{"dry_run": true, "backend": backend, "run_id": runID, "manifest": string(manifest)})
+				}
 				_, err = a.stdout.Write(manifest)
 				return err
 			}
 			if dryRun {
+				if a.jsonOutput() {
+					return a.printJSON(map[string]any{"dry_run": true, "backend": backend, "job": job.Name,
+						"dataset": fmt.Sprintf("%s@v%d", ds.Name, ds.Version), "content_id": ds.ContentID, "params": resolved, "command": job.Command})
+				}
 				fmt.Fprintf(a.stdout, "Dry run: would run %q on %s@v%d (%s) with params %v, command %s\n",
 					job.Name, ds.Name, ds.Version, shortID(ds.ContentID), resolved, strings.Join(job.Command, " "))
 				return nil
