@@ -230,7 +230,9 @@ func TestEveryCommandJSON(t *testing.T) {
 		{"models show", func() []string { return []string{"churn@production"} }},
 		{"models alias", func() []string { return []string{"churn", "1", "staging"} }},
 		{"lineage", func() []string { return []string{"churn@production"} }},
-		{"get-online", func() []string { return []string{"--service", "churn_v1", "--entity", "user_id=1", "--entity", "user_id=3"} }},
+		{"get-online", func() []string {
+			return []string{"--service", "churn_v1", "--entity", "user_id=1", "--entity", "user_id=3"}
+		}},
 		{"predict", func() []string {
 			return []string{"--server", addr, "--model", "churn@production", "--entity", "user_id=1", "--include-features"}
 		}},
