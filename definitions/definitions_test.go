@@ -1,6 +1,7 @@
 package definitions
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -283,10 +284,11 @@ func FuzzParse(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		file, err := Parse("fuzz.yaml", data)
 		if err != nil {
-			if _, ok := err.(ErrorList); !ok {
+			var list ErrorList
+			if !errors.As(err, &list) {
 				t.Fatalf("Parse returned %T, want ErrorList", err)
 			}
-			for _, e := range err.(ErrorList) {
+			for _, e := range list {
 				if e.Pos.Line < 1 {
 					t.Fatalf("error without a line: %v", e)
 				}

@@ -1,6 +1,7 @@
 package definitions
 
 import (
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -383,7 +384,8 @@ func Load(root string, paths ...string) (*Repo, error) {
 			rel = path
 		}
 		f, err := Parse(filepath.ToSlash(rel), data)
-		if list, ok := err.(ErrorList); ok {
+		var list ErrorList
+		if errors.As(err, &list) {
 			errs = append(errs, list...)
 		} else if err != nil {
 			return nil, err
@@ -391,7 +393,7 @@ func Load(root string, paths ...string) (*Repo, error) {
 		objects = append(objects, f.Objects...)
 	}
 	repo, err := NewRepo(objects)
-	if list, ok := err.(ErrorList); ok {
+	if list := ErrorList(nil); errors.As(err, &list) {
 		errs = append(errs, list...)
 	}
 	if err := errs.Err(); err != nil {

@@ -257,9 +257,7 @@ func TestEveryCommandJSON(t *testing.T) {
 			}
 		})
 	}
-	for _, s := range servers {
-		covered = append(covered, s)
-	}
+	covered = append(covered, servers...)
 	// Commands with subcommands answer a usage error, as a JSON object.
 	for _, path := range commandPaths() {
 		if slices.Contains(covered, path) {

@@ -314,26 +314,26 @@ func arrowType(name string) (arrow.DataType, error) {
 	if i := strings.IndexAny(t, "( "); i >= 0 {
 		base = t[:i]
 	}
-	switch {
-	case base == "tinyint":
+	switch base {
+	case "tinyint":
 		return arrow.PrimitiveTypes.Int8, nil
-	case base == "smallint":
+	case "smallint":
 		return arrow.PrimitiveTypes.Int16, nil
-	case base == "integer" || base == "int":
+	case "integer", "int":
 		return arrow.PrimitiveTypes.Int32, nil
-	case base == "bigint":
+	case "bigint":
 		return arrow.PrimitiveTypes.Int64, nil
-	case base == "real":
+	case "real":
 		return arrow.PrimitiveTypes.Float32, nil
-	case base == "double":
+	case "double":
 		return arrow.PrimitiveTypes.Float64, nil
-	case base == "boolean":
+	case "boolean":
 		return arrow.FixedWidthTypes.Boolean, nil
-	case base == "varchar" || base == "char":
+	case "varchar", "char":
 		return arrow.BinaryTypes.String, nil
-	case base == "varbinary":
+	case "varbinary":
 		return arrow.BinaryTypes.Binary, nil
-	case base == "timestamp":
+	case "timestamp":
 		// with or without time zone: read as instants; a zone-less timestamp is taken in the
 		// session time zone by the client, so set the session to UTC for such columns.
 		return offline.TimestampType, nil
