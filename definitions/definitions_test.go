@@ -295,7 +295,7 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 		if _, err := NewRepo(file.Objects); err != nil {
-			if _, ok := err.(ErrorList); !ok {
+			if list := ErrorList(nil); !errors.As(err, &list) {
 				t.Fatalf("NewRepo returned %T, want ErrorList", err)
 			}
 		}
