@@ -430,3 +430,38 @@ func TestErrorsAreJSONAndExitCodesAgree(t *testing.T) {
 		})
 	}
 }
+
+// TestPostgresLostMidCommandExits3: seen item 3 — the registry lost while a command runs
+// exited 4. Here the training job waits while the test stops Postgres; train then cannot
+// record the run's end and exits 3 (unavailable), with a JSON error naming no password.
+func TestPostgresLostMidCommandExits3(t *testing.T) {
+	pg := testenv.StartPostgres(t)
+	env := map[string]string{"QUIVER_REGISTRY": pg.NewDatabase(t)}
+	dir := filepath.Join(t.TempDir(), "shop")
+	require.Equal(t, exitOK, quiver(t, env, "init", dir, "--project", "shop").code)
+	started, proceed := filepath.Join(dir, "started"), filepath.Join(dir, "proceed")
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "train.sh"), []byte(`#!/bin/sh
+touch `+started+`
+while [ ! -f `+proceed+` ]; do sleep 0.05; done
+echo fake-onnx > "$QUIVER_OUTPUT_DIR/model.onnx"
+`), 0o755))
+	jobs := filepath.Join(dir, "features", "churn.yaml")
+	b, err := os.ReadFile(jobs)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(jobs, []byte(strings.Replace(string(b), `command: ["shop-trainer"]`, `command: ["./train.sh"]`, 1)), 0o644))
+	r := quiver(t, env, "-C", dir, "apply")
+	require.Equal(t, exitOK, r.code, r.stderr)
+	r = quiver(t, env, "-C", dir, "materialize", "--start", time.Now().UTC().Add(-40*24*time.Hour).Format(time.RFC3339), "--end", time.Now().UTC().Add(time.Hour).Format(time.RFC3339))
+	require.Equal(t, exitOK, r.code, r.stderr)
+
+	done := make(chan result, 1)
+	go func() { done <- quiver(t, env, "-C", dir, "-o", "json", "train", "churn_train") }()
+	require.Eventually(t, func() bool { _, err := os.Stat(started); return err == nil }, time.Minute, 50*time.Millisecond, "the job started")
+	pg.Stop()
+	require.NoError(t, os.WriteFile(proceed, nil, 0o644))
+	r = <-done
+	require.Equal(t, exitUnavailable, r.code, "stdout: %s\nstderr: %s", r.stdout, r.stderr)
+	lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
+	e := checkErrorJSON(t, "train", result{code: r.code, stderr: lines[len(lines)-1]})
+	require.Equal(t, kindUnavailable, e.Kind)
+}
