@@ -1,6 +1,7 @@
 package definitions
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -379,17 +380,18 @@ func FuzzParse(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		file, err := Parse("fuzz.yaml", data)
 		if err != nil {
-			if _, ok := err.(ErrorList); !ok {
+			var list ErrorList
+			if !errors.As(err, &list) {
 				t.Fatalf("Parse returned %T, want ErrorList", err)
 			}
-			for _, e := range err.(ErrorList) {
+			for _, e := range list {
 				if e.Pos.Line < 1 && e.Omitted == 0 {
 					t.Fatalf("error without a line: %v", e)
 				}
 			}
 		}
 		if _, err := NewRepo(file.Objects); err != nil {
-			if _, ok := err.(ErrorList); !ok {
+			if list := ErrorList(nil); !errors.As(err, &list) {
 				t.Fatalf("NewRepo returned %T, want ErrorList", err)
 			}
 		}

@@ -1,6 +1,7 @@
 package definitions
 
 import (
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -398,7 +399,8 @@ func LoadAllowing(root string, allowed []string, paths ...string) (*Repo, error)
 			return nil, fmt.Errorf("read definitions: %w", err)
 		}
 		f, err := Parse(filepath.ToSlash(rel), data)
-		if list, ok := err.(ErrorList); ok {
+		var list ErrorList
+		if errors.As(err, &list) {
 			errs = append(errs, list...)
 		} else if err != nil {
 			return nil, err
@@ -411,7 +413,7 @@ func LoadAllowing(root string, allowed []string, paths ...string) (*Repo, error)
 	}
 	errs = append(errs, CheckPaths(objects, PathPolicy{Root: abs, Allowed: allowed})...)
 	repo, err := NewRepo(objects)
-	if list, ok := err.(ErrorList); ok {
+	if list := ErrorList(nil); errors.As(err, &list) {
 		errs = append(errs, list...)
 	}
 	if err := errs.Err(); err != nil {

@@ -260,7 +260,7 @@ func datasetJSON(d registry.Dataset, withManifest bool) map[string]any {
 		"location": d.Location, "created_at": d.CreatedAt.UTC(), "created_by": d.CreatedBy}
 	var m training.Manifest
 	if err := json.Unmarshal(d.Manifest, &m); err == nil {
-		out["lineage"] = m.Lineage
+		out["lineage"] = toLineageJSON(m.Lineage)
 		if withManifest {
 			out["schema"] = m.Schema
 			out["files"] = m.Files
@@ -439,7 +439,7 @@ func (a *app) datasetDiffCommand() *cobra.Command {
 			a0, b0 := d.A, d.B
 			if a.jsonOutput() {
 				side := func(s training.DatasetSide) map[string]any {
-					return map[string]any{"name": s.Dataset.Name, "version": s.Dataset.Version, "content_id": s.Dataset.ContentID, "rows": s.Dataset.Rows, "lineage": s.Manifest.Lineage, "stats": s.StatsByName()}
+					return map[string]any{"name": s.Dataset.Name, "version": s.Dataset.Version, "content_id": s.Dataset.ContentID, "rows": s.Dataset.Rows, "lineage": toLineageJSON(s.Manifest.Lineage), "stats": s.StatsByName()}
 				}
 				return a.printJSON(map[string]any{"a": side(a0), "b": side(b0)})
 			}

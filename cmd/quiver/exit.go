@@ -1,10 +1,16 @@
 package main
 
 import (
+	"context"
 	"errors"
+	"fmt"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/quiverfs/quiver/definitions"
 	"github.com/quiverfs/quiver/internal/config"
+	"github.com/quiverfs/quiver/offline"
 	"github.com/quiverfs/quiver/online"
 	"github.com/quiverfs/quiver/registry"
 )
@@ -14,8 +20,41 @@ const (
 	exitOK          = 0
 	exitInvalid     = 1 // invalid definitions or input: bad YAML, unknown names, bad files
 	exitUsage       = 2 // the command line itself is wrong
-	exitUnavailable = 3 // a registry or store cannot be reached, or a concurrent change conflicted
+	exitUnavailable = 3 // a registry, store or server cannot be reached or refused our credentials, or a concurrent change conflicted
 	exitFailed      = 4 // the operation ran and failed: a job failed, a verification mismatched
+)
+
+// Error kinds: the "kind" of a -o json error object. Each maps to one exit code in kindCodes.
+const (
+	kindUsage           = "usage"
+	kindInvalid         = "invalid"
+	kindNotFound        = "not_found"
+	kindUnavailable     = "unavailable"
+	kindUnauthenticated = "unauthenticated"
+	kindPermission      = "permission_denied"
+	kindConflict        = "conflict"
+	kindCanceled        = "canceled"
+	kindFailed          = "failed"
+)
+
+// kindCodes is the one error-kind → exit-code map.
+var kindCodes = map[string]int{
+	kindUsage:           exitUsage,
+	kindInvalid:         exitInvalid,
+	kindNotFound:        exitInvalid,
+	kindUnavailable:     exitUnavailable,
+	kindUnauthenticated: exitUnavailable,
+	kindPermission:      exitUnavailable,
+	kindConflict:        exitUnavailable,
+	kindCanceled:        exitFailed,
+	kindFailed:          exitFailed,
+}
+
+// Sentinels for conditions no package below names: a server that refused our credentials or
+// our access. They only carry a kind; messages come from the server.
+var (
+	errUnauthenticated  = errors.New("unauthenticated")
+	errPermissionDenied = errors.New("permission denied")
 )
 
 // usageError marks errors in the command line (unknown flag, wrong number of arguments).
@@ -40,7 +79,8 @@ type failedError struct{ err error }
 func (e failedError) Error() string { return e.err.Error() }
 func (e failedError) Unwrap() error { return e.err }
 
-// reportedError is an error whose details the command already printed; run prints nothing more.
+// reportedError is an error whose details the command already printed; run prints nothing
+// more in table output (with -o json, run still writes the error object to stderr).
 type reportedError struct{ err error }
 
 func (e reportedError) Error() string { return e.err.Error() }
@@ -51,21 +91,73 @@ func isReported(err error) bool {
 	return errors.As(err, &r)
 }
 
-// exitCode maps an error to the process exit code. This is the one place that does so.
-func exitCode(err error) int {
+// errorKind classifies err. This is the one place that does so; exitCode and the -o json
+// error object both read it. Unavailable and unauthenticated stores are classified by the
+// store packages themselves (registry.ErrUnavailable, online.ErrUnavailable), at the edge
+// where the driver's error is known.
+func errorKind(err error) string {
 	var u usageError
 	var f failedError
 	switch {
 	case err == nil:
-		return exitOK
+		return ""
 	case errors.As(err, &u):
-		return exitUsage
-	case errors.Is(err, registry.ErrUnavailable), errors.Is(err, registry.ErrConflict), errors.Is(err, online.ErrUnavailable):
-		return exitUnavailable
+		return kindUsage
+	case errors.Is(err, errUnauthenticated):
+		return kindUnauthenticated
+	case errors.Is(err, errPermissionDenied):
+		return kindPermission
+	case errors.Is(err, registry.ErrUnavailable), errors.Is(err, online.ErrUnavailable):
+		return kindUnavailable
+	case errors.Is(err, registry.ErrConflict):
+		return kindConflict
 	case errors.As(err, &f):
-		return exitFailed
-	case errors.Is(err, definitions.ErrInvalid), errors.Is(err, config.ErrNoRepo), errors.Is(err, registry.ErrNotFound):
-		return exitInvalid
+		return kindFailed
+	case errors.Is(err, registry.ErrNotFound):
+		return kindNotFound
+	case errors.Is(err, definitions.ErrInvalid), errors.Is(err, config.ErrNoRepo), errors.Is(err, registry.ErrInvalid),
+		errors.Is(err, online.ErrInvalidArgument), errors.Is(err, offline.ErrInvalidSource):
+		return kindInvalid
+	case errors.Is(err, context.Canceled):
+		return kindCanceled
 	}
-	return exitFailed
+	return kindFailed
 }
+
+// exitCode maps an error to the process exit code through its kind.
+func exitCode(err error) int {
+	if err == nil {
+		return exitOK
+	}
+	return kindCodes[errorKind(err)]
+}
+
+// statusError maps a gRPC status from a quiver server to the errors errorKind knows, keeping
+// the server's message as it is.
+func statusError(err error) error {
+	st := status.Convert(err)
+	switch st.Code() {
+	case codes.InvalidArgument, codes.FailedPrecondition, codes.ResourceExhausted, codes.OutOfRange:
+		return codedError{st.Message(), definitions.ErrInvalid}
+	case codes.NotFound:
+		return codedError{st.Message(), registry.ErrNotFound}
+	case codes.Unavailable, codes.DeadlineExceeded:
+		return codedError{st.Message(), registry.ErrUnavailable}
+	case codes.Unauthenticated:
+		return codedError{fmt.Sprintf("unauthenticated: %s", st.Message()), errUnauthenticated}
+	case codes.PermissionDenied:
+		return codedError{fmt.Sprintf("permission denied: %s", st.Message()), errPermissionDenied}
+	case codes.Canceled:
+		return codedError{st.Message(), context.Canceled}
+	}
+	return failedError{errors.New(st.Message())}
+}
+
+// codedError is a message that matches kind with errors.Is without repeating kind's text.
+type codedError struct {
+	msg  string
+	kind error
+}
+
+func (e codedError) Error() string { return e.msg }
+func (e codedError) Unwrap() error { return e.kind }

@@ -3,17 +3,18 @@
 // features and predictions.
 //
 // The command layer is thin: it parses flags, calls packages and prints. Errors are mapped to
-// exit codes in one place (exitCode).
+// exit codes in one place (exit.go), and results and errors print through output.go.
 package main
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
 
 	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/quiverfs/quiver/internal/config"
 )
 
 func main() {
@@ -33,6 +34,8 @@ func (discardLogger) Printf(context.Context, string, ...any) {}
 // run executes one command line and returns its exit code. Tests call it directly.
 func run(ctx context.Context, args []string, stdout, stderr fileWriter, getenv func(string) string) int {
 	a := &app{stdout: stdout, stderr: stderr, getenv: getenv}
+	a.addURLSecrets(getenv(config.EnvRegistry), getenv(config.EnvOnline), getenv(config.EnvTrinoDSN))
+	a.addSecret(getenv(envToken))
 	root := a.rootCommand()
 	root.SetArgs(args)
 	root.SetOut(stdout)
@@ -41,12 +44,6 @@ func run(ctx context.Context, args []string, stdout, stderr fileWriter, getenv f
 	if err == nil {
 		return exitOK
 	}
-	code := exitCode(err)
-	if !isReported(err) {
-		fmt.Fprintln(stderr, "quiver: "+err.Error())
-	}
-	if code == exitUsage {
-		fmt.Fprintln(stderr, "Run 'quiver --help' for usage.")
-	}
-	return code
+	a.writeError(stderr, err, a.output == "json" || wantsJSON(args))
+	return exitCode(err)
 }

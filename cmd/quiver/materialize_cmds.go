@@ -156,11 +156,11 @@ type runJSON struct {
 	View        string    `json:"view"`
 	Start       time.Time `json:"start"`
 	End         time.Time `json:"end"`
-	RunID       int64     `json:"run_id,omitempty"`
+	RunID       string    `json:"run_id,omitempty"`
 	RowsRead    int64     `json:"rows_read"`
 	OfflineRows int64     `json:"offline_rows"`
 	OnlineRows  int64     `json:"online_rows"`
-	SnapshotID  int64     `json:"snapshot_id,omitempty"`
+	SnapshotID  string    `json:"snapshot_id,omitempty"`
 	// NoCommit: nothing to load and nothing to replace, so no offline snapshot was made.
 	NoCommit bool    `json:"no_commit,omitempty"`
 	Seconds  float64 `json:"seconds"`
@@ -197,8 +197,8 @@ func (a *app) materializeViews(cmd *cobra.Command, env *materializeEnv, interval
 			_ = bar.Finish()
 			fmt.Fprintln(a.stderr)
 		}
-		r := runJSON{View: iv.View, Start: iv.Start, End: iv.End, RunID: int64(res.RunID), RowsRead: res.RowsRead,
-			OfflineRows: res.OfflineRows, OnlineRows: res.OnlineRows, SnapshotID: res.SnapshotID, NoCommit: res.NoCommit, Seconds: res.Duration.Seconds(),
+		r := runJSON{View: iv.View, Start: iv.Start, End: iv.End, RunID: idString(int64(res.RunID)), RowsRead: res.RowsRead,
+			OfflineRows: res.OfflineRows, OnlineRows: res.OnlineRows, SnapshotID: idString(res.SnapshotID), NoCommit: res.NoCommit, Seconds: res.Duration.Seconds(),
 			SourceSeconds: res.SourceTime.Seconds(), OfflineSeconds: res.OfflineTime.Seconds(), OnlineSeconds: res.OnlineTime.Seconds()}
 		if err != nil {
 			r.Error = err.Error()
@@ -237,8 +237,8 @@ func (a *app) materializeViews(cmd *cobra.Command, env *materializeEnv, interval
 			interval = fmt.Sprintf("[%s, %s)", r.Start.Format(time.DateTime), r.End.Format(time.DateTime))
 			took = fmt.Sprintf("%.2fs", r.Seconds)
 		}
-		if r.SnapshotID != 0 {
-			snap = fmt.Sprint(r.SnapshotID)
+		if r.SnapshotID != "" {
+			snap = r.SnapshotID
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%s\t%s\t%s\n", r.View, interval, r.RowsRead, r.OfflineRows, r.OnlineRows, snap, took, status)
 	}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -27,6 +26,8 @@ type app struct {
 	stdout io.Writer
 	stderr io.Writer
 	getenv func(string) string
+	// secrets are values no output may show (store passwords, tokens); see scrub.
+	secrets []string
 }
 
 func (a *app) rootCommand() *cobra.Command {
@@ -106,7 +107,12 @@ func wrapArgs(c *cobra.Command) {
 
 // config loads the repo's quiver.yaml with environment overrides.
 func (a *app) config() (*config.Config, error) {
-	return config.Load(a.dir, a.getenv)
+	cfg, err := config.Load(a.dir, a.getenv)
+	if err != nil {
+		return nil, err
+	}
+	a.addURLSecrets(cfg.Registry, cfg.Online, cfg.Trino.DSN, cfg.Offline.CatalogURI)
+	return cfg, nil
 }
 
 // definitions loads and validates the repo's definitions.
@@ -120,13 +126,6 @@ func (a *app) registry(ctx context.Context, cfg *config.Config) (registry.Store,
 }
 
 func (a *app) jsonOutput() bool { return a.output == "json" }
-
-// printJSON writes v as indented JSON.
-func (a *app) printJSON(v any) error {
-	enc := json.NewEncoder(a.stdout)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
-}
 
 // table returns a tab-aligned writer for human output; call Flush when done.
 func (a *app) table() *tabwriter.Writer {

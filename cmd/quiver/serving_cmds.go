@@ -15,9 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 
@@ -169,7 +167,7 @@ func (a *app) getOnlineCommand() *cobra.Command {
 		features  []string
 		entities  []string
 		fullNames bool
-		server    string
+		remote    remoteFlags
 		timeout   time.Duration
 	)
 	cmd := &cobra.Command{
@@ -177,9 +175,12 @@ func (a *app) getOnlineCommand() *cobra.Command {
 		Short: "Look up online feature values for entities",
 		Long: `Look up the online value, status and event time of each feature of a feature service (or of
 the features named) for the entities given. A join key given several times makes several
-rows. Reads the online store directly, or asks a running quiver serve with --server.`,
+rows. Reads the online store directly (typing values by the repo's join keys), or asks a
+running quiver serve with --server, which needs no feature repo: values are typed by how
+they are written (42 int, 0.5 float, true bool, "42" or anything else string).`,
 		Example: `  quiver get-online --service churn_v1 --entity user_id=42 --entity merchant_id=m3
-  quiver get-online --feature user_stats:clicks_7d --entity user_id=42 --entity user_id=43 -o json`,
+  quiver get-online --feature user_stats:clicks_7d --entity user_id=42 --entity user_id=43 -o json
+  QUIVER_TOKEN=... quiver get-online --server features.internal:6566 --tls-ca ca.pem --service churn_v1 --entity user_id=42`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if (service == "") == (len(features) == 0) {
@@ -190,12 +191,7 @@ rows. Reads the online store directly, or asks a running quiver serve with --ser
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
 			defer cancel()
-			cfg, reg, ents, err := a.entityFlags(ctx, entities)
-			if err != nil {
-				return err
-			}
-			defer reg.Close()
-			req := &pb.GetOnlineFeaturesRequest{Entities: ents, FullFeatureNames: fullNames}
+			req := &pb.GetOnlineFeaturesRequest{FullFeatureNames: fullNames}
 			if service != "" {
 				req.Kind = &pb.GetOnlineFeaturesRequest_FeatureService{FeatureService: service}
 			} else {
@@ -205,14 +201,25 @@ rows. Reads the online store directly, or asks a running quiver serve with --ser
 				resp    *pb.GetOnlineFeaturesResponse
 				callErr error
 			)
-			if server != "" {
-				conn, err := grpc.NewClient(server, grpc.WithTransportCredentials(insecure.NewCredentials()))
+			if remote.server != "" {
+				ents, err := serving.ParseUntyped("entity", entities)
 				if err != nil {
-					return usagef(err)
+					return invalid(err)
+				}
+				req.Entities = ents
+				conn, err := a.dial(&remote)
+				if err != nil {
+					return err
 				}
 				defer conn.Close()
 				resp, callErr = pb.NewFeatureServingClient(conn).GetOnlineFeatures(ctx, req)
 			} else {
+				cfg, reg, ents, err := a.entityFlags(ctx, entities)
+				if err != nil {
+					return err
+				}
+				defer reg.Close()
+				req.Entities = ents
 				store, err := stores.OpenOnline(ctx, cfg)
 				if err != nil {
 					return err
@@ -228,7 +235,7 @@ rows. Reads the online store directly, or asks a running quiver serve with --ser
 				return statusError(callErr)
 			}
 			if a.jsonOutput() {
-				return serving.WriteJSON(a.stdout, resp)
+				return a.printProto(resp)
 			}
 			return serving.WriteTable(a.stdout, resp)
 		},
@@ -238,32 +245,10 @@ rows. Reads the online store directly, or asks a running quiver serve with --ser
 	f.StringArrayVar(&features, "feature", nil, "a feature VIEW:FEATURE or VIEW:* (repeatable)")
 	f.StringArrayVar(&entities, "entity", nil, "a join-key value KEY=VALUE (repeatable)")
 	f.BoolVar(&fullNames, "full-names", false, "name features VIEW__FEATURE")
-	f.StringVar(&server, "server", "", "ask a running quiver serve at HOST:PORT instead of reading the store")
+	a.addRemoteFlags(cmd, &remote, "ask a running quiver serve at HOST:PORT instead of reading the store (no feature repo needed)")
 	f.DurationVar(&timeout, "timeout", 10*time.Second, "give up after this long")
 	return cmd
 }
-
-// statusError maps a serving status to the errors exitCode knows, keeping the server's
-// message as it is.
-func statusError(err error) error {
-	st := status.Convert(err)
-	switch st.Code() {
-	case codes.InvalidArgument, codes.NotFound, codes.FailedPrecondition, codes.ResourceExhausted:
-		return codedError{st.Message(), definitions.ErrInvalid}
-	case codes.Unavailable, codes.DeadlineExceeded:
-		return codedError{st.Message(), registry.ErrUnavailable}
-	}
-	return failedError{errors.New(st.Message())}
-}
-
-// codedError is a message that matches kind with errors.Is without repeating kind's text.
-type codedError struct {
-	msg  string
-	kind error
-}
-
-func (e codedError) Error() string { return e.msg }
-func (e codedError) Unwrap() error { return e.kind }
 
 // entityFlags loads the repo config and its applied definitions, and parses --entity
 // KEY=VALUE flags with the join keys' declared types. The caller closes the registry.
@@ -293,29 +278,35 @@ func (a *app) predictCommand() *cobra.Command {
 	var (
 		modelRef string
 		entities []string
-		server   string
+		request  []string
+		remote   remoteFlags
 		include  bool
 		timeout  time.Duration
 	)
 	cmd := &cobra.Command{
-		Use:   "predict --server HOST:PORT --model NAME[@ALIAS|@vN] --entity KEY=VALUE ...",
+		Use:   "predict --server HOST:PORT --model NAME[@ALIAS|@vN] --entity KEY=VALUE ... [--request NAME=VALUE ...]",
 		Short: "Ask a running quiver serve for predictions for entities",
 		Long: `Call Predict on a running quiver serve: the server looks up the model's feature service's
 features for the entities (one store round trip), feeds them to the model version the
-reference resolves to, and returns its outputs. A join key given several times makes several rows.`,
-		Example: `  quiver predict --server localhost:6566 --model churn@production --entity user_id=7 --entity user_id=8`,
-		Args:    cobra.NoArgs,
+reference resolves to, and returns its outputs. A join key given several times makes several
+rows. --request NAME=VALUE sends a request-time value of one of the service's features (one
+per row), used instead of the stored one. No feature repo is needed: values are typed by how
+they are written (42 int, 0.5 float, true bool, "42" or anything else string).`,
+		Example: `  quiver predict --server localhost:6566 --model churn@production --entity user_id=7 --entity user_id=8
+  quiver predict --server localhost:6566 --model churn --entity user_id=7 --request spend_30d=12.5 -o json`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if server == "" || modelRef == "" || len(entities) == 0 {
+			if remote.server == "" || modelRef == "" || len(entities) == 0 {
 				return usagef(errors.New("predict needs --server, --model and at least one --entity KEY=VALUE"))
 			}
-			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
-			defer cancel()
-			_, reg, ents, err := a.entityFlags(ctx, entities)
+			ents, err := serving.ParseUntyped("entity", entities)
 			if err != nil {
-				return err
+				return invalid(err)
 			}
-			reg.Close()
+			reqCtx, err := serving.ParseUntyped("request", request)
+			if err != nil {
+				return invalid(err)
+			}
 			name, version, alias := training.ParseModelRef(modelRef)
 			ref := &pb.ModelRef{Name: name}
 			switch {
@@ -324,17 +315,19 @@ reference resolves to, and returns its outputs. A join key given several times m
 			case version > 0:
 				ref.Selector = &pb.ModelRef_Version{Version: strconv.Itoa(version)}
 			}
-			conn, err := grpc.NewClient(server, grpc.WithTransportCredentials(insecure.NewCredentials()))
+			conn, err := a.dial(&remote)
 			if err != nil {
-				return usagef(err)
+				return err
 			}
 			defer conn.Close()
-			resp, err := pb.NewFeatureServingClient(conn).Predict(ctx, &pb.PredictRequest{Model: ref, Entities: ents, IncludeFeatures: include})
+			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
+			defer cancel()
+			resp, err := pb.NewFeatureServingClient(conn).Predict(ctx, &pb.PredictRequest{Model: ref, Entities: ents, RequestContext: reqCtx, IncludeFeatures: include})
 			if err != nil {
 				return statusError(err)
 			}
 			if a.jsonOutput() {
-				return a.printJSON(resp)
+				return a.printProto(resp)
 			}
 			fmt.Fprintf(a.stdout, "model %s version %s (feature service %s), %d row(s):\n", resp.GetModelName(), resp.GetModelVersion(), resp.GetFeatureService(), resp.GetRows())
 			tw := a.table()
@@ -354,28 +347,36 @@ reference resolves to, and returns its outputs. A join key given several times m
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&server, "server", "", "the quiver serve to ask, HOST:PORT")
+	a.addRemoteFlags(cmd, &remote, "the quiver serve to ask, HOST:PORT")
 	f.StringVar(&modelRef, "model", "", "the model: NAME, NAME@ALIAS or NAME@vN")
 	f.StringArrayVar(&entities, "entity", nil, "a join-key value KEY=VALUE (repeatable)")
+	f.StringArrayVar(&request, "request", nil, "a request-time feature value NAME=VALUE, one per row (repeatable); sent as request_context")
 	f.BoolVar(&include, "include-features", false, "also return the feature values the model was fed (with -o json)")
 	f.DurationVar(&timeout, "timeout", 10*time.Second, "give up after this long")
 	return cmd
 }
 
+// healthJSON is health's -o json result.
+type healthJSON struct {
+	Server string `json:"server"`
+	Status string `json:"status"`
+}
+
 func (a *app) healthCommand() *cobra.Command {
-	var server string
+	var remote remoteFlags
 	var wait time.Duration
 	cmd := &cobra.Command{
 		Use:   "health --server HOST:PORT [--wait D]",
 		Short: "Check a quiver serve's grpc.health.v1 status (exit 0 when SERVING, 3 otherwise)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if server == "" {
+			if remote.server == "" {
 				return usagef(errors.New("health needs --server HOST:PORT"))
 			}
-			conn, err := grpc.NewClient(server, grpc.WithTransportCredentials(insecure.NewCredentials()))
+			server := remote.server
+			conn, err := a.dial(&remote)
 			if err != nil {
-				return usagef(err)
+				return err
 			}
 			defer conn.Close()
 			client := healthpb.NewHealthClient(conn)
@@ -385,11 +386,17 @@ func (a *app) healthCommand() *cobra.Command {
 				resp, err := client.Check(ctx, &healthpb.HealthCheckRequest{})
 				cancel()
 				if err == nil && resp.GetStatus() == healthpb.HealthCheckResponse_SERVING {
+					if a.jsonOutput() {
+						return a.printJSON(healthJSON{Server: server, Status: resp.GetStatus().String()})
+					}
 					fmt.Fprintf(a.stdout, "%s: SERVING\n", server)
 					return nil
 				}
 				if time.Now().After(deadline) || cmd.Context().Err() != nil {
 					if err != nil {
+						if c := status.Code(err); c == codes.Unauthenticated || c == codes.PermissionDenied {
+							return statusError(err)
+						}
 						return codedError{fmt.Sprintf("%s: %v", server, status.Convert(err).Message()), registry.ErrUnavailable}
 					}
 					return codedError{fmt.Sprintf("%s: %s", server, resp.GetStatus()), registry.ErrUnavailable}
@@ -398,7 +405,7 @@ func (a *app) healthCommand() *cobra.Command {
 			}
 		},
 	}
-	cmd.Flags().StringVar(&server, "server", "", "the quiver serve to check, HOST:PORT")
+	a.addRemoteFlags(cmd, &remote, "the quiver serve to check, HOST:PORT")
 	cmd.Flags().DurationVar(&wait, "wait", 0, "keep trying for this long until SERVING")
 	return cmd
 }

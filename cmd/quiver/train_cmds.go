@@ -155,14 +155,25 @@ retries, and with register_model registers the model file it wrote as a new mode
 				if err != nil {
 					return invalid(err)
 				}
+				if a.jsonOutput() {
+					return a.printJSON(map[string]any{"dry_run": true, "backend": backend, "run_id": k8s.RunID, "manifest": string(manifest)})
+				}
 				_, err = a.stdout.Write(manifest)
 				return err
 			}
 			if dryRun {
 				if ds.Version == 0 {
+					if a.jsonOutput() {
+						return a.printJSON(map[string]any{"dry_run": true, "backend": backend, "job": job.Name,
+							"dataset": ds.Name, "dataset_built": false, "params": resolved, "command": job.Command})
+					}
 					fmt.Fprintf(a.stdout, "Dry run: would build (or reuse) a dataset %q from the job's entity rows, then run %q with params %v, command %s\n",
 						ds.Name, job.Name, resolved, strings.Join(job.Command, " "))
 					return nil
+				}
+				if a.jsonOutput() {
+					return a.printJSON(map[string]any{"dry_run": true, "backend": backend, "job": job.Name,
+						"dataset": fmt.Sprintf("%s@v%d", ds.Name, ds.Version), "content_id": ds.ContentID, "params": resolved, "command": job.Command})
 				}
 				fmt.Fprintf(a.stdout, "Dry run: would run %q on %s@v%d (%s) with params %v, command %s\n",
 					job.Name, ds.Name, ds.Version, shortID(ds.ContentID), resolved, strings.Join(job.Command, " "))
@@ -195,7 +206,7 @@ retries, and with register_model registers the model file it wrote as a new mode
 				}
 			}
 			if a.jsonOutput() {
-				out := map[string]any{"run_id": run.ID, "status": run.Status, "attempt": run.Attempt, "dataset": fmt.Sprintf("%s@v%d", ds.Name, ds.Version), "metrics": summaries}
+				out := map[string]any{"run_id": run.ID, "status": run.Status, "attempt": run.Attempt, "dataset": fmt.Sprintf("%s@v%d", ds.Name, ds.Version), "metrics": toMetricSummariesJSON(summaries)}
 				if mv != nil {
 					out["model"] = map[string]any{"name": mv.Name, "version": mv.Version, "artifact": mv.ArtifactURI}
 				}
@@ -321,7 +332,7 @@ func (a *app) runsCommand() *cobra.Command {
 				return fmt.Errorf("list runs: %w", err)
 			}
 			if a.jsonOutput() {
-				return a.printJSON(runs)
+				return a.printJSON(toTrainingRunsJSON(runs))
 			}
 			if len(runs) == 0 {
 				fmt.Fprintln(a.stdout, "No training runs. Start one with quiver train JOB.")
@@ -372,7 +383,7 @@ func (a *app) runsCommand() *cobra.Command {
 			if a.jsonOutput() {
 				var info any
 				_ = json.Unmarshal(run.Info, &info)
-				return a.printJSON(map[string]any{"run": run, "info": info, "params": params, "tags": tags, "metrics": summaries})
+				return a.printJSON(map[string]any{"run": toTrainingRunJSON(run, false), "info": info, "params": params, "tags": tags, "metrics": toMetricSummariesJSON(summaries)})
 			}
 			tw := a.table()
 			fmt.Fprintf(tw, "Run:\t%s (job %s, attempt %d)\n", run.ID, run.Job, run.Attempt)
@@ -516,7 +527,7 @@ func (a *app) modelsCommand() *cobra.Command {
 				out := make([]map[string]any, len(versions))
 				for i, v := range versions {
 					out[i] = map[string]any{"name": v.Name, "version": v.Version, "run_id": v.RunID, "runtime": v.Runtime,
-						"feature_service": v.FeatureService, "artifact": v.ArtifactURI, "aliases": aliases[fmt.Sprintf("%s@%d", v.Name, v.Version)], "created_at": v.CreatedAt}
+						"feature_service": v.FeatureService, "artifact": v.ArtifactURI, "aliases": aliases[fmt.Sprintf("%s@%d", v.Name, v.Version)], "created_at": v.CreatedAt.UTC()}
 				}
 				return a.printJSON(out)
 			}
@@ -552,7 +563,7 @@ func (a *app) modelsCommand() *cobra.Command {
 				return err
 			}
 			if a.jsonOutput() {
-				return a.printJSON(map[string]any{"version": mv, "aliases": aliases})
+				return a.printJSON(map[string]any{"version": toModelVersionJSON(mv), "aliases": toModelAliasesJSON(aliases)})
 			}
 			tw := a.table()
 			fmt.Fprintf(tw, "Model:\t%s v%d\n", mv.Name, mv.Version)
@@ -595,7 +606,7 @@ func (a *app) modelsCommand() *cobra.Command {
 				return fmt.Errorf("alias %s@%s -> v%d: %w", args[0], args[2], version, err)
 			}
 			if a.jsonOutput() {
-				return a.printJSON(al)
+				return a.printJSON(toModelAliasJSON(al))
 			}
 			fmt.Fprintf(a.stdout, "%s@%s -> v%d\n", al.Name, al.Alias, al.Version)
 			return nil
@@ -626,7 +637,7 @@ func (a *app) lineageCommand() *cobra.Command {
 					"model":   map[string]any{"name": mv.Name, "version": mv.Version, "ref": args[0], "artifact": mv.ArtifactURI, "artifact_hash": mv.ArtifactHash},
 					"run":     map[string]any{"id": run.ID, "job": run.Job, "status": run.Status, "git_commit": info.GitCommit, "git_dirty": info.GitDirty, "params": info.Params, "definitions": info.Definitions},
 					"dataset": map[string]any{"name": ds.Name, "version": ds.Version, "content_id": ds.ContentID, "rows": ds.Rows},
-					"lineage": lineage,
+					"lineage": toLineageJSON(lineage),
 				})
 			}
 			w := a.stdout

@@ -2,7 +2,10 @@
 package redact
 
 import (
+	"errors"
+	"fmt"
 	"net/url"
+	"regexp"
 	"strings"
 )
 
@@ -52,4 +55,67 @@ func redactLoose(s string) string {
 		return s
 	}
 	return s[:scheme+3] + rest[:colon+1] + Redacted + rest[at:]
+}
+
+// Passwords returns the secrets in rawURL — its userinfo password and its password query
+// parameters, both as written and decoded — so that a caller can scrub them from any text,
+// including errors a driver formats from the URL. It works on URLs that do not parse.
+func Passwords(rawURL string) []string {
+	var out []string
+	add := func(s string) {
+		if s != "" {
+			out = append(out, s)
+			if d, err := url.PathUnescape(s); err == nil && d != s {
+				out = append(out, d)
+			}
+		}
+	}
+	if scheme := strings.Index(rawURL, "://"); scheme >= 0 {
+		rest := rawURL[scheme+3:]
+		if at := strings.LastIndex(rest, "@"); at >= 0 {
+			if _, pass, ok := strings.Cut(rest[:at], ":"); ok {
+				add(pass)
+			}
+		}
+	}
+	if _, query, ok := strings.Cut(rawURL, "?"); ok {
+		for _, kv := range strings.Split(query, "&") {
+			k, v, _ := strings.Cut(kv, "=")
+			if strings.EqualFold(k, "password") || strings.EqualFold(k, "sslpassword") {
+				add(v)
+			}
+		}
+	}
+	return out
+}
+
+// urlPassword matches the password of scheme://user:password@ in free text.
+var urlPassword = regexp.MustCompile(`([a-zA-Z][a-zA-Z0-9+.-]*://[^\s:/@"'` + "`" + `]*:)([^\s@"'` + "`" + `]+)@`)
+
+// queryPassword matches password=... query parameters in free text.
+var queryPassword = regexp.MustCompile(`(?i)([?&](?:ssl)?password=)[^&\s"'` + "`" + `]+`)
+
+// Text redacts URL passwords anywhere in s (an error message, a log line): the password of
+// every scheme://user:password@host and every password= query parameter.
+func Text(s string) string {
+	s = urlPassword.ReplaceAllString(s, "${1}"+Redacted+"@")
+	return queryPassword.ReplaceAllString(s, "${1}"+Redacted)
+}
+
+// ParseError is the error to return when rawURL (which may hold a password) does not parse:
+// what names the thing being opened ("open redis online store"). Its message carries the URL
+// redacted and the parser's reason with every secret of rawURL removed; it does not wrap err,
+// whose text may quote the URL whole.
+func ParseError(what, rawURL string, err error) error {
+	var ue *url.Error
+	reason := err
+	if errors.As(err, &ue) {
+		reason = ue.Err
+	}
+	msg := reason.Error()
+	for _, p := range Passwords(rawURL) {
+		msg = strings.ReplaceAll(msg, p, Redacted)
+	}
+	msg = strings.ReplaceAll(msg, rawURL, URL(rawURL))
+	return fmt.Errorf("%s %s: %s", what, URL(rawURL), Text(msg))
 }

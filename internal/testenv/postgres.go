@@ -265,3 +265,7 @@ func tail(path string) string {
 	}
 	return strings.Join(lines, "\n")
 }
+
+// Stop shuts the server down (fast shutdown), for tests of a database lost mid-use. The
+// cluster's files stay until the test cleans up; Stop twice is harmless.
+func (p *Postgres) Stop() { p.stop() }

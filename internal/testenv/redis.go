@@ -375,3 +375,16 @@ func (m *MainTB) Close() {
 		_ = os.RemoveAll(d)
 	}
 }
+
+// RequirePassword makes the running server demand password from every new connection
+// (CONFIG SET requirepass), for tests of authentication failures.
+func (r *Redis) RequirePassword(password string) error {
+	reply, err := redisCommand(r.Addr, "CONFIG SET requirepass "+password)
+	if err != nil {
+		return err
+	}
+	if !strings.HasPrefix(reply, "+OK") {
+		return fmt.Errorf("config set requirepass: %q", reply)
+	}
+	return nil
+}

@@ -255,8 +255,8 @@ func (s *Store) WriteInterval(ctx context.Context, vs offline.ViewSchema, r offl
 		return res, err
 	}
 	canon := vs.Arrow()
-	pick, err := inputColumns(rows.Schema(), canon)
-	if err != nil {
+	var pick []int
+	if _, err := inputColumns(rows.Schema(), canon); err != nil { // fail before reading when the schema does not fit
 		return res, fmt.Errorf("write %s: %w", name, err)
 	}
 	var keyCols []int

@@ -182,8 +182,9 @@ func parseValue(dt arrow.DataType, s string) (any, error) {
 	case arrow.TIMESTAMP:
 		return parseTS(s)
 	case arrow.LIST:
-		inner, ok := strings.CutPrefix(s, "[")
-		if inner, ok = strings.CutSuffix(inner, "]"); !ok {
+		inner, _ := strings.CutPrefix(s, "[")
+		inner, ok := strings.CutSuffix(inner, "]")
+		if !ok {
 			return nil, fmt.Errorf("bad list %q", s)
 		}
 		out := []any{}
@@ -305,12 +306,12 @@ func runJoinBlock(t *testing.T, where string, ent table, views map[string]*ddVie
 	wantErr := ""
 	args := b.cmd[1:]
 	for i := 0; i < len(args); i++ {
-		switch a := args[i]; {
-		case a == "cutoff":
+		switch a := args[i]; a {
+		case "cutoff":
 			opts.CreatedCutoff = true
-		case a == "full_names":
+		case "full_names":
 			opts.FullFeatureNames = true
-		case a == "error":
+		case "error":
 			if i+1 >= len(args) {
 				t.Fatalf("%s: error needs a quoted substring", where)
 			}

@@ -535,7 +535,7 @@ func (vj *viewJoin) joinChunks(ctx context.Context, chunks []*chunk, g0, g1 int3
 			cands[k] = cand{ev: c.ev[l], cr: c.cr[l], seq: c.seq[l], c: int32(ci), l: c.featRow(l)}
 		}
 	}
-	fill = nil
+	fill = nil //nolint:ineffassign // drop the counters before the parallel merge allocates
 
 	// Sort and merge key groups in parallel, in ranges of about equal candidate counts. Each
 	// worker records its matches per chunk: the row in the chunk and the entity row.

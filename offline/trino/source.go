@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -22,6 +23,7 @@ import (
 	_ "github.com/trinodb/trino-go-client/trino" // registers the "trino" database/sql driver
 
 	"github.com/quiverfs/quiver/definitions"
+	"github.com/quiverfs/quiver/internal/redact"
 	"github.com/quiverfs/quiver/offline"
 )
 
@@ -42,10 +44,14 @@ type Client struct {
 }
 
 // Open returns a client for a trino-go-client DSN (http[s]://user@host:port?catalog=..&schema=..).
-// It does not connect until a query runs.
+// It does not connect until a query runs, but checks that the DSN parses: the driver would
+// report a bad one at the first query, quoting it password and all.
 func Open(dsn string) (*Client, error) {
 	if dsn == "" {
 		return nil, fmt.Errorf("open trino: %w: no dsn", offline.ErrInvalidSource)
+	}
+	if _, err := url.Parse(dsn); err != nil {
+		return nil, fmt.Errorf("%w: %w", redact.ParseError("open trino", dsn, err), offline.ErrInvalidSource)
 	}
 	db, err := sql.Open("trino", dsn)
 	if err != nil {
@@ -308,26 +314,26 @@ func arrowType(name string) (arrow.DataType, error) {
 	if i := strings.IndexAny(t, "( "); i >= 0 {
 		base = t[:i]
 	}
-	switch {
-	case base == "tinyint":
+	switch base {
+	case "tinyint":
 		return arrow.PrimitiveTypes.Int8, nil
-	case base == "smallint":
+	case "smallint":
 		return arrow.PrimitiveTypes.Int16, nil
-	case base == "integer" || base == "int":
+	case "integer", "int":
 		return arrow.PrimitiveTypes.Int32, nil
-	case base == "bigint":
+	case "bigint":
 		return arrow.PrimitiveTypes.Int64, nil
-	case base == "real":
+	case "real":
 		return arrow.PrimitiveTypes.Float32, nil
-	case base == "double":
+	case "double":
 		return arrow.PrimitiveTypes.Float64, nil
-	case base == "boolean":
+	case "boolean":
 		return arrow.FixedWidthTypes.Boolean, nil
-	case base == "varchar" || base == "char":
+	case "varchar", "char":
 		return arrow.BinaryTypes.String, nil
-	case base == "varbinary":
+	case "varbinary":
 		return arrow.BinaryTypes.Binary, nil
-	case base == "timestamp":
+	case "timestamp":
 		// with or without time zone: read as instants; a zone-less timestamp is taken in the
 		// session time zone by the client, so set the session to UTC for such columns.
 		return offline.TimestampType, nil

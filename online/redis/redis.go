@@ -85,7 +85,8 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Store, error) {
 	case strings.HasPrefix(rawURL, "redis://"), strings.HasPrefix(rawURL, "rediss://"):
 		o, err := goredis.ParseURL(rawURL)
 		if err != nil {
-			return nil, fmt.Errorf("open redis online store %s: %w: %w", redact.URL(rawURL), online.ErrInvalidArgument, err)
+			// The parser's error may quote the URL whole, password and all.
+			return nil, fmt.Errorf("%w: %w", redact.ParseError("open redis online store", rawURL, err), online.ErrInvalidArgument)
 		}
 		o.ContextTimeoutEnabled = true
 		client = goredis.NewClient(o)
@@ -160,10 +161,11 @@ func (s *Store) wrap(ctx context.Context, op string, err error) error {
 	return fmt.Errorf("redis %s: %s: %w: %w", s.addr, op, online.ErrUnavailable, err)
 }
 
-// isConnError tells the reply errors that mean the cluster or node cannot serve now.
+// isConnError tells the reply errors that mean the cluster or node cannot serve now, or
+// refused our credentials (WRONGPASS, NOAUTH: a store we cannot use is unavailable to us).
 func isConnError(err goredis.Error) bool {
 	msg := err.Error()
-	for _, p := range []string{"CLUSTERDOWN", "LOADING", "TRYAGAIN", "MASTERDOWN", "BUSY"} {
+	for _, p := range []string{"CLUSTERDOWN", "LOADING", "TRYAGAIN", "MASTERDOWN", "BUSY", "WRONGPASS", "NOAUTH", "ERR AUTH", "ERR invalid password"} {
 		if strings.HasPrefix(msg, p) {
 			return true
 		}

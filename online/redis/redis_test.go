@@ -396,3 +396,31 @@ func TestClusterNodeDown(t *testing.T) {
 	require.Greater(t, present, 0, "rows on the surviving masters are still there")
 	require.Less(t, present, len(keys), "rows of the restarted master are gone")
 }
+
+// TestWrongPasswordIsUnavailable: a server that refuses our credentials is a store we cannot
+// use, like one we cannot reach (the CLI exits 3 for both), and the password is never printed.
+func TestWrongPasswordIsUnavailable(t *testing.T) {
+	srv := testenv.StartRedis(t)
+	require.NoError(t, srv.RequirePassword("right-pw"))
+	ctx := context.Background()
+	for _, u := range []string{"redis://:wrong-pw@" + srv.Addr + "/0", "redis://" + srv.Addr + "/0"} {
+		_, err := Open(ctx, u, Options{})
+		require.ErrorIs(t, err, online.ErrUnavailable, u)
+		require.NotContains(t, err.Error(), "wrong-pw")
+		require.ErrorContains(t, err, srv.Addr)
+	}
+	s, err := Open(ctx, "redis://:right-pw@"+srv.Addr+"/0", Options{})
+	require.NoError(t, err)
+	require.NoError(t, s.Close())
+}
+
+// TestUnparsableURLNeverPrintsPassword: the parser quotes the URL it rejects; Open must not.
+func TestUnparsableURLNeverPrintsPassword(t *testing.T) {
+	for _, u := range []string{"redis://:hunter2@localhost:port/0", "redis://:hun ter2@localhost:6379/0", "redis://u:hunter2@local host:6379/x"} {
+		_, err := Open(context.Background(), u, Options{})
+		require.ErrorIs(t, err, online.ErrInvalidArgument, u)
+		require.NotContains(t, err.Error(), "hunter2", u)
+		require.NotContains(t, err.Error(), "hun ter2", u)
+		require.ErrorContains(t, err, "open redis online store")
+	}
+}

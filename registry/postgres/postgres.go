@@ -3,10 +3,16 @@ package postgres
 
 import (
 	"context"
+	"database/sql"
+	"database/sql/driver"
 	"embed"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
+	"net"
+	"strings"
+	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -40,6 +46,29 @@ var dialect = sqlstore.Dialect{
 		// serialization_failure, deadlock_detected
 		return errors.As(err, &pgErr) && (pgErr.Code == "40001" || pgErr.Code == "40P01")
 	},
+	Unavailable: unavailable,
+}
+
+// unavailable tells the errors that mean the database cannot be used now: the connection
+// refused or lost, the server shutting down or out of connections, authentication failed.
+func unavailable(err error) bool {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		// 08: connection exception; 28: invalid authorization; 57P01-03: admin or crash
+		// shutdown, cannot connect now; 53300: too many connections.
+		c := pgErr.Code
+		return strings.HasPrefix(c, "08") || strings.HasPrefix(c, "28") || strings.HasPrefix(c, "57P") || c == "53300"
+	}
+	var connectErr *pgconn.ConnectError
+	var netErr net.Error
+	return errors.As(err, &connectErr) || errors.As(err, &netErr) ||
+		errors.Is(err, driver.ErrBadConn) || errors.Is(err, sql.ErrConnDone) || errors.Is(err, pgconn.ErrConnClosed) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) ||
+		strings.Contains(err.Error(), "conn closed")
 }
 
 // Open connects to the PostgreSQL database at url (postgres:// or postgresql://, or a

@@ -99,9 +99,12 @@ func run(ctx context.Context) error {
 		return fmt.Errorf("metrics file: %w", err)
 	}
 	defer metrics.Close()
+	var metricErr error // the first failed metric write
 	logMetric := func(key string, v float64, step int) {
 		b, _ := json.Marshal(map[string]any{"key": key, "value": v, "step": step})
-		metrics.Write(append(b, '\n'))
+		if _, err := metrics.Write(append(b, '\n')); err != nil && metricErr == nil {
+			metricErr = fmt.Errorf("write metric: %w", err)
+		}
 	}
 	for epoch := 1; epoch <= p.Epochs; epoch++ {
 		loss, acc := net.step(trZ, trY, p.LR)
@@ -115,6 +118,9 @@ func run(ctx context.Context) error {
 		}
 	}
 
+	if metricErr != nil {
+		return metricErr
+	}
 	model := net.export(mean, std)
 	if err := os.WriteFile(filepath.Join(outDir, training.ModelFile), model.Model(), 0o644); err != nil {
 		return err

@@ -63,7 +63,7 @@ func (s *Store) CreateDataset(ctx context.Context, d registry.Dataset) (registry
 
 // GetDataset implements registry.DatasetStore.
 func (s *Store) GetDataset(ctx context.Context, project, name string, version int) (registry.Dataset, error) {
-	var row *sql.Row
+	var row scanRow
 	if version <= 0 {
 		row = s.q().row(ctx, `SELECT `+datasetColumns+` FROM datasets
 			WHERE project = ? AND name = ? AND deleted = ? ORDER BY version DESC LIMIT 1`, project, name, false)

@@ -100,7 +100,7 @@ func kindIndex(k definitions.Kind) int {
 
 // GetObject implements registry.DefinitionReader.
 func (s *Store) GetObject(ctx context.Context, project string, kind definitions.Kind, name string, version int) (registry.ObjectVersion, error) {
-	var row *sql.Row
+	var row scanRow
 	if version <= 0 {
 		row = s.q().row(ctx, `SELECT `+objectColumns+` FROM object_versions
 			WHERE project = ? AND kind = ? AND name = ? ORDER BY version DESC LIMIT 1`, project, string(kind), name)

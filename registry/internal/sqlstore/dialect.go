@@ -29,6 +29,10 @@ type Dialect struct {
 	// Retryable reports whether a transaction failed for a transient reason (serialization
 	// failure, deadlock, busy database) and may be retried from the start.
 	Retryable func(error) bool
+	// Unavailable reports whether an error means the database cannot be reached or refused
+	// us (connection refused or lost, server shutting down, authentication failed); such
+	// errors are returned matching registry.ErrUnavailable. Nil: none are.
+	Unavailable func(error) bool
 }
 
 // textTimeLayout is fixed width, so text order is time order.

@@ -54,7 +54,7 @@ func (s *Store) GetModelVersion(ctx context.Context, project, name string, versi
 }
 
 func (s *Store) getModelVersion(ctx context.Context, c q, project, name string, version int) (registry.ModelVersion, error) {
-	var row *sql.Row
+	var row scanRow
 	if version <= 0 {
 		row = c.row(ctx, `SELECT `+modelColumns+` FROM model_versions WHERE project = ? AND name = ?
 			ORDER BY version DESC LIMIT 1`, project, name)

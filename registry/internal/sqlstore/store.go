@@ -58,15 +58,34 @@ type q struct {
 func (s *Store) q() q { return q{s.db, s.d} }
 
 func (c q) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	return c.x.ExecContext(ctx, c.d.rebind(query), args...)
+	res, err := c.x.ExecContext(ctx, c.d.rebind(query), args...)
+	return res, c.d.classify(err)
 }
 
 func (c q) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	return c.x.QueryContext(ctx, c.d.rebind(query), args...)
+	rows, err := c.x.QueryContext(ctx, c.d.rebind(query), args...)
+	return rows, c.d.classify(err)
 }
 
-func (c q) row(ctx context.Context, query string, args ...any) *sql.Row {
-	return c.x.QueryRowContext(ctx, c.d.rebind(query), args...)
+func (c q) row(ctx context.Context, query string, args ...any) scanRow {
+	return scanRow{c.x.QueryRowContext(ctx, c.d.rebind(query), args...), c.d}
+}
+
+// scanRow is a *sql.Row whose errors are classified like every other query's.
+type scanRow struct {
+	r *sql.Row
+	d *Dialect
+}
+
+func (r scanRow) Scan(dest ...any) error { return r.d.classify(r.r.Scan(dest...)) }
+
+// classify marks errors that mean the database cannot be reached — refused, lost, shut
+// down, or refusing our credentials — as registry.ErrUnavailable. Others pass unchanged.
+func (d *Dialect) classify(err error) error {
+	if err == nil || d.Unavailable == nil || errors.Is(err, registry.ErrUnavailable) || !d.Unavailable(err) {
+		return err
+	}
+	return fmt.Errorf("%s: %w: %w", d.Name, registry.ErrUnavailable, err)
 }
 
 const maxTxAttempts = 5
@@ -91,7 +110,7 @@ func (s *Store) inTx(ctx context.Context, fn func(tx q) error) error {
 func (s *Store) tryTx(ctx context.Context, fn func(tx q) error) (err error) {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("begin transaction: %w", err)
+		return fmt.Errorf("begin transaction: %w", s.d.classify(err))
 	}
 	defer func() {
 		if err != nil {
@@ -102,7 +121,7 @@ func (s *Store) tryTx(ctx context.Context, fn func(tx q) error) (err error) {
 		return err
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", err)
+		return fmt.Errorf("commit: %w", s.d.classify(err))
 	}
 	return nil
 }

@@ -54,7 +54,7 @@ func (m *MLP) Eval(x []float32) float32 {
 		}
 		x = filled
 	}
-	var out float32 = m.B2
+	out := m.B2
 	for h := range m.Hidden {
 		s := m.B1[h]
 		for i := range m.In {
