@@ -53,6 +53,9 @@ type Config struct {
 	// Definitions are the files or directories holding definitions, relative to Root; empty
 	// means the whole repo.
 	Definitions []string
+	// Serving is the serving: section as written (nil when absent); serving/auth decodes
+	// it (auth.ParseConfig), with positions for its errors.
+	Serving *yaml.Node
 }
 
 // Offline configures the offline store.
@@ -78,6 +81,9 @@ type file struct {
 	Offline     Offline  `yaml:"offline"`
 	Trino       Trino    `yaml:"trino"`
 	Definitions []string `yaml:"definitions"`
+
+	// Serving is kept as a node: serving/auth decodes it strictly, with positions.
+	Serving yaml.Node `yaml:"serving"`
 }
 
 // Load reads dir/quiver.yaml. getenv is os.Getenv in production; tests pass their own.
@@ -98,7 +104,7 @@ func Load(dir string, getenv func(string) string) (*Config, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(&f); err != nil && !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("%w: %s: %s (valid keys: project, registry, online, offline{warehouse, catalog, catalog_uri}, trino{dsn}, definitions)", definitions.ErrInvalid, FileName, strings.TrimPrefix(err.Error(), "yaml: "))
+		return nil, fmt.Errorf("%w: %s: %s (valid keys: project, registry, online, offline{warehouse, catalog, catalog_uri}, trino{dsn}, definitions, serving)", definitions.ErrInvalid, FileName, strings.TrimPrefix(err.Error(), "yaml: "))
 	}
 	c := &Config{
 		Root:        root,
@@ -108,6 +114,9 @@ func Load(dir string, getenv func(string) string) (*Config, error) {
 		Offline:     f.Offline,
 		Trino:       f.Trino,
 		Definitions: f.Definitions,
+	}
+	if f.Serving.Kind != 0 {
+		c.Serving = &f.Serving
 	}
 	c.Offline.Warehouse = pick(getenv(EnvWarehouse), f.Offline.Warehouse, DefaultWarehouse)
 	c.Offline.Catalog = pick("", f.Offline.Catalog, DefaultCatalog)
