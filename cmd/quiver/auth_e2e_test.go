@@ -272,8 +272,11 @@ func TestServeAuthMatrix(t *testing.T) {
 
 	foreign := r.evil.Client(t, "scorer", "Quiver tests").TLS(t)
 	_, err = getService(withToken(svcA), pb.NewFeatureServingClient(dial(t, p, r, true, &foreign)), "churn_v1")
+	// The handshake fails: the client reads the server's "bad certificate" alert, or (TLS 1.3,
+	// where the client finishes first) a connection the server closed.
 	require.Equal(t, codes.Unavailable, status.Code(err), "%v", err)
-	require.Contains(t, err.Error(), "certificate")
+	_, err = getService(withToken(svcA), c, "churn_v1")
+	require.NoError(t, err, "the server itself is up")
 	_, err = getService(context.Background(), pb.NewFeatureServingClient(dial(t, p, r, false, nil)), "churn_v1")
 	require.Equal(t, codes.Unavailable, status.Code(err), "plaintext is refused by a TLS server: %v", err)
 
