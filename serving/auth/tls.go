@@ -75,7 +75,7 @@ func CheckBind(addr string) error {
 		return nil
 	}
 	where := addr
-	if host == "" {
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
 		where = addr + " (every interface)"
 	}
 	return fmt.Errorf("%w: %s: anyone who can reach it could read every feature and model. Configure authentication in the serving: section of quiver.yaml (tls.client_ca, jwt or api_tokens; see docs/security.md), listen on 127.0.0.1, or pass --allow-unauthenticated to accept the risk", ErrInsecureBind, where)
