@@ -166,6 +166,7 @@ func WithPrincipal(ctx context.Context, p *Principal) context.Context {
 }
 
 // FromContext returns the principal an interceptor or the middleware authenticated, or nil.
+// Principals are shared between calls (a reused token yields the same one): read-only.
 func FromContext(ctx context.Context) *Principal {
 	p, _ := ctx.Value(principalKey{}).(*Principal)
 	return p
