@@ -172,11 +172,13 @@ func dial(t *testing.T, p *servingProc, r *authRepo, tlsOn bool, cert *tls.Certi
 }
 
 func waitHealthy(t *testing.T, p *servingProc, conn *grpc.ClientConn) {
+	var exited *result
 	require.Eventually(t, func() bool {
 		select {
 		case res := <-p.done:
 			p.done <- res
-			t.Fatalf("quiver serve exited %d: %s", res.code, res.stderr)
+			exited = &res
+			return true
 		default:
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
@@ -184,6 +186,9 @@ func waitHealthy(t *testing.T, p *servingProc, conn *grpc.ClientConn) {
 		h, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{})
 		return err == nil && h.Status == healthpb.HealthCheckResponse_SERVING
 	}, 20*time.Second, 20*time.Millisecond)
+	if exited != nil {
+		t.Fatalf("quiver serve exited %d: %s", exited.code, exited.stderr)
+	}
 }
 
 func withToken(tok string) context.Context {
@@ -413,4 +418,34 @@ func TestServeRefusesToStart(t *testing.T) {
 	waitHealthy(t, p, dial(t, p, r, false, nil))
 	res := p.stop(t)
 	require.Equal(t, exitOK, res.code, res.stderr)
+}
+
+// TestServeMTLSRequired: with client_ca and the default client_auth (require), a client
+// without a certificate from the CA never gets a connection, even with a valid token.
+func TestServeMTLSRequired(t *testing.T) {
+	r := newAuthRepo(t)
+	r.setServing(t, fmt.Sprintf(`  tls: { cert: tls/server.pem, key: tls/server-key.pem, client_ca: tls/ca.pem }
+  jwt: { jwks_file: jwks.json, issuer: %q, audience: %q }
+  api_tokens: [{ name: nightly, sha256: %s }]
+  policy_file: policy.yaml
+`, testIssuer, testAudience, authtest.SHA256("nightly-secret")))
+	p := startServe(t, r)
+	scorer := r.ca.Client(t, "scorer", "Quiver tests").TLS(t)
+	conn := dial(t, p, r, true, &scorer)
+	waitHealthy(t, p, conn)
+	c := pb.NewFeatureServingClient(conn)
+
+	_, err := getService(context.Background(), c, "churn_v1")
+	requireCode(t, err, codes.PermissionDenied, `cert:CN=scorer,O=Quiver tests is not granted feature service "churn_v1"`)
+	// Certificate and token together: the caller holds both identities.
+	resp, err := getService(withToken(r.token(t, r.fileKey, "svc-a", nil)), c, "churn_v1")
+	require.NoError(t, err)
+	require.Len(t, resp.Features, 3)
+
+	svcA := r.token(t, r.fileKey, "svc-a", nil)
+	_, err = getService(withToken(svcA), pb.NewFeatureServingClient(dial(t, p, r, true, nil)), "churn_v1")
+	require.Equal(t, codes.Unavailable, status.Code(err), "no client certificate: no connection: %v", err)
+	foreign := r.evil.Client(t, "scorer", "Quiver tests").TLS(t)
+	_, err = getService(withToken(svcA), pb.NewFeatureServingClient(dial(t, p, r, true, &foreign)), "churn_v1")
+	require.Equal(t, codes.Unavailable, status.Code(err), "a certificate from another CA: no connection: %v", err)
 }
