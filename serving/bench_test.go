@@ -64,6 +64,7 @@ func benchYAML() string {
 type benchEnv struct {
 	conns []*grpc.ClientConn
 	stop  func()
+	opts  serving.Options // the server's options, for variants (auth_bench_test.go)
 }
 
 var (
@@ -137,7 +138,7 @@ func newBenchEnv(b *testing.B) (*benchEnv, error) {
 	sctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(sctx, lis) }()
-	e := &benchEnv{}
+	e := &benchEnv{opts: opts}
 	for range 4 {
 		c, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
 		if err != nil {

@@ -35,6 +35,7 @@ import (
 	"github.com/quiverfs/quiver/online"
 	pb "github.com/quiverfs/quiver/proto/quiver/serving/v1"
 	"github.com/quiverfs/quiver/registry"
+	"github.com/quiverfs/quiver/serving/auth"
 )
 
 // Defaults of Options' zero fields.
@@ -92,6 +93,18 @@ type Options struct {
 	// ModelResolver resolves a request's model reference. Default: DefinitionResolver, which
 	// takes the model's feature service and runtime from its `models:` definition.
 	ModelResolver ModelResolver
+
+	// Auth, when set, authenticates every call but health checks and authorizes it against
+	// its policy (package serving/auth). Nil: no authentication, and NewServer refuses an
+	// Addr that is not a loopback address unless AllowUnauthenticated is set.
+	Auth *auth.Guard
+	// AllowUnauthenticated lets a server without Auth listen on any address.
+	AllowUnauthenticated bool
+	// TLS, when set, is the gRPC server's TLS configuration (mTLS included; see
+	// auth.ServerTLS). It takes precedence over TLSCertFile and TLSKeyFile.
+	TLS *tls.Config
+	// DisableReflection turns gRPC server reflection off.
+	DisableReflection bool
 }
 
 func (o Options) withDefaults() Options {
@@ -162,6 +175,11 @@ func NewServer(ctx context.Context, opts Options) (*Server, error) {
 		return nil, errors.New("serving: an online store is required")
 	}
 	opts = opts.withDefaults()
+	if opts.Auth == nil && !opts.AllowUnauthenticated {
+		if err := auth.CheckBind(opts.Addr); err != nil {
+			return nil, err
+		}
+	}
 	m, err := newMetrics(opts.Registerer)
 	if err != nil {
 		return nil, fmt.Errorf("serving: register metrics: %w", err)
@@ -172,13 +190,20 @@ func NewServer(ctx context.Context, opts Options) (*Server, error) {
 		return nil, fmt.Errorf("serving: %w", err)
 	}
 
+	unary := []grpc.UnaryServerInterceptor{s.recoverInterceptor, s.deadlineInterceptor}
 	sopts := []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(opts.MaxRecvMsgBytes),
 		grpc.MaxSendMsgSize(opts.MaxSendMsgBytes),
-		grpc.ChainUnaryInterceptor(s.recoverInterceptor, s.deadlineInterceptor),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
 	}
-	if opts.TLSCertFile != "" || opts.TLSKeyFile != "" {
+	if opts.Auth != nil {
+		unary = append(unary, opts.Auth.UnaryServerInterceptor())
+		sopts = append(sopts, grpc.ChainStreamInterceptor(opts.Auth.StreamServerInterceptor()))
+	}
+	sopts = append(sopts, grpc.ChainUnaryInterceptor(unary...))
+	if opts.TLS != nil {
+		sopts = append(sopts, grpc.Creds(credentials.NewTLS(opts.TLS)))
+	} else if opts.TLSCertFile != "" || opts.TLSKeyFile != "" {
 		cert, err := tls.LoadX509KeyPair(opts.TLSCertFile, opts.TLSKeyFile)
 		if err != nil {
 			return nil, fmt.Errorf("serving: load TLS key pair: %w", err)
@@ -189,7 +214,9 @@ func NewServer(ctx context.Context, opts Options) (*Server, error) {
 	pb.RegisterFeatureServingServer(s.grpc, s)
 	s.health = health.NewServer()
 	healthpb.RegisterHealthServer(s.grpc, s.health)
-	reflection.Register(s.grpc)
+	if !opts.DisableReflection {
+		reflection.Register(s.grpc)
+	}
 	s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	s.health.SetServingStatus(ServiceName, healthpb.HealthCheckResponse_SERVING)
 	return s, nil
@@ -252,7 +279,7 @@ func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
 			}
 		})
 	}
-	s.log.Info("serving gRPC", "addr", lis.Addr().String(), "project", s.opts.Project, "tls", s.opts.TLSCertFile != "")
+	s.log.Info("serving gRPC", "addr", lis.Addr().String(), "project", s.opts.Project, "tls", s.opts.TLS != nil || s.opts.TLSCertFile != "", "auth", s.opts.Auth != nil)
 	wg.Go(func() {
 		if err := s.grpc.Serve(lis); err != nil {
 			errc <- fmt.Errorf("serving: gRPC server: %w", err)

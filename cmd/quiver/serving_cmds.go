@@ -26,6 +26,7 @@ import (
 	pb "github.com/quiverfs/quiver/proto/quiver/serving/v1"
 	"github.com/quiverfs/quiver/registry"
 	"github.com/quiverfs/quiver/serving"
+	"github.com/quiverfs/quiver/serving/auth"
 	"github.com/quiverfs/quiver/serving/model/oip"
 	"github.com/quiverfs/quiver/serving/model/onnx"
 	"github.com/quiverfs/quiver/training"
@@ -56,15 +57,21 @@ func (a *app) logger() *slog.Logger {
 
 func (a *app) serveCommand() *cobra.Command {
 	var (
-		opts serving.Options
-		ox   onnxFlags
+		opts     serving.Options
+		ox       onnxFlags
+		clientCA string
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Serve online features and predictions over gRPC",
 		Long: `Serve GetOnlineFeatures and Predict (quiver.serving.v1.FeatureServing) over gRPC, with
 grpc.health.v1 health checking, server reflection and Prometheus metrics. Definitions are
-read from the registry and reloaded when a new version is applied. See docs/serving.md.`,
+read from the registry and reloaded when a new version is applied. See docs/serving.md.
+
+Authentication (mTLS, JWT bearer tokens, API tokens) and the policy granting callers
+projects, feature services, views and models are configured in the serving: section of
+quiver.yaml; without authentication the server listens on loopback addresses only unless
+--allow-unauthenticated is given. See docs/security.md.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
@@ -72,6 +79,23 @@ read from the registry and reloaded when a new version is applied. See docs/serv
 			if err != nil {
 				return err
 			}
+			sc, err := auth.ParseConfig(config.FileName, cfg.Root, cfg.Serving)
+			if err != nil {
+				return err
+			}
+			if opts.TLSCertFile != "" || opts.TLSKeyFile != "" { // flags win over quiver.yaml
+				sc.TLS.CertFile, sc.TLS.KeyFile = opts.TLSCertFile, opts.TLSKeyFile
+			}
+			if clientCA != "" {
+				sc.TLS.ClientCAFile = clientCA
+			}
+			if err := sc.Validate(); err != nil {
+				return err
+			}
+			if opts.TLS, err = auth.ServerTLS(sc.TLS); err != nil {
+				return err
+			}
+			opts.DisableReflection = !sc.Reflection
 			reg, err := stores.OpenRegistry(ctx, cfg)
 			if err != nil {
 				return err
@@ -97,6 +121,12 @@ read from the registry and reloaded when a new version is applied. See docs/serv
 			opts.Logger, opts.Registerer, opts.Gatherer = a.logger(), metrics, metrics
 			opts.Models = serving.RuntimeOpener{BaseDir: cfg.Root, ONNX: ox.options()}
 			opts.ModelResolver = &serving.RegistryResolver{Models: reg, Project: cfg.Project}
+			if sc.AuthEnabled() {
+				opts.Auth, err = auth.New(ctx, sc, auth.Options{Project: cfg.Project, Logger: opts.Logger, Registerer: metrics})
+				if err != nil {
+					return err
+				}
+			}
 			srv, err := serving.NewServer(ctx, opts)
 			if err != nil {
 				return err
@@ -109,6 +139,8 @@ read from the registry and reloaded when a new version is applied. See docs/serv
 	f.StringVar(&opts.MetricsAddr, "metrics-addr", "127.0.0.1:9464", "Prometheus /metrics listen address HOST:PORT (empty: none)")
 	f.StringVar(&opts.TLSCertFile, "tls-cert", "", "TLS certificate file (PEM); with --tls-key, serve TLS")
 	f.StringVar(&opts.TLSKeyFile, "tls-key", "", "TLS private key file (PEM)")
+	f.StringVar(&clientCA, "tls-client-ca", "", "CA certificates (PEM) client certificates must chain to: require mTLS (overrides serving.tls.client_ca)")
+	f.BoolVar(&opts.AllowUnauthenticated, "allow-unauthenticated", false, "serve without authentication on a non-loopback address (anyone who reaches it reads every feature and model)")
 	f.DurationVar(&opts.RefreshInterval, "refresh", serving.DefaultRefreshInterval, "how often to check the registry for new definitions")
 	f.IntVar(&opts.MaxEntityRows, "max-entity-rows", serving.DefaultMaxEntityRows, "most entity rows per request")
 	f.Var(bytesize.NewIntValue(&opts.MaxRecvMsgBytes, serving.DefaultMaxRecvMsgBytes), "max-recv-bytes", "largest request message, e.g. 4MiB")

@@ -56,6 +56,9 @@ type Config struct {
 	// AllowedPaths are directories outside Root that file paths in definitions may point
 	// into (a shared data lake), absolute after Load. Empty: only the repo itself.
 	AllowedPaths []string
+	// Serving is the serving: section as written (nil when absent); serving/auth decodes
+	// it (auth.ParseConfig), with positions for its errors.
+	Serving *yaml.Node
 }
 
 // Offline configures the offline store.
@@ -82,6 +85,9 @@ type file struct {
 	Trino        Trino    `yaml:"trino"`
 	Definitions  []string `yaml:"definitions"`
 	AllowedPaths []string `yaml:"allowed_paths"`
+
+	// Serving is kept as a node: serving/auth decodes it strictly, with positions.
+	Serving yaml.Node `yaml:"serving"`
 }
 
 // Load reads dir/quiver.yaml. getenv is os.Getenv in production; tests pass their own.
@@ -102,7 +108,7 @@ func Load(dir string, getenv func(string) string) (*Config, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(&f); err != nil && !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("%w: %s: %s (valid keys: project, registry, online, offline{warehouse, catalog, catalog_uri}, trino{dsn}, definitions, allowed_paths)", definitions.ErrInvalid, FileName, strings.TrimPrefix(err.Error(), "yaml: "))
+		return nil, fmt.Errorf("%w: %s: %s (valid keys: project, registry, online, offline{warehouse, catalog, catalog_uri}, trino{dsn}, definitions, allowed_paths, serving)", definitions.ErrInvalid, FileName, strings.TrimPrefix(err.Error(), "yaml: "))
 	}
 	c := &Config{
 		Root:        root,
@@ -112,6 +118,9 @@ func Load(dir string, getenv func(string) string) (*Config, error) {
 		Offline:     f.Offline,
 		Trino:       f.Trino,
 		Definitions: f.Definitions,
+	}
+	if f.Serving.Kind != 0 {
+		c.Serving = &f.Serving
 	}
 	c.Offline.Warehouse = pick(getenv(EnvWarehouse), f.Offline.Warehouse, DefaultWarehouse)
 	c.Offline.Catalog = pick("", f.Offline.Catalog, DefaultCatalog)

@@ -1,0 +1,643 @@
+package auth
+
+import (
+	"encoding/hex"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/quiverfs/quiver/definitions"
+)
+
+// Defaults of the serving: section's zero values.
+const (
+	DefaultClockSkew   = 30 * time.Second
+	DefaultGroupsClaim = "groups"
+	DefaultJWKSRefresh = 15 * time.Minute
+)
+
+// DefaultAlgorithms are the JWS algorithms accepted when jwt.algorithms is not set: the
+// asymmetric ones only, so a public key can never be used as an HMAC secret.
+var DefaultAlgorithms = []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+
+// Config is the serving: section of quiver.yaml, decoded and checked, its paths absolute.
+// The zero Config means no TLS, no authentication and no policy.
+type Config struct {
+	// Reflection serves gRPC server reflection. Default true.
+	Reflection bool
+	TLS        TLSConfig
+	// JWT, when set, accepts bearer JWTs.
+	JWT *JWTConfig
+	// APITokens are the static bearer tokens accepted, by name.
+	APITokens []APIToken
+	// Policy is the authorization policy; nil means every authenticated caller may read
+	// everything.
+	Policy *Policy
+	// PolicyFile is where Policy was read from, when it came from a file.
+	PolicyFile string
+}
+
+// TLSConfig configures the server's TLS and, with ClientCAFile, mTLS.
+type TLSConfig struct {
+	CertFile, KeyFile string
+	// ClientCAFile holds the CA certificates client certificates must chain to.
+	ClientCAFile string
+	// ClientAuth is "require" (the default with a client CA: the handshake fails without a
+	// valid client certificate) or "verify_if_given" (a client may authenticate with a
+	// token instead; a certificate it sends must verify).
+	ClientAuth string
+}
+
+// Client authentication modes of TLSConfig.ClientAuth.
+const (
+	ClientAuthRequire       = "require"
+	ClientAuthVerifyIfGiven = "verify_if_given"
+)
+
+// JWTConfig configures bearer JWT verification. Exactly one of JWKSFile and JWKSURL is set;
+// Issuer and Audiences are required.
+type JWTConfig struct {
+	JWKSFile string
+	JWKSURL  string
+	Issuer   string
+	// Audiences: the token's aud must include one of them.
+	Audiences []string
+	// ClockSkew is the leeway on exp, nbf and iat. Default 30s.
+	ClockSkew time.Duration
+	// GroupsClaim names the claim holding the caller's groups. Default "groups".
+	GroupsClaim string
+	// Algorithms are the JWS algorithms accepted. Default DefaultAlgorithms.
+	Algorithms []string
+	// JWKSRefresh is how old the key set may get before it is read again. Default 15m.
+	JWKSRefresh time.Duration
+}
+
+// APIToken is a static bearer token: a name for the policy and the SHA-256 of its secret.
+type APIToken struct {
+	Name   string
+	SHA256 [32]byte
+}
+
+// Policy grants principals access to resources. A call is allowed when, for every resource
+// it touches, some grant names one of the caller's identities (or "*") and covers the
+// resource.
+type Policy struct {
+	Grants []Grant
+}
+
+// Grant is one entry of a policy. Names in FeatureServices, FeatureViews and Models are
+// NAME (in the served project), PROJECT/NAME, "*" or PROJECT/* (every one of that kind);
+// Projects are project names or "*" (every project), and grant everything in them.
+type Grant struct {
+	Principals      []string
+	Projects        []string
+	FeatureServices []string
+	FeatureViews    []string
+	Models          []string
+	// Pos is where the grant is written.
+	Pos definitions.Pos
+}
+
+// AuthEnabled reports whether any authentication method is configured: a client CA, JWTs or
+// API tokens.
+func (c *Config) AuthEnabled() bool {
+	return c != nil && (c.TLS.ClientCAFile != "" || c.JWT != nil || len(c.APITokens) > 0)
+}
+
+// TLSEnabled reports whether the server speaks TLS.
+func (c *Config) TLSEnabled() bool { return c != nil && c.TLS.CertFile != "" }
+
+// Validate checks the cross-field rules of a Config built in code or changed after
+// ParseConfig (e.g. by command-line flags).
+func (c *Config) Validate() error {
+	t := c.TLS
+	switch {
+	case (t.CertFile == "") != (t.KeyFile == ""):
+		return configErrorf("tls: give both cert and key (or neither)")
+	case t.ClientCAFile != "" && t.CertFile == "":
+		return configErrorf("tls: client_ca (mTLS) needs the server's cert and key")
+	case t.ClientAuth != "" && t.ClientCAFile == "":
+		return configErrorf("tls: client_auth needs client_ca")
+	case t.ClientAuth != "" && t.ClientAuth != ClientAuthRequire && t.ClientAuth != ClientAuthVerifyIfGiven:
+		return configErrorf("tls: client_auth %q is not valid; valid values: require, verify_if_given", t.ClientAuth)
+	}
+	if c.Policy != nil && !c.AuthEnabled() {
+		return configErrorf("a policy is configured but no authentication method is: add tls.client_ca, jwt or api_tokens to the serving: section")
+	}
+	return nil
+}
+
+// ParseConfig decodes the serving: section of file (its YAML node n, nil when absent).
+// Relative paths are resolved against baseDir; a policy_file is read and decoded too.
+// Every problem is reported with its file:line:col, as a definitions.ErrorList wrapped in
+// ErrConfig.
+func ParseConfig(file, baseDir string, n *yaml.Node) (*Config, error) {
+	c := &Config{Reflection: true}
+	if n == nil {
+		return c, nil
+	}
+	d := &decoder{file: file}
+	n = resolve(n)
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+		return c, nil
+	}
+	var policyFileNode *yaml.Node
+	for _, kv := range d.mapping(n, "serving", []string{"reflection", "tls", "jwt", "api_tokens", "policy", "policy_file"}) {
+		switch kv.key {
+		case "reflection":
+			c.Reflection = d.boolean(kv, "serving")
+		case "tls":
+			c.TLS = d.tls(kv.value, baseDir)
+		case "jwt":
+			c.JWT = d.jwt(kv.value, baseDir)
+		case "api_tokens":
+			c.APITokens = d.apiTokens(kv.value)
+		case "policy":
+			c.Policy = d.policy(kv.value, "serving policy")
+		case "policy_file":
+			c.PolicyFile = d.path(kv, "serving", baseDir)
+			policyFileNode = kv.value
+		}
+	}
+	if c.Policy != nil && c.PolicyFile != "" {
+		d.errorf(policyFileNode, "give the policy inline (policy:) or in a file (policy_file:), not both")
+	}
+	if err := d.err(); err != nil {
+		return nil, err
+	}
+	if c.PolicyFile != "" {
+		p, err := LoadPolicyFile(c.PolicyFile)
+		if err != nil {
+			return nil, err
+		}
+		c.Policy = p
+	}
+	if err := c.checkTokenNames(); err != nil {
+		return nil, err
+	}
+	if err := c.Validate(); err != nil {
+		return nil, fmt.Errorf("%s: %w", file, err)
+	}
+	return c, nil
+}
+
+// checkTokenNames reports token: principals that name no configured API token.
+func (c *Config) checkTokenNames() error {
+	if c.Policy == nil {
+		return nil
+	}
+	names := make([]string, len(c.APITokens))
+	for i, t := range c.APITokens {
+		names[i] = t.Name
+	}
+	var errs definitions.ErrorList
+	for _, g := range c.Policy.Grants {
+		for _, p := range g.Principals {
+			if name, ok := strings.CutPrefix(p, PrefixToken); ok && !slices.Contains(names, name) {
+				valid := "none are configured"
+				if len(names) > 0 {
+					valid = "configured: " + strings.Join(names, ", ")
+				}
+				errs = append(errs, &definitions.Error{Pos: g.Pos, Msg: fmt.Sprintf("grant names API token %q, which serving.api_tokens does not define (%s)%s", name, valid, definitions.Suggest(name, names))})
+			}
+		}
+	}
+	if err := errs.Err(); err != nil {
+		return fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	return nil
+}
+
+// LoadPolicyFile reads a policy file: a YAML mapping with one key, grants.
+func LoadPolicyFile(path string) (*Policy, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, configErrorf("read policy file: %v", err)
+	}
+	return ParsePolicy(path, data)
+}
+
+// ParsePolicy decodes a policy document (grants: [...]); file names it in errors.
+func ParsePolicy(file string, data []byte) (*Policy, error) {
+	d := &decoder{file: file}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		line, col, msg := yamlErrorPos(err)
+		d.errs = append(d.errs, &definitions.Error{Pos: definitions.Pos{File: file, Line: line, Col: col}, Msg: msg})
+		return nil, d.err()
+	}
+	if doc.Kind == 0 || len(doc.Content) == 0 {
+		return nil, configErrorf("policy file %s is empty; want a mapping with grants: [...]", file)
+	}
+	p := d.policy(doc.Content[0], "policy file")
+	if err := d.err(); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+type decoder struct {
+	file string
+	errs definitions.ErrorList
+}
+
+type keyValue struct {
+	key   string
+	value *yaml.Node
+}
+
+func (d *decoder) err() error {
+	if err := d.errs.Err(); err != nil {
+		return fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	return nil
+}
+
+func (d *decoder) errorf(n *yaml.Node, format string, args ...any) {
+	d.errs = append(d.errs, &definitions.Error{Pos: d.pos(n), Msg: fmt.Sprintf(format, args...)})
+}
+
+func (d *decoder) pos(n *yaml.Node) definitions.Pos {
+	return definitions.Pos{File: d.file, Line: n.Line, Col: n.Column}
+}
+
+func resolve(n *yaml.Node) *yaml.Node {
+	for i := 0; n.Kind == yaml.AliasNode && n.Alias != nil && i < 100; i++ {
+		n = n.Alias
+	}
+	return n
+}
+
+func describe(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.ScalarNode:
+		switch n.Tag {
+		case "!!null":
+			return "nothing (null)"
+		case "!!int", "!!float":
+			return "the number " + n.Value
+		case "!!bool":
+			return "the boolean " + n.Value
+		}
+		return strconv.Quote(n.Value)
+	}
+	return "an unsupported YAML node"
+}
+
+// mapping checks that n is a mapping whose keys are all in allowed (no repeats) and returns
+// its entries in order.
+func (d *decoder) mapping(n *yaml.Node, what string, allowed []string) []keyValue {
+	n = resolve(n)
+	if n.Kind != yaml.MappingNode {
+		d.errorf(n, "%s must be a mapping of %s, got %s", what, strings.Join(allowed, ", "), describe(n))
+		return nil
+	}
+	seen := map[string]bool{}
+	var out []keyValue
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := resolve(n.Content[i]), resolve(n.Content[i+1])
+		switch {
+		case k.Kind != yaml.ScalarNode || k.Tag == "!!merge":
+			d.errorf(k, "%s keys must be plain names, got %s", what, describe(k))
+		case !slices.Contains(allowed, k.Value):
+			d.errorf(k, "unknown key %q in %s (valid keys: %s)%s", k.Value, what, strings.Join(allowed, ", "), definitions.Suggest(k.Value, allowed))
+		case seen[k.Value]:
+			d.errorf(k, "key %q appears twice in %s", k.Value, what)
+		default:
+			seen[k.Value] = true
+			out = append(out, keyValue{key: k.Value, value: v})
+		}
+	}
+	return out
+}
+
+func (d *decoder) str(kv keyValue, what string) string {
+	n := kv.value
+	if n.Kind != yaml.ScalarNode || n.Tag == "!!null" || n.Value == "" {
+		d.errorf(n, "%s %s must be a non-empty string, got %s", what, kv.key, describe(n))
+		return ""
+	}
+	return n.Value
+}
+
+func (d *decoder) boolean(kv keyValue, what string) bool {
+	n := kv.value
+	if n.Kind != yaml.ScalarNode || n.Tag != "!!bool" {
+		d.errorf(n, "%s %s must be true or false, got %s", what, kv.key, describe(n))
+		return false
+	}
+	v, _ := strconv.ParseBool(strings.ToLower(n.Value))
+	return v
+}
+
+func (d *decoder) duration(kv keyValue, what string) time.Duration {
+	s := d.str(kv, what)
+	if s == "" {
+		return 0
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil || v < 0 {
+		d.errorf(kv.value, "%s %s %q is not a duration; write e.g. 30s, 5m or 1h", what, kv.key, s)
+		return 0
+	}
+	return v
+}
+
+// strList accepts a list of strings, or one string.
+func (d *decoder) strList(kv keyValue, what string) []string {
+	n := kv.value
+	if n.Kind == yaml.ScalarNode && n.Tag != "!!null" && n.Value != "" {
+		return []string{n.Value}
+	}
+	if n.Kind != yaml.SequenceNode {
+		d.errorf(n, "%s %s must be a list of strings, got %s", what, kv.key, describe(n))
+		return nil
+	}
+	out := make([]string, 0, len(n.Content))
+	for _, item := range n.Content {
+		item = resolve(item)
+		if item.Kind != yaml.ScalarNode || item.Tag == "!!null" || item.Value == "" {
+			d.errorf(item, "%s %s must be a list of non-empty strings, got %s in it", what, kv.key, describe(item))
+			continue
+		}
+		out = append(out, item.Value)
+	}
+	return out
+}
+
+func (d *decoder) path(kv keyValue, what, baseDir string) string {
+	p := d.str(kv, what)
+	if p == "" || filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(baseDir, p)
+}
+
+func (d *decoder) tls(n *yaml.Node, baseDir string) TLSConfig {
+	var t TLSConfig
+	var caNode, authNode *yaml.Node
+	for _, kv := range d.mapping(n, "serving tls", []string{"cert", "key", "client_ca", "client_auth"}) {
+		switch kv.key {
+		case "cert":
+			t.CertFile = d.path(kv, "tls", baseDir)
+		case "key":
+			t.KeyFile = d.path(kv, "tls", baseDir)
+		case "client_ca":
+			t.ClientCAFile = d.path(kv, "tls", baseDir)
+			caNode = kv.value
+		case "client_auth":
+			t.ClientAuth = d.str(kv, "tls")
+			authNode = kv.value
+			if t.ClientAuth != "" && t.ClientAuth != ClientAuthRequire && t.ClientAuth != ClientAuthVerifyIfGiven {
+				d.errorf(kv.value, "tls client_auth %q is not valid; valid values: require, verify_if_given%s", t.ClientAuth, definitions.Suggest(t.ClientAuth, []string{ClientAuthRequire, ClientAuthVerifyIfGiven}))
+				t.ClientAuth = ""
+			}
+		}
+	}
+	if n = resolve(n); n.Kind == yaml.MappingNode {
+		if (t.CertFile == "") != (t.KeyFile == "") {
+			d.errorf(n, "tls needs both cert and key (PEM files)")
+		}
+		if caNode != nil && t.CertFile == "" {
+			d.errorf(caNode, "tls client_ca (mTLS) needs the server's cert and key")
+		}
+		if authNode != nil && caNode == nil {
+			d.errorf(authNode, "tls client_auth needs client_ca")
+		}
+	}
+	return t
+}
+
+func (d *decoder) jwt(n *yaml.Node, baseDir string) *JWTConfig {
+	j := &JWTConfig{}
+	for _, kv := range d.mapping(n, "serving jwt", []string{"jwks_file", "jwks_url", "issuer", "audience", "clock_skew", "groups_claim", "algorithms", "jwks_refresh"}) {
+		switch kv.key {
+		case "jwks_file":
+			j.JWKSFile = d.path(kv, "jwt", baseDir)
+		case "jwks_url":
+			j.JWKSURL = d.str(kv, "jwt")
+			if u, err := url.Parse(j.JWKSURL); j.JWKSURL != "" && (err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "") {
+				d.errorf(kv.value, "jwt jwks_url %q is not an http(s) URL; want e.g. https://idp.example.com/.well-known/jwks.json", j.JWKSURL)
+			}
+		case "issuer":
+			j.Issuer = d.str(kv, "jwt")
+		case "audience":
+			j.Audiences = d.strList(kv, "jwt")
+		case "clock_skew":
+			j.ClockSkew = d.duration(kv, "jwt")
+		case "groups_claim":
+			j.GroupsClaim = d.str(kv, "jwt")
+		case "algorithms":
+			j.Algorithms = d.strList(kv, "jwt")
+			for _, a := range j.Algorithms {
+				if !slices.Contains(DefaultAlgorithms, a) {
+					d.errorf(kv.value, "jwt algorithm %q is not accepted; valid algorithms: %s%s", a, strings.Join(DefaultAlgorithms, ", "), definitions.Suggest(a, DefaultAlgorithms))
+				}
+			}
+		case "jwks_refresh":
+			j.JWKSRefresh = d.duration(kv, "jwt")
+		}
+	}
+	if n = resolve(n); n.Kind == yaml.MappingNode {
+		if (j.JWKSFile == "") == (j.JWKSURL == "") {
+			d.errorf(n, "jwt needs exactly one of jwks_file and jwks_url")
+		}
+		if j.Issuer == "" {
+			d.errorf(n, "jwt needs issuer: the iss every accepted token carries")
+		}
+		if len(j.Audiences) == 0 {
+			d.errorf(n, "jwt needs audience: the aud (one or a list) a token must carry to be accepted here")
+		}
+	}
+	j.defaults()
+	return j
+}
+
+func (j *JWTConfig) defaults() {
+	if j.ClockSkew == 0 {
+		j.ClockSkew = DefaultClockSkew
+	}
+	if j.GroupsClaim == "" {
+		j.GroupsClaim = DefaultGroupsClaim
+	}
+	if len(j.Algorithms) == 0 {
+		j.Algorithms = DefaultAlgorithms
+	}
+	if j.JWKSRefresh == 0 {
+		j.JWKSRefresh = DefaultJWKSRefresh
+	}
+}
+
+func (d *decoder) apiTokens(n *yaml.Node) []APIToken {
+	n = resolve(n)
+	if n.Kind != yaml.SequenceNode {
+		d.errorf(n, "serving api_tokens must be a list of {name, sha256}, got %s", describe(n))
+		return nil
+	}
+	var out []APIToken
+	names := map[string]bool{}
+	for _, item := range n.Content {
+		item = resolve(item)
+		var t APIToken
+		var hasHash bool
+		for _, kv := range d.mapping(item, "api token", []string{"name", "sha256"}) {
+			switch kv.key {
+			case "name":
+				t.Name = d.str(kv, "api token")
+				if names[t.Name] {
+					d.errorf(kv.value, "api token %q is defined twice", t.Name)
+				}
+				names[t.Name] = true
+			case "sha256":
+				s := d.str(kv, "api token")
+				b, err := hex.DecodeString(s)
+				if s != "" && (err != nil || len(b) != 32) {
+					d.errorf(kv.value, "api token sha256 must be 64 hex digits (printf %%s \"$TOKEN\" | sha256sum), got %d characters", len(s))
+					continue
+				}
+				copy(t.SHA256[:], b)
+				hasHash = s != ""
+			}
+		}
+		if item.Kind == yaml.MappingNode && (t.Name == "" || !hasHash) {
+			d.errorf(item, "api token needs name and sha256")
+			continue
+		}
+		if t.Name != "" && hasHash {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+func (d *decoder) policy(n *yaml.Node, what string) *Policy {
+	p := &Policy{}
+	n = resolve(n)
+	kvs := d.mapping(n, what, []string{"grants"})
+	if n.Kind == yaml.MappingNode && len(kvs) == 0 && len(n.Content) == 0 {
+		d.errorf(n, "%s needs grants: a list of {principals, projects, feature_services, feature_views, models}", what)
+	}
+	for _, kv := range kvs {
+		list := kv.value
+		if list.Kind != yaml.SequenceNode {
+			d.errorf(list, "grants must be a list of {principals, projects, feature_services, feature_views, models}, got %s", describe(list))
+			continue
+		}
+		for _, item := range list.Content {
+			if g, ok := d.grant(resolve(item)); ok {
+				p.Grants = append(p.Grants, g)
+			}
+		}
+	}
+	return p
+}
+
+var grantKeys = []string{"principals", "projects", "feature_services", "feature_views", "models"}
+
+func (d *decoder) grant(n *yaml.Node) (Grant, bool) {
+	g := Grant{Pos: d.pos(n)}
+	before := len(d.errs)
+	for _, kv := range d.mapping(n, "grant", grantKeys) {
+		items := d.strList(kv, "grant")
+		for i, s := range items {
+			at := kv.value
+			if kv.value.Kind == yaml.SequenceNode && i < len(kv.value.Content) {
+				at = kv.value.Content[i]
+			}
+			switch kv.key {
+			case "principals":
+				if msg := checkPrincipal(s); msg != "" {
+					d.errorf(at, "%s", msg)
+				}
+			case "projects":
+				if s != "*" && !definitions.ValidName(s) {
+					d.errorf(at, "grant project %q is not a project name or \"*\"", s)
+				}
+			default:
+				if msg := checkResourceName(s); msg != "" {
+					d.errorf(at, "grant %s: %s", strings.TrimSuffix(kv.key, "s"), msg)
+				}
+			}
+		}
+		switch kv.key {
+		case "principals":
+			g.Principals = items
+		case "projects":
+			g.Projects = items
+		case "feature_services":
+			g.FeatureServices = items
+		case "feature_views":
+			g.FeatureViews = items
+		case "models":
+			g.Models = items
+		}
+	}
+	if n.Kind != yaml.MappingNode {
+		return g, false
+	}
+	if len(g.Principals) == 0 {
+		d.errorf(n, "grant needs principals: who it grants to (subject:NAME, group:NAME, cert:SUBJECT, token:NAME or \"*\")")
+	}
+	if len(g.Projects)+len(g.FeatureServices)+len(g.FeatureViews)+len(g.Models) == 0 {
+		d.errorf(n, "grant grants nothing: give projects, feature_services, feature_views or models")
+	}
+	return g, len(d.errs) == before
+}
+
+// checkPrincipal returns what is wrong with a principal as written in a policy, or "".
+func checkPrincipal(s string) string {
+	if s == Anyone {
+		return ""
+	}
+	for _, p := range []string{PrefixSubject, PrefixGroup, PrefixCert, PrefixToken} {
+		if rest, ok := strings.CutPrefix(s, p); ok {
+			if strings.TrimSpace(rest) == "" {
+				return fmt.Sprintf("principal %q names nobody: write %sNAME", s, p)
+			}
+			return ""
+		}
+	}
+	kinds := []string{"subject", "group", "cert", "token"}
+	prefix, _, _ := strings.Cut(s, ":")
+	return fmt.Sprintf("principal %q must start with subject:, group:, cert: or token: (or be \"*\" for any authenticated caller)%s", s, definitions.Suggest(prefix, kinds))
+}
+
+// checkResourceName returns what is wrong with NAME, PROJECT/NAME, "*" or PROJECT/*, or "".
+func checkResourceName(s string) string {
+	project, name, qualified := strings.Cut(s, "/")
+	if !qualified {
+		project, name = "", s
+	}
+	if qualified && !definitions.ValidName(project) {
+		return fmt.Sprintf("%q: project %q is not a valid name; write NAME, PROJECT/NAME, \"*\" or PROJECT/*", s, project)
+	}
+	if name != "*" && !definitions.ValidName(name) {
+		return fmt.Sprintf("%q is not a valid name; write NAME, PROJECT/NAME, \"*\" or PROJECT/*", s)
+	}
+	return ""
+}
+
+// yamlErrorPos extracts the line (and column) from a YAML syntax error.
+func yamlErrorPos(err error) (line, col int, msg string) {
+	line, col = 1, 1
+	s := strings.TrimPrefix(err.Error(), "yaml: ")
+	if rest, ok := strings.CutPrefix(s, "line "); ok {
+		num, tail, _ := strings.Cut(rest, ":")
+		if v, err := strconv.Atoi(num); err == nil {
+			line = v
+			s = strings.TrimSpace(tail)
+		}
+	}
+	return line, col, "invalid YAML: " + s
+}
