@@ -28,6 +28,7 @@ type Store interface {
 	DatasetStore
 	TrainingStore
 	ModelStore
+	RecoveryStore
 	// Close releases the store's connections. The store must not be used afterwards.
 	Close() error
 }
