@@ -66,6 +66,11 @@ type Writer interface {
 	Write(ctx context.Context, v *View, rows []Row) error
 	// DeleteView removes every row of view v (teardown). Other views are untouched.
 	DeleteView(ctx context.Context, v *View) error
+	// DeleteEntities removes the rows of view v for the given entity keys; keys without a
+	// row are ignored, other views of the same entities are untouched. It returns how many
+	// rows were removed. A later Write of an older row is accepted (nothing guards the
+	// removed row), which is what corrections need.
+	DeleteEntities(ctx context.Context, v *View, keys []EntityKey) (int64, error)
 }
 
 // Reader looks up feature values. It is what serving needs.

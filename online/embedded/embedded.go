@@ -177,6 +177,40 @@ func (s *Store) DeleteView(ctx context.Context, v *online.View) error {
 	return nil
 }
 
+// DeleteEntities implements online.Writer in one transaction.
+func (s *Store) DeleteEntities(ctx context.Context, v *online.View, keys []online.EntityKey) (int64, error) {
+	if len(keys) == 0 {
+		return 0, nil
+	}
+	op := fmt.Sprintf("delete %d entities of view %q", len(keys), v.Name)
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, s.wrap(op, err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	stmt, err := tx.PrepareContext(ctx, `DELETE FROM online_rows WHERE project = ? AND view = ? AND entity_key = ?`)
+	if err != nil {
+		return 0, s.wrap(op, err)
+	}
+	defer stmt.Close()
+	var n int64
+	for _, k := range keys {
+		res, err := stmt.ExecContext(ctx, v.Project, v.Name, []byte(k))
+		if err != nil {
+			return 0, s.wrap(op, err)
+		}
+		c, err := res.RowsAffected()
+		if err != nil {
+			return 0, s.wrap(op, err)
+		}
+		n += c
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, s.wrap(op+": commit", err)
+	}
+	return n, nil
+}
+
 // Read implements online.Reader with one IN (...) query per view and up to 500 keys.
 func (s *Store) Read(ctx context.Context, req online.ReadRequest) (*online.ReadResult, error) {
 	b, err := online.NewResultBuilder(&req, s.now())
