@@ -68,3 +68,16 @@ type AuditFilter struct {
 	Target  string
 	Limit   int
 }
+
+// DefaultLease is how long a running job may go without a heartbeat before it is reaped as
+// abandoned. Jobs beat every HeartbeatInterval(lease), so a lease covers several beats.
+const DefaultLease = 2 * time.Minute
+
+// HeartbeatInterval is how often a job beats under lease: a quarter of it, so a lease
+// covers four beats and one slow registry write does not get a live job reaped.
+func HeartbeatInterval(lease time.Duration) time.Duration {
+	if lease <= 0 {
+		lease = DefaultLease
+	}
+	return max(lease/4, time.Millisecond)
+}
