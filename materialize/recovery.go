@@ -7,11 +7,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 
+	"github.com/quiverfs/quiver/definitions"
 	"github.com/quiverfs/quiver/offline"
 	"github.com/quiverfs/quiver/online"
 	"github.com/quiverfs/quiver/registry"
@@ -323,4 +326,82 @@ func DeleteOnline(ctx context.Context, a Auditor, project string, w online.Write
 	return n, audit(ctx, a, registry.AuditEvent{Project: project, Actor: actor, Action: registry.AuditOnlineDelete, Target: v.Name}, map[string]any{
 		"entities": desc, "deleted": n,
 	})
+}
+
+// ParseEntityKeys turns "join_key=value" arguments into entity keys of v: each of v's join
+// keys must be given the same number of times, and the i-th values of every join key make
+// the i-th entity. desc gives each entity as "k=v,k2=v2", for messages and the audit trail.
+func ParseEntityKeys(v *online.View, args []string) (keys []online.EntityKey, desc []string, err error) {
+	names := make([]string, len(v.JoinKeys))
+	vals := make([][]string, len(v.JoinKeys))
+	for i, jk := range v.JoinKeys {
+		names[i] = jk.Name
+	}
+	for _, a := range args {
+		name, raw, ok := strings.Cut(a, "=")
+		i := slices.Index(names, name)
+		if !ok || i < 0 {
+			return nil, nil, fmt.Errorf("entity %q: want JOIN_KEY=VALUE with a join key of view %q (%s): %w", a, v.Name, strings.Join(names, ", "), online.ErrInvalidArgument)
+		}
+		vals[i] = append(vals[i], raw)
+	}
+	n := len(vals[0])
+	for i := range vals {
+		if len(vals[i]) != n {
+			return nil, nil, fmt.Errorf("view %q: join key %q given %d times, %q %d times; give every join key once per entity: %w", v.Name, names[0], n, names[i], len(vals[i]), online.ErrInvalidArgument)
+		}
+	}
+	row := make([]online.Value, len(names))
+	for e := range n {
+		parts := make([]string, len(names))
+		for i, jk := range v.JoinKeys {
+			val, err := parseKeyValue(vals[i][e], jk.Type)
+			if err != nil {
+				return nil, nil, fmt.Errorf("entity %s=%s: %v: %w", jk.Name, vals[i][e], err, online.ErrInvalidArgument)
+			}
+			row[i] = val
+			parts[i] = jk.Name + "=" + vals[i][e]
+		}
+		k, err := v.Key(row...)
+		if err != nil {
+			return nil, nil, err
+		}
+		keys = append(keys, k)
+		desc = append(desc, strings.Join(parts, ","))
+	}
+	return keys, desc, nil
+}
+
+func parseKeyValue(s string, t definitions.Type) (online.Value, error) {
+	switch t.Elem {
+	case definitions.Int32:
+		n, err := strconv.ParseInt(s, 10, 32)
+		if err != nil {
+			return online.Value{}, errors.New("want an int32")
+		}
+		return online.Int32(int32(n)), nil
+	case definitions.Int64:
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return online.Value{}, errors.New("want an int64")
+		}
+		return online.Int64(n), nil
+	case definitions.Bool:
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			return online.Value{}, errors.New("want true or false")
+		}
+		return online.Bool(b), nil
+	case definitions.String:
+		return online.String(s), nil
+	case definitions.Bytes:
+		return online.Bytes([]byte(s)), nil
+	case definitions.Timestamp:
+		ts, err := time.Parse(time.RFC3339Nano, s)
+		if err != nil {
+			return online.Value{}, errors.New("want an RFC 3339 time")
+		}
+		return online.Timestamp(ts), nil
+	}
+	return online.Value{}, fmt.Errorf("join keys of type %s cannot be given on the command line", t)
 }
