@@ -22,8 +22,8 @@ const workDirPrefix = "quiver-run-"
 const ownerFile = ".quiver-owner"
 
 // newWorkDir makes an attempt's temporary folder and records this process as its owner.
-func newWorkDir() (string, error) {
-	dir, err := os.MkdirTemp("", workDirPrefix)
+func newWorkDir(tmp string) (string, error) {
+	dir, err := os.MkdirTemp(tmp, workDirPrefix)
 	if err != nil {
 		return "", err
 	}

@@ -83,6 +83,9 @@ type JobRequest struct {
 	MetricsPoll time.Duration
 	// KillGrace is how long a job has to exit after SIGINT before it is killed; default 10s.
 	KillGrace time.Duration
+	// TempDir is where attempts make their quiver-run-* folders (and where those of killed
+	// runs are removed); default os.TempDir().
+	TempDir string
 	// Heartbeat is how often a running attempt tells the registry it is alive; default
 	// registry.HeartbeatInterval(registry.DefaultLease).
 	Heartbeat time.Duration
@@ -222,8 +225,8 @@ func runAttempt(ctx context.Context, runs Runs, req JobRequest, attempt int, par
 	if err := runs.SetRunParams(ctx, run.ID, params); err != nil {
 		return run, false, fmt.Errorf("record params of run %s: %w", run.ID, err)
 	}
-	RemoveStaleWorkDirs("")
-	work, err := newWorkDir()
+	RemoveStaleWorkDirs(req.TempDir)
+	work, err := newWorkDir(req.TempDir)
 	if err != nil {
 		return run, false, err
 	}

@@ -53,7 +53,7 @@ func (a *app) reapAbandoned(ctx context.Context, reg registry.RecoveryStore, pro
 	if n := training.KillRunProcesses(reaped.Training); n > 0 {
 		fmt.Fprintf(a.stderr, "quiver: killed %d leftover process(es) of abandoned training runs\n", n)
 	}
-	for _, d := range training.RemoveStaleWorkDirs("") {
+	for _, d := range training.RemoveStaleWorkDirs(a.getenv("TMPDIR")) {
 		fmt.Fprintf(a.stderr, "quiver: removed %s, left by a killed run\n", d)
 	}
 	return nil

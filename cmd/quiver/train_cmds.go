@@ -160,6 +160,7 @@ retries, and with register_model registers the model file it wrote as a new mode
 				Project: cfg.Project, Job: job, Model: model, Params: overrides, Dataset: ds, DatasetDir: dsDir,
 				Warehouse: cfg.Offline.Warehouse, WorkDir: cfg.Root, Info: info, GitCommit: recorded, CreatedBy: a.whoAmI(),
 				Stdout: a.stderr, Stderr: a.stderr, GPUs: training.DetectGPUs(ctx), Heartbeat: registry.HeartbeatInterval(lease),
+				TempDir: a.getenv("TMPDIR"),
 			})
 			if err != nil {
 				switch {
