@@ -14,6 +14,7 @@ import (
 	"github.com/quiverfs/quiver/definitions"
 	"github.com/quiverfs/quiver/internal/config"
 	"github.com/quiverfs/quiver/internal/stores"
+	"github.com/quiverfs/quiver/internal/warehouselock"
 	"github.com/quiverfs/quiver/materialize"
 	"github.com/quiverfs/quiver/offline"
 	"github.com/quiverfs/quiver/online"
@@ -43,11 +44,15 @@ type materializeEnv struct {
 	offline *stores.Offline
 	online  online.Store
 	sources *stores.SourceSet
+	unlock  func() // the warehouse lock, held shared while writing
 	// opts are the run options every job of the command shares.
 	opts materialize.Options
 }
 
 func (e *materializeEnv) Close() {
+	if e.unlock != nil {
+		e.unlock()
+	}
 	if e.sources != nil {
 		e.sources.Close()
 	}
@@ -109,6 +114,12 @@ func (a *app) openMaterialize(cmd *cobra.Command, names []string, openStores boo
 	}
 	if !openStores {
 		return env, nil
+	}
+	// Hold the warehouse lock shared, so quiver gc never removes files this run has written
+	// but not committed yet.
+	if env.unlock, err = warehouselock.Shared(ctx, cfg.Offline.Warehouse); err != nil {
+		env.Close()
+		return nil, err
 	}
 	if env.offline, err = stores.OpenOffline(ctx, cfg); err != nil {
 		env.Close()
@@ -213,6 +224,7 @@ func (a *app) materializeViews(cmd *cobra.Command, env *materializeEnv, interval
 			r.Error = err.Error()
 			results = append(results, r)
 			failure = failedError{err}
+			a.cleanupFailedWrite(cmd.Context(), env, iv.View)
 			break
 		}
 		total += res.RowsRead

@@ -11,7 +11,9 @@ import (
 
 	"github.com/quiverfs/quiver/definitions"
 	"github.com/quiverfs/quiver/internal/stores"
+	"github.com/quiverfs/quiver/internal/warehouselock"
 	"github.com/quiverfs/quiver/materialize"
+	"github.com/quiverfs/quiver/offline/iceberg"
 	"github.com/quiverfs/quiver/online"
 	"github.com/quiverfs/quiver/registry"
 	"github.com/quiverfs/quiver/training"
@@ -275,4 +277,36 @@ func (a *app) listMaterializationRuns(cmd *cobra.Command, reg registry.Store, pr
 			status, r.RowsRead, r.StartedAt.UTC().Format(time.DateTime), dur)
 	}
 	return tw.Flush()
+}
+
+// cleanupFailedWrite removes the files a failed run wrote to view's offline table without
+// committing them (a full disk stays full otherwise). It needs the warehouse to itself: it
+// lets go of this command's shared lock and cleans only if no other writer holds it; else
+// the next quiver gc does.
+func (a *app) cleanupFailedWrite(ctx context.Context, env *materializeEnv, view string) {
+	if env.offline == nil || env.unlock == nil {
+		return
+	}
+	env.unlock()
+	env.unlock = nil
+	release, ok, err := warehouselock.TryExclusive(env.cfg.Offline.Warehouse)
+	if err != nil || !ok {
+		fmt.Fprintf(a.stderr, "quiver: other writers are running; quiver gc will remove what the failed run of %s left\n", view)
+		return
+	}
+	defer release()
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	res, err := env.offline.CollectGarbage(cctx, view, iceberg.GCOptions{OrphansOnly: true})
+	if err != nil {
+		fmt.Fprintf(a.stderr, "quiver: clean up after the failed run of %s: %v (quiver gc will retry)\n", view, err)
+		return
+	}
+	var n int64
+	for _, f := range res.Files {
+		n += f.Bytes
+	}
+	if len(res.Files) > 0 {
+		fmt.Fprintf(a.stderr, "quiver: removed %d files (%d bytes) the failed run of %s left\n", len(res.Files), n, view)
+	}
 }

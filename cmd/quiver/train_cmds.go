@@ -22,6 +22,7 @@ import (
 	"github.com/quiverfs/quiver/definitions"
 	"github.com/quiverfs/quiver/internal/config"
 	"github.com/quiverfs/quiver/internal/stores"
+	"github.com/quiverfs/quiver/internal/warehouselock"
 	"github.com/quiverfs/quiver/registry"
 	"github.com/quiverfs/quiver/training"
 )
@@ -257,6 +258,11 @@ func (a *app) trainDataset(cmd *cobra.Command, cfg *config.Config, reg registry.
 		return registry.Dataset{}, "", err
 	}
 	defer off.Close()
+	unlock, err := warehouselock.Shared(cmd.Context(), cfg.Offline.Warehouse)
+	if err != nil {
+		return registry.Dataset{}, "", err
+	}
+	defer unlock()
 	res, err := training.CreateDataset(cmd.Context(), reg, off, repo, training.DatasetRequest{
 		Project: cfg.Project, Name: job.Name, Service: job.FeatureService, Entities: entities,
 		Warehouse: cfg.Offline.Warehouse, QuiverVersion: quiverVersion(), CreatedBy: a.whoAmI(),
