@@ -218,4 +218,3 @@ func newest(p string) time.Time {
 	})
 	return t
 }
-

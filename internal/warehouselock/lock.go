@@ -50,7 +50,9 @@ func TryExclusive(warehouse string) (release func(), ok bool, err error) {
 	return func() { f.Close() }, true, nil
 }
 
-func isURL(warehouse string) bool { return strings.Contains(warehouse, "://") && !strings.HasPrefix(warehouse, "file://") }
+func isURL(warehouse string) bool {
+	return strings.Contains(warehouse, "://") && !strings.HasPrefix(warehouse, "file://")
+}
 
 func open(warehouse string) (*os.File, error) {
 	dir := strings.TrimPrefix(warehouse, "file://")

@@ -291,4 +291,3 @@ func removeEmptyDirs(root string) {
 		_ = os.Remove(dirs[i]) // fails when not empty
 	}
 }
-
