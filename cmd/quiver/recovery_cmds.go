@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -309,4 +310,54 @@ func (a *app) cleanupFailedWrite(ctx context.Context, env *materializeEnv, view 
 	if len(res.Files) > 0 {
 		fmt.Fprintf(a.stderr, "quiver: removed %d files (%d bytes) the failed run of %s left\n", len(res.Files), n, view)
 	}
+}
+
+func (a *app) auditCommand() *cobra.Command {
+	var limit int
+	var action, target string
+	cmd := &cobra.Command{
+		Use:   "audit [--action A] [--target T] [--limit N]",
+		Short: "Show the audit trail of corrections: online syncs and deletes, replace-online runs, watermark resets, gc",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, reg, err := a.configAndRegistry(cmd)
+			if err != nil {
+				return err
+			}
+			defer reg.Close()
+			events, err := reg.ListAudit(cmd.Context(), registry.AuditFilter{Project: cfg.Project, Action: registry.AuditAction(action), Target: target, Limit: limit})
+			if err != nil {
+				return err
+			}
+			if a.jsonOutput() {
+				type eventJSON struct {
+					ID     string          `json:"id"`
+					At     time.Time       `json:"at"`
+					Actor  string          `json:"actor"`
+					Action string          `json:"action"`
+					Target string          `json:"target"`
+					Detail json.RawMessage `json:"detail,omitempty"`
+				}
+				out := make([]eventJSON, 0, len(events))
+				for _, e := range events {
+					out = append(out, eventJSON{ID: fmt.Sprint(e.ID), At: e.At, Actor: e.Actor, Action: string(e.Action), Target: e.Target, Detail: e.Detail})
+				}
+				return a.printJSON(map[string]any{"events": out})
+			}
+			if len(events) == 0 {
+				fmt.Fprintln(a.stdout, "No corrections recorded.")
+				return nil
+			}
+			tw := a.table()
+			fmt.Fprintln(tw, "AT\tACTOR\tACTION\tTARGET\tDETAIL")
+			for _, e := range events {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", e.At.Format(time.RFC3339), e.Actor, e.Action, e.Target, string(e.Detail))
+			}
+			return tw.Flush()
+		},
+	}
+	cmd.Flags().IntVar(&limit, "limit", 50, "at most this many events (0: all)")
+	cmd.Flags().StringVar(&action, "action", "", "only this action: online_sync, replace_online, reset_watermark, online_delete, gc")
+	cmd.Flags().StringVar(&target, "target", "", "only events about this view (or warehouse)")
+	return cmd
 }

@@ -142,6 +142,23 @@ func TestCorrectionsFromTheCLI(t *testing.T) {
 	r = quiver(t, nil, "-C", dir, "-o", "json", "materialize", "--start", "2020-01-01", "--end", "2100-01-01", "--replace-online")
 	require.Equal(t, exitOK, r.code, r.stderr)
 	require.Contains(t, getOnlineAll(t, nil, dir, 1), "PRESENT")
+
+	// Each correction is in the audit trail, newest first.
+	r = quiver(t, map[string]string{"QUIVER_USER": "ann"}, "-C", dir, "-o", "json", "audit")
+	require.Equal(t, exitOK, r.code, r.stderr)
+	var audit struct {
+		Events []struct{ Action, Target string } `json:"events"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &audit))
+	var actions []string
+	for _, e := range audit.Events {
+		require.Equal(t, "user_stats", e.Target)
+		actions = append(actions, e.Action)
+	}
+	require.Equal(t, []string{"replace_online", "online_delete", "reset_watermark"}, actions)
+	r = quiver(t, nil, "-C", dir, "audit", "--action", "online_delete")
+	require.Equal(t, exitOK, r.code, r.stderr)
+	require.Contains(t, r.stdout, "user_id=424242")
 }
 
 // alive reports whether pid is a live (not zombie) process.
