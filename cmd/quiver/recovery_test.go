@@ -271,7 +271,7 @@ func TestKilledMaterializeIsReaped(t *testing.T) {
 	require.NoError(t, os.Rename(data, data+".real"))
 	require.NoError(t, syscall.Mkfifo(data, 0o644))
 
-	const lease = time.Second
+	const lease = 2 * time.Second
 	env := map[string]string{"QUIVER_RUN_LEASE": lease.String()}
 	start, end := time.Now().UTC().Add(-40*24*time.Hour).Format(time.RFC3339), time.Now().UTC().Add(time.Hour).Format(time.RFC3339)
 	cmd, out := quiverProcess(t, env, "-C", dir, "materialize", "--start", start, "--end", end)

@@ -100,6 +100,11 @@ func (s *Store) RetentionHorizon(ctx context.Context, view string) (time.Time, s
 // snapshot needs: data files, manifests and manifest lists of expired snapshots, files of
 // writes that never committed (killed or failed runs), and superseded metadata files.
 //
+// iceberg-go v0.7.0 has Transaction.ExpireSnapshots and Table.DeleteOrphanFiles; they are
+// not used because expiry there can keep a snapshot only through a branch or tag ref (a
+// dataset's pin would become a tag written into the table), and a dry run here must list the
+// very files the real run removes, superseded metadata files included, from one walk.
+//
 // The caller must hold the warehouse lock exclusively (see internal/warehouselock): a
 // writer's files are unreferenced until its commit, and would otherwise look orphaned. Only
 // local (file://) warehouses are swept; elsewhere snapshots are expired and files are left.
