@@ -209,6 +209,10 @@ func TestGCConcurrentWithWriters(t *testing.T) {
 	for f := range fails {
 		t.Error(f)
 	}
+	// One more gc after the writers: a fixed point, and nothing anyone needs went missing.
+	runGC(t, dir, "--older-than", "0s")
+	out := runGC(t, dir, "--older-than", "0s", "--dry-run")
+	require.Zero(t, out.count(""), "%+v", out)
 	for i := range 4 {
 		r := quiver(t, nil, "-C", dir, "dataset", "verify", fmt.Sprint("ds", i, "@v1"))
 		require.Equal(t, exitOK, r.code, r.stderr)
@@ -216,10 +220,5 @@ func TestGCConcurrentWithWriters(t *testing.T) {
 	got, err := off.Count(context.Background(), "user_stats", offline.ScanRequest{})
 	require.NoError(t, err)
 	require.Equal(t, want, got)
-	out := runGC(t, dir, "--older-than", "0s", "--dry-run")
-	for _, c := range out.Collectors {
-		for _, it := range c.Removed {
-			require.NotEqual(t, "data", it.Kind, "after the last gc, a data file %s is unreferenced only if a later writer orphaned it", it.Path)
-		}
-	}
+	require.Equal(t, exitOK, quiver(t, nil, "-C", dir, "materialize", "--start", start, "--end", end).code)
 }

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -29,9 +30,27 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
+// lockedBuffer is a bytes.Buffer a child process writes to while the test reads it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
 // quiverProcess starts this test binary as `quiver args...` in its own process, with env
 // added to a clean environment (no QUIVER_* of the developer's).
-func quiverProcess(t *testing.T, env map[string]string, args ...string) (*exec.Cmd, *bytes.Buffer) {
+func quiverProcess(t *testing.T, env map[string]string, args ...string) (*exec.Cmd, *lockedBuffer) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], args...)
 	for _, kv := range os.Environ() {
@@ -43,10 +62,15 @@ func quiverProcess(t *testing.T, env map[string]string, args ...string) (*exec.C
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
+	out := &lockedBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
 	require.NoError(t, cmd.Start())
-	return cmd, &out
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("quiver %v said:\n%s", args, out.String())
+		}
+	})
+	return cmd, out
 }
 
 // getOnlineAll is get-online of every feature of user_stats for users 1..n, as JSON.
@@ -214,7 +238,7 @@ wait
 
 	const lease = time.Second
 	env := map[string]string{"QUIVER_RUN_LEASE": lease.String(), "TMPDIR": tmp}
-	cmd, out := quiverProcess(t, env, "-C", dir, "train", "churn_train")
+	cmd, _ := quiverProcess(t, env, "-C", dir, "train", "churn_train")
 	pidOf := func(name string) int {
 		b, err := os.ReadFile(filepath.Join(dir, name))
 		if err != nil {
@@ -223,7 +247,7 @@ wait
 		pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
 		return pid
 	}
-	waitFor(t, "the trainer to start\n"+out.String(), time.Minute, func() bool { return pidOf("trainer.pid") > 0 && pidOf("child.pid") > 0 })
+	waitFor(t, "the trainer to start", time.Minute, func() bool { return pidOf("trainer.pid") > 0 && pidOf("child.pid") > 0 })
 	trainer, child := pidOf("trainer.pid"), pidOf("child.pid")
 	workDirs, _ := filepath.Glob(filepath.Join(tmp, "quiver-run-*"))
 	require.Len(t, workDirs, 1)
@@ -274,12 +298,12 @@ func TestKilledMaterializeIsReaped(t *testing.T) {
 	const lease = 2 * time.Second
 	env := map[string]string{"QUIVER_RUN_LEASE": lease.String()}
 	start, end := time.Now().UTC().Add(-40*24*time.Hour).Format(time.RFC3339), time.Now().UTC().Add(time.Hour).Format(time.RFC3339)
-	cmd, out := quiverProcess(t, env, "-C", dir, "materialize", "--start", start, "--end", end)
+	cmd, _ := quiverProcess(t, env, "-C", dir, "materialize", "--start", start, "--end", end)
 	running := func() bool {
 		r := quiver(t, map[string]string{"QUIVER_RUN_LEASE": "1h"}, "-C", dir, "runs", "list", "--kind", "materialization")
 		return strings.Contains(r.stdout, "RUNNING")
 	}
-	waitFor(t, "the run to start\n"+out.String(), time.Minute, running)
+	waitFor(t, "the run to start", time.Minute, running)
 	// It keeps beating: still RUNNING after more than a lease.
 	time.Sleep(lease + lease/2)
 	r := quiver(t, env, "-C", dir, "runs", "list", "--kind", "materialization")
