@@ -24,6 +24,8 @@ type latest struct {
 	maxEntities int
 	batchSize   int
 
+	// only, when set, restricts the fold to these entities (others are skipped).
+	only    map[online.EntityKey]struct{}
 	rows    map[online.EntityKey]int // entity key -> index into buf
 	buf     []online.Row
 	written int64
@@ -93,6 +95,11 @@ func (l *latest) add(ctx context.Context, rec arrow.RecordBatch) error {
 		var createdTS time.Time
 		if !createdCol.IsNull(i) {
 			createdTS = createdCol.Value(i).ToTime(createdUnit).UTC()
+		}
+		if l.only != nil {
+			if _, ok := l.only[key]; !ok {
+				continue
+			}
 		}
 		idx, seen := l.rows[key]
 		if seen {

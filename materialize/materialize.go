@@ -33,6 +33,8 @@ type Runs interface {
 	FinishRun(ctx context.Context, id registry.RunID, result registry.RunResult) (registry.MaterializationRun, error)
 	Watermark(ctx context.Context, project, view string) (registry.Watermark, error)
 	AdvanceWatermark(ctx context.Context, u registry.WatermarkUpdate) (registry.Watermark, error)
+	HeartbeatRun(ctx context.Context, id registry.RunID) error
+	RecordAudit(ctx context.Context, e registry.AuditEvent) (registry.AuditEvent, error)
 }
 
 // Job is one view to materialize and the stores it goes to.
@@ -44,6 +46,9 @@ type Job struct {
 	// Online is where the latest row per entity goes; nil for a view with online: false.
 	Online     online.Writer
 	OnlineView *online.View
+	// OfflineReader reads the view's offline table back; needed by SyncOnline and by Run
+	// with Options.ReplaceOnline, unused otherwise.
+	OfflineReader offline.Reader
 	// TTL is the view's TTL, used to pick the start of a first incremental run.
 	TTL time.Duration
 }
@@ -58,6 +63,16 @@ type Options struct {
 	// Progress, if set, is called after every source batch with the rows read so far.
 	Progress func(rowsRead int64)
 	Logger   *slog.Logger
+	// Heartbeat is how often a running run tells the registry it is alive (see
+	// registry.RecoveryStore); default registry.HeartbeatInterval(registry.DefaultLease).
+	Heartbeat time.Duration
+	// ReplaceOnline makes the online store exactly what the offline table says for every
+	// entity the interval held before or holds after the run: each gets the latest row of
+	// the whole table, written over whatever the store held (newer or not), and an entity
+	// with no row left is removed. Without it, the online store only ever moves forward.
+	ReplaceOnline bool
+	// Actor names who ran a correction, for the registry's audit trail.
+	Actor string
 }
 
 // Result describes a finished run.
@@ -68,7 +83,9 @@ type Result struct {
 	RowsRead    int64
 	OfflineRows int64 // rows in the interval after the commit (duplicates collapsed)
 	OnlineRows  int64 // entity rows written to the online store
-	SnapshotID  int64 // the offline snapshot committed; 0 when NoCommit
+	// OnlineDeleted counts the entities removed from the online store (ReplaceOnline only).
+	OnlineDeleted int64
+	SnapshotID    int64 // the offline snapshot committed; 0 when NoCommit
 	// NoCommit reports that the run had nothing to load and the offline table nothing to
 	// replace in the interval, so no offline snapshot was committed.
 	NoCommit bool
@@ -108,6 +125,8 @@ func Run(ctx context.Context, runs Runs, job Job, start, end time.Time, opts Opt
 	res = Result{RunID: run.ID, View: view, Start: start, End: end}
 	log := opts.Logger.With("view", view, "run", run.ID)
 	log.Info("materialization started", "start", start, "end", end)
+	stopBeat := heartbeat(ctx, opts.Heartbeat, func(ctx context.Context) error { return runs.HeartbeatRun(ctx, run.ID) }, log)
+	defer stopBeat()
 
 	defer func() {
 		res.Duration = time.Since(began)
@@ -138,8 +157,18 @@ func Run(ctx context.Context, runs Runs, job Job, start, end time.Time, opts Opt
 	}
 	defer src.Close()
 
+	replace := opts.ReplaceOnline && job.Online != nil && job.OnlineView != nil
+	var prevSnapshots []int64
+	if replace {
+		if job.OfflineReader == nil {
+			return res, fmt.Errorf("materialize %q: replace-online needs the offline store's reader", view)
+		}
+		if prevSnapshots, err = overlappingSnapshots(ctx, job.OfflineReader, view, max(job.Schema.Generation, 1), rng); err != nil {
+			return res, fmt.Errorf("materialize %q: %w", view, err)
+		}
+	}
 	var acc *latest
-	if job.Online != nil && job.OnlineView != nil {
+	if job.Online != nil && job.OnlineView != nil && !replace {
 		acc = newLatest(job.OnlineView, job.Schema, job.Online, opts.OnlineMaxEntities, opts.OnlineBatch)
 	}
 	// The offline writer pulls batches through tee, which folds each into the online
@@ -184,6 +213,21 @@ func Run(ctx context.Context, runs Runs, job Job, start, end time.Time, opts Opt
 		return res, fmt.Errorf("materialize %q: write offline store: %w", view, err)
 	}
 	res.OfflineRows, res.SnapshotID, res.NoCommit = wr.RowsWritten, wr.SnapshotID, wr.NoOp
+	if replace {
+		onlineStart := time.Now()
+		rep, err := replaceOnline(ctx, job, rng, prevSnapshots, wr.SnapshotID, opts)
+		res.OnlineTime += time.Since(onlineStart)
+		res.OnlineRows, res.OnlineDeleted = rep.written, rep.deleted
+		if err != nil {
+			return res, fmt.Errorf("materialize %q: replace online rows: %w", view, err)
+		}
+		if err := audit(ctx, runs, registry.AuditEvent{Project: job.Project, Actor: opts.Actor, Action: registry.AuditReplaceOnline, Target: view}, map[string]any{
+			"run_id": strconv.FormatInt(int64(run.ID), 10), "start": start, "end": end, "snapshot_id": strconv.FormatInt(wr.SnapshotID, 10),
+			"entities": rep.entities, "written": rep.written, "deleted": rep.deleted,
+		}); err != nil {
+			return res, fmt.Errorf("materialize %q: %w", view, err)
+		}
+	}
 	if acc != nil {
 		flushStart := time.Now()
 		err := acc.flush(ctx)

@@ -68,6 +68,11 @@ type Writer interface {
 	// v.Generation or an earlier one, for every entity. Other views, and rows of later
 	// generations of v, are untouched. Deleting what is already gone is not an error.
 	DeleteView(ctx context.Context, v *View) error
+	// DeleteEntities removes the rows of view v for the given entity keys; keys without a
+	// row are ignored, other views of the same entities are untouched. It returns how many
+	// rows were removed. A later Write of an older row is accepted (nothing guards the
+	// removed row), which is what corrections need.
+	DeleteEntities(ctx context.Context, v *View, keys []EntityKey) (int64, error)
 }
 
 // Counter counts stored rows; plan uses it to say what a drop would delete.

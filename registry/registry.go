@@ -30,6 +30,7 @@ type Store interface {
 	DatasetBuilds
 	TrainingStore
 	ModelStore
+	RecoveryStore
 	// Close releases the store's connections. The store must not be used afterwards.
 	Close() error
 }

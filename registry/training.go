@@ -72,6 +72,9 @@ type TrainingRun struct {
 	CreatedBy  string
 	StartedAt  time.Time
 	FinishedAt time.Time // zero while running
+	// Error says why a run FAILED when no exit code does: AbandonedReason for a run reaped
+	// after its process died. Empty otherwise.
+	Error string
 }
 
 // TrainingRunFilter selects training runs. Empty fields match everything; Limit <= 0 means all.

@@ -448,6 +448,14 @@ func InputsHash(l Lineage) string {
 // pinSnapshot picks the snapshot of a view's table to read: the latest, or the latest
 // committed at or before at. 0 when the view has never been materialized.
 func pinSnapshot(ctx context.Context, store offline.Reader, view string, generation int, at time.Time) (int64, error) {
+	// A store that expires snapshots (quiver gc) says when a time is before what it kept.
+	if rc, ok := store.(interface {
+		CheckRetention(ctx context.Context, view string, generation int, at time.Time) error
+	}); ok && !at.IsZero() {
+		if err := rc.CheckRetention(ctx, view, generation, at); err != nil {
+			return 0, fmt.Errorf("%w: %w", ErrInvalidInput, err)
+		}
+	}
 	snaps, err := store.Snapshots(ctx, view, generation)
 	if errors.Is(err, offline.ErrTableNotFound) {
 		return 0, nil

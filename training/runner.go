@@ -32,6 +32,7 @@ type Runs interface {
 	SetRunTags(ctx context.Context, id registry.TrainingRunID, tags map[string]string) error
 	LogMetrics(ctx context.Context, id registry.TrainingRunID, points []registry.Metric) error
 	CreateModelVersion(ctx context.Context, m registry.ModelVersion) (registry.ModelVersion, error)
+	HeartbeatTrainingRun(ctx context.Context, id registry.TrainingRunID) error
 }
 
 // Environment variables a training job is started with.
@@ -83,6 +84,12 @@ type JobRequest struct {
 	MetricsPoll time.Duration
 	// KillGrace is how long a job has to exit after SIGINT before it is killed; default 10s.
 	KillGrace time.Duration
+	// TempDir is where attempts make their quiver-run-* folders (and where those of killed
+	// runs are removed); default os.TempDir().
+	TempDir string
+	// Heartbeat is how often a running attempt tells the registry it is alive; default
+	// registry.HeartbeatInterval(registry.DefaultLease).
+	Heartbeat time.Duration
 }
 
 // RunInfo is what makes a run reproducible, stored as the run's Info JSON.
@@ -214,10 +221,13 @@ func runAttempt(ctx context.Context, runs Runs, req JobRequest, attempt int, par
 	if err != nil {
 		return run, false, fmt.Errorf("record training run: %w", err)
 	}
+	stopBeat := heartbeat(ctx, req.Heartbeat, func(ctx context.Context) error { return runs.HeartbeatTrainingRun(ctx, run.ID) })
+	defer stopBeat()
 	if err := runs.SetRunParams(ctx, run.ID, params); err != nil {
 		return run, false, fmt.Errorf("record params of run %s: %w", run.ID, err)
 	}
-	work, err := os.MkdirTemp("", "quiver-run-")
+	RemoveStaleWorkDirs(req.TempDir)
+	work, err := newWorkDir(req.TempDir)
 	if err != nil {
 		return run, false, err
 	}
@@ -253,7 +263,9 @@ func runAttempt(ctx context.Context, runs Runs, req JobRequest, attempt int, par
 	var logMu sync.Mutex
 	cmd.Stdout = io.MultiWriter(req.Stdout, &lockedWriter{w: logf, mu: &logMu})
 	cmd.Stderr = io.MultiWriter(req.Stderr, &lockedWriter{w: logf, mu: &logMu})
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // Ctrl-C reaches the job through us, once
+	// Its own process group, so Ctrl-C reaches the job through us, once, and the whole group
+	// can be signalled; on Linux the job is also killed when this process dies (kill -9).
+	cmd.SysProcAttr = jobProcAttr()
 	if err := cmd.Start(); err != nil {
 		finishCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()

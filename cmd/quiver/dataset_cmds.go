@@ -16,6 +16,7 @@ import (
 	"github.com/quiverfs/quiver/internal/bytesize"
 	"github.com/quiverfs/quiver/internal/config"
 	"github.com/quiverfs/quiver/internal/stores"
+	"github.com/quiverfs/quiver/internal/warehouselock"
 	"github.com/quiverfs/quiver/offline/iceberg"
 	"github.com/quiverfs/quiver/offline/trino"
 	"github.com/quiverfs/quiver/registry"
@@ -159,6 +160,11 @@ The same inputs under the same name reuse the existing version unless --rebuild 
 			} else if req.Entities, err = filepath.Abs(req.Entities); err != nil {
 				return err
 			}
+			unlock, err := warehouselock.Shared(ctx, cfg.Offline.Warehouse)
+			if err != nil {
+				return err
+			}
+			defer unlock()
 			began := time.Now()
 			res, err := training.CreateDataset(ctx, reg, off, repo, req)
 			if bar != nil {

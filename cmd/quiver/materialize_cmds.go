@@ -15,8 +15,10 @@ import (
 	"github.com/quiverfs/quiver/internal/bytesize"
 	"github.com/quiverfs/quiver/internal/config"
 	"github.com/quiverfs/quiver/internal/stores"
+	"github.com/quiverfs/quiver/internal/warehouselock"
 	"github.com/quiverfs/quiver/materialize"
 	"github.com/quiverfs/quiver/offline"
+	"github.com/quiverfs/quiver/offline/iceberg"
 	"github.com/quiverfs/quiver/online"
 	"github.com/quiverfs/quiver/registry"
 )
@@ -45,9 +47,15 @@ type materializeEnv struct {
 	offline *stores.Offline
 	online  online.Store
 	sources *stores.SourceSet
+	unlock  func() // the warehouse lock, held shared while writing
+	// opts are the run options every job of the command shares.
+	opts materialize.Options
 }
 
 func (e *materializeEnv) Close() {
+	if e.unlock != nil {
+		e.unlock()
+	}
 	if e.sources != nil {
 		e.sources.Close()
 	}
@@ -74,6 +82,18 @@ func (a *app) openMaterialize(cmd *cobra.Command, names []string, openStores boo
 	if env.reg, err = a.registry(ctx, cfg); err != nil {
 		return nil, err
 	}
+	lease, err := a.runLease()
+	if err != nil {
+		env.Close()
+		return nil, err
+	}
+	env.opts = materialize.Options{Heartbeat: registry.HeartbeatInterval(lease), Actor: a.whoAmI()}
+	if openStores {
+		if err := a.reapAbandoned(ctx, env.reg, cfg.Project); err != nil {
+			env.Close()
+			return nil, err
+		}
+	}
 	applied, err := registry.LoadApplied(ctx, env.reg, cfg.Project)
 	if err != nil {
 		env.Close()
@@ -97,6 +117,12 @@ func (a *app) openMaterialize(cmd *cobra.Command, names []string, openStores boo
 	}
 	if !openStores {
 		return env, nil
+	}
+	// Hold the warehouse lock shared, so quiver gc never removes files this run has written
+	// but not committed yet.
+	if env.unlock, err = warehouselock.Shared(ctx, cfg.Offline.Warehouse); err != nil {
+		env.Close()
+		return nil, err
 	}
 	if env.offline, err = stores.OpenOffline(ctx, cfg, env.reg); err != nil {
 		env.Close()
@@ -141,7 +167,7 @@ func (e *materializeEnv) job(v *definitions.FeatureView) (materialize.Job, error
 	if err != nil {
 		return materialize.Job{}, err
 	}
-	job := materialize.Job{Project: e.cfg.Project, Schema: vs, Source: src, Offline: e.offline, TTL: v.TTL.Std()}
+	job := materialize.Job{Project: e.cfg.Project, Schema: vs, Source: src, Offline: e.offline, OfflineReader: e.offline, TTL: v.TTL.Std()}
 	if v.Online && e.online != nil {
 		ov, err := online.NewView(e.cfg.Project, v, ents)
 		if err != nil {
@@ -160,7 +186,9 @@ type runJSON struct {
 	RowsRead    int64     `json:"rows_read"`
 	OfflineRows int64     `json:"offline_rows"`
 	OnlineRows  int64     `json:"online_rows"`
-	SnapshotID  string    `json:"snapshot_id,omitempty"`
+	// OnlineDeleted counts entities removed from the online store by --replace-online.
+	OnlineDeleted int64  `json:"online_deleted,omitempty"`
+	SnapshotID    string `json:"snapshot_id,omitempty"`
 	// NoCommit: nothing to load and nothing to replace, so no offline snapshot was made.
 	NoCommit bool    `json:"no_commit,omitempty"`
 	Seconds  float64 `json:"seconds"`
@@ -188,7 +216,7 @@ func (a *app) materializeViews(cmd *cobra.Command, env *materializeEnv, interval
 			break
 		}
 		bar := a.progress(fmt.Sprintf("%s [%s, %s)", iv.View, iv.Start.Format(time.DateTime), iv.End.Format(time.DateTime)))
-		opts := materialize.Options{}
+		opts := env.opts
 		if bar != nil {
 			opts.Progress = func(n int64) { _ = bar.Set64(n) }
 		}
@@ -198,12 +226,13 @@ func (a *app) materializeViews(cmd *cobra.Command, env *materializeEnv, interval
 			fmt.Fprintln(a.stderr)
 		}
 		r := runJSON{View: iv.View, Start: iv.Start, End: iv.End, RunID: idString(int64(res.RunID)), RowsRead: res.RowsRead,
-			OfflineRows: res.OfflineRows, OnlineRows: res.OnlineRows, SnapshotID: idString(res.SnapshotID), NoCommit: res.NoCommit, Seconds: res.Duration.Seconds(),
+			OfflineRows: res.OfflineRows, OnlineRows: res.OnlineRows, OnlineDeleted: res.OnlineDeleted, SnapshotID: idString(res.SnapshotID), NoCommit: res.NoCommit, Seconds: res.Duration.Seconds(),
 			SourceSeconds: res.SourceTime.Seconds(), OfflineSeconds: res.OfflineTime.Seconds(), OnlineSeconds: res.OnlineTime.Seconds()}
 		if err != nil {
 			r.Error = err.Error()
 			results = append(results, r)
 			failure = failedError{err}
+			a.cleanupFailedWrite(cmd.Context(), env, iceberg.TableName(iv.View, max(job.Schema.Generation, 1)))
 			break
 		}
 		total += res.RowsRead
@@ -328,21 +357,63 @@ func (a *app) applyMemoryBudget(budget int64) {
 const defaultMaterializeBudget = 1 << 30
 
 func (a *app) materializeCommand() *cobra.Command {
-	var startS, endS string
-	var dryRun bool
+	var startS, endS, resetView, toS string
+	var dryRun, onlineOnly, replaceOnline bool
 	var budget int64
 	cmd := &cobra.Command{
-		Use:   "materialize --start T --end T [VIEW...]",
+		Use:   "materialize (--start T --end T [--replace-online] | --online-only | --reset-watermark VIEW --to T) [VIEW...]",
 		Short: "Load [start, end) of feature views from their sources into the offline and online stores",
 		Long: `Materialize reads [start, end) of each named feature view (all applied views when none are
 named) from its source and writes it to the offline store (one atomic Iceberg commit that
 replaces the interval's rows) and, for views with online: true, the latest row per entity to
 the online store. Re-running an interval is safe: it leaves the same rows and values. The
-view's watermark moves to end when the interval continues it (or the view has none yet).`,
+view's watermark moves to end when the interval continues it (or the view has none yet).
+
+Recovery (see docs/operations.md):
+  --online-only        load the latest row per entity of each view from its offline table
+                       into the online store (a lost or new Redis); the offline table and the
+                       watermark are untouched; no --start/--end.
+  --replace-online     with --start/--end: make the online store exactly what the offline
+                       table says for the interval's entities (bad rows replaced, entities no
+                       longer in the table removed), instead of only moving forward.
+  --reset-watermark V  with --to T: move view V's watermark back to T (audited).`,
 		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			switch {
+			case onlineOnly && (startS != "" || endS != "" || replaceOnline || resetView != "" || toS != ""):
+				return usagef(errors.New("--online-only takes no --start, --end, --replace-online, --reset-watermark or --to"))
+			case resetView != "" && (startS != "" || endS != "" || replaceOnline || len(args) > 0 || dryRun):
+				return usagef(errors.New("--reset-watermark VIEW takes only --to T"))
+			case resetView != "" && toS == "":
+				return usagef(errors.New("--reset-watermark VIEW needs --to T, the time to move the watermark back to"))
+			case resetView == "" && toS != "":
+				return usagef(errors.New("--to goes with --reset-watermark VIEW"))
+			}
+			if resetView != "" {
+				to, err := parseTime("to", toS)
+				if err != nil {
+					return err
+				}
+				return a.resetWatermark(cmd, resetView, to)
+			}
+			if onlineOnly {
+				env, err := a.openMaterialize(cmd, args, !dryRun)
+				if err != nil {
+					return err
+				}
+				defer env.Close()
+				if dryRun {
+					fmt.Fprintln(a.stdout, "Dry run: would load the online store from the offline tables of:")
+					for _, v := range env.views {
+						fmt.Fprintln(a.stdout, " ", v.Name)
+					}
+					return nil
+				}
+				a.applyMemoryBudget(budget)
+				return a.syncOnline(cmd, env)
+			}
 			if startS == "" || endS == "" {
-				return usagef(errors.New("materialize needs --start and --end"))
+				return usagef(errors.New("materialize needs --start and --end (or --online-only, or --reset-watermark VIEW --to T)"))
 			}
 			start, err := parseTime("start", startS)
 			if err != nil {
@@ -368,9 +439,14 @@ view's watermark moves to end when the interval continues it (or the view has no
 				return a.printDryRun(intervals, nil, true)
 			}
 			a.applyMemoryBudget(budget)
+			env.opts.ReplaceOnline = replaceOnline
 			return a.materializeViews(cmd, env, intervals, nil)
 		},
 	}
+	cmd.Flags().BoolVar(&onlineOnly, "online-only", false, "load the online store from the offline tables; nothing else is written")
+	cmd.Flags().BoolVar(&replaceOnline, "replace-online", false, "make the online store match the offline table for the interval's entities (corrections)")
+	cmd.Flags().StringVar(&resetView, "reset-watermark", "", "move this view's watermark back to --to (audited)")
+	cmd.Flags().StringVar(&toS, "to", "", "with --reset-watermark: the time to move the watermark back to")
 	cmd.Flags().StringVar(&startS, "start", "", "start of the interval, inclusive (RFC 3339, a UTC date, or now)")
 	cmd.Flags().Var(bytesize.NewValue(&budget, defaultMaterializeBudget), "memory-budget", "soft memory limit, e.g. 512MiB or 2GB: the Go heap is kept near it (GOMEMLIMIT overrides)")
 	cmd.Flags().StringVar(&endS, "end", "", "end of the interval, exclusive")

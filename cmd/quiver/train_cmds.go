@@ -22,6 +22,7 @@ import (
 	"github.com/quiverfs/quiver/definitions"
 	"github.com/quiverfs/quiver/internal/config"
 	"github.com/quiverfs/quiver/internal/stores"
+	"github.com/quiverfs/quiver/internal/warehouselock"
 	"github.com/quiverfs/quiver/registry"
 	"github.com/quiverfs/quiver/training"
 )
@@ -179,11 +180,19 @@ retries, and with register_model registers the model file it wrote as a new mode
 					job.Name, ds.Name, ds.Version, shortID(ds.ContentID), resolved, strings.Join(job.Command, " "))
 				return nil
 			}
+			lease, err := a.runLease()
+			if err != nil {
+				return err
+			}
+			if err := a.reapAbandoned(ctx, reg, cfg.Project); err != nil {
+				return err
+			}
 			began := time.Now()
 			run, err := training.RunJob(ctx, reg, training.JobRequest{
 				Project: cfg.Project, Job: job, Model: model, Params: overrides, Dataset: ds, DatasetDir: dsDir,
 				Warehouse: cfg.Offline.Warehouse, WorkDir: cfg.Root, Info: info, GitCommit: recorded, CreatedBy: a.whoAmI(),
-				Stdout: a.stderr, Stderr: a.stderr, GPUs: training.DetectGPUs(ctx),
+				Stdout: a.stderr, Stderr: a.stderr, GPUs: training.DetectGPUs(ctx), Heartbeat: registry.HeartbeatInterval(lease),
+				TempDir: a.getenv("TMPDIR"),
 			})
 			if err != nil {
 				switch {
@@ -289,6 +298,11 @@ func (a *app) trainDataset(cmd *cobra.Command, cfg *config.Config, reg registry.
 		return registry.Dataset{}, "", err
 	}
 	defer off.Close()
+	unlock, err := warehouselock.Shared(cmd.Context(), cfg.Offline.Warehouse)
+	if err != nil {
+		return registry.Dataset{}, "", err
+	}
+	defer unlock()
 	res, err := training.CreateDataset(cmd.Context(), reg, off, repo, training.DatasetRequest{
 		Project: cfg.Project, Name: job.Name, Service: job.FeatureService, Entities: entities,
 		Warehouse: cfg.Offline.Warehouse, QuiverVersion: quiverVersion(), CreatedBy: a.whoAmI(),
@@ -315,18 +329,31 @@ func (a *app) runsCommand() *cobra.Command {
 			return usagef(errors.New("runs needs a subcommand: list, show"))
 		},
 	}
-	var job string
+	var job, kind string
 	var limit int
 	list := &cobra.Command{
-		Use:   "list [--job J]",
-		Short: "List training runs, newest first",
-		Args:  cobra.NoArgs,
+		Use:   "list [--job J] [--kind training|materialization]",
+		Short: "List training (or materialization) runs, newest first",
+		Long: `List training runs, or materialization runs with --kind materialization, newest first.
+Runs whose process stopped sending heartbeats for longer than the lease ($QUIVER_RUN_LEASE,
+default 2m) are marked FAILED (abandoned) first, and any process of such a training run still
+alive on this host is killed.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if kind != "training" && kind != "materialization" {
+				return usagef(fmt.Errorf("--kind %q: valid kinds: training, materialization", kind))
+			}
 			cfg, reg, err := a.configAndRegistry(cmd)
 			if err != nil {
 				return err
 			}
 			defer reg.Close()
+			if err := a.reapAbandoned(cmd.Context(), reg, cfg.Project); err != nil {
+				return err
+			}
+			if kind == "materialization" {
+				return a.listMaterializationRuns(cmd, reg, cfg.Project, limit)
+			}
 			runs, err := reg.ListTrainingRuns(cmd.Context(), registry.TrainingRunFilter{Project: cfg.Project, Job: job, Limit: limit})
 			if err != nil {
 				return fmt.Errorf("list runs: %w", err)
@@ -345,12 +372,17 @@ func (a *app) runsCommand() *cobra.Command {
 				if !r.FinishedAt.IsZero() {
 					dur = r.FinishedAt.Sub(r.StartedAt).Round(time.Millisecond).String()
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s@v%d\t%s\t%s\n", r.ID, r.Job, r.Status, r.Attempt, r.ExitCode, r.DatasetName, r.DatasetVersion, r.StartedAt.UTC().Format(time.DateTime), dur)
+				status := string(r.Status)
+				if r.Error != "" {
+					status += " (" + r.Error + ")"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s@v%d\t%s\t%s\n", r.ID, r.Job, status, r.Attempt, r.ExitCode, r.DatasetName, r.DatasetVersion, r.StartedAt.UTC().Format(time.DateTime), dur)
 			}
 			return tw.Flush()
 		},
 	}
 	list.Flags().StringVar(&job, "job", "", "only runs of this job")
+	list.Flags().StringVar(&kind, "kind", "training", "which runs: training or materialization")
 	list.Flags().IntVar(&limit, "limit", 50, "at most this many runs (0: all)")
 	show := &cobra.Command{
 		Use:   "show RUN_ID|PREFIX",

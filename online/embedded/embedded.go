@@ -180,6 +180,40 @@ func (s *Store) DeleteView(ctx context.Context, v *online.View) error {
 	return nil
 }
 
+// DeleteEntities implements online.Writer in one transaction.
+func (s *Store) DeleteEntities(ctx context.Context, v *online.View, keys []online.EntityKey) (int64, error) {
+	if len(keys) == 0 {
+		return 0, nil
+	}
+	op := fmt.Sprintf("delete %d entities of view %q", len(keys), v.Name)
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, s.wrap(op, err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	stmt, err := tx.PrepareContext(ctx, `DELETE FROM online_rows WHERE project = ? AND view = ? AND entity_key = ?`)
+	if err != nil {
+		return 0, s.wrap(op, err)
+	}
+	defer stmt.Close()
+	var n int64
+	for _, k := range keys {
+		res, err := stmt.ExecContext(ctx, v.Project, v.StorageName(), []byte(k))
+		if err != nil {
+			return 0, s.wrap(op, err)
+		}
+		c, err := res.RowsAffected()
+		if err != nil {
+			return 0, s.wrap(op, err)
+		}
+		n += c
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, s.wrap(op+": commit", err)
+	}
+	return n, nil
+}
+
 // CountView implements online.Counter.
 func (s *Store) CountView(ctx context.Context, v *online.View) (int64, error) {
 	query, args := generationsWhere(`SELECT COUNT(*) FROM online_rows`, v)

@@ -123,6 +123,7 @@ func RunStoreTests(t *testing.T, newStore NewStore) {
 		{"ConcurrentWriters", testConcurrentWriters},
 		{"DeleteView", testDeleteView},
 		{"Generations", testGenerations},
+		{"DeleteEntities", testDeleteEntities},
 		{"InvalidRowsWriteNothing", testInvalidRows},
 		{"ViewGainsAndLosesFeatures", testSchemaChange},
 		{"ProjectIsolation", testProjectIsolation},
@@ -430,6 +431,59 @@ func testDeleteView(t *testing.T, s online.Store) {
 	require.NoError(t, s.Write(ctx, a, []online.Row{{Key: keys[0], EventTS: base, Values: []online.Value{online.Int64(7)}}}))
 	res = read(t, s, online.ViewRead{View: a, Keys: keys[:1]})
 	require.Equal(t, int64(7), res.Columns[0].Values[0].Int64())
+}
+
+// testDeleteEntities: only the named entities of the named view go; other views of the same
+// entities, other projects and other entities stay; an older row can be written afterwards
+// (the stale-write guard does not remember a deleted row); unknown keys are ignored.
+func testDeleteEntities(t *testing.T, s online.Store) {
+	ctx := context.Background()
+	project := Project(t)
+	a := MustView(t, project, FeatureView("a", []string{"user"}, 0, "int64"))
+	b := MustView(t, project, FeatureView("b", []string{"user"}, 0, "int64"))
+	other := MustView(t, Project(t), FeatureView("a", []string{"user"}, 0, "int64"))
+	var keys []online.EntityKey
+	for i := range int64(20) {
+		k := UserKey(t, a, i)
+		keys = append(keys, k)
+		row := []online.Row{{Key: k, EventTS: base.Add(time.Hour), Values: []online.Value{online.Int64(i)}}}
+		require.NoError(t, s.Write(ctx, a, row))
+		require.NoError(t, s.Write(ctx, b, row))
+		require.NoError(t, s.Write(ctx, other, row))
+	}
+	n, err := s.DeleteEntities(ctx, a, []online.EntityKey{keys[3], keys[7], UserKey(t, a, 999)})
+	require.NoError(t, err)
+	require.Equal(t, int64(2), n, "two rows existed")
+	res := read(t, s, online.ViewRead{View: a, Keys: keys}, online.ViewRead{View: b, Keys: keys}, online.ViewRead{View: other, Keys: keys})
+	for i := range keys {
+		want := online.Present
+		if i == 3 || i == 7 {
+			want = online.NotFound
+		}
+		require.Equal(t, want, res.Columns[0].Statuses[i], "view a entity %d", i)
+		require.Equal(t, online.Present, res.Columns[1].Statuses[i], "view b entity %d is untouched", i)
+		require.Equal(t, online.Present, res.Columns[2].Statuses[i], "another project's view a entity %d is untouched", i)
+	}
+	// Deleting again removes nothing; an older row is accepted after a delete.
+	n, err = s.DeleteEntities(ctx, a, keys[3:4])
+	require.NoError(t, err)
+	require.Zero(t, n)
+	n, err = s.DeleteEntities(ctx, a, nil)
+	require.NoError(t, err)
+	require.Zero(t, n)
+	require.NoError(t, s.Write(ctx, a, []online.Row{{Key: keys[3], EventTS: base, Values: []online.Value{online.Int64(-3)}}}))
+	res = read(t, s, online.ViewRead{View: a, Keys: keys[3:4]})
+	require.Equal(t, online.Present, res.Columns[0].Statuses[0])
+	require.Equal(t, int64(-3), res.Columns[0].Values[0].Int64())
+	require.Equal(t, base, res.Columns[0].EventTS[0])
+	// The last view of an entity can go too, and the entity reads as not found everywhere.
+	_, err = s.DeleteEntities(ctx, b, keys[3:4])
+	require.NoError(t, err)
+	_, err = s.DeleteEntities(ctx, a, keys[3:4])
+	require.NoError(t, err)
+	res = read(t, s, online.ViewRead{View: a, Keys: keys[3:4]}, online.ViewRead{View: b, Keys: keys[3:4]})
+	require.Equal(t, online.NotFound, res.Columns[0].Statuses[0])
+	require.Equal(t, online.NotFound, res.Columns[1].Statuses[0])
 }
 
 func testInvalidRows(t *testing.T, s online.Store) {

@@ -438,6 +438,33 @@ func (s *Store) writeGroups(ctx context.Context, v *online.View, groups [][]int,
 	}
 }
 
+// DeleteEntities implements online.Writer with one pipelined HDEL per entity key (a hash
+// left without fields disappears with its last one).
+func (s *Store) DeleteEntities(ctx context.Context, v *online.View, keys []online.EntityKey) (int64, error) {
+	var n int64
+	var keyBuf []byte
+	const batch = 1000
+	for start := 0; start < len(keys); start += batch {
+		chunk := keys[start:min(start+batch, len(keys))]
+		pipe := s.client.Pipeline()
+		cmds := make([]*goredis.IntCmd, len(chunk))
+		for i, k := range chunk {
+			if k == "" {
+				return n, fmt.Errorf("delete entities of view %q: empty entity key: %w", v.Name, online.ErrInvalidArgument)
+			}
+			keyBuf = appendHashKey(keyBuf[:0], v.Project, k)
+			cmds[i] = pipe.HDel(ctx, string(keyBuf), field(v))
+		}
+		if _, err := pipe.Exec(ctx); err != nil {
+			return n, s.wrap(ctx, fmt.Sprintf("delete %d entities of view %q", len(chunk), v.Name), err)
+		}
+		for _, c := range cmds {
+			n += c.Val()
+		}
+	}
+	return n, nil
+}
+
 // DeleteView implements online.Writer: it scans every master for the hashes of the view's
 // project and deletes the view's fields of generations 1 to v.Generation from them. It costs
 // a scan of the project's keys.

@@ -58,6 +58,8 @@ func Run(t *testing.T, open func(t *testing.T) registry.Store) {
 		{"ModelVersions", testModelVersions},
 		{"ModelAliases", testModelAliases},
 		{"ConcurrentAliasMoves", testConcurrentAliasMoves},
+		{"HeartbeatsAndReaping", testHeartbeatsAndReaping},
+		{"AuditTrail", testAuditTrail},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -16,7 +16,7 @@ import (
 )
 
 const trainingRunColumns = `id, project, job, status, attempt, exit_code, dataset_name, dataset_version,
-	dataset_content_id, git_commit, info, created_by, started_at, finished_at`
+	dataset_content_id, git_commit, info, created_by, started_at, finished_at, error`
 
 func scanTrainingRun(sc interface{ Scan(...any) error }) (registry.TrainingRun, error) {
 	var (
@@ -26,7 +26,7 @@ func scanTrainingRun(sc interface{ Scan(...any) error }) (registry.TrainingRun, 
 		exitCode   sql.NullInt64
 	)
 	err := sc.Scan(&id, &r.Project, &r.Job, &status, &r.Attempt, &exitCode, &r.DatasetName, &r.DatasetVersion,
-		&r.DatasetContentID, &r.GitCommit, &info, &r.CreatedBy, dbTime{&r.StartedAt}, dbTime{&r.FinishedAt})
+		&r.DatasetContentID, &r.GitCommit, &info, &r.CreatedBy, dbTime{&r.StartedAt}, dbTime{&r.FinishedAt}, &r.Error)
 	r.ID, r.Status, r.ExitCode = registry.TrainingRunID(id), registry.TrainingStatus(status), int(exitCode.Int64)
 	if info != "" {
 		r.Info = json.RawMessage(info)
@@ -70,7 +70,7 @@ func (s *Store) CreateTrainingRun(ctx context.Context, r registry.TrainingRun) (
 			return fmt.Errorf("id %s is taken: %w", r.ID, registry.ErrConflict)
 		}
 		_, err := tx.exec(ctx, `INSERT INTO training_runs (`+trainingRunColumns+`)
-			VALUES (?, ?, ?, ?, ?, NULL, ?, ?, ?, ?, ?, ?, ?, NULL)`,
+			VALUES (?, ?, ?, ?, ?, NULL, ?, ?, ?, ?, ?, ?, ?, NULL, '')`,
 			string(r.ID), r.Project, r.Job, string(r.Status), r.Attempt, r.DatasetName, r.DatasetVersion,
 			r.DatasetContentID, r.GitCommit, string(r.Info), r.CreatedBy, tx.d.encTime(r.StartedAt))
 		return err

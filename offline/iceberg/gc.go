@@ -1,0 +1,301 @@
+package iceberg
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	ice "github.com/apache/iceberg-go"
+	"github.com/apache/iceberg-go/table"
+
+	"github.com/quiverfs/quiver/offline"
+)
+
+// Table properties gc leaves on a table, so readers can tell a time whose snapshot was
+// expired from one that never had one.
+const (
+	// PropExpiredBefore is the RFC 3339 time before which snapshots may have been expired.
+	PropExpiredBefore = "quiver.gc.expired-before"
+	// PropRetention is the --older-than retention that expiry ran with.
+	PropRetention = "quiver.gc.retention"
+)
+
+// ErrBeforeRetention is returned for a read as of a time whose snapshots gc has expired.
+var ErrBeforeRetention = errors.New("before the offline store's retention horizon")
+
+// GCOptions tune CollectGarbage.
+type GCOptions struct {
+	// OlderThan is the retention: snapshots committed before Now minus OlderThan are expired
+	// unless pinned or current.
+	OlderThan time.Duration
+	// Pinned are snapshot ids that must stay (those registered datasets were built from).
+	Pinned map[int64]bool
+	// DryRun reports what would be removed without removing anything.
+	DryRun bool
+	// OrphansOnly expires no snapshot: only files no snapshot references go (what a failed
+	// or killed write left).
+	OrphansOnly bool
+	// Now is the clock; zero means time.Now.
+	Now time.Time
+}
+
+// RemovedFile is one file CollectGarbage removed (or would remove).
+type RemovedFile struct {
+	Path  string
+	Bytes int64
+	// Kind is data, manifest, manifest-list, metadata or other.
+	Kind string
+}
+
+// GCResult reports one table's collection.
+type GCResult struct {
+	View             string
+	ExpiredSnapshots []int64
+	KeptSnapshots    int
+	Files            []RemovedFile
+}
+
+// Views lists the tables in the store's namespace: one per view and definition generation
+// (TableName), as CollectGarbage takes them.
+func (s *Store) Views(ctx context.Context) ([]string, error) {
+	var out []string
+	for id, err := range s.cat.cat.ListTables(ctx, s.ns) {
+		if err != nil {
+			return nil, fmt.Errorf("list offline tables: %w", err)
+		}
+		out = append(out, id[len(id)-1])
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// RetentionHorizon is the time before which the view's snapshots may have been expired by
+// CollectGarbage, and the retention it ran with; zero when never.
+func (s *Store) RetentionHorizon(ctx context.Context, view string, generation int) (time.Time, string, error) {
+	tbl, err := s.load(ctx, view, generation)
+	if err != nil {
+		return time.Time{}, "", err
+	}
+	props := tbl.Properties()
+	h := props[PropExpiredBefore]
+	if h == "" {
+		return time.Time{}, "", nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, h)
+	if err != nil {
+		return time.Time{}, "", fmt.Errorf("offline table %s: property %s=%q: %w", s.tableName(view, generation), PropExpiredBefore, h, err)
+	}
+	return t, props[PropRetention], nil
+}
+
+// CollectGarbage expires the view's snapshots committed before the retention horizon (now
+// minus OlderThan) that are neither current, pinned, nor the one current at the horizon, in one catalog commit that asserts the table did not
+// change meanwhile, then removes every file under the table's location that no remaining
+// snapshot needs: data files, manifests and manifest lists of expired snapshots, files of
+// writes that never committed (killed or failed runs), and superseded metadata files.
+//
+// iceberg-go v0.7.0 has Transaction.ExpireSnapshots and Table.DeleteOrphanFiles; they are
+// not used because expiry there can keep a snapshot only through a branch or tag ref (a
+// dataset's pin would become a tag written into the table), and a dry run here must list the
+// very files the real run removes, superseded metadata files included, from one walk.
+//
+// The caller must hold the warehouse lock exclusively (see internal/warehouselock): a
+// writer's files are unreferenced until its commit, and would otherwise look orphaned. Only
+// local (file://) warehouses are swept; elsewhere snapshots are expired and files are left.
+func (s *Store) CollectGarbage(ctx context.Context, view string, opts GCOptions) (GCResult, error) {
+	// view is a table name as Views lists it (TableName of a view and generation); generation
+	// 1 names a table by exactly that name.
+	res := GCResult{View: view}
+	now := opts.Now
+	if now.IsZero() {
+		now = time.Now()
+	}
+	cutoff := now.Add(-opts.OlderThan)
+	tbl, err := s.load(ctx, view, 1)
+	if err != nil {
+		return res, err
+	}
+	name := s.tableName(view, 1)
+	meta := tbl.Metadata()
+	var cur int64
+	if c := meta.CurrentSnapshot(); c != nil {
+		cur = c.SnapshotID
+	}
+	// The snapshot that was current at the horizon stays too, so the table reads as it was at
+	// any time from the horizon on.
+	var atHorizon int64
+	var atHorizonMs int64 = -1 << 63
+	for _, snap := range meta.Snapshots() {
+		if time.UnixMilli(snap.TimestampMs).Before(cutoff) && snap.TimestampMs >= atHorizonMs {
+			atHorizon, atHorizonMs = snap.SnapshotID, snap.TimestampMs
+		}
+	}
+	var keep []table.Snapshot
+	for _, snap := range meta.Snapshots() {
+		committed := time.UnixMilli(snap.TimestampMs)
+		if opts.OrphansOnly || snap.SnapshotID == cur || snap.SnapshotID == atHorizon || opts.Pinned[snap.SnapshotID] || !committed.Before(cutoff) {
+			keep = append(keep, snap)
+			continue
+		}
+		res.ExpiredSnapshots = append(res.ExpiredSnapshots, snap.SnapshotID)
+	}
+	res.KeptSnapshots = len(keep)
+	if len(res.ExpiredSnapshots) > 0 && !opts.DryRun {
+		props := ice.Properties{PropExpiredBefore: cutoff.UTC().Format(time.RFC3339Nano), PropRetention: opts.OlderThan.String()}
+		if old := tbl.Properties()[PropExpiredBefore]; old != "" {
+			if t, err := time.Parse(time.RFC3339Nano, old); err == nil && t.After(cutoff) {
+				props = nil // an earlier gc, with a shorter retention, set a later horizon: keep it
+			}
+		}
+		updates := []table.Update{table.NewRemoveSnapshotsUpdate(res.ExpiredSnapshots, false)}
+		if props != nil {
+			updates = append(updates, table.NewSetPropertiesUpdate(props))
+		}
+		var reqs []table.Requirement
+		if cur != 0 {
+			reqs = append(reqs, table.AssertRefSnapshotID(table.MainBranch, &cur))
+		}
+		if _, _, err := s.cat.cat.CommitTable(ctx, s.Identifier(view, 1), reqs, updates); err != nil {
+			return res, fmt.Errorf("offline table %s: expire %d snapshots: %w", name, len(res.ExpiredSnapshots), err)
+		}
+		if tbl, err = s.load(ctx, view, 1); err != nil {
+			return res, err
+		}
+	}
+
+	root, ok := localPath(tbl.Location())
+	if !ok {
+		return res, nil
+	}
+	fsys, err := tbl.FS(ctx)
+	if err != nil {
+		return res, fmt.Errorf("offline table %s: %w", name, err)
+	}
+	live := map[string]bool{}
+	mark := func(p string) {
+		if lp, ok := localPath(p); ok {
+			live[lp] = true
+		}
+	}
+	if !opts.DryRun {
+		keep = tbl.Metadata().Snapshots()
+	}
+	// The expiry commit supersedes the current metadata file: a dry run lists it too.
+	if !opts.DryRun || len(res.ExpiredSnapshots) == 0 {
+		mark(tbl.MetadataLocation())
+	}
+	for _, snap := range keep {
+		mark(snap.ManifestList)
+		mans, err := snap.Manifests(fsys)
+		if err != nil {
+			return res, fmt.Errorf("offline table %s snapshot %d: read manifest list: %w", name, snap.SnapshotID, err)
+		}
+		for _, m := range mans {
+			mark(m.FilePath())
+			for entry, err := range m.Entries(fsys, true) {
+				if err != nil {
+					return res, fmt.Errorf("offline table %s: read manifest %s: %w", name, m.FilePath(), err)
+				}
+				mark(entry.DataFile().FilePath())
+			}
+		}
+	}
+	err = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil
+			}
+			return err
+		}
+		if d.IsDir() || live[filepath.Clean(p)] {
+			return nil
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return nil
+		}
+		res.Files = append(res.Files, RemovedFile{Path: p, Bytes: fi.Size(), Kind: fileKind(p)})
+		if opts.DryRun {
+			return nil
+		}
+		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		return res, fmt.Errorf("offline table %s: remove unreferenced files: %w", name, err)
+	}
+	if !opts.DryRun {
+		removeEmptyDirs(root)
+	}
+	return res, nil
+}
+
+// CheckRetention fails with ErrBeforeRetention, naming the horizon and the retention, when a
+// read of view as of at could need a snapshot gc has expired.
+func (s *Store) CheckRetention(ctx context.Context, view string, generation int, at time.Time) error {
+	if at.IsZero() {
+		return nil
+	}
+	h, ret, err := s.RetentionHorizon(ctx, view, generation)
+	if errors.Is(err, offline.ErrTableNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if !h.IsZero() && at.Before(h) {
+		return fmt.Errorf("feature view %q as of %s: %w: quiver gc expired its snapshots before %s (retention --older-than %s); use a time at or after the horizon, or a dataset built before",
+			view, at.UTC().Format(time.RFC3339), ErrBeforeRetention, h.UTC().Format(time.RFC3339), ret)
+	}
+	return nil
+}
+
+// localPath turns a file:// URL or a plain path into a clean local path.
+func localPath(loc string) (string, bool) {
+	if strings.HasPrefix(loc, "/") {
+		return filepath.Clean(loc), true
+	}
+	u, err := url.Parse(loc)
+	if err != nil || u.Scheme != "file" {
+		return "", false
+	}
+	return filepath.Clean(filepath.FromSlash(u.Path)), true
+}
+
+func fileKind(p string) string {
+	base := filepath.Base(p)
+	switch {
+	case strings.HasSuffix(base, ".metadata.json"):
+		return "metadata"
+	case strings.HasPrefix(base, "snap-") && strings.HasSuffix(base, ".avro"):
+		return "manifest-list"
+	case strings.HasSuffix(base, ".avro"):
+		return "manifest"
+	case strings.HasSuffix(base, ".parquet"):
+		return "data"
+	}
+	return "other"
+}
+
+// removeEmptyDirs removes the empty directories under root (not root itself), deepest first.
+func removeEmptyDirs(root string) {
+	var dirs []string
+	_ = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && d.IsDir() && p != root {
+			dirs = append(dirs, p)
+		}
+		return nil
+	})
+	for i := len(dirs) - 1; i >= 0; i-- {
+		_ = os.Remove(dirs[i]) // fails when not empty
+	}
+}

@@ -1,0 +1,176 @@
+package training
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/quiverfs/quiver/registry"
+)
+
+// workDirPrefix names the temporary folders of running attempts in $TMPDIR.
+const workDirPrefix = "quiver-run-"
+
+// ownerFile, inside a work folder, holds "PID START" of the quiver process that owns it
+// (START is the process's start time in clock ticks since boot, from /proc/PID/stat), so a
+// later run can tell a live owner from a dead one whose PID was reused.
+const ownerFile = ".quiver-owner"
+
+// newWorkDir makes an attempt's temporary folder and records this process as its owner.
+func newWorkDir(tmp string) (string, error) {
+	dir, err := os.MkdirTemp(tmp, workDirPrefix)
+	if err != nil {
+		return "", err
+	}
+	pid := os.Getpid()
+	owner := strconv.Itoa(pid) + " " + procStart(pid)
+	if err := os.WriteFile(filepath.Join(dir, ownerFile), []byte(owner), 0o644); err != nil {
+		os.RemoveAll(dir)
+		return "", err
+	}
+	return dir, nil
+}
+
+// RemoveStaleWorkDirs removes the $TMPDIR/quiver-run-* folders (in dir, when not empty)
+// whose owning quiver process is gone — left behind by a `quiver train` killed with
+// kill -9 — and returns the folders removed. A folder without an owner record is removed
+// once it is a day old.
+func RemoveStaleWorkDirs(dir string) []string {
+	if dir == "" {
+		dir = os.TempDir()
+	}
+	matches, _ := filepath.Glob(filepath.Join(dir, workDirPrefix+"*"))
+	var removed []string
+	for _, m := range matches {
+		fi, err := os.Stat(m)
+		if err != nil || !fi.IsDir() {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(m, ownerFile))
+		if err != nil {
+			if time.Since(fi.ModTime()) < 24*time.Hour {
+				continue
+			}
+		} else if ownerAlive(string(b)) {
+			continue
+		}
+		if os.RemoveAll(m) == nil {
+			removed = append(removed, m)
+		}
+	}
+	return removed
+}
+
+func ownerAlive(rec string) bool {
+	pidS, start, _ := strings.Cut(strings.TrimSpace(rec), " ")
+	pid, err := strconv.Atoi(pidS)
+	if err != nil || pid <= 0 {
+		return false
+	}
+	if err := syscall.Kill(pid, 0); err != nil && err != syscall.EPERM {
+		return false
+	}
+	cur := procStart(pid)
+	return cur == "" || start == "" || cur == start
+}
+
+// procStart is a process's start time from /proc/PID/stat (field 22); "" where unknown.
+func procStart(pid int) string {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return ""
+	}
+	// The command name (field 2) is in parentheses and may hold spaces: count after it.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return ""
+	}
+	fields := strings.Fields(string(b[i+1:]))
+	if len(fields) < 20 {
+		return ""
+	}
+	return fields[19]
+}
+
+// KillRunProcesses kills (SIGKILL) every process of this host that belongs to one of the
+// training runs: those started with QUIVER_RUN_ID set to its id, the job and whatever it
+// spawned. It is how the reaper makes sure no process of an abandoned run survives (the
+// parent-death signal reaches only the job's first process). It returns how many processes
+// it signalled; where /proc is not available it does nothing.
+func KillRunProcesses(ids []registry.TrainingRunID) int {
+	if len(ids) == 0 {
+		return 0
+	}
+	want := make([][]byte, len(ids))
+	for i, id := range ids {
+		want[i] = []byte(EnvRunID + "=" + string(id))
+	}
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0
+	}
+	n := 0
+	self := os.Getpid()
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == self {
+			continue
+		}
+		env, err := os.ReadFile("/proc/" + e.Name() + "/environ")
+		if err != nil {
+			continue
+		}
+		for _, v := range bytes.Split(env, []byte{0}) {
+			if hasAny(v, want) {
+				if syscall.Kill(pid, syscall.SIGKILL) == nil {
+					n++
+				}
+				break
+			}
+		}
+	}
+	return n
+}
+
+func hasAny(v []byte, want [][]byte) bool {
+	for _, w := range want {
+		if bytes.Equal(v, w) {
+			return true
+		}
+	}
+	return false
+}
+
+// heartbeat calls beat every interval until the returned stop is called.
+func heartbeat(ctx context.Context, interval time.Duration, beat func(context.Context) error) (stop func()) {
+	if interval <= 0 {
+		interval = registry.HeartbeatInterval(registry.DefaultLease)
+	}
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				// Beat while the job winds down after Ctrl-C, too.
+				bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), interval)
+				_ = beat(bctx)
+				cancel()
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		<-finished
+	}
+}
