@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -12,6 +13,7 @@ import (
 	"github.com/quiverfs/quiver/internal/stores"
 	"github.com/quiverfs/quiver/internal/warehouselock"
 	"github.com/quiverfs/quiver/registry"
+	"github.com/quiverfs/quiver/training"
 )
 
 // defaultRetention is gc's default --older-than: offline snapshots stay readable (dataset
@@ -19,13 +21,30 @@ import (
 const defaultRetention = 7 * 24 * time.Hour
 
 // gcCollectors is what `quiver gc` collects, in order, under the warehouse's exclusive lock.
-// A collector of another part of Quiver (the files of removed dataset versions, say) plugs
-// in by being appended here.
+// Offline snapshots go first, then leftovers of killed commands, then dataset files that no
+// live registered version references.
 func gcCollectors(off *stores.Offline, reg registry.Store, project, warehouse, tempDir string) []housekeeping.Collector {
 	return []housekeeping.Collector{
 		housekeeping.OfflineSnapshots(off.Store, reg, project),
 		housekeeping.Leftovers(warehouse, tempDir),
+		datasetFiles(reg, warehouse, project),
 	}
+}
+
+// datasetFiles collects the dataset content no live registered version references, and the
+// staging folders of dead builds (training.CollectDatasetGarbage). gc holds the warehouse lock
+// exclusively, so no build is in flight: the grace period only needs to cover clock skew, and
+// follows --older-than up to training.DefaultGCGrace.
+func datasetFiles(reg registry.Store, warehouse, project string) housekeeping.Collector {
+	return housekeeping.Func{N: "dataset files", F: func(ctx context.Context, opts housekeeping.Options) (housekeeping.Report, error) {
+		grace := min(max(opts.OlderThan, time.Nanosecond), training.DefaultGCGrace)
+		res, err := training.CollectDatasetGarbage(ctx, reg, warehouse, project, training.GCOptions{DryRun: opts.DryRun, Grace: grace})
+		var rep housekeeping.Report
+		for _, it := range res.Items {
+			rep.Items = append(rep.Items, housekeeping.Item{Kind: it.Reason, Path: it.Path, Bytes: it.Bytes})
+		}
+		return rep, err
+	}}
 }
 
 func (a *app) gcCommand() *cobra.Command {
