@@ -151,6 +151,7 @@ func TestEveryDryRunWritesNothing(t *testing.T) {
 	cases := map[string][][]string{
 		"quiver materialize":             {{"materialize", "--start", start, "--end", end, "--dry-run"}},
 		"quiver materialize-incremental": {{"materialize-incremental", "--end", end, "--dry-run"}},
+		"quiver gc":                      {{"gc", "--dry-run"}, {"gc", "--dry-run", "--older-than", "0s"}},
 		"quiver train": {
 			{"train", "churn_train", "--dry-run"},
 			{"train", "churn_train", "--dry-run", "--entities", filepath.Join(dir, "data", "new_labels.csv")},
@@ -169,7 +170,9 @@ func TestEveryDryRunWritesNothing(t *testing.T) {
 	state := func() map[string]string {
 		s := treeState(t, filepath.Join(dir, ".quiver"))
 		require.Contains(t, s, "registry.db")
-		require.Contains(t, s, filepath.Join("warehouse", "datasets", "churn_train", "v1", "manifest.json"))
+		manifests, err := filepath.Glob(filepath.Join(dir, ".quiver", "warehouse", "projects", "*", "datasets", "sha256-*", "manifest.json"))
+		require.NoError(t, err)
+		require.Len(t, manifests, 1, "the dataset the dry runs may reuse")
 		return s
 	}
 	for _, c := range found {
@@ -184,7 +187,7 @@ func TestEveryDryRunWritesNothing(t *testing.T) {
 	// What the dry runs say.
 	r := quiver(t, nil, "-C", dir, "train", "churn_train", "--backend", "kubernetes", "--dry-run", "--entities", filepath.Join(dir, "data", "new_labels.csv"))
 	require.Contains(t, r.stderr, "Dry run: no dataset was built")
-	require.Contains(t, r.stderr, "Warning: the Job uses local paths ("+filepath.Join(dir, ".quiver", "warehouse", "datasets", "churn_train"))
+	require.Contains(t, r.stderr, "Warning: the Job uses local paths ("+filepath.Join(dir, ".quiver", "warehouse", "projects", "demo", "datasets"))
 	require.Contains(t, r.stdout, "kind: Job")
 	r = quiver(t, nil, "-C", dir, "train", "churn_train", "--dry-run", "--entities", filepath.Join(dir, "data", "new_labels.csv"))
 	require.Contains(t, r.stdout, "Dry run: would build (or reuse) a dataset \"churn_train\"")

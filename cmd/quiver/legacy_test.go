@@ -38,7 +38,7 @@ func materializeLegacy(t *testing.T, env map[string]string, dir string, start, e
 	require.NoError(t, err)
 	srcs, err := stores.Sources(cfg, nil, false)
 	require.NoError(t, err)
-	e := &materializeEnv{cfg: cfg, reg: reg, repo: applied.Repo, sources: srcs, offline: &stores.Offline{Store: legacy, Catalog: cat}}
+	e := &materializeEnv{cfg: cfg, reg: reg, repo: applied.Repo, applied: applied, sources: srcs, offline: &stores.Offline{Store: legacy, Catalog: cat}}
 	for _, v := range applied.Repo.FeatureViews {
 		job, err := e.job(v)
 		require.NoError(t, err)
