@@ -1039,15 +1039,20 @@ type FeatureColumn struct {
 	// The feature view it comes from.
 	View string    `protobuf:"bytes,2,opt,name=view,proto3" json:"view,omitempty"`
 	Type ValueType `protobuf:"varint,3,opt,name=type,proto3,enum=quiver.serving.v1.ValueType" json:"type,omitempty"`
-	// The values, in the vector of the feature's type. A row whose status is NULL_VALUE or
-	// NOT_FOUND holds the type's zero value there (an empty Value in list_values): read statuses.
+	// The values, in the vector of the feature's type. A row with no value (nulls[r] true) holds
+	// the type's zero value there (an empty Value in list_values): read nulls, not the zero.
 	Values   *Vector       `protobuf:"bytes,4,opt,name=values,proto3" json:"values,omitempty"`
 	Statuses []FieldStatus `protobuf:"varint,5,rep,packed,name=statuses,proto3,enum=quiver.serving.v1.FieldStatus" json:"statuses,omitempty"`
 	// The stored row's event time, in microseconds since 1970-01-01T00:00:00Z (UTC); 0 when
 	// NOT_FOUND.
 	EventTimestampsMicros []int64 `protobuf:"varint,6,rep,packed,name=event_timestamps_micros,json=eventTimestampsMicros,proto3" json:"event_timestamps_micros,omitempty"`
-	unknownFields         protoimpl.UnknownFields
-	sizeCache             protoimpl.SizeCache
+	// The null mask: nulls[r] is true when row r has no value — the stored value is null, or
+	// nothing is stored (NOT_FOUND) — whatever its status, OUTSIDE_MAX_AGE included. One entry per
+	// row; values[r] is then only a placeholder. (Servers before this field sent none: read
+	// statuses NULL_VALUE and NOT_FOUND then.)
+	Nulls         []bool `protobuf:"varint,7,rep,packed,name=nulls,proto3" json:"nulls,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *FeatureColumn) Reset() {
@@ -1118,6 +1123,13 @@ func (x *FeatureColumn) GetStatuses() []FieldStatus {
 func (x *FeatureColumn) GetEventTimestampsMicros() []int64 {
 	if x != nil {
 		return x.EventTimestampsMicros
+	}
+	return nil
+}
+
+func (x *FeatureColumn) GetNulls() []bool {
+	if x != nil {
+		return x.Nulls
 	}
 	return nil
 }
@@ -1752,14 +1764,15 @@ const file_quiver_serving_v1_serving_proto_rawDesc = "" +
 	"\rEntitiesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x126\n" +
 	"\x05value\x18\x02 \x01(\v2 .quiver.serving.v1.RepeatedValueR\x05value:\x028\x01B\x06\n" +
-	"\x04kind\"\x90\x02\n" +
+	"\x04kind\"\xa6\x02\n" +
 	"\rFeatureColumn\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04view\x18\x02 \x01(\tR\x04view\x120\n" +
 	"\x04type\x18\x03 \x01(\x0e2\x1c.quiver.serving.v1.ValueTypeR\x04type\x121\n" +
 	"\x06values\x18\x04 \x01(\v2\x19.quiver.serving.v1.VectorR\x06values\x12:\n" +
 	"\bstatuses\x18\x05 \x03(\x0e2\x1e.quiver.serving.v1.FieldStatusR\bstatuses\x126\n" +
-	"\x17event_timestamps_micros\x18\x06 \x03(\x03R\x15eventTimestampsMicros\"\xfc\x04\n" +
+	"\x17event_timestamps_micros\x18\x06 \x03(\x03R\x15eventTimestampsMicros\x12\x14\n" +
+	"\x05nulls\x18\a \x03(\bR\x05nulls\"\xfc\x04\n" +
 	"\x06Vector\x12A\n" +
 	"\fint32_values\x18\x01 \x01(\v2\x1c.quiver.serving.v1.Int32ListH\x00R\vint32Values\x12A\n" +
 	"\fint64_values\x18\x02 \x01(\v2\x1c.quiver.serving.v1.Int64ListH\x00R\vint64Values\x12A\n" +
