@@ -334,14 +334,15 @@ type endpoint struct {
 // endpoints are the HTTP servers Options ask for.
 func (s *Server) endpoints() []*endpoint {
 	var out []*endpoint
+	errLog := slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)
 	if s.opts.MetricsAddr != "" {
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", s.MetricsHandler())
-		out = append(out, &endpoint{name: "metrics", addr: s.opts.MetricsAddr, srv: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}})
+		out = append(out, &endpoint{name: "metrics", addr: s.opts.MetricsAddr, srv: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: errLog}})
 	}
 	if s.opts.HTTPAddr != "" {
 		out = append(out, &endpoint{name: "HTTP/JSON", addr: s.opts.HTTPAddr, tls: s.tls != nil,
-			srv: &http.Server{Handler: s.HTTPHandler(), ReadHeaderTimeout: 10 * time.Second, TLSConfig: s.tls}})
+			srv: &http.Server{Handler: s.HTTPHandler(), ReadHeaderTimeout: 10 * time.Second, TLSConfig: s.tls, ErrorLog: errLog}})
 	}
 	return out
 }
