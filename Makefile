@@ -16,8 +16,8 @@ build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/quiver ./cmd/quiver
 	$(GO) build -o $(BIN)/shop-trainer ./examples/shop/trainer
 
-## test: everything CI runs — vet, gofmt check, the race-enabled suite (ONNX tests included), fuzzing
-test: vet fmt-check unit fuzz
+## test: everything CI runs — vet, gofmt check, generated code fresh, the race-enabled suite (ONNX tests included), fuzzing
+test: vet fmt-check proto-check unit fuzz
 
 vet:
 	$(GO) vet $(PKGS)
@@ -42,12 +42,15 @@ fuzz:
 bench:
 	QUIVER_ONNXRUNTIME_LIB=$$(./scripts/onnxruntime.sh) $(GO) test -run '^$$' -bench . -benchmem $(PKGS)
 
-## proto: regenerate the gRPC code (needs protoc: apt-get install -y protobuf-compiler)
+## proto: regenerate the gRPC and HTTP/JSON gateway code (needs protoc and the well-known types: apt-get install -y protobuf-compiler libprotobuf-dev)
 proto:
 	./scripts/proto.sh
 
+## proto-check: regenerate and fail when the committed generated code differs (or is missing)
 proto-check: proto
 	git diff --exit-code proto/
+	@out=$$(git status --porcelain --untracked-files=all proto/); \
+	if [ -n "$$out" ]; then echo "proto-check: generated files not committed:"; echo "$$out"; exit 1; fi
 
 ## demo: the whole loop on embedded defaults, no servers needed
 demo: build
