@@ -67,6 +67,8 @@ func (s *Server) httpCall(next http.Handler) http.Handler {
 				writeHTTPError(w, http.StatusInternalServerError, codes.Internal, "internal error")
 			}
 		}()
+		// JSON is wordier than protobuf: allow 4× the gRPC message limit.
+		r.Body = http.MaxBytesReader(w, r.Body, 4*int64(s.opts.MaxRecvMsgBytes))
 		ctx := r.Context()
 		if _, ok := ctx.Deadline(); !ok && r.Header.Get("Grpc-Timeout") == "" {
 			var cancel context.CancelFunc

@@ -342,7 +342,7 @@ func (s *Server) endpoints() []*endpoint {
 	}
 	if s.opts.HTTPAddr != "" {
 		out = append(out, &endpoint{name: "HTTP/JSON", addr: s.opts.HTTPAddr, tls: s.tls != nil,
-			srv: &http.Server{Handler: s.HTTPHandler(), ReadHeaderTimeout: 10 * time.Second, TLSConfig: s.tls, ErrorLog: errLog}})
+			srv: &http.Server{Handler: s.HTTPHandler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, TLSConfig: s.tls, ErrorLog: errLog}})
 	}
 	return out
 }
