@@ -5,7 +5,8 @@
 # redis-benchmark and the load generator to $LOAD_CPU (default 1). See docs/BENCHMARKS.md.
 #
 #   scripts/bench-serving.sh                 # from the repository root
-#   CALLS=50000 scripts/bench-serving.sh
+#   CALLS=50000 COUNT=3 scripts/bench-serving.sh
+#   BASE_QUIVER=/path/to/older/quiver scripts/bench-serving.sh   # also the gRPC path of an older build
 set -euo pipefail
 cd "$(dirname "$0")/.."
 calls=${CALLS:-20000}
@@ -19,6 +20,9 @@ pid=$!
 trap 'kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; rm -rf "$dir"' EXIT
 for _ in $(seq 100); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.05; done
 go build -o "$dir/quiver" ./cmd/quiver
+if [ -n "${BASE_QUIVER:-}" ]; then # an older quiver binary to compare the gRPC path against
+	cp "$BASE_QUIVER" "$dir/quiver-base"
+fi
 
 echo "# $(date -u +%FT%TZ) $(nproc) CPUs, $(redis-server --version | cut -d' ' -f3), $(go version | cut -d' ' -f3), load: $(cut -d' ' -f1-3 /proc/loadavg)"
 value=$(head -c 145 /dev/zero | tr '\0' v)
@@ -32,3 +36,9 @@ echo "## quiver serve pinned to CPU $server_cpu, load generator to CPU $load_cpu
 QUIVER_BENCH_QUIVER="$dir/quiver" QUIVER_BENCH_REDIS="127.0.0.1:$port" QUIVER_BENCH_CPU="$server_cpu" \
 	taskset -c "$load_cpu" go test -run '^$' -bench '^BenchmarkTransports$' -benchtime "${calls}x" -count "${COUNT:-1}" ./serving/ |
 	grep -E '^Benchmark'
+if [ -n "${BASE_QUIVER:-}" ]; then
+	echo "## the same gRPC calls against BASE_QUIVER=$BASE_QUIVER"
+	QUIVER_BENCH_QUIVER="$dir/quiver-base" QUIVER_BENCH_ONLY=grpc QUIVER_BENCH_REDIS="127.0.0.1:$port" QUIVER_BENCH_CPU="$server_cpu" \
+		taskset -c "$load_cpu" go test -run '^$' -bench '^BenchmarkTransports$' -benchtime "${calls}x" -count "${COUNT:-1}" ./serving/ |
+		grep -E '^Benchmark'
+fi

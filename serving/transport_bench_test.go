@@ -38,6 +38,8 @@ import (
 //	QUIVER_BENCH_QUIVER   the quiver binary (required)
 //	QUIVER_BENCH_REDIS    host:port of the Redis the server reads (default: the package's)
 //	QUIVER_BENCH_CPU      the CPU list the server is pinned to with taskset (default: none)
+//	QUIVER_BENCH_ONLY     "grpc": measure gRPC only, with flags any quiver serve takes (to
+//	                      compare against a binary from before the HTTP/JSON API)
 func BenchmarkTransports(b *testing.B) {
 	bin := os.Getenv("QUIVER_BENCH_QUIVER")
 	if bin == "" {
@@ -68,7 +70,11 @@ func BenchmarkTransports(b *testing.B) {
 		require.NoError(b, err)
 	}
 	grpcAddr, httpAddr := "127.0.0.1:"+strconv.Itoa(ports[0]), "127.0.0.1:"+strconv.Itoa(ports[1])
-	args := []string{bin, "-C", dir, "serve", "--addr", grpcAddr, "--http-addr", httpAddr, "--metrics-addr", "", "--preload-models=false"}
+	grpcOnly := os.Getenv("QUIVER_BENCH_ONLY") == "grpc"
+	args := []string{bin, "-C", dir, "serve", "--addr", grpcAddr, "--metrics-addr", ""}
+	if !grpcOnly {
+		args = append(args, "--http-addr", httpAddr, "--preload-models=false")
+	}
 	if cpu := os.Getenv("QUIVER_BENCH_CPU"); cpu != "" {
 		args = append([]string{"taskset", "-c", cpu}, args...)
 	}
@@ -121,6 +127,9 @@ func BenchmarkTransports(b *testing.B) {
 			name string
 			call func(int, *rand.Rand) error
 		}{{"grpc", grpcCall}, {"http-json", httpCall}} {
+			if grpcOnly && tr.name != "grpc" {
+				continue
+			}
 			b.Run(fmt.Sprintf("%s/conc=%d", tr.name, conc), func(b *testing.B) {
 				processLoad(b, cmd.Process.Pid, conc, tr.call)
 			})
