@@ -28,14 +28,14 @@ func (s *Server) getOnlineFeatures(ctx context.Context, req *pb.GetOnlineFeature
 	if err != nil {
 		return nil, "unknown", err
 	}
-	res, label, err := s.getFeatures(ctx, fr)
+	p, res, label, err := s.retrieve(ctx, fr)
 	if err != nil {
 		return nil, label, err
 	}
 	return &pb.GetOnlineFeaturesResponse{
 		Rows:     int32(res.Rows),
 		Entities: req.GetEntities(),
-		Features: FeatureColumnsToProto(res),
+		Features: columnsToProto(res.Rows, len(p.features), func(i int) FeatureColumn { return planColumn(p, res, i) }),
 	}, label, nil
 }
 
@@ -57,30 +57,42 @@ func FeatureRequestFromProto(req *pb.GetOnlineFeaturesRequest) (FeatureRequest, 
 // feature (a column of n rows is a handful of messages, not n), with its statuses, event
 // times and null mask.
 func FeatureColumnsToProto(f *Features) []*pb.FeatureColumn {
-	out := make([]*pb.FeatureColumn, len(f.Columns))
+	return columnsToProto(f.Rows, len(f.Columns), func(i int) FeatureColumn { return f.Columns[i] })
+}
+
+// columnsToProto converts the cols columns column(0..cols-1) of rows rows. The null mask of a
+// column is set only when the column holds a null (see FeatureColumn.nulls in the .proto):
+// without one every row has a value, which the statuses say as well.
+func columnsToProto(rows, cols int, column func(i int) FeatureColumn) []*pb.FeatureColumn {
+	out := make([]*pb.FeatureColumn, cols)
 	times := map[*time.Time][]int64{} // by the view's shared EventTS slice
-	// One backing array each for every column's statuses and nulls: two allocations, not 2n.
-	n := f.Rows
-	statuses, nulls := make([]pb.FieldStatus, n*len(f.Columns)), make([]bool, n*len(f.Columns))
-	for i, c := range f.Columns {
+	// One backing array for every column's statuses: one allocation, not one per column.
+	n := rows
+	statuses := make([]pb.FieldStatus, n*cols)
+	for i := range cols {
+		c := column(i)
 		fc := &pb.FeatureColumn{
 			Name:     c.Name,
 			View:     c.View,
 			Type:     valueTypeOf(c.Type),
 			Values:   vectorOf(c.Values, c.Type),
 			Statuses: statuses[i*n : (i+1)*n : (i+1)*n],
-			Nulls:    nulls[i*n : (i+1)*n : (i+1)*n],
 		}
 		for r, st := range c.Statuses {
 			fc.Statuses[r] = statusToProto(st)
 		}
 		for r, v := range c.Values {
-			fc.Nulls[r] = v.IsNull()
+			if v.IsNull() {
+				if fc.Nulls == nil {
+					fc.Nulls = make([]bool, n)
+				}
+				fc.Nulls[r] = true
+			}
 		}
-		if f.Rows > 0 {
+		if n > 0 {
 			ts, ok := times[&c.EventTS[0]]
 			if !ok {
-				ts = make([]int64, f.Rows)
+				ts = make([]int64, n)
 				for r, t := range c.EventTS {
 					if !t.IsZero() {
 						ts[r] = t.UnixMicro()
@@ -123,8 +135,9 @@ func FeaturesFromProto(resp *pb.GetOnlineFeaturesResponse) *Features {
 	return out
 }
 
-// IsNull reports whether row r of a wire column has no value: its null mask says so, or, from
-// a server that sends no mask, its status is NULL_VALUE or NOT_FOUND.
+// IsNull reports whether row r of a wire column has no value: its null mask says so, or, when
+// the column has no mask (no row is null, or a server from before the mask), its status is
+// NULL_VALUE or NOT_FOUND.
 func IsNull(fc *pb.FeatureColumn, r int) bool {
 	if n := fc.GetNulls(); len(n) > 0 {
 		return r >= len(n) || n[r]

@@ -70,6 +70,18 @@ func TestNullsInEveryStatus(t *testing.T) {
 	lastSeen := columnByName(t, resp.Features, "last_seen")
 	require.Equal(t, []bool{false, true, true, true, true, false, false}, lastSeen.Nulls, "user 2's stale last_seen is null")
 
+	// A column without nulls has no mask (and no NULL_VALUE or NOT_FOUND status).
+	noNulls, err := c.GetOnlineFeatures(context.Background(), &pb.GetOnlineFeaturesRequest{
+		Kind:     &pb.GetOnlineFeaturesRequest_Features{Features: &pb.FeatureList{Val: []string{"user_stats:spend_30d"}}},
+		Entities: users(1, 6, 7),
+	})
+	require.NoError(t, err)
+	require.Empty(t, noNulls.Features[0].Nulls)
+	require.Equal(t, []pb.FieldStatus{P, P, OLD}, noNulls.Features[0].Statuses)
+	for r := range 3 {
+		require.False(t, serving.IsNull(noNulls.Features[0], r))
+	}
+
 	// The same through the domain function every transport calls.
 	f, err := srv.GetFeatures(context.Background(), serving.FeatureRequest{
 		FeatureService: "profile",

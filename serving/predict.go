@@ -158,7 +158,7 @@ func (s *Server) predict(ctx context.Context, req *pb.PredictRequest) (*pb.Predi
 		resp.Outputs = append(resp.Outputs, o)
 	}
 	if req.GetIncludeFeatures() {
-		resp.Features = FeatureColumnsToProto(planColumns(p, res))
+		resp.Features = columnsToProto(res.Rows, len(p.features), func(i int) FeatureColumn { return planColumn(p, res, i) })
 	}
 	return resp, label, nil
 }

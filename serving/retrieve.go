@@ -57,56 +57,72 @@ func (s *Server) GetFeatures(ctx context.Context, req FeatureRequest) (*Features
 
 // getFeatures is GetFeatures that also returns the metrics label of the request.
 func (s *Server) getFeatures(ctx context.Context, req FeatureRequest) (*Features, string, error) {
-	label := "unknown"
-	d, err := s.defs.get()
-	if err != nil {
-		return nil, label, err
-	}
-	var p *readPlan
-	if req.FeatureService != "" {
-		if p, err = servicePlan(d, req.FeatureService, req.FullFeatureNames); err != nil {
-			return nil, label, err
-		}
-		label = req.FeatureService
-	} else {
-		features, err := resolveFeatures(d, "", req.Features)
-		if err != nil {
-			return nil, label, err
-		}
-		label = "_features"
-		if p, err = planRead(d, features, req.FullFeatureNames); err != nil {
-			return nil, label, err
-		}
-	}
-	ents, err := checkEntities(d, req.Entities, s.opts.MaxEntityRows)
-	if err != nil {
-		return nil, label, err
-	}
-	s.metrics.entityRows.WithLabelValues("GetOnlineFeatures").Observe(float64(ents.rows))
-	if err := fillKeys(p, ents); err != nil {
-		return nil, label, err
-	}
-	res, err := s.read(ctx, p)
+	p, res, label, err := s.retrieve(ctx, req)
 	if err != nil {
 		return nil, label, err
 	}
 	return planColumns(p, res), label, nil
 }
 
+// retrieve is feature retrieval: resolve, check, one store read. It returns the plan and the
+// store's result rather than Features so that the gRPC adapter converts straight to the wire
+// without building the domain columns first (planColumn gives them one at a time).
+func (s *Server) retrieve(ctx context.Context, req FeatureRequest) (*readPlan, *online.ReadResult, string, error) {
+	label := "unknown"
+	d, err := s.defs.get()
+	if err != nil {
+		return nil, nil, label, err
+	}
+	var p *readPlan
+	if req.FeatureService != "" {
+		if p, err = servicePlan(d, req.FeatureService, req.FullFeatureNames); err != nil {
+			return nil, nil, label, err
+		}
+		label = req.FeatureService
+	} else {
+		features, err := resolveFeatures(d, "", req.Features)
+		if err != nil {
+			return nil, nil, label, err
+		}
+		label = "_features"
+		if p, err = planRead(d, features, req.FullFeatureNames); err != nil {
+			return nil, nil, label, err
+		}
+	}
+	ents, err := checkEntities(d, req.Entities, s.opts.MaxEntityRows)
+	if err != nil {
+		return nil, nil, label, err
+	}
+	s.metrics.entityRows.WithLabelValues("GetOnlineFeatures").Observe(float64(ents.rows))
+	if err := fillKeys(p, ents); err != nil {
+		return nil, nil, label, err
+	}
+	res, err := s.read(ctx, p)
+	if err != nil {
+		return nil, nil, label, err
+	}
+	return p, res, label, nil
+}
+
 // planColumns picks the plan's columns out of the store's result, in response order. The
 // slices are the store's, not copies.
 func planColumns(p *readPlan, res *online.ReadResult) *Features {
 	out := &Features{Rows: res.Rows, Columns: make([]FeatureColumn, len(p.features))}
-	for i, f := range p.features {
-		c := res.Columns[p.column[i]]
-		out.Columns[i] = FeatureColumn{
-			Name:     p.names[i],
-			View:     f.View.Name,
-			Type:     f.Feature.Type,
-			Values:   c.Values,
-			Statuses: c.Statuses,
-			EventTS:  c.EventTS,
-		}
+	for i := range p.features {
+		out.Columns[i] = planColumn(p, res, i)
 	}
 	return out
+}
+
+// planColumn is response column i of the plan.
+func planColumn(p *readPlan, res *online.ReadResult, i int) FeatureColumn {
+	f, c := &p.features[i], &res.Columns[p.column[i]]
+	return FeatureColumn{
+		Name:     p.names[i],
+		View:     f.View.Name,
+		Type:     f.Feature.Type,
+		Values:   c.Values,
+		Statuses: c.Statuses,
+		EventTS:  c.EventTS,
+	}
 }

@@ -1048,9 +1048,11 @@ type FeatureColumn struct {
 	// NOT_FOUND.
 	EventTimestampsMicros []int64 `protobuf:"varint,6,rep,packed,name=event_timestamps_micros,json=eventTimestampsMicros,proto3" json:"event_timestamps_micros,omitempty"`
 	// The null mask: nulls[r] is true when row r has no value — the stored value is null, or
-	// nothing is stored (NOT_FOUND) — whatever its status, OUTSIDE_MAX_AGE included. One entry per
-	// row; values[r] is then only a placeholder. (Servers before this field sent none: read
-	// statuses NULL_VALUE and NOT_FOUND then.)
+	// nothing is stored (NOT_FOUND) — whatever its status, OUTSIDE_MAX_AGE included; values[r]
+	// is then only a placeholder. Empty when no row of the column is null (then no status is
+	// NULL_VALUE or NOT_FOUND either), else one entry per row. So row r is null exactly when
+	// nulls is non-empty ? nulls[r] : statuses[r] is NULL_VALUE or NOT_FOUND — a rule that also
+	// reads servers from before this field right.
 	Nulls         []bool `protobuf:"varint,7,rep,packed,name=nulls,proto3" json:"nulls,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
