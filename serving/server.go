@@ -349,7 +349,8 @@ func (s *Server) endpoints() []*endpoint {
 
 // preloadModels opens the current version of every model of the definitions, so that a model
 // that cannot be opened stops the server at startup instead of failing its first request. A
-// model with no version to serve yet is skipped.
+// model with no version to serve yet (none registered, and no path or endpoint in its
+// definition) is skipped with a warning.
 func (s *Server) preloadModels(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, s.opts.StartupTimeout)
 	defer cancel()
@@ -365,6 +366,10 @@ func (s *Server) preloadModels(ctx context.Context) error {
 		}
 		if err != nil {
 			return fmt.Errorf("resolve model %q: %w", m.Name, err)
+		}
+		if v.Path == "" && v.Endpoint == "" {
+			s.log.Warn("model has no version to serve: nothing registered, and no path or endpoint in its definition", "model", m.Name)
+			continue
 		}
 		if _, err := s.models.get(ctx, v); err != nil {
 			return err
