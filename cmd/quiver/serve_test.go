@@ -43,7 +43,9 @@ func TestServeStartupFailures(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			done := make(chan result, 1)
-			go func() { done <- quiver(t, nil, append([]string{"-C", dir, "serve", "--preload-models=false"}, tc.args...)...) }()
+			go func() {
+				done <- quiver(t, nil, append([]string{"-C", dir, "serve", "--preload-models=false"}, tc.args...)...)
+			}()
 			var r result
 			select {
 			case r = <-done:
