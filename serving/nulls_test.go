@@ -70,6 +70,16 @@ func TestNullsInEveryStatus(t *testing.T) {
 	lastSeen := columnByName(t, resp.Features, "last_seen")
 	require.Equal(t, []bool{false, true, true, true, true, false, false}, lastSeen.Nulls, "user 2's stale last_seen is null")
 
+	// A client reading the wire back into domain columns gets the same nulls.
+	back := serving.FeaturesFromProto(resp)
+	require.Equal(t, 7, back.Rows)
+	require.Equal(t, "spend_30d", back.Columns[1].Name)
+	require.Equal(t, online.OutsideMaxAge, back.Columns[1].Statuses[4])
+	require.True(t, back.Columns[1].Values[4].IsNull(), "stale null")
+	require.Equal(t, online.Float64(0), back.Columns[1].Values[6], "stale zero")
+	require.Equal(t, online.Float64(99.5), back.Columns[1].Values[0])
+	require.Equal(t, e.now.Add(-8*24*time.Hour), back.Columns[1].EventTS[4])
+
 	// A column without nulls has no mask (and no NULL_VALUE or NOT_FOUND status).
 	noNulls, err := c.GetOnlineFeatures(context.Background(), &pb.GetOnlineFeaturesRequest{
 		Kind:     &pb.GetOnlineFeaturesRequest_Features{Features: &pb.FeatureList{Val: []string{"user_stats:spend_30d"}}},
