@@ -8,10 +8,9 @@ import (
 	"github.com/quiverfs/quiver/online"
 )
 
-// Feature retrieval in domain types: the one function every transport calls. The gRPC
-// handlers, the HTTP/JSON gateway (which calls the gRPC handlers in process) and
-// `quiver get-online` all end in Server.GetFeatures; wire types stop at the adapters
-// (grpc.go).
+// Feature retrieval in domain types: the one function every transport calls. GetFeatures and
+// the gRPC handler (grpc.go; the HTTP/JSON gateway and `quiver get-online` call it in process)
+// both run retrieve; wire types stop at the adapters.
 
 // FeatureRequest asks for features of a batch of entity rows.
 type FeatureRequest struct {
