@@ -7,7 +7,7 @@ FUZZTIME  ?= 10s
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -X main.Version=$(VERSION)
 
-.PHONY: all build test vet fmt-check unit fuzz bench proto proto-check onnxruntime demo clean
+.PHONY: all build test vet fmt-check unit fuzz bench proto proto-check proto-lint onnxruntime demo clean
 
 all: build
 
@@ -51,6 +51,12 @@ proto-check: proto
 	git diff --exit-code proto/
 	@out=$$(git status --porcelain --untracked-files=all proto/); \
 	if [ -n "$$out" ]; then echo "proto-check: generated files not committed:"; echo "$$out"; exit 1; fi
+
+## proto-lint: buf lint of proto/ (buf.yaml). buf is not a go.mod tool (it would pull hundreds of
+## modules into go.sum); install it with: go install github.com/bufbuild/buf/cmd/buf@v1.75.0
+proto-lint:
+	@command -v buf >/dev/null || { echo "proto-lint: buf not found; go install github.com/bufbuild/buf/cmd/buf@v1.75.0"; exit 1; }
+	buf lint
 
 ## demo: the whole loop on embedded defaults, no servers needed
 demo: build
