@@ -12,7 +12,7 @@ LDFLAGS   := -X main.Version=$(VERSION)
 GOLANGCI_LINT_VERSION ?= v2.15.0
 GOLANGCI_LINT         ?= $(GO) run github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
 
-.PHONY: all build test vet fmt-check lint unit fuzz bench proto proto-check onnxruntime demo clean
+.PHONY: all build test vet fmt-check lint unit fuzz bench proto proto-check proto-lint onnxruntime demo clean
 
 all: build
 
@@ -21,8 +21,8 @@ build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/quiver ./cmd/quiver
 	$(GO) build -o $(BIN)/shop-trainer ./examples/shop/trainer
 
-## test: everything CI runs — vet, gofmt check, golangci-lint, the race-enabled suite (ONNX tests included), fuzzing
-test: vet fmt-check lint unit fuzz
+## test: everything CI runs — vet, gofmt check, golangci-lint, generated code fresh, the race-enabled suite (ONNX tests included), fuzzing
+test: vet fmt-check lint proto-check unit fuzz
 
 vet:
 	$(GO) vet $(PKGS)
@@ -51,12 +51,21 @@ fuzz:
 bench:
 	QUIVER_ONNXRUNTIME_LIB=$$(./scripts/onnxruntime.sh) $(GO) test -run '^$$' -bench . -benchmem $(PKGS)
 
-## proto: regenerate the gRPC code (needs protoc: apt-get install -y protobuf-compiler)
+## proto: regenerate the gRPC and HTTP/JSON gateway code (needs protoc and the well-known types: apt-get install -y protobuf-compiler libprotobuf-dev)
 proto:
 	./scripts/proto.sh
 
+## proto-check: regenerate and fail when the committed generated code differs (or is missing)
 proto-check: proto
 	git diff --exit-code proto/
+	@out=$$(git status --porcelain --untracked-files=all proto/); \
+	if [ -n "$$out" ]; then echo "proto-check: generated files not committed:"; echo "$$out"; exit 1; fi
+
+## proto-lint: buf lint of proto/ (buf.yaml). buf is not a go.mod tool (it would pull hundreds of
+## modules into go.sum); install it with: go install github.com/bufbuild/buf/cmd/buf@v1.75.0
+proto-lint:
+	@command -v buf >/dev/null || { echo "proto-lint: buf not found; go install github.com/bufbuild/buf/cmd/buf@v1.75.0"; exit 1; }
+	buf lint
 
 ## demo: the whole loop on embedded defaults, no servers needed
 demo: build

@@ -97,28 +97,8 @@ func newBenchEnv(b *testing.B) (*benchEnv, error) {
 	if err != nil {
 		return nil, err
 	}
-	ents := []definitions.Entity{*repo.Entity("user")}
-	now := time.Now()
-	for v := range benchViews {
-		view, err := online.NewView(project, repo.FeatureView(fmt.Sprintf("view_%d", v)), ents)
-		if err != nil {
-			return nil, err
-		}
-		rows := make([]online.Row, benchUsers)
-		for u := range benchUsers {
-			k, err := view.Key(online.Int64(int64(u)))
-			if err != nil {
-				return nil, err
-			}
-			vals := make([]online.Value, benchFeatures)
-			for f := range vals {
-				vals[f] = online.Float64(float64(u%97) / 97 * float64(f+1))
-			}
-			rows[u] = online.Row{Key: k, EventTS: now.Add(-time.Hour), Values: vals}
-		}
-		if err := store.Write(ctx, view, rows); err != nil {
-			return nil, err
-		}
+	if err := writeBenchRows(ctx, store, project, repo); err != nil {
+		return nil, err
 	}
 	opts := serving.Options{Project: project, Registry: reg, Store: store, Registerer: prometheus.NewRegistry(), MaxEntityRows: 1000}
 	if lib := os.Getenv("QUIVER_ONNXRUNTIME_LIB"); lib != "" {
@@ -158,6 +138,34 @@ func newBenchEnv(b *testing.B) (*benchEnv, error) {
 		_ = os.RemoveAll(dir)
 	}
 	return e, nil
+}
+
+// writeBenchRows stores benchUsers entities × benchViews views of benchFeatures features.
+func writeBenchRows(ctx context.Context, store online.Writer, project string, repo *definitions.Repo) error {
+	ents := []definitions.Entity{*repo.Entity("user")}
+	now := time.Now()
+	for v := range benchViews {
+		view, err := online.NewView(project, repo.FeatureView(fmt.Sprintf("view_%d", v)), ents)
+		if err != nil {
+			return err
+		}
+		rows := make([]online.Row, benchUsers)
+		for u := range benchUsers {
+			k, err := view.Key(online.Int64(int64(u)))
+			if err != nil {
+				return err
+			}
+			vals := make([]online.Value, benchFeatures)
+			for f := range vals {
+				vals[f] = online.Float64(float64(u%97) / 97 * float64(f+1))
+			}
+			rows[u] = online.Row{Key: k, EventTS: now.Add(-time.Hour), Values: vals}
+		}
+		if err := store.Write(ctx, view, rows); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // benchCleanup stops the benchmark server; TestMain calls it.

@@ -163,12 +163,10 @@ func WriteTable(w io.Writer, resp *pb.GetOnlineFeaturesResponse) error {
 				return fmt.Errorf("response column %q is shorter than %d rows", f.GetName(), resp.GetRows())
 			}
 			value, ts := "null", "-"
-			switch st := f.GetStatuses()[r]; st {
-			case pb.FieldStatus_NOT_FOUND:
-			case pb.FieldStatus_NULL_VALUE:
-				ts = time.UnixMicro(f.GetEventTimestampsMicros()[r]).UTC().Format(time.RFC3339)
-			default:
+			if !IsNull(f, r) {
 				value = FormatValue(VectorValue(f.GetValues(), r))
+			}
+			if f.GetStatuses()[r] != pb.FieldStatus_NOT_FOUND {
 				ts = time.UnixMicro(f.GetEventTimestampsMicros()[r]).UTC().Format(time.RFC3339)
 			}
 			fmt.Fprintf(tw, "%d\t%s:%s\t%s\t%s\t%s\n", r, f.GetView(), f.GetName(), value, f.GetStatuses()[r], ts)

@@ -234,3 +234,122 @@ func statusToProto(s online.Status) pb.FieldStatus { return pb.FieldStatus(s) }
 type timestamp = timestamppb.Timestamp
 
 func timestampProto(t time.Time) *timestamp { return timestamppb.New(t) }
+
+// valueFromProto converts a wire value to the value of the type it carries (a Value with no
+// field set is null). Its type is checked, and widened, against the declared one by coerce.
+func valueFromProto(v *pb.Value) (online.Value, bool) {
+	t, ok := protoType(v)
+	if !ok {
+		return online.Null(), v == nil || v.Kind == nil
+	}
+	return fromProto(v, t)
+}
+
+// protoType is the type a wire value carries; false for null.
+func protoType(v *pb.Value) (definitions.Type, bool) {
+	var t definitions.Type
+	switch v.GetKind().(type) {
+	case *pb.Value_Int32Val:
+		t.Elem = definitions.Int32
+	case *pb.Value_Int64Val:
+		t.Elem = definitions.Int64
+	case *pb.Value_FloatVal:
+		t.Elem = definitions.Float32
+	case *pb.Value_DoubleVal:
+		t.Elem = definitions.Float64
+	case *pb.Value_BoolVal:
+		t.Elem = definitions.Bool
+	case *pb.Value_StringVal:
+		t.Elem = definitions.String
+	case *pb.Value_BytesVal:
+		t.Elem = definitions.Bytes
+	case *pb.Value_TimestampVal:
+		t.Elem = definitions.Timestamp
+	case *pb.Value_Int32ListVal:
+		t = definitions.Type{Elem: definitions.Int32, Array: true}
+	case *pb.Value_Int64ListVal:
+		t = definitions.Type{Elem: definitions.Int64, Array: true}
+	case *pb.Value_FloatListVal:
+		t = definitions.Type{Elem: definitions.Float32, Array: true}
+	case *pb.Value_DoubleListVal:
+		t = definitions.Type{Elem: definitions.Float64, Array: true}
+	case *pb.Value_BoolListVal:
+		t = definitions.Type{Elem: definitions.Bool, Array: true}
+	case *pb.Value_StringListVal:
+		t = definitions.Type{Elem: definitions.String, Array: true}
+	case *pb.Value_BytesListVal:
+		t = definitions.Type{Elem: definitions.Bytes, Array: true}
+	case *pb.Value_TimestampListVal:
+		t = definitions.Type{Elem: definitions.Timestamp, Array: true}
+	default:
+		return t, false
+	}
+	return t, true
+}
+
+// columnsFromProto converts wire columns (entities or request-time values) to domain columns;
+// name says which field they came from, for errors.
+func columnsFromProto(name string, cols map[string]*pb.RepeatedValue) (map[string][]online.Value, error) {
+	if len(cols) == 0 {
+		return nil, nil
+	}
+	out := make(map[string][]online.Value, len(cols))
+	for k, c := range cols {
+		vals := make([]online.Value, len(c.GetVal()))
+		for r, pv := range c.GetVal() {
+			v, ok := valueFromProto(pv)
+			if !ok {
+				return nil, invalidf("%s %q row %d: not a valid %s value", name, k, r, protoKind(pv))
+			}
+			vals[r] = v
+		}
+		out[k] = vals
+	}
+	return out, nil
+}
+
+// coerce returns v as a value of type want, with the widening conversions a client in another
+// language would expect (int32 for int64, int64 in range for int32, float32 and float64 for
+// each other); null is null of any type. False when v cannot be a want.
+func coerce(v online.Value, want definitions.Type) (online.Value, bool) {
+	got := v.Type()
+	if v.IsNull() || got == want {
+		return v, true
+	}
+	if got.Array || want.Array {
+		return online.Value{}, false
+	}
+	switch want.Elem {
+	case definitions.Int32:
+		if got.Elem == definitions.Int64 && v.Int64() >= math.MinInt32 && v.Int64() <= math.MaxInt32 {
+			return online.Int32(int32(v.Int64())), true
+		}
+	case definitions.Int64:
+		if got.Elem == definitions.Int32 {
+			return online.Int64(int64(v.Int32())), true
+		}
+	case definitions.Float32:
+		if got.Elem == definitions.Float64 {
+			return online.Float32(float32(v.Float64())), true
+		}
+	case definitions.Float64:
+		if got.Elem == definitions.Float32 {
+			return online.Float64(float64(v.Float32())), true
+		}
+	}
+	return online.Value{}, false
+}
+
+// typeOfValueType is the declared type of a wire enum (the inverse of valueTypeOf).
+func typeOfValueType(v pb.ValueType) definitions.Type {
+	n := int32(v)
+	t := definitions.Type{}
+	if n > 10 {
+		t.Array, n = true, n-10
+	}
+	t.Elem = definitions.Scalar(n)
+	if !t.Elem.Valid() {
+		return definitions.Type{}
+	}
+	return t
+}

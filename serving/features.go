@@ -134,15 +134,15 @@ func (p *readPlan) clone() *readPlan {
 	return &c
 }
 
-// entityRows is the decoded entity input of a request.
+// entityRows is the checked entity input of a request.
 type entityRows struct {
 	rows int
-	cols map[string]*pb.RepeatedValue
+	cols map[string][]online.Value
 }
 
 // checkEntities checks the shape of the entity columns: at least one, all the same length,
 // within the batch limit, and every name a join key of some entity.
-func checkEntities(d *Definitions, cols map[string]*pb.RepeatedValue, maxRows int) (entityRows, error) {
+func checkEntities(d *Definitions, cols map[string][]online.Value, maxRows int) (entityRows, error) {
 	if len(cols) == 0 {
 		return entityRows{}, invalidf("no entities given: set entities to one column per join key")
 	}
@@ -161,7 +161,7 @@ func checkEntities(d *Definitions, cols map[string]*pb.RepeatedValue, maxRows in
 			sort.Strings(valid)
 			return entityRows{}, tagf(ErrUnknown, "unknown join key %q (join keys: %s)%s", name, strings.Join(valid, ", "), definitions.Suggest(name, valid))
 		}
-		n := len(cols[name].GetVal())
+		n := len(cols[name])
 		if rows >= 0 && n != rows {
 			return entityRows{}, invalidf("entity column %q has %d values, column %q has %d; all entity columns must have one value per row", name, n, names[0], rows)
 		}
@@ -186,27 +186,27 @@ func fillKeys(p *readPlan, e entityRows) error {
 			p.reads[i].Keys = keys
 			continue
 		}
-		cols := make([][]*pb.Value, len(v.JoinKeys))
+		cols := make([][]online.Value, len(v.JoinKeys))
 		for j, jk := range v.JoinKeys {
 			c, ok := e.cols[jk.Name]
 			if !ok {
 				return invalidf("feature view %q needs join key %q (of entities %s); add an entities column %q", v.Name, jk.Name, strings.Join(v.Entities, ", "), jk.Name)
 			}
-			cols[j] = c.GetVal()
+			cols[j] = c
 		}
 		keys := make([]online.EntityKey, e.rows)
 		vals := make([]online.Value, len(v.JoinKeys))
 		for r := range e.rows {
 			for j, jk := range v.JoinKeys {
-				pv := cols[j][r]
-				val, ok := fromProto(pv, jk.Type)
-				if !ok {
-					return invalidf("join key %q row %d: want %s, got %s", jk.Name, r, jk.Type, protoKind(pv))
-				}
+				val := cols[j][r]
 				if val.IsNull() {
 					return invalidf("join key %q row %d is null", jk.Name, r)
 				}
-				vals[j] = val
+				cv, ok := coerce(val, jk.Type)
+				if !ok {
+					return invalidf("join key %q row %d: want %s, got %s", jk.Name, r, jk.Type, val.Type())
+				}
+				vals[j] = cv
 			}
 			k, err := v.AppendKey(buf, vals...)
 			if err != nil {
@@ -233,41 +233,6 @@ func (s *Server) read(ctx context.Context, p *readPlan) (*online.ReadResult, err
 		return nil, fmt.Errorf("online store returned %d rows × %d columns for %d rows × %d features", res.Rows, len(res.Columns), len(p.reads[0].Keys), len(p.features))
 	}
 	return res, nil
-}
-
-// featureColumns converts the store's result to response columns, in plan order: one typed
-// vector per feature, so a column of n rows is a handful of messages, not n.
-func featureColumns(p *readPlan, res *online.ReadResult) []*pb.FeatureColumn {
-	out := make([]*pb.FeatureColumn, len(p.features))
-	times := map[*time.Time][]int64{} // by the view's shared EventTS slice
-	for i, f := range p.features {
-		c := res.Columns[p.column[i]]
-		fc := &pb.FeatureColumn{
-			Name:     p.names[i],
-			View:     f.View.Name,
-			Type:     valueTypeOf(f.Feature.Type),
-			Values:   vectorOf(c.Values, f.Feature.Type),
-			Statuses: make([]pb.FieldStatus, res.Rows),
-		}
-		for r, st := range c.Statuses {
-			fc.Statuses[r] = statusToProto(st)
-		}
-		if res.Rows > 0 {
-			ts, ok := times[&c.EventTS[0]]
-			if !ok {
-				ts = make([]int64, res.Rows)
-				for r, t := range c.EventTS {
-					if !t.IsZero() {
-						ts[r] = t.UnixMicro()
-					}
-				}
-				times[&c.EventTS[0]] = ts
-			}
-			fc.EventTimestampsMicros = ts
-		}
-		out[i] = fc
-	}
-	return out
 }
 
 var nullValue = &pb.Value{}

@@ -88,12 +88,20 @@ func (s *Server) predict(ctx context.Context, req *pb.PredictRequest) (*pb.Predi
 	if err != nil {
 		return nil, label, err
 	}
-	ents, err := checkEntities(d, req.GetEntities(), s.opts.MaxEntityRows)
+	entCols, err := columnsFromProto("entities", req.GetEntities())
+	if err != nil {
+		return nil, label, err
+	}
+	ctxCols, err := columnsFromProto("request_context", req.GetRequestContext())
+	if err != nil {
+		return nil, label, err
+	}
+	ents, err := checkEntities(d, entCols, s.opts.MaxEntityRows)
 	if err != nil {
 		return nil, label, err
 	}
 	s.metrics.entityRows.WithLabelValues("Predict").Observe(float64(ents.rows))
-	overrides, err := requestContext(p, req.GetRequestContext(), ents.rows)
+	overrides, err := requestContext(p, ctxCols, ents.rows)
 	if err != nil {
 		return nil, label, err
 	}
@@ -150,14 +158,14 @@ func (s *Server) predict(ctx context.Context, req *pb.PredictRequest) (*pb.Predi
 		resp.Outputs = append(resp.Outputs, o)
 	}
 	if req.GetIncludeFeatures() {
-		resp.Features = featureColumns(p, res)
+		resp.Features = columnsToProto(res.Rows, len(p.features), func(i int) FeatureColumn { return planColumn(p, res, i) })
 	}
 	return resp, label, nil
 }
 
 // requestContext converts request-time columns to values of the features they replace, by
 // response column; nil entries are features not replaced.
-func requestContext(p *readPlan, cols map[string]*pb.RepeatedValue, rows int) ([][]online.Value, error) {
+func requestContext(p *readPlan, cols map[string][]online.Value, rows int) ([][]online.Value, error) {
 	if len(cols) == 0 {
 		return nil, nil
 	}
@@ -176,16 +184,16 @@ func requestContext(p *readPlan, cols map[string]*pb.RepeatedValue, rows int) ([
 		if !ok {
 			return nil, tagf(ErrUnknown, "request_context %q is not a feature of the model's feature service (its features: %v)%s", n, p.names, definitions.Suggest(n, p.names))
 		}
-		vals := cols[n].GetVal()
+		vals := cols[n]
 		if len(vals) != rows {
 			return nil, invalidf("request_context %q has %d values for %d entity rows", n, len(vals), rows)
 		}
 		t := p.features[i].Feature.Type
 		col := make([]online.Value, rows)
-		for r, pv := range vals {
-			v, ok := fromProto(pv, t)
+		for r, x := range vals {
+			v, ok := coerce(x, t)
 			if !ok {
-				return nil, invalidf("request_context %q row %d: want %s, got %s", n, r, t, protoKind(pv))
+				return nil, invalidf("request_context %q row %d: want %s, got %s", n, r, t, x.Type())
 			}
 			col[r] = v
 		}

@@ -18,11 +18,12 @@ import (
 	"net"
 	"net/http"
 	"runtime/debug"
-	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
@@ -36,6 +37,7 @@ import (
 	pb "github.com/quiverfs/quiver/proto/quiver/serving/v1"
 	"github.com/quiverfs/quiver/registry"
 	"github.com/quiverfs/quiver/serving/auth"
+	"github.com/quiverfs/quiver/serving/model"
 )
 
 // Defaults of Options' zero fields.
@@ -47,6 +49,7 @@ const (
 	DefaultMaxSendMsgBytes = 64 << 20
 	DefaultRequestTimeout  = 5 * time.Second
 	DefaultShutdownTimeout = 15 * time.Second
+	DefaultStartupTimeout  = 30 * time.Second
 )
 
 // ServiceName is the gRPC service name health reports on.
@@ -73,7 +76,10 @@ type Options struct {
 	Addr string
 	// MetricsAddr is the HTTP listen address of /metrics; empty: no metrics endpoint.
 	MetricsAddr string
-	// TLSCertFile and TLSKeyFile, when both set, make the gRPC server speak TLS.
+	// HTTPAddr is the listen address of the HTTP/JSON API (the same API as gRPC, see
+	// HTTPHandler); empty: none.
+	HTTPAddr string
+	// TLSCertFile and TLSKeyFile, when both set, make the gRPC and HTTP/JSON servers speak TLS.
 	TLSCertFile, TLSKeyFile string
 
 	// RefreshInterval is how often the registry revision is polled. Default 10s.
@@ -84,6 +90,13 @@ type Options struct {
 	MaxRecvMsgBytes, MaxSendMsgBytes int
 	// RequestTimeout is the deadline given to requests that come without one. Default 5s.
 	RequestTimeout time.Duration
+	// StartupTimeout bounds each startup step that talks to another service: loading the
+	// definitions from the registry (NewServer) and opening models (PreloadModels), so an
+	// unreachable one fails startup instead of hanging it. Default 30s.
+	StartupTimeout time.Duration
+	// PreloadModels makes Serve open the current version of every model before serving, and
+	// fail when one cannot be opened. Default false: models open on their first request.
+	PreloadModels bool
 	// ShutdownTimeout bounds how long Run waits for in-flight calls on shutdown before it
 	// cancels them. Default 15s.
 	ShutdownTimeout time.Duration
@@ -138,6 +151,9 @@ func (o Options) withDefaults() Options {
 	if o.RequestTimeout <= 0 {
 		o.RequestTimeout = DefaultRequestTimeout
 	}
+	if o.StartupTimeout <= 0 {
+		o.StartupTimeout = DefaultStartupTimeout
+	}
 	if o.ShutdownTimeout <= 0 {
 		o.ShutdownTimeout = DefaultShutdownTimeout
 	}
@@ -161,6 +177,8 @@ type Server struct {
 	models  *modelCache
 	grpc    *grpc.Server
 	health  *health.Server
+	tls     *tls.Config // nil: plaintext
+	served  atomic.Bool
 }
 
 // NewServer checks opts, loads the project's definitions from the registry (failing when it
@@ -179,6 +197,11 @@ func NewServer(ctx context.Context, opts Options) (*Server, error) {
 		if err := auth.CheckBind(opts.Addr); err != nil {
 			return nil, err
 		}
+		if opts.HTTPAddr != "" {
+			if err := auth.CheckBind(opts.HTTPAddr); err != nil {
+				return nil, fmt.Errorf("--http-addr: %w", err)
+			}
+		}
 	}
 	m, err := newMetrics(opts.Registerer)
 	if err != nil {
@@ -186,8 +209,11 @@ func NewServer(ctx context.Context, opts Options) (*Server, error) {
 	}
 	s := &Server{opts: opts, log: opts.Logger, metrics: m}
 	s.models = newModelCache(opts.Models, s.log)
-	if err := refreshOnce(ctx, &s.defs, opts.Registry, opts.Project, s.log, m, nil); err != nil {
-		return nil, fmt.Errorf("serving: %w", err)
+	lctx, cancel := context.WithTimeout(ctx, opts.StartupTimeout)
+	err = refreshOnce(lctx, &s.defs, opts.Registry, opts.Project, s.log, m, nil)
+	cancel()
+	if err != nil {
+		return nil, fmt.Errorf("serving: load definitions of project %q: %w", opts.Project, err)
 	}
 
 	unary := []grpc.UnaryServerInterceptor{s.recoverInterceptor, s.deadlineInterceptor}
@@ -202,13 +228,18 @@ func NewServer(ctx context.Context, opts Options) (*Server, error) {
 	}
 	sopts = append(sopts, grpc.ChainUnaryInterceptor(unary...))
 	if opts.TLS != nil {
+		s.tls = opts.TLS
 		sopts = append(sopts, grpc.Creds(credentials.NewTLS(opts.TLS)))
 	} else if opts.TLSCertFile != "" || opts.TLSKeyFile != "" {
+		if opts.TLSCertFile == "" || opts.TLSKeyFile == "" {
+			return nil, errors.New("serving: TLS needs both a certificate file and a key file (--tls-cert and --tls-key)")
+		}
 		cert, err := tls.LoadX509KeyPair(opts.TLSCertFile, opts.TLSKeyFile)
 		if err != nil {
-			return nil, fmt.Errorf("serving: load TLS key pair: %w", err)
+			return nil, fmt.Errorf("serving: load TLS key pair (certificate %s, key %s): %w", opts.TLSCertFile, opts.TLSKeyFile, err)
 		}
-		sopts = append(sopts, grpc.Creds(credentials.NewTLS(&tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})))
+		s.tls = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		sopts = append(sopts, grpc.Creds(credentials.NewTLS(s.tls)))
 	}
 	s.grpc = grpc.NewServer(sopts...)
 	pb.RegisterFeatureServingServer(s.grpc, s)
@@ -238,64 +269,149 @@ func (s *Server) MetricsHandler() http.Handler {
 	return promhttp.HandlerFor(s.opts.Gatherer, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)})
 }
 
-// Run listens on opts.Addr (and opts.MetricsAddr) and serves until ctx is done, then shuts
-// down gracefully: health turns NOT_SERVING, new calls are refused, and in-flight calls get
-// up to ShutdownTimeout to finish.
+// Run listens on opts.Addr and serves until ctx is done, as Serve does.
 func (s *Server) Run(ctx context.Context) error {
 	lis, err := net.Listen("tcp", s.opts.Addr)
 	if err != nil {
-		return fmt.Errorf("serving: listen on %s: %w", s.opts.Addr, err)
+		return fmt.Errorf("serving: listen for gRPC on %s: %w", s.opts.Addr, err)
 	}
 	return s.Serve(ctx, lis)
 }
 
-// Serve is Run on a listener the caller made (a bufconn listener in tests). It closes lis.
+// Serve serves gRPC on lis (a bufconn listener in tests), and metrics and HTTP/JSON on their
+// own addresses when set, until ctx is done; then it shuts down gracefully: health turns
+// NOT_SERVING, new calls are refused, and in-flight calls get up to ShutdownTimeout to finish.
+// It closes lis.
+//
+// Every startup failure — an address in use, a model that cannot be opened
+// (PreloadModels) — returns at once with an error naming it, and so does a server that fails
+// later: one errgroup owns every goroutine of the server, and the first to fail cancels the
+// others before Serve waits for them. Serve returns nil after a shutdown asked for by ctx.
 func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var wg sync.WaitGroup
-	defer wg.Wait()
+	if !s.served.CompareAndSwap(false, true) {
+		_ = lis.Close()
+		return errors.New("serving: Serve or Run called twice on one server")
+	}
 	defer s.models.closeAll()
-
-	wg.Go(func() {
-		refreshLoop(ctx, &s.defs, s.opts.Registry, s.opts.Project, s.opts.RefreshInterval, s.log, s.metrics, s.models.onSwap(ctx, s.opts.ModelResolver))
-	})
-
-	errc := make(chan error, 2)
-	var httpSrv *http.Server
-	if s.opts.MetricsAddr != "" {
-		mlis, err := net.Listen("tcp", s.opts.MetricsAddr)
-		if err != nil {
-			_ = lis.Close()
-			return fmt.Errorf("serving: listen for metrics on %s: %w", s.opts.MetricsAddr, err)
+	var extra []*endpoint
+	closeAll := func() {
+		_ = lis.Close()
+		for _, e := range extra {
+			_ = e.lis.Close()
 		}
-		mux := http.NewServeMux()
-		mux.Handle("/metrics", s.MetricsHandler())
-		httpSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-		s.log.Info("serving metrics", "addr", mlis.Addr().String())
-		wg.Go(func() {
-			if err := httpSrv.Serve(mlis); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				errc <- fmt.Errorf("serving: metrics server: %w", err)
+	}
+	for _, e := range s.endpoints() {
+		l, err := net.Listen("tcp", e.addr)
+		if err != nil {
+			closeAll()
+			return fmt.Errorf("serving: listen for %s on %s: %w", e.name, e.addr, err)
+		}
+		e.lis = l
+		extra = append(extra, e)
+	}
+	if s.opts.PreloadModels {
+		if err := s.preloadModels(ctx); err != nil {
+			closeAll()
+			return fmt.Errorf("serving: %w", err)
+		}
+	}
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		refreshLoop(gctx, &s.defs, s.opts.Registry, s.opts.Project, s.opts.RefreshInterval, s.log, s.metrics, s.models.onSwap(gctx, s.opts.ModelResolver))
+		return nil
+	})
+	s.log.Info("serving gRPC", "addr", lis.Addr().String(), "project", s.opts.Project, "tls", s.tls != nil, "auth", s.opts.Auth != nil)
+	g.Go(func() error {
+		err := s.grpc.Serve(lis)
+		if gctx.Err() != nil {
+			return nil // stopped by shutdown
+		}
+		if err == nil {
+			err = errors.New("stopped")
+		}
+		return fmt.Errorf("serving: gRPC server on %s: %w", lis.Addr(), err)
+	})
+	for _, e := range extra {
+		s.log.Info("serving "+e.name, "addr", e.lis.Addr().String())
+		g.Go(func() error {
+			var err error
+			if e.tls {
+				err = e.srv.ServeTLS(e.lis, "", "")
+			} else {
+				err = e.srv.Serve(e.lis)
 			}
+			if gctx.Err() != nil && errors.Is(err, http.ErrServerClosed) {
+				return nil
+			}
+			return fmt.Errorf("serving: %s server on %s: %w", e.name, e.lis.Addr(), err)
 		})
 	}
-	s.log.Info("serving gRPC", "addr", lis.Addr().String(), "project", s.opts.Project, "tls", s.opts.TLS != nil || s.opts.TLSCertFile != "", "auth", s.opts.Auth != nil)
-	wg.Go(func() {
-		if err := s.grpc.Serve(lis); err != nil {
-			errc <- fmt.Errorf("serving: gRPC server: %w", err)
-		}
+	g.Go(func() error {
+		<-gctx.Done() // ctx done, or a server above failed
+		s.shutdown(extra)
+		return nil
 	})
-
-	var runErr error
-	select {
-	case <-ctx.Done():
-	case runErr = <-errc:
-	}
-	s.shutdown(httpSrv)
-	return runErr
+	return g.Wait()
 }
 
-func (s *Server) shutdown(httpSrv *http.Server) {
+// endpoint is an HTTP server of Serve besides gRPC: metrics, or the HTTP/JSON API.
+type endpoint struct {
+	name string // for logs and errors
+	addr string
+	tls  bool // serve TLS with the server's certificate
+	srv  *http.Server
+	lis  net.Listener
+}
+
+// endpoints are the HTTP servers Options ask for.
+func (s *Server) endpoints() []*endpoint {
+	var out []*endpoint
+	errLog := slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)
+	if s.opts.MetricsAddr != "" {
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", s.MetricsHandler())
+		out = append(out, &endpoint{name: "metrics", addr: s.opts.MetricsAddr, srv: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: errLog}})
+	}
+	if s.opts.HTTPAddr != "" {
+		out = append(out, &endpoint{name: "HTTP/JSON", addr: s.opts.HTTPAddr, tls: s.tls != nil,
+			srv: &http.Server{Handler: s.HTTPHandler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, TLSConfig: s.tls, ErrorLog: errLog}})
+	}
+	return out
+}
+
+// preloadModels opens the current version of every model of the definitions, so that a model
+// that cannot be opened stops the server at startup instead of failing its first request. A
+// model with no version to serve yet (none registered, and no path or endpoint in its
+// definition) is skipped with a warning.
+func (s *Server) preloadModels(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, s.opts.StartupTimeout)
+	defer cancel()
+	d, err := s.defs.get()
+	if err != nil {
+		return err
+	}
+	for _, m := range d.Repo.Models {
+		v, err := s.opts.ModelResolver.ResolveModel(ctx, d, model.Ref{Name: m.Name})
+		if errors.Is(err, model.ErrNotFound) {
+			s.log.Warn("model has no version to serve", "model", m.Name, "err", err)
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("resolve model %q: %w", m.Name, err)
+		}
+		if v.Path == "" && v.Endpoint == "" {
+			s.log.Warn("model has no version to serve: nothing registered, and no path or endpoint in its definition", "model", m.Name)
+			continue
+		}
+		if _, err := s.models.get(ctx, v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Server) shutdown(extra []*endpoint) {
 	s.health.Shutdown()
 	done := make(chan struct{})
 	go func() {
@@ -311,10 +427,12 @@ func (s *Server) shutdown(httpSrv *http.Server) {
 		s.grpc.Stop()
 		<-done
 	}
-	if httpSrv != nil {
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = httpSrv.Shutdown(sctx)
+	for _, e := range extra {
+		sctx, cancel := context.WithTimeout(context.Background(), s.opts.ShutdownTimeout)
+		if err := e.srv.Shutdown(sctx); err != nil {
+			_ = e.srv.Close()
+		}
+		cancel()
 	}
 	s.log.Info("server stopped")
 }
@@ -359,57 +477,4 @@ func (s *Server) finish(ctx context.Context, method, service string, start time.
 		s.log.Debug("request failed", "method", method, "service", service, "code", code, "err", err)
 	}
 	return st.Err()
-}
-
-// GetOnlineFeatures implements pb.FeatureServingServer.
-func (s *Server) GetOnlineFeatures(ctx context.Context, req *pb.GetOnlineFeaturesRequest) (*pb.GetOnlineFeaturesResponse, error) {
-	start := time.Now()
-	s.metrics.inFlight.Inc()
-	defer s.metrics.inFlight.Dec()
-	resp, label, err := s.getOnlineFeatures(ctx, req)
-	if err := s.finish(ctx, "GetOnlineFeatures", label, start, err); err != nil {
-		return nil, err
-	}
-	return resp, nil
-}
-
-func (s *Server) getOnlineFeatures(ctx context.Context, req *pb.GetOnlineFeaturesRequest) (*pb.GetOnlineFeaturesResponse, string, error) {
-	label := "unknown"
-	d, err := s.defs.get()
-	if err != nil {
-		return nil, label, err
-	}
-	var p *readPlan
-	if service := req.GetFeatureService(); service != "" {
-		if p, err = servicePlan(d, service, req.GetFullFeatureNames()); err != nil {
-			return nil, label, err
-		}
-		label = service
-	} else {
-		features, err := resolveFeatures(d, "", req.GetFeatures().GetVal())
-		if err != nil {
-			return nil, label, err
-		}
-		label = "_features"
-		if p, err = planRead(d, features, req.GetFullFeatureNames()); err != nil {
-			return nil, label, err
-		}
-	}
-	ents, err := checkEntities(d, req.GetEntities(), s.opts.MaxEntityRows)
-	if err != nil {
-		return nil, label, err
-	}
-	s.metrics.entityRows.WithLabelValues("GetOnlineFeatures").Observe(float64(ents.rows))
-	if err := fillKeys(p, ents); err != nil {
-		return nil, label, err
-	}
-	res, err := s.read(ctx, p)
-	if err != nil {
-		return nil, label, err
-	}
-	return &pb.GetOnlineFeaturesResponse{
-		Rows:     int32(res.Rows),
-		Entities: req.GetEntities(),
-		Features: featureColumns(p, res),
-	}, label, nil
 }

@@ -64,9 +64,12 @@ func (a *app) serveCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Serve online features and predictions over gRPC",
-		Long: `Serve GetOnlineFeatures and Predict (quiver.serving.v1.FeatureServing) over gRPC, with
-grpc.health.v1 health checking, server reflection and Prometheus metrics. Definitions are
-read from the registry and reloaded when a new version is applied. See docs/serving.md.
+		Long: `Serve GetOnlineFeatures and Predict (quiver.serving.v1.FeatureServing) over gRPC — and over
+HTTP/JSON with --http-addr — with grpc.health.v1 health checking, server reflection and
+Prometheus metrics. Definitions are read from the registry and reloaded when a new version is
+applied. A server that cannot start (an address in use, unreadable TLS files, a registry that
+does not answer, a model that cannot be opened) exits at once with the cause. See
+docs/serving.md.
 
 Authentication (mTLS, JWT bearer tokens, API tokens) and the policy granting callers
 projects, feature services, views and models are configured in the serving: section of
@@ -137,6 +140,9 @@ quiver.yaml; without authentication the server listens on loopback addresses onl
 	f := cmd.Flags()
 	f.StringVar(&opts.Addr, "addr", serving.DefaultAddr, "gRPC listen address HOST:PORT")
 	f.StringVar(&opts.MetricsAddr, "metrics-addr", "127.0.0.1:9464", "Prometheus /metrics listen address HOST:PORT (empty: none)")
+	f.StringVar(&opts.HTTPAddr, "http-addr", "", "HTTP/JSON API listen address HOST:PORT (empty: none); see docs/serving.md")
+	f.BoolVar(&opts.PreloadModels, "preload-models", true, "open every model at startup and refuse to start when one cannot be opened (false: open each on its first request)")
+	f.DurationVar(&opts.StartupTimeout, "startup-timeout", serving.DefaultStartupTimeout, "give up starting when the registry or a model takes longer than this")
 	f.StringVar(&opts.TLSCertFile, "tls-cert", "", "TLS certificate file (PEM); with --tls-key, serve TLS")
 	f.StringVar(&opts.TLSKeyFile, "tls-key", "", "TLS private key file (PEM)")
 	f.StringVar(&clientCA, "tls-client-ca", "", "CA certificates (PEM) client certificates must chain to: require mTLS (overrides serving.tls.client_ca)")

@@ -1,0 +1,122 @@
+package serving
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"runtime/debug"
+
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"google.golang.org/grpc/codes"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	pb "github.com/quiverfs/quiver/proto/quiver/serving/v1"
+)
+
+// The HTTP/JSON API: the same FeatureServing API as gRPC, generated from the same .proto by
+// grpc-gateway (bindings in proto/quiver/serving/v1/serving_http.yaml). Requests are served
+// in process by the gRPC handlers (no second hop), so both transports answer alike:
+//
+//	POST /v1/get-online-features   body: GetOnlineFeaturesRequest  → GetOnlineFeaturesResponse
+//	POST /v1/predict               body: PredictRequest            → PredictResponse
+//	GET  /healthz                  200 {"status":"SERVING"}, 503 otherwise
+//
+// Bodies are protobuf's JSON mapping with the .proto's snake_case field names (camelCase is
+// accepted on input). Errors carry the HTTP status of their gRPC code (httpStatus, beside
+// statusOf) and a JSON body {"code": "INVALID_ARGUMENT", "message": "..."}.
+
+// HTTPHandler serves the HTTP/JSON API. Serve mounts it on Options.HTTPAddr; it can also be
+// mounted on a caller's own server.
+func (s *Server) HTTPHandler() http.Handler {
+	gw := runtime.NewServeMux(
+		runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.JSONPb{
+			MarshalOptions:   protojson.MarshalOptions{UseProtoNames: true},
+			UnmarshalOptions: protojson.UnmarshalOptions{},
+		}),
+		runtime.WithErrorHandler(s.httpError),
+		runtime.WithRoutingErrorHandler(func(ctx context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w http.ResponseWriter, r *http.Request, code int) {
+			msg := http.StatusText(code)
+			switch code {
+			case http.StatusNotFound:
+				msg = "no such endpoint " + r.URL.Path + "; endpoints: POST /v1/get-online-features, POST /v1/predict, GET /healthz"
+			case http.StatusMethodNotAllowed:
+				msg = r.Method + " is not allowed on " + r.URL.Path + "; use POST"
+			}
+			writeHTTPError(w, code, codeOfHTTP(code), msg)
+		}),
+	)
+	// RegisterFeatureServingHandlerServer only fails on a nil argument.
+	// With authentication, every call is authorized by the same policy as over gRPC: the
+	// middleware authenticates (health stays open), the wrapper authorizes the decoded request.
+	var impl pb.FeatureServingServer = s
+	if s.opts.Auth != nil {
+		impl = s.opts.Auth.FeatureServing(s)
+	}
+	_ = pb.RegisterFeatureServingHandlerServer(context.Background(), gw, impl)
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", s.httpHealth)
+	mux.Handle("/", gw)
+	h := s.httpCall(mux)
+	if s.opts.Auth != nil {
+		h = s.opts.Auth.HTTPMiddleware(h)
+	}
+	return h
+}
+
+// httpCall is what the gRPC interceptors do for gRPC calls: a deadline for requests without
+// one, and a panic turned into a 500 instead of a dead server.
+func (s *Server) httpCall(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if p := recover(); p != nil {
+				if p == http.ErrAbortHandler {
+					panic(p)
+				}
+				s.log.Error("panic in HTTP handler", "path", r.URL.Path, "panic", p, "stack", string(debug.Stack()))
+				writeHTTPError(w, http.StatusInternalServerError, codes.Internal, "internal error")
+			}
+		}()
+		// JSON is wordier than protobuf: allow 4× the gRPC message limit.
+		r.Body = http.MaxBytesReader(w, r.Body, 4*int64(s.opts.MaxRecvMsgBytes))
+		ctx := r.Context()
+		if _, ok := ctx.Deadline(); !ok && r.Header.Get("Grpc-Timeout") == "" {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, s.opts.RequestTimeout)
+			defer cancel()
+			r = r.WithContext(ctx)
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// httpError writes a handler's (or the gateway's) error with the HTTP status of its code.
+func (s *Server) httpError(ctx context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w http.ResponseWriter, _ *http.Request, err error) {
+	st, _ := statusOf(ctx, err)
+	writeHTTPError(w, httpStatus(st.Code()), st.Code(), st.Message())
+}
+
+func writeHTTPError(w http.ResponseWriter, status int, code codes.Code, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	}{codeName(code), msg})
+}
+
+func (s *Server) httpHealth(w http.ResponseWriter, r *http.Request) {
+	resp, err := s.health.Check(r.Context(), &healthpb.HealthCheckRequest{})
+	st := healthpb.HealthCheckResponse_NOT_SERVING
+	if err == nil {
+		st = resp.GetStatus()
+	}
+	code := http.StatusOK
+	if st != healthpb.HealthCheckResponse_SERVING {
+		code = http.StatusServiceUnavailable
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(map[string]string{"status": st.String()})
+}

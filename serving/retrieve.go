@@ -1,0 +1,127 @@
+package serving
+
+import (
+	"context"
+	"time"
+
+	"github.com/quiverfs/quiver/definitions"
+	"github.com/quiverfs/quiver/online"
+)
+
+// Feature retrieval in domain types: the one function every transport calls. GetFeatures and
+// the gRPC handler (grpc.go; the HTTP/JSON gateway and `quiver get-online` call it in process)
+// both run retrieve; wire types stop at the adapters.
+
+// FeatureRequest asks for features of a batch of entity rows.
+type FeatureRequest struct {
+	// FeatureService names the feature service whose features to read; or
+	FeatureService string
+	// Features lists "view:feature" (or "view:*") references, when FeatureService is empty.
+	Features []string
+	// Entities holds one column per join key, every column one value per entity row. Values
+	// of the join key's declared type, or one that widens to it (int32 for int64, ...).
+	Entities map[string][]online.Value
+	// FullFeatureNames names columns "view__feature" instead of "feature".
+	FullFeatureNames bool
+}
+
+// Features is the answer to a FeatureRequest: one column per requested feature, in the
+// service's (or the request's) order.
+type Features struct {
+	Rows    int
+	Columns []FeatureColumn
+}
+
+// FeatureColumn is one feature over every entity row. Values, Statuses and EventTS have one
+// entry per row. A row without a value holds online.Null() in Values whatever its status:
+// NULL_VALUE, NOT_FOUND, and a stored null read past the TTL (OUTSIDE_MAX_AGE) alike. EventTS
+// is zero when NOT_FOUND and is shared by the columns of one view: treat it as read-only.
+type FeatureColumn struct {
+	Name     string // "feature", or "view__feature" with FullFeatureNames
+	View     string
+	Type     definitions.Type
+	Values   []online.Value
+	Statuses []online.Status
+	EventTS  []time.Time
+}
+
+// GetFeatures reads the requested features of the entity rows from the online store, in one
+// store round trip. Errors match the package's sentinel errors (ErrInvalidRequest,
+// ErrUnknown, ErrTooLarge, ErrPrecondition, ErrNotReady) or the store's (online.ErrUnavailable,
+// ...); statusOf maps them to gRPC codes.
+func (s *Server) GetFeatures(ctx context.Context, req FeatureRequest) (*Features, error) {
+	f, _, err := s.getFeatures(ctx, req)
+	return f, err
+}
+
+// getFeatures is GetFeatures that also returns the metrics label of the request.
+func (s *Server) getFeatures(ctx context.Context, req FeatureRequest) (*Features, string, error) {
+	p, res, label, err := s.retrieve(ctx, req)
+	if err != nil {
+		return nil, label, err
+	}
+	return planColumns(p, res), label, nil
+}
+
+// retrieve is feature retrieval: resolve, check, one store read. It returns the plan and the
+// store's result rather than Features so that the gRPC adapter converts straight to the wire
+// without building the domain columns first (planColumn gives them one at a time).
+func (s *Server) retrieve(ctx context.Context, req FeatureRequest) (*readPlan, *online.ReadResult, string, error) {
+	label := "unknown"
+	d, err := s.defs.get()
+	if err != nil {
+		return nil, nil, label, err
+	}
+	var p *readPlan
+	if req.FeatureService != "" {
+		if p, err = servicePlan(d, req.FeatureService, req.FullFeatureNames); err != nil {
+			return nil, nil, label, err
+		}
+		label = req.FeatureService
+	} else {
+		features, err := resolveFeatures(d, "", req.Features)
+		if err != nil {
+			return nil, nil, label, err
+		}
+		label = "_features"
+		if p, err = planRead(d, features, req.FullFeatureNames); err != nil {
+			return nil, nil, label, err
+		}
+	}
+	ents, err := checkEntities(d, req.Entities, s.opts.MaxEntityRows)
+	if err != nil {
+		return nil, nil, label, err
+	}
+	s.metrics.entityRows.WithLabelValues("GetOnlineFeatures").Observe(float64(ents.rows))
+	if err := fillKeys(p, ents); err != nil {
+		return nil, nil, label, err
+	}
+	res, err := s.read(ctx, p)
+	if err != nil {
+		return nil, nil, label, err
+	}
+	return p, res, label, nil
+}
+
+// planColumns picks the plan's columns out of the store's result, in response order. The
+// slices are the store's, not copies.
+func planColumns(p *readPlan, res *online.ReadResult) *Features {
+	out := &Features{Rows: res.Rows, Columns: make([]FeatureColumn, len(p.features))}
+	for i := range p.features {
+		out.Columns[i] = planColumn(p, res, i)
+	}
+	return out
+}
+
+// planColumn is response column i of the plan.
+func planColumn(p *readPlan, res *online.ReadResult, i int) FeatureColumn {
+	f, c := &p.features[i], &res.Columns[p.column[i]]
+	return FeatureColumn{
+		Name:     p.names[i],
+		View:     f.View.Name,
+		Type:     f.Feature.Type,
+		Values:   c.Values,
+		Statuses: c.Statuses,
+		EventTS:  c.EventTS,
+	}
+}
