@@ -551,7 +551,7 @@ func (a *app) datasetRmCommand() *cobra.Command {
 			if a.jsonOutput() {
 				return a.printJSON(map[string]any{"name": ds.Name, "version": ds.Version, "removed": true})
 			}
-			fmt.Fprintf(a.stdout, "Removed %s@v%d from the registry; its files stay in the warehouse until garbage-collected.\n", ds.Name, ds.Version)
+			fmt.Fprintf(a.stdout, "Removed %s@v%d from the registry; its files stay in the warehouse until `quiver gc` removes them (content another live version shares stays).\n", ds.Name, ds.Version)
 			return nil
 		},
 	}
