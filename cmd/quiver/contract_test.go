@@ -237,6 +237,9 @@ func TestEveryCommandJSON(t *testing.T) {
 			return []string{"--server", addr, "--model", "churn@production", "--entity", "user_id=1", "--include-features"}
 		}},
 		{"health", func() []string { return []string{"--server", addr} }},
+		{"online delete", func() []string { return []string{"user_stats", "--entity", "user_id=3"} }},
+		{"audit", func() []string { return nil }},
+		{"gc", func() []string { return []string{"--dry-run"} }},
 	}
 	// Long-running servers print logs, not a result; their failures are checked below.
 	servers := []string{"serve", "serve-model"}

@@ -112,7 +112,7 @@ func TestGCReclaimsWhatNothingNeeds(t *testing.T) {
 	defer off.Close()
 	snaps, err := off.Snapshots(context.Background(), "user_stats", 1)
 	require.NoError(t, err)
-	require.GreaterOrEqual(t, len(snaps), 40)
+	require.GreaterOrEqual(t, len(snaps), 20, "20 real runs; the 20 no-op runs commit nothing")
 	rowsBefore, err := off.Count(context.Background(), "user_stats", offline.ScanRequest{})
 	require.NoError(t, err)
 

@@ -27,12 +27,14 @@ type trainingRunJSON struct {
 	CreatedBy        string          `json:"created_by"`
 	StartedAt        time.Time       `json:"started_at"`
 	FinishedAt       *time.Time      `json:"finished_at,omitempty"` // absent while running
+	// Error is why a run FAILED ("abandoned" for a run reaped after its heartbeat stopped).
+	Error string `json:"error,omitempty"`
 }
 
 func toTrainingRunJSON(r registry.TrainingRun, withInfo bool) trainingRunJSON {
 	out := trainingRunJSON{ID: string(r.ID), Project: r.Project, Job: r.Job, Status: string(r.Status), Attempt: r.Attempt,
 		ExitCode: r.ExitCode, DatasetName: r.DatasetName, DatasetVersion: r.DatasetVersion, DatasetContentID: r.DatasetContentID,
-		GitCommit: r.GitCommit, CreatedBy: r.CreatedBy, StartedAt: r.StartedAt.UTC()}
+		GitCommit: r.GitCommit, CreatedBy: r.CreatedBy, StartedAt: r.StartedAt.UTC(), Error: r.Error}
 	if withInfo && json.Valid(r.Info) {
 		out.Info = r.Info
 	}

@@ -177,7 +177,7 @@ func TestPruneThenRedeclareChangedType(t *testing.T) {
 			r = quiver(t, env, "-C", dir, "plan")
 			require.Equal(t, exitOK, r.code, r.stderr)
 			require.Contains(t, r.stdout, "  - feature_view user_stats (v1) (only with apply --prune)\n")
-			require.Contains(t, r.stdout, "drops generation 1: 3 online rows and offline table quiver.user_stats (4 rows)")
+			require.Contains(t, r.stdout, "drops generation 1: 3 online rows and offline table quiver_shop.user_stats (4 rows)")
 			r = quiver(t, env, "-C", dir, "-o", "json", "plan")
 			require.Equal(t, exitOK, r.code, r.stderr)
 			var plan struct {
@@ -192,7 +192,7 @@ func TestPruneThenRedeclareChangedType(t *testing.T) {
 				}
 			}
 			require.NotNil(t, drop)
-			require.Equal(t, dropJSON{View: "user_stats", Generation: 1, OnlineRows: 3, OfflineTable: "quiver.user_stats", OfflineExists: true, OfflineRows: 4}, *drop)
+			require.Equal(t, dropJSON{View: "user_stats", Generation: 1, OnlineRows: 3, OfflineTable: "quiver_shop.user_stats", OfflineExists: true, OfflineRows: 4}, *drop)
 
 			// Prune while the online store is down: the registry commits, the drop stays pending.
 			r = quiver(t, down, "-C", dir, "apply", "--prune")
@@ -243,7 +243,7 @@ func TestPruneThenRedeclareChangedType(t *testing.T) {
 			// The dataset joins generation 2's table: the new type.
 			r = quiver(t, env, "-C", dir, "dataset", "create", "train", "--service", "churn_v1", "--entities", filepath.Join(dir, "data", "labels.parquet"))
 			require.Equal(t, exitOK, r.code, r.stderr)
-			requireDatasetColumnType(t, filepath.Join(dir, ".quiver", "warehouse", "datasets", "train", "v1"), "sessions_7d", arrow.PrimitiveTypes.Int64)
+			requireDatasetColumnType(t, datasetLocation(t, env, dir, "train@v1"), "sessions_7d", arrow.PrimitiveTypes.Int64)
 		})
 	}
 }
@@ -269,6 +269,22 @@ func requireNoTable(t *testing.T, dir, view string, gen int) {
 		return nil
 	})
 	require.Empty(t, left, "files of the dropped table")
+}
+
+// datasetLocation is where a registered dataset version's files are (dataset show).
+func datasetLocation(t *testing.T, env map[string]string, dir, ref string) string {
+	t.Helper()
+	r := quiver(t, env, "-C", dir, "-o", "json", "dataset", "show", ref)
+	require.Equal(t, exitOK, r.code, r.stderr)
+	var ds struct {
+		Location string `json:"location"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &ds), r.stdout)
+	require.NotEmpty(t, ds.Location, r.stdout)
+	if !filepath.IsAbs(ds.Location) { // relative to the warehouse
+		return filepath.Join(dir, ".quiver", "warehouse", ds.Location)
+	}
+	return ds.Location
 }
 
 // requireDatasetColumnType checks a column's type in a dataset version's Parquet files.
@@ -310,7 +326,7 @@ func TestBreakingTypeChange(t *testing.T) {
 	labels := filepath.Join(dir, "data", "labels.parquet")
 	r = quiver(t, env, "-C", dir, "dataset", "create", "train", "--service", "churn_v1", "--entities", labels)
 	require.Equal(t, exitOK, r.code, r.stderr)
-	requireDatasetColumnType(t, filepath.Join(dir, ".quiver", "warehouse", "datasets", "train", "v1"), "clicks_7d", arrow.PrimitiveTypes.Int64)
+	requireDatasetColumnType(t, datasetLocation(t, env, dir, "train@v1"), "clicks_7d", arrow.PrimitiveTypes.Int64)
 
 	// clicks_7d int64 -> int32 narrows (the source's column changed type too); a new
 	// description is compatible.
@@ -328,7 +344,7 @@ func TestBreakingTypeChange(t *testing.T) {
 	require.Contains(t, r.stdout, "  ~ feature_view user_stats (v1 -> v2) BREAKING: starts user_stats generation 2\n")
 	require.Contains(t, r.stdout, `~ features[clicks_7d].type: "int64" -> "int32"  [BREAKING: incompatible type change`)
 	require.Contains(t, r.stdout, `~ description: "Rolling activity counters per user." -> "Rolling counters per user."  [compatible: metadata only]`)
-	require.Contains(t, r.stdout, "drops generation 1: 3 online rows and offline table quiver.user_stats (4 rows)")
+	require.Contains(t, r.stdout, "drops generation 1: 3 online rows and offline table quiver_shop.user_stats (4 rows)")
 	require.Contains(t, r.stdout, "(1 breaking: apply needs --allow-breaking)")
 	r = quiver(t, env, "-C", dir, "-o", "json", "plan")
 	require.Equal(t, exitOK, r.code, r.stderr)
@@ -377,7 +393,7 @@ func TestBreakingTypeChange(t *testing.T) {
 
 	r = quiver(t, env, "-C", dir, "dataset", "create", "train", "--service", "churn_v1", "--entities", labels)
 	require.Equal(t, exitOK, r.code, r.stderr)
-	requireDatasetColumnType(t, filepath.Join(dir, ".quiver", "warehouse", "datasets", "train", "v2"), "clicks_7d", arrow.PrimitiveTypes.Int32)
+	requireDatasetColumnType(t, datasetLocation(t, env, dir, "train@v2"), "clicks_7d", arrow.PrimitiveTypes.Int32)
 	r = quiver(t, env, "-C", dir, "dataset", "verify", "train@v1")
 	require.Equal(t, exitOK, r.code, r.stderr)
 
@@ -394,5 +410,5 @@ func TestBreakingTypeChange(t *testing.T) {
 	require.Equal(t, exitOK, r.code, r.stderr)
 	r = quiver(t, env, "-C", dir, "dataset", "create", "train", "--service", "churn_v1", "--entities", labels)
 	require.Equal(t, exitOK, r.code, r.stderr)
-	requireDatasetColumnType(t, filepath.Join(dir, ".quiver", "warehouse", "datasets", "train", "v3"), "clicks_7d", arrow.PrimitiveTypes.Int64)
+	requireDatasetColumnType(t, datasetLocation(t, env, dir, "train@v3"), "clicks_7d", arrow.PrimitiveTypes.Int64)
 }

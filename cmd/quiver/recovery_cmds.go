@@ -162,6 +162,9 @@ func (a *app) onlineCommand() *cobra.Command {
 		Use:   "online",
 		Short: "Maintain the online store",
 		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return usagef(errors.New("online needs a subcommand: delete"))
+		},
 	}
 	cmd.AddCommand(a.onlineDeleteCommand())
 	return cmd

@@ -38,13 +38,13 @@ func TestServeStartupFailures(t *testing.T) {
 		{"HTTP port busy", []string{"--addr", "127.0.0.1:0", "--metrics-addr", "", "--http-addr", busy.Addr().String()},
 			[]string{"listen for HTTP/JSON on " + busy.Addr().String()}},
 		{"TLS files missing", []string{"--addr", "127.0.0.1:0", "--metrics-addr", "", "--tls-cert", filepath.Join(dir, "no.pem"), "--tls-key", filepath.Join(dir, "no-key.pem")},
-			[]string{"load TLS key pair", "no.pem"}},
+			[]string{"TLS certificate", "no.pem"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			done := make(chan result, 1)
 			go func() {
-				done <- quiver(t, nil, append([]string{"-C", dir, "serve", "--preload-models=false"}, tc.args...)...)
+				done <- quiver(t, onnxEnv(), append([]string{"-C", dir, "serve", "--preload-models=false"}, tc.args...)...)
 			}()
 			var r result
 			select {
@@ -75,7 +75,8 @@ func TestServePreloadModels(t *testing.T) {
 	done := make(chan result, 1)
 	go func() {
 		var out, errOut strings.Builder
-		code := run(ctx, []string{"-C", dir, "serve", "--addr", addr, "--metrics-addr", ""}, &out, &errOut, func(string) string { return "" })
+		env := onnxEnv()
+		code := run(ctx, []string{"-C", dir, "serve", "--addr", addr, "--metrics-addr", ""}, &out, &errOut, func(k string) string { return env[k] })
 		done <- result{code: code, stdout: out.String(), stderr: errOut.String()}
 	}()
 	h := quiver(t, nil, "health", "--server", addr, "--wait", "20s")
@@ -90,7 +91,13 @@ func TestServePreloadModels(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(churn, []byte(strings.Replace(string(b), "    runtime: onnx\n", "    runtime: onnx\n    path: models/missing.onnx\n", 1)), 0o644))
 	require.Equal(t, exitOK, quiver(t, nil, "-C", dir, "apply").code)
-	r = quiver(t, map[string]string{"QUIVER_ONNXRUNTIME_LIB": os.Getenv("QUIVER_ONNXRUNTIME_LIB")}, "-C", dir, "serve", "--addr", "127.0.0.1:0", "--metrics-addr", "")
+	r = quiver(t, onnxEnv(), "-C", dir, "serve", "--addr", "127.0.0.1:0", "--metrics-addr", "")
 	require.NotEqual(t, exitOK, r.code, r.stderr)
 	require.Contains(t, r.stderr, `open model "churn"`)
+}
+
+// onnxEnv passes the ONNX Runtime library make test installs: quiver serve checks at start that
+// the runtimes its models need can be loaded.
+func onnxEnv() map[string]string {
+	return map[string]string{"QUIVER_ONNXRUNTIME_LIB": os.Getenv("QUIVER_ONNXRUNTIME_LIB")}
 }
