@@ -36,7 +36,8 @@ func TestAliasBombIsRefusedCheaply(t *testing.T) {
 	runtime.ReadMemStats(&after)
 
 	require.ErrorIs(t, err, ErrInvalid)
-	list := err.(ErrorList)
+	var list ErrorList
+	require.ErrorAs(t, err, &list)
 	require.Len(t, list, 1, "one clear error, not one per expanded node: %v", err)
 	require.Contains(t, err.Error(), "bomb.yaml:")
 	require.Contains(t, err.Error(), "YAML aliases expand")
@@ -78,7 +79,8 @@ func TestErrorCountIsCapped(t *testing.T) {
 	}
 	_, err := Parse("many.yaml", []byte(b.String()))
 	require.ErrorIs(t, err, ErrInvalid)
-	list := err.(ErrorList)
+	var list ErrorList
+	require.ErrorAs(t, err, &list)
 	require.Len(t, list, MaxErrors+1)
 	last := list[len(list)-1]
 	require.Equal(t, 500-MaxErrors, last.Omitted)
@@ -91,7 +93,7 @@ func TestErrorCountIsCapped(t *testing.T) {
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "a.yaml"), []byte(b.String()), 0o644))
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "b.yaml"), []byte(strings.ReplaceAll(b.String(), "name: e", "name: f")), 0o644))
 	_, err = Load(dir)
-	list = err.(ErrorList)
+	require.ErrorAs(t, err, &list)
 	require.Len(t, list, MaxErrors+1)
 	require.Equal(t, 1000-MaxErrors, list[len(list)-1].Omitted)
 }

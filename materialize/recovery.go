@@ -286,7 +286,7 @@ func (w replacingWriter) Write(ctx context.Context, v *online.View, rows []onlin
 	for i := range rows {
 		keys[i] = rows[i].Key
 	}
-	if _, err := w.Writer.DeleteEntities(ctx, v, keys); err != nil {
+	if _, err := w.DeleteEntities(ctx, v, keys); err != nil {
 		return err
 	}
 	return w.Writer.Write(ctx, v, rows)

@@ -173,6 +173,9 @@ func TestHTTPJSONPredictAndTLS(t *testing.T) {
 	out := m["outputs"].([]any)[0].(map[string]any)["values"].([]any)[0].(map[string]any)
 	require.InDelta(t, 42+0.5+1+0.75+12, out["float_val"], 1e-4)
 
-	_, err := (&http.Client{Timeout: 5 * time.Second}).Get(base + "/healthz")
+	resp, err := (&http.Client{Timeout: 5 * time.Second}).Get(base + "/healthz")
+	if err == nil {
+		_ = resp.Body.Close()
+	}
 	require.Error(t, err, "a client that does not trust the certificate is refused")
 }

@@ -325,7 +325,7 @@ func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
 	g.Go(func() error {
 		err := s.grpc.Serve(lis)
 		if gctx.Err() != nil {
-			return nil // stopped by shutdown
+			return nil //nolint:nilerr // stopped by shutdown: not a failure
 		}
 		if err == nil {
 			err = errors.New("stopped")

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os/exec"
 	"path/filepath"
@@ -32,7 +33,8 @@ func curl(t *testing.T, args ...string) curlResult {
 	full := append([]string{"-sS", "--max-time", "20", "-w", "\n%{http_code}"}, args...)
 	out, err := exec.Command(path, full...).Output()
 	res := curlResult{}
-	if ee, ok := err.(*exec.ExitError); ok {
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
 		res.err = string(ee.Stderr)
 	}
 	s := string(out)

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -105,7 +104,7 @@ func TestLegacyWarehouseIsAdoptedByItsProject(t *testing.T) {
 	require.Len(t, snaps, 2)
 	n, err := off.Count(ctx, "user_stats", offline.ScanRequest{})
 	require.NoError(t, err)
-	require.EqualValues(t, 2, n, fmt.Sprint("the re-materialized interval replaced the legacy rows"))
+	require.EqualValues(t, 2, n, "the re-materialized interval replaced the legacy rows")
 }
 
 // readExport reads the one CSV file dataset export wrote to dir.

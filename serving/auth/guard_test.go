@@ -407,7 +407,10 @@ func TestHTTPMiddleware(t *testing.T) {
 	require.Equal(t, http.StatusUnauthorized, code)
 	insist := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool(), MinVersion: tls.VersionTLS12,
 		GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return &foreign, nil }}}}
-	_, err = insist.Get(srv.URL + "/v1/features?service=churn_v1")
+	resp, err := insist.Get(srv.URL + "/v1/features?service=churn_v1")
+	if err == nil {
+		_ = resp.Body.Close()
+	}
 	require.Error(t, err, "the handshake fails (an alert, or a connection closed under TLS 1.3)")
 
 	require.Equal(t, 3.0, denials(t, f.reg), "two 401s and one 403")
