@@ -23,15 +23,18 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/metadata"
 
 	"github.com/quiverfs/quiver/internal/testenv"
 	onlineredis "github.com/quiverfs/quiver/online/redis"
 	pb "github.com/quiverfs/quiver/proto/quiver/serving/v1"
 	"github.com/quiverfs/quiver/registry/open"
+	"github.com/quiverfs/quiver/serving/auth/authtest"
 )
 
-// BenchmarkTransports measures 1-entity GetOnlineFeatures (3 views × 10 features) over gRPC
-// and over HTTP/JSON against a real `quiver serve` process, pinned to its own CPU, and reports
+// BenchmarkTransports measures 1-entity GetOnlineFeatures (3 views × 10 features) over gRPC,
+// over gRPC with JWT authentication and a policy (a second server), and over HTTP/JSON
+// against a real `quiver serve` process, pinned to its own CPU, and reports
 // the server's CPU per call from /proc/PID/stat. scripts/bench-serving.sh runs it beside the
 // redis-benchmark HMGET ceiling; see docs/BENCHMARKS.md.
 //
@@ -64,41 +67,68 @@ func BenchmarkTransports(b *testing.B) {
 	require.NoError(b, os.WriteFile(filepath.Join(dir, "quiver.yaml"), fmt.Appendf(nil,
 		"project: %s\nregistry: sqlite://%s\nonline: redis://%s/0\n", project, filepath.Join(dir, "registry.db"), redisAddr), 0o644))
 
-	ports := make([]int, 2)
+	ports := make([]int, 3)
 	for i := range ports {
 		ports[i], err = testenv.FreePort()
 		require.NoError(b, err)
 	}
 	grpcAddr, httpAddr := "127.0.0.1:"+strconv.Itoa(ports[0]), "127.0.0.1:"+strconv.Itoa(ports[1])
+	jwtAddr := "127.0.0.1:" + strconv.Itoa(ports[2])
 	grpcOnly := os.Getenv("QUIVER_BENCH_ONLY") == "grpc"
-	args := []string{bin, "-C", dir, "serve", "--addr", grpcAddr, "--metrics-addr", ""}
+	// start runs `quiver serve` from repo on addr (pinned with taskset when asked) and waits
+	// until it answers health; it returns the process and a connection pool to it.
+	start := func(repo, addr string, extra ...string) (*exec.Cmd, []*grpc.ClientConn) {
+		args := append([]string{bin, "-C", repo, "serve", "--addr", addr, "--metrics-addr", ""}, extra...)
+		if cpu := os.Getenv("QUIVER_BENCH_CPU"); cpu != "" {
+			args = append([]string{"taskset", "-c", cpu}, args...)
+		}
+		var serverLog bytes.Buffer
+		cmd := exec.Command(args[0], args[1:]...)
+		cmd.Stdout, cmd.Stderr = &serverLog, &serverLog
+		require.NoError(b, cmd.Start())
+		b.Cleanup(func() {
+			_ = cmd.Process.Signal(syscall.SIGTERM)
+			_ = cmd.Wait()
+		})
+		conns := make([]*grpc.ClientConn, 4)
+		for i := range conns {
+			conns[i], err = grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+			require.NoError(b, err)
+			b.Cleanup(func() { _ = conns[i].Close() })
+		}
+		require.Eventually(b, func() bool {
+			r, err := healthpb.NewHealthClient(conns[0]).Check(ctx, &healthpb.HealthCheckRequest{})
+			return err == nil && r.GetStatus() == healthpb.HealthCheckResponse_SERVING
+		}, 20*time.Second, 20*time.Millisecond, "server did not start: %s", &serverLog)
+		return cmd, conns
+	}
+	var extra []string
 	if !grpcOnly {
-		args = append(args, "--http-addr", httpAddr, "--preload-models=false")
+		extra = []string{"--http-addr", httpAddr, "--preload-models=false"}
 	}
-	if cpu := os.Getenv("QUIVER_BENCH_CPU"); cpu != "" {
-		args = append([]string{"taskset", "-c", cpu}, args...)
+	cmd, conns := start(dir, grpcAddr, extra...)
+
+	// A second server over the same registry and Redis with JWT authentication and a policy:
+	// every call carries an ES256 token (verified once, then from the verified-token cache, as
+	// a client that reuses its token gets) and is authorized against the policy.
+	var jwtCmd *exec.Cmd
+	var jwtConns []*grpc.ClientConn
+	var token string
+	if !grpcOnly {
+		jdir := filepath.Join(dir, "jwt")
+		require.NoError(b, os.MkdirAll(jdir, 0o755))
+		signer := authtest.NewEC(b, "bench")
+		require.NoError(b, os.WriteFile(filepath.Join(jdir, "jwks.json"), authtest.JWKS(b, signer), 0o644))
+		require.NoError(b, os.WriteFile(filepath.Join(jdir, "quiver.yaml"), fmt.Appendf(nil,
+			"project: %s\nregistry: sqlite://%s\nonline: redis://%s/0\nserving:\n  jwt: { jwks_file: jwks.json, issuer: https://idp.bench/, audience: quiver }\n  policy:\n    grants:\n      - { principals: ['subject:bench'], feature_services: [bench30] }\n",
+			project, filepath.Join(dir, "registry.db"), redisAddr), 0o644))
+		token = signer.Token(b, authtest.Claims{Issuer: "https://idp.bench/", Subject: "bench", Audience: []string{"quiver"},
+			Expiry: time.Now().Add(time.Hour), IssuedAt: time.Now()})
+		jwtCmd, jwtConns = start(jdir, jwtAddr, "--preload-models=false")
 	}
-	var serverLog bytes.Buffer
-	cmd := exec.Command(args[0], args[1:]...)
-	cmd.Stdout, cmd.Stderr = &serverLog, &serverLog
-	require.NoError(b, cmd.Start())
-	b.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		_ = cmd.Wait()
-	})
-	conns := make([]*grpc.ClientConn, 4)
-	for i := range conns {
-		conns[i], err = grpc.NewClient(grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-		require.NoError(b, err)
-		b.Cleanup(func() { _ = conns[i].Close() })
-	}
-	require.Eventually(b, func() bool {
-		r, err := healthpb.NewHealthClient(conns[0]).Check(ctx, &healthpb.HealthCheckRequest{})
-		return err == nil && r.GetStatus() == healthpb.HealthCheckResponse_SERVING
-	}, 20*time.Second, 20*time.Millisecond, "server did not start: %s", &serverLog)
 
 	httpClient := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
-	grpcCall := func(g int, rng *rand.Rand) error {
+	getOnline := func(ctx context.Context, conns []*grpc.ClientConn, g int, rng *rand.Rand) error {
 		resp, err := pb.NewFeatureServingClient(conns[g%len(conns)]).GetOnlineFeatures(ctx, &pb.GetOnlineFeaturesRequest{
 			Kind:     &pb.GetOnlineFeaturesRequest_FeatureService{FeatureService: "bench30"},
 			Entities: benchEntities(rng, 1),
@@ -108,6 +138,9 @@ func BenchmarkTransports(b *testing.B) {
 		}
 		return err
 	}
+	grpcCall := func(g int, rng *rand.Rand) error { return getOnline(ctx, conns, g, rng) }
+	jwtCtx := metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+token)
+	jwtCall := func(g int, rng *rand.Rand) error { return getOnline(jwtCtx, jwtConns, g, rng) }
 	url := "http://" + httpAddr + "/v1/get-online-features"
 	httpCall := func(_ int, rng *rand.Rand) error {
 		body := `{"feature_service":"bench30","entities":{"user_id":{"val":[{"int64_val":"` + strconv.Itoa(rng.IntN(benchUsers)) + `"}]}}}`
@@ -126,12 +159,13 @@ func BenchmarkTransports(b *testing.B) {
 		for _, tr := range []struct {
 			name string
 			call func(int, *rand.Rand) error
-		}{{"grpc", grpcCall}, {"http-json", httpCall}} {
+			srv  *exec.Cmd
+		}{{"grpc", grpcCall, cmd}, {"grpc-jwt", jwtCall, jwtCmd}, {"http-json", httpCall, cmd}} {
 			if grpcOnly && tr.name != "grpc" {
 				continue
 			}
 			b.Run(fmt.Sprintf("%s/conc=%d", tr.name, conc), func(b *testing.B) {
-				processLoad(b, cmd.Process.Pid, conc, tr.call)
+				processLoad(b, tr.srv.Process.Pid, conc, tr.call)
 			})
 		}
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -141,6 +142,18 @@ func TestTwoProjectsShareRegistryAndWarehouse(t *testing.T) {
 		r := quiver(t, env, "-C", p.dir, "-o", "json", "get-online", "--feature", "user_stats:clicks_7d", "--entity", "user_id=1")
 		require.Equal(t, exitOK, r.code, r.stderr)
 		require.Contains(t, r.stdout, fmt.Sprint(p.clicks+1), "%s online: %s", p.name, r.stdout)
+		for _, q := range projects {
+			if q.name != p.name {
+				require.NotContains(t, r.stdout, fmt.Sprint(q.clicks+1))
+			}
+		}
+		// So does each project's quiver serve, over gRPC, from the shared registry and Redis.
+		senv := maps.Clone(env)
+		senv["QUIVER_ONNXRUNTIME_LIB"] = os.Getenv("QUIVER_ONNXRUNTIME_LIB")
+		addr := startServe(t, p.dir, senv, "--preload-models=false")
+		r = quiver(t, nil, "-o", "json", "get-online", "--server", addr, "--feature", "user_stats:clicks_7d", "--entity", "user_id=1")
+		require.Equal(t, exitOK, r.code, r.stderr)
+		require.Contains(t, r.stdout, fmt.Sprint(p.clicks+1), "%s served: %s", p.name, r.stdout)
 		for _, q := range projects {
 			if q.name != p.name {
 				require.NotContains(t, r.stdout, fmt.Sprint(q.clicks+1))
