@@ -36,7 +36,7 @@ quiver -C "$repo" dataset verify churn_train@v1
 
 step "quiver train churn_train: the Go trainer (no Python), metrics tracked, model registered"
 quiver -C "$repo" train churn_train --param epochs=40
-run_id=$(quiver -C "$repo" -o json runs list --job churn_train --limit 1 | sed -n 's/.*"ID": "\([^"]*\)".*/\1/p' | head -1)
+run_id=$(quiver -C "$repo" -o json runs list --job churn_train --limit 1 | sed -n 's/.*"id": "\([^"]*\)".*/\1/p' | head -1)
 quiver -C "$repo" runs show "$run_id"
 
 step "a second train reuses the dataset (same inputs)"
