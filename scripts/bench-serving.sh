@@ -9,6 +9,8 @@
 #   BASE_QUIVER=/path/to/older/quiver scripts/bench-serving.sh   # also the gRPC path of an older build
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# quiver serve checks at start that the ONNX Runtime its models need can be loaded.
+export QUIVER_ONNXRUNTIME_LIB=${QUIVER_ONNXRUNTIME_LIB:-$(./scripts/onnxruntime.sh)}
 calls=${CALLS:-20000}
 server_cpu=${SERVER_CPU:-0}
 load_cpu=${LOAD_CPU:-1}
