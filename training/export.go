@@ -6,8 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
 )
 
 // Export formats.
@@ -68,7 +72,9 @@ func ExportTo(ctx context.Context, src string, m *Manifest, dir string, opts Exp
 	if err := prepareTarget(dir, names, opts.Force); err != nil {
 		return nil, err
 	}
-	stage, err := os.MkdirTemp(dir, exportStagingPrefix+"*")
+	// The staging folder names this process, so that the next export can tell a killed
+	// export's leftover (removed) from one still running (kept).
+	stage, err := os.MkdirTemp(dir, exportStagingPrefix+strconv.Itoa(os.Getpid())+"-*")
 	if err != nil {
 		return nil, fmt.Errorf("export: %w", err)
 	}
@@ -109,6 +115,7 @@ func prepareTarget(dir string, names []string, force bool) error {
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrExportTarget, err)
 	}
+	entries = slices.DeleteFunc(entries, func(e fs.DirEntry) bool { return removeDeadStaging(dir, e) })
 	if len(entries) > 0 && !force {
 		return fmt.Errorf("%w: %s is not empty (it has %s%s); export into an empty directory, or pass --force to replace the exported files in it",
 			ErrExportTarget, dir, entries[0].Name(), map[bool]string{true: fmt.Sprintf(" and %d more", len(entries)-1)}[len(entries) > 1])
@@ -119,6 +126,21 @@ func prepareTarget(dir string, names []string, force bool) error {
 		}
 	}
 	return nil
+}
+
+// removeDeadStaging removes e when it is the staging folder of an export whose process is
+// gone (killed mid-export), and reports whether it did.
+func removeDeadStaging(dir string, e fs.DirEntry) bool {
+	rest, ok := strings.CutPrefix(e.Name(), exportStagingPrefix)
+	if !ok || !e.IsDir() {
+		return false
+	}
+	pidText, _, _ := strings.Cut(rest, "-")
+	pid, err := strconv.Atoi(pidText)
+	if err == nil && processAlive(pid) {
+		return false
+	}
+	return os.RemoveAll(filepath.Join(dir, e.Name())) == nil
 }
 
 func filePaths(m *Manifest) []string {

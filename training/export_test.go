@@ -2,7 +2,9 @@ package training_test
 
 import (
 	"context"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -99,4 +101,27 @@ func TestExportTargetSafety(t *testing.T) {
 	files, err = training.ExportTo(ctx, src, m, filepath.Join(fx.dir, "fresh", "dir"), training.ExportOptions{})
 	require.NoError(t, err)
 	require.Len(t, files, 1+len(m.Files))
+
+	// A killed export leaves its staging folder behind: the next export removes it (its
+	// process is gone) instead of refusing the target as non-empty; a running export's
+	// staging folder is left alone.
+	dead := exec.Command("sleep", "60")
+	require.NoError(t, dead.Start())
+	require.NoError(t, dead.Process.Kill())
+	_ = dead.Wait()
+	killed := filepath.Join(fx.dir, "killed")
+	leftover := filepath.Join(killed, fmt.Sprintf(".quiver-export-%d-123", dead.Process.Pid))
+	require.NoError(t, os.MkdirAll(leftover, 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(leftover, "part-00000.parquet"), []byte("half"), 0o644))
+	_, err = training.ExportTo(ctx, src, m, killed, training.ExportOptions{})
+	require.NoError(t, err)
+	require.NoDirExists(t, leftover)
+	_, err = training.Verify(killed, "")
+	require.NoError(t, err)
+	running := filepath.Join(fx.dir, "running")
+	live := filepath.Join(running, fmt.Sprintf(".quiver-export-%d-456", os.Getpid()))
+	require.NoError(t, os.MkdirAll(live, 0o755))
+	_, err = training.ExportTo(ctx, src, m, running, training.ExportOptions{})
+	require.ErrorIs(t, err, training.ErrExportTarget)
+	require.DirExists(t, live)
 }
