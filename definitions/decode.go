@@ -93,6 +93,13 @@ func resolve(n *yaml.Node) *yaml.Node {
 	return n
 }
 
+// DescribeNode says what a YAML node is, for errors ("a list", "the number 3", ...): one
+// wording for every decoder of Quiver's YAML (definitions, the serving section).
+func DescribeNode(n *yaml.Node) string { return describe(n) }
+
+// ResolveAlias follows a YAML alias to the node it names (at most 100 hops).
+func ResolveAlias(n *yaml.Node) *yaml.Node { return resolve(n) }
+
 func describe(n *yaml.Node) string {
 	switch n.Kind {
 	case yaml.MappingNode:

@@ -268,32 +268,9 @@ func (d *decoder) pos(n *yaml.Node) definitions.Pos {
 	return definitions.Pos{File: d.file, Line: n.Line, Col: n.Column}
 }
 
-func resolve(n *yaml.Node) *yaml.Node {
-	for i := 0; n.Kind == yaml.AliasNode && n.Alias != nil && i < 100; i++ {
-		n = n.Alias
-	}
-	return n
-}
+func resolve(n *yaml.Node) *yaml.Node { return definitions.ResolveAlias(n) }
 
-func describe(n *yaml.Node) string {
-	switch n.Kind {
-	case yaml.MappingNode:
-		return "a mapping"
-	case yaml.SequenceNode:
-		return "a list"
-	case yaml.ScalarNode:
-		switch n.Tag {
-		case "!!null":
-			return "nothing (null)"
-		case "!!int", "!!float":
-			return "the number " + n.Value
-		case "!!bool":
-			return "the boolean " + n.Value
-		}
-		return strconv.Quote(n.Value)
-	}
-	return "an unsupported YAML node"
-}
+func describe(n *yaml.Node) string { return definitions.DescribeNode(n) }
 
 // mapping checks that n is a mapping whose keys are all in allowed (no repeats) and returns
 // its entries in order.
