@@ -31,6 +31,7 @@ type Store interface {
 	TrainingStore
 	ModelStore
 	RecoveryStore
+	BrowseStore
 	// Close releases the store's connections. The store must not be used afterwards.
 	Close() error
 }

@@ -60,6 +60,8 @@ func Run(t *testing.T, open func(t *testing.T) registry.Store) {
 		{"ConcurrentAliasMoves", testConcurrentAliasMoves},
 		{"HeartbeatsAndReaping", testHeartbeatsAndReaping},
 		{"AuditTrail", testAuditTrail},
+		{"PageTrainingRuns", testPageTrainingRuns},
+		{"MetricSeries", testMetricSeries},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,0 +1,40 @@
+package registry
+
+import "context"
+
+// BrowseStore answers the paged, sorted queries of the web UI (quiver ui): lists too long to
+// read whole (a project's training runs) and metric series too long to draw point by point.
+type BrowseStore interface {
+	// PageTrainingRuns returns one page of the runs matching q, sorted as q.Sort says, and how
+	// many runs match in all. An unknown sort is ErrInvalid.
+	PageTrainingRuns(ctx context.Context, q TrainingRunPage) ([]TrainingRun, int64, error)
+	// MetricSeries returns metric name of run id over its steps, at most maxPoints points in
+	// step order: when the metric has more points than that, the steps are cut into maxPoints
+	// equal ranges and each range gives one point (its greatest step, the mean of its values).
+	// maxPoints <= 0 means 500. An unknown run is ErrTrainingRunNotFound; an unknown metric
+	// gives no points.
+	MetricSeries(ctx context.Context, id TrainingRunID, name string, maxPoints int) ([]Metric, error)
+}
+
+// Training run sorts for TrainingRunPage.Sort.
+const (
+	SortStartedDesc = "-started" // newest first (the default)
+	SortStartedAsc  = "started"
+	SortJob         = "job" // by job, newest first within a job
+	SortStatus      = "status"
+)
+
+// TrainingRunSorts are the valid TrainingRunPage.Sort values.
+var TrainingRunSorts = []string{SortStartedDesc, SortStartedAsc, SortJob, SortStatus}
+
+// TrainingRunPage selects a page of a project's training runs. Empty fields match everything.
+type TrainingRunPage struct {
+	Project string
+	Job     string
+	Status  TrainingStatus
+	// Tag, when its Key is set, keeps the runs with that tag (of that value, when Value is set).
+	Tag    struct{ Key, Value string }
+	Sort   string // one of TrainingRunSorts; empty is SortStartedDesc
+	Limit  int    // <= 0: 50; never more than 1000
+	Offset int
+}

@@ -1,0 +1,117 @@
+package registrytest
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/quiverfs/quiver/registry"
+)
+
+func testPageTrainingRuns(t *testing.T, s registry.Store) {
+	c := ctx(t)
+	var ids []registry.TrainingRunID
+	for i := range 7 {
+		job := "a"
+		if i%2 == 1 {
+			job = "b"
+		}
+		r, err := s.CreateTrainingRun(c, registry.TrainingRun{Project: project, Job: job, ID: registry.TrainingRunID(fmt.Sprintf("run-%d", i))})
+		require.NoError(t, err)
+		ids = append(ids, r.ID)
+		if i%3 == 0 {
+			require.NoError(t, s.SetRunTags(c, r.ID, map[string]string{"team": "growth"}))
+		}
+	}
+	_, err := s.CreateTrainingRun(c, registry.TrainingRun{Project: "other", Job: "a", ID: "elsewhere"})
+	require.NoError(t, err)
+	_, err = s.FinishTrainingRun(c, ids[2], registry.TrainingFailed, 1)
+	require.NoError(t, err)
+
+	// Pages of 3 walk every run of the project once, newest first (equal start times order by
+	// id, descending).
+	var seen []registry.TrainingRunID
+	for off := 0; off < 9; off += 3 {
+		page, total, err := s.PageTrainingRuns(c, registry.TrainingRunPage{Project: project, Limit: 3, Offset: off})
+		require.NoError(t, err)
+		require.EqualValues(t, 7, total)
+		for _, r := range page {
+			require.Equal(t, project, r.Project)
+			seen = append(seen, r.ID)
+		}
+	}
+	require.ElementsMatch(t, ids, seen)
+	require.Len(t, seen, 7)
+	for i := 1; i < len(seen); i++ {
+		a, err := s.GetTrainingRun(c, seen[i-1])
+		require.NoError(t, err)
+		b, err := s.GetTrainingRun(c, seen[i])
+		require.NoError(t, err)
+		require.False(t, a.StartedAt.Before(b.StartedAt), "newest first")
+	}
+
+	page, total, err := s.PageTrainingRuns(c, registry.TrainingRunPage{Project: project, Job: "b", Sort: registry.SortStartedAsc})
+	require.NoError(t, err)
+	require.EqualValues(t, 3, total)
+	require.Len(t, page, 3)
+	for _, r := range page {
+		require.Equal(t, "b", r.Job)
+	}
+	page, total, err = s.PageTrainingRuns(c, registry.TrainingRunPage{Project: project, Status: registry.TrainingFailed})
+	require.NoError(t, err)
+	require.EqualValues(t, 1, total)
+	require.Equal(t, ids[2], page[0].ID)
+	tag := registry.TrainingRunPage{Project: project, Sort: registry.SortJob}
+	tag.Tag.Key, tag.Tag.Value = "team", "growth"
+	page, total, err = s.PageTrainingRuns(c, tag)
+	require.NoError(t, err)
+	require.EqualValues(t, 3, total) // runs 0, 3, 6
+	require.Equal(t, "a", page[0].Job)
+	require.Equal(t, "b", page[2].Job)
+	tag.Tag.Value = "nobody"
+	_, total, err = s.PageTrainingRuns(c, tag)
+	require.NoError(t, err)
+	require.Zero(t, total)
+
+	_, _, err = s.PageTrainingRuns(c, registry.TrainingRunPage{Project: project, Sort: "size"})
+	require.ErrorIs(t, err, registry.ErrInvalid)
+	require.ErrorContains(t, err, "size")
+}
+
+func testMetricSeries(t *testing.T, s registry.Store) {
+	c := ctx(t)
+	r := newRun(t, s, "job")
+	var points []registry.Metric
+	for step := range int64(1000) {
+		points = append(points, registry.Metric{Name: "loss", Step: step, Value: float64(step)})
+	}
+	points = append(points, registry.Metric{Name: "acc", Step: 0, Value: 0.5}, registry.Metric{Name: "acc", Step: 10, Value: 0.75})
+	require.NoError(t, s.LogMetrics(c, r.ID, points))
+
+	// Few points: all of them, in step order.
+	acc, err := s.MetricSeries(c, r.ID, "acc", 10)
+	require.NoError(t, err)
+	require.Len(t, acc, 2)
+	require.Equal(t, 0.75, acc[1].Value)
+	require.EqualValues(t, 10, acc[1].Step)
+
+	// Many points: one per equal step range, the range's last step and its mean value.
+	loss, err := s.MetricSeries(c, r.ID, "loss", 100)
+	require.NoError(t, err)
+	require.Len(t, loss, 100)
+	require.EqualValues(t, 9, loss[0].Step)
+	require.InDelta(t, 4.5, loss[0].Value, 1e-9)
+	require.EqualValues(t, 999, loss[99].Step)
+	require.InDelta(t, 994.5, loss[99].Value, 1e-9)
+	for i := 1; i < len(loss); i++ {
+		require.Greater(t, loss[i].Step, loss[i-1].Step)
+	}
+
+	none, err := s.MetricSeries(c, r.ID, "missing", 100)
+	require.NoError(t, err)
+	require.Empty(t, none)
+	_, err = s.MetricSeries(c, "no-such-run", "loss", 100)
+	require.True(t, errors.Is(err, registry.ErrNotFound), "got %v", err)
+}
