@@ -14,6 +14,9 @@ type BrowseStore interface {
 	// maxPoints <= 0 means 500. An unknown run is ErrTrainingRunNotFound; an unknown metric
 	// gives no points.
 	MetricSeries(ctx context.Context, id TrainingRunID, name string, maxPoints int) ([]Metric, error)
+	// ModelAliasEvents returns the audit trail of every alias of model name, removed aliases
+	// included, newest first, at most limit events (<= 0: 100). An unknown model gives none.
+	ModelAliasEvents(ctx context.Context, project, name string, limit int) ([]AliasEvent, error)
 }
 
 // Training run sorts for TrainingRunPage.Sort.

@@ -115,3 +115,43 @@ func testMetricSeries(t *testing.T, s registry.Store) {
 	_, err = s.MetricSeries(c, "no-such-run", "loss", 100)
 	require.True(t, errors.Is(err, registry.ErrNotFound), "got %v", err)
 }
+
+func testModelAliasEvents(t *testing.T, s registry.Store) {
+	c := ctx(t)
+	for range 3 {
+		_, err := s.CreateModelVersion(c, registry.ModelVersion{Project: project, Name: "churn", ArtifactURI: "a"})
+		require.NoError(t, err)
+	}
+	_, err := s.CreateModelVersion(c, registry.ModelVersion{Project: project, Name: "other", ArtifactURI: "a"})
+	require.NoError(t, err)
+	set := func(alias string, v int, by string) {
+		_, err := s.SetModelAlias(c, registry.AliasUpdate{Project: project, Name: "churn", Alias: alias, Version: v, By: by})
+		require.NoError(t, err)
+	}
+	set("production", 1, "alice")
+	set("staging", 2, "bob")
+	set("production", 3, "carol")
+	require.NoError(t, s.DeleteModelAlias(c, project, "churn", "staging", "dave"))
+	_, err = s.SetModelAlias(c, registry.AliasUpdate{Project: project, Name: "other", Alias: "production", Version: 1, By: "eve"})
+	require.NoError(t, err)
+
+	evs, err := s.ModelAliasEvents(c, project, "churn", 0)
+	require.NoError(t, err)
+	require.Len(t, evs, 4) // the removed staging alias's moves included; the other model's not
+	require.Equal(t, "staging", evs[0].Alias)
+	require.Equal(t, "dave", evs[0].ChangedBy)
+	require.Equal(t, 2, evs[0].FromVersion)
+	require.Zero(t, evs[0].ToVersion)
+	require.Equal(t, "production", evs[1].Alias)
+	require.Equal(t, 1, evs[1].FromVersion)
+	require.Equal(t, 3, evs[1].ToVersion)
+	require.Equal(t, "alice", evs[3].ChangedBy)
+	require.Zero(t, evs[3].FromVersion)
+
+	two, err := s.ModelAliasEvents(c, project, "churn", 2)
+	require.NoError(t, err)
+	require.Equal(t, evs[:2], two)
+	none, err := s.ModelAliasEvents(c, project, "nobody", 0)
+	require.NoError(t, err)
+	require.Empty(t, none)
+}

@@ -62,6 +62,7 @@ func Run(t *testing.T, open func(t *testing.T) registry.Store) {
 		{"AuditTrail", testAuditTrail},
 		{"PageTrainingRuns", testPageTrainingRuns},
 		{"MetricSeries", testMetricSeries},
+		{"ModelAliasEvents", testModelAliasEvents},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"slices"
 
@@ -133,6 +134,33 @@ func (s *Store) MetricSeries(ctx context.Context, id registry.TrainingRunID, nam
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("read metric %q of training run %s: %w", name, id, err)
+	}
+	return out, nil
+}
+
+// ModelAliasEvents implements registry.BrowseStore.
+func (s *Store) ModelAliasEvents(ctx context.Context, project, name string, limit int) ([]registry.AliasEvent, error) {
+	if limit <= 0 {
+		limit = 100
+	}
+	rows, err := s.q().query(ctx, `SELECT alias, from_version, to_version, changed_at, changed_by FROM model_alias_events
+		WHERE project = ? AND name = ? ORDER BY id DESC LIMIT ?`, project, name, limit)
+	if err != nil {
+		return nil, fmt.Errorf("read alias history of model %s: %w", name, err)
+	}
+	defer rows.Close()
+	var out []registry.AliasEvent
+	for rows.Next() {
+		e := registry.AliasEvent{Project: project, Name: name}
+		var from, to sql.NullInt64
+		if err := rows.Scan(&e.Alias, &from, &to, dbTime{&e.ChangedAt}, &e.ChangedBy); err != nil {
+			return nil, fmt.Errorf("read alias history of model %s: %w", name, err)
+		}
+		e.FromVersion, e.ToVersion = int(from.Int64), int(to.Int64)
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read alias history of model %s: %w", name, err)
 	}
 	return out, nil
 }
