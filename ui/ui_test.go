@@ -1,0 +1,90 @@
+package ui
+
+import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+func get(t *testing.T, h http.Handler, path string) (int, string) {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+	body, _ := io.ReadAll(rec.Result().Body)
+	return rec.Code, string(body)
+}
+
+func TestPagesRender(t *testing.T) {
+	f := newFixture(t)
+	s := f.server(t)
+	for _, tc := range []struct {
+		path string
+		want []string
+	}{
+		{"/", []string{"user_stats", "merchant_stats", "churn_v1", "churn_train", `href="/views/user_stats"`}},
+		{"/?q=spend", []string{"user_stats", "matching features", "spend_30d"}},
+		{"/?owner=risk", []string{"merchant_stats"}},
+		{"/?tag=tier%3Dgold", []string{"user_stats"}},
+		{"/views/user_stats", []string{"spend_30d", "Spend over 30 days", "30d", "7001", "7002", "churn_v1", `href="/models/churn"`, "added", "feature spend_30d", "7d", "behind now"}},
+		{"/objects/feature_service/churn_v1", []string{"user_stats", "merchant_stats", "/models/churn"}},
+		{"/objects/entity/user", []string{"/views/user_stats"}},
+		{"/datasets", []string{"churn_training"}},
+		{"/datasets/churn_training", []string{"v2 (this)", "user_stats__spend_30d", `class="spark"`, "sha256:"}},
+		{"/datasets/churn_training/v/1", []string{"user_stats__clicks_7d", "/datasets/churn_training/diff?a=2&amp;b=1"}},
+		{"/datasets/churn_training/diff?a=1&b=2", []string{"added", "user_stats__spend_30d", "7001", "7002"}},
+		{"/runs", []string{"run-a", "run-b", "run-c", "Compare selected runs"}},
+		{"/runs?status=finished&job=churn_train", []string{"run-a"}},
+		{"/runs/run-a", []string{"lr", "loss", "auc", `class="chart"`}},
+		{"/runs/compare?id=run-a&id=run-b", []string{`data-series="run-a"`, `data-series="run-b"`, "differs", "lr"}},
+		{"/models", []string{"churn", "production → v2"}},
+		{"/models/churn", []string{"moved production from v1 to v2", "removed staging (was v2)", "dave", "carol"}},
+		{"/models/churn/v/1", []string{`data-kind="run"`, `data-kind="dataset"`, `data-kind="feature service"`, `data-kind="feature view"`, `data-kind="offline snapshot"`, "7002", "8001"}},
+	} {
+		t.Run(tc.path, func(t *testing.T) {
+			code, body := get(t, s, tc.path)
+			require.Equal(t, http.StatusOK, code, body)
+			for _, w := range tc.want {
+				require.Contains(t, body, w)
+			}
+		})
+	}
+}
+
+func TestPagesRefuseBadInput(t *testing.T) {
+	s := newFixture(t).server(t)
+	for _, tc := range []struct {
+		path string
+		code int
+		want string
+	}{
+		{"/views/nope", http.StatusNotFound, "not found"},
+		{"/objects/gadget/x", http.StatusNotFound, "gadget"},
+		{"/runs/compare?id=run-a", http.StatusBadRequest, "at least two runs"},
+		{"/runs/compare?id=run-a&id=nope", http.StatusNotFound, "nope"},
+		{"/runs?sort=size", http.StatusBadRequest, "size"},
+		{"/runs?status=bogus", http.StatusBadRequest, "valid statuses"},
+		{"/?page=0", http.StatusBadRequest, "page"},
+		{"/?sort=x", http.StatusBadRequest, "valid sorts"},
+		{"/models/churn/v/x", http.StatusBadRequest, "version"},
+		{"/models/churn/v/9", http.StatusNotFound, ""},
+		{"/datasets/churn_training/diff?a=1", http.StatusBadRequest, "version"},
+		{"/no/such/page", http.StatusNotFound, "no such page"},
+	} {
+		t.Run(tc.path, func(t *testing.T) {
+			code, body := get(t, s, tc.path)
+			require.Equal(t, tc.code, code, body)
+			require.Contains(t, strings.ToLower(body), strings.ToLower(tc.want))
+		})
+	}
+}
+
+func TestStaticAssetsEmbedded(t *testing.T) {
+	s := newFixture(t).server(t)
+	code, body := get(t, s, "/static/style.css")
+	require.Equal(t, http.StatusOK, code)
+	require.Contains(t, body, ":focus-visible")
+}

@@ -1,0 +1,191 @@
+package ui
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/quiverfs/quiver/definitions"
+	"github.com/quiverfs/quiver/registry"
+)
+
+type viewData struct {
+	View       *definitions.FeatureView
+	Latest     registry.ObjectVersion
+	Generation int
+	History    []viewVersion
+	Runs       []registry.MaterializationRun
+	Watermark  *registry.Watermark
+	// Freshness is how far behind now the watermark is (the newest data materialized);
+	// empty when the view has never been materialized.
+	Freshness string
+	Snapshots []snapshotRow
+	Services  []relation
+	Models    []relation
+	TagList   []string
+}
+
+type snapshotRow struct {
+	ID        int64
+	RunID     registry.RunID
+	Start     time.Time
+	End       time.Time
+	Committed time.Time
+}
+
+type viewVersion struct {
+	registry.ObjectVersion
+	Changes []fieldChange
+}
+
+// fieldChange is one difference between a view version and the one before it.
+type fieldChange struct {
+	Op   string // "added", "removed", "changed"
+	What string
+	From string
+	To   string
+}
+
+// diffViews is the field-level diff of one apply of a view.
+func diffViews(a, b *definitions.FeatureView) []fieldChange {
+	var out []fieldChange
+	if a == nil {
+		for _, f := range b.Features {
+			out = append(out, fieldChange{Op: "added", What: "feature " + f.Name, To: f.Type.String()})
+		}
+		return out
+	}
+	old := map[string]definitions.Field{}
+	for _, f := range a.Features {
+		old[f.Name] = f
+	}
+	for _, f := range b.Features {
+		o, ok := old[f.Name]
+		switch {
+		case !ok:
+			out = append(out, fieldChange{Op: "added", What: "feature " + f.Name, To: f.Type.String()})
+		case o.Type.String() != f.Type.String():
+			out = append(out, fieldChange{Op: "changed", What: "type of " + f.Name, From: o.Type.String(), To: f.Type.String()})
+		}
+		if ok && o.Description != f.Description {
+			out = append(out, fieldChange{Op: "changed", What: "description of " + f.Name, From: o.Description, To: f.Description})
+		}
+		delete(old, f.Name)
+	}
+	for _, f := range a.Features {
+		if _, gone := old[f.Name]; gone {
+			out = append(out, fieldChange{Op: "removed", What: "feature " + f.Name, From: f.Type.String()})
+		}
+	}
+	scalar := func(what, x, y string) {
+		if x != y {
+			out = append(out, fieldChange{Op: "changed", What: what, From: x, To: y})
+		}
+	}
+	scalar("ttl", a.TTL.String(), b.TTL.String())
+	scalar("source", a.Source, b.Source)
+	scalar("entities", fmt.Sprint(a.Entities), fmt.Sprint(b.Entities))
+	scalar("online", fmt.Sprint(a.Online), fmt.Sprint(b.Online))
+	scalar("description", a.Description, b.Description)
+	return out
+}
+
+// featureView is GET /views/{name}.
+func (s *Server) featureView(r *http.Request) (*page, error) {
+	ctx, name, project := r.Context(), r.PathValue("name"), s.opts.Project
+	reg := s.opts.Registry
+	hist, err := reg.ObjectHistory(ctx, project, definitions.KindFeatureView, name)
+	if err != nil {
+		return nil, err
+	}
+	d := &viewData{Latest: hist[len(hist)-1]}
+	var prev *definitions.FeatureView
+	for _, h := range hist {
+		vv := viewVersion{ObjectVersion: h}
+		if h.Deleted {
+			vv.Changes = []fieldChange{{Op: "removed", What: "the view"}}
+			prev = nil
+		} else if o, err := definitions.DecodeSpec(definitions.KindFeatureView, h.Spec); err == nil {
+			cur := o.(*definitions.FeatureView)
+			vv.Changes = diffViews(prev, cur)
+			prev = cur
+			d.View = cur
+		}
+		d.History = append(d.History, vv)
+	}
+	slices.Reverse(d.History)
+	if d.View == nil || d.Latest.Deleted {
+		return nil, notFoundf("feature view %q was removed in revision %d", name, d.Latest.Revision)
+	}
+	d.TagList = (&item{Tags: d.View.Tags}).tagList()
+	gens, err := reg.Generations(ctx, project)
+	if err != nil {
+		return nil, err
+	}
+	d.Generation = max(gens[name], 1)
+	if d.Runs, err = reg.ListRuns(ctx, registry.RunFilter{Project: project, View: name, Limit: 20}); err != nil {
+		return nil, err
+	}
+	switch wm, err := reg.Watermark(ctx, project, name); {
+	case err == nil:
+		d.Watermark = &wm
+		d.Freshness = age(s.opts.Now().Sub(wm.Time))
+	case !errors.Is(err, registry.ErrNotFound):
+		return nil, err
+	}
+	for _, run := range d.Runs {
+		if run.OfflineSnapshotID != 0 {
+			d.Snapshots = append(d.Snapshots, snapshotRow{ID: run.OfflineSnapshotID, RunID: run.ID, Start: run.Start, End: run.End, Committed: run.FinishedAt})
+		}
+	}
+	services, err := reg.ListObjects(ctx, project, definitions.KindFeatureService)
+	if err != nil {
+		return nil, err
+	}
+	using := map[string]bool{}
+	for _, sv := range services {
+		o, err := definitions.DecodeSpec(definitions.KindFeatureService, sv.Spec)
+		if err != nil {
+			continue
+		}
+		for _, f := range o.(*definitions.FeatureService).Features {
+			if f.View == name {
+				using[sv.Name] = true
+				d.Services = append(d.Services, relation{"feature service", sv.Name, kindPath(definitions.KindFeatureService, sv.Name)})
+				break
+			}
+		}
+	}
+	if len(using) > 0 {
+		if d.Models, err = s.modelsUsing(r, using); err != nil {
+			return nil, err
+		}
+	}
+	return &page{Template: "view", Title: "Feature view " + name, Nav: "catalog",
+		Crumbs: []crumb{{"Catalog", "/?kind=feature_view"}}, Data: d}, nil
+}
+
+// age writes a duration the way people say it: "3 days", "5 hours", "40 minutes".
+func age(d time.Duration) string {
+	neg := d < 0
+	if neg {
+		d = -d
+	}
+	var s string
+	switch {
+	case d >= 48*time.Hour:
+		s = fmt.Sprintf("%d days", int(d/(24*time.Hour)))
+	case d >= 2*time.Hour:
+		s = fmt.Sprintf("%d hours", int(d/time.Hour))
+	case d >= 2*time.Minute:
+		s = fmt.Sprintf("%d minutes", int(d/time.Minute))
+	default:
+		s = fmt.Sprintf("%d seconds", int(d/time.Second))
+	}
+	if neg {
+		return s + " ahead of now"
+	}
+	return s + " behind now"
+}
