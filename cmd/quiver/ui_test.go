@@ -1,0 +1,130 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/quiverfs/quiver/serving/auth/authtest"
+)
+
+// uiProc is a `quiver ui` running in-process.
+type uiProc struct {
+	url    string
+	cancel context.CancelFunc
+	done   chan result
+}
+
+// startUI runs quiver ui -o json on a free port and waits for the URL it prints.
+func startUI(t *testing.T, dir string, env map[string]string, extra ...string) *uiProc {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	p := &uiProc{cancel: cancel, done: make(chan result, 1)}
+	var errOut strings.Builder
+	go func() {
+		code := run(ctx, append([]string{"-C", dir, "-o", "json", "ui", "--addr", "127.0.0.1:0"}, extra...), pw, &errOut, func(k string) string { return env[k] })
+		pw.Close()
+		p.done <- result{code: code, stderr: errOut.String()}
+	}()
+	dec := json.NewDecoder(pr)
+	var v struct {
+		Project string `json:"project"`
+		URL     string `json:"url"`
+	}
+	require.NoError(t, dec.Decode(&v), "quiver ui printed no URL")
+	go func() { _, _ = io.Copy(io.Discard, pr) }()
+	require.Equal(t, "shop", v.Project)
+	p.url = v.URL
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case r := <-p.done:
+			require.Equal(t, exitOK, r.code, r.stderr)
+		case <-time.After(20 * time.Second):
+			t.Error("quiver ui did not stop")
+		}
+	})
+	return p
+}
+
+func httpGet(t *testing.T, url, token string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	require.NoError(t, err)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// TestUICommand: quiver ui serves the project's catalog from the configured registry and
+// stops cleanly when cancelled.
+func TestUICommand(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "shop")
+	require.Equal(t, exitOK, quiver(t, nil, "init", dir, "--project", "shop").code)
+	r := quiver(t, nil, "-C", dir, "apply")
+	require.Equal(t, exitOK, r.code, r.stderr)
+
+	p := startUI(t, dir, nil)
+	code, body := httpGet(t, p.url, "")
+	require.Equal(t, http.StatusOK, code)
+	require.Contains(t, body, "user_stats")
+	code, body = httpGet(t, p.url+"views/user_stats", "")
+	require.Equal(t, http.StatusOK, code)
+	require.Contains(t, body, "clicks_7d")
+	code, _ = httpGet(t, p.url+"static/style.css", "")
+	require.Equal(t, http.StatusOK, code)
+}
+
+// TestUICommandRefusesExposure: without authentication, a non-loopback address is a usage
+// error (nothing is served), as for quiver serve.
+func TestUICommandRefusesExposure(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "shop")
+	require.Equal(t, exitOK, quiver(t, nil, "init", dir, "--project", "shop").code)
+	r := quiver(t, nil, "-C", dir, "-o", "json", "ui", "--addr", "0.0.0.0:0")
+	require.Equal(t, exitUsage, r.code, r.stderr)
+	e := checkErrorJSON(t, "ui", r)
+	require.Equal(t, kindUsage, e.Kind)
+	require.Contains(t, r.stderr, "--allow-unauthenticated")
+
+	r = quiver(t, nil, "-C", dir, "ui", "extra")
+	require.Equal(t, exitUsage, r.code)
+}
+
+// TestUICommandAuthentication: with api_tokens in serving:, every page but /healthz and the
+// static assets needs a valid bearer token.
+func TestUICommandAuthentication(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "shop")
+	require.Equal(t, exitOK, quiver(t, nil, "init", dir, "--project", "shop").code)
+	path := filepath.Join(dir, "quiver.yaml")
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	writeFile(t, path, strings.TrimRight(string(b), "\n")+"\nserving:\n  api_tokens:\n    - { name: browser, sha256: "+authtest.SHA256("ui-secret")+" }\n")
+	r := quiver(t, nil, "-C", dir, "apply")
+	require.Equal(t, exitOK, r.code, r.stderr)
+
+	p := startUI(t, dir, nil)
+	code, body := httpGet(t, p.url, "")
+	require.Equal(t, http.StatusUnauthorized, code, body)
+	require.NotContains(t, body, "user_stats")
+	code, _ = httpGet(t, p.url+"views/user_stats", "wrong-secret")
+	require.Equal(t, http.StatusUnauthorized, code)
+	code, body = httpGet(t, p.url+"views/user_stats", "ui-secret")
+	require.Equal(t, http.StatusOK, code)
+	require.Contains(t, body, "clicks_7d")
+	code, _ = httpGet(t, p.url+"healthz", "")
+	require.Equal(t, http.StatusOK, code)
+}
