@@ -10,7 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-func get(t *testing.T, h http.Handler, path string) (int, string) {
+func fetch(t *testing.T, h http.Handler, path string) (int, string) {
 	t.Helper()
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
@@ -45,7 +45,7 @@ func TestPagesRender(t *testing.T) {
 		{"/models/churn/v/1", []string{`data-kind="run"`, `data-kind="dataset"`, `data-kind="feature service"`, `data-kind="feature view"`, `data-kind="offline snapshot"`, "7002", "8001"}},
 	} {
 		t.Run(tc.path, func(t *testing.T) {
-			code, body := get(t, s, tc.path)
+			code, body := fetch(t, s, tc.path)
 			require.Equal(t, http.StatusOK, code, body)
 			for _, w := range tc.want {
 				require.Contains(t, body, w)
@@ -75,7 +75,7 @@ func TestPagesRefuseBadInput(t *testing.T) {
 		{"/no/such/page", http.StatusNotFound, "no such page"},
 	} {
 		t.Run(tc.path, func(t *testing.T) {
-			code, body := get(t, s, tc.path)
+			code, body := fetch(t, s, tc.path)
 			require.Equal(t, tc.code, code, body)
 			require.Contains(t, strings.ToLower(body), strings.ToLower(tc.want))
 		})
@@ -84,7 +84,7 @@ func TestPagesRefuseBadInput(t *testing.T) {
 
 func TestStaticAssetsEmbedded(t *testing.T) {
 	s := newFixture(t).server(t)
-	code, body := get(t, s, "/static/style.css")
+	code, body := fetch(t, s, "/static/style.css")
 	require.Equal(t, http.StatusOK, code)
 	require.Contains(t, body, ":focus-visible")
 }
