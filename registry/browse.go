@@ -9,11 +9,15 @@ type BrowseStore interface {
 	// many runs match in all. An unknown sort is ErrInvalid.
 	PageTrainingRuns(ctx context.Context, q TrainingRunPage) ([]TrainingRun, int64, error)
 	// MetricSeries returns metric name of run id over its steps, at most maxPoints points in
-	// step order: when the metric has more points than that, the steps are cut into maxPoints
-	// equal ranges and each range gives one point (its greatest step, the mean of its values).
-	// maxPoints <= 0 means 500. An unknown run is ErrTrainingRunNotFound; an unknown metric
-	// gives no points.
+	// step order (maxPoints <= 0 means 500). A metric with more points than that is sampled:
+	// its step range is cut into maxPoints-1 equal strides and each stride's first point is
+	// kept, then the last point. Its cost does not grow with the number of points. An unknown
+	// run is ErrTrainingRunNotFound; an unknown metric gives no points.
 	MetricSeries(ctx context.Context, id TrainingRunID, name string, maxPoints int) ([]Metric, error)
+	// LatestMetrics returns the last point (greatest step, latest logged among equal steps) of
+	// each metric of run id, by name; unlike MetricSummaries its cost does not grow with the
+	// number of points. An unknown run is ErrTrainingRunNotFound.
+	LatestMetrics(ctx context.Context, id TrainingRunID) ([]Metric, error)
 	// ModelAliasEvents returns the audit trail of every alias of model name, removed aliases
 	// included, newest first, at most limit events (<= 0: 100). An unknown model gives none.
 	ModelAliasEvents(ctx context.Context, project, name string, limit int) ([]AliasEvent, error)

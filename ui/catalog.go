@@ -1,11 +1,13 @@
 package ui
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/quiverfs/quiver/definitions"
@@ -26,6 +28,9 @@ type item struct {
 	Features []definitions.Field
 	Matched  []string
 	URL      string
+
+	text         string   // name, description, tags and owner, lower-cased, for search
+	featureTexts []string // each feature's name and description, lower-cased
 }
 
 func (it *item) tagList() []string {
@@ -58,32 +63,72 @@ func decodeItem(o registry.ObjectVersion) *item {
 	if it.Owner == "" {
 		it.Owner = it.Tags["owner"]
 	}
+	it.text = strings.ToLower(it.Name + " " + it.Description + " " + strings.Join(it.tagList(), " ") + " " + it.Owner)
+	for _, f := range it.Features {
+		it.featureTexts = append(it.featureTexts, strings.ToLower(f.Name+" "+f.Description))
+	}
 	return it
 }
 
-// match reports whether every word of q is in the item's name, description, tags or
-// features; it records the features that matched.
-func (it *item) match(words []string) bool {
-	if len(words) == 0 {
-		return true
-	}
-	it.Matched = nil
-	text := strings.ToLower(it.Name + " " + it.Description + " " + strings.Join(it.tagList(), " ") + " " + it.Owner)
+// match reports whether every word is in the item's name, description, tags, owner or
+// features, and which features matched. Items are shared between requests: it changes nothing.
+func (it *item) match(words []string) (bool, []string) {
+	var matched []string
 	for _, w := range words {
-		found := strings.Contains(text, w)
-		for _, f := range it.Features {
-			if strings.Contains(strings.ToLower(f.Name+" "+f.Description), w) {
+		found := strings.Contains(it.text, w)
+		for i, ft := range it.featureTexts {
+			if strings.Contains(ft, w) {
 				found = true
-				if !slices.Contains(it.Matched, f.Name) {
-					it.Matched = append(it.Matched, f.Name)
+				if name := it.Features[i].Name; !slices.Contains(matched, name) {
+					matched = append(matched, name)
 				}
 			}
 		}
 		if !found {
-			return false
+			return false, nil
 		}
 	}
-	return true
+	return true, matched
+}
+
+// catalogCache holds the catalog's items for one registry revision: an apply changes the
+// revision, so a cached list is never stale.
+type catalogCache struct {
+	mu       sync.Mutex
+	revision int64
+	loaded   bool
+	items    []*item
+	owners   []string
+}
+
+// catalogItems returns every live definition of the project as a catalog item, and the
+// owners they name.
+func (s *Server) catalogItems(ctx context.Context) ([]*item, []string, error) {
+	rev, err := s.opts.Registry.CurrentRevision(ctx, s.opts.Project)
+	if err != nil {
+		return nil, nil, err
+	}
+	c := &s.catalogC
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.loaded && c.revision == rev {
+		return c.items, c.owners, nil
+	}
+	objs, err := s.opts.Registry.ListObjects(ctx, s.opts.Project, "")
+	if err != nil {
+		return nil, nil, err
+	}
+	owners := map[string]bool{}
+	items := make([]*item, 0, len(objs))
+	for _, o := range objs {
+		it := decodeItem(o)
+		if it.Owner != "" {
+			owners[it.Owner] = true
+		}
+		items = append(items, it)
+	}
+	c.items, c.owners, c.revision, c.loaded = items, sortedKeys(owners), rev, true
+	return c.items, c.owners, nil
 }
 
 type catalogData struct {
@@ -134,20 +179,17 @@ func (s *Server) catalog(r *http.Request) (*page, error) {
 		}
 		d.Kind = string(kind)
 	}
-	objs, err := s.opts.Registry.ListObjects(r.Context(), s.opts.Project, "")
+	all, owners, err := s.catalogItems(r.Context())
 	if err != nil {
 		return nil, err
 	}
+	d.Owners = owners
 	words := strings.Fields(strings.ToLower(d.Q))
 	tagKey, tagValue, hasValue := strings.Cut(d.Tag, "=")
-	owners := map[string]bool{}
 	var items []*item
-	for _, o := range objs {
-		it := decodeItem(o)
-		if it.Owner != "" {
-			owners[it.Owner] = true
-		}
-		if !it.match(words) {
+	for _, it := range all {
+		ok, matched := it.match(words)
+		if !ok {
 			continue
 		}
 		if d.Tag != "" {
@@ -163,12 +205,13 @@ func (s *Server) catalog(r *http.Request) (*page, error) {
 		if kind != "" && it.Kind != kind {
 			continue
 		}
+		if matched != nil {
+			cp := *it
+			cp.Matched = matched
+			it = &cp
+		}
 		items = append(items, it)
 	}
-	for o := range owners {
-		d.Owners = append(d.Owners, o)
-	}
-	sort.Strings(d.Owners)
 	slices.SortFunc(items, cmp)
 	off, pg, err := paginate(r, int64(len(items)), PageSize)
 	if err != nil {

@@ -61,13 +61,14 @@ func (s *Server) runs(r *http.Request) (*page, error) {
 }
 
 type runData struct {
-	Run     registry.TrainingRun
-	Info    training.RunInfo
-	Params  []kv
-	Tags    []kv
-	Metrics []registry.MetricSummary
-	Charts  []template.HTML
-	Models  []registry.ModelVersion
+	Run         registry.TrainingRun
+	Info        training.RunInfo
+	Params      []kv
+	Tags        []kv
+	Metrics     []registry.Metric // the last point of each metric
+	Charts      []template.HTML
+	Models      []registry.ModelVersion
+	ChartPoints int
 }
 
 type kv struct{ Key, Value string }
@@ -92,7 +93,7 @@ func (s *Server) run(r *http.Request) (*page, error) {
 	if run.Project != s.opts.Project {
 		return nil, notFoundf("training run %s is not in project %s", id, s.opts.Project)
 	}
-	d := &runData{Run: run}
+	d := &runData{Run: run, ChartPoints: chartPoints}
 	_ = json.Unmarshal(run.Info, &d.Info)
 	params, err := reg.RunParams(ctx, id)
 	if err != nil {
@@ -103,7 +104,7 @@ func (s *Server) run(r *http.Request) (*page, error) {
 		return nil, err
 	}
 	d.Params, d.Tags = sortedKV(params), sortedKV(tags)
-	if d.Metrics, err = reg.MetricSummaries(ctx, id); err != nil {
+	if d.Metrics, err = reg.LatestMetrics(ctx, id); err != nil {
 		return nil, err
 	}
 	for _, m := range d.Metrics[:min(len(d.Metrics), 6)] {
@@ -194,7 +195,7 @@ func (s *Server) compareRuns(r *http.Request) (*page, error) {
 			}
 			params[k][i] = v
 		}
-		sums, err := reg.MetricSummaries(ctx, run.ID)
+		sums, err := reg.LatestMetrics(ctx, run.ID)
 		if err != nil {
 			return nil, err
 		}
@@ -203,7 +204,7 @@ func (s *Server) compareRuns(r *http.Request) (*page, error) {
 				finals[m.Name] = make([]string, len(ids))
 				d.Metrics = append(d.Metrics, m.Name)
 			}
-			finals[m.Name][i] = fmt.Sprintf("%s (step %d)", formatFloat(m.Last.Value), m.Last.Step)
+			finals[m.Name][i] = fmt.Sprintf("%s (step %d)", formatFloat(m.Value), m.Step)
 		}
 	}
 	sort.Strings(d.Metrics)

@@ -45,7 +45,6 @@ type Registry interface {
 	GetTrainingRun(ctx context.Context, id registry.TrainingRunID) (registry.TrainingRun, error)
 	RunParams(ctx context.Context, id registry.TrainingRunID) (map[string]string, error)
 	RunTags(ctx context.Context, id registry.TrainingRunID) (map[string]string, error)
-	MetricSummaries(ctx context.Context, id registry.TrainingRunID) ([]registry.MetricSummary, error)
 	GetModelVersion(ctx context.Context, project, name string, version int) (registry.ModelVersion, error)
 	ListModelVersions(ctx context.Context, project, name string) ([]registry.ModelVersion, error)
 	ResolveModelAlias(ctx context.Context, project, name, alias string) (registry.ModelVersion, error)
@@ -82,10 +81,11 @@ const PageSize = 50
 
 // Server serves the UI. It is an http.Handler, safe for concurrent use.
 type Server struct {
-	opts    Options
-	pages   map[string]*template.Template
-	handler http.Handler
-	stats   *statsCache
+	opts     Options
+	pages    map[string]*template.Template
+	handler  http.Handler
+	stats    *statsCache
+	catalogC catalogCache
 }
 
 // New builds a Server; it parses the embedded templates.

@@ -88,3 +88,18 @@ func TestStaticAssetsEmbedded(t *testing.T) {
 	require.Equal(t, http.StatusOK, code)
 	require.Contains(t, body, ":focus-visible")
 }
+
+// TestCatalogFollowsApplies: the catalog is cached per registry revision; an apply shows at
+// once.
+func TestCatalogFollowsApplies(t *testing.T) {
+	f := newFixture(t)
+	s := f.server(t)
+	_, body := fetch(t, s, "/?q=brand_new")
+	require.Contains(t, body, "Nothing matches")
+	fv := userStats(2)
+	fv.Name = "brand_new_view"
+	apply(t, f.reg, "erin", fv)
+	code, body := fetch(t, s, "/?q=brand_new")
+	require.Equal(t, http.StatusOK, code)
+	require.Contains(t, body, `href="/views/brand_new_view"`)
+}

@@ -76,66 +76,89 @@ func (s *Store) PageTrainingRuns(ctx context.Context, p registry.TrainingRunPage
 	return out, total, nil
 }
 
-// MetricSeries implements registry.BrowseStore.
+// MetricSeries implements registry.BrowseStore. It reads by index seeks only: the first
+// maxPoints+1 points (to learn whether there are more), then one seek per sampled step, so
+// its cost does not grow with the number of points.
 func (s *Store) MetricSeries(ctx context.Context, id registry.TrainingRunID, name string, maxPoints int) ([]registry.Metric, error) {
 	if maxPoints <= 0 {
 		maxPoints = 500
 	}
+	maxPoints = max(maxPoints, 2)
 	if err := runExists(ctx, s.q(), id); err != nil {
 		return nil, fmt.Errorf("read metric series: %w", err)
 	}
-	var (
-		n          int64
-		first, end *int64
-	)
-	if err := s.q().row(ctx, `SELECT COUNT(*), MIN(step), MAX(step) FROM training_run_metrics WHERE run_id = ? AND name = ?`,
-		string(id), name).Scan(&n, &first, &end); err != nil {
-		return nil, fmt.Errorf("read metric %q of training run %s: %w", name, id, err)
+	out, err := s.metricRows(ctx, `SELECT `+metricColumns+` FROM training_run_metrics
+		WHERE run_id = ? AND name = ? ORDER BY step, seq LIMIT ?`, string(id), name, maxPoints+1)
+	if err != nil || len(out) <= maxPoints {
+		return out, err
 	}
-	if n == 0 {
-		return nil, nil
-	}
-	var out []registry.Metric
-	if n <= int64(maxPoints) {
-		rows, err := s.q().query(ctx, `SELECT `+metricColumns+` FROM training_run_metrics
-			WHERE run_id = ? AND name = ? ORDER BY step, seq`, string(id), name)
-		if err != nil {
-			return nil, fmt.Errorf("read metric %q of training run %s: %w", name, id, err)
-		}
-		defer rows.Close()
-		for rows.Next() {
-			m, err := scanMetric(rows)
-			if err != nil {
-				return nil, fmt.Errorf("read metric %q of training run %s: %w", name, id, err)
-			}
-			out = append(out, m)
-		}
-		if err := rows.Err(); err != nil {
-			return nil, fmt.Errorf("read metric %q of training run %s: %w", name, id, err)
-		}
-		return out, nil
-	}
-	// Bucket b of step is (step-first)*maxPoints/width, in 0..maxPoints-1; the covering index
-	// (run_id, name, step, value) answers this without reading the table.
-	width := *end - *first + 1
-	rows, err := s.q().query(ctx, `SELECT MAX(step), AVG(value) FROM training_run_metrics
-		WHERE run_id = ? AND name = ? GROUP BY (step - ?) * ? / ? ORDER BY 1`,
-		string(id), name, *first, int64(maxPoints), width)
+	last, err := scanMetric(s.q().row(ctx, `SELECT `+metricColumns+` FROM training_run_metrics
+		WHERE run_id = ? AND name = ? ORDER BY step DESC, seq DESC LIMIT 1`, string(id), name))
 	if err != nil {
 		return nil, fmt.Errorf("read metric %q of training run %s: %w", name, id, err)
 	}
+	first := out[0].Step
+	// maxPoints-1 sample steps first, first+stride, ...; each takes the first point at or
+	// after it (several may take the same point); the last point ends the series.
+	stride := (last.Step-first)/int64(maxPoints-1) + 1
+	out, err = s.metricRows(ctx, `WITH RECURSIVE b(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM b WHERE i + 1 < ?)
+		SELECT `+metricColumns+` FROM training_run_metrics WHERE seq IN (
+			SELECT (SELECT m.seq FROM training_run_metrics m WHERE m.run_id = ? AND m.name = ? AND m.step >= CAST(? AS BIGINT) + b.i * CAST(? AS BIGINT)
+				ORDER BY m.step, m.seq LIMIT 1) FROM b)
+		ORDER BY step, seq`, maxPoints-1, string(id), name, first, stride)
+	if err != nil {
+		return nil, err
+	}
+	if len(out) == 0 || out[len(out)-1].Seq != last.Seq {
+		out = append(out, last)
+	}
+	return out, nil
+}
+
+func (s *Store) metricRows(ctx context.Context, query string, args ...any) ([]registry.Metric, error) {
+	rows, err := s.q().query(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("read metric series: %w", err)
+	}
 	defer rows.Close()
+	var out []registry.Metric
 	for rows.Next() {
-		m := registry.Metric{Name: name}
-		if err := rows.Scan(&m.Step, &m.Value); err != nil {
-			return nil, fmt.Errorf("read metric %q of training run %s: %w", name, id, err)
+		m, err := scanMetric(rows)
+		if err != nil {
+			return nil, fmt.Errorf("read metric series: %w", err)
 		}
 		out = append(out, m)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read metric %q of training run %s: %w", name, id, err)
+		return nil, fmt.Errorf("read metric series: %w", err)
 	}
 	return out, nil
+}
+
+// LatestMetrics implements registry.BrowseStore: it walks the metric names with index seeks
+// (a skip scan), and reads each one's last point with one more.
+func (s *Store) LatestMetrics(ctx context.Context, id registry.TrainingRunID) ([]registry.Metric, error) {
+	if err := runExists(ctx, s.q(), id); err != nil {
+		return nil, fmt.Errorf("read latest metrics: %w", err)
+	}
+	var out []registry.Metric
+	name := ""
+	for {
+		var next sql.NullString
+		if err := s.q().row(ctx, `SELECT MIN(name) FROM training_run_metrics WHERE run_id = ? AND name > ?`, string(id), name).Scan(&next); err != nil {
+			return nil, fmt.Errorf("read latest metrics of training run %s: %w", id, err)
+		}
+		if !next.Valid {
+			return out, nil
+		}
+		name = next.String
+		m, err := scanMetric(s.q().row(ctx, `SELECT `+metricColumns+` FROM training_run_metrics
+			WHERE run_id = ? AND name = ? ORDER BY step DESC, seq DESC LIMIT 1`, string(id), name))
+		if err != nil {
+			return nil, fmt.Errorf("read latest metric %q of training run %s: %w", name, id, err)
+		}
+		out = append(out, m)
+	}
 }
 
 // ModelAliasEvents implements registry.BrowseStore.
