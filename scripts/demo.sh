@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole Quiver loop on embedded defaults (SQLite registry, embedded online store, local
 # warehouse), no server needed: init -> apply -> materialize -> dataset -> train -> register and
-# alias the model -> serve -> Predict. Set QUIVER_REGISTRY / QUIVER_ONLINE to run the same
+# alias the model -> serve -> Predict -> the web UI. Set QUIVER_REGISTRY / QUIVER_ONLINE to run the same
 # script against Postgres / Redis.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -11,8 +11,10 @@ export PATH="$bin:$PATH"
 export QUIVER_ONNXRUNTIME_LIB=${QUIVER_ONNXRUNTIME_LIB:-$("$root/scripts/onnxruntime.sh")}
 work=$(mktemp -d)
 server_pid=""
+ui_pid=""
 cleanup() {
 	if [[ -n "$server_pid" ]]; then kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; fi
+	if [[ -n "$ui_pid" ]]; then kill "$ui_pid" 2>/dev/null || true; wait "$ui_pid" 2>/dev/null || true; fi
 	rm -rf "$work"
 }
 trap cleanup EXIT
@@ -54,6 +56,19 @@ server_pid=$!
 quiver health --server "127.0.0.1:$port" --wait 30s || { cat "$work/serve.log"; exit 1; }
 quiver -C "$repo" get-online --server "127.0.0.1:$port" --service churn_v1 --entity user_id=7
 quiver -C "$repo" predict --server "127.0.0.1:$port" --model churn@production --entity user_id=7 --entity user_id=8
+
+step "quiver ui: the web UI over the same registry (checked, then stopped; nothing interactive)"
+uport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])' 2>/dev/null || echo 18484)
+quiver -C "$repo" ui --addr "127.0.0.1:$uport" >"$work/ui.log" 2>&1 &
+ui_pid=$!
+for _ in $(seq 1 50); do
+	curl -fsS "http://127.0.0.1:$uport/healthz" >/dev/null 2>&1 && break
+	sleep 0.2
+done
+curl -fsS "http://127.0.0.1:$uport/models/churn/v/1" | grep -q 'class="graph"' || { cat "$work/ui.log"; echo "quiver ui did not serve the lineage graph"; exit 1; }
+echo "Browse it: quiver -C $repo ui  → http://127.0.0.1:$uport/"
+echo "  (in your own feature repo: quiver ui, then open http://127.0.0.1:8484/)"
+kill "$ui_pid"; wait "$ui_pid" 2>/dev/null || true; ui_pid=""
 
 step "stop the server"
 kill "$server_pid"; wait "$server_pid" 2>/dev/null || true; server_pid=""

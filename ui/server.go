@@ -59,8 +59,9 @@ type Options struct {
 	// Warehouse is the local warehouse directory dataset snapshots are read from for their
 	// column statistics. Empty, or a remote URL: statistics are not shown.
 	Warehouse string
-	// Guard, when set, authenticates every request but /healthz (HTTPMiddleware) and
-	// authorizes it for the project (Resources). Nil: no authentication.
+	// Guard, when set, authenticates every request but OpenPaths (HTTPMiddleware, built
+	// with auth.Options{Resources: Resources, OpenHTTPPaths: OpenPaths}) and authorizes it for
+	// the project. Nil: no authentication.
 	Guard *auth.Guard
 	// Logger receives one line per failed request. Default: discard.
 	Logger *slog.Logger
@@ -74,6 +75,19 @@ const UIMethod = "/quiver.ui/Browse"
 // Resources is the auth.ResourcesFunc of the UI: every page reads the whole project.
 func Resources(project, _ string, _ any) []auth.Resource {
 	return []auth.Resource{{Kind: auth.KindProject, Project: project}}
+}
+
+// OpenPaths are served without credentials (auth.Options.OpenHTTPPaths): the health check and
+// the stylesheet. A path ending in "/" opens everything under it.
+var OpenPaths = []string{"/healthz", "/static/"}
+
+func isOpen(path string) bool {
+	for _, p := range OpenPaths {
+		if path == p || (strings.HasSuffix(p, "/") && strings.HasPrefix(path, p)) {
+			return true
+		}
+	}
+	return false
 }
 
 // PageSize is the number of rows of each list page.
@@ -145,7 +159,7 @@ func (s *Server) routes() http.Handler {
 	if g := s.opts.Guard; g != nil {
 		inner := h
 		h = g.HTTPMiddleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if r.URL.Path != "/healthz" {
+			if !isOpen(r.URL.Path) {
 				if err := g.Authorize(r.Context(), UIMethod, nil); err != nil {
 					auth.WriteHTTPError(w, err)
 					return

@@ -65,7 +65,7 @@ See docs/ui.md.`,
 			var guard *auth.Guard
 			if sc.AuthEnabled() {
 				guard, err = auth.New(ctx, sc, auth.Options{Project: cfg.Project, Logger: logger, Resources: ui.Resources,
-					OpenHTTPPaths: []string{"/healthz", "/static/"}})
+					OpenHTTPPaths: ui.OpenPaths})
 				if err != nil {
 					return err
 				}
