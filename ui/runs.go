@@ -13,8 +13,8 @@ import (
 	"github.com/quiverfs/quiver/training"
 )
 
-// chartPoints is the most points drawn per series: enough for a 900-pixel-wide chart.
-const chartPoints = 450
+// chartPoints is the most points drawn per series: three pixels apart on a 900-pixel-wide chart.
+const chartPoints = 300
 
 // maxCompare is the most runs one comparison draws.
 const maxCompare = 10

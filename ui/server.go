@@ -137,7 +137,7 @@ func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	static, _ := fs.Sub(staticFS, "static")
 	mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprint(w, "ok\n") })
 	mux.HandleFunc("GET /{$}", s.wrap(s.catalog))
 	mux.HandleFunc("GET /views/{name}", s.wrap(s.featureView))
 	mux.HandleFunc("GET /objects/{kind}/{name}", s.wrap(s.object))
@@ -263,7 +263,7 @@ func (s *Server) render(w http.ResponseWriter, p *page) {
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(p.Status)
-	io.WriteString(w, b.String())
+	fmt.Fprint(w, b.String())
 }
 
 // pager is the paging state of a list.
