@@ -73,12 +73,17 @@ func openRegistry(t testing.TB) registry.Store {
 	return reg
 }
 
-// newFixture seeds the project.
+// newFixture seeds the project in a new SQLite registry.
 func newFixture(t testing.TB) *fixture {
 	t.Helper()
+	return seedFixture(t, openRegistry(t))
+}
+
+// seedFixture seeds the project in reg.
+func seedFixture(t testing.TB, reg registry.Store) *fixture {
+	t.Helper()
 	ctx := context.Background()
-	f := &fixture{reg: openRegistry(t), warehouse: t.TempDir()}
-	reg := f.reg
+	f := &fixture{reg: reg, warehouse: t.TempDir()}
 	entity := &definitions.Entity{Name: "user", JoinKeys: []definitions.Field{field("user_id", "int64", "")}, Description: "A shop customer."}
 	merchant := &definitions.Entity{Name: "merchant", JoinKeys: []definitions.Field{field("merchant_id", "int64", "")}}
 	src := &definitions.Source{Name: "user_activity", Parquet: &definitions.ParquetSource{Path: "data/user_activity.parquet"}, TimestampField: "event_ts"}

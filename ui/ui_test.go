@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -8,6 +9,9 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/quiverfs/quiver/internal/testenv"
+	"github.com/quiverfs/quiver/registry/postgres"
 )
 
 func fetch(t *testing.T, h http.Handler, path string) (int, string) {
@@ -19,7 +23,19 @@ func fetch(t *testing.T, h http.Handler, path string) (int, string) {
 }
 
 func TestPagesRender(t *testing.T) {
-	f := newFixture(t)
+	testPagesRender(t, newFixture(t))
+}
+
+// TestPagesRenderPostgres: the same pages over a Postgres registry.
+func TestPagesRenderPostgres(t *testing.T) {
+	pg := testenv.StartPostgres(t)
+	reg, err := postgres.Open(context.Background(), pg.NewDatabase(t))
+	require.NoError(t, err)
+	t.Cleanup(func() { reg.Close() })
+	testPagesRender(t, seedFixture(t, reg))
+}
+
+func testPagesRender(t *testing.T, f *fixture) {
 	s := f.server(t)
 	for _, tc := range []struct {
 		path string
