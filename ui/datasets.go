@@ -70,6 +70,9 @@ func (s *Server) snapshotStats(ctx context.Context, ds registry.Dataset) ([]colu
 	if wh == "" || strings.Contains(wh, "://") {
 		return nil, fmt.Errorf("the warehouse %q is not a local directory", wh)
 	}
+	if ds.Rows > s.opts.MaxStatsRows {
+		return nil, fmt.Errorf("the snapshot has %d rows and the UI computes statistics for up to %d (quiver dataset diff computes them for any size)", ds.Rows, s.opts.MaxStatsRows)
+	}
 	dir := training.DatasetDir(wh, ds)
 	m, _, err := training.ReadManifest(dir)
 	if err != nil {

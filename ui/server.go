@@ -59,6 +59,9 @@ type Options struct {
 	// Warehouse is the local warehouse directory dataset snapshots are read from for their
 	// column statistics. Empty, or a remote URL: statistics are not shown.
 	Warehouse string
+	// MaxStatsRows is the largest snapshot, in rows, whose column statistics a page computes
+	// (once; they are then kept in memory). Default 2,000,000; larger snapshots show none.
+	MaxStatsRows int64
 	// Guard, when set, authenticates every request but OpenPaths (HTTPMiddleware, built
 	// with auth.Options{Resources: Resources, OpenHTTPPaths: OpenPaths}) and authorizes it for
 	// the project. Nil: no authentication.
@@ -112,6 +115,9 @@ func New(opts Options) (*Server, error) {
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
+	}
+	if opts.MaxStatsRows <= 0 {
+		opts.MaxStatsRows = 2_000_000
 	}
 	s := &Server{opts: opts, pages: map[string]*template.Template{}, stats: newStatsCache(64)}
 	names, err := fs.Glob(templateFS, "templates/*.html")

@@ -70,8 +70,9 @@ func niceTicks(lo, hi float64, n int) []float64 {
 		}
 	}
 	var out []float64
-	for v := math.Ceil(lo/step) * step; v <= hi+step*1e-9; v += step {
-		out = append(out, v)
+	first := math.Ceil(lo / step)
+	for k := 0.0; (first+k)*step <= hi+step*1e-9; k++ {
+		out = append(out, (first+k)*step)
 	}
 	return out
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/quiverfs/quiver/internal/testenv"
+	"github.com/quiverfs/quiver/registry"
 	"github.com/quiverfs/quiver/registry/postgres"
 )
 
@@ -118,4 +119,34 @@ func TestCatalogFollowsApplies(t *testing.T) {
 	code, body := fetch(t, s, "/?q=brand_new")
 	require.Equal(t, http.StatusOK, code)
 	require.Contains(t, body, `href="/views/brand_new_view"`)
+}
+
+// TestPagesDegradeGracefully: a model version registered without a run shows the lineage it
+// has; a snapshot over the statistics limit, or a remote warehouse, shows its page without
+// statistics and says why.
+func TestPagesDegradeGracefully(t *testing.T) {
+	f := newFixture(t)
+	_, err := f.reg.CreateModelVersion(context.Background(), registry.ModelVersion{Project: project, Name: "manual", ArtifactURI: "m.onnx", FeatureService: "churn_v1"})
+	require.NoError(t, err)
+	s := f.server(t)
+	code, body := fetch(t, s, "/models/manual/v/1")
+	require.Equal(t, http.StatusOK, code, body)
+	require.Contains(t, body, "The lineage stops early")
+	require.Contains(t, body, `data-kind="feature service"`)
+
+	small, err := New(Options{Project: project, Registry: f.reg, Warehouse: f.warehouse, MaxStatsRows: 100})
+	require.NoError(t, err)
+	code, body = fetch(t, small, "/datasets/churn_training/v/1")
+	require.Equal(t, http.StatusOK, code)
+	require.Contains(t, body, "500 rows and the UI computes statistics for up to 100")
+	require.NotContains(t, body, `class="spark"`)
+
+	remote, err := New(Options{Project: project, Registry: f.reg, Warehouse: "s3://bucket/wh"})
+	require.NoError(t, err)
+	code, body = fetch(t, remote, "/datasets/churn_training/v/1")
+	require.Equal(t, http.StatusOK, code)
+	require.Contains(t, body, "not a local directory")
+	code, body = fetch(t, remote, "/datasets/churn_training/diff?a=1&b=2")
+	require.Equal(t, http.StatusOK, code)
+	require.Contains(t, body, "not a local directory")
 }
