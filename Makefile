@@ -12,7 +12,7 @@ LDFLAGS   := -X main.Version=$(VERSION)
 GOLANGCI_LINT_VERSION ?= v2.15.0
 GOLANGCI_LINT         ?= $(GO) run github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
 
-.PHONY: all build test vet fmt-check lint unit fuzz bench proto proto-check proto-lint onnxruntime demo clean
+.PHONY: all build test vet fmt-check lint unit fuzz bench proto proto-check proto-lint onnxruntime demo ui-screenshots clean
 
 all: build
 
@@ -66,6 +66,10 @@ proto-check: proto
 proto-lint:
 	@command -v buf >/dev/null || { echo "proto-lint: buf not found; go install github.com/bufbuild/buf/cmd/buf@v1.75.0"; exit 1; }
 	buf lint
+
+## ui-screenshots: regenerate docs/ui/*.png from the web UI's browser tests (needs chromium)
+ui-screenshots:
+	QUIVER_UI_SCREENSHOTS=1 $(GO) test -count=1 -run TestBrowser ./ui
 
 ## demo: the whole loop on embedded defaults, no servers needed
 demo: build
