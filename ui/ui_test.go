@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -149,4 +150,28 @@ func TestPagesDegradeGracefully(t *testing.T) {
 	code, body = fetch(t, remote, "/datasets/churn_training/diff?a=1&b=2")
 	require.Equal(t, http.StatusOK, code)
 	require.Contains(t, body, "not a local directory")
+}
+
+// TestViewRunsPaged: a view's materialization runs are paged, newest first.
+func TestViewRunsPaged(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	for range 25 {
+		run, err := f.reg.StartRun(ctx, project, "merchant_stats", time.Unix(0, 0).UTC(), time.Unix(3600, 0).UTC())
+		require.NoError(t, err)
+		_, err = f.reg.FinishRun(ctx, run.ID, registry.RunResult{Status: registry.RunSucceeded})
+		require.NoError(t, err)
+	}
+	s := f.server(t)
+	_, body := fetch(t, s, "/views/merchant_stats")
+	require.Contains(t, body, "Runs 1–20, newest first")
+	require.Contains(t, body, `href="/views/merchant_stats?runs=2#runs-h"`)
+	require.NotContains(t, body, "Newer runs")
+	_, body = fetch(t, s, "/views/merchant_stats?runs=2")
+	require.Contains(t, body, "Runs 21–25, newest first")
+	require.Contains(t, body, "Newer runs")
+	require.NotContains(t, body, "Older runs")
+	code, body := fetch(t, s, "/views/merchant_stats?runs=0")
+	require.Equal(t, http.StatusBadRequest, code)
+	require.Contains(t, body, "runs page")
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/quiverfs/quiver/definitions"
@@ -17,7 +18,10 @@ type viewData struct {
 	Generation int
 	History    []viewVersion
 	Runs       []registry.MaterializationRun
-	Watermark  *registry.Watermark
+	// RunsPrev and RunsNext link the neighbouring pages of runs (empty at either end).
+	RunsPrev, RunsNext string
+	RunsFrom           int
+	Watermark          *registry.Watermark
 	// Freshness is how far behind now the watermark is (the newest data materialized);
 	// empty when the view has never been materialized.
 	Freshness string
@@ -47,6 +51,9 @@ type fieldChange struct {
 	From string
 	To   string
 }
+
+// viewRunsPage is the number of materialization runs a feature view page shows at a time.
+const viewRunsPage = 20
 
 // diffViews is the field-level diff of one apply of a view.
 func diffViews(a, b *definitions.FeatureView) []fieldChange {
@@ -125,8 +132,27 @@ func (s *Server) featureView(r *http.Request) (*page, error) {
 		return nil, err
 	}
 	d.Generation = max(gens[name], 1)
-	if d.Runs, err = reg.ListRuns(ctx, registry.RunFilter{Project: project, View: name, Limit: 20}); err != nil {
+	// Runs are paged with ?runs=N (1-based), newest first. The registry lists runs from the
+	// newest with a limit, so page N reads N pages; views rarely have more than a few
+	// thousand runs.
+	pageN := 1
+	if v := r.URL.Query().Get("runs"); v != "" {
+		if pageN, err = strconv.Atoi(v); err != nil || pageN < 1 || pageN > 1000 {
+			return nil, badRequestf("runs page %q: want a page number from 1 to 1000", v)
+		}
+	}
+	off := (pageN - 1) * viewRunsPage
+	runs, err := reg.ListRuns(ctx, registry.RunFilter{Project: project, View: name, Limit: off + viewRunsPage + 1})
+	if err != nil {
 		return nil, err
+	}
+	d.Runs = runs[min(off, len(runs)):min(off+viewRunsPage, len(runs))]
+	d.RunsFrom = off + 1
+	if len(runs) > off+viewRunsPage {
+		d.RunsNext = withQuery(r.URL, "runs", strconv.Itoa(pageN+1)) + "#runs-h"
+	}
+	if pageN > 1 {
+		d.RunsPrev = withQuery(r.URL, "runs", strconv.Itoa(pageN-1)) + "#runs-h"
 	}
 	switch wm, err := reg.Watermark(ctx, project, name); {
 	case err == nil:
