@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -102,6 +103,14 @@ func TestUICommandRefusesExposure(t *testing.T) {
 
 	r = quiver(t, nil, "-C", dir, "ui", "extra")
 	require.Equal(t, exitUsage, r.code)
+
+	// A busy port fails the start at once, naming the address.
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer busy.Close()
+	r = quiver(t, nil, "-C", dir, "ui", "--addr", busy.Addr().String())
+	require.NotEqual(t, exitOK, r.code)
+	require.Contains(t, r.stderr, "listen on "+busy.Addr().String())
 }
 
 // TestUICommandAuthentication: with api_tokens in serving:, every page but /healthz and the
