@@ -293,7 +293,6 @@ func compileOnDemand(r *Repo, v *OnDemandFeatureView) (*CompiledView, ErrorList)
 	return c, nil
 }
 
-
 func celTypeName(t *types.Type) string {
 	switch t.Kind() {
 	case types.IntKind:
