@@ -186,6 +186,14 @@ func toCEL(x online.Value, t definitions.Type) ref.Val {
 	return nil
 }
 
+// Every NaN result is the one canonical quiet NaN: the payload of a NaN depends on the
+// operation and operands that made it, and Parquet's dictionary encoding keeps only one NaN per
+// column chunk, so payloads could not survive a dataset file.
+var (
+	canonicalNaN   = math.Float64frombits(0x7ff8000000000000)
+	canonicalNaN32 = math.Float32frombits(0x7fc00000)
+)
+
 // fromCEL converts a result to the feature's declared type; null when it does not fit.
 func fromCEL(val ref.Val, t definitions.Type) online.Value {
 	switch t.Elem {
@@ -199,10 +207,16 @@ func fromCEL(val ref.Val, t definitions.Type) online.Value {
 		}
 	case definitions.Float32:
 		if f, ok := val.(types.Double); ok {
+			if math.IsNaN(float64(f)) {
+				return online.Float32(canonicalNaN32)
+			}
 			return online.Float32(float32(f))
 		}
 	case definitions.Float64:
 		if f, ok := val.(types.Double); ok {
+			if math.IsNaN(float64(f)) {
+				return online.Float64(canonicalNaN)
+			}
 			return online.Float64(float64(f))
 		}
 	case definitions.Bool:
