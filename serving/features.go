@@ -22,10 +22,20 @@ type readPlan struct {
 	reads    []online.ViewRead             // parallel to views; Keys filled per request
 	column   []int                         // response column i is store column column[i]
 	// onDemand computes the on-demand features after the store read (ondemand.go); their
-	// response columns are appended after the store's nStore columns.
+	// response columns are p.computed, numbered after the store's nStore columns.
 	onDemand *onDemandPlan
 	nStore   int
 	rows     int // entity rows of the request (fillKeys)
+	// computed holds the request's on-demand columns: column nStore+k is computed[k].
+	computed []online.Column
+}
+
+// resultColumn is response column i: a store column of res, or a computed one.
+func (p *readPlan) resultColumn(res *online.ReadResult, i int) *online.Column {
+	if j := p.column[i]; j >= p.nStore {
+		return &p.computed[j-p.nStore]
+	}
+	return &res.Columns[p.column[i]]
 }
 
 // resolveFeatures expands a feature service or a list of "view:feature" references.

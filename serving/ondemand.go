@@ -14,9 +14,9 @@ import (
 // On-demand features in serving: a read plan that holds on-demand features reads the stored
 // features their expressions need in the same store round trip (requested or not), takes the
 // request fields from the request context, and computes the features in process after the
-// read with the snapshot's compiled programs (transform.Set). Their response columns follow
-// the store's columns in the result; p.column points at them, so the response keeps the
-// declared order.
+// read with the snapshot's compiled programs (transform.Set). Their columns are the request
+// plan's computed columns, numbered after the store's; p.column points at them, so the response
+// keeps the declared order.
 
 // onDemandPlan is the on-demand part of a read plan; shared, read-only, by every request.
 type onDemandPlan struct {
@@ -158,14 +158,21 @@ func (od *onDemandPlan) requestColumns(cols map[string][]online.Value, rows int,
 	return out, nil
 }
 
-// compute evaluates the plan's on-demand features over the store's result and appends their
-// columns to res (in the order finish placed them).
+// compute evaluates the plan's on-demand features over the store's result into p.computed
+// (in the order finish placed them; p is the request's own plan).
 func (od *onDemandPlan) compute(p *readPlan, res *online.ReadResult, req [][]online.Value) error {
 	if od == nil {
 		return nil
 	}
 	rows := res.Rows
 	zeroTS := make([]time.Time, rows) // on-demand values have no event time
+	n := 0
+	for _, v := range od.views {
+		n += len(v.features)
+	}
+	p.computed = make([]online.Column, 0, n)
+	// One backing array for every computed column's statuses.
+	statuses := make([]online.Status, n*rows)
 	for _, v := range od.views {
 		cols := make([][]online.Value, len(v.src))
 		for i, s := range v.src {
@@ -180,14 +187,15 @@ func (od *onDemandPlan) compute(p *readPlan, res *online.ReadResult, req [][]onl
 			return err
 		}
 		for _, vals := range out {
-			st := make([]online.Status, rows)
+			k := len(p.computed)
+			st := statuses[k*rows : (k+1)*rows : (k+1)*rows]
 			for r, x := range vals {
 				st[r] = online.Present
 				if x.IsNull() {
 					st[r] = online.NullValue
 				}
 			}
-			res.Columns = append(res.Columns, online.Column{Feature: -1, Values: vals, Statuses: st, EventTS: zeroTS})
+			p.computed = append(p.computed, online.Column{Feature: -1, Values: vals, Statuses: st, EventTS: zeroTS})
 		}
 	}
 	return nil

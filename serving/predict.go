@@ -144,7 +144,7 @@ func (s *Server) predict(ctx context.Context, req *pb.PredictRequest) (*pb.Predi
 	}
 	batch := &model.Batch{Rows: res.Rows, Features: p.names, Data: make([]float32, res.Rows*len(p.features))}
 	for i := range p.features {
-		c := res.Columns[p.column[i]]
+		c := p.resultColumn(res, i)
 		for r := range res.Rows {
 			x := float32(math.NaN()) // NOT_FOUND and OUTSIDE_MAX_AGE values are missing
 			if st := c.Statuses[r]; st == online.Present || st == online.NullValue {

@@ -125,7 +125,7 @@ func planColumns(p *readPlan, res *online.ReadResult) *Features {
 
 // planColumn is response column i of the plan.
 func planColumn(p *readPlan, res *online.ReadResult, i int) FeatureColumn {
-	f, c := &p.features[i], &res.Columns[p.column[i]]
+	f, c := &p.features[i], p.resultColumn(res, i)
 	return FeatureColumn{
 		Name:     p.names[i],
 		View:     f.ViewName(),

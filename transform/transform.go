@@ -15,6 +15,7 @@ package transform
 import (
 	"fmt"
 	"math"
+	"sync"
 	"time"
 
 	"github.com/google/cel-go/cel"
@@ -65,6 +66,8 @@ type View struct {
 	needs []Need
 	// slots maps each need to (input index, field index) of the input objects.
 	slots []slot
+	// acts recycles activations (the input objects) between evaluations.
+	acts sync.Pool
 }
 
 type slot struct{ input, field int }
@@ -130,11 +133,15 @@ func (v *View) Eval(rows int, cols [][]online.Value, features []int, out [][]onl
 			return fmt.Errorf("on-demand view %q: input %s.%s has %d values for %d rows", v.Def.Name, v.needs[i].Input, v.needs[i].Field.Name, len(c), rows)
 		}
 	}
-	act := &activation{names: make([]string, len(v.c.Inputs)), objs: make([]*definitions.ExprObject, len(v.c.Inputs))}
-	for i := range v.c.Inputs {
-		act.names[i] = v.c.Inputs[i].Name
-		act.objs[i] = v.c.Inputs[i].NewObject()
+	act, _ := v.acts.Get().(*activation)
+	if act == nil {
+		act = &activation{names: make([]string, len(v.c.Inputs)), objs: make([]*definitions.ExprObject, len(v.c.Inputs))}
+		for i := range v.c.Inputs {
+			act.names[i] = v.c.Inputs[i].Name
+			act.objs[i] = v.c.Inputs[i].NewObject()
+		}
 	}
+	defer v.acts.Put(act)
 	for k := range features {
 		if len(out[k]) < rows {
 			out[k] = make([]online.Value, rows)
