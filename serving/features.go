@@ -140,7 +140,9 @@ func planRead(d *Definitions, features []definitions.ResolvedFeature, fullNames 
 		n += len(r.Features)
 	}
 	for i, a := range at {
-		p.column[i] = first[a.view] + a.feat
+		if features[i].OnDemand == nil { // on-demand columns are placed by finish
+			p.column[i] = first[a.view] + a.feat
+		}
 	}
 	p.nStore = n
 	if len(od.views) > 0 {

@@ -118,7 +118,7 @@ func (od *onDemandPlan) requestColumns(cols map[string][]online.Value, rows int,
 		names = od.reqNames
 	}
 	if strict {
-		extra := make([]string, 0)
+		var extra []string
 		for n := range cols {
 			if !slices.Contains(names, n) {
 				extra = append(extra, n)
@@ -171,10 +171,13 @@ func (od *onDemandPlan) compute(p *readPlan, res *online.ReadResult, req [][]onl
 		n += len(v.features)
 	}
 	p.computed = make([]online.Column, 0, n)
-	// One backing array for every computed column's statuses.
+	// One backing array for every computed column's statuses, and one for their values.
 	statuses := make([]online.Status, n*rows)
+	values := make([]online.Value, n*rows)
+	var cols [][]online.Value
+	var out [][]online.Value
 	for _, v := range od.views {
-		cols := make([][]online.Value, len(v.src))
+		cols = slices.Grow(cols[:0], len(v.src))[:len(v.src)]
 		for i, s := range v.src {
 			if s.request {
 				cols[i] = req[s.col]
@@ -182,7 +185,11 @@ func (od *onDemandPlan) compute(p *readPlan, res *online.ReadResult, req [][]onl
 			}
 			cols[i] = presentValues(&res.Columns[s.col])
 		}
-		out := make([][]online.Value, len(v.features))
+		out = slices.Grow(out[:0], len(v.features))[:len(v.features)]
+		for k := range out {
+			at := (len(p.computed) + k) * rows
+			out[k] = values[at : at+rows : at+rows]
+		}
 		if err := v.view.Eval(rows, cols, v.features, out); err != nil {
 			return err
 		}
