@@ -226,7 +226,7 @@ func TestPostgresVersionedApply(t *testing.T) {
 	writeFile(t, path, "sources:\n  - name: user_activity\n    parquet: { path: data/user_activity.parquet }\n    timestamp_field: event_ts\n")
 	r = quiver(t, env, "-C", dir, "apply")
 	require.Equal(t, exitOK, r.code, r.stderr)
-	require.Contains(t, r.stdout, "4 object(s) no longer declared were kept")
+	require.Contains(t, r.stdout, "9 object(s) no longer declared were kept")
 	r = quiver(t, env, "-C", dir, "apply", "--prune")
 	require.Equal(t, exitOK, r.code, r.stderr)
 	require.Contains(t, r.stdout, "(removed)")

@@ -135,7 +135,7 @@ var LabelsSchema = arrow.NewSchema([]arrow.Field{
 }, nil)
 
 // CheckoutsSchema is the schema of the sample checkouts: entity rows with a request field
-// (cart_value) for the on-demand features of features/checkout.yaml.
+// (cart_value) for the on-demand features of features/churn.yaml.
 var CheckoutsSchema = arrow.NewSchema([]arrow.Field{
 	{Name: "user_id", Type: arrow.PrimitiveTypes.Int64},
 	{Name: "event_timestamp", Type: &arrow.TimestampType{Unit: arrow.Microsecond, TimeZone: "UTC"}},
