@@ -1,7 +1,9 @@
 package transform
 
 import (
+	"fmt"
 	"math"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -86,5 +88,30 @@ func BenchmarkEval1Row(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		_ = v.Eval(1, cols, []int{0, 1, 2}, out)
+	}
+}
+
+// One View serves concurrent requests: each evaluation has its own input objects.
+func TestEvalConcurrent(t *testing.T) {
+	v := compile(t)
+	var wg sync.WaitGroup
+	errs := make(chan string, 8)
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 200 {
+				amount := float64(g*1000 + i)
+				cols := [][]online.Value{{online.Float64(amount)}, {online.String("DE")}, {online.Float64(2)}, {online.Int32(1)}}
+				out := make([][]online.Value, 1)
+				if err := v.Eval(1, cols, []int{0}, out); err != nil || out[0][0].Float64() != amount/2 {
+					errs <- fmt.Sprintf("goroutine %d call %d: %v %v", g, i, out[0][0].Float64(), err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
 	}
 }
