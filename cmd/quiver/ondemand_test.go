@@ -337,3 +337,26 @@ func protoColumn(a arrow.Array, lo, hi int) *pb.RepeatedValue {
 	}
 	return out
 }
+
+// dataset create for a service with on-demand features needs the request fields as entity
+// columns: an entity file without one is refused, naming the column, and nothing is built.
+func TestOnDemandDatasetMissingRequestColumn(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "shop")
+	require.Equal(t, exitOK, quiver(t, nil, "init", dir, "--project", "shop").code)
+	r := quiver(t, nil, "-C", dir, "apply")
+	require.Equal(t, exitOK, r.code, r.stderr)
+	r = quiver(t, nil, "-C", dir, "dataset", "create", "x", "--service", "checkout_v1", "--entities", filepath.Join(dir, "data", "labels.parquet"))
+	require.Equal(t, exitInvalid, r.code, r.stderr)
+	require.Contains(t, r.stderr, `no column "cart_value"`)
+	r = quiver(t, nil, "-C", dir, "-o", "json", "dataset", "list")
+	require.Equal(t, exitOK, r.code, r.stderr)
+	require.NotContains(t, r.stdout, `"x"`)
+
+	// With the checkouts file it builds, and the lineage names the on-demand view's version.
+	r = quiver(t, nil, "-C", dir, "-o", "json", "dataset", "create", "x", "--service", "checkout_v1", "--entities", filepath.Join(dir, "data", "checkouts.parquet"))
+	require.Equal(t, exitOK, r.code, r.stderr)
+	r = quiver(t, nil, "-C", dir, "-o", "json", "dataset", "show", "x")
+	require.Equal(t, exitOK, r.code, r.stderr)
+	require.Contains(t, r.stdout, `"on_demand_views"`)
+	require.Contains(t, r.stdout, `"cart_features:cart_over_spend"`)
+}
