@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -80,8 +81,11 @@ type ExprLocation struct {
 	Pos Pos
 	// Quote is 1 for a quoted scalar (the text starts one column after the quote).
 	Quote int
-	// Lines holds, for a block scalar (| or >), the file position of each of its lines.
-	Lines []Pos
+	// Lines holds, for a block scalar (| or >), the file position of each of its lines, and
+	// LastLen the length of the last one in characters (a position past the text, as at the
+	// end of input, is placed at the end of the last line).
+	Lines   []Pos
+	LastLen int
 }
 
 // At returns the file position of expression line line (1-based) and column col (0-based).
@@ -89,6 +93,11 @@ func (l ExprLocation) At(line, col int) Pos {
 	if line >= 1 && line <= len(l.Lines) {
 		p := l.Lines[line-1]
 		p.Col += col
+		return p
+	}
+	if n := len(l.Lines); n > 0 && line > n {
+		p := l.Lines[n-1]
+		p.Col += l.LastLen
 		return p
 	}
 	p := l.Pos
@@ -113,7 +122,9 @@ func (d *decoder) exprLocation(n *yaml.Node) ExprLocation {
 		loc.Quote = 1
 	case yaml.LiteralStyle, yaml.FoldedStyle:
 		lines := strings.Split(string(d.src), "\n")
-		count := strings.Count(strings.TrimRight(n.Value, "\n"), "\n") + 1
+		text := strings.Split(strings.TrimRight(n.Value, "\n"), "\n")
+		count := len(text)
+		loc.LastLen = utf8.RuneCountInString(text[count-1])
 		indent := -1
 		for i := 0; i < count; i++ {
 			ln := n.Line + 1 + i // block content starts on the line after the indicator

@@ -360,3 +360,48 @@ func TestOnDemandDatasetMissingRequestColumn(t *testing.T) {
 	require.Contains(t, r.stdout, `"on_demand_views"`)
 	require.Contains(t, r.stdout, `"cart_features:cart_over_spend"`)
 }
+
+// issue 14's validate acceptance through the CLI: five planted expression errors (unknown
+// input, unknown field, type mismatch, wrong declared type, syntax error) are all reported,
+// each at its line and column inside the expression, exit 1.
+func TestOnDemandValidatePlantedErrors(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "shop")
+	require.Equal(t, exitOK, quiver(t, nil, "init", dir, "--project", "shop").code)
+	writeFile(t, filepath.Join(dir, "features", "bad.yaml"), `on_demand_feature_views:
+  - name: bad
+    inputs: [checkout, user_stats]
+    features:
+      - { name: a, type: float64, expr: "merchant_stats.x + 1.0" }
+      - { name: b, type: float64, expr: "user_stats.spend_3d * 2.0" }
+      - { name: c, type: bool, expr: "checkout.cart_value > 'big'" }
+      - { name: d, type: bool, expr: "checkout.cart_value * 2.0" }
+      - name: e
+        type: float64
+        expr: |
+          checkout.cart_value * (2.0 +
+`)
+	r := quiver(t, nil, "-C", dir, "-o", "json", "validate")
+	require.Equal(t, exitInvalid, r.code, r.stderr)
+	var out struct {
+		Valid  bool        `json:"valid"`
+		Errors []errorJSON `json:"errors"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &out), r.stdout)
+	require.Len(t, out.Errors, 5, r.stdout)
+	want := []struct {
+		line, col int
+		text      string
+	}{
+		{5, 42, "undeclared reference to 'merchant_stats'"},
+		{6, 52, "undefined field 'spend_3d'"},
+		{7, 59, "no matching overload for '_>_' applied to '(double, string)'"},
+		{8, 39, "declared bool but its expression is of type double"},
+		{12, 39, "Syntax error"},
+	}
+	for i, w := range want {
+		e := out.Errors[i]
+		require.Equal(t, "features/bad.yaml", e.File)
+		require.Equal(t, [2]int{w.line, w.col}, [2]int{e.Line, e.Col}, "%d: %s", i, e.Message)
+		require.Contains(t, e.Message, w.text)
+	}
+}

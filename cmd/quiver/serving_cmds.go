@@ -397,7 +397,7 @@ they are written (42 int, 0.5 float, true bool, "42" or anything else string).`,
 	a.addRemoteFlags(cmd, &remote, "the quiver serve to ask, HOST:PORT")
 	f.StringVar(&modelRef, "model", "", "the model: NAME, NAME@ALIAS or NAME@vN")
 	f.StringArrayVar(&entities, "entity", nil, "a join-key value KEY=VALUE (repeatable)")
-	f.StringArrayVar(&request, "request", nil, "a request-time feature value NAME=VALUE, one per row (repeatable); sent as request_context")
+	f.StringArrayVar(&request, "request", nil, "a request field of on-demand features, or a request-time value of a stored feature, NAME=VALUE, one per row (repeatable); sent as request_context")
 	f.BoolVar(&include, "include-features", false, "also return the feature values the model was fed (with -o json)")
 	f.DurationVar(&timeout, "timeout", 10*time.Second, "give up after this long")
 	return cmd
