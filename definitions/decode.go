@@ -20,7 +20,7 @@ type File struct {
 // the file is reported, as an ErrorList; the objects that decoded cleanly are returned too.
 // Cross-file checks (references, duplicates) happen in NewRepo.
 func Parse(path string, data []byte) (*File, error) {
-	d := &decoder{file: path}
+	d := &decoder{file: path, src: data}
 	f := &File{Path: path}
 	if len(data) > MaxFileSize {
 		return f, ErrorList{fileTooLarge(path, int64(len(data)))}
@@ -70,6 +70,7 @@ func Parse(path string, data []byte) (*File, error) {
 
 type decoder struct {
 	file string
+	src  []byte // the file's text, to place errors inside expressions (ondemand.go)
 	errs ErrorList
 }
 
@@ -272,6 +273,10 @@ func (d *decoder) object(kind Kind, n *yaml.Node) Object {
 		o = d.model(n)
 	case KindTrainingJob:
 		o = d.trainingJob(n)
+	case KindRequestSource:
+		o = d.requestSource(n)
+	case KindOnDemandView:
+		o = d.onDemandView(n)
 	}
 	if o.ObjectName() == "" {
 		if len(d.errs) == before {

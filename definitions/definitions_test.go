@@ -67,7 +67,7 @@ func TestParseErrors(t *testing.T) {
 		{"syntax", "entities:\n  - name: [unclosed\n", "f.yaml:1:1: invalid YAML: did not find expected ',' or ']'"},
 		{"syntax with line", "entities:\n  - name: a\n\tjoin_keys: []\n", "f.yaml:2:1: invalid YAML: found a tab character that violates indentation"},
 		{"top level list", "- a\n- b\n", `f.yaml:1:1: definitions file must be a mapping`},
-		{"unknown top key", "entitys: []\n", `f.yaml:1:1: unknown key "entitys" in definitions file (valid keys: entities, sources, feature_views, feature_services, models, training_jobs); did you mean "entities"?`},
+		{"unknown top key", "entitys: []\n", `f.yaml:1:1: unknown key "entitys" in definitions file (valid keys: entities, sources, request_sources, feature_views, on_demand_feature_views, feature_services, models, training_jobs); did you mean "entities"?`},
 		{"kind not a list", "entities: {name: x}\n", "f.yaml:1:11: entities must be a list of entitys"},
 		{"no name", "entities:\n  - join_keys: [{name: a, type: int64}]\n", "f.yaml:2:5: entity has no name"},
 		{"bad name", "entities:\n  - name: user-id\n    join_keys: [{name: a, type: int64}]\n", `f.yaml:2:11: invalid entity name "user-id"`},

@@ -51,6 +51,10 @@ func DecodeSpec(k Kind, spec []byte) (Object, error) {
 		o = &Model{}
 	case KindTrainingJob:
 		o = &TrainingJob{}
+	case KindRequestSource:
+		o = &RequestSource{}
+	case KindOnDemandView:
+		o = &OnDemandFeatureView{}
 	default:
 		return nil, fmt.Errorf("decode spec: unknown kind %q", k)
 	}

@@ -21,8 +21,11 @@ type Repo struct {
 	FeatureServices []*FeatureService
 	Models          []*Model
 	TrainingJobs    []*TrainingJob
+	RequestSources  []*RequestSource
+	OnDemandViews   []*OnDemandFeatureView
 
-	byName map[Kind]map[string]Object
+	byName   map[Kind]map[string]Object
+	compiled map[string]*CompiledView // on-demand views' checked expressions, by name
 }
 
 // ReservedColumns are the column names the offline store and datasets add; features and
@@ -32,7 +35,7 @@ var ReservedColumns = []string{"event_ts", "created_ts", "event_timestamp"}
 // NewRepo checks a set of objects as a whole (duplicate names, references, collisions) and
 // returns the Repo, or an ErrorList naming every problem.
 func NewRepo(objects []Object) (*Repo, error) {
-	r := &Repo{byName: map[Kind]map[string]Object{}}
+	r := &Repo{byName: map[Kind]map[string]Object{}, compiled: map[string]*CompiledView{}}
 	var errs ErrorList
 	for _, k := range Kinds {
 		r.byName[k] = map[string]Object{}
@@ -57,8 +60,14 @@ func NewRepo(objects []Object) (*Repo, error) {
 			r.Models = append(r.Models, o)
 		case *TrainingJob:
 			r.TrainingJobs = append(r.TrainingJobs, o)
+		case *RequestSource:
+			r.RequestSources = append(r.RequestSources, o)
+		case *OnDemandFeatureView:
+			r.OnDemandViews = append(r.OnDemandViews, o)
 		}
 	}
+	sortByName(r.RequestSources)
+	sortByName(r.OnDemandViews)
 	sortByName(r.Entities)
 	sortByName(r.Sources)
 	sortByName(r.FeatureViews)
@@ -71,6 +80,12 @@ func NewRepo(objects []Object) (*Repo, error) {
 	}
 	for _, v := range r.FeatureViews {
 		r.checkView(v, &errs)
+	}
+	for _, s := range r.RequestSources {
+		r.checkRequestSource(s, &errs)
+	}
+	for _, v := range r.OnDemandViews {
+		r.checkOnDemand(v, &errs)
 	}
 	for _, s := range r.FeatureServices {
 		r.checkService(s, &errs)
@@ -115,7 +130,13 @@ func (r *Repo) Objects() []Object {
 	for _, s := range r.Sources {
 		out = append(out, s)
 	}
+	for _, s := range r.RequestSources {
+		out = append(out, s)
+	}
 	for _, v := range r.FeatureViews {
+		out = append(out, v)
+	}
+	for _, v := range r.OnDemandViews {
 		out = append(out, v)
 	}
 	for _, s := range r.FeatureServices {
@@ -240,6 +261,21 @@ func (r *Repo) checkService(s *FeatureService, errs *ErrorList) {
 	}
 	owner := map[string]FeatureRef{} // output feature name -> ref that produced it
 	for _, ref := range s.Features {
+		if r.OnDemandView(ref.View) != nil {
+			fs, err := r.onDemandRef(ref)
+			if err != nil {
+				errs.add(s.Pos, "%s refers to %v", from, err)
+				continue
+			}
+			for _, f := range fs {
+				if prev, dup := owner[f.Feature.Name]; dup {
+					errs.add(s.Pos, "%s: feature name %q comes from both %q and %q; select only one of them (feature names in a service must be unique)", from, f.Feature.Name, prev.View, ref.View)
+					continue
+				}
+				owner[f.Feature.Name] = FeatureRef{View: ref.View, Feature: f.Feature.Name}
+			}
+			continue
+		}
 		if !r.ref(s.Pos, from, KindFeatureView, ref.View, errs) {
 			continue
 		}
@@ -287,14 +323,16 @@ func (r *Repo) checkJob(j *TrainingJob, errs *ErrorList) {
 	}
 }
 
-// ResolvedFeature is one feature of a service, with the view it comes from.
+// ResolvedFeature is one feature of a service, with the view it comes from: a stored feature
+// view (View), or an on-demand feature view (OnDemand; View is nil then).
 type ResolvedFeature struct {
-	View    *FeatureView
-	Feature Field
+	View     *FeatureView
+	Feature  Field
+	OnDemand *OnDemandFeatureView
 }
 
 // Ref returns the "view:feature" name of the feature.
-func (f ResolvedFeature) Ref() string { return f.View.Name + ":" + f.Feature.Name }
+func (f ResolvedFeature) Ref() string { return f.ViewName() + ":" + f.Feature.Name }
 
 // ResolveService expands a service's references ("view:*" included) into its features, in
 // declaration order.
@@ -311,6 +349,14 @@ func (r *Repo) ResolveService(name string) ([]ResolvedFeature, error) {
 func (r *Repo) ResolveRefs(refs []FeatureRef) ([]ResolvedFeature, error) {
 	var out []ResolvedFeature
 	for _, ref := range refs {
+		if r.OnDemandView(ref.View) != nil {
+			fs, err := r.onDemandRef(ref)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, fs...)
+			continue
+		}
 		v := r.FeatureView(ref.View)
 		if v == nil {
 			return nil, r.UnknownError(KindFeatureView, ref.View)

@@ -17,14 +17,16 @@ type Kind string
 const (
 	KindEntity         Kind = "entity"
 	KindSource         Kind = "source"
+	KindRequestSource  Kind = "request_source"
 	KindFeatureView    Kind = "feature_view"
+	KindOnDemandView   Kind = "on_demand_feature_view"
 	KindFeatureService Kind = "feature_service"
 	KindModel          Kind = "model"
 	KindTrainingJob    Kind = "training_job"
 )
 
 // Kinds lists every kind in dependency order: an object only refers to kinds before it.
-var Kinds = []Kind{KindEntity, KindSource, KindFeatureView, KindFeatureService, KindModel, KindTrainingJob}
+var Kinds = []Kind{KindEntity, KindSource, KindRequestSource, KindFeatureView, KindOnDemandView, KindFeatureService, KindModel, KindTrainingJob}
 
 // yamlKey is the top-level YAML key that holds a list of objects of this kind.
 func (k Kind) yamlKey() string {
@@ -41,6 +43,10 @@ func (k Kind) yamlKey() string {
 		return "models"
 	case KindTrainingJob:
 		return "training_jobs"
+	case KindRequestSource:
+		return "request_sources"
+	case KindOnDemandView:
+		return "on_demand_feature_views"
 	}
 	return string(k)
 }
@@ -64,8 +70,12 @@ func ParseKind(s string) (Kind, error) {
 		return KindModel, nil
 	case "job", "jobs", "training_job", "training_jobs":
 		return KindTrainingJob, nil
+	case "request_source", "request_sources":
+		return KindRequestSource, nil
+	case "on_demand_view", "on_demand_views", "on_demand_feature_view", "on_demand_feature_views":
+		return KindOnDemandView, nil
 	}
-	return "", fmt.Errorf("unknown kind %q; valid kinds: entities, sources, views, services, models, jobs", s)
+	return "", fmt.Errorf("unknown kind %q; valid kinds: entities, sources, request_sources, views, on_demand_views, services, models, jobs", s)
 }
 
 // Pos is where an object or value was declared. It is not part of an object's content.

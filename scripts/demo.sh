@@ -48,6 +48,12 @@ step "quiver models alias churn 1 production && quiver lineage churn@production"
 quiver -C "$repo" models alias churn 1 production
 quiver -C "$repo" lineage churn@production
 
+step "on-demand features: checkout_v1 = user_stats:* + cart_features:* (CEL over the request's cart_value and stored spend)"
+(cd "$repo" && quiver dataset create checkout_train --service checkout_v1 --entities data/checkouts.parquet)
+quiver -C "$repo" -o json dataset show checkout_train@v1 | grep -E '"(name|role|feature)"' | paste - - - | grep feature || true
+quiver -C "$repo" train checkout_train --param epochs=40
+quiver -C "$repo" models alias churn_checkout 1 production
+
 step "quiver serve, then a Predict call for users 7 and 8"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])' 2>/dev/null || echo 16566)
 mport=$((port + 1))
@@ -56,6 +62,10 @@ server_pid=$!
 quiver health --server "127.0.0.1:$port" --wait 30s || { cat "$work/serve.log"; exit 1; }
 quiver -C "$repo" get-online --server "127.0.0.1:$port" --service churn_v1 --entity user_id=7
 quiver -C "$repo" predict --server "127.0.0.1:$port" --model churn@production --entity user_id=7 --entity user_id=8
+
+step "request-time features over gRPC: the same CEL programs as the dataset, with request_context"
+quiver -C "$repo" get-online --server "127.0.0.1:$port" --service checkout_v1 --entity user_id=7 --request cart_value=120
+quiver -C "$repo" predict --server "127.0.0.1:$port" --model churn_checkout@production --entity user_id=7 --entity user_id=8 --request cart_value=120 --request cart_value=15 --include-features
 
 step "quiver ui: the web UI over the same registry (checked, then stopped; nothing interactive)"
 uport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])' 2>/dev/null || echo 18484)

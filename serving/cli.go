@@ -166,7 +166,8 @@ func WriteTable(w io.Writer, resp *pb.GetOnlineFeaturesResponse) error {
 			if !IsNull(f, r) {
 				value = FormatValue(VectorValue(f.GetValues(), r))
 			}
-			if f.GetStatuses()[r] != pb.FieldStatus_NOT_FOUND {
+			// On-demand features have no event time (0): they are computed per request.
+			if f.GetStatuses()[r] != pb.FieldStatus_NOT_FOUND && f.GetEventTimestampsMicros()[r] != 0 {
 				ts = time.UnixMicro(f.GetEventTimestampsMicros()[r]).UTC().Format(time.RFC3339)
 			}
 			fmt.Fprintf(tw, "%d\t%s:%s\t%s\t%s\t%s\n", r, f.GetView(), f.GetName(), value, f.GetStatuses()[r], ts)

@@ -12,6 +12,7 @@ import (
 	"github.com/quiverfs/quiver/definitions"
 	"github.com/quiverfs/quiver/online"
 	"github.com/quiverfs/quiver/registry"
+	"github.com/quiverfs/quiver/transform"
 )
 
 // Definitions is one immutable snapshot of a project's applied definitions, with the online
@@ -31,6 +32,8 @@ type Definitions struct {
 	services map[string][]definitions.ResolvedFeature
 	// plans caches the read plan of each feature service (key: name, full names flag).
 	plans sync.Map
+	// transforms holds the compiled programs of the on-demand views.
+	transforms *transform.Set
 }
 
 // NewDefinitions builds a snapshot from a validated repo. versions may be nil.
@@ -68,6 +71,11 @@ func newDefinitions(project string, revision int64, repo *definitions.Repo, vers
 		// Rows written for an earlier definition generation are never served.
 		d.views[fv.Name] = v.WithGeneration(registry.Generation(generations, fv.Name))
 	}
+	ts, err := transform.Compile(repo)
+	if err != nil {
+		return nil, fmt.Errorf("definitions revision %d: %w", revision, err)
+	}
+	d.transforms = ts
 	for _, s := range repo.FeatureServices {
 		fs, err := repo.ResolveService(s.Name)
 		if err != nil {

@@ -21,6 +21,21 @@ type readPlan struct {
 	views    []*online.View                // distinct views in first-use order
 	reads    []online.ViewRead             // parallel to views; Keys filled per request
 	column   []int                         // response column i is store column column[i]
+	// onDemand computes the on-demand features after the store read (ondemand.go); their
+	// response columns are p.computed, numbered after the store's nStore columns.
+	onDemand *onDemandPlan
+	nStore   int
+	rows     int // entity rows of the request (fillKeys)
+	// computed holds the request's on-demand columns: column nStore+k is computed[k].
+	computed []online.Column
+}
+
+// resultColumn is response column i: a store column of res, or a computed one.
+func (p *readPlan) resultColumn(res *online.ReadResult, i int) *online.Column {
+	if j := p.column[i]; j >= p.nStore {
+		return &p.computed[j-p.nStore]
+	}
+	return &res.Columns[p.column[i]]
 }
 
 // resolveFeatures expands a feature service or a list of "view:feature" references.
@@ -56,10 +71,37 @@ func planRead(d *Definitions, features []definitions.ResolvedFeature, fullNames 
 	seen := make(map[string]string, len(features))
 	type pos struct{ view, feat int }
 	at := make([]pos, len(features))
+	// addRead adds feature feat of view fv to the store reads, once.
+	addRead := func(fv *definitions.FeatureView, feat string) (pos, error) {
+		vi, ok := viewIdx[fv.Name]
+		if !ok {
+			v := d.View(fv.Name)
+			if v == nil {
+				return pos{}, tag(ErrUnknown, d.Repo.UnknownError(definitions.KindFeatureView, fv.Name))
+			}
+			if !fv.Online {
+				return pos{}, tagf(ErrPrecondition, "feature view %q is not online (online: false); it cannot be served", fv.Name)
+			}
+			vi = len(p.views)
+			viewIdx[fv.Name] = vi
+			p.views = append(p.views, v)
+			p.reads = append(p.reads, online.ViewRead{View: v, Features: []int{}})
+		}
+		idx, err := p.views[vi].FeatureIndexes(feat)
+		if err != nil {
+			return pos{}, tag(ErrUnknown, err)
+		}
+		if j := slices.Index(p.reads[vi].Features, idx[0]); j >= 0 {
+			return pos{vi, j}, nil
+		}
+		p.reads[vi].Features = append(p.reads[vi].Features, idx[0])
+		return pos{vi, len(p.reads[vi].Features) - 1}, nil
+	}
+	od := &onDemandPlan{}
 	for i, f := range features {
 		name := f.Feature.Name
 		if fullNames {
-			name = f.View.Name + "__" + f.Feature.Name
+			name = f.ViewName() + "__" + f.Feature.Name
 		}
 		if prev, dup := seen[name]; dup {
 			if prev == f.Ref() {
@@ -69,26 +111,26 @@ func planRead(d *Definitions, features []definitions.ResolvedFeature, fullNames 
 		}
 		seen[name] = f.Ref()
 		p.names[i] = name
-		vi, ok := viewIdx[f.View.Name]
-		if !ok {
-			v := d.View(f.View.Name)
-			if v == nil {
-				return nil, tag(ErrUnknown, d.Repo.UnknownError(definitions.KindFeatureView, f.View.Name))
+		if f.OnDemand != nil {
+			if err := od.addFeature(d, i, f); err != nil {
+				return nil, err
 			}
-			if !f.View.Online {
-				return nil, tagf(ErrPrecondition, "feature view %q is not online (online: false); it cannot be served", f.View.Name)
-			}
-			vi = len(p.views)
-			viewIdx[f.View.Name] = vi
-			p.views = append(p.views, v)
-			p.reads = append(p.reads, online.ViewRead{View: v, Features: []int{}})
+			continue
 		}
-		idx, err := p.views[vi].FeatureIndexes(f.Feature.Name)
+		a, err := addRead(f.View, f.Feature.Name)
 		if err != nil {
-			return nil, tag(ErrUnknown, err)
+			return nil, err
 		}
-		at[i] = pos{vi, len(p.reads[vi].Features)}
-		p.reads[vi].Features = append(p.reads[vi].Features, idx[0])
+		at[i] = a
+	}
+	// The stored features on-demand features read, requested or not.
+	var inputAt []pos
+	for _, in := range od.storeInputs() {
+		a, err := addRead(d.Repo.FeatureView(in.Input), in.Field.Name)
+		if err != nil {
+			return nil, err
+		}
+		inputAt = append(inputAt, a)
 	}
 	// Store columns come view by view, each view's features in the order asked.
 	first := make([]int, len(p.reads))
@@ -98,7 +140,18 @@ func planRead(d *Definitions, features []definitions.ResolvedFeature, fullNames 
 		n += len(r.Features)
 	}
 	for i, a := range at {
-		p.column[i] = first[a.view] + a.feat
+		if features[i].OnDemand == nil { // on-demand columns are placed by finish
+			p.column[i] = first[a.view] + a.feat
+		}
+	}
+	p.nStore = n
+	if len(od.views) > 0 {
+		storeCols := make([]int, len(inputAt))
+		for i, a := range inputAt {
+			storeCols[i] = first[a.view] + a.feat
+		}
+		od.finish(p, storeCols)
+		p.onDemand = od
 	}
 	return p, nil
 }
@@ -180,6 +233,7 @@ func checkEntities(d *Definitions, cols map[string][]online.Value, maxRows int) 
 func fillKeys(p *readPlan, e entityRows) error {
 	buf := make([]byte, 0, 128)                         // scratch for encoding; each key is copied out as a string
 	shared := map[online.EntityKey][]online.EntityKey{} // views with the same entities share keys
+	p.rows = e.rows
 	for i := range p.reads {
 		v := p.reads[i].View
 		if keys, ok := shared[v.KeyPrefix()]; ok {
@@ -223,13 +277,16 @@ func fillKeys(p *readPlan, e entityRows) error {
 // read runs the plan against the store: one Read call, so one round trip for backends that
 // pipeline.
 func (s *Server) read(ctx context.Context, p *readPlan) (*online.ReadResult, error) {
+	if len(p.reads) == 0 { // only on-demand features over request fields
+		return &online.ReadResult{Rows: p.rows}, nil
+	}
 	start := time.Now()
 	res, err := s.opts.Store.Read(ctx, online.ReadRequest{Views: p.reads})
 	s.metrics.storeLatency.Observe(time.Since(start).Seconds())
 	if err != nil {
 		return nil, fmt.Errorf("read online store: %w", err)
 	}
-	if res.Rows != len(p.reads[0].Keys) || len(res.Columns) < len(p.features) || slices.Max(p.column) >= len(res.Columns) {
+	if res.Rows != len(p.reads[0].Keys) || len(res.Columns) < p.nStore {
 		return nil, fmt.Errorf("online store returned %d rows × %d columns for %d rows × %d features", res.Rows, len(res.Columns), len(p.reads[0].Keys), len(p.features))
 	}
 	return res, nil

@@ -45,7 +45,12 @@ func FeatureRequestFromProto(req *pb.GetOnlineFeaturesRequest) (FeatureRequest, 
 	if err != nil {
 		return FeatureRequest{}, err
 	}
+	reqCtx, err := columnsFromProto("request_context", req.GetRequestContext())
+	if err != nil {
+		return FeatureRequest{}, err
+	}
 	return FeatureRequest{
+		RequestContext:   reqCtx,
 		FeatureService:   req.GetFeatureService(),
 		Features:         req.GetFeatures().GetVal(),
 		Entities:         ents,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"time"
 
@@ -101,6 +102,20 @@ func (s *Server) predict(ctx context.Context, req *pb.PredictRequest) (*pb.Predi
 		return nil, label, err
 	}
 	s.metrics.entityRows.WithLabelValues("Predict").Observe(float64(ents.rows))
+	// Request fields of on-demand features first; the other columns override features.
+	reqCols, err := p.onDemand.requestColumns(ctxCols, ents.rows, false)
+	if err != nil {
+		return nil, label, err
+	}
+	if p.onDemand != nil && len(p.onDemand.reqNames) > 0 {
+		rest := make(map[string][]online.Value, len(ctxCols))
+		for n, c := range ctxCols {
+			if !slices.Contains(p.onDemand.reqNames, n) {
+				rest[n] = c
+			}
+		}
+		ctxCols = rest
+	}
 	overrides, err := requestContext(p, ctxCols, ents.rows)
 	if err != nil {
 		return nil, label, err
@@ -124,9 +139,12 @@ func (s *Server) predict(ctx context.Context, req *pb.PredictRequest) (*pb.Predi
 			c.Statuses[r] = online.Present
 		}
 	}
+	if err := p.onDemand.compute(p, res, reqCols); err != nil {
+		return nil, label, err
+	}
 	batch := &model.Batch{Rows: res.Rows, Features: p.names, Data: make([]float32, res.Rows*len(p.features))}
 	for i := range p.features {
-		c := res.Columns[p.column[i]]
+		c := p.resultColumn(res, i)
 		for r := range res.Rows {
 			x := float32(math.NaN()) // NOT_FOUND and OUTSIDE_MAX_AGE values are missing
 			if st := c.Statuses[r]; st == online.Present || st == online.NullValue {
@@ -183,6 +201,9 @@ func requestContext(p *readPlan, cols map[string][]online.Value, rows int) ([][]
 		i, ok := byName[n]
 		if !ok {
 			return nil, tagf(ErrUnknown, "request_context %q is not a feature of the model's feature service (its features: %v)%s", n, p.names, definitions.Suggest(n, p.names))
+		}
+		if p.features[i].OnDemand != nil {
+			return nil, invalidf("request_context %q names on-demand feature %s, which is computed; pass the request fields it reads instead", n, p.features[i].Ref())
 		}
 		vals := cols[n]
 		if len(vals) != rows {

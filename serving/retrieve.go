@@ -23,6 +23,9 @@ type FeatureRequest struct {
 	Entities map[string][]online.Value
 	// FullFeatureNames names columns "view__feature" instead of "feature".
 	FullFeatureNames bool
+	// RequestContext holds the request fields on-demand features read, one column per field
+	// name, one value per entity row.
+	RequestContext map[string][]online.Value
 }
 
 // Features is the answer to a FeatureRequest: one column per requested feature, in the
@@ -93,11 +96,18 @@ func (s *Server) retrieve(ctx context.Context, req FeatureRequest) (*readPlan, *
 		return nil, nil, label, err
 	}
 	s.metrics.entityRows.WithLabelValues("GetOnlineFeatures").Observe(float64(ents.rows))
+	reqCols, err := p.onDemand.requestColumns(req.RequestContext, ents.rows, true)
+	if err != nil {
+		return nil, nil, label, err
+	}
 	if err := fillKeys(p, ents); err != nil {
 		return nil, nil, label, err
 	}
 	res, err := s.read(ctx, p)
 	if err != nil {
+		return nil, nil, label, err
+	}
+	if err := p.onDemand.compute(p, res, reqCols); err != nil {
 		return nil, nil, label, err
 	}
 	return p, res, label, nil
@@ -115,10 +125,10 @@ func planColumns(p *readPlan, res *online.ReadResult) *Features {
 
 // planColumn is response column i of the plan.
 func planColumn(p *readPlan, res *online.ReadResult, i int) FeatureColumn {
-	f, c := &p.features[i], &res.Columns[p.column[i]]
+	f, c := &p.features[i], p.resultColumn(res, i)
 	return FeatureColumn{
 		Name:     p.names[i],
-		View:     f.View.Name,
+		View:     f.ViewName(),
 		Type:     f.Feature.Type,
 		Values:   c.Values,
 		Statuses: c.Statuses,

@@ -107,22 +107,45 @@ func CreateDataset(ctx context.Context, reg Registry, store offline.Reader, repo
 	byView := map[string]*viewPlan{}
 	keySet := map[string]definitions.Field{}
 	var keys []definitions.Field
-	for _, f := range features {
-		p := byView[f.View.Name]
+	addFeature := func(v *definitions.FeatureView, feature string) error {
+		p := byView[v.Name]
 		if p == nil {
-			p = &viewPlan{view: f.View, keys: repo.JoinKeys(f.View)}
-			byView[f.View.Name] = p
+			p = &viewPlan{view: v, keys: repo.JoinKeys(v)}
+			byView[v.Name] = p
 			plans = append(plans, p)
 			for _, k := range p.keys {
 				if prev, ok := keySet[k.Name]; ok && prev.Type != k.Type {
-					return nil, fmt.Errorf("%w: join key %q is %s in one view and %s in another", ErrInvalidInput, k.Name, prev.Type, k.Type)
+					return fmt.Errorf("%w: join key %q is %s in one view and %s in another", ErrInvalidInput, k.Name, prev.Type, k.Type)
 				} else if !ok {
 					keySet[k.Name] = k
 					keys = append(keys, k)
 				}
 			}
 		}
-		p.features = append(p.features, f.Feature.Name)
+		if !slices.Contains(p.features, feature) {
+			p.features = append(p.features, feature)
+		}
+		return nil
+	}
+	for _, f := range features {
+		if f.OnDemand != nil {
+			continue
+		}
+		if err := addFeature(f.View, f.Feature.Name); err != nil {
+			return nil, err
+		}
+	}
+	// On-demand features: the stored features they read are joined too (ondemand.go).
+	od, err := planOnDemand(repo, features)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidInput, err)
+	}
+	if od != nil {
+		for _, n := range od.store {
+			if err := addFeature(repo.FeatureView(n.Input), n.Field.Name); err != nil {
+				return nil, err
+			}
+		}
 	}
 
 	// Lineage: the definition versions resolved to, and the offline snapshot of each view.
@@ -157,6 +180,15 @@ func CreateDataset(ctx context.Context, reg Registry, store offline.Reader, repo
 			p.ref.Generation = gen
 		}
 		lineage.FeatureViews = append(lineage.FeatureViews, p.ref)
+	}
+	if od != nil {
+		for _, v := range od.views {
+			ov, err := reg.GetObject(ctx, req.Project, definitions.KindOnDemandView, v.view.Def.Name, 0)
+			if err != nil {
+				return nil, fmt.Errorf("on-demand feature view %q in the registry: %w", v.view.Def.Name, err)
+			}
+			lineage.OnDemandViews = append(lineage.OnDemandViews, ObjectRef{Name: v.view.Def.Name, Version: ov.Version, Hash: ov.Hash})
+		}
 	}
 
 	var (
@@ -230,25 +262,55 @@ func CreateDataset(ctx context.Context, reg Registry, store offline.Reader, repo
 
 	// The engines emit features view by view; a dataset has them in the service's declared
 	// order, which is also the order serving feeds a model.
-	nEntity := out.schema.NumFields() - len(features)
-	var joinOrder []string
+	nJoined := 0
 	for _, p := range plans {
-		joinOrder = append(joinOrder, p.features...)
+		nJoined += len(p.features)
 	}
-	perm := make([]int, out.schema.NumFields())
+	nEntity := out.schema.NumFields() - nJoined
+	// joinedCol is the joined column of a view's feature: the engines emit them view by view.
+	joinedCol := func(view, feature string) int {
+		n := nEntity
+		for _, p := range plans {
+			if p.view.Name == view {
+				return n + slices.Index(p.features, feature)
+			}
+			n += len(p.features)
+		}
+		return -1
+	}
+	if od != nil {
+		if err := od.bind(out.schema, nEntity, joinedCol); err != nil {
+			return nil, err
+		}
+	}
+	// perm[i] is the joined column of output column i, or -1-k for the k-th on-demand column.
+	perm := make([]int, nEntity+len(features))
 	columns := make([]ColumnInfo, len(perm))
+	fields := make([]arrow.Field, len(perm))
+	var odIdx [][2]int // on-demand output columns: (view, feature) of od
 	for i := range perm {
 		perm[i] = i
 		columns[i].Role = "entity"
-		if i >= nEntity {
-			f := features[i-nEntity]
-			columns[i].Role, columns[i].Feature = "feature", f.Ref()
-			perm[i] = nEntity + slices.Index(joinOrder, f.Feature.Name)
+		if i < nEntity {
+			fields[i] = out.schema.Field(i)
+			continue
 		}
-	}
-	fields := make([]arrow.Field, len(perm))
-	for i, j := range perm {
-		fields[i] = out.schema.Field(j)
+		f := features[i-nEntity]
+		columns[i].Role, columns[i].Feature = "feature", f.Ref()
+		if f.OnDemand == nil {
+			perm[i] = joinedCol(f.View.Name, f.Feature.Name)
+			fields[i] = out.schema.Field(perm[i])
+			continue
+		}
+		vi := slices.IndexFunc(od.views, func(v *datasetODView) bool { return v.view.Def.Name == f.OnDemand.Name })
+		k := slices.IndexFunc(od.views[vi].features, func(fi int) bool { return od.views[vi].view.Def.Features[fi].Name == f.Feature.Name })
+		perm[i] = -1 - len(odIdx)
+		odIdx = append(odIdx, [2]int{vi, k})
+		dt, err := offline.ArrowType(f.Feature.Type)
+		if err != nil {
+			return nil, err
+		}
+		fields[i] = arrow.Field{Name: f.Feature.Name, Type: dt, Nullable: true}
 	}
 	md := out.schema.Metadata()
 	schema := arrow.NewSchema(fields, &md)
@@ -259,12 +321,29 @@ func CreateDataset(ctx context.Context, reg Registry, store offline.Reader, repo
 			if err != nil {
 				return nil, err
 			}
+			var computed [][]arrow.Array
+			if od != nil {
+				if computed, err = od.compute(joinedRec); err != nil {
+					joinedRec.Release()
+					return nil, err
+				}
+			}
 			cols := make([]arrow.Array, len(perm))
 			for i, j := range perm {
-				cols[i] = joinedRec.Column(j)
+				if j >= 0 {
+					cols[i] = joinedRec.Column(j)
+				} else {
+					x := odIdx[-1-j]
+					cols[i] = computed[x[0]][x[1]]
+				}
 			}
 			rec := array.NewRecordBatch(schema, cols, joinedRec.NumRows())
 			joinedRec.Release()
+			for _, cs := range computed {
+				for _, c := range cs {
+					c.Release()
+				}
+			}
 			done += rec.NumRows()
 			if lineage.Entities.Kind == "sql" {
 				lineage.Entities.Rows = done

@@ -73,10 +73,12 @@ type FileInfo struct {
 type Lineage struct {
 	FeatureService ObjectRef   `json:"feature_service"`
 	FeatureViews   []ViewInput `json:"feature_views"`
-	Entities       EntityInput `json:"entities"`
-	Engine         string      `json:"engine"` // local or trino
-	CreatedCutoff  bool        `json:"created_cutoff,omitempty"`
-	QuiverVersion  string      `json:"quiver_version"`
+	// OnDemandViews are the on-demand feature views computed, by definition version.
+	OnDemandViews []ObjectRef `json:"on_demand_views,omitempty"`
+	Entities      EntityInput `json:"entities"`
+	Engine        string      `json:"engine"` // local or trino
+	CreatedCutoff bool        `json:"created_cutoff,omitempty"`
+	QuiverVersion string      `json:"quiver_version"`
 }
 
 // ObjectRef names a registered definition version.

@@ -108,6 +108,14 @@ func summary(o registry.ObjectVersion) string {
 		return t.Runtime + " model on " + t.FeatureService
 	case *definitions.TrainingJob:
 		return fmt.Sprintf("trains on %s: %s", t.FeatureService, strings.Join(t.Command, " "))
+	case *definitions.RequestSource:
+		fields := make([]string, len(t.Fields))
+		for i, f := range t.Fields {
+			fields[i] = f.Name + " " + f.Type.String()
+		}
+		return "fields: " + strings.Join(fields, ", ")
+	case *definitions.OnDemandFeatureView:
+		return fmt.Sprintf("%d on-demand features from %s", len(t.Features), strings.Join(t.Inputs, ","))
 	}
 	return ""
 }

@@ -122,6 +122,7 @@ func toModelAliasesJSON(as []registry.ModelAlias) []modelAliasJSON {
 type lineageJSON struct {
 	FeatureService training.ObjectRef   `json:"feature_service"`
 	FeatureViews   []viewInputJSON      `json:"feature_views"`
+	OnDemandViews  []training.ObjectRef `json:"on_demand_views,omitempty"`
 	Entities       training.EntityInput `json:"entities"`
 	Engine         string               `json:"engine"`
 	CreatedCutoff  bool                 `json:"created_cutoff,omitempty"`
@@ -140,6 +141,6 @@ func toLineageJSON(l training.Lineage) lineageJSON {
 	for i, v := range l.FeatureViews {
 		views[i] = viewInputJSON{Name: v.Name, Version: v.Version, Hash: v.Hash, OfflineSnapshotID: idString(v.OfflineSnapshotID)}
 	}
-	return lineageJSON{FeatureService: l.FeatureService, FeatureViews: views, Entities: l.Entities, Engine: l.Engine,
+	return lineageJSON{FeatureService: l.FeatureService, FeatureViews: views, OnDemandViews: l.OnDemandViews, Entities: l.Entities, Engine: l.Engine,
 		CreatedCutoff: l.CreatedCutoff, QuiverVersion: l.QuiverVersion}
 }

@@ -65,7 +65,7 @@ func TestInitValidateApplyWithNoServer(t *testing.T) {
 
 	r = quiver(t, nil, "-C", dir, "validate")
 	require.Equal(t, exitOK, r.code, r.stderr)
-	require.Equal(t, "Definitions are valid: 1 entity, 1 source, 1 feature view, 1 feature service, 1 model, 1 training job.\n", r.stdout)
+	require.Equal(t, "Definitions are valid: 1 entity, 1 source, 1 request source, 1 feature view, 1 on demand feature view, 2 feature services, 2 models, 2 training jobs.\n", r.stdout)
 
 	r = quiver(t, nil, "-C", dir, "apply")
 	require.Equal(t, exitOK, r.code, r.stderr)
@@ -226,7 +226,7 @@ func TestPostgresVersionedApply(t *testing.T) {
 	writeFile(t, path, "sources:\n  - name: user_activity\n    parquet: { path: data/user_activity.parquet }\n    timestamp_field: event_ts\n")
 	r = quiver(t, env, "-C", dir, "apply")
 	require.Equal(t, exitOK, r.code, r.stderr)
-	require.Contains(t, r.stdout, "4 object(s) no longer declared were kept")
+	require.Contains(t, r.stdout, "9 object(s) no longer declared were kept")
 	r = quiver(t, env, "-C", dir, "apply", "--prune")
 	require.Equal(t, exitOK, r.code, r.stderr)
 	require.Contains(t, r.stdout, "(removed)")

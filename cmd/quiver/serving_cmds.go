@@ -204,6 +204,7 @@ func (a *app) getOnlineCommand() *cobra.Command {
 		service   string
 		features  []string
 		entities  []string
+		request   []string
 		fullNames bool
 		remote    remoteFlags
 		timeout   time.Duration
@@ -215,8 +216,10 @@ func (a *app) getOnlineCommand() *cobra.Command {
 the features named) for the entities given. A join key given several times makes several
 rows. Reads the online store directly (typing values by the repo's join keys), or asks a
 running quiver serve with --server, which needs no feature repo: values are typed by how
-they are written (42 int, 0.5 float, true bool, "42" or anything else string).`,
+they are written (42 int, 0.5 float, true bool, "42" or anything else string). On-demand
+features read request fields: give them with --request NAME=VALUE, once per row.`,
 		Example: `  quiver get-online --service churn_v1 --entity user_id=42 --entity merchant_id=m3
+  quiver get-online --service churn_v2 --entity user_id=42 --request amount=25.5
   quiver get-online --feature user_stats:clicks_7d --entity user_id=42 --entity user_id=43 -o json
   QUIVER_TOKEN=... quiver get-online --server features.internal:6566 --tls-ca ca.pem --service churn_v1 --entity user_id=42`,
 		Args: cobra.NoArgs,
@@ -230,6 +233,11 @@ they are written (42 int, 0.5 float, true bool, "42" or anything else string).`,
 			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
 			defer cancel()
 			req := &pb.GetOnlineFeaturesRequest{FullFeatureNames: fullNames}
+			reqCtx, err := serving.ParseUntyped("request", request)
+			if err != nil {
+				return invalid(err)
+			}
+			req.RequestContext = reqCtx
 			if service != "" {
 				req.Kind = &pb.GetOnlineFeaturesRequest_FeatureService{FeatureService: service}
 			} else {
@@ -283,6 +291,7 @@ they are written (42 int, 0.5 float, true bool, "42" or anything else string).`,
 	f.StringArrayVar(&features, "feature", nil, "a feature VIEW:FEATURE or VIEW:* (repeatable)")
 	f.StringArrayVar(&entities, "entity", nil, "a join-key value KEY=VALUE (repeatable)")
 	f.BoolVar(&fullNames, "full-names", false, "name features VIEW__FEATURE")
+	f.StringArrayVar(&request, "request", nil, "a request field value NAME=VALUE for on-demand features, one per row (repeatable); sent as request_context")
 	a.addRemoteFlags(cmd, &remote, "ask a running quiver serve at HOST:PORT instead of reading the store (no feature repo needed)")
 	f.DurationVar(&timeout, "timeout", 10*time.Second, "give up after this long")
 	return cmd
@@ -388,7 +397,7 @@ they are written (42 int, 0.5 float, true bool, "42" or anything else string).`,
 	a.addRemoteFlags(cmd, &remote, "the quiver serve to ask, HOST:PORT")
 	f.StringVar(&modelRef, "model", "", "the model: NAME, NAME@ALIAS or NAME@vN")
 	f.StringArrayVar(&entities, "entity", nil, "a join-key value KEY=VALUE (repeatable)")
-	f.StringArrayVar(&request, "request", nil, "a request-time feature value NAME=VALUE, one per row (repeatable); sent as request_context")
+	f.StringArrayVar(&request, "request", nil, "a request field of on-demand features, or a request-time value of a stored feature, NAME=VALUE, one per row (repeatable); sent as request_context")
 	f.BoolVar(&include, "include-features", false, "also return the feature values the model was fed (with -o json)")
 	f.DurationVar(&timeout, "timeout", 10*time.Second, "give up after this long")
 	return cmd

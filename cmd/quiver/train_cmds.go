@@ -254,6 +254,10 @@ func definitionRefs(repo *definitions.Repo, job *definitions.TrainingJob) []defR
 	seen := map[string]bool{}
 	if feats, err := repo.ResolveService(job.FeatureService); err == nil {
 		for _, f := range feats {
+			if f.OnDemand != nil {
+				refs = append(refs, onDemandRefs(repo, f.OnDemand, seen)...)
+				continue
+			}
 			if !seen[f.View.Name] {
 				seen[f.View.Name] = true
 				refs = append(refs, defRef{definitions.KindFeatureView, f.View.Name}, defRef{definitions.KindSource, f.View.Source})
@@ -701,4 +705,29 @@ func (a *app) lineageCommand() *cobra.Command {
 			return nil
 		},
 	}
+}
+
+// onDemandRefs lists an on-demand view and the request sources and feature views it reads,
+// each once (seen is keyed by kind and name).
+func onDemandRefs(repo *definitions.Repo, v *definitions.OnDemandFeatureView, seen map[string]bool) []defRef {
+	var refs []defRef
+	if seen["od:"+v.Name] {
+		return nil
+	}
+	seen["od:"+v.Name] = true
+	refs = append(refs, defRef{definitions.KindOnDemandView, v.Name})
+	for _, in := range v.Inputs {
+		if rs := repo.RequestSource(in); rs != nil {
+			if !seen["rs:"+in] {
+				seen["rs:"+in] = true
+				refs = append(refs, defRef{definitions.KindRequestSource, in})
+			}
+			continue
+		}
+		if fv := repo.FeatureView(in); fv != nil && !seen[in] {
+			seen[in] = true
+			refs = append(refs, defRef{definitions.KindFeatureView, in}, defRef{definitions.KindSource, fv.Source})
+		}
+	}
+	return refs
 }

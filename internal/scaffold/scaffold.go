@@ -134,6 +134,15 @@ var LabelsSchema = arrow.NewSchema([]arrow.Field{
 	{Name: "churned", Type: arrow.FixedWidthTypes.Boolean},
 }, nil)
 
+// CheckoutsSchema is the schema of the sample checkouts: entity rows with a request field
+// (cart_value) for the on-demand features of features/churn.yaml.
+var CheckoutsSchema = arrow.NewSchema([]arrow.Field{
+	{Name: "user_id", Type: arrow.PrimitiveTypes.Int64},
+	{Name: "event_timestamp", Type: &arrow.TimestampType{Unit: arrow.Microsecond, TimeZone: "UTC"}},
+	{Name: "cart_value", Type: arrow.PrimitiveTypes.Float64},
+	{Name: "churned", Type: arrow.FixedWidthTypes.Boolean},
+}, nil)
+
 type activity struct {
 	ts       time.Time
 	clicks   int64
@@ -155,6 +164,10 @@ func WriteShopData(dir string, users, days int, end time.Time) ([]string, error)
 	defer act.Release()
 	lab := array.NewRecordBuilder(memory.DefaultAllocator, LabelsSchema)
 	defer lab.Release()
+	// Checkouts draw from their own generator, so labels.parquet is as it always was.
+	crng := rand.New(rand.NewPCG(7, uint64(users)))
+	chk := array.NewRecordBuilder(memory.DefaultAllocator, CheckoutsSchema)
+	defer chk.Release()
 	for u := 1; u <= users; u++ {
 		offset := time.Duration(rng.IntN(24*60)) * time.Minute
 		level := 1 + rng.Float64()*9
@@ -193,10 +206,17 @@ func WriteShopData(dir string, users, days int, end time.Time) ([]string, error)
 			lab.Field(0).(*array.Int64Builder).Append(int64(u))
 			lab.Field(1).(*array.TimestampBuilder).Append(arrow.Timestamp(t.UnixMicro()))
 			lab.Field(2).(*array.BooleanBuilder).Append(churned)
+			// A checkout at the label time: big carts relative to recent spend churn less.
+			cart := float64(int(crng.Float64()*20000)) / 100
+			zc := z - 1.5*math.Min(cart/math.Max(r.spend, 1), 3) + 1.5
+			chk.Field(0).(*array.Int64Builder).Append(int64(u))
+			chk.Field(1).(*array.TimestampBuilder).Append(arrow.Timestamp(t.UnixMicro()))
+			chk.Field(2).(*array.Float64Builder).Append(cart)
+			chk.Field(3).(*array.BooleanBuilder).Append(crng.Float64() < 1/(1+math.Exp(-zc)))
 		}
 	}
-	files := []string{filepath.Join("data", "user_activity.parquet"), filepath.Join("data", "labels.parquet")}
-	for i, b := range []*array.RecordBuilder{act, lab} {
+	files := []string{filepath.Join("data", "user_activity.parquet"), filepath.Join("data", "labels.parquet"), filepath.Join("data", "checkouts.parquet")}
+	for i, b := range []*array.RecordBuilder{act, lab, chk} {
 		rec := b.NewRecordBatch()
 		err := writeParquet(filepath.Join(dir, files[i]), rec)
 		rec.Release()

@@ -942,8 +942,12 @@ type GetOnlineFeaturesRequest struct {
 	Entities map[string]*RepeatedValue `protobuf:"bytes,3,rep,name=entities,proto3" json:"entities,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	// Name features "view__feature" instead of "feature".
 	FullFeatureNames bool `protobuf:"varint,4,opt,name=full_feature_names,json=fullFeatureNames,proto3" json:"full_feature_names,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// Request-time values read by on-demand features, keyed by request field name (the fields
+	// of the request sources the requested on-demand views read); every column has one value
+	// per entity row. A needed field that is missing is INVALID_ARGUMENT.
+	RequestContext map[string]*RepeatedValue `protobuf:"bytes,10,rep,name=request_context,json=requestContext,proto3" json:"request_context,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *GetOnlineFeaturesRequest) Reset() {
@@ -1013,6 +1017,13 @@ func (x *GetOnlineFeaturesRequest) GetFullFeatureNames() bool {
 		return x.FullFeatureNames
 	}
 	return false
+}
+
+func (x *GetOnlineFeaturesRequest) GetRequestContext() map[string]*RepeatedValue {
+	if x != nil {
+		return x.RequestContext
+	}
+	return nil
 }
 
 type isGetOnlineFeaturesRequest_Kind interface {
@@ -1758,13 +1769,18 @@ const file_quiver_serving_v1_serving_proto_rawDesc = "" +
 	"\rRepeatedValue\x12*\n" +
 	"\x03val\x18\x01 \x03(\v2\x18.quiver.serving.v1.ValueR\x03val\"\x1f\n" +
 	"\vFeatureList\x12\x10\n" +
-	"\x03val\x18\x01 \x03(\tR\x03val\"\xef\x02\n" +
+	"\x03val\x18\x01 \x03(\tR\x03val\"\xbe\x04\n" +
 	"\x18GetOnlineFeaturesRequest\x12)\n" +
 	"\x0ffeature_service\x18\x01 \x01(\tH\x00R\x0efeatureService\x12<\n" +
 	"\bfeatures\x18\x02 \x01(\v2\x1e.quiver.serving.v1.FeatureListH\x00R\bfeatures\x12U\n" +
 	"\bentities\x18\x03 \x03(\v29.quiver.serving.v1.GetOnlineFeaturesRequest.EntitiesEntryR\bentities\x12,\n" +
-	"\x12full_feature_names\x18\x04 \x01(\bR\x10fullFeatureNames\x1a]\n" +
+	"\x12full_feature_names\x18\x04 \x01(\bR\x10fullFeatureNames\x12h\n" +
+	"\x0frequest_context\x18\n" +
+	" \x03(\v2?.quiver.serving.v1.GetOnlineFeaturesRequest.RequestContextEntryR\x0erequestContext\x1a]\n" +
 	"\rEntitiesEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x126\n" +
+	"\x05value\x18\x02 \x01(\v2 .quiver.serving.v1.RepeatedValueR\x05value:\x028\x01\x1ac\n" +
+	"\x13RequestContextEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x126\n" +
 	"\x05value\x18\x02 \x01(\v2 .quiver.serving.v1.RepeatedValueR\x05value:\x028\x01B\x06\n" +
 	"\x04kind\"\xa6\x02\n" +
@@ -1872,7 +1888,7 @@ func file_quiver_serving_v1_serving_proto_rawDescGZIP() []byte {
 }
 
 var file_quiver_serving_v1_serving_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_quiver_serving_v1_serving_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
+var file_quiver_serving_v1_serving_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
 var file_quiver_serving_v1_serving_proto_goTypes = []any{
 	(FieldStatus)(0),                  // 0: quiver.serving.v1.FieldStatus
 	(ValueType)(0),                    // 1: quiver.serving.v1.ValueType
@@ -1896,13 +1912,14 @@ var file_quiver_serving_v1_serving_proto_goTypes = []any{
 	(*ModelOutput)(nil),               // 19: quiver.serving.v1.ModelOutput
 	(*PredictResponse)(nil),           // 20: quiver.serving.v1.PredictResponse
 	nil,                               // 21: quiver.serving.v1.GetOnlineFeaturesRequest.EntitiesEntry
-	nil,                               // 22: quiver.serving.v1.GetOnlineFeaturesResponse.EntitiesEntry
-	nil,                               // 23: quiver.serving.v1.PredictRequest.EntitiesEntry
-	nil,                               // 24: quiver.serving.v1.PredictRequest.RequestContextEntry
-	(*timestamppb.Timestamp)(nil),     // 25: google.protobuf.Timestamp
+	nil,                               // 22: quiver.serving.v1.GetOnlineFeaturesRequest.RequestContextEntry
+	nil,                               // 23: quiver.serving.v1.GetOnlineFeaturesResponse.EntitiesEntry
+	nil,                               // 24: quiver.serving.v1.PredictRequest.EntitiesEntry
+	nil,                               // 25: quiver.serving.v1.PredictRequest.RequestContextEntry
+	(*timestamppb.Timestamp)(nil),     // 26: google.protobuf.Timestamp
 }
 var file_quiver_serving_v1_serving_proto_depIdxs = []int32{
-	25, // 0: quiver.serving.v1.Value.timestamp_val:type_name -> google.protobuf.Timestamp
+	26, // 0: quiver.serving.v1.Value.timestamp_val:type_name -> google.protobuf.Timestamp
 	3,  // 1: quiver.serving.v1.Value.int32_list_val:type_name -> quiver.serving.v1.Int32List
 	4,  // 2: quiver.serving.v1.Value.int64_list_val:type_name -> quiver.serving.v1.Int64List
 	5,  // 3: quiver.serving.v1.Value.float_list_val:type_name -> quiver.serving.v1.FloatList
@@ -1911,43 +1928,45 @@ var file_quiver_serving_v1_serving_proto_depIdxs = []int32{
 	8,  // 6: quiver.serving.v1.Value.string_list_val:type_name -> quiver.serving.v1.StringList
 	9,  // 7: quiver.serving.v1.Value.bytes_list_val:type_name -> quiver.serving.v1.BytesList
 	10, // 8: quiver.serving.v1.Value.timestamp_list_val:type_name -> quiver.serving.v1.TimestampList
-	25, // 9: quiver.serving.v1.TimestampList.val:type_name -> google.protobuf.Timestamp
+	26, // 9: quiver.serving.v1.TimestampList.val:type_name -> google.protobuf.Timestamp
 	2,  // 10: quiver.serving.v1.RepeatedValue.val:type_name -> quiver.serving.v1.Value
 	12, // 11: quiver.serving.v1.GetOnlineFeaturesRequest.features:type_name -> quiver.serving.v1.FeatureList
 	21, // 12: quiver.serving.v1.GetOnlineFeaturesRequest.entities:type_name -> quiver.serving.v1.GetOnlineFeaturesRequest.EntitiesEntry
-	1,  // 13: quiver.serving.v1.FeatureColumn.type:type_name -> quiver.serving.v1.ValueType
-	15, // 14: quiver.serving.v1.FeatureColumn.values:type_name -> quiver.serving.v1.Vector
-	0,  // 15: quiver.serving.v1.FeatureColumn.statuses:type_name -> quiver.serving.v1.FieldStatus
-	3,  // 16: quiver.serving.v1.Vector.int32_values:type_name -> quiver.serving.v1.Int32List
-	4,  // 17: quiver.serving.v1.Vector.int64_values:type_name -> quiver.serving.v1.Int64List
-	5,  // 18: quiver.serving.v1.Vector.float_values:type_name -> quiver.serving.v1.FloatList
-	6,  // 19: quiver.serving.v1.Vector.double_values:type_name -> quiver.serving.v1.DoubleList
-	7,  // 20: quiver.serving.v1.Vector.bool_values:type_name -> quiver.serving.v1.BoolList
-	8,  // 21: quiver.serving.v1.Vector.string_values:type_name -> quiver.serving.v1.StringList
-	9,  // 22: quiver.serving.v1.Vector.bytes_values:type_name -> quiver.serving.v1.BytesList
-	10, // 23: quiver.serving.v1.Vector.timestamp_values:type_name -> quiver.serving.v1.TimestampList
-	11, // 24: quiver.serving.v1.Vector.list_values:type_name -> quiver.serving.v1.RepeatedValue
-	22, // 25: quiver.serving.v1.GetOnlineFeaturesResponse.entities:type_name -> quiver.serving.v1.GetOnlineFeaturesResponse.EntitiesEntry
-	14, // 26: quiver.serving.v1.GetOnlineFeaturesResponse.features:type_name -> quiver.serving.v1.FeatureColumn
-	17, // 27: quiver.serving.v1.PredictRequest.model:type_name -> quiver.serving.v1.ModelRef
-	23, // 28: quiver.serving.v1.PredictRequest.entities:type_name -> quiver.serving.v1.PredictRequest.EntitiesEntry
-	24, // 29: quiver.serving.v1.PredictRequest.request_context:type_name -> quiver.serving.v1.PredictRequest.RequestContextEntry
-	2,  // 30: quiver.serving.v1.ModelOutput.values:type_name -> quiver.serving.v1.Value
-	19, // 31: quiver.serving.v1.PredictResponse.outputs:type_name -> quiver.serving.v1.ModelOutput
-	14, // 32: quiver.serving.v1.PredictResponse.features:type_name -> quiver.serving.v1.FeatureColumn
-	11, // 33: quiver.serving.v1.GetOnlineFeaturesRequest.EntitiesEntry.value:type_name -> quiver.serving.v1.RepeatedValue
-	11, // 34: quiver.serving.v1.GetOnlineFeaturesResponse.EntitiesEntry.value:type_name -> quiver.serving.v1.RepeatedValue
-	11, // 35: quiver.serving.v1.PredictRequest.EntitiesEntry.value:type_name -> quiver.serving.v1.RepeatedValue
-	11, // 36: quiver.serving.v1.PredictRequest.RequestContextEntry.value:type_name -> quiver.serving.v1.RepeatedValue
-	13, // 37: quiver.serving.v1.FeatureServing.GetOnlineFeatures:input_type -> quiver.serving.v1.GetOnlineFeaturesRequest
-	18, // 38: quiver.serving.v1.FeatureServing.Predict:input_type -> quiver.serving.v1.PredictRequest
-	16, // 39: quiver.serving.v1.FeatureServing.GetOnlineFeatures:output_type -> quiver.serving.v1.GetOnlineFeaturesResponse
-	20, // 40: quiver.serving.v1.FeatureServing.Predict:output_type -> quiver.serving.v1.PredictResponse
-	39, // [39:41] is the sub-list for method output_type
-	37, // [37:39] is the sub-list for method input_type
-	37, // [37:37] is the sub-list for extension type_name
-	37, // [37:37] is the sub-list for extension extendee
-	0,  // [0:37] is the sub-list for field type_name
+	22, // 13: quiver.serving.v1.GetOnlineFeaturesRequest.request_context:type_name -> quiver.serving.v1.GetOnlineFeaturesRequest.RequestContextEntry
+	1,  // 14: quiver.serving.v1.FeatureColumn.type:type_name -> quiver.serving.v1.ValueType
+	15, // 15: quiver.serving.v1.FeatureColumn.values:type_name -> quiver.serving.v1.Vector
+	0,  // 16: quiver.serving.v1.FeatureColumn.statuses:type_name -> quiver.serving.v1.FieldStatus
+	3,  // 17: quiver.serving.v1.Vector.int32_values:type_name -> quiver.serving.v1.Int32List
+	4,  // 18: quiver.serving.v1.Vector.int64_values:type_name -> quiver.serving.v1.Int64List
+	5,  // 19: quiver.serving.v1.Vector.float_values:type_name -> quiver.serving.v1.FloatList
+	6,  // 20: quiver.serving.v1.Vector.double_values:type_name -> quiver.serving.v1.DoubleList
+	7,  // 21: quiver.serving.v1.Vector.bool_values:type_name -> quiver.serving.v1.BoolList
+	8,  // 22: quiver.serving.v1.Vector.string_values:type_name -> quiver.serving.v1.StringList
+	9,  // 23: quiver.serving.v1.Vector.bytes_values:type_name -> quiver.serving.v1.BytesList
+	10, // 24: quiver.serving.v1.Vector.timestamp_values:type_name -> quiver.serving.v1.TimestampList
+	11, // 25: quiver.serving.v1.Vector.list_values:type_name -> quiver.serving.v1.RepeatedValue
+	23, // 26: quiver.serving.v1.GetOnlineFeaturesResponse.entities:type_name -> quiver.serving.v1.GetOnlineFeaturesResponse.EntitiesEntry
+	14, // 27: quiver.serving.v1.GetOnlineFeaturesResponse.features:type_name -> quiver.serving.v1.FeatureColumn
+	17, // 28: quiver.serving.v1.PredictRequest.model:type_name -> quiver.serving.v1.ModelRef
+	24, // 29: quiver.serving.v1.PredictRequest.entities:type_name -> quiver.serving.v1.PredictRequest.EntitiesEntry
+	25, // 30: quiver.serving.v1.PredictRequest.request_context:type_name -> quiver.serving.v1.PredictRequest.RequestContextEntry
+	2,  // 31: quiver.serving.v1.ModelOutput.values:type_name -> quiver.serving.v1.Value
+	19, // 32: quiver.serving.v1.PredictResponse.outputs:type_name -> quiver.serving.v1.ModelOutput
+	14, // 33: quiver.serving.v1.PredictResponse.features:type_name -> quiver.serving.v1.FeatureColumn
+	11, // 34: quiver.serving.v1.GetOnlineFeaturesRequest.EntitiesEntry.value:type_name -> quiver.serving.v1.RepeatedValue
+	11, // 35: quiver.serving.v1.GetOnlineFeaturesRequest.RequestContextEntry.value:type_name -> quiver.serving.v1.RepeatedValue
+	11, // 36: quiver.serving.v1.GetOnlineFeaturesResponse.EntitiesEntry.value:type_name -> quiver.serving.v1.RepeatedValue
+	11, // 37: quiver.serving.v1.PredictRequest.EntitiesEntry.value:type_name -> quiver.serving.v1.RepeatedValue
+	11, // 38: quiver.serving.v1.PredictRequest.RequestContextEntry.value:type_name -> quiver.serving.v1.RepeatedValue
+	13, // 39: quiver.serving.v1.FeatureServing.GetOnlineFeatures:input_type -> quiver.serving.v1.GetOnlineFeaturesRequest
+	18, // 40: quiver.serving.v1.FeatureServing.Predict:input_type -> quiver.serving.v1.PredictRequest
+	16, // 41: quiver.serving.v1.FeatureServing.GetOnlineFeatures:output_type -> quiver.serving.v1.GetOnlineFeaturesResponse
+	20, // 42: quiver.serving.v1.FeatureServing.Predict:output_type -> quiver.serving.v1.PredictResponse
+	41, // [41:43] is the sub-list for method output_type
+	39, // [39:41] is the sub-list for method input_type
+	39, // [39:39] is the sub-list for extension type_name
+	39, // [39:39] is the sub-list for extension extendee
+	0,  // [0:39] is the sub-list for field type_name
 }
 
 func init() { file_quiver_serving_v1_serving_proto_init() }
@@ -1998,7 +2017,7 @@ func file_quiver_serving_v1_serving_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_quiver_serving_v1_serving_proto_rawDesc), len(file_quiver_serving_v1_serving_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   23,
+			NumMessages:   24,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
