@@ -3,10 +3,12 @@ package materialize
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/quiverfs/quiver/offline"
 	"github.com/quiverfs/quiver/online"
@@ -126,14 +128,30 @@ func (l *latest) add(ctx context.Context, rec arrow.RecordBatch) error {
 	return nil
 }
 
+// onlineWriters is how many batches flush has in flight at once: while the store applies one
+// batch (Redis runs its stale-write script), the next is encoded and sent, so the client's
+// work and the store's overlap instead of taking turns.
+const onlineWriters = 2
+
 // flush writes every held row to the online store in batches and forgets them.
 func (l *latest) flush(ctx context.Context) error {
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(onlineWriters)
+	var written atomic.Int64
 	for start := 0; start < len(l.buf); start += l.batchSize {
-		end := min(start+l.batchSize, len(l.buf))
-		if err := l.writer.Write(ctx, l.view, l.buf[start:end]); err != nil {
-			return fmt.Errorf("write online store: %w", err)
-		}
-		l.written += int64(end - start)
+		batch := l.buf[start:min(start+l.batchSize, len(l.buf))]
+		g.Go(func() error {
+			if err := l.writer.Write(gctx, l.view, batch); err != nil {
+				return fmt.Errorf("write online store: %w", err)
+			}
+			written.Add(int64(len(batch)))
+			return nil
+		})
+	}
+	err := g.Wait()
+	l.written += written.Load()
+	if err != nil {
+		return err
 	}
 	clear(l.rows)
 	l.buf = l.buf[:0]

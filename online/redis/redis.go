@@ -56,6 +56,8 @@ type Store struct {
 	addr    string // for error messages
 	cluster bool
 	opts    Options
+
+	coalesce coalescer // read coalescing (coalesce.go)
 }
 
 var _ online.Store = (*Store)(nil)
@@ -234,23 +236,12 @@ func (s *Store) Read(ctx context.Context, req online.ReadRequest) (*online.ReadR
 			ends = append(ends, len(fields))
 		}
 	}
-	cmds := make([]*goredis.SliceCmd, len(keys))
-	if len(keys) == 1 {
-		// One entity key: a plain command costs less than a pipeline of one.
-		cmds[0] = s.client.HMGet(ctx, keys[0], fields...)
-		if err := cmds[0].Err(); err != nil {
+	cmds, err := s.hmget(ctx, keys, fields, ends)
+	if err != nil {
+		if len(keys) == 1 {
 			return nil, s.wrap(ctx, "read 1 key", err)
 		}
-	} else {
-		pipe := s.client.Pipeline()
-		start := 0
-		for c, k := range keys {
-			cmds[c] = pipe.HMGet(ctx, k, fields[start:ends[c]]...)
-			start = ends[c]
-		}
-		if _, err := pipe.Exec(ctx); err != nil {
-			return nil, s.wrap(ctx, fmt.Sprintf("read %d keys", len(cmds)), err)
-		}
+		return nil, s.wrap(ctx, fmt.Sprintf("read %d keys", len(keys)), err)
 	}
 	for vi := range nviews {
 		for r := range rows {
