@@ -58,6 +58,7 @@ go build -o "$work/bin/quiver" ./cmd/quiver
 go build -o "$work/bin/gendata" ./internal/cmd/gendata
 go build -o "$work/bin/benchserve" ./internal/cmd/benchserve
 go test -c -o "$work/bin/pitjoin.test" ./offline/pitjoin
+go test -c -o "$work/bin/redis.test" ./online/redis
 [[ -x "$work/bin/ghz" ]] || GOBIN="$work/bin" go install github.com/bojand/ghz/cmd/ghz@v0.120.0
 (cd scripts/duckdb && npm ci --no-audit --no-fund --silent)
 quiver=${QUIVER_BIN:-$work/bin/quiver} # QUIVER_BIN: measure another build (e.g. the one before a change)
@@ -76,6 +77,7 @@ start_redis() { # start_redis DIR -> sets redis_port
 	echo "redis-server did not start" >&2
 	exit 1
 }
+value=$(head -c 148 /dev/zero | tr '\0' v) # the size of one encoded 10-feature row
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; } # utime+stime, in 1/100 s
 
 echo "# scripts/bench.sh $* — $(date -u +%FT%TZ), $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), $(redis-server --version | cut -d' ' -f3), $(go version | cut -d' ' -f3), load at start: $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -93,7 +95,6 @@ taskset -c "$server_cpu" "$quiver" -C "$sdir/repo" serve --addr "127.0.0.1:$grpc
 serve_pid=$!
 pids+=("$serve_pid")
 for _ in $(seq 200); do grep -q 'serving gRPC' "$sdir/serve.log" && break; sleep 0.05; done
-value=$(head -c 148 /dev/zero | tr '\0' v)
 redis-cli -p "$redis_port" hset bench:entity view_0 "$value" view_1 "$value" view_2 "$value" >/dev/null
 hmget=$(taskset -c "$load_cpu" redis-benchmark -p "$redis_port" -c 32 -n 200000 --csv HMGET bench:entity view_0 view_1 view_2 | tail -1 | cut -d, -f2 | tr -d '"')
 say "redis-benchmark HMGET -c 32 (ceiling of the store round trip): $hmget/s"
@@ -213,6 +214,15 @@ redis-cli -p "$redis_port" flushall >/dev/null
 hset=$(taskset -c "$load_cpu" redis-benchmark -p "$redis_port" -c 50 -P 64 -r "$entities" -n $((40000000 / scale / 10)) --csv HSET 'bench:h:__rand_int__' view_0 "$value" | tail -1 | cut -d, -f2 | tr -d '"')
 say "   $hset HSET/s"
 note "ceiling" "redis-benchmark HSET -P 64 -c 50, 148-byte value" "${hset%.*} requests/s"
+say "3. the online write path alone: Store.Write (stale-write guard) of 2048-row batches, 2 writers as materialize flushes, same server"
+redis-cli -p "$redis_port" config resetstat >/dev/null
+wr=$(QUIVER_BENCH_REDIS="127.0.0.1:$redis_port" taskset -c "$load_cpu" "$work/bin/redis.test" -test.run '^$' \
+	-test.bench '^BenchmarkWrite$/features/batch/^conc=2$' -test.benchtime $((400 / scale))x | grep -oE '[0-9.]+ rows/s' | cut -d' ' -f1)
+evalsha=$(redis-cli -p "$redis_port" info commandstats | grep -oE 'cmdstat_evalsha:calls=[0-9]+,usec=[0-9]+' | grep -oE '[0-9]+' | tr '\n' ' ')
+read -r ev_calls ev_usec <<<"$evalsha"
+say "   $wr view-rows/s; Redis CPU in the guard script: $(python3 -c "print(round($ev_usec / ($ev_calls * 128), 2))") µs per row"
+note "3" "Redis CPU per row inside the guard script (INFO commandstats, EVALSHA usec ÷ rows)" "$(python3 -c "print(round($ev_usec / ($ev_calls * 128), 2))") µs"
+result "3" "online write path alone (Store.Write, guard kept, 2 writers): view-rows/s ÷ HSET/s ($wr/s)" "$(python3 -c "print($wr / $hset)")" 0.5 ge ""
 result "3" "materialize into Redis ($mat_small rows): view-rows/s ÷ HSET/s ($on_rate/s)" "$(python3 -c "print($on_rate / $hset)")" 0.5 ge ""
 result "3" "materialize into Redis ($mat_large rows): view-rows/s ÷ HSET/s ($on_rate2/s)" "$(python3 -c "print($on_rate2 / $hset)")" 0.5 ge ""
 result "3" "peak RSS $mat_large rows ÷ $mat_small rows ($((rss_large / 1024)) / $((rss_small / 1024)) MiB)" "$(python3 -c "print(abs($rss_large / $rss_small - 1))")" 0.1 le "(|ratio−1|)"
