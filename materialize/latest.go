@@ -89,21 +89,22 @@ func (l *latest) add(ctx context.Context, rec arrow.RecordBatch) error {
 		for k := range keys {
 			l.keyVals[k] = keys[k](i)
 		}
-		key, err := l.view.AppendKey(l.keyBuf, l.keyVals...)
+		kb, err := l.view.AppendKeyBytes(l.keyBuf, l.keyVals...)
 		if err != nil {
 			return fmt.Errorf("row %d: %w", i, err)
 		}
+		l.keyBuf = kb
 		eventTS := eventCol.Value(i).ToTime(eventUnit).UTC()
 		var createdTS time.Time
 		if !createdCol.IsNull(i) {
 			createdTS = createdCol.Value(i).ToTime(createdUnit).UTC()
 		}
 		if l.only != nil {
-			if _, ok := l.only[key]; !ok {
+			if _, ok := l.only[online.EntityKey(kb)]; !ok {
 				continue
 			}
 		}
-		idx, seen := l.rows[key]
+		idx, seen := l.rows[online.EntityKey(kb)] // no allocation: only kept keys are copied
 		if seen {
 			cur := &l.buf[idx]
 			if eventTS.Before(cur.EventTS) || (eventTS.Equal(cur.EventTS) && createdTS.Before(cur.CreatedTS)) {
@@ -115,6 +116,7 @@ func (l *latest) add(ctx context.Context, rec arrow.RecordBatch) error {
 					return err
 				}
 			}
+			key := online.EntityKey(kb)
 			idx = len(l.buf)
 			l.buf = append(l.buf, online.Row{Key: key, Values: make([]online.Value, len(feats))})
 			l.rows[key] = idx
