@@ -4,6 +4,7 @@
 #
 #   scripts/bench.sh            # the sizes
 #   scripts/bench.sh --quick    # sizes / 10 (a smoke run of the script, not the targets)
+#   scripts/bench.sh --scale 4  # sizes / 4 (to fit a busy machine in the 15 minutes)
 #   WORK=/tmp/qb scripts/bench.sh   # keep (and reuse) the generated sources in /tmp/qb
 #   ONLY=serving scripts/bench.sh   # only targets 1, 2, 5 (ONLY=store: only 3, 4)
 #
@@ -20,7 +21,10 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
 scale=1
-[[ "${1:-}" == "--quick" ]] && scale=10
+case "${1:-}" in
+--quick) scale=10 ;;
+--scale) scale=${2:?--scale N divides every size by N} ;;
+esac
 server_cpu=${SERVER_CPU:-0}
 load_cpu=${LOAD_CPU:-1}
 work=${WORK:-$root/.cache/bench}
@@ -198,7 +202,7 @@ r = d[0] if isinstance(d, list) else d
 r = r.get("runs", [r])[0] if "runs" in r else r
 t = open(sys.argv[2]).read()
 rss = re.search(r"Maximum resident set size \(kbytes\): (\d+)", t).group(1)
-print(r["rows_read"], r["online_rows"], r["online_seconds"], rss, r.get("seconds", 0))
+print(r["rows_read"], r.get("online_rows", 0), r.get("online_seconds", 0), rss, r.get("seconds", 0))
 PY
 }
 say "3. quiver materialize $mat_small rows × 10 features over $entities entities (Iceberg + Redis), on CPU $load_cpu"

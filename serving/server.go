@@ -17,7 +17,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"runtime"
 	"runtime/debug"
 	"sync/atomic"
 	"time"
@@ -223,9 +222,6 @@ func NewServer(ctx context.Context, opts Options) (*Server, error) {
 		grpc.MaxSendMsgSize(opts.MaxSendMsgBytes),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
 	}
-	// Calls run on a pool of goroutines whose stacks have already grown, instead of a fresh
-	// goroutine per call (stack growth was ~4% of a 1-entity call's CPU; docs/BENCHMARKS.md).
-	sopts = append(sopts, grpc.NumStreamWorkers(uint32(4*runtime.GOMAXPROCS(0))))
 	if opts.Auth != nil {
 		unary = append(unary, opts.Auth.UnaryServerInterceptor())
 		sopts = append(sopts, grpc.ChainStreamInterceptor(opts.Auth.StreamServerInterceptor()))

@@ -3,6 +3,7 @@ package redis
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -21,6 +22,10 @@ import (
 // maxInflight is how many round trips reads may have in flight before they start queueing.
 const maxInflight = 2
 
+// maxQueueWait is how long a read stays queued before it gives up on the stalled round trips
+// ahead of it and goes out alone. A healthy round trip takes well under a millisecond.
+const maxQueueWait = 5 * time.Millisecond
+
 // hmgetJob is one Read's commands: the HMGET of keys[c] asks for fields[ends[c-1]:ends[c]].
 type hmgetJob struct {
 	ctx    context.Context
@@ -38,7 +43,8 @@ type coalescer struct {
 	mu       sync.Mutex
 	inflight int
 	pending  []*hmgetJob
-	failing  bool // the last round trip failed: reads go straight out, none queue
+	failing  bool          // the last round trip failed: reads go straight out, none queue
+	wait     time.Duration // maxQueueWait when 0 (tests set it)
 }
 
 // hmget runs the job's HMGETs, alone or in a shared pipeline, and returns their commands
@@ -56,6 +62,32 @@ func (s *Store) hmget(ctx context.Context, keys, fields []string, ends []int) ([
 	}
 	j.done = make(chan struct{})
 	c.pending = append(c.pending, j)
+	c.mu.Unlock()
+	wait := c.wait
+	if wait == 0 {
+		wait = maxQueueWait
+	}
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	select {
+	case <-j.done:
+		return j.cmds, j.err
+	case <-ctx.Done():
+		j.abandoned.Store(true)
+		return nil, ctx.Err()
+	case <-timer.C:
+	}
+	// Queued too long: the round trips ahead are stalled (Redis slow, down, or being dialled).
+	// Unless a batch has taken it already, go out alone, as without coalescing.
+	c.mu.Lock()
+	if i := slices.Index(c.pending, j); i >= 0 {
+		c.pending = slices.Delete(c.pending, i, i+1)
+		c.inflight++
+		c.mu.Unlock()
+		s.runJobs(ctx, []*hmgetJob{j})
+		s.next(j.err)
+		return j.cmds, j.err
+	}
 	c.mu.Unlock()
 	select {
 	case <-j.done:

@@ -34,6 +34,7 @@ func TestQueuedReadsShareOnePipeline(t *testing.T) {
 	client.AddHook(hook)
 	s := New(client, Options{})
 	defer s.Close()
+	s.coalesce.wait = time.Hour // queued reads stay queued however long the pause lasts
 	ctx := context.Background()
 	v := onlinetest.MustView(t, onlinetest.Project(t), onlinetest.FeatureView("v", []string{"user"}, 0, "int64"))
 	const n = 20
@@ -96,6 +97,7 @@ func TestQueuedReadHonoursDeadline(t *testing.T) {
 	srv := testenv.StartRedis(t)
 	s := New(newSingleClient(srv.Addr), Options{})
 	defer s.Close()
+	s.coalesce.wait = time.Hour // the read stays queued until its deadline
 	v := onlinetest.MustView(t, onlinetest.Project(t), onlinetest.FeatureView("v", []string{"user"}, 0, "int64"))
 	req := online.ReadRequest{Views: []online.ViewRead{{View: v, Keys: []online.EntityKey{onlinetest.UserKey(t, v, 1)}}}}
 	_, err := s.Read(context.Background(), req)
@@ -127,4 +129,51 @@ func TestQueuedReadHonoursDeadline(t *testing.T) {
 	res, err := s.Read(context.Background(), req)
 	require.NoError(t, err)
 	require.Equal(t, online.NotFound, res.Columns[0].Statuses[0])
+}
+
+// TestStalledRoundTripsAreNotWaitedOn: a read queued behind round trips that do not come back
+// (Redis paused) leaves the queue after maxQueueWait and makes its own attempt, so its own
+// deadline, not the stalled reads', bounds it.
+func TestStalledRoundTripsAreNotWaitedOn(t *testing.T) {
+	srv := testenv.StartRedis(t)
+	s := New(newSingleClient(srv.Addr), Options{})
+	defer s.Close()
+	v := onlinetest.MustView(t, onlinetest.Project(t), onlinetest.FeatureView("v", []string{"user"}, 0, "int64"))
+	req := online.ReadRequest{Views: []online.ViewRead{{View: v, Keys: []online.EntityKey{onlinetest.UserKey(t, v, 1)}}}}
+	_, err := s.Read(context.Background(), req)
+	require.NoError(t, err)
+
+	srv.Pause()
+	var wg sync.WaitGroup
+	for range maxInflight {
+		wg.Go(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			_, _ = s.Read(ctx, req)
+		})
+	}
+	require.Eventually(t, func() bool {
+		s.coalesce.mu.Lock()
+		defer s.coalesce.mu.Unlock()
+		return s.coalesce.inflight == maxInflight
+	}, 10*time.Second, time.Millisecond)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_, _ = s.Read(ctx, req)
+	}()
+	// The third read is queued, then leaves the queue for its own round trip.
+	require.Eventually(t, func() bool {
+		s.coalesce.mu.Lock()
+		defer s.coalesce.mu.Unlock()
+		return s.coalesce.inflight == maxInflight+1 && len(s.coalesce.pending) == 0
+	}, 10*time.Second, time.Millisecond)
+	srv.Resume()
+	<-done
+	wg.Wait()
+	s.coalesce.mu.Lock()
+	defer s.coalesce.mu.Unlock()
+	require.Zero(t, s.coalesce.inflight, "every round trip was handed back")
 }
