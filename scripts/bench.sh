@@ -52,7 +52,8 @@ m, l = float(measured), float(limit)
 ok = {"le": m <= l, "lt": m < l, "ge": m >= l}[cmp]
 op = {"le": "≤", "lt": "<", "ge": "≥"}[cmp]
 load = open("/proc/loadavg").read().split()[0]
-print("\t".join([target, what, f"{m:,.4g} {unit}".strip(), f"{op} {l:,.4g} {unit}".strip(), f"{m / l:.2f}" if l else "", "met" if ok else "NOT met", load]))
+fmt = lambda x: f"{x:,.0f}" if abs(x) >= 1000 else f"{x:.3g}"
+print("\t".join([target, what, f"{fmt(m)} {unit}".strip(), f"{op} {fmt(l)} {unit}".strip(), f"{m / l:.2f}" if l else "", "met" if ok else "NOT met", load]))
 PY
 }
 note() { printf '%s\t%s\t%s\t\t\t\t%s\n' "$1" "$2" "$3" "$(load)" >>"$results"; }
@@ -230,7 +231,7 @@ note "3" "Redis CPU per row inside the guard script (INFO commandstats, EVALSHA 
 result "3" "online write path alone (Store.Write, guard kept, 2 writers): view-rows/s ÷ HSET/s ($wr/s)" "$(python3 -c "print($wr / $hset)")" 0.5 ge ""
 result "3" "materialize into Redis ($mat_small rows): view-rows/s ÷ HSET/s ($on_rate/s)" "$(python3 -c "print($on_rate / $hset)")" 0.5 ge ""
 result "3" "materialize into Redis ($mat_large rows): view-rows/s ÷ HSET/s ($on_rate2/s)" "$(python3 -c "print($on_rate2 / $hset)")" 0.5 ge ""
-result "3" "peak RSS $mat_large rows ÷ $mat_small rows ($((rss_large / 1024)) / $((rss_small / 1024)) MiB)" "$(python3 -c "print(abs($rss_large / $rss_small - 1))")" 0.1 le "(|ratio−1|)"
+result "3" "peak RSS $mat_large rows ÷ $mat_small rows ($((rss_large / 1024)) / $((rss_small / 1024)) MiB)" "$(python3 -c "print(abs($rss_large / $rss_small - 1))")" 0.1 le "(distance of the ratio from 1)"
 
 say "4. quiver materialize ds ($ds_rows rows, offline only) for the dataset"
 read -r _ _ _ _ _ < <(materialize ds)
