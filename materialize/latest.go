@@ -3,10 +3,12 @@ package materialize
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/quiverfs/quiver/offline"
 	"github.com/quiverfs/quiver/online"
@@ -87,21 +89,22 @@ func (l *latest) add(ctx context.Context, rec arrow.RecordBatch) error {
 		for k := range keys {
 			l.keyVals[k] = keys[k](i)
 		}
-		key, err := l.view.AppendKey(l.keyBuf, l.keyVals...)
+		kb, err := l.view.AppendKeyBytes(l.keyBuf, l.keyVals...)
 		if err != nil {
 			return fmt.Errorf("row %d: %w", i, err)
 		}
+		l.keyBuf = kb
 		eventTS := eventCol.Value(i).ToTime(eventUnit).UTC()
 		var createdTS time.Time
 		if !createdCol.IsNull(i) {
 			createdTS = createdCol.Value(i).ToTime(createdUnit).UTC()
 		}
 		if l.only != nil {
-			if _, ok := l.only[key]; !ok {
+			if _, ok := l.only[online.EntityKey(kb)]; !ok {
 				continue
 			}
 		}
-		idx, seen := l.rows[key]
+		idx, seen := l.rows[online.EntityKey(kb)] // no allocation: only kept keys are copied
 		if seen {
 			cur := &l.buf[idx]
 			if eventTS.Before(cur.EventTS) || (eventTS.Equal(cur.EventTS) && createdTS.Before(cur.CreatedTS)) {
@@ -113,6 +116,7 @@ func (l *latest) add(ctx context.Context, rec arrow.RecordBatch) error {
 					return err
 				}
 			}
+			key := online.EntityKey(kb)
 			idx = len(l.buf)
 			l.buf = append(l.buf, online.Row{Key: key, Values: make([]online.Value, len(feats))})
 			l.rows[key] = idx
@@ -126,14 +130,30 @@ func (l *latest) add(ctx context.Context, rec arrow.RecordBatch) error {
 	return nil
 }
 
+// onlineWriters is how many batches flush has in flight at once: while the store applies one
+// batch (Redis runs its stale-write script), the next is encoded and sent, so the client's
+// work and the store's overlap instead of taking turns.
+const onlineWriters = 2
+
 // flush writes every held row to the online store in batches and forgets them.
 func (l *latest) flush(ctx context.Context) error {
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(onlineWriters)
+	var written atomic.Int64
 	for start := 0; start < len(l.buf); start += l.batchSize {
-		end := min(start+l.batchSize, len(l.buf))
-		if err := l.writer.Write(ctx, l.view, l.buf[start:end]); err != nil {
-			return fmt.Errorf("write online store: %w", err)
-		}
-		l.written += int64(end - start)
+		batch := l.buf[start:min(start+l.batchSize, len(l.buf))]
+		g.Go(func() error {
+			if err := l.writer.Write(gctx, l.view, batch); err != nil {
+				return fmt.Errorf("write online store: %w", err)
+			}
+			written.Add(int64(len(batch)))
+			return nil
+		})
+	}
+	err := g.Wait()
+	l.written += written.Load()
+	if err != nil {
+		return err
 	}
 	clear(l.rows)
 	l.buf = l.buf[:0]

@@ -203,20 +203,30 @@ func (v *View) Key(values ...Value) (EntityKey, error) {
 
 // AppendKey is Key reusing buf's storage for the encoding.
 func (v *View) AppendKey(buf []byte, values ...Value) (EntityKey, error) {
+	b, err := v.AppendKeyBytes(buf, values...)
+	if err != nil {
+		return "", err
+	}
+	return EntityKey(b), nil
+}
+
+// AppendKeyBytes is AppendKey returning the key's bytes, appended to buf[:0], so that a
+// caller looking keys up in a map (m[EntityKey(b)]) allocates only for the keys it keeps.
+func (v *View) AppendKeyBytes(buf []byte, values ...Value) ([]byte, error) {
 	if len(values) != len(v.JoinKeys) {
-		return "", fmt.Errorf("view %q: entity key needs %d join-key values, got %d: %w", v.Name, len(v.JoinKeys), len(values), ErrInvalidArgument)
+		return nil, fmt.Errorf("view %q: entity key needs %d join-key values, got %d: %w", v.Name, len(v.JoinKeys), len(values), ErrInvalidArgument)
 	}
 	b := append(buf[:0], v.keyPrefix...)
 	for i, val := range values {
 		jk := v.JoinKeys[i]
 		if val.IsNull() {
-			return "", fmt.Errorf("view %q: join key %q is null: %w", v.Name, jk.Name, ErrInvalidArgument)
+			return nil, fmt.Errorf("view %q: join key %q is null: %w", v.Name, jk.Name, ErrInvalidArgument)
 		}
 		if val.typ != jk.Type {
-			return "", fmt.Errorf("view %q: join key %q is %s, got a %s value: %w", v.Name, jk.Name, jk.Type, val.typ, ErrTypeMismatch)
+			return nil, fmt.Errorf("view %q: join key %q is %s, got a %s value: %w", v.Name, jk.Name, jk.Type, val.typ, ErrTypeMismatch)
 		}
 		b = append(b, typeByte(val.typ))
 		b = appendPayload(b, val)
 	}
-	return EntityKey(b), nil
+	return b, nil
 }

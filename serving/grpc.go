@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/quiverfs/quiver/definitions"
 	"github.com/quiverfs/quiver/online"
 	pb "github.com/quiverfs/quiver/proto/quiver/serving/v1"
 )
@@ -70,19 +71,23 @@ func FeatureColumnsToProto(f *Features) []*pb.FeatureColumn {
 // without one every row has a value, which the statuses say as well.
 func columnsToProto(rows, cols int, column func(i int) FeatureColumn) []*pb.FeatureColumn {
 	out := make([]*pb.FeatureColumn, cols)
-	times := map[*time.Time][]int64{} // by the view's shared EventTS slice
+	fcs := make([]pb.FeatureColumn, cols) // one allocation for every column's message
+	vecs := newVectorArena(rows, func(i int) definitions.Type { return column(i).Type }, cols)
+	// Event times by the view's shared EventTS slice: a response has few views.
+	type viewTimes struct {
+		first *time.Time
+		ts    []int64
+	}
+	var times []viewTimes
 	// One backing array for every column's statuses: one allocation, not one per column.
 	n := rows
 	statuses := make([]pb.FieldStatus, n*cols)
 	for i := range cols {
 		c := column(i)
-		fc := &pb.FeatureColumn{
-			Name:     c.Name,
-			View:     c.View,
-			Type:     valueTypeOf(c.Type),
-			Values:   vectorOf(c.Values, c.Type),
-			Statuses: statuses[i*n : (i+1)*n : (i+1)*n],
-		}
+		fc := &fcs[i]
+		fc.Name, fc.View, fc.Type = c.Name, c.View, valueTypeOf(c.Type)
+		fc.Values = vecs.vector(i, c.Values, c.Type)
+		fc.Statuses = statuses[i*n : (i+1)*n : (i+1)*n]
 		for r, st := range c.Statuses {
 			fc.Statuses[r] = statusToProto(st)
 		}
@@ -95,15 +100,21 @@ func columnsToProto(rows, cols int, column func(i int) FeatureColumn) []*pb.Feat
 			}
 		}
 		if n > 0 {
-			ts, ok := times[&c.EventTS[0]]
-			if !ok {
+			var ts []int64
+			for _, vt := range times {
+				if vt.first == &c.EventTS[0] {
+					ts = vt.ts
+					break
+				}
+			}
+			if ts == nil {
 				ts = make([]int64, n)
 				for r, t := range c.EventTS {
 					if !t.IsZero() {
 						ts[r] = t.UnixMicro()
 					}
 				}
-				times[&c.EventTS[0]] = ts
+				times = append(times, viewTimes{&c.EventTS[0], ts})
 			}
 			fc.EventTimestampsMicros = ts
 		}

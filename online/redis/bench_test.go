@@ -163,7 +163,7 @@ func runLatency(b *testing.B, conc, rows int, op func(seed int) error) {
 // stored one (so each is really written), and reports view-rows/s.
 func BenchmarkWrite(b *testing.B) {
 	ctx := context.Background()
-	for _, conc := range []int{1, 4} {
+	for _, conc := range []int{1, 2, 4} {
 		b.Run(fmt.Sprintf("features=10/batch=2048/conc=%d", conc), func(b *testing.B) {
 			s := New(newBenchClient(), Options{})
 			defer s.Close()

@@ -56,6 +56,8 @@ type Store struct {
 	addr    string // for error messages
 	cluster bool
 	opts    Options
+
+	coalesce coalescer // read coalescing (coalesce.go)
 }
 
 var _ online.Store = (*Store)(nil)
@@ -234,23 +236,12 @@ func (s *Store) Read(ctx context.Context, req online.ReadRequest) (*online.ReadR
 			ends = append(ends, len(fields))
 		}
 	}
-	cmds := make([]*goredis.SliceCmd, len(keys))
-	if len(keys) == 1 {
-		// One entity key: a plain command costs less than a pipeline of one.
-		cmds[0] = s.client.HMGet(ctx, keys[0], fields...)
-		if err := cmds[0].Err(); err != nil {
+	cmds, err := s.hmget(ctx, keys, fields, ends)
+	if err != nil {
+		if len(keys) == 1 {
 			return nil, s.wrap(ctx, "read 1 key", err)
 		}
-	} else {
-		pipe := s.client.Pipeline()
-		start := 0
-		for c, k := range keys {
-			cmds[c] = pipe.HMGet(ctx, k, fields[start:ends[c]]...)
-			start = ends[c]
-		}
-		if _, err := pipe.Exec(ctx); err != nil {
-			return nil, s.wrap(ctx, fmt.Sprintf("read %d keys", len(cmds)), err)
-		}
+		return nil, s.wrap(ctx, fmt.Sprintf("read %d keys", len(keys)), err)
 	}
 	for vi := range nviews {
 		for r := range rows {
@@ -358,6 +349,9 @@ func (s *Store) Write(ctx context.Context, v *online.View, rows []online.Row) er
 		sp.exp[1] = len(arena)
 		spans[i] = sp
 	}
+	// One string of every encoded row: keys and arguments are slices of it, so building the
+	// commands allocates per script call, not per row.
+	str := string(arena)
 	persist := "0"
 	if v.TTL == 0 {
 		persist = "1"
@@ -382,9 +376,9 @@ func (s *Store) Write(ctx context.Context, v *online.View, rows []online.Row) er
 			for _, g := range slots {
 				groups = append(groups, g)
 			}
-			if err := s.writeGroups(ctx, v, groups, func(i int) (k, val, exp []byte) {
+			if err := s.writeGroups(ctx, v, groups, func(i int) (k, val, exp string) {
 				sp := spans[i]
-				return arena[sp.key[0]:sp.key[1]], arena[sp.val[0]:sp.val[1]], arena[sp.exp[0]:sp.exp[1]]
+				return str[sp.key[0]:sp.key[1]], str[sp.val[0]:sp.val[1]], str[sp.exp[0]:sp.exp[1]]
 			}, persist, grace); err != nil {
 				return err
 			}
@@ -394,9 +388,9 @@ func (s *Store) Write(ctx context.Context, v *online.View, rows []online.Row) er
 		for i := 0; i < len(order); i += s.opts.RowsPerScript {
 			groups = append(groups, order[i:min(i+s.opts.RowsPerScript, len(order))])
 		}
-		if err := s.writeGroups(ctx, v, groups, func(i int) (k, val, exp []byte) {
+		if err := s.writeGroups(ctx, v, groups, func(i int) (k, val, exp string) {
 			sp := spans[i]
-			return arena[sp.key[0]:sp.key[1]], arena[sp.val[0]:sp.val[1]], arena[sp.exp[0]:sp.exp[1]]
+			return str[sp.key[0]:sp.key[1]], str[sp.val[0]:sp.val[1]], str[sp.exp[0]:sp.exp[1]]
 		}, persist, grace); err != nil {
 			return err
 		}
@@ -406,19 +400,19 @@ func (s *Store) Write(ctx context.Context, v *online.View, rows []online.Row) er
 
 // writeGroups sends one EVALSHA per group (splitting groups longer than RowsPerScript) in
 // one pipeline, loading the script and retrying once when the server does not have it.
-func (s *Store) writeGroups(ctx context.Context, v *online.View, groups [][]int, row func(int) (k, val, exp []byte), persist, grace string) error {
+func (s *Store) writeGroups(ctx context.Context, v *online.View, groups [][]int, row func(int) (k, val, exp string), persist, grace string) error {
 	for attempt := 0; ; attempt++ {
 		pipe := s.client.Pipeline()
 		for _, g := range groups {
 			for len(g) > 0 {
 				n := min(len(g), s.opts.RowsPerScript)
 				keys := make([]string, n)
+				vals := make([]string, 2*n) // args point into it: a *string in an interface does not allocate
 				args := make([]any, 3, 3+2*n)
 				args[0], args[1], args[2] = field(v), persist, grace
 				for j, i := range g[:n] {
-					k, val, exp := row(i)
-					keys[j] = string(k)
-					args = append(args, val, exp)
+					keys[j], vals[2*j], vals[2*j+1] = row(i)
+					args = append(args, &vals[2*j], &vals[2*j+1])
 				}
 				pipe.EvalSha(ctx, script.Hash(), keys, args...)
 				g = g[n:]
