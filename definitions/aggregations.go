@@ -180,8 +180,8 @@ func (d *decoder) aggregations(kv keyValue) []Aggregation {
 						d.errorf(wn, "aggregation window %q must be longer than 0; want %s", wn.Value, validWindows)
 					case w.Std() > MaxWindow:
 						d.errorf(wn, "aggregation window %q is too long; the longest is %s", wn.Value, Duration(MaxWindow))
-					case w.Std()%time.Second != 0:
-						d.errorf(wn, "aggregation window %q must be a whole number of seconds", wn.Value)
+					case w.Std()%time.Minute != 0:
+						d.errorf(wn, "aggregation window %q must be a whole number of minutes (online tiles are 1/60 of a window)", wn.Value)
 					default:
 						a.Windows = append(a.Windows, w)
 					}
@@ -221,6 +221,9 @@ func (d *decoder) finishAggregations(v *FeatureView, n *yaml.Node) {
 	if len(v.Features) > 0 {
 		d.errorf(n, "feature view %q has both features and aggregations; an aggregation view's features are made by its aggregations (declare the event columns under columns:)", v.Name)
 		return
+	}
+	if v.TTL != 0 {
+		d.errorf(n, "feature view %q has aggregations and a ttl; an aggregation's windows bound the events it reads, remove the ttl", v.Name)
 	}
 	if len(v.Columns) == 0 {
 		d.errorf(n, "feature view %q has aggregations but no columns; declare the event columns they read: columns: [{ name: amount, type: float64 }]", v.Name)

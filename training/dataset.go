@@ -308,24 +308,27 @@ func localView(store offline.Reader, v *definitions.FeatureView, generation int,
 	for j, k := range keys {
 		names[j] = k.Name
 	}
-	cols := append(append(append([]string{}, names...), pitjoin.EventTSColumn, pitjoin.CreatedTSColumn), features...)
-	return pitjoin.View{
-		Name: v.Name, JoinKeys: names, TTL: v.TTL.Std(), Features: features,
-		Open: func(ctx context.Context, er pitjoin.EventRange) (array.RecordReader, error) {
-			if snap == 0 || er.Empty { // never materialized, or no entity row can match
-				return emptyViewReader(v, keys, features)
-			}
-			rng := offline.Range{Start: er.From, End: er.To.Add(time.Microsecond)}
-			if er.From.IsZero() {
-				rng.Start = time.Unix(0, 0).UTC()
-			}
-			s, err := store.Scan(ctx, v.Name, offline.ScanRequest{SnapshotID: snap, Columns: cols, Range: rng, Generation: generation})
-			if err != nil {
-				return nil, fmt.Errorf("read offline table of %q at snapshot %d: %w", v.Name, snap, err)
-			}
-			return newStreamReader(ctx, s), nil
-		},
+	view := pitjoin.View{Name: v.Name, JoinKeys: names, TTL: v.TTL.Std(), Features: features}
+	if v.IsAggregation() { // the table holds raw events: read the columns the aggregations use
+		view.Aggregations, features = pitjoin.AggregationsFor(v, features)
+		view.Features, view.TTL = nil, 0
 	}
+	cols := append(append(append([]string{}, names...), pitjoin.EventTSColumn, pitjoin.CreatedTSColumn), features...)
+	view.Open = func(ctx context.Context, er pitjoin.EventRange) (array.RecordReader, error) {
+		if snap == 0 || er.Empty { // never materialized, or no entity row can match
+			return emptyViewReader(v, keys, features)
+		}
+		rng := offline.Range{Start: er.From, End: er.To.Add(time.Microsecond)}
+		if er.From.IsZero() {
+			rng.Start = time.Unix(0, 0).UTC()
+		}
+		s, err := store.Scan(ctx, v.Name, offline.ScanRequest{SnapshotID: snap, Columns: cols, Range: rng, Generation: generation})
+		if err != nil {
+			return nil, fmt.Errorf("read offline table of %q at snapshot %d: %w", v.Name, snap, err)
+		}
+		return newStreamReader(ctx, s), nil
+	}
+	return view
 }
 
 // joinLocal runs the in-process engine over the entity file.

@@ -54,3 +54,16 @@ func aggregationFor(v *definitions.FeatureView, name string) (Aggregation, error
 	}
 	return Aggregation{}, fmt.Errorf("view %q has no aggregation feature %q: %w", v.Name, name, ErrInvalidInput)
 }
+
+// AggregationsFor returns the engine's aggregations for the named features of an aggregation
+// view (names that are not its aggregation features are skipped), and the event columns they
+// read.
+func AggregationsFor(v *definitions.FeatureView, features []string) ([]Aggregation, []string) {
+	var aggs []Aggregation
+	for _, name := range features {
+		if a, err := aggregationFor(v, name); err == nil {
+			aggs = append(aggs, a)
+		}
+	}
+	return aggs, aggColumns(aggs)
+}
