@@ -324,11 +324,11 @@ type aggWorker struct {
 	keys   [][]string
 	prompt []int32 // events whose created_ts does not delay them (all of them without the cutoff)
 	late   []int32
-	sw     []swag                   // per (column, window)
-	dis    []map[string]int32       // per (column, window): distinct values in the prompt window
-	seen   map[string]struct{}      // scratch for the late events
-	res    []part                   // per (column, window)
-	dcount []int64                  // per (column, window)
+	sw     []swag              // per (column, window)
+	dis    []map[string]int32  // per (column, window): distinct values in the prompt window
+	seen   map[string]struct{} // scratch for the late events
+	res    []part              // per (column, window)
+	dcount []int64             // per (column, window)
 }
 
 func newAggWorker(vj *viewJoin, chunks []*chunk) *aggWorker {
