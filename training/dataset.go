@@ -213,8 +213,12 @@ func CreateDataset(ctx context.Context, reg Registry, store offline.Reader, repo
 			for j, k := range p.keys {
 				names[j] = k.Name
 			}
-			views = append(views, trino.JoinView{Name: p.view.Name, Table: req.TrinoNamespace + "." + iceberg.TableName(p.view.Name, p.ref.Generation), SnapshotID: p.ref.OfflineSnapshotID,
-				JoinKeys: names, TTL: p.view.TTL.Std(), Features: p.features})
+			jv := trino.JoinView{Name: p.view.Name, Table: req.TrinoNamespace + "." + iceberg.TableName(p.view.Name, p.ref.Generation), SnapshotID: p.ref.OfflineSnapshotID,
+				JoinKeys: names, TTL: p.view.TTL.Std(), Features: p.features}
+			if p.view.IsAggregation() {
+				jv.Features, jv.TTL, jv.Aggregations = nil, 0, trinoAggregations(p.view, p.features)
+			}
+			views = append(views, jv)
 		}
 		if bld, err = beginBuild(ctx, reg, req); err != nil {
 			return nil, err
@@ -484,4 +488,21 @@ func classifyJoinError(err error) error {
 		return fmt.Errorf("%w: %w", ErrInvalidInput, err)
 	}
 	return err
+}
+
+// trinoAggregations are the pushed-down aggregations for the named features of an aggregation
+// view.
+func trinoAggregations(v *definitions.FeatureView, features []string) []trino.JoinAggregation {
+	var out []trino.JoinAggregation
+	for _, af := range v.AggFeatures() {
+		if !slices.Contains(features, af.Name) {
+			continue
+		}
+		el := af.Column.Type.Elem
+		out = append(out, trino.JoinAggregation{Name: af.Name, Column: af.Column.Name, Function: string(af.Function), Window: af.Window,
+			Float: el == definitions.Float32 || el == definitions.Float64})
+	}
+	// In the order the features were asked for, which is the order the join emits them.
+	slices.SortStableFunc(out, func(a, b trino.JoinAggregation) int { return slices.Index(features, a.Name) - slices.Index(features, b.Name) })
+	return out
 }
