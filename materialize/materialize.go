@@ -230,7 +230,7 @@ func Run(ctx context.Context, runs Runs, job Job, start, end time.Time, opts Opt
 			return res, fmt.Errorf("materialize %q: %w", view, err)
 		}
 	}
-	if tiles {
+	if tiles && wr.SnapshotID != 0 {
 		t0 := time.Now()
 		n, err := rebuildTiles(ctx, job, end, wr.SnapshotID, opts.OnlineBatch)
 		res.OnlineTime += time.Since(t0)

@@ -26,14 +26,24 @@ func tilesLookback(v *online.View) time.Duration {
 // rows carry the entity's newest event time and the rebuild's wall-clock time as created_ts,
 // so a rebuild replaces the tiles an earlier rebuild of the same events wrote. It returns the
 // entities written. Memory holds the lookback's events of the view.
+// A zero snap reads the latest snapshot; a zero end reads every event from the look-back on
+// (--online-only). The look-back is measured from the earlier of the end and now, since reads
+// happen at or after both.
 func rebuildTiles(ctx context.Context, job Job, end time.Time, snap int64, batch int) (int64, error) {
 	if job.OfflineReader == nil {
 		return 0, fmt.Errorf("online tiles need the offline store's reader")
 	}
-	if snap == 0 {
-		return 0, nil
+	// Reads happen at or after now (or the end, when it is in the past): the look-back is
+	// measured from the earlier of the two.
+	now := time.Now().UTC()
+	from := now
+	if !end.IsZero() && end.Before(now) {
+		from = end
 	}
-	rng := offline.Range{Start: end.Add(-tilesLookback(job.OnlineView)), End: end}
+	rng := offline.Range{Start: from.Add(-tilesLookback(job.OnlineView)), End: end}
+	if end.IsZero() {
+		rng.End = now.AddDate(100, 0, 0)
+	}
 	s, err := job.OfflineReader.Scan(ctx, job.Schema.View, offline.ScanRequest{SnapshotID: snap, Range: rng, Generation: job.Schema.Generation})
 	if err != nil {
 		return 0, fmt.Errorf("read offline events for tiles: %w", err)
@@ -100,7 +110,6 @@ func rebuildTiles(ctx context.Context, job Job, end time.Time, snap int64, batch
 			return 0, err
 		}
 	}
-	now := time.Now().UTC()
 	var written int64
 	rows := make([]online.Row, 0, batch)
 	flush := func() error {
@@ -115,7 +124,7 @@ func rebuildTiles(ctx context.Context, job Job, end time.Time, snap int64, batch
 		return nil
 	}
 	for _, key := range order {
-		blob, latest, err := job.OnlineView.BuildTiles(events[key])
+		blob, latest, err := job.OnlineView.BuildTiles(events[key], from)
 		if err != nil {
 			return written, err
 		}

@@ -100,10 +100,10 @@ type tile struct {
 }
 
 // BuildTiles encodes the tiles of one entity of aggregation view v from all of its events
-// that can still be read, and returns the greatest event timestamp. Events with identical
-// (event_ts, created_ts) count once, the last one given winning, as in the offline store.
-// Materialization rebuilds an entity's tiles this way, so re-running it is idempotent.
-func (v *View) BuildTiles(events []AggEvent) ([]byte, time.Time, error) {
+// that can still be read at or after now, and returns the greatest event timestamp. Events with
+// identical (event_ts, created_ts) count once, the last one given winning, as in the offline
+// store. Materialization rebuilds an entity's tiles this way, so re-running it is idempotent.
+func (v *View) BuildTiles(events []AggEvent, now time.Time) ([]byte, time.Time, error) {
 	if v.agg == nil {
 		return nil, time.Time{}, fmt.Errorf("view %q has no aggregations: %w", v.Name, ErrInvalidArgument)
 	}
@@ -121,15 +121,15 @@ func (v *View) BuildTiles(events []AggEvent) ([]byte, time.Time, error) {
 		}
 		dedup = append(dedup, e)
 	}
-	return v.FoldTiles(nil, dedup)
+	return v.FoldTiles(nil, dedup, now)
 }
 
 // FoldTiles folds events into an entity's encoded tiles (nil: none yet) and returns the new
 // encoding and the greatest event timestamp. Each event counts once per call: folding the same
 // event twice counts it twice, so a caller that may resend events (a push retry) must
-// deduplicate them first or rebuild with BuildTiles. Tiles that no window can reach once the
-// newest event is in the past are dropped.
-func (v *View) FoldTiles(enc []byte, events []AggEvent) ([]byte, time.Time, error) {
+// deduplicate them first or rebuild with BuildTiles. Tiles that no read at or after the earlier
+// of now and the newest event can reach are dropped.
+func (v *View) FoldTiles(enc []byte, events []AggEvent, now time.Time) ([]byte, time.Time, error) {
 	l := v.agg
 	if l == nil {
 		return nil, time.Time{}, fmt.Errorf("view %q has no aggregations: %w", v.Name, ErrInvalidArgument)
@@ -165,9 +165,13 @@ func (v *View) FoldTiles(enc []byte, events []AggEvent) ([]byte, time.Time, erro
 			series[s] = tiles
 		}
 	}
-	// Drop tiles no read at or after the newest event can reach.
+	// Drop tiles no read at or after min(now, newest event) can reach.
+	from := latest
+	if !now.IsZero() {
+		from = min(from, now.UnixMicro())
+	}
 	for s, ts := range l.series {
-		oldest := floorDiv(latest, ts.tile) - TilesPerWindow
+		oldest := floorDiv(from, ts.tile) - TilesPerWindow
 		series[s] = slices.DeleteFunc(series[s], func(t tile) bool { return t.idx <= oldest })
 	}
 	return l.encode(series), time.UnixMicro(latest).UTC(), nil

@@ -55,7 +55,7 @@ func BenchmarkReadAggregations(b *testing.B) {
 			ev := now.Add(-time.Duration(r.Int64N(int64(7 * 24 * time.Hour))))
 			events[j] = online.AggEvent{EventTS: ev, Values: []online.Value{online.Float64(r.Float64() * 100)}}
 		}
-		blob, latest, err := v.BuildTiles(events)
+		blob, latest, err := v.BuildTiles(events, now)
 		if err != nil {
 			b.Fatal(err)
 		}
