@@ -503,6 +503,8 @@ func trinoAggregations(v *definitions.FeatureView, features []string) []trino.Jo
 			Float: el == definitions.Float32 || el == definitions.Float64})
 	}
 	// In the order the features were asked for, which is the order the join emits them.
-	slices.SortStableFunc(out, func(a, b trino.JoinAggregation) int { return slices.Index(features, a.Name) - slices.Index(features, b.Name) })
+	slices.SortStableFunc(out, func(a, b trino.JoinAggregation) int {
+		return slices.Index(features, a.Name) - slices.Index(features, b.Name)
+	})
 	return out
 }

@@ -47,7 +47,9 @@ func aggCTE(b *strings.Builder, name, table string, v JoinView, ts string, cutof
 	for j, c := range cols {
 		quoted[j] = q(c)
 	}
-	secs := func(d time.Duration) string { return "INTERVAL '" + strconv.FormatInt(int64(d/time.Second), 10) + "' SECOND" }
+	secs := func(d time.Duration) string {
+		return "INTERVAL '" + strconv.FormatInt(int64(d/time.Second), 10) + "' SECOND"
+	}
 	ev, et := "f."+q(offline.EventTS), "e."+q(ts)
 	var on []string
 	for _, k := range v.JoinKeys {
