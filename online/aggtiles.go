@@ -290,52 +290,73 @@ func (l *aggLayout) encode(series [][]tile) []byte {
 // (µs) among the tiles' last events, math.MinInt64 for none.
 func (l *aggLayout) decode(enc []byte) ([][]tile, int64, error) {
 	series := make([][]tile, len(l.series))
+	latest, err := l.scan(string(enc), func(s int, t *tile) {
+		c := *t
+		c.distinct = slices.Clone(t.distinct)
+		series[s] = append(series[s], c)
+	})
+	if err != nil {
+		return nil, 0, err
+	}
+	return series, latest, nil
+}
+
+// scan walks encoded tiles in order, calling visit with each (series, tile); the tile and its
+// distinct values (substrings of enc) are valid only during the call. It returns the newest
+// event time (µs), math.MinInt64 for none.
+func (l *aggLayout) scan(enc string, visit func(s int, t *tile)) (int64, error) {
 	latest := int64(math.MinInt64)
 	if len(enc) == 0 {
-		return series, latest, nil
+		return latest, nil
 	}
 	bad := func(what string) error { return fmt.Errorf("aggregation tiles: %s: %w", what, ErrCorrupt) }
 	if enc[0] != tilesFormatVersion {
-		return nil, 0, bad("unknown format version")
+		return 0, bad("unknown format version")
 	}
 	p := enc[1:]
 	uv := func() (uint64, bool) {
-		x, k := binary.Uvarint(p)
-		if k <= 0 {
-			return 0, false
+		var x uint64
+		for i := 0; i < len(p) && i < binary.MaxVarintLen64; i++ {
+			b := p[i]
+			if b < 0x80 {
+				if i == binary.MaxVarintLen64-1 && b > 1 {
+					return 0, false
+				}
+				p = p[i+1:]
+				return x | uint64(b)<<(7*i), true
+			}
+			x |= uint64(b&0x7f) << (7 * i)
 		}
-		p = p[k:]
-		return x, true
+		return 0, false
 	}
 	sv := func() (int64, bool) {
-		x, k := binary.Varint(p)
-		if k <= 0 {
-			return 0, false
+		ux, ok := uv()
+		x := int64(ux >> 1)
+		if ux&1 != 0 {
+			x = ^x
 		}
-		p = p[k:]
-		return x, true
+		return x, ok
 	}
 	u64 := func() (uint64, bool) {
 		if len(p) < 8 {
 			return 0, false
 		}
-		x := binary.LittleEndian.Uint64(p)
+		x := uint64(p[0]) | uint64(p[1])<<8 | uint64(p[2])<<16 | uint64(p[3])<<24 | uint64(p[4])<<32 | uint64(p[5])<<40 | uint64(p[6])<<48 | uint64(p[7])<<56
 		p = p[8:]
 		return x, true
 	}
 	ns, ok := uv()
 	if !ok || ns != uint64(len(l.series)) {
-		return nil, 0, bad("series count differs from the view's aggregations")
+		return 0, bad("series count differs from the view's aggregations")
 	}
-	for s := range series {
+	var t tile
+	for s := range l.series {
 		nt, ok := uv()
 		if !ok || nt > uint64(len(p)) {
-			return nil, 0, bad("tile count")
+			return 0, bad("tile count")
 		}
-		tiles := make([]tile, nt)
 		prev := int64(0)
-		for i := range tiles {
-			t := &tiles[i]
+		for range nt {
 			d, ok1 := sv()
 			n, ok2 := uv()
 			sum, ok3 := u64()
@@ -345,65 +366,73 @@ func (l *aggLayout) decode(enc []byte) ([][]tile, int64, error) {
 			lc, ok7 := sv()
 			lv, ok8 := u64()
 			if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6 && ok7 && ok8) {
-				return nil, 0, bad("truncated tile")
+				return 0, bad("truncated tile")
 			}
 			prev += d
-			*t = tile{idx: prev, n: int64(n), sum: sum, mn: mn, mx: mx, lastEv: le, lastCr: lc, lastV: lv}
+			t = tile{idx: prev, n: int64(n), sum: sum, mn: mn, mx: mx, lastEv: le, lastCr: lc, lastV: lv, distinct: t.distinct[:0]}
 			if t.n > 0 {
 				latest = max(latest, le)
 			}
 			if l.series[s].distinct {
 				nd, ok := uv()
 				if !ok || nd > uint64(len(p)) {
-					return nil, 0, bad("distinct count")
+					return 0, bad("distinct count")
 				}
-				t.distinct = make([]string, nd)
-				for j := range t.distinct {
+				for range nd {
 					ln, ok := uv()
 					if !ok || ln > uint64(len(p)) {
-						return nil, 0, bad("distinct value")
+						return 0, bad("distinct value")
 					}
-					t.distinct[j] = string(p[:ln])
+					t.distinct = append(t.distinct, p[:ln])
 					p = p[ln:]
 				}
 			}
+			visit(s, &t)
 		}
-		series[s] = tiles
 	}
 	if len(p) != 0 {
-		return nil, 0, bad("trailing bytes")
+		return 0, bad("trailing bytes")
 	}
-	return series, latest, nil
+	return latest, nil
 }
 
 // readTiles computes the view's features at now from encoded tiles into out and found (one
 // entry per feature): each window is the TilesPerWindow tiles ending with the one holding now.
 func (l *aggLayout) readTiles(enc string, now time.Time, out []Value, found []bool) error {
-	series, _, err := l.decode([]byte(enc))
+	t := now.UnixMicro()
+	var partsBuf [16]tile
+	var countBuf [16]int64
+	parts, dcount := partsBuf[:0], countBuf[:0]
+	if len(l.series) > len(partsBuf) {
+		parts, dcount = make([]tile, 0, len(l.series)), make([]int64, 0, len(l.series))
+	}
+	parts, dcount = parts[:len(l.series)], dcount[:len(l.series)]
+	var sets []map[string]struct{}
+	for s, ts := range l.series {
+		if ts.distinct {
+			if sets == nil {
+				sets = make([]map[string]struct{}, len(l.series))
+			}
+			sets[s] = map[string]struct{}{}
+		}
+	}
+	_, err := l.scan(enc, func(s int, tl *tile) {
+		ts := &l.series[s]
+		k := floorDiv(t, ts.tile)
+		if tl.idx <= k-TilesPerWindow || tl.idx > k {
+			return
+		}
+		parts[s].merge(tl, ts.float)
+		for _, d := range tl.distinct {
+			sets[s][d] = struct{}{}
+		}
+	})
 	if err != nil {
 		return err
 	}
-	t := now.UnixMicro()
-	parts := make([]tile, len(series))
-	dcount := make([]int64, len(series))
-	var set map[string]struct{}
-	for s, ts := range l.series {
-		k := floorDiv(t, ts.tile)
-		if ts.distinct {
-			set = map[string]struct{}{}
-		}
-		for i := range series[s] {
-			tl := &series[s][i]
-			if tl.idx <= k-TilesPerWindow || tl.idx > k {
-				continue
-			}
-			parts[s].merge(tl, ts.float)
-			for _, d := range tl.distinct {
-				set[d] = struct{}{}
-			}
-		}
-		if ts.distinct {
-			dcount[s] = int64(len(set))
+	for s := range sets {
+		if sets[s] != nil {
+			dcount[s] = int64(len(sets[s]))
 		}
 	}
 	for f, o := range l.outs {
