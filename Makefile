@@ -12,7 +12,7 @@ LDFLAGS   := -X main.Version=$(VERSION)
 GOLANGCI_LINT_VERSION ?= v2.15.0
 GOLANGCI_LINT         ?= $(GO) run github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
 
-.PHONY: all build test vet fmt-check lint unit fuzz bench proto proto-check proto-lint onnxruntime demo ui-screenshots clean
+.PHONY: all build test vet fmt-check lint unit fuzz bench proto proto-check proto-lint onnxruntime duckdb demo ui-screenshots clean
 
 all: build
 
@@ -39,13 +39,18 @@ onnxruntime:
 lint:
 	$(GOLANGCI_LINT) run $(PKGS)
 
-unit:
+## duckdb: install DuckDB (npm @duckdb/node-api, pinned by scripts/duckdb/package-lock.json), the reference engine of the aggregation tests
+duckdb:
+	npm ci --prefix scripts/duckdb --no-audit --no-fund --loglevel=error
+
+unit: duckdb
 	QUIVER_ONNXRUNTIME_LIB=$$(./scripts/onnxruntime.sh) $(GO) test -race -timeout 30m $(TESTFLAGS) $(PKGS)
 
 # A short run of each fuzz target, on top of the seed corpora the unit tests already replay.
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./definitions
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeRow$$' -fuzztime $(FUZZTIME) ./online
+	$(GO) test -run '^$$' -fuzz '^FuzzReadTiles$$' -fuzztime $(FUZZTIME) ./online
 	$(GO) test -run '^$$' -fuzz '^FuzzRequests$$' -fuzztime $(FUZZTIME) ./serving
 
 bench:

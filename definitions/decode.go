@@ -431,7 +431,7 @@ func (d *decoder) source(n *yaml.Node) *Source {
 
 func (d *decoder) featureView(n *yaml.Node) *FeatureView {
 	v := &FeatureView{Pos: d.pos(n), Online: true}
-	for _, kv := range d.mapping(n, "feature view", []string{"name", "entities", "source", "ttl", "online", "features", "description", "tags"}) {
+	for _, kv := range d.mapping(n, "feature view", []string{"name", "entities", "source", "ttl", "online", "features", "columns", "aggregations", "description", "tags"}) {
 		switch kv.key {
 		case "name":
 			v.Name = d.name(kv, "feature view")
@@ -457,6 +457,10 @@ func (d *decoder) featureView(n *yaml.Node) *FeatureView {
 			v.Online = d.boolean(kv, "feature view")
 		case "features":
 			v.Features = d.fields(kv, "feature")
+		case "columns":
+			v.Columns = d.fields(kv, "column")
+		case "aggregations":
+			v.Aggregations = d.aggregations(kv)
 		case "description":
 			v.Description = d.str(kv, "feature view")
 		case "tags":
@@ -467,7 +471,9 @@ func (d *decoder) featureView(n *yaml.Node) *FeatureView {
 		if v.Source == "" {
 			d.errorf(n, "feature view %q has no source", v.Name)
 		}
-		if len(v.Features) == 0 {
+		if len(v.Aggregations) > 0 || len(v.Columns) > 0 {
+			d.finishAggregations(v, n)
+		} else if len(v.Features) == 0 {
 			d.errorf(n, "feature view %q has no features; add features: [{ name: ..., type: ... }]", v.Name)
 		}
 		if v.Entities == nil {

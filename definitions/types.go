@@ -173,6 +173,9 @@ type FeatureView struct {
 	Description string            `json:"description,omitempty"`
 	Tags        map[string]string `json:"tags,omitempty"`
 	Pos         Pos               `json:"-"`
+	// Columns and Aggregations make an aggregation view (definitions/aggregations.go).
+	Columns      []Field       `json:"columns,omitempty"`
+	Aggregations []Aggregation `json:"aggregations,omitempty"`
 }
 
 // Feature returns the view's feature with the given name.

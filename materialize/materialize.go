@@ -157,7 +157,9 @@ func Run(ctx context.Context, runs Runs, job Job, start, end time.Time, opts Opt
 	}
 	defer src.Close()
 
-	replace := opts.ReplaceOnline && job.Online != nil && job.OnlineView != nil
+	// An aggregation view's online tiles are rebuilt from the offline table after the commit.
+	tiles := job.Online != nil && job.OnlineView != nil && job.OnlineView.IsAggregation()
+	replace := opts.ReplaceOnline && job.Online != nil && job.OnlineView != nil && !tiles
 	var prevSnapshots []int64
 	if replace {
 		if job.OfflineReader == nil {
@@ -168,7 +170,7 @@ func Run(ctx context.Context, runs Runs, job Job, start, end time.Time, opts Opt
 		}
 	}
 	var acc *latest
-	if job.Online != nil && job.OnlineView != nil && !replace {
+	if job.Online != nil && job.OnlineView != nil && !replace && !tiles {
 		acc = newLatest(job.OnlineView, job.Schema, job.Online, opts.OnlineMaxEntities, opts.OnlineBatch)
 	}
 	// The offline writer pulls batches through tee, which folds each into the online
@@ -225,6 +227,15 @@ func Run(ctx context.Context, runs Runs, job Job, start, end time.Time, opts Opt
 			"run_id": strconv.FormatInt(int64(run.ID), 10), "start": start, "end": end, "snapshot_id": strconv.FormatInt(wr.SnapshotID, 10),
 			"entities": rep.entities, "written": rep.written, "deleted": rep.deleted,
 		}); err != nil {
+			return res, fmt.Errorf("materialize %q: %w", view, err)
+		}
+	}
+	if tiles && wr.SnapshotID != 0 {
+		t0 := time.Now()
+		n, err := rebuildTiles(ctx, job, end, wr.SnapshotID, opts.OnlineBatch)
+		res.OnlineTime += time.Since(t0)
+		res.OnlineRows = n
+		if err != nil {
 			return res, fmt.Errorf("materialize %q: %w", view, err)
 		}
 	}

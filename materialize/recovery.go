@@ -129,6 +129,14 @@ func SyncOnline(ctx context.Context, a Auditor, job Job, opts Options) (SyncResu
 		opts.OnlineMaxEntities = 1_000_000
 	}
 	began := time.Now()
+	if job.OnlineView.IsAggregation() { // tiles are rebuilt from the latest events
+		n, err := rebuildTiles(ctx, job, time.Time{}, 0, opts.OnlineBatch)
+		res.OnlineRows, res.Duration = n, time.Since(began)
+		if err != nil {
+			return res, fmt.Errorf("sync %q: %w", view, err)
+		}
+		return res, audit(ctx, a, registry.AuditEvent{Project: job.Project, Actor: opts.Actor, Action: registry.AuditOnlineSync, Target: view}, map[string]any{"online_rows": n})
+	}
 	acc := newLatest(job.OnlineView, job.Schema, job.Online, opts.OnlineMaxEntities, opts.OnlineBatch)
 	snap, err := scanInto(ctx, job, 0, offline.Range{}, canonicalColumns(job.Schema), func(ctx context.Context, rec arrow.RecordBatch) error {
 		res.RowsRead += rec.NumRows()

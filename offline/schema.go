@@ -57,6 +57,12 @@ func NewViewSchema(view *definitions.FeatureView, entities map[string]*definitio
 	for _, f := range view.Features {
 		vs.Features = append(vs.Features, Column{Name: f.Name, Type: f.Type})
 	}
+	if view.IsAggregation() { // the table holds the raw events: docs/aggregations.md
+		vs.Features = vs.Features[:0]
+		for _, c := range view.Columns {
+			vs.Features = append(vs.Features, Column{Name: c.Name, Type: c.Type})
+		}
+	}
 	if err := vs.Validate(); err != nil {
 		return ViewSchema{}, err
 	}

@@ -72,8 +72,9 @@ func fromOrderedMicros(u uint64) time.Time { return time.UnixMicro(int64(u ^ (1 
 // EncodeRow appends the encoding of r, a row of view v, to dst. It checks that r has one value
 // per feature of v and that every non-null value has its feature's type.
 func EncodeRow(dst []byte, v *View, r *Row) ([]byte, error) {
-	if len(r.Values) != len(v.Features) {
-		return dst, fmt.Errorf("view %q: row has %d values for %d features: %w", v.Name, len(r.Values), len(v.Features), ErrInvalidArgument)
+	features, tags := v.storedFeatures()
+	if len(r.Values) != len(features) {
+		return dst, fmt.Errorf("view %q: row has %d values for %d features: %w", v.Name, len(r.Values), len(features), ErrInvalidArgument)
 	}
 	if r.EventTS.IsZero() {
 		return dst, fmt.Errorf("view %q: row has no event timestamp: %w", v.Name, ErrInvalidArgument)
@@ -87,13 +88,13 @@ func EncodeRow(dst []byte, v *View, r *Row) ([]byte, error) {
 	dst = binary.BigEndian.AppendUint64(dst, OrderedMicros(created))
 	dst = binary.AppendUvarint(dst, uint64(len(r.Values)))
 	for i, val := range r.Values {
-		dst = binary.LittleEndian.AppendUint32(dst, v.tags[i])
+		dst = binary.LittleEndian.AppendUint32(dst, tags[i])
 		if val.IsNull() {
 			dst = append(dst, 0)
 			continue
 		}
-		if val.typ != v.Features[i].Type {
-			return dst, fmt.Errorf("view %q: feature %q is %s, got a %s value: %w", v.Name, v.Features[i].Name, v.Features[i].Type, val.typ, ErrTypeMismatch)
+		if val.typ != features[i].Type {
+			return dst, fmt.Errorf("view %q: feature %q is %s, got a %s value: %w", v.Name, features[i].Name, features[i].Type, val.typ, ErrTypeMismatch)
 		}
 		dst = append(dst, typeByte(val.typ))
 		dst = appendPayload(dst, val)
@@ -121,8 +122,9 @@ func be64(s string) uint64 {
 // longer declares, or declares with another type, are skipped. Values share data's memory.
 // A malformed row gives an error wrapping ErrCorrupt, never a panic.
 func DecodeRow(data string, v *View, out []Value, found []bool) (eventTS time.Time, err error) {
-	if len(out) < len(v.Features) || len(found) < len(v.Features) {
-		return time.Time{}, fmt.Errorf("decode row of view %q: output shorter than %d features: %w", v.Name, len(v.Features), ErrInvalidArgument)
+	features, tags := v.storedFeatures()
+	if len(out) < len(features) || len(found) < len(features) {
+		return time.Time{}, fmt.Errorf("decode row of view %q: output shorter than %d features: %w", v.Name, len(features), ErrInvalidArgument)
 	}
 	eventTS, _, err = RowTimes(data)
 	if err != nil {
@@ -178,9 +180,9 @@ func DecodeRow(data string, v *View, out []Value, found []bool) (eventTS time.Ti
 			}
 		}
 		j := i
-		if j >= len(v.tags) || v.tags[j] != tag {
+		if j >= len(tags) || tags[j] != tag {
 			j = -1
-			for f, ft := range v.tags {
+			for f, ft := range tags {
 				if ft == tag {
 					j = f
 					break
@@ -190,13 +192,13 @@ func DecodeRow(data string, v *View, out []Value, found []bool) (eventTS time.Ti
 		if j < 0 {
 			continue
 		}
-		if tb != 0 && val.typ != v.Features[j].Type {
+		if tb != 0 && val.typ != features[j].Type {
 			// A compatible widening (int32 to int64, float32 to float64) reads the stored
 			// value as the new type; any other type change reads as not found.
-			if !definitions.Widens(val.typ, v.Features[j].Type) {
+			if !definitions.Widens(val.typ, features[j].Type) {
 				continue
 			}
-			val = widen(val, v.Features[j].Type)
+			val = widen(val, features[j].Type)
 		}
 		out[j], found[j] = val, true
 	}

@@ -230,6 +230,15 @@ func (b *ResultBuilder) Set(vi, row int, data string) error {
 	if err != nil {
 		return fmt.Errorf("view %q: %w", v.Name, err)
 	}
+	if v.agg != nil { // the stored value is tiles: the windows end at the read time
+		tiles := b.scrVal[0]
+		if !hit[0] || tiles.IsNull() {
+			return nil
+		}
+		if err := v.agg.readTiles(tiles.str, b.now, b.scrVal, hit); err != nil {
+			return fmt.Errorf("view %q: %w", v.Name, err)
+		}
+	}
 	expired := v.TTL > 0 && b.now.Sub(eventTS) > v.TTL
 	first := b.first[vi]
 	b.times[vi][row] = eventTS

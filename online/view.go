@@ -31,6 +31,7 @@ type View struct {
 	// another generation are never read. Set it with WithGeneration.
 	Generation int
 
+	agg       *aggLayout     // set for an aggregation view (aggtiles.go)
 	storage   string         // the view's name in the store: StorageName
 	keyPrefix string         // encoded entity names, the head of every EntityKey
 	tags      []uint32       // feature name hashes, by feature index
@@ -98,6 +99,13 @@ func NewView(project string, fv *definitions.FeatureView, entities []definitions
 		}
 		v.index[f.Name] = i
 		v.tags[i] = FeatureTag(f.Name)
+	}
+	if fv.IsAggregation() {
+		agg, err := newAggLayout(fv)
+		if err != nil {
+			return nil, err
+		}
+		v.agg = agg
 	}
 	return v, nil
 }

@@ -245,8 +245,12 @@ func CreateDataset(ctx context.Context, reg Registry, store offline.Reader, repo
 			for j, k := range p.keys {
 				names[j] = k.Name
 			}
-			views = append(views, trino.JoinView{Name: p.view.Name, Table: req.TrinoNamespace + "." + iceberg.TableName(p.view.Name, p.ref.Generation), SnapshotID: p.ref.OfflineSnapshotID,
-				JoinKeys: names, TTL: p.view.TTL.Std(), Features: p.features})
+			jv := trino.JoinView{Name: p.view.Name, Table: req.TrinoNamespace + "." + iceberg.TableName(p.view.Name, p.ref.Generation), SnapshotID: p.ref.OfflineSnapshotID,
+				JoinKeys: names, TTL: p.view.TTL.Std(), Features: p.features}
+			if p.view.IsAggregation() {
+				jv.Features, jv.TTL, jv.Aggregations = nil, 0, trinoAggregations(p.view, p.features)
+			}
+			views = append(views, jv)
 		}
 		if bld, err = beginBuild(ctx, reg, req); err != nil {
 			return nil, err
@@ -387,24 +391,27 @@ func localView(store offline.Reader, v *definitions.FeatureView, generation int,
 	for j, k := range keys {
 		names[j] = k.Name
 	}
-	cols := append(append(append([]string{}, names...), pitjoin.EventTSColumn, pitjoin.CreatedTSColumn), features...)
-	return pitjoin.View{
-		Name: v.Name, JoinKeys: names, TTL: v.TTL.Std(), Features: features,
-		Open: func(ctx context.Context, er pitjoin.EventRange) (array.RecordReader, error) {
-			if snap == 0 || er.Empty { // never materialized, or no entity row can match
-				return emptyViewReader(v, keys, features)
-			}
-			rng := offline.Range{Start: er.From, End: er.To.Add(time.Microsecond)}
-			if er.From.IsZero() {
-				rng.Start = time.Unix(0, 0).UTC()
-			}
-			s, err := store.Scan(ctx, v.Name, offline.ScanRequest{SnapshotID: snap, Columns: cols, Range: rng, Generation: generation})
-			if err != nil {
-				return nil, fmt.Errorf("read offline table of %q at snapshot %d: %w", v.Name, snap, err)
-			}
-			return newStreamReader(ctx, s), nil
-		},
+	view := pitjoin.View{Name: v.Name, JoinKeys: names, TTL: v.TTL.Std(), Features: features}
+	if v.IsAggregation() { // the table holds raw events: read the columns the aggregations use
+		view.Aggregations, features = pitjoin.AggregationsFor(v, features)
+		view.Features, view.TTL = nil, 0
 	}
+	cols := append(append(append([]string{}, names...), pitjoin.EventTSColumn, pitjoin.CreatedTSColumn), features...)
+	view.Open = func(ctx context.Context, er pitjoin.EventRange) (array.RecordReader, error) {
+		if snap == 0 || er.Empty { // never materialized, or no entity row can match
+			return emptyViewReader(v, keys, features)
+		}
+		rng := offline.Range{Start: er.From, End: er.To.Add(time.Microsecond)}
+		if er.From.IsZero() {
+			rng.Start = time.Unix(0, 0).UTC()
+		}
+		s, err := store.Scan(ctx, v.Name, offline.ScanRequest{SnapshotID: snap, Columns: cols, Range: rng, Generation: generation})
+		if err != nil {
+			return nil, fmt.Errorf("read offline table of %q at snapshot %d: %w", v.Name, snap, err)
+		}
+		return newStreamReader(ctx, s), nil
+	}
+	return view
 }
 
 // joinLocal runs the in-process engine over the entity file.
@@ -560,4 +567,23 @@ func classifyJoinError(err error) error {
 		return fmt.Errorf("%w: %w", ErrInvalidInput, err)
 	}
 	return err
+}
+
+// trinoAggregations are the pushed-down aggregations for the named features of an aggregation
+// view.
+func trinoAggregations(v *definitions.FeatureView, features []string) []trino.JoinAggregation {
+	var out []trino.JoinAggregation
+	for _, af := range v.AggFeatures() {
+		if !slices.Contains(features, af.Name) {
+			continue
+		}
+		el := af.Column.Type.Elem
+		out = append(out, trino.JoinAggregation{Name: af.Name, Column: af.Column.Name, Function: string(af.Function), Window: af.Window,
+			Float: el == definitions.Float32 || el == definitions.Float64})
+	}
+	// In the order the features were asked for, which is the order the join emits them.
+	slices.SortStableFunc(out, func(a, b trino.JoinAggregation) int {
+		return slices.Index(features, a.Name) - slices.Index(features, b.Name)
+	})
+	return out
 }

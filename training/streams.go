@@ -83,7 +83,10 @@ func emptyViewReader(v *definitions.FeatureView, keys []definitions.Field, featu
 	}
 	fields = append(fields, arrow.Field{Name: "event_ts", Type: offline.TimestampType}, arrow.Field{Name: "created_ts", Type: offline.TimestampType, Nullable: true})
 	for _, name := range features {
-		f, _ := v.Feature(name)
+		f, ok := v.Feature(name)
+		if !ok { // an aggregation view's event column
+			f, _ = v.Column(name)
+		}
 		t, err := offline.ArrowType(f.Type)
 		if err != nil {
 			return nil, err

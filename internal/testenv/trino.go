@@ -332,12 +332,14 @@ func expandPrepared(stmt string, headers []string) string {
 var versionAsOf = regexp.MustCompile(`(?i)\s+FOR\s+VERSION\s+AS\s+OF\s+[0-9]+`)
 
 // translateStatement turns the client's EXECUTE IMMEDIATE '<sql>' USING a, b form into
-// PostgreSQL SQL with $n parameters and their values; other statements pass through. Iceberg
+// PostgreSQL SQL with $n parameters and their values; other statements pass through. CAST(x AS
+// DOUBLE) becomes DOUBLE PRECISION. Iceberg
 // time travel (FOR VERSION AS OF n) is dropped: the test tables have no snapshots, so tests
 // that use it check the SQL text, not the pinning.
 func translateStatement(stmt string) (string, []any, error) {
 	const prefix = "EXECUTE IMMEDIATE "
 	s := versionAsOf.ReplaceAllString(strings.TrimSpace(stmt), "")
+	s = strings.ReplaceAll(s, " AS DOUBLE)", " AS DOUBLE PRECISION)") // Trino's name for float8
 	if !strings.HasPrefix(s, prefix) {
 		return s, nil, nil
 	}

@@ -32,7 +32,38 @@ func ViewsFor(repo *definitions.Repo, features []definitions.ResolvedFeature, op
 			index[f.View.Name] = i
 			views = append(views, v)
 		}
+		if f.View.IsAggregation() {
+			a, err := aggregationFor(f.View, f.Feature.Name)
+			if err != nil {
+				return nil, err
+			}
+			views[i].Aggregations = append(views[i].Aggregations, a)
+			continue
+		}
 		views[i].Features = append(views[i].Features, f.Feature.Name)
 	}
 	return views, nil
+}
+
+// aggregationFor is the engine's Aggregation for a feature of an aggregation view.
+func aggregationFor(v *definitions.FeatureView, name string) (Aggregation, error) {
+	for _, af := range v.AggFeatures() {
+		if af.Name == name {
+			return Aggregation{Name: af.Name, Column: af.Column.Name, Function: string(af.Function), Window: af.Window}, nil
+		}
+	}
+	return Aggregation{}, fmt.Errorf("view %q has no aggregation feature %q: %w", v.Name, name, ErrInvalidInput)
+}
+
+// AggregationsFor returns the engine's aggregations for the named features of an aggregation
+// view (names that are not its aggregation features are skipped), and the event columns they
+// read.
+func AggregationsFor(v *definitions.FeatureView, features []string) ([]Aggregation, []string) {
+	var aggs []Aggregation
+	for _, name := range features {
+		if a, err := aggregationFor(v, name); err == nil {
+			aggs = append(aggs, a)
+		}
+	}
+	return aggs, aggColumns(aggs)
 }

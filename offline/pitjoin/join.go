@@ -50,7 +50,7 @@ func Join(ctx context.Context, entities array.RecordReader, views []View, opts O
 	}
 	// Output names are known before any feature row is read: check them first.
 	for _, v := range views {
-		for _, f := range v.Features {
+		for _, f := range v.outputNames() {
 			name := f
 			if opts.FullFeatureNames {
 				name = v.Name + "__" + f
@@ -69,6 +69,9 @@ func Join(ctx context.Context, entities array.RecordReader, views []View, opts O
 	perView := max((live-fixed)/int64(par)-int64(4*ent.n), 0)
 	res.views = make([]*viewJoin, len(views))
 	for i, v := range views {
+		if len(v.Aggregations) > 0 {
+			v.Features, v.TTL = aggColumns(v.Aggregations), 0
+		}
 		res.views[i] = &viewJoin{v: v, opts: opts, ent: ent, ix: ent.indexes[indexKey(v.JoinKeys)], budget: perView, dir: dir}
 	}
 	g, gctx := errgroup.WithContext(ctx)
@@ -83,7 +86,7 @@ func Join(ctx context.Context, entities array.RecordReader, views []View, opts O
 		return nil, err
 	}
 	for _, vj := range res.views {
-		for _, f := range vj.fields {
+		for _, f := range vj.outFields() {
 			name := f.Name
 			if opts.FullFeatureNames {
 				name = vj.v.Name + "__" + f.Name
@@ -231,6 +234,13 @@ func (r *Result) Next() bool {
 	}()
 	k := base
 	for _, vj := range r.views {
+		if vj.agg != nil {
+			for f := range vj.agg.specs {
+				cols[k] = array.NewSlice(vj.store[f], int64(r0), int64(r1))
+				k++
+			}
+			continue
+		}
 		idx, nulls := indexArray(r.mem, vj.pos[r0:r1])
 		idxs = append(idxs, idx)
 		for f, field := range vj.fields {

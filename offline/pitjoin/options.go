@@ -52,6 +52,9 @@ type View struct {
 	// Open returns the view's feature rows: the join keys, event_ts, created_ts (optional,
 	// may be null) and the features, in any order, unsorted.
 	Open OpenFunc
+	// Aggregations, when set, make the view's output instead of Features and TTL: windowed
+	// aggregations over its rows as raw events (agg.go).
+	Aggregations []Aggregation
 }
 
 // Options tune a Join. The zero value is usable: see each field for its default.

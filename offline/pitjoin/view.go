@@ -147,6 +147,19 @@ type viewJoin struct {
 	pieces  [][]arrow.Array
 	nstore  int32
 	store   []arrow.Array
+	agg     *aggState // set for a view with aggregations
+}
+
+// outFields are the view's output columns: its features, or its aggregations.
+func (vj *viewJoin) outFields() []arrow.Field {
+	if vj.agg == nil {
+		return vj.fields
+	}
+	out := make([]arrow.Field, len(vj.agg.specs))
+	for i, a := range vj.agg.specs {
+		out[i] = arrow.Field{Name: a.Name, Type: vj.agg.out[i], Nullable: true}
+	}
+	return out
 }
 
 func (vj *viewJoin) release() {
@@ -256,6 +269,9 @@ func (vj *viewJoin) run(ctx context.Context) error {
 	if vj.v.TTL > 0 {
 		vj.ttl = max(vj.v.TTL.Microseconds(), 1)
 	}
+	for _, a := range vj.v.Aggregations { // only events inside the longest window can count
+		vj.ttl = max(vj.ttl, a.Window.Microseconds(), 1)
+	}
 	vj.pos = make([]int32, vj.ent.n)
 	for i := range vj.pos {
 		vj.pos[i] = -1
@@ -270,7 +286,16 @@ func (vj *viewJoin) run(ctx context.Context) error {
 		return err
 	}
 	vj.dense = make([]*denseCol, len(vj.fields))
+	if len(vj.v.Aggregations) > 0 {
+		if err := vj.initAgg(); err != nil {
+			return err
+		}
+		vj.budget = max(vj.budget-int64(9*vj.ent.n*len(vj.agg.specs)), 0)
+	}
 	for f, field := range vj.fields {
+		if vj.agg != nil {
+			break
+		}
 		if w := denseWidth(field.Type); w > 0 {
 			if vj.matched == nil {
 				vj.matched = make([]byte, (vj.ent.n+7)/8)
@@ -514,6 +539,9 @@ type cand struct {
 // joinChunks joins the candidates of groups [g0, g1) held in chunks, then gathers the matched
 // feature values into a compact piece of the view's store.
 func (vj *viewJoin) joinChunks(ctx context.Context, chunks []*chunk, g0, g1 int32) error {
+	if vj.agg != nil {
+		return vj.aggChunks(ctx, chunks, g0, g1)
+	}
 	ng := int(g1 - g0)
 	start := make([]int32, ng+1)
 	m := 0
@@ -779,6 +807,9 @@ func (vj *viewJoin) joinPartition(ctx context.Context, p *partFile, depth int) e
 func (vj *viewJoin) finish(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
+	}
+	if vj.agg != nil {
+		return vj.finishAgg()
 	}
 	vj.store = make([]arrow.Array, len(vj.fields))
 	for f, field := range vj.fields {

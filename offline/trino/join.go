@@ -29,6 +29,9 @@ type JoinView struct {
 	// TTL bounds how old a row may be: event_ts >= T - TTL; zero means no bound.
 	TTL      time.Duration
 	Features []string
+	// Aggregations, when set, make the view's output instead of Features and TTL: windowed
+	// aggregations over its rows as raw events (aggregations.go).
+	Aggregations []JoinAggregation
 }
 
 // JoinSpec is a point-in-time join for Trino to run.
@@ -96,7 +99,7 @@ func BuildJoinSQL(spec JoinSpec) (string, error) {
 	var joins []string
 	seen := map[string]string{}
 	for i, v := range spec.Views {
-		if len(v.JoinKeys) == 0 || len(v.Features) == 0 {
+		if len(v.JoinKeys) == 0 || (len(v.Features) == 0 && len(v.Aggregations) == 0) {
 			return "", fmt.Errorf("%w: view %q needs join keys and features", offline.ErrInvalidSource, v.Name)
 		}
 		for _, k := range v.JoinKeys {
@@ -111,6 +114,31 @@ func BuildJoinSQL(spec JoinSpec) (string, error) {
 		}
 		if v.SnapshotID != 0 {
 			table += " FOR VERSION AS OF " + strconv.FormatInt(v.SnapshotID, 10)
+		}
+		if len(v.Aggregations) > 0 {
+			if err := aggCTE(&b, "quiver_"+alias, table, v, ts, spec.CreatedCutoff); err != nil {
+				return "", err
+			}
+			for _, a := range v.Aggregations {
+				name := a.Name
+				if spec.FullFeatureNames {
+					name = v.Name + "__" + a.Name
+				}
+				if other, dup := seen[name]; dup || has[name] {
+					if !dup {
+						other = "the entity rows"
+					}
+					return "", fmt.Errorf("%w: output column %q comes from both %s and view %q", offline.ErrInvalidSource, name, other, v.Name)
+				}
+				seen[name] = "view " + strconv.Quote(v.Name)
+				col := alias + "." + q(a.Name)
+				if a.Function == "count" || a.Function == "count_distinct" {
+					col = "COALESCE(" + col + ", 0)" // no events: 0
+				}
+				outCols = append(outCols, col+" AS "+q(name))
+			}
+			joins = append(joins, "LEFT JOIN "+q("quiver_"+alias)+" "+alias+" ON "+alias+"."+q("quiver_row")+" = e."+q("quiver_row"))
+			continue
 		}
 		cols := append(append([]string{}, v.JoinKeys...), offline.EventTS, offline.CreatedTS)
 		cols = append(cols, v.Features...)
