@@ -113,6 +113,7 @@ type Source struct {
 	Parquet               *ParquetSource    `json:"parquet,omitempty"`
 	Iceberg               *IcebergSource    `json:"iceberg,omitempty"`
 	Trino                 *TrinoSource      `json:"trino,omitempty"`
+	Push                  *PushSource       `json:"push,omitempty"`
 	TimestampField        string            `json:"timestamp_field"`
 	CreatedTimestampField string            `json:"created_timestamp_field,omitempty"`
 	Description           string            `json:"description,omitempty"`
@@ -129,6 +130,8 @@ func (s *Source) SourceType() string {
 		return "iceberg"
 	case s.Trino != nil:
 		return "trino"
+	case s.Push != nil:
+		return "push"
 	}
 	return ""
 }
