@@ -6,11 +6,15 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet/file"
+	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 	"github.com/apache/iceberg-go/table"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc"
@@ -252,4 +256,52 @@ func TestPushKilledServerLosesNothing(t *testing.T) {
 type osProcess struct {
 	pid  int
 	wait func() error
+}
+
+// TestDatasetSeesPushedRows: dataset create after a push includes the pushed rows with the
+// point-in-time semantics of batch rows.
+func TestDatasetSeesPushedRows(t *testing.T) {
+	dir := pushRepo(t, nil)
+	writeFile(t, filepath.Join(dir, "features", "live_service.yaml"), "feature_services:\n  - name: live_v1\n    features: [user_live:clicks]\n")
+	r := quiver(t, nil, "-C", dir, "apply")
+	require.Equal(t, exitOK, r.code, r.stderr)
+	rows := filepath.Join(dir, "p.csv")
+	writeFile(t, rows, "user_id,event_ts,clicks,page\n1,2026-11-01T10:00:00Z,10,a\n1,2026-11-02T10:00:00Z,20,b\n2,2026-11-01T10:00:00Z,5,c\n")
+	r = quiver(t, nil, "-C", dir, "push", "user_live", rows)
+	require.Equal(t, exitOK, r.code, r.stderr)
+	ents := filepath.Join(dir, "ents.csv")
+	writeFile(t, ents, "user_id,event_timestamp\n1,2026-11-01T09:00:00Z\n1,2026-11-01T11:00:00Z\n1,2026-11-03T00:00:00Z\n2,2026-11-05T00:00:00Z\n")
+	r = quiver(t, nil, "-C", dir, "-o", "json", "dataset", "create", "live", "--service", "live_v1", "--entities", ents)
+	require.Equal(t, exitOK, r.code, r.stderr)
+	var out struct {
+		Location string `json:"location"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &out))
+	files, err := filepath.Glob(filepath.Join(out.Location, "*.parquet"))
+	require.NoError(t, err)
+	require.NotEmpty(t, files)
+	var got []string
+	for _, f := range files {
+		pf, err := file.OpenParquetFile(f, false)
+		require.NoError(t, err)
+		fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{}, memory.DefaultAllocator)
+		require.NoError(t, err)
+		tbl, err := fr.ReadTable(context.Background())
+		require.NoError(t, err)
+		idx := -1
+		for i, fld := range tbl.Schema().Fields() {
+			if strings.Contains(fld.Name, "clicks") {
+				idx = i
+			}
+		}
+		require.GreaterOrEqual(t, idx, 0, tbl.Schema().String())
+		for _, ch := range tbl.Column(idx).Data().Chunks() {
+			for i := range ch.Len() {
+				got = append(got, ch.ValueStr(i))
+			}
+		}
+		tbl.Release()
+		pf.Close()
+	}
+	require.Equal(t, []string{"(null)", "10", "20", "5"}, got)
 }
