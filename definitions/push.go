@@ -18,6 +18,6 @@ func (d *decoder) pushSource(n *yaml.Node) *PushSource {
 	return &PushSource{}
 }
 
-// IsPush reports whether rows of a view on this source arrive by push rather than
-// materialization.
-func (s *Source) IsPush() bool { return s != nil && s.Push != nil }
+// IsPush reports whether rows of a view on this source arrive by push or stream (push and
+// kafka sources) rather than by materialization.
+func (s *Source) IsPush() bool { return s != nil && (s.Push != nil || s.Kafka != nil) }

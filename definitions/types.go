@@ -114,6 +114,7 @@ type Source struct {
 	Iceberg               *IcebergSource    `json:"iceberg,omitempty"`
 	Trino                 *TrinoSource      `json:"trino,omitempty"`
 	Push                  *PushSource       `json:"push,omitempty"`
+	Kafka                 *KafkaSource      `json:"kafka,omitempty"`
 	TimestampField        string            `json:"timestamp_field"`
 	CreatedTimestampField string            `json:"created_timestamp_field,omitempty"`
 	Description           string            `json:"description,omitempty"`
@@ -132,6 +133,8 @@ func (s *Source) SourceType() string {
 		return "trino"
 	case s.Push != nil:
 		return "push"
+	case s.Kafka != nil:
+		return "kafka"
 	}
 	return ""
 }
