@@ -250,7 +250,7 @@ func TestEveryCommandJSON(t *testing.T) {
 		{"gc", func() []string { return []string{"--dry-run"} }},
 	}
 	// Long-running servers print logs, not a result; their failures are checked below.
-	servers := []string{"serve", "serve-model"}
+	servers := []string{"serve", "serve-model", "stream"}
 
 	var covered []string
 	for _, tc := range cases {
