@@ -245,6 +245,7 @@ func TestEveryCommandJSON(t *testing.T) {
 			writeFile(t, rows, "user_id,event_ts,clicks,page\n1,2026-11-01T10:00:00Z,10,home\n")
 			return []string{"user_live", rows}
 		}},
+		{"status", func() []string { return nil }},
 		{"online delete", func() []string { return []string{"user_stats", "--entity", "user_id=3"} }},
 		{"audit", func() []string { return nil }},
 		{"gc", func() []string { return []string{"--dry-run"} }},

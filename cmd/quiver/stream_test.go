@@ -155,6 +155,23 @@ func TestStreamKilledTwiceHoldsEveryRowOnce(t *testing.T) {
 	require.NoError(t, last.wait())
 	require.Equal(t, total, icebergRows(t, dir, "user_stream"), "every distinct row once")
 
+	// quiver status: the last stream write, no lag left, the rows online.
+	r = quiver(t, nil, "-C", dir, "-o", "json", "status", "user_stream")
+	require.Equal(t, exitOK, r.code, r.stderr)
+	var st []struct {
+		Source      string           `json:"source"`
+		LastStream  *time.Time       `json:"last_stream"`
+		ConsumerLag map[string]int64 `json:"consumer_lag"`
+		RowsOnline  *int64           `json:"rows_online"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &st), r.stdout)
+	require.Len(t, st, 1)
+	require.Equal(t, "kafka", st[0].Source)
+	require.NotNil(t, st[0].LastStream)
+	require.Equal(t, map[string]int64{"0": 0, "1": 0, "2": 0, "3": 0}, st[0].ConsumerLag)
+	require.NotNil(t, st[0].RowsOnline)
+	require.EqualValues(t, streamUsers, *st[0].RowsOnline)
+
 	// Online: the latest row of every user.
 	args := []string{"-C", dir, "-o", "json", "get-online", "--feature", "user_stream:clicks"}
 	for u := range streamUsers {

@@ -238,6 +238,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 		fetches := cl.PollRecords(pctx, 10_000)
 		cancel()
 		if fetches.IsClientClosed() || ctx.Err() != nil {
+			cl.AllowRebalance() // else Close, which revokes, would wait for this poll forever
 			break
 		}
 		for _, fe := range fetches.Errors() {
