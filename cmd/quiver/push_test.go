@@ -221,6 +221,7 @@ func TestPushKilledServerLosesNothing(t *testing.T) {
 	addr := "127.0.0.1:" + strconv.Itoa(port)
 	serve := func(interval string) (*osProcess, *lockedBuffer) {
 		cmd, out := quiverProcess(t, nil, "-C", dir, "serve", "--addr", addr, "--metrics-addr", "", "--push-commit-interval", interval)
+		t.Cleanup(func() { _ = cmd.Process.Kill() })
 		r := quiver(t, nil, "health", "--server", addr, "--wait", "30s")
 		require.Equal(t, exitOK, r.code, out.String())
 		return &osProcess{cmd.Process.Pid, cmd.Wait}, out

@@ -91,6 +91,7 @@ func TestStreamKilledTwiceHoldsEveryRowOnce(t *testing.T) {
 	metricsAddr := "127.0.0.1:" + strconv.Itoa(port)
 	start := func() *osProcess {
 		cmd, _ := quiverProcess(t, nil, "-C", dir, "stream", "user_stream", "--commit-interval", "200ms", "--session-timeout", "6s", "--metrics-addr", metricsAddr)
+		t.Cleanup(func() { _ = cmd.Process.Kill() }) // a failed test leaves no consumer behind
 		return &osProcess{cmd.Process.Pid, cmd.Wait}
 	}
 	killMidStream := func(p *osProcess, atLeast int) {
