@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"io"
+	"net/http"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -132,7 +134,10 @@ func TestPushCLIAndGRPC(t *testing.T) {
 			require.Contains(t, r.stderr, "push source")
 
 			// Through a server: quiver push --server, and the RPC itself.
-			addr := startServe(t, dir, env, "--push-commit-interval", "100ms")
+			hport, err := testenv.FreePort()
+			require.NoError(t, err)
+			httpAddr := "127.0.0.1:" + strconv.Itoa(hport)
+			addr := startServe(t, dir, env, "--push-commit-interval", "100ms", "--http-addr", httpAddr)
 			newer := filepath.Join(dir, "newer.csv")
 			writeFile(t, newer, "user_id,event_ts,clicks,page\n1,2026-11-03T10:00:00Z,11,home\n")
 			r = quiver(t, env, "-C", dir, "-o", "json", "push", "user_live", newer, "--server", addr)
@@ -161,8 +166,20 @@ func TestPushCLIAndGRPC(t *testing.T) {
 			_, st = liveClicks(t, env, dir, 2000)
 			require.Equal(t, "NOT_FOUND", st, "nothing of the refused batch is online")
 
-			// Everything acknowledged reaches the offline table (2 + 1 + 1 + 5 rows).
-			waitFor(t, "the pushed rows offline", 20*time.Second, func() bool { return icebergRows(t, dir, "user_live") == 9 })
+			// HTTP/JSON: POST /v1/push-features.
+			body := `{"feature_view": "user_live", "columns": {"user_id": {"val": [{"int64_val": "77"}]},
+				"clicks": {"val": [{"int64_val": "7"}]}, "page": {"val": [{"string_val": "x"}]}},
+				"event_timestamps_micros": ["1764633600000000"]}`
+			hresp, herr := http.Post("http://"+httpAddr+"/v1/push-features", "application/json", strings.NewReader(body))
+			require.NoError(t, herr)
+			b, _ := io.ReadAll(hresp.Body)
+			hresp.Body.Close()
+			require.Equal(t, http.StatusOK, hresp.StatusCode, string(b))
+			v, _ = liveClicks(t, env, dir, 77)
+			require.Equal(t, "7", v)
+
+			// Everything acknowledged reaches the offline table (2 + 1 + 1 + 5 + 1 rows).
+			waitFor(t, "the pushed rows offline", 20*time.Second, func() bool { return icebergRows(t, dir, "user_live") == 10 })
 		})
 	}
 }
