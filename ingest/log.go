@@ -85,6 +85,12 @@ type wal struct {
 
 	syncMu sync.Mutex // serialises fsyncs; synced is read and written under it
 	synced int64
+
+	// broken is the first write or fsync error (guarded by mu). After it the log refuses every
+	// append, and appends waiting for an fsync fail: a frame written after a torn one would be
+	// unreadable, and after a failed fsync nothing written since the last good one is known
+	// to be on disk. A restart recovers every acknowledged entry.
+	broken error
 }
 
 // openWAL opens (creating) the log in dir, taking its lock. It does not read old segments;
@@ -207,6 +213,10 @@ func (w *wal) append(h entryHeader, rec arrow.RecordBatch) (uint64, error) {
 	}
 
 	w.mu.Lock()
+	if w.broken != nil {
+		w.mu.Unlock()
+		return 0, w.broken
+	}
 	if w.f == nil {
 		w.mu.Unlock()
 		return 0, ErrClosed
@@ -226,8 +236,9 @@ func (w *wal) append(h entryHeader, rec arrow.RecordBatch) (uint64, error) {
 	frame = binary.BigEndian.AppendUint32(frame, crc32.Checksum(payload, crcTable))
 	frame = append(frame, payload...)
 	if _, err := w.f.Write(frame); err != nil {
+		w.broken = fmt.Errorf("write push log (refusing pushes until restart): %w", err)
 		w.mu.Unlock()
-		return 0, fmt.Errorf("write push log: %w", err)
+		return 0, w.broken
 	}
 	w.next++
 	w.fEmpty = false
@@ -246,13 +257,22 @@ func (w *wal) syncTo(pos int64) error {
 		return nil // another append's fsync covered ours
 	}
 	w.mu.Lock()
-	f, upTo := w.f, w.written
+	f, upTo, broken := w.f, w.written, w.broken
 	w.mu.Unlock()
+	if broken != nil {
+		return broken
+	}
 	if f == nil {
 		return ErrClosed
 	}
 	if err := f.Sync(); err != nil {
-		return fmt.Errorf("fsync push log: %w", err)
+		w.mu.Lock()
+		if w.broken == nil {
+			w.broken = fmt.Errorf("fsync push log (refusing pushes until restart): %w", err)
+		}
+		err = w.broken
+		w.mu.Unlock()
+		return err
 	}
 	w.synced = upTo
 	return nil
@@ -265,9 +285,10 @@ func (w *wal) rotate() ([]segment, error) {
 	defer w.syncMu.Unlock()
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.f != nil && !w.fEmpty {
+	if w.f != nil && !w.fEmpty && w.broken == nil {
 		if err := w.f.Sync(); err != nil {
-			return nil, fmt.Errorf("fsync push log: %w", err)
+			w.broken = fmt.Errorf("fsync push log (refusing pushes until restart): %w", err)
+			return append([]segment(nil), w.closed...), nil
 		}
 		w.synced = w.written
 		if err := w.f.Close(); err != nil {
