@@ -67,8 +67,8 @@ func (v *View) Build(b Batch, mem memory.Allocator) (arrow.RecordBatch, error) {
 	}()
 	nk := len(v.Schema.JoinKeys)
 	for i, c := range v.Schema.Columns() {
-		switch {
-		case i == nk: // event_ts
+		switch i {
+		case nk: // event_ts
 			bld := array.NewTimestampBuilder(mem, offline.TimestampType.(*arrow.TimestampType))
 			for r, t := range b.EventTS {
 				if t.IsZero() {
@@ -83,7 +83,7 @@ func (v *View) Build(b Batch, mem memory.Allocator) (arrow.RecordBatch, error) {
 			}
 			cols = append(cols, bld.NewArray())
 			bld.Release()
-		case i == nk+1: // created_ts
+		case nk + 1: // created_ts
 			bld := array.NewTimestampBuilder(mem, offline.TimestampType.(*arrow.TimestampType))
 			for r := range n {
 				if b.CreatedTS == nil || b.CreatedTS[r].IsZero() {
@@ -351,8 +351,8 @@ func (v *View) ToBatch(recs ...arrow.RecordBatch) (Batch, error) {
 		n := int(rec.NumRows())
 		for i, c := range v.Schema.Columns() {
 			col := rec.Column(i)
-			switch {
-			case i == nk || i == nk+1:
+			switch i {
+			case nk, nk + 1:
 				ts, ok := col.(*array.Timestamp)
 				if !ok {
 					return b, fmt.Errorf("view %q: column %q is %s, want a timestamp", v.Name, c.Name, col.DataType())

@@ -337,15 +337,7 @@ func (in *Ingester) commitView(ctx context.Context, k viewKey, es []entry) (int6
 		return 0, 0, nil
 	}
 	v, err := in.View(k.view)
-	var vs offline.ViewSchema
-	switch {
-	case err == nil:
-		vs = v.Schema
-		if vs.Generation != k.generation {
-			in.logger.Warn("committing pushed rows of an earlier definition generation to its own table", "view", k.view, "generation", k.generation, "current", vs.Generation)
-			vs.Generation = k.generation
-		}
-	default:
+	if err != nil {
 		// The view is gone (pruned): its data is dropped with it.
 		in.logger.Warn("dropping logged rows of a view no longer pushable", "view", k.view, "err", err)
 		for _, r := range recs {
@@ -353,6 +345,11 @@ func (in *Ingester) commitView(ctx context.Context, k viewKey, es []entry) (int6
 		}
 		in.committed[k] = last
 		return 0, 0, nil
+	}
+	vs := v.Schema
+	if vs.Generation != k.generation {
+		in.logger.Warn("committing pushed rows of an earlier definition generation to its own table", "view", k.view, "generation", k.generation, "current", vs.Generation)
+		vs.Generation = k.generation
 	}
 	if in.opts.Lock != nil {
 		unlock, err := in.opts.Lock(ctx)

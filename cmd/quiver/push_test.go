@@ -2,9 +2,9 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"strconv"

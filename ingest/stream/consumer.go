@@ -112,13 +112,13 @@ type Consumer struct {
 	opts   Options
 	log    *slog.Logger
 
-	mu         sync.Mutex
-	marks      map[int32]int64 // next offset per partition held offline (loaded, then kept)
-	pending    []arrow.RecordBatch
-	pendRows   int
-	pendMarks  map[int32]int64 // next offsets of rows in pending
-	pendSince  time.Time
-	uncommited bool // offsets polled but not committed to Kafka
+	mu          sync.Mutex
+	marks       map[int32]int64 // next offset per partition held offline (loaded, then kept)
+	pending     []arrow.RecordBatch
+	pendRows    int
+	pendMarks   map[int32]int64 // next offsets of rows in pending
+	pendSince   time.Time
+	uncommitted bool // offsets polled but not committed to Kafka
 	// broken is set when an offline commit failed: no offset may be committed after it (the
 	// rows would be lost offline), so the consumer stops and its messages come again.
 	broken error
@@ -276,7 +276,7 @@ func (c *Consumer) process(ctx context.Context, cl *kgo.Client, fetches kgo.Fetc
 	fetches.EachPartition(func(p kgo.FetchTopicPartition) {
 		for _, r := range p.Records {
 			offsets[r.Partition] = r.Offset + 1
-			c.uncommited = true
+			c.uncommitted = true
 			if r.Offset < c.marks[r.Partition] {
 				m.messages.WithLabelValues(c.view.Name, "duplicate").Inc()
 				continue
@@ -333,7 +333,7 @@ func (c *Consumer) process(ctx context.Context, cl *kgo.Client, fetches kgo.Fetc
 	for p, o := range offsets {
 		c.pendMarks[p] = max(c.pendMarks[p], o)
 	}
-	if c.pendRows >= c.opts.MaxPending || (c.uncommited && time.Since(c.pendSince) >= c.opts.CommitInterval) || (c.uncommited && len(c.pending) == 0) {
+	if c.pendRows >= c.opts.MaxPending || (c.uncommitted && time.Since(c.pendSince) >= c.opts.CommitInterval) || (c.uncommitted && len(c.pending) == 0) {
 		return c.flushLocked(ctx, cl)
 	}
 	return nil
@@ -385,13 +385,13 @@ func (c *Consumer) flushLocked(ctx context.Context, cl *kgo.Client) error {
 		c.log.Debug("committed streamed rows", "rows", wr.RowsWritten, "snapshot", wr.SnapshotID)
 	}
 	c.pendMarks = map[int32]int64{}
-	if !c.uncommited {
+	if !c.uncommitted {
 		return nil
 	}
 	if err := cl.CommitUncommittedOffsets(ctx); err != nil {
 		return fmt.Errorf("stream %q: commit offsets: %w", c.view.Name, err)
 	}
-	c.uncommited = false
+	c.uncommitted = false
 	return nil
 }
 
@@ -403,5 +403,5 @@ func (c *Consumer) drop() {
 	for _, r := range c.pending {
 		r.Release()
 	}
-	c.pending, c.pendRows, c.pendMarks, c.uncommited = nil, 0, map[int32]int64{}, false
+	c.pending, c.pendRows, c.pendMarks, c.uncommitted = nil, 0, map[int32]int64{}, false
 }

@@ -61,7 +61,7 @@ func push(args []string) error {
 	rows := fs.Int("rows", 200_000, "rows in all")
 	batch := fs.Int("batch", 1000, "rows per request")
 	conc := fs.Int("concurrency", 4, "concurrent requests")
-	fs.Parse(args)
+	_ = fs.Parse(args) // ExitOnError
 	conn, err := grpc.NewClient(*server, grpc.WithTransportCredentials(insecure.NewCredentials()), grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(64<<20)))
 	if err != nil {
 		return err
@@ -124,7 +124,7 @@ func stream(args []string) error {
 	rate := fs.Int("rate", 5000, "messages per second")
 	seconds := fs.Int("seconds", 20, "seconds of production")
 	cpu := fs.String("cpu", "", "pin quiver stream to this CPU (taskset -c)")
-	fs.Parse(args)
+	_ = fs.Parse(args) // ExitOnError
 	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.Ports(*port), kfake.SeedTopics(4, "clicks"))
 	if err != nil {
 		return err
