@@ -365,7 +365,7 @@ func typeNames() []string {
 func (d *decoder) source(n *yaml.Node) *Source {
 	s := &Source{Pos: d.pos(n)}
 	kinds := 0
-	for _, kv := range d.mapping(n, "source", []string{"name", "parquet", "iceberg", "trino", "timestamp_field", "created_timestamp_field", "description", "tags"}) {
+	for _, kv := range d.mapping(n, "source", []string{"name", "parquet", "iceberg", "trino", "push", "kafka", "timestamp_field", "created_timestamp_field", "description", "tags"}) {
 		switch kv.key {
 		case "name":
 			s.Name = d.name(kv, "source")
@@ -405,6 +405,12 @@ func (d *decoder) source(n *yaml.Node) *Source {
 			if kv.value.Kind == yaml.MappingNode && (s.Trino.Query == "") == (s.Trino.Table == "") {
 				d.errorf(kv.value, "trino source needs exactly one of query or table")
 			}
+		case "push":
+			kinds++
+			s.Push = d.pushSource(kv.value)
+		case "kafka":
+			kinds++
+			s.Kafka = d.kafkaSource(kv.value)
 		case "timestamp_field":
 			s.TimestampField = d.str(kv, "source")
 		case "created_timestamp_field":
@@ -418,9 +424,9 @@ func (d *decoder) source(n *yaml.Node) *Source {
 	if s.Name != "" {
 		switch {
 		case kinds == 0:
-			d.errorf(n, "source %q has no kind; add exactly one of parquet, iceberg or trino", s.Name)
+			d.errorf(n, "source %q has no kind; add exactly one of parquet, iceberg, trino, push or kafka", s.Name)
 		case kinds > 1:
-			d.errorf(n, "source %q has %d kinds; a source has exactly one of parquet, iceberg or trino", s.Name, kinds)
+			d.errorf(n, "source %q has %d kinds; a source has exactly one of parquet, iceberg, trino, push or kafka", s.Name, kinds)
 		}
 		if s.TimestampField == "" {
 			d.errorf(n, "source %q has no timestamp_field; name the column holding each row's event time", s.Name)

@@ -123,6 +123,8 @@ type Source struct {
 	Parquet               *ParquetSource    `json:"parquet,omitempty"`
 	Iceberg               *IcebergSource    `json:"iceberg,omitempty"`
 	Trino                 *TrinoSource      `json:"trino,omitempty"`
+	Push                  *PushSource       `json:"push,omitempty"`
+	Kafka                 *KafkaSource      `json:"kafka,omitempty"`
 	TimestampField        string            `json:"timestamp_field"`
 	CreatedTimestampField string            `json:"created_timestamp_field,omitempty"`
 	Description           string            `json:"description,omitempty"`
@@ -139,6 +141,10 @@ func (s *Source) SourceType() string {
 		return "iceberg"
 	case s.Trino != nil:
 		return "trino"
+	case s.Push != nil:
+		return "push"
+	case s.Kafka != nil:
+		return "kafka"
 	}
 	return ""
 }

@@ -116,6 +116,9 @@ type Options struct {
 	// TLS, when set, is the gRPC server's TLS configuration (mTLS included; see
 	// auth.ServerTLS). It takes precedence over TLSCertFile and TLSKeyFile.
 	TLS *tls.Config
+	// Pusher, when set, accepts PushFeatures batches (package ingest); nil: PushFeatures
+	// answers FAILED_PRECONDITION.
+	Pusher Pusher
 	// DisableReflection turns gRPC server reflection off.
 	DisableReflection bool
 }

@@ -237,12 +237,21 @@ func TestEveryCommandJSON(t *testing.T) {
 			return []string{"--server", addr, "--model", "churn@production", "--entity", "user_id=1", "--include-features"}
 		}},
 		{"health", func() []string { return []string{"--server", addr} }},
+		{"push", func() []string {
+			writeFile(t, filepath.Join(repo.dir, "features", "live.yaml"), pushDefs)
+			r := quiver(t, repo.env, "-C", repo.dir, "apply")
+			require.Equal(t, exitOK, r.code, r.stderr)
+			rows := filepath.Join(repo.dir, "live.csv")
+			writeFile(t, rows, "user_id,event_ts,clicks,page\n1,2026-11-01T10:00:00Z,10,home\n")
+			return []string{"user_live", rows}
+		}},
+		{"status", func() []string { return nil }},
 		{"online delete", func() []string { return []string{"user_stats", "--entity", "user_id=3"} }},
 		{"audit", func() []string { return nil }},
 		{"gc", func() []string { return []string{"--dry-run"} }},
 	}
 	// Long-running servers print logs, not a result; their failures are checked below.
-	servers := []string{"serve", "serve-model", "ui"}
+	servers := []string{"serve", "serve-model", "stream", "ui"}
 
 	var covered []string
 	for _, tc := range cases {

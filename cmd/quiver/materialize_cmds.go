@@ -101,7 +101,7 @@ func (a *app) openMaterialize(cmd *cobra.Command, names []string, openStores boo
 	}
 	env.repo, env.applied = applied.Repo, applied
 	if len(names) == 0 {
-		env.views = env.repo.FeatureViews
+		env.views = materializedViews(env.repo)
 		if len(env.views) == 0 {
 			env.Close()
 			return nil, invalid(fmt.Errorf("project %q has no feature views in the registry; run quiver apply first", cfg.Project))

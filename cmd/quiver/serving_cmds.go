@@ -60,6 +60,7 @@ func (a *app) serveCommand() *cobra.Command {
 		opts     serving.Options
 		ox       onnxFlags
 		clientCA string
+		push     pushFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -130,11 +131,24 @@ quiver.yaml; without authentication the server listens on loopback addresses onl
 					return err
 				}
 			}
+			ps, err := a.openPushServer(ctx, cfg, reg, store, metrics, push)
+			if err != nil {
+				return err
+			}
+			if ps == nil {
+				srv, err := serving.NewServer(ctx, opts)
+				if err != nil {
+					return err
+				}
+				return srv.Run(ctx) // returns after graceful shutdown on SIGINT/SIGTERM
+			}
+			defer ps.Close()
+			opts.Pusher = ps.in
 			srv, err := serving.NewServer(ctx, opts)
 			if err != nil {
 				return err
 			}
-			return srv.Run(ctx) // returns after graceful shutdown on SIGINT/SIGTERM
+			return runWithPush(ctx, srv, ps, reg, cfg, opts.RefreshInterval)
 		},
 	}
 	f := cmd.Flags()
@@ -153,6 +167,7 @@ quiver.yaml; without authentication the server listens on loopback addresses onl
 	f.DurationVar(&opts.RequestTimeout, "request-timeout", serving.DefaultRequestTimeout, "deadline for requests that come without one")
 	f.DurationVar(&opts.ShutdownTimeout, "shutdown-timeout", serving.DefaultShutdownTimeout, "how long to drain in-flight calls on shutdown")
 	a.addONNXFlags(cmd, &ox)
+	addPushFlags(cmd, &push)
 	return cmd
 }
 

@@ -41,6 +41,10 @@ func Open(src *definitions.Source, cfg Config) (offline.Source, error) {
 		return iceberg.NewSource(src, cfg.Catalog, iceberg.SourceOptions{Allocator: cfg.Allocator})
 	case "trino":
 		return trino.New(src, cfg.Trino, trino.Options{BatchSize: cfg.BatchSize, Allocator: cfg.Allocator})
+	case "kafka":
+		return nil, fmt.Errorf("source %q is a kafka stream source: its rows arrive by quiver stream, not by materialization: %w", src.Name, offline.ErrInvalidSource)
+	case "push":
+		return nil, fmt.Errorf("source %q is a push source: its rows arrive by quiver push or PushFeatures, not by materialization: %w", src.Name, offline.ErrInvalidSource)
 	}
 	return nil, fmt.Errorf("open source %q: %w: want exactly one of parquet, iceberg and trino", src.Name, offline.ErrInvalidSource)
 }

@@ -26,6 +26,9 @@ const (
 	KindFeatureService
 	KindFeatureView
 	KindModel
+	// KindPushView is writing rows to a feature view (PushFeatures). Only a push_views grant
+	// covers it: project grants do not, so writing is always granted on its own.
+	KindPushView
 )
 
 func (k Kind) String() string {
@@ -38,6 +41,8 @@ func (k Kind) String() string {
 		return "feature view"
 	case KindModel:
 		return "model"
+	case KindPushView:
+		return "push to feature view"
 	}
 	return "resource"
 }

@@ -101,6 +101,8 @@ type Grant struct {
 	FeatureServices []string
 	FeatureViews    []string
 	Models          []string
+	// PushViews are the feature views the principals may write rows to (PushFeatures).
+	PushViews []string
 	// Pos is where the grant is written.
 	Pos definitions.Pos
 }
@@ -520,7 +522,7 @@ func (d *decoder) policy(n *yaml.Node, what string) *Policy {
 	return p
 }
 
-var grantKeys = []string{"principals", "projects", "feature_services", "feature_views", "models"}
+var grantKeys = []string{"principals", "projects", "feature_services", "feature_views", "models", "push_views"}
 
 func (d *decoder) grant(n *yaml.Node) (Grant, bool) {
 	g := Grant{Pos: d.pos(n)}
@@ -558,6 +560,8 @@ func (d *decoder) grant(n *yaml.Node) (Grant, bool) {
 			g.FeatureViews = items
 		case "models":
 			g.Models = items
+		case "push_views":
+			g.PushViews = items
 		}
 	}
 	if n.Kind != yaml.MappingNode {
@@ -566,8 +570,8 @@ func (d *decoder) grant(n *yaml.Node) (Grant, bool) {
 	if len(g.Principals) == 0 {
 		d.errorf(n, "grant needs principals: who it grants to (subject:NAME, group:NAME, cert:SUBJECT, token:NAME or \"*\")")
 	}
-	if len(g.Projects)+len(g.FeatureServices)+len(g.FeatureViews)+len(g.Models) == 0 {
-		d.errorf(n, "grant grants nothing: give projects, feature_services, feature_views or models")
+	if len(g.Projects)+len(g.FeatureServices)+len(g.FeatureViews)+len(g.Models)+len(g.PushViews) == 0 {
+		d.errorf(n, "grant grants nothing: give projects, feature_services, feature_views, models or push_views")
 	}
 	return g, len(d.errs) == before
 }

@@ -27,6 +27,7 @@ import (
 const (
 	MethodGetOnlineFeatures = "/quiver.serving.v1.FeatureServing/GetOnlineFeatures"
 	MethodPredict           = "/quiver.serving.v1.FeatureServing/Predict"
+	MethodPushFeatures      = "/quiver.serving.v1.FeatureServing/PushFeatures"
 )
 
 // ResourcesFunc lists the resources a call to fullMethod with request req reads, in the
@@ -428,6 +429,13 @@ func (s *guardedServer) Predict(ctx context.Context, req *pb.PredictRequest) (*p
 	return s.srv.Predict(ctx, req)
 }
 
+func (s *guardedServer) PushFeatures(ctx context.Context, req *pb.PushFeaturesRequest) (*pb.PushFeaturesResponse, error) {
+	if err := s.g.Authorize(ctx, MethodPushFeatures, req); err != nil {
+		return nil, GRPCError(err)
+	}
+	return s.srv.PushFeatures(ctx, req)
+}
+
 // ServingResources is the default ResourcesFunc: a GetOnlineFeatures call reads its feature
 // service, or each feature view its references name; a Predict call reads its model (and,
 // through it, the features it is fed). Any other call needs the whole project.
@@ -452,6 +460,8 @@ func ServingResources(project, _ string, req any) []Resource {
 		return out
 	case *pb.PredictRequest:
 		return []Resource{{Kind: KindModel, Project: project, Name: r.GetModel().GetName()}}
+	case *pb.PushFeaturesRequest:
+		return []Resource{{Kind: KindPushView, Project: project, Name: r.GetFeatureView()}}
 	}
 	return []Resource{{Kind: KindProject, Project: project}}
 }

@@ -249,6 +249,7 @@ func TestPolicy(t *testing.T) {
 		{Principals: []string{"token:nightly"}, Models: []string{"*"}},
 		{Principals: []string{"*"}, FeatureServices: []string{"public_v1"}},
 		{Principals: []string{"subject:admin"}, Projects: []string{"*"}},
+		{Principals: []string{"subject:writer"}, PushViews: []string{"user_live"}},
 	}}
 	tokens := []auth.APIToken{{Name: "nightly", SHA256: sum("n")}}
 	f := newGuard(t, &auth.Config{APITokens: tokens, Policy: policy})
@@ -259,6 +260,7 @@ func TestPolicy(t *testing.T) {
 		return &pb.GetOnlineFeaturesRequest{Kind: &pb.GetOnlineFeaturesRequest_Features{Features: &pb.FeatureList{Val: r}}}
 	}
 	predict := func(m string) *pb.PredictRequest { return &pb.PredictRequest{Model: &pb.ModelRef{Name: m}} }
+	push := func(v string) *pb.PushFeaturesRequest { return &pb.PushFeaturesRequest{FeatureView: v} }
 	for _, tc := range []struct {
 		p      *auth.Principal
 		method string
@@ -278,6 +280,11 @@ func TestPolicy(t *testing.T) {
 		{&auth.Principal{CertSubject: "CN=scorer,O=Evil"}, auth.MethodPredict, predict("anything"), `model "anything"`},
 		{&auth.Principal{Token: "nightly"}, auth.MethodPredict, predict("fraud"), ""},
 		{&auth.Principal{Token: "nightly"}, auth.MethodGetOnlineFeatures, svc("churn_v1"), `feature service "churn_v1"`},
+		// Writes are granted only by push_views: not by a project grant, not by reading the view.
+		{&auth.Principal{Subject: "writer"}, auth.MethodPushFeatures, push("user_live"), ""},
+		{&auth.Principal{Subject: "writer"}, auth.MethodPushFeatures, push("user_stats"), `push to feature view "user_stats" in project "shop"`},
+		{&auth.Principal{Subject: "admin"}, auth.MethodPushFeatures, push("user_live"), `push to feature view "user_live" in project "shop"`},
+		{&auth.Principal{Subject: "svc-b", Groups: []string{"analysts"}}, auth.MethodPushFeatures, push("user_stats"), `push to feature view "user_stats"`},
 		{&auth.Principal{Subject: "admin"}, "/quiver.serving.v1.FeatureServing/PushFeatures", struct{}{}, ""},
 		{&auth.Principal{Subject: "svc-a"}, "/quiver.serving.v1.FeatureServing/PushFeatures", struct{}{}, `project "shop"`},
 	} {
@@ -291,9 +298,9 @@ func TestPolicy(t *testing.T) {
 		require.ErrorContains(t, err, "permission denied: "+tc.p.String()+" is not granted "+tc.denied)
 	}
 	// Every denial is counted and logged.
-	require.Equal(t, 8.0, denials(t, f.reg))
+	require.Equal(t, 11.0, denials(t, f.reg))
 	lines := strings.Split(strings.TrimSpace(f.logs.String()), "\n")
-	require.Len(t, lines, 8+1, "one warning about the plaintext tokens, then one line per denial")
+	require.Len(t, lines, 11+1, "one warning about the plaintext tokens, then one line per denial")
 	var last map[string]any
 	require.NoError(t, json.Unmarshal([]byte(lines[len(lines)-1]), &last))
 	require.Equal(t, "request denied", last["msg"])

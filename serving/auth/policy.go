@@ -15,7 +15,7 @@ type perms struct {
 	allProjects bool
 	projects    map[string]struct{}
 	// byKind[kind] holds (project, name) pairs; name "*" covers every one in the project.
-	byKind [KindModel + 1]map[nameKey]struct{}
+	byKind [KindPushView + 1]map[nameKey]struct{}
 }
 
 func compilePolicy(p *Policy, project string) *compiledPolicy {
@@ -39,7 +39,7 @@ func compilePolicy(p *Policy, project string) *compiledPolicy {
 				}
 				pm.projects[pr] = struct{}{}
 			}
-			for kind, names := range map[Kind][]string{KindFeatureService: g.FeatureServices, KindFeatureView: g.FeatureViews, KindModel: g.Models} {
+			for kind, names := range map[Kind][]string{KindFeatureService: g.FeatureServices, KindFeatureView: g.FeatureViews, KindModel: g.Models, KindPushView: g.PushViews} {
 				for _, n := range names {
 					key := nameKey{project: project, name: n}
 					if pr, name, ok := strings.Cut(n, "/"); ok {
@@ -55,6 +55,9 @@ func compilePolicy(p *Policy, project string) *compiledPolicy {
 
 // allows reports whether the identity's grants cover r.
 func (pm *perms) allows(r Resource) bool {
+	if r.Kind == KindPushView {
+		return pm.allowsName(r)
+	}
 	if pm.allProjects {
 		return true
 	}
@@ -64,6 +67,11 @@ func (pm *perms) allows(r Resource) bool {
 	if r.Kind == KindProject {
 		return false
 	}
+	return pm.allowsName(r)
+}
+
+// allowsName reports whether a grant names r, or every one of its kind in its project.
+func (pm *perms) allowsName(r Resource) bool {
 	set := pm.byKind[r.Kind]
 	if _, ok := set[nameKey{r.Project, r.Name}]; ok {
 		return true

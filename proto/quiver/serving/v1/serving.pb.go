@@ -1723,6 +1723,144 @@ func (x *PredictResponse) GetFeatures() []*FeatureColumn {
 	return nil
 }
 
+// PushFeaturesRequest is a columnar batch of rows of one push feature view.
+type PushFeaturesRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The feature view the rows belong to.
+	FeatureView string `protobuf:"bytes,1,opt,name=feature_view,json=featureView,proto3" json:"feature_view,omitempty"`
+	// One column per join key and per feature of the view, each with one value per row. Every
+	// join key and feature is required; a feature value may be null (a Value with no field set).
+	Columns map[string]*RepeatedValue `protobuf:"bytes,2,rep,name=columns,proto3" json:"columns,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// Each row's event time, microseconds since the Unix epoch (UTC). Required, one per row.
+	EventTimestampsMicros []int64 `protobuf:"varint,3,rep,packed,name=event_timestamps_micros,json=eventTimestampsMicros,proto3" json:"event_timestamps_micros,omitempty"`
+	// Each row's created time (ties between equal event times go to the greater one);
+	// optional: empty, or one per row where 0 means none.
+	CreatedTimestampsMicros []int64 `protobuf:"varint,4,rep,packed,name=created_timestamps_micros,json=createdTimestampsMicros,proto3" json:"created_timestamps_micros,omitempty"`
+	unknownFields           protoimpl.UnknownFields
+	sizeCache               protoimpl.SizeCache
+}
+
+func (x *PushFeaturesRequest) Reset() {
+	*x = PushFeaturesRequest{}
+	mi := &file_quiver_serving_v1_serving_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PushFeaturesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PushFeaturesRequest) ProtoMessage() {}
+
+func (x *PushFeaturesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_quiver_serving_v1_serving_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PushFeaturesRequest.ProtoReflect.Descriptor instead.
+func (*PushFeaturesRequest) Descriptor() ([]byte, []int) {
+	return file_quiver_serving_v1_serving_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *PushFeaturesRequest) GetFeatureView() string {
+	if x != nil {
+		return x.FeatureView
+	}
+	return ""
+}
+
+func (x *PushFeaturesRequest) GetColumns() map[string]*RepeatedValue {
+	if x != nil {
+		return x.Columns
+	}
+	return nil
+}
+
+func (x *PushFeaturesRequest) GetEventTimestampsMicros() []int64 {
+	if x != nil {
+		return x.EventTimestampsMicros
+	}
+	return nil
+}
+
+func (x *PushFeaturesRequest) GetCreatedTimestampsMicros() []int64 {
+	if x != nil {
+		return x.CreatedTimestampsMicros
+	}
+	return nil
+}
+
+type PushFeaturesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Rows accepted.
+	Rows int32 `protobuf:"varint,1,opt,name=rows,proto3" json:"rows,omitempty"`
+	// Entity rows written to the online store (the latest row per entity of the batch).
+	OnlineRows int32 `protobuf:"varint,2,opt,name=online_rows,json=onlineRows,proto3" json:"online_rows,omitempty"`
+	// The batch's sequence number in the server's push log.
+	LogSequence   uint64 `protobuf:"varint,3,opt,name=log_sequence,json=logSequence,proto3" json:"log_sequence,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PushFeaturesResponse) Reset() {
+	*x = PushFeaturesResponse{}
+	mi := &file_quiver_serving_v1_serving_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PushFeaturesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PushFeaturesResponse) ProtoMessage() {}
+
+func (x *PushFeaturesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_quiver_serving_v1_serving_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PushFeaturesResponse.ProtoReflect.Descriptor instead.
+func (*PushFeaturesResponse) Descriptor() ([]byte, []int) {
+	return file_quiver_serving_v1_serving_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *PushFeaturesResponse) GetRows() int32 {
+	if x != nil {
+		return x.Rows
+	}
+	return 0
+}
+
+func (x *PushFeaturesResponse) GetOnlineRows() int32 {
+	if x != nil {
+		return x.OnlineRows
+	}
+	return 0
+}
+
+func (x *PushFeaturesResponse) GetLogSequence() uint64 {
+	if x != nil {
+		return x.LogSequence
+	}
+	return 0
+}
+
 var File_quiver_serving_v1_serving_proto protoreflect.FileDescriptor
 
 const file_quiver_serving_v1_serving_proto_rawDesc = "" +
@@ -1840,7 +1978,20 @@ const file_quiver_serving_v1_serving_proto_rawDesc = "" +
 	"\x0ffeature_service\x18\x03 \x01(\tR\x0efeatureService\x12\x12\n" +
 	"\x04rows\x18\x04 \x01(\x05R\x04rows\x128\n" +
 	"\aoutputs\x18\x05 \x03(\v2\x1e.quiver.serving.v1.ModelOutputR\aoutputs\x12<\n" +
-	"\bfeatures\x18\x06 \x03(\v2 .quiver.serving.v1.FeatureColumnR\bfeatures*[\n" +
+	"\bfeatures\x18\x06 \x03(\v2 .quiver.serving.v1.FeatureColumnR\bfeatures\"\xd9\x02\n" +
+	"\x13PushFeaturesRequest\x12!\n" +
+	"\ffeature_view\x18\x01 \x01(\tR\vfeatureView\x12M\n" +
+	"\acolumns\x18\x02 \x03(\v23.quiver.serving.v1.PushFeaturesRequest.ColumnsEntryR\acolumns\x126\n" +
+	"\x17event_timestamps_micros\x18\x03 \x03(\x03R\x15eventTimestampsMicros\x12:\n" +
+	"\x19created_timestamps_micros\x18\x04 \x03(\x03R\x17createdTimestampsMicros\x1a\\\n" +
+	"\fColumnsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x126\n" +
+	"\x05value\x18\x02 \x01(\v2 .quiver.serving.v1.RepeatedValueR\x05value:\x028\x01\"n\n" +
+	"\x14PushFeaturesResponse\x12\x12\n" +
+	"\x04rows\x18\x01 \x01(\x05R\x04rows\x12\x1f\n" +
+	"\vonline_rows\x18\x02 \x01(\x05R\n" +
+	"onlineRows\x12!\n" +
+	"\flog_sequence\x18\x03 \x01(\x04R\vlogSequence*[\n" +
 	"\vFieldStatus\x12\v\n" +
 	"\aINVALID\x10\x00\x12\v\n" +
 	"\aPRESENT\x10\x01\x12\x0e\n" +
@@ -1869,10 +2020,11 @@ const file_quiver_serving_v1_serving_proto_rawDesc = "" +
 	"\vSTRING_LIST\x10\x10\x12\x0e\n" +
 	"\n" +
 	"BYTES_LIST\x10\x11\x12\x12\n" +
-	"\x0eTIMESTAMP_LIST\x10\x122\xd2\x01\n" +
+	"\x0eTIMESTAMP_LIST\x10\x122\xb3\x02\n" +
 	"\x0eFeatureServing\x12n\n" +
 	"\x11GetOnlineFeatures\x12+.quiver.serving.v1.GetOnlineFeaturesRequest\x1a,.quiver.serving.v1.GetOnlineFeaturesResponse\x12P\n" +
-	"\aPredict\x12!.quiver.serving.v1.PredictRequest\x1a\".quiver.serving.v1.PredictResponseB{\n" +
+	"\aPredict\x12!.quiver.serving.v1.PredictRequest\x1a\".quiver.serving.v1.PredictResponse\x12_\n" +
+	"\fPushFeatures\x12&.quiver.serving.v1.PushFeaturesRequest\x1a'.quiver.serving.v1.PushFeaturesResponseB{\n" +
 	"\x17dev.quiverfs.serving.v1B\fServingProtoP\x01Z<github.com/quiverfs/quiver/proto/quiver/serving/v1;servingv1\xaa\x02\x11Quiver.Serving.V1b\x06proto3"
 
 var (
@@ -1888,7 +2040,7 @@ func file_quiver_serving_v1_serving_proto_rawDescGZIP() []byte {
 }
 
 var file_quiver_serving_v1_serving_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_quiver_serving_v1_serving_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
+var file_quiver_serving_v1_serving_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
 var file_quiver_serving_v1_serving_proto_goTypes = []any{
 	(FieldStatus)(0),                  // 0: quiver.serving.v1.FieldStatus
 	(ValueType)(0),                    // 1: quiver.serving.v1.ValueType
@@ -1911,15 +2063,18 @@ var file_quiver_serving_v1_serving_proto_goTypes = []any{
 	(*PredictRequest)(nil),            // 18: quiver.serving.v1.PredictRequest
 	(*ModelOutput)(nil),               // 19: quiver.serving.v1.ModelOutput
 	(*PredictResponse)(nil),           // 20: quiver.serving.v1.PredictResponse
-	nil,                               // 21: quiver.serving.v1.GetOnlineFeaturesRequest.EntitiesEntry
-	nil,                               // 22: quiver.serving.v1.GetOnlineFeaturesRequest.RequestContextEntry
-	nil,                               // 23: quiver.serving.v1.GetOnlineFeaturesResponse.EntitiesEntry
-	nil,                               // 24: quiver.serving.v1.PredictRequest.EntitiesEntry
-	nil,                               // 25: quiver.serving.v1.PredictRequest.RequestContextEntry
-	(*timestamppb.Timestamp)(nil),     // 26: google.protobuf.Timestamp
+	(*PushFeaturesRequest)(nil),       // 21: quiver.serving.v1.PushFeaturesRequest
+	(*PushFeaturesResponse)(nil),      // 22: quiver.serving.v1.PushFeaturesResponse
+	nil,                               // 23: quiver.serving.v1.GetOnlineFeaturesRequest.EntitiesEntry
+	nil,                               // 24: quiver.serving.v1.GetOnlineFeaturesRequest.RequestContextEntry
+	nil,                               // 25: quiver.serving.v1.GetOnlineFeaturesResponse.EntitiesEntry
+	nil,                               // 26: quiver.serving.v1.PredictRequest.EntitiesEntry
+	nil,                               // 27: quiver.serving.v1.PredictRequest.RequestContextEntry
+	nil,                               // 28: quiver.serving.v1.PushFeaturesRequest.ColumnsEntry
+	(*timestamppb.Timestamp)(nil),     // 29: google.protobuf.Timestamp
 }
 var file_quiver_serving_v1_serving_proto_depIdxs = []int32{
-	26, // 0: quiver.serving.v1.Value.timestamp_val:type_name -> google.protobuf.Timestamp
+	29, // 0: quiver.serving.v1.Value.timestamp_val:type_name -> google.protobuf.Timestamp
 	3,  // 1: quiver.serving.v1.Value.int32_list_val:type_name -> quiver.serving.v1.Int32List
 	4,  // 2: quiver.serving.v1.Value.int64_list_val:type_name -> quiver.serving.v1.Int64List
 	5,  // 3: quiver.serving.v1.Value.float_list_val:type_name -> quiver.serving.v1.FloatList
@@ -1928,11 +2083,11 @@ var file_quiver_serving_v1_serving_proto_depIdxs = []int32{
 	8,  // 6: quiver.serving.v1.Value.string_list_val:type_name -> quiver.serving.v1.StringList
 	9,  // 7: quiver.serving.v1.Value.bytes_list_val:type_name -> quiver.serving.v1.BytesList
 	10, // 8: quiver.serving.v1.Value.timestamp_list_val:type_name -> quiver.serving.v1.TimestampList
-	26, // 9: quiver.serving.v1.TimestampList.val:type_name -> google.protobuf.Timestamp
+	29, // 9: quiver.serving.v1.TimestampList.val:type_name -> google.protobuf.Timestamp
 	2,  // 10: quiver.serving.v1.RepeatedValue.val:type_name -> quiver.serving.v1.Value
 	12, // 11: quiver.serving.v1.GetOnlineFeaturesRequest.features:type_name -> quiver.serving.v1.FeatureList
-	21, // 12: quiver.serving.v1.GetOnlineFeaturesRequest.entities:type_name -> quiver.serving.v1.GetOnlineFeaturesRequest.EntitiesEntry
-	22, // 13: quiver.serving.v1.GetOnlineFeaturesRequest.request_context:type_name -> quiver.serving.v1.GetOnlineFeaturesRequest.RequestContextEntry
+	23, // 12: quiver.serving.v1.GetOnlineFeaturesRequest.entities:type_name -> quiver.serving.v1.GetOnlineFeaturesRequest.EntitiesEntry
+	24, // 13: quiver.serving.v1.GetOnlineFeaturesRequest.request_context:type_name -> quiver.serving.v1.GetOnlineFeaturesRequest.RequestContextEntry
 	1,  // 14: quiver.serving.v1.FeatureColumn.type:type_name -> quiver.serving.v1.ValueType
 	15, // 15: quiver.serving.v1.FeatureColumn.values:type_name -> quiver.serving.v1.Vector
 	0,  // 16: quiver.serving.v1.FeatureColumn.statuses:type_name -> quiver.serving.v1.FieldStatus
@@ -1945,28 +2100,32 @@ var file_quiver_serving_v1_serving_proto_depIdxs = []int32{
 	9,  // 23: quiver.serving.v1.Vector.bytes_values:type_name -> quiver.serving.v1.BytesList
 	10, // 24: quiver.serving.v1.Vector.timestamp_values:type_name -> quiver.serving.v1.TimestampList
 	11, // 25: quiver.serving.v1.Vector.list_values:type_name -> quiver.serving.v1.RepeatedValue
-	23, // 26: quiver.serving.v1.GetOnlineFeaturesResponse.entities:type_name -> quiver.serving.v1.GetOnlineFeaturesResponse.EntitiesEntry
+	25, // 26: quiver.serving.v1.GetOnlineFeaturesResponse.entities:type_name -> quiver.serving.v1.GetOnlineFeaturesResponse.EntitiesEntry
 	14, // 27: quiver.serving.v1.GetOnlineFeaturesResponse.features:type_name -> quiver.serving.v1.FeatureColumn
 	17, // 28: quiver.serving.v1.PredictRequest.model:type_name -> quiver.serving.v1.ModelRef
-	24, // 29: quiver.serving.v1.PredictRequest.entities:type_name -> quiver.serving.v1.PredictRequest.EntitiesEntry
-	25, // 30: quiver.serving.v1.PredictRequest.request_context:type_name -> quiver.serving.v1.PredictRequest.RequestContextEntry
+	26, // 29: quiver.serving.v1.PredictRequest.entities:type_name -> quiver.serving.v1.PredictRequest.EntitiesEntry
+	27, // 30: quiver.serving.v1.PredictRequest.request_context:type_name -> quiver.serving.v1.PredictRequest.RequestContextEntry
 	2,  // 31: quiver.serving.v1.ModelOutput.values:type_name -> quiver.serving.v1.Value
 	19, // 32: quiver.serving.v1.PredictResponse.outputs:type_name -> quiver.serving.v1.ModelOutput
 	14, // 33: quiver.serving.v1.PredictResponse.features:type_name -> quiver.serving.v1.FeatureColumn
-	11, // 34: quiver.serving.v1.GetOnlineFeaturesRequest.EntitiesEntry.value:type_name -> quiver.serving.v1.RepeatedValue
-	11, // 35: quiver.serving.v1.GetOnlineFeaturesRequest.RequestContextEntry.value:type_name -> quiver.serving.v1.RepeatedValue
-	11, // 36: quiver.serving.v1.GetOnlineFeaturesResponse.EntitiesEntry.value:type_name -> quiver.serving.v1.RepeatedValue
-	11, // 37: quiver.serving.v1.PredictRequest.EntitiesEntry.value:type_name -> quiver.serving.v1.RepeatedValue
-	11, // 38: quiver.serving.v1.PredictRequest.RequestContextEntry.value:type_name -> quiver.serving.v1.RepeatedValue
-	13, // 39: quiver.serving.v1.FeatureServing.GetOnlineFeatures:input_type -> quiver.serving.v1.GetOnlineFeaturesRequest
-	18, // 40: quiver.serving.v1.FeatureServing.Predict:input_type -> quiver.serving.v1.PredictRequest
-	16, // 41: quiver.serving.v1.FeatureServing.GetOnlineFeatures:output_type -> quiver.serving.v1.GetOnlineFeaturesResponse
-	20, // 42: quiver.serving.v1.FeatureServing.Predict:output_type -> quiver.serving.v1.PredictResponse
-	41, // [41:43] is the sub-list for method output_type
-	39, // [39:41] is the sub-list for method input_type
-	39, // [39:39] is the sub-list for extension type_name
-	39, // [39:39] is the sub-list for extension extendee
-	0,  // [0:39] is the sub-list for field type_name
+	28, // 34: quiver.serving.v1.PushFeaturesRequest.columns:type_name -> quiver.serving.v1.PushFeaturesRequest.ColumnsEntry
+	11, // 35: quiver.serving.v1.GetOnlineFeaturesRequest.EntitiesEntry.value:type_name -> quiver.serving.v1.RepeatedValue
+	11, // 36: quiver.serving.v1.GetOnlineFeaturesRequest.RequestContextEntry.value:type_name -> quiver.serving.v1.RepeatedValue
+	11, // 37: quiver.serving.v1.GetOnlineFeaturesResponse.EntitiesEntry.value:type_name -> quiver.serving.v1.RepeatedValue
+	11, // 38: quiver.serving.v1.PredictRequest.EntitiesEntry.value:type_name -> quiver.serving.v1.RepeatedValue
+	11, // 39: quiver.serving.v1.PredictRequest.RequestContextEntry.value:type_name -> quiver.serving.v1.RepeatedValue
+	11, // 40: quiver.serving.v1.PushFeaturesRequest.ColumnsEntry.value:type_name -> quiver.serving.v1.RepeatedValue
+	13, // 41: quiver.serving.v1.FeatureServing.GetOnlineFeatures:input_type -> quiver.serving.v1.GetOnlineFeaturesRequest
+	18, // 42: quiver.serving.v1.FeatureServing.Predict:input_type -> quiver.serving.v1.PredictRequest
+	21, // 43: quiver.serving.v1.FeatureServing.PushFeatures:input_type -> quiver.serving.v1.PushFeaturesRequest
+	16, // 44: quiver.serving.v1.FeatureServing.GetOnlineFeatures:output_type -> quiver.serving.v1.GetOnlineFeaturesResponse
+	20, // 45: quiver.serving.v1.FeatureServing.Predict:output_type -> quiver.serving.v1.PredictResponse
+	22, // 46: quiver.serving.v1.FeatureServing.PushFeatures:output_type -> quiver.serving.v1.PushFeaturesResponse
+	44, // [44:47] is the sub-list for method output_type
+	41, // [41:44] is the sub-list for method input_type
+	41, // [41:41] is the sub-list for extension type_name
+	41, // [41:41] is the sub-list for extension extendee
+	0,  // [0:41] is the sub-list for field type_name
 }
 
 func init() { file_quiver_serving_v1_serving_proto_init() }
@@ -2017,7 +2176,7 @@ func file_quiver_serving_v1_serving_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_quiver_serving_v1_serving_proto_rawDesc), len(file_quiver_serving_v1_serving_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   24,
+			NumMessages:   27,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

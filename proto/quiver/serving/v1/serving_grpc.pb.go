@@ -25,6 +25,7 @@ const _ = grpc.SupportPackageIsVersion9
 const (
 	FeatureServing_GetOnlineFeatures_FullMethodName = "/quiver.serving.v1.FeatureServing/GetOnlineFeatures"
 	FeatureServing_Predict_FullMethodName           = "/quiver.serving.v1.FeatureServing/Predict"
+	FeatureServing_PushFeatures_FullMethodName      = "/quiver.serving.v1.FeatureServing/PushFeatures"
 )
 
 // FeatureServingClient is the client API for FeatureServing service.
@@ -42,6 +43,14 @@ type FeatureServingClient interface {
 	// joins request-time values, runs the model and returns one output per row. An unknown model
 	// gives NOT_FOUND naming it; a model that failed gives INTERNAL or UNAVAILABLE.
 	Predict(ctx context.Context, in *PredictRequest, opts ...grpc.CallOption) (*PredictResponse, error)
+	// PushFeatures writes a batch of rows of one push feature view (a view whose source is
+	// `push: {}`): the latest row per entity goes to the online store at once (an older row
+	// never replaces a newer one) and every row to the view's offline table within the server's
+	// commit interval. The batch is checked whole: an unknown or missing column, a wrong type or
+	// a null join key or event time gives INVALID_ARGUMENT naming the column and row, and
+	// nothing is written. An answer with OK means the batch is acknowledged: logged and fsynced
+	// on the server's disk (docs/ingestion.md). Needs a write grant (push_views) in the policy.
+	PushFeatures(ctx context.Context, in *PushFeaturesRequest, opts ...grpc.CallOption) (*PushFeaturesResponse, error)
 }
 
 type featureServingClient struct {
@@ -72,6 +81,16 @@ func (c *featureServingClient) Predict(ctx context.Context, in *PredictRequest, 
 	return out, nil
 }
 
+func (c *featureServingClient) PushFeatures(ctx context.Context, in *PushFeaturesRequest, opts ...grpc.CallOption) (*PushFeaturesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PushFeaturesResponse)
+	err := c.cc.Invoke(ctx, FeatureServing_PushFeatures_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // FeatureServingServer is the server API for FeatureServing service.
 // All implementations must embed UnimplementedFeatureServingServer
 // for forward compatibility.
@@ -87,6 +106,14 @@ type FeatureServingServer interface {
 	// joins request-time values, runs the model and returns one output per row. An unknown model
 	// gives NOT_FOUND naming it; a model that failed gives INTERNAL or UNAVAILABLE.
 	Predict(context.Context, *PredictRequest) (*PredictResponse, error)
+	// PushFeatures writes a batch of rows of one push feature view (a view whose source is
+	// `push: {}`): the latest row per entity goes to the online store at once (an older row
+	// never replaces a newer one) and every row to the view's offline table within the server's
+	// commit interval. The batch is checked whole: an unknown or missing column, a wrong type or
+	// a null join key or event time gives INVALID_ARGUMENT naming the column and row, and
+	// nothing is written. An answer with OK means the batch is acknowledged: logged and fsynced
+	// on the server's disk (docs/ingestion.md). Needs a write grant (push_views) in the policy.
+	PushFeatures(context.Context, *PushFeaturesRequest) (*PushFeaturesResponse, error)
 	mustEmbedUnimplementedFeatureServingServer()
 }
 
@@ -102,6 +129,9 @@ func (UnimplementedFeatureServingServer) GetOnlineFeatures(context.Context, *Get
 }
 func (UnimplementedFeatureServingServer) Predict(context.Context, *PredictRequest) (*PredictResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method Predict not implemented")
+}
+func (UnimplementedFeatureServingServer) PushFeatures(context.Context, *PushFeaturesRequest) (*PushFeaturesResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method PushFeatures not implemented")
 }
 func (UnimplementedFeatureServingServer) mustEmbedUnimplementedFeatureServingServer() {}
 func (UnimplementedFeatureServingServer) testEmbeddedByValue()                        {}
@@ -160,6 +190,24 @@ func _FeatureServing_Predict_Handler(srv interface{}, ctx context.Context, dec f
 	return interceptor(ctx, in, info, handler)
 }
 
+func _FeatureServing_PushFeatures_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PushFeaturesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(FeatureServingServer).PushFeatures(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: FeatureServing_PushFeatures_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(FeatureServingServer).PushFeatures(ctx, req.(*PushFeaturesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // FeatureServing_ServiceDesc is the grpc.ServiceDesc for FeatureServing service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -174,6 +222,10 @@ var FeatureServing_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Predict",
 			Handler:    _FeatureServing_Predict_Handler,
+		},
+		{
+			MethodName: "PushFeatures",
+			Handler:    _FeatureServing_PushFeatures_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

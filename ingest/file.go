@@ -1,0 +1,122 @@
+package ingest
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/csv"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet/file"
+	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+
+	"github.com/quiverfs/quiver/definitions"
+	"github.com/quiverfs/quiver/offline"
+)
+
+// ReadFile reads a Parquet (.parquet) or CSV (.csv) file of rows for view v and returns them
+// as canonical batches, checked whole (View.FromArrow: the first bad row refuses the file,
+// named by its 0-based row number), and an id of the batch: the SHA-256 of the view's name
+// and the file's bytes. The caller releases the batches.
+func ReadFile(ctx context.Context, v *View, path string, mem memory.Allocator) (recs []arrow.RecordBatch, batchID string, err error) {
+	if mem == nil {
+		mem = memory.DefaultAllocator
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, "", fmt.Errorf("push file: %w: %w", err, ErrInvalidBatch)
+	}
+	defer f.Close()
+	h := sha256.New()
+	h.Write([]byte(v.Name + "\x00"))
+	if _, err := io.Copy(h, f); err != nil {
+		return nil, "", fmt.Errorf("push file %s: %w", path, err)
+	}
+	batchID = hex.EncodeToString(h.Sum(nil))
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return nil, "", err
+	}
+	var rr array.RecordReader
+	switch strings.ToLower(filepath.Ext(path)) {
+	case ".parquet", ".pq":
+		pf, err := file.NewParquetReader(f)
+		if err != nil {
+			return nil, "", fmt.Errorf("push file %s is not Parquet: %w: %w", path, err, ErrInvalidBatch)
+		}
+		defer pf.Close()
+		fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{BatchSize: 64 << 10}, mem)
+		if err != nil {
+			return nil, "", fmt.Errorf("push file %s: %w: %w", path, err, ErrInvalidBatch)
+		}
+		if rr, err = fr.GetRecordReader(ctx, nil, nil); err != nil {
+			return nil, "", fmt.Errorf("push file %s: %w: %w", path, err, ErrInvalidBatch)
+		}
+	case ".csv":
+		types, err := v.csvTypes()
+		if err != nil {
+			return nil, "", err
+		}
+		rr = csv.NewInferringReader(f, csv.WithHeader(true), csv.WithColumnTypes(types), csv.WithChunk(64<<10), csv.WithNullReader(true, ""), csv.WithAllocator(mem))
+	default:
+		return nil, "", fmt.Errorf("push file %s: unknown format; valid: a .parquet or .csv file: %w", path, ErrInvalidBatch)
+	}
+	defer rr.Release()
+	var row int64
+	release := func() {
+		for _, r := range recs {
+			r.Release()
+		}
+	}
+	for rr.Next() {
+		in := rr.RecordBatch()
+		out, err := v.FromArrow(ctx, in, row, mem)
+		if err != nil {
+			release()
+			return nil, "", fmt.Errorf("push file %s: %w", path, err)
+		}
+		row += in.NumRows()
+		recs = append(recs, out)
+	}
+	if err := rr.Err(); err != nil {
+		release()
+		return nil, "", fmt.Errorf("push file %s: %w: %w", path, err, ErrInvalidBatch)
+	}
+	if row == 0 {
+		return nil, "", fmt.Errorf("push file %s has no rows: %w", path, ErrInvalidBatch)
+	}
+	return recs, batchID, nil
+}
+
+// csvTypes are the Arrow types CSV columns are read as: the view's types, and timestamps for
+// the time columns. Arrays cannot be written in CSV.
+func (v *View) csvTypes() (map[string]arrow.DataType, error) {
+	ts := v.Fields.Timestamp
+	if ts == "" {
+		ts = offline.EventTS
+	}
+	types := map[string]arrow.DataType{ts: offline.TimestampType}
+	if v.Fields.Created != "" {
+		types[v.Fields.Created] = offline.TimestampType
+	}
+	for _, c := range append(append([]offline.Column{}, v.Schema.JoinKeys...), v.Schema.Features...) {
+		if c.Type.Array {
+			return nil, fmt.Errorf("view %q: column %q is %s, which CSV cannot hold; push a Parquet file: %w", v.Name, c.Name, c.Type, ErrInvalidBatch)
+		}
+		t, err := offline.ArrowType(c.Type)
+		if err != nil {
+			return nil, err
+		}
+		if c.Type == (definitions.Type{Elem: definitions.Int32}) {
+			t = arrow.PrimitiveTypes.Int64 // narrowed by the mapper
+		}
+		types[c.Name] = t
+	}
+	return types, nil
+}

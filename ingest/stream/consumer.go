@@ -1,0 +1,407 @@
+// Package stream consumes Kafka stream sources (definitions.KafkaSource) into both stores
+// through the same path as pushed rows: each message is decoded and checked against the view
+// (a bad message is dead-lettered or counted and skipped, never stopping the consumer), the
+// latest row per entity is written to the online store through its stale-write guard, and
+// the rows are appended to the view's Iceberg table. Consumer offsets are committed only after
+// both stores hold the rows (at-least-once delivery). Each offline commit also records, in its
+// snapshot summary, the next offset of every partition it covers; after a crash between the
+// offline commit and the offset commit, redelivered messages below those offsets are skipped,
+// so the offline table holds every row once.
+package stream
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/quiverfs/quiver/definitions"
+	"github.com/quiverfs/quiver/ingest"
+	"github.com/quiverfs/quiver/materialize"
+	"github.com/quiverfs/quiver/offline"
+	"github.com/quiverfs/quiver/online"
+)
+
+// SummaryOffsetsPrefix starts the snapshot summary key holding a consumer group's next offset
+// per partition of a topic: PREFIX + group + "/" + topic, a JSON object of partition → offset.
+const SummaryOffsetsPrefix = "quiver.stream-offsets."
+
+// Defaults of Options.
+const (
+	DefaultCommitInterval = time.Second
+	DefaultMaxPending     = 50_000
+	DefaultSessionTimeout = 45 * time.Second
+)
+
+// Options tune a Consumer. The zero value is usable.
+type Options struct {
+	// CommitInterval is the longest rows wait online before their offline commit and the
+	// offset commit that follows; default DefaultCommitInterval.
+	CommitInterval time.Duration
+	// MaxPending commits as soon as this many rows wait; default DefaultMaxPending.
+	MaxPending int
+	// SessionTimeout is the consumer group session timeout: how long after a consumer dies
+	// its partitions move to another; default DefaultSessionTimeout.
+	SessionTimeout time.Duration
+	// Lock, when set, is held around every offline commit (the warehouse lock).
+	Lock    func(ctx context.Context) (unlock func(), err error)
+	Logger  *slog.Logger
+	Metrics *Metrics
+	// ClientOpts are added to the Kafka client's options.
+	ClientOpts []kgo.Opt
+	Now        func() time.Time
+	Allocator  memory.Allocator
+}
+
+// Metrics are the stream consumers' Prometheus collectors.
+type Metrics struct {
+	messages      *prometheus.CounterVec // view, result
+	lag           *prometheus.GaugeVec   // view, topic, partition
+	eventToOnline *prometheus.HistogramVec
+	commits       *prometheus.CounterVec // view
+}
+
+// NewMetrics registers the stream metrics on reg (nil: none registered).
+func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
+	m := &Metrics{
+		messages: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "quiver", Subsystem: "stream", Name: "messages_total",
+			Help: "Messages consumed, by view and result: row (written), duplicate (already in both stores), dead_letter or skipped (could not be read).",
+		}, []string{"view", "result"}),
+		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: "quiver", Subsystem: "stream", Name: "consumer_lag",
+			Help: "Messages in the partition after the last one consumed (high watermark − next offset), by view, topic and partition.",
+		}, []string{"view", "topic", "partition"}),
+		eventToOnline: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: "quiver", Subsystem: "ingest", Name: "event_to_online_seconds",
+			Help:    "Time from a row's event timestamp to its write to the online store, by path (push, stream).",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60},
+		}, []string{"path"}),
+		commits: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "quiver", Subsystem: "stream", Name: "offline_commits_total",
+			Help: "Offline (Iceberg) commits of streamed rows, each followed by an offset commit, by view.",
+		}, []string{"view"}),
+	}
+	if reg != nil {
+		for _, c := range []prometheus.Collector{m.messages, m.lag, m.eventToOnline, m.commits} {
+			if err := reg.Register(c); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return m, nil
+}
+
+// Consumer consumes one view's Kafka source.
+type Consumer struct {
+	view   *ingest.View
+	src    *definitions.Source
+	group  string
+	dec    *decoder
+	online online.Writer
+	off    ingest.Offline
+	opts   Options
+	log    *slog.Logger
+
+	mu          sync.Mutex
+	marks       map[int32]int64 // next offset per partition held offline (loaded, then kept)
+	pending     []arrow.RecordBatch
+	pendRows    int
+	pendMarks   map[int32]int64 // next offsets of rows in pending
+	pendSince   time.Time
+	uncommitted bool // offsets polled but not committed to Kafka
+	// broken is set when an offline commit failed: no offset may be committed after it (the
+	// rows would be lost offline), so the consumer stops and its messages come again.
+	broken error
+}
+
+// New returns a consumer of view v's Kafka source src.
+func New(v *ingest.View, src *definitions.Source, on online.Writer, off ingest.Offline, opts Options) (*Consumer, error) {
+	if src == nil || src.Kafka == nil {
+		return nil, fmt.Errorf("view %q: its source is not a kafka source: %w", v.Name, definitions.ErrInvalid)
+	}
+	if opts.CommitInterval <= 0 {
+		opts.CommitInterval = DefaultCommitInterval
+	}
+	if opts.MaxPending <= 0 {
+		opts.MaxPending = DefaultMaxPending
+	}
+	if opts.SessionTimeout <= 0 {
+		opts.SessionTimeout = DefaultSessionTimeout
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Allocator == nil {
+		opts.Allocator = memory.DefaultAllocator
+	}
+	if opts.Metrics == nil {
+		m, err := NewMetrics(nil)
+		if err != nil {
+			return nil, err
+		}
+		opts.Metrics = m
+	}
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	dec, err := newDecoder(v, src)
+	if err != nil {
+		return nil, err
+	}
+	return &Consumer{view: v, src: src, group: src.Kafka.ConsumerGroup(src.Name), dec: dec, online: on, off: off, opts: opts,
+		log: logger.With("view", v.Name, "topic", src.Kafka.Topic, "group", src.Kafka.ConsumerGroup(src.Name)), pendMarks: map[int32]int64{}}, nil
+}
+
+func (c *Consumer) summaryKey() string {
+	return SummaryOffsetsPrefix + c.group + "/" + c.src.Kafka.Topic
+}
+
+// StoredOffsets reads, from a view table's snapshot summaries, the next offset per partition
+// that the offline table holds for a group and topic.
+func StoredOffsets(ctx context.Context, off ingest.Offline, view string, generation int, group, topic string) (map[int32]int64, error) {
+	out := map[int32]int64{}
+	snaps, err := off.Snapshots(ctx, view, generation)
+	if errors.Is(err, offline.ErrTableNotFound) {
+		return out, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	key := SummaryOffsetsPrefix + group + "/" + topic
+	for _, s := range snaps { // oldest first; each holds the whole map
+		raw, ok := s.Summary[key]
+		if !ok {
+			continue
+		}
+		var m map[string]int64
+		if err := json.Unmarshal([]byte(raw), &m); err != nil {
+			return nil, fmt.Errorf("snapshot %d: %s: %w", s.ID, key, err)
+		}
+		for p, o := range m {
+			n, err := strconv.ParseInt(p, 10, 32)
+			if err == nil {
+				out[int32(n)] = max(out[int32(n)], o)
+			}
+		}
+	}
+	return out, nil
+}
+
+// Run consumes until ctx is done or a fatal error. Before returning it commits what it has
+// written online.
+func (c *Consumer) Run(ctx context.Context) error {
+	marks, err := StoredOffsets(ctx, c.off, c.view.Name, c.view.Schema.Generation, c.group, c.src.Kafka.Topic)
+	if err != nil {
+		return fmt.Errorf("stream %q: read stored offsets: %w", c.view.Name, err)
+	}
+	c.marks = marks
+	k := c.src.Kafka
+	opts := []kgo.Opt{
+		kgo.SeedBrokers(k.Brokers...),
+		kgo.ConsumerGroup(c.group),
+		kgo.ConsumeTopics(k.Topic),
+		kgo.DisableAutoCommit(),
+		kgo.BlockRebalanceOnPoll(),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchMaxWait(250 * time.Millisecond),
+		kgo.SessionTimeout(c.opts.SessionTimeout),
+		kgo.OnPartitionsRevoked(func(ctx context.Context, cl *kgo.Client, _ map[string][]int32) {
+			if err := c.flush(ctx, cl); err != nil {
+				c.log.Error("commit before a rebalance failed; the messages will be consumed again", "err", err)
+			}
+		}),
+		kgo.OnPartitionsLost(func(context.Context, *kgo.Client, map[string][]int32) {
+			c.drop()
+		}),
+	}
+	cl, err := kgo.NewClient(append(opts, c.opts.ClientOpts...)...)
+	if err != nil {
+		return fmt.Errorf("stream %q: kafka client: %w", c.view.Name, err)
+	}
+	defer cl.Close()
+	c.log.Info("consuming", "brokers", k.Brokers, "stored_offsets", len(marks))
+	for {
+		// Wake at least every commit interval, so rows wait no longer for their commit when
+		// no more messages come.
+		pctx, cancel := context.WithTimeout(ctx, c.opts.CommitInterval)
+		fetches := cl.PollRecords(pctx, 10_000)
+		cancel()
+		if fetches.IsClientClosed() || ctx.Err() != nil {
+			cl.AllowRebalance() // else Close, which revokes, would wait for this poll forever
+			break
+		}
+		for _, fe := range fetches.Errors() {
+			if errors.Is(fe.Err, context.Canceled) || errors.Is(fe.Err, context.DeadlineExceeded) {
+				continue
+			}
+			c.log.Warn("fetch error", "partition", fe.Partition, "err", fe.Err)
+		}
+		err := c.process(ctx, cl, fetches)
+		cl.AllowRebalance()
+		if err != nil {
+			return err
+		}
+	}
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	if err := c.flush(fctx, cl); err != nil {
+		return fmt.Errorf("%w (the messages since the last commit will be consumed again)", err)
+	}
+	return nil
+}
+
+// process handles one poll's records and commits when due.
+func (c *Consumer) process(ctx context.Context, cl *kgo.Client, fetches kgo.Fetches) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.broken != nil {
+		return c.broken
+	}
+	b := ingest.Batch{Columns: map[string][]online.Value{}}
+	var rows int
+	var dead []*kgo.Record
+	offsets := map[int32]int64{}
+	m := c.opts.Metrics
+	fetches.EachPartition(func(p kgo.FetchTopicPartition) {
+		for _, r := range p.Records {
+			offsets[r.Partition] = r.Offset + 1
+			c.uncommitted = true
+			if r.Offset < c.marks[r.Partition] {
+				m.messages.WithLabelValues(c.view.Name, "duplicate").Inc()
+				continue
+			}
+			row, err := c.dec.decode(r.Value)
+			if err != nil {
+				if c.src.Kafka.OnError == definitions.OnErrorDeadLetr {
+					dead = append(dead, &kgo.Record{Topic: c.src.Kafka.DeadLetterTopic, Key: r.Key, Value: r.Value, Headers: append(r.Headers,
+						kgo.RecordHeader{Key: "quiver-error", Value: []byte(err.Error())},
+						kgo.RecordHeader{Key: "quiver-source", Value: fmt.Appendf(nil, "%s/%d/%d", r.Topic, r.Partition, r.Offset)})})
+					m.messages.WithLabelValues(c.view.Name, "dead_letter").Inc()
+				} else {
+					m.messages.WithLabelValues(c.view.Name, "skipped").Inc()
+				}
+				c.log.Warn("unreadable message", "partition", r.Partition, "offset", r.Offset, "err", err, "action", c.src.Kafka.OnError)
+				continue
+			}
+			for i, col := range c.dec.cols {
+				b.Columns[col.Name] = append(b.Columns[col.Name], row.values[i])
+			}
+			b.EventTS = append(b.EventTS, row.eventTS)
+			b.CreatedTS = append(b.CreatedTS, row.createdTS)
+			rows++
+		}
+		if n := len(p.Records); n > 0 {
+			lag := p.HighWatermark - (p.Records[n-1].Offset + 1)
+			m.lag.WithLabelValues(c.view.Name, p.Topic, strconv.Itoa(int(p.Partition))).Set(float64(max(lag, 0)))
+		}
+	})
+	if len(dead) > 0 {
+		if err := cl.ProduceSync(ctx, dead...).FirstErr(); err != nil {
+			return fmt.Errorf("stream %q: dead-letter %d messages to %s: %w", c.view.Name, len(dead), c.src.Kafka.DeadLetterTopic, err)
+		}
+	}
+	if rows > 0 {
+		rec, err := c.view.Build(b, c.opts.Allocator)
+		if err != nil {
+			return fmt.Errorf("stream %q: %w", c.view.Name, err) // decode checks every value: a bug
+		}
+		if c.view.Online != nil && c.online != nil {
+			if _, err := materialize.WriteLatest(ctx, c.online, c.view.Online, c.view.Schema, rec); err != nil {
+				rec.Release()
+				return fmt.Errorf("stream %q: %w", c.view.Name, err)
+			}
+			ingest.ObserveEventToOnline(m.eventToOnline.WithLabelValues(ingest.PathStream), rec, len(c.view.Schema.JoinKeys), c.opts.Now())
+		}
+		m.messages.WithLabelValues(c.view.Name, "row").Add(float64(rows))
+		if len(c.pending) == 0 {
+			c.pendSince = time.Now()
+		}
+		c.pending = append(c.pending, rec)
+		c.pendRows += rows
+	}
+	for p, o := range offsets {
+		c.pendMarks[p] = max(c.pendMarks[p], o)
+	}
+	if c.pendRows >= c.opts.MaxPending || (c.uncommitted && time.Since(c.pendSince) >= c.opts.CommitInterval) || (c.uncommitted && len(c.pending) == 0) {
+		return c.flushLocked(ctx, cl)
+	}
+	return nil
+}
+
+func (c *Consumer) flush(ctx context.Context, cl *kgo.Client) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.flushLocked(ctx, cl)
+}
+
+// flushLocked commits pending rows offline (with the offsets they reach), then the consumed
+// offsets to Kafka.
+func (c *Consumer) flushLocked(ctx context.Context, cl *kgo.Client) error {
+	if c.broken != nil {
+		return c.broken
+	}
+	if len(c.pending) > 0 {
+		next := map[string]int64{}
+		for p, o := range c.marks {
+			next[strconv.Itoa(int(p))] = o
+		}
+		for p, o := range c.pendMarks {
+			next[strconv.Itoa(int(p))] = max(next[strconv.Itoa(int(p))], o)
+		}
+		raw, err := json.Marshal(next) // keys sorted
+		if err != nil {
+			return err
+		}
+		if c.opts.Lock != nil {
+			unlock, err := c.opts.Lock(ctx)
+			if err != nil {
+				return err
+			}
+			defer unlock()
+		}
+		recs := c.pending
+		c.pending, c.pendRows = nil, 0
+		wr, err := c.off.Append(ctx, c.view.Schema, offline.NewSliceStream(recs[0].Schema(), recs...), map[string]string{c.summaryKey(): string(raw)})
+		if err != nil {
+			// The rows are online; they come again from Kafka, whose offsets stay put.
+			c.broken = fmt.Errorf("stream %q: commit offline: %w", c.view.Name, err)
+			return c.broken
+		}
+		for p, o := range c.pendMarks {
+			c.marks[p] = max(c.marks[p], o)
+		}
+		c.opts.Metrics.commits.WithLabelValues(c.view.Name).Inc()
+		c.log.Debug("committed streamed rows", "rows", wr.RowsWritten, "snapshot", wr.SnapshotID)
+	}
+	c.pendMarks = map[int32]int64{}
+	if !c.uncommitted {
+		return nil
+	}
+	if err := cl.CommitUncommittedOffsets(ctx); err != nil {
+		return fmt.Errorf("stream %q: commit offsets: %w", c.view.Name, err)
+	}
+	c.uncommitted = false
+	return nil
+}
+
+// drop forgets pending rows after partitions were lost: they are online, and Kafka will
+// deliver them again to whoever owns the partitions now.
+func (c *Consumer) drop() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, r := range c.pending {
+		r.Release()
+	}
+	c.pending, c.pendRows, c.pendMarks, c.uncommitted = nil, 0, map[int32]int64{}, false
+}
