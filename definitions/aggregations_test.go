@@ -135,3 +135,33 @@ func TestAggOutputTypes(t *testing.T) {
 		}
 	}
 }
+
+// Push and stream ingestion write rows, not tiles: an aggregation view on a push or Kafka
+// source is refused at validate time rather than served wrong.
+func TestAggregationsRefusePushSources(t *testing.T) {
+	for _, src := range []string{
+		"    push: {}\n",
+		"    kafka: { brokers: [\"127.0.0.1:9092\"], topic: t, group: g, format: json }\n",
+	} {
+		f, err := Parse("a.yaml", []byte(`
+entities:
+  - name: user
+    join_keys: [{ name: user_id, type: int64 }]
+sources:
+  - name: transactions
+`+src+`    timestamp_field: event_ts
+feature_views:
+  - name: txn_aggs
+    entities: [user]
+    source: transactions
+    columns: [{ name: amount, type: float64 }]
+    aggregations:
+      - { column: amount, function: sum, windows: [1d] }
+`))
+		require.NoError(t, err)
+		_, err = NewRepo(f.Objects)
+		require.ErrorIs(t, err, ErrInvalid)
+		require.Contains(t, err.Error(), `feature view "txn_aggs" declares aggregations over source "transactions"`)
+		require.Contains(t, err.Error(), "push and stream ingestion do not maintain aggregation tiles yet")
+	}
+}
