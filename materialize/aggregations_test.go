@@ -304,7 +304,7 @@ func TestAggregationsOnlineMatchOffline(t *testing.T) {
 								}
 							}
 							require.Equal(t, online.Present, st, "%s user %d at %s: offline %v", af.Name, u+1, at, wv)
-							if !(wv.Type().Elem == definitions.Int64 && wv.Int64() == 0) {
+							if wv.Type().Elem != definitions.Int64 || wv.Int64() != 0 {
 								nonzero++
 							}
 							if wv.Type().Elem == definitions.Float64 && (af.Function == definitions.AggSum || af.Function == definitions.AggMean) {

@@ -365,7 +365,7 @@ func (l *aggLayout) scan(enc string, visit func(s int, t *tile)) (int64, error) 
 			le, ok6 := sv()
 			lc, ok7 := sv()
 			lv, ok8 := u64()
-			if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6 && ok7 && ok8) {
+			if !ok1 || !ok2 || !ok3 || !ok4 || !ok5 || !ok6 || !ok7 || !ok8 {
 				return 0, bad("truncated tile")
 			}
 			prev += d

@@ -34,8 +34,6 @@ type datasetODView struct {
 	view     *transform.View
 	features []int // indexes into view.Def.Features
 	src      []datasetSource
-	// out is, after bind, the output column index of each of features.
-	out []int
 }
 
 type datasetSource struct {

@@ -137,7 +137,7 @@ func (vj *viewJoin) initAgg() error {
 			}
 			out = arrow.PrimitiveTypes.Float64
 		case AggMin, AggMax, AggLast:
-			if k != valInt && k != valFloat && !(k == valBool && a.Function == AggLast) {
+			if k != valInt && k != valFloat && (k != valBool || a.Function != AggLast) {
 				return vj.errorf("aggregation %q: %s does not accept column %q of type %s: %w", a.Name, a.Function, a.Column, dt, ErrTypeMismatch)
 			}
 			out = dt
