@@ -10,9 +10,11 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	msqlite "modernc.org/sqlite"
 
@@ -67,18 +69,40 @@ func Open(ctx context.Context, path string) (registry.Store, error) {
 	if err != nil {
 		return nil, unavailable(err)
 	}
-	if err := db.PingContext(ctx); err != nil {
-		db.Close()
-		return nil, unavailable(err)
-	}
 	sub, err := fs.Sub(migrations, "migrations")
 	if err != nil {
 		db.Close()
 		return nil, err
 	}
-	if err := sqlstore.Migrate(ctx, db, dialect, sub); err != nil {
+	// Processes opening a new file at once race to switch it to WAL and to migrate it. SQLite
+	// answers some of those steps SQLITE_BUSY at once, without waiting out the busy timeout
+	// (a connection holding a read lock that needs the write lock another one holds would
+	// deadlock, so it is not made to wait), so the open is retried for as long as the busy
+	// timeout would have waited.
+	deadline := time.Now().Add(openRetryFor)
+	for attempt := 0; ; attempt++ {
+		err = db.PingContext(ctx)
+		if err == nil {
+			err = sqlstore.Migrate(ctx, db, dialect, sub)
+		}
+		if err == nil || !dialect.Retryable(err) || time.Now().After(deadline) {
+			break
+		}
+		wait := min(time.Duration(attempt+1)*5*time.Millisecond, 100*time.Millisecond)
+		select {
+		case <-ctx.Done():
+			db.Close()
+			return nil, unavailable(ctx.Err())
+		case <-time.After(wait + time.Duration(rand.Int64N(int64(wait)))):
+		}
+	}
+	if err != nil {
 		db.Close()
 		return nil, unavailable(err)
 	}
 	return sqlstore.New(db, dialect, nil), nil
 }
+
+// openRetryFor bounds how long Open retries a new file's WAL switch and migration while
+// other processes hold it: the busy timeout of every other statement.
+const openRetryFor = 10 * time.Second
