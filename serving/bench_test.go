@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -20,6 +19,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/quiverfs/quiver/definitions"
+	"github.com/quiverfs/quiver/internal/benchdata"
 	"github.com/quiverfs/quiver/online"
 	onlineredis "github.com/quiverfs/quiver/online/redis"
 	pb "github.com/quiverfs/quiver/proto/quiver/serving/v1"
@@ -39,27 +39,7 @@ const (
 	benchUsers    = 10000
 )
 
-func benchYAML() string {
-	var b strings.Builder
-	b.WriteString("entities:\n  - name: user\n    join_keys: [{ name: user_id, type: int64 }]\n")
-	b.WriteString("sources:\n  - name: src\n    parquet: { path: data/src.parquet }\n    timestamp_field: event_ts\n")
-	b.WriteString("feature_views:\n")
-	for v := range benchViews {
-		fmt.Fprintf(&b, "  - name: view_%d\n    entities: [user]\n    source: src\n    ttl: 30d\n    online: true\n    features:\n", v)
-		for f := range benchFeatures {
-			fmt.Fprintf(&b, "      - { name: v%d_f%d, type: float64 }\n", v, f)
-		}
-	}
-	b.WriteString("feature_services:\n  - name: bench30\n    features: [")
-	for v := range benchViews {
-		if v > 0 {
-			b.WriteString(", ")
-		}
-		fmt.Fprintf(&b, "\"view_%d:*\"", v)
-	}
-	b.WriteString("]\nmodels:\n  - name: mlp30\n    feature_service: bench30\n    runtime: onnx\n    path: mlp30.onnx\n")
-	return b.String()
-}
+func benchYAML() string { return benchdata.ServingYAML(benchViews, benchFeatures) }
 
 type benchEnv struct {
 	conns []*grpc.ClientConn

@@ -15,10 +15,10 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/quiverfs/quiver/definitions"
+	"github.com/quiverfs/quiver/internal/benchdata"
 	"github.com/quiverfs/quiver/online"
 	onlineredis "github.com/quiverfs/quiver/online/redis"
 	"github.com/quiverfs/quiver/serving/model/onnx/onnxtest"
@@ -29,27 +29,7 @@ const (
 	features = 10
 )
 
-func featuresYAML() string {
-	var b strings.Builder
-	b.WriteString("entities:\n  - name: user\n    join_keys: [{ name: user_id, type: int64 }]\n")
-	b.WriteString("sources:\n  - name: src\n    parquet: { path: data/src.parquet }\n    timestamp_field: event_ts\n")
-	b.WriteString("feature_views:\n")
-	for v := range views {
-		fmt.Fprintf(&b, "  - name: view_%d\n    entities: [user]\n    source: src\n    ttl: 30d\n    online: true\n    features:\n", v)
-		for f := range features {
-			fmt.Fprintf(&b, "      - { name: v%d_f%d, type: float64 }\n", v, f)
-		}
-	}
-	b.WriteString("feature_services:\n  - name: bench30\n    features: [")
-	for v := range views {
-		if v > 0 {
-			b.WriteString(", ")
-		}
-		fmt.Fprintf(&b, "\"view_%d:*\"", v)
-	}
-	b.WriteString("]\nmodels:\n  - name: mlp30\n    feature_service: bench30\n    runtime: onnx\n    path: mlp30.onnx\n")
-	return b.String()
-}
+func featuresYAML() string { return benchdata.ServingYAML(views, features) }
 
 func main() {
 	dir := flag.String("dir", "", "feature repo directory to create")
