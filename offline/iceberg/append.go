@@ -99,31 +99,7 @@ func (s *Store) Append(ctx context.Context, vs offline.ViewSchema, rows offline.
 }
 
 func (s *Store) appendOnce(ctx context.Context, tbl *table.Table, vs offline.ViewSchema, buf *dedupBuffer, keyCols []int, props ice.Properties) (offline.WriteResult, error) {
-	var res offline.WriteResult
-	target, err := writeSchema(tbl.Schema(), vs)
-	if err != nil {
-		return res, err
-	}
-	rdr := &dedupReader{ctx: ctx, buf: buf, keyCols: keyCols, target: target, mem: s.opts.Allocator}
-	rdr.refs.Store(1)
-	defer rdr.Release()
-	tx := tbl.NewTransaction()
-	if err := tx.Append(ctx, rdr, props); err != nil {
-		if rerr := rdr.Err(); rerr != nil {
-			err = rerr
-		}
-		return res, err
-	}
-	if err := rdr.Err(); err != nil {
-		return res, err
-	}
-	committed, err := tx.Commit(ctx)
-	if err != nil {
-		return res, fmt.Errorf("commit: %w", err)
-	}
-	res = offline.WriteResult{RowsIn: buf.rowsIn, RowsWritten: rdr.rowsOut, Spilled: buf.spilled()}
-	if snap := committed.CurrentSnapshot(); snap != nil {
-		res.SnapshotID = snap.SnapshotID
-	}
-	return res, nil
+	return s.commitWith(ctx, tbl, vs, buf, keyCols, func(tx *table.Transaction, rdr *dedupReader) error {
+		return tx.Append(ctx, rdr, props)
+	})
 }

@@ -345,6 +345,14 @@ func isCommitConflict(err error) bool {
 
 // commit makes one attempt at the overwrite commit of the buffered rows.
 func (s *Store) commit(ctx context.Context, tbl *table.Table, vs offline.ViewSchema, buf *dedupBuffer, keyCols []int, start, end int64, props ice.Properties) (offline.WriteResult, error) {
+	return s.commitWith(ctx, tbl, vs, buf, keyCols, func(tx *table.Transaction, rdr *dedupReader) error {
+		return tx.Overwrite(ctx, rdr, props, table.WithOverwriteFilter(intervalFilter(start, end)))
+	})
+}
+
+// commitWith makes one attempt at a commit of the buffered rows, deduplicated and cast to the
+// table's schema, staged on the transaction by stage (an overwrite or an append).
+func (s *Store) commitWith(ctx context.Context, tbl *table.Table, vs offline.ViewSchema, buf *dedupBuffer, keyCols []int, stage func(*table.Transaction, *dedupReader) error) (offline.WriteResult, error) {
 	var res offline.WriteResult
 	target, err := writeSchema(tbl.Schema(), vs)
 	if err != nil {
@@ -354,7 +362,7 @@ func (s *Store) commit(ctx context.Context, tbl *table.Table, vs offline.ViewSch
 	rdr.refs.Store(1)
 	defer rdr.Release()
 	tx := tbl.NewTransaction()
-	if err := tx.Overwrite(ctx, rdr, props, table.WithOverwriteFilter(intervalFilter(start, end))); err != nil {
+	if err := stage(tx, rdr); err != nil {
 		if rerr := rdr.Err(); rerr != nil {
 			err = rerr
 		}
