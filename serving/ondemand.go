@@ -21,14 +21,8 @@ import (
 // onDemandPlan is the on-demand part of a read plan; shared, read-only, by every request.
 type onDemandPlan struct {
 	views []*onDemandView
-	// Request fields read, in first-use order, with their declared types and the request
-	// source and view that read them (for errors).
-	reqNames   []string
-	reqTypes   []definitions.Type
-	reqSources []string
-	reqViews   []string
-	// Stored features read, in first-use order.
-	store []transform.Need
+	// The request fields and stored features the views read.
+	in transform.Inputs
 }
 
 type onDemandView struct {
@@ -59,27 +53,12 @@ func (od *onDemandPlan) addFeature(d *Definitions, i int, f definitions.Resolved
 	}
 	if v == nil {
 		v = &onDemandView{view: tv}
-		for _, n := range tv.Needs() {
-			if n.Request {
-				j := slices.Index(od.reqNames, n.Field.Name)
-				if j < 0 {
-					j = len(od.reqNames)
-					od.reqNames = append(od.reqNames, n.Field.Name)
-					od.reqTypes = append(od.reqTypes, n.Field.Type)
-					od.reqSources = append(od.reqSources, n.Input)
-					od.reqViews = append(od.reqViews, tv.Def.Name)
-				} else if od.reqTypes[j] != n.Field.Type {
-					return tagf(ErrPrecondition, "request field %q is %s in request source %q and %s in request source %q; on-demand views served together must agree on request field types", n.Field.Name, od.reqTypes[j], od.reqSources[j], n.Field.Type, n.Input)
-				}
-				v.src = append(v.src, onDemandSource{request: true, col: j})
-				continue
-			}
-			j := slices.IndexFunc(od.store, func(s transform.Need) bool { return s.Input == n.Input && s.Field.Name == n.Field.Name })
-			if j < 0 {
-				j = len(od.store)
-				od.store = append(od.store, n)
-			}
-			v.src = append(v.src, onDemandSource{col: j})
+		srcs, err := od.in.Add(tv)
+		if err != nil {
+			return tag(ErrPrecondition, err)
+		}
+		for _, s := range srcs {
+			v.src = append(v.src, onDemandSource{request: s.Request, col: s.Index})
 		}
 		od.views = append(od.views, v)
 	}
@@ -90,7 +69,7 @@ func (od *onDemandPlan) addFeature(d *Definitions, i int, f definitions.Resolved
 }
 
 // storeInputs are the stored features the on-demand features read.
-func (od *onDemandPlan) storeInputs() []transform.Need { return od.store }
+func (od *onDemandPlan) storeInputs() []transform.Need { return od.in.Store }
 
 // finish places the store inputs at their store columns and the on-demand features after the
 // store's columns.
@@ -115,7 +94,7 @@ func (od *onDemandPlan) finish(p *readPlan, storeCols []int) {
 func (od *onDemandPlan) requestColumns(cols map[string][]online.Value, rows int, strict bool) ([][]online.Value, error) {
 	var names []string
 	if od != nil {
-		names = od.reqNames
+		names = od.in.RequestNames()
 	}
 	if strict {
 		var extra []string
@@ -139,12 +118,12 @@ func (od *onDemandPlan) requestColumns(cols map[string][]online.Value, rows int,
 	for j, n := range names {
 		vals, ok := cols[n]
 		if !ok {
-			return nil, invalidf("request_context is missing %q, field of request source %q read by on-demand view %q; add request_context %q with one value per entity row", n, od.reqSources[j], od.reqViews[j], n)
+			return nil, invalidf("request_context is missing %q, field of request source %q read by on-demand view %q; add request_context %q with one value per entity row", n, od.in.Request[j].Source, od.in.Request[j].View, n)
 		}
 		if len(vals) != rows {
 			return nil, invalidf("request_context %q has %d values for %d entity rows", n, len(vals), rows)
 		}
-		t := od.reqTypes[j]
+		t := od.in.Request[j].Type
 		col := make([]online.Value, rows)
 		for r, x := range vals {
 			v, ok := coerceRequest(x, t)

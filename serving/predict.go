@@ -107,10 +107,10 @@ func (s *Server) predict(ctx context.Context, req *pb.PredictRequest) (*pb.Predi
 	if err != nil {
 		return nil, label, err
 	}
-	if p.onDemand != nil && len(p.onDemand.reqNames) > 0 {
+	if p.onDemand != nil && len(p.onDemand.in.Request) > 0 {
 		rest := make(map[string][]online.Value, len(ctxCols))
 		for n, c := range ctxCols {
-			if !slices.Contains(p.onDemand.reqNames, n) {
+			if !slices.Contains(p.onDemand.in.RequestNames(), n) {
 				rest[n] = c
 			}
 		}

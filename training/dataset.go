@@ -141,7 +141,7 @@ func CreateDataset(ctx context.Context, reg Registry, store offline.Reader, repo
 		return nil, fmt.Errorf("%w: %w", ErrInvalidInput, err)
 	}
 	if od != nil {
-		for _, n := range od.store {
+		for _, n := range od.in.Store {
 			if err := addFeature(repo.FeatureView(n.Input), n.Field.Name); err != nil {
 				return nil, err
 			}

@@ -22,12 +22,8 @@ import (
 // datasetOnDemand is the on-demand part of a dataset build.
 type datasetOnDemand struct {
 	views []*datasetODView
-	// store are the stored features read by some expression, in first-use order.
-	store []transform.Need
-	// request fields read, in first-use order.
-	reqNames []string
-	reqTypes []definitions.Type
-	reqFrom  []string // "request source R of on-demand view V", for errors
+	// The request fields and stored features the views read.
+	in transform.Inputs
 }
 
 type datasetODView struct {
@@ -66,26 +62,12 @@ func planOnDemand(repo *definitions.Repo, features []definitions.ResolvedFeature
 		}
 		if v == nil {
 			v = &datasetODView{view: tv}
-			for _, n := range tv.Needs() {
-				if n.Request {
-					j := slices.Index(od.reqNames, n.Field.Name)
-					if j < 0 {
-						j = len(od.reqNames)
-						od.reqNames = append(od.reqNames, n.Field.Name)
-						od.reqTypes = append(od.reqTypes, n.Field.Type)
-						od.reqFrom = append(od.reqFrom, fmt.Sprintf("request source %q of on-demand view %q", n.Input, tv.Def.Name))
-					} else if od.reqTypes[j] != n.Field.Type {
-						return nil, fmt.Errorf("%w: request field %q is %s for %s and %s for request source %q", ErrInvalidInput, n.Field.Name, od.reqTypes[j], od.reqFrom[j], n.Field.Type, n.Input)
-					}
-					v.src = append(v.src, datasetSource{request: true, idx: j})
-					continue
-				}
-				j := slices.IndexFunc(od.store, func(s transform.Need) bool { return s.Input == n.Input && s.Field.Name == n.Field.Name })
-				if j < 0 {
-					j = len(od.store)
-					od.store = append(od.store, n)
-				}
-				v.src = append(v.src, datasetSource{idx: j})
+			srcs, err := od.in.Add(tv)
+			if err != nil {
+				return nil, fmt.Errorf("%w: %w", ErrInvalidInput, err)
+			}
+			for _, s := range srcs {
+				v.src = append(v.src, datasetSource{request: s.Request, idx: s.Index})
 			}
 			od.views = append(od.views, v)
 		}
@@ -97,8 +79,9 @@ func planOnDemand(repo *definitions.Repo, features []definitions.ResolvedFeature
 // bind resolves the sources to columns of the joined schema: request fields to the entity
 // columns of the same names (the first nEntity), stored features to joined[view:feature].
 func (od *datasetOnDemand) bind(schema *arrow.Schema, nEntity int, joined func(view, feature string) int) error {
-	reqCol := make([]int, len(od.reqNames))
-	for j, n := range od.reqNames {
+	reqCol := make([]int, len(od.in.Request))
+	for j, r := range od.in.Request {
+		n, from := r.Name, fmt.Sprintf("request source %q of on-demand view %q", r.Source, r.View)
 		reqCol[j] = -1
 		for i := range nEntity {
 			if schema.Field(i).Name == n {
@@ -106,10 +89,10 @@ func (od *datasetOnDemand) bind(schema *arrow.Schema, nEntity int, joined func(v
 			}
 		}
 		if reqCol[j] < 0 {
-			return fmt.Errorf("%w: the entity rows have no column %q, field of %s; add a column %q (%s) to the entity file", ErrInvalidInput, n, od.reqFrom[j], n, od.reqTypes[j])
+			return fmt.Errorf("%w: the entity rows have no column %q, field of %s; add a column %q (%s) to the entity file", ErrInvalidInput, n, from, n, r.Type)
 		}
-		if _, ok := requestReadable(schema.Field(reqCol[j]).Type, od.reqTypes[j]); !ok {
-			return fmt.Errorf("%w: entity column %q is %s; request field %q of %s is %s", ErrInvalidInput, n, schema.Field(reqCol[j]).Type, n, od.reqFrom[j], od.reqTypes[j])
+		if _, ok := requestReadable(schema.Field(reqCol[j]).Type, r.Type); !ok {
+			return fmt.Errorf("%w: entity column %q is %s; request field %q of %s is %s", ErrInvalidInput, n, schema.Field(reqCol[j]).Type, n, from, r.Type)
 		}
 	}
 	for _, v := range od.views {
@@ -117,7 +100,7 @@ func (od *datasetOnDemand) bind(schema *arrow.Schema, nEntity int, joined func(v
 			if s.request {
 				v.src[i].idx = reqCol[s.idx]
 			} else {
-				n := od.store[s.idx]
+				n := od.in.Store[s.idx]
 				v.src[i].idx = joined(n.Input, n.Field.Name)
 			}
 		}

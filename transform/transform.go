@@ -15,6 +15,7 @@ package transform
 import (
 	"fmt"
 	"math"
+	"slices"
 	"sync"
 	"time"
 
@@ -244,4 +245,60 @@ func fromCEL(val ref.Val, t definitions.Type) online.Value {
 		}
 	}
 	return online.Null()
+}
+
+// Inputs gathers what on-demand views computed together read: the request fields (one per
+// name; views reading the same name must agree on its type) and the stored features, each
+// once, in first-use order. Serving's read plan and dataset create both build theirs with it,
+// so the two paths resolve inputs the same way.
+type Inputs struct {
+	Request []RequestField
+	Store   []Need
+	names   []string // the names of Request
+}
+
+// RequestField is a request field some view reads: its name and type, and the request source
+// and on-demand view that first read it (for errors).
+type RequestField struct {
+	Name   string
+	Type   definitions.Type
+	Source string
+	View   string
+}
+
+// Source says where one of a view's Needs comes from: Request[Index] when Request, else
+// Store[Index].
+type Source struct {
+	Request bool
+	Index   int
+}
+
+// RequestNames are the names of in.Request, in order.
+func (in *Inputs) RequestNames() []string { return in.names }
+
+// Add records the needs of v and returns the source of each, in v.Needs() order.
+func (in *Inputs) Add(v *View) ([]Source, error) {
+	out := make([]Source, 0, len(v.needs))
+	for _, n := range v.needs {
+		if n.Request {
+			j := slices.Index(in.names, n.Field.Name)
+			if j < 0 {
+				j = len(in.Request)
+				in.Request = append(in.Request, RequestField{Name: n.Field.Name, Type: n.Field.Type, Source: n.Input, View: v.Def.Name})
+				in.names = append(in.names, n.Field.Name)
+			} else if r := in.Request[j]; r.Type != n.Field.Type {
+				return nil, fmt.Errorf("request field %q is %s in request source %q (read by on-demand view %q) and %s in request source %q (read by on-demand view %q); on-demand views computed together must agree on request field types",
+					n.Field.Name, r.Type, r.Source, r.View, n.Field.Type, n.Input, v.Def.Name)
+			}
+			out = append(out, Source{Request: true, Index: j})
+			continue
+		}
+		j := slices.IndexFunc(in.Store, func(s Need) bool { return s.Input == n.Input && s.Field.Name == n.Field.Name })
+		if j < 0 {
+			j = len(in.Store)
+			in.Store = append(in.Store, n)
+		}
+		out = append(out, Source{Index: j})
+	}
+	return out, nil
 }
