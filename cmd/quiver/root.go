@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/user"
+	"sync"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -28,6 +30,9 @@ type app struct {
 	getenv func(string) string
 	// secrets are values no output may show (store passwords, tokens); see scrub.
 	secrets []string
+
+	logOnce sync.Once
+	log     *slog.Logger // see logger
 }
 
 func (a *app) rootCommand() *cobra.Command {

@@ -51,8 +51,14 @@ func (f onnxFlags) options() onnx.Options {
 	return onnx.Options{LibraryPath: f.lib, Sessions: f.sessions, CUDA: f.cuda, DeviceID: f.device}
 }
 
+// logger is the process's one structured logger on stderr. It is made once: the server, the
+// push committer and the stream consumer log from their own goroutines, and one handler
+// serializes their writes (two handlers on one writer would interleave and race).
 func (a *app) logger() *slog.Logger {
-	return slog.New(slog.NewJSONHandler(a.stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	a.logOnce.Do(func() {
+		a.log = slog.New(slog.NewJSONHandler(a.stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	})
+	return a.log
 }
 
 func (a *app) serveCommand() *cobra.Command {
