@@ -22,6 +22,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/ipc"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/quiverfs/quiver/internal/fsutil"
 )
 
 // The write-ahead log of accepted batches: a directory holding
@@ -154,35 +155,10 @@ func logID(dir string) (string, error) {
 		return "", err
 	}
 	id := hex.EncodeToString(raw[:])
-	if err := writeFileSync(p, []byte(id+"\n")); err != nil {
+	if err := fsutil.WriteFileSync(p, []byte(id+"\n")); err != nil {
 		return "", fmt.Errorf("push log id: %w", err)
 	}
-	return id, syncDir(dir)
-}
-
-func writeFileSync(p string, b []byte) error {
-	f, err := os.Create(p)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	return id, fsutil.SyncDir(dir)
 }
 
 // openSegment starts a new segment whose first entry will be w.next. Callers hold mu.
@@ -192,7 +168,7 @@ func (w *wal) openSegment() error {
 	if err != nil {
 		return fmt.Errorf("push log segment: %w", err)
 	}
-	if err := syncDir(w.dir); err != nil {
+	if err := fsutil.SyncDir(w.dir); err != nil {
 		f.Close()
 		return fmt.Errorf("push log segment: %w", err)
 	}
@@ -321,7 +297,7 @@ func (w *wal) remove(segs []segment) error {
 	}
 	w.closed = kept
 	w.mu.Unlock()
-	return syncDir(w.dir)
+	return fsutil.SyncDir(w.dir)
 }
 
 // pending is the number of closed segments and whether the open one holds entries.

@@ -20,6 +20,7 @@ import (
 	"github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/compress"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+	"github.com/quiverfs/quiver/internal/fsutil"
 )
 
 // ManifestFile is the name of a snapshot's manifest inside its directory.
@@ -279,14 +280,16 @@ func WriteStaged(ctx context.Context, parent string, schema *arrow.Schema, colum
 	if err != nil {
 		return nil, fmt.Errorf("write snapshot manifest: %w", err)
 	}
-	if err := writeFileSync(filepath.Join(dir, ManifestFile), raw); err != nil {
+	if err := fsutil.WriteFileSync(filepath.Join(dir, ManifestFile), raw); err != nil {
 		return nil, fmt.Errorf("write snapshot manifest: %w", err)
 	}
 	return &Staged{Dir: dir, Manifest: m, Raw: raw, ContentID: ContentID(raw)}, nil
 }
 
 // Publish moves a staged snapshot to dir (which must not exist), making it visible whole or
-// not at all (one rename), and marks its files read-only.
+// not at all (one rename), and marks its files read-only. Every file, the snapshot's directory
+// and its new parent are fsynced first, so a snapshot the registry records after Publish
+// survives a crash of the machine, not only of the process.
 func (s *Staged) Publish(dir string) error {
 	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
 		return err
@@ -296,13 +299,31 @@ func (s *Staged) Publish(dir string) error {
 		return err
 	}
 	for _, e := range entries {
-		_ = os.Chmod(filepath.Join(s.Dir, e.Name()), 0o444)
+		p := filepath.Join(s.Dir, e.Name())
+		if err := syncFile(p); err != nil {
+			return fmt.Errorf("publish snapshot: %w", err)
+		}
+		_ = os.Chmod(p, 0o444)
+	}
+	if err := fsutil.SyncDir(s.Dir); err != nil {
+		return fmt.Errorf("publish snapshot: %w", err)
 	}
 	if err := os.Rename(s.Dir, dir); err != nil {
 		return fmt.Errorf("publish snapshot to %s: %w", dir, err)
 	}
 	s.Dir = dir
+	if err := fsutil.SyncDir(filepath.Dir(dir)); err != nil {
+		return fmt.Errorf("publish snapshot to %s: %w", dir, err)
+	}
 	return nil
+}
+
+func syncFile(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	return errors.Join(f.Sync(), f.Close())
 }
 
 type fileHash struct {
@@ -328,22 +349,6 @@ func hashFile(path string) (fileHash, error) {
 func HashFile(path string) (string, error) {
 	h, err := hashFile(path)
 	return h.SHA256, err
-}
-
-func writeFileSync(path string, data []byte) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
 }
 
 // ReadManifest reads a snapshot directory's manifest and its content id.
