@@ -24,6 +24,15 @@ const cliEnv = "QUIVER_TEST_RUN_AS_CLI"
 
 func TestMain(m *testing.M) {
 	if os.Getenv(cliEnv) == "1" {
+		if v := os.Getenv(fsizeEnv); v != "" { // TestFullDiskFailsCleanly
+			n, err := strconv.ParseUint(v, 10, 64)
+			if err != nil {
+				panic(err)
+			}
+			if err := syscall.Setrlimit(syscall.RLIMIT_FSIZE, &syscall.Rlimit{Cur: n, Max: n}); err != nil {
+				panic(err)
+			}
+		}
 		main()
 		return
 	}
