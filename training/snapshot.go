@@ -301,8 +301,16 @@ func snapshotWriterProps(opts WriteOptions) *parquet.WriterProperties {
 		parquet.WithMaxRowGroupLength(opts.RowGroupRows),
 		parquet.WithCreatedBy("quiver"),
 		parquet.WithStats(true),
+		parquet.WithDictionaryPageSizeLimit(snapshotDictLimit),
 	)
 }
+
+// snapshotDictLimit bounds a column chunk's dictionary. A column with few distinct values per
+// row group (categories, flags, counters) stays dictionary-encoded; one whose dictionary passes
+// this size (continuous features, timestamps, ids) falls back to plain encoding early instead of
+// hashing every value of the row group into a dictionary as large as the column. Part of the
+// file layout: changing it changes the content id of new builds.
+const snapshotDictLimit = 64 << 10
 
 func snapshotArrowProps() pqarrow.ArrowWriterProperties {
 	return pqarrow.NewArrowWriterProperties(pqarrow.WithStoreSchema())
