@@ -12,6 +12,8 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet"
+	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 	"github.com/stretchr/testify/require"
 )
@@ -219,4 +221,52 @@ func TestWriteStagedSourceErrorCleansUp(t *testing.T) {
 	left, err := os.ReadDir(parent)
 	require.NoError(t, err)
 	require.Empty(t, left, "the staging directory is removed")
+}
+
+// A column with few distinct values keeps its dictionary; one whose dictionary would pass
+// snapshotDictLimit (random doubles) switches its data pages to plain encoding, instead of
+// hashing the whole row group into a dictionary as large as the column.
+func TestWriteStagedDictionaryFallback(t *testing.T) {
+	schema := arrow.NewSchema([]arrow.Field{
+		{Name: "cat", Type: arrow.PrimitiveTypes.Int64, Nullable: true},
+		{Name: "x", Type: arrow.PrimitiveTypes.Float64, Nullable: true},
+	}, nil)
+	rng := rand.New(rand.NewPCG(3, 4))
+	b := array.NewRecordBuilder(memory.DefaultAllocator, schema)
+	const n = 50_000
+	for i := range n {
+		b.Field(0).(*array.Int64Builder).Append(int64(i % 5))
+		b.Field(1).(*array.Float64Builder).Append(rng.Float64())
+	}
+	rec := b.NewRecordBatch()
+	b.Release()
+	defer rec.Release()
+	i := 0
+	next := func(context.Context) (arrow.RecordBatch, error) {
+		if i == 1 {
+			return nil, io.EOF
+		}
+		i++
+		rec.Retain()
+		return rec, nil
+	}
+	st, err := WriteStaged(t.Context(), t.TempDir(), schema, make([]ColumnInfo, 2), &Lineage{}, next, WriteOptions{})
+	require.NoError(t, err)
+	pf, err := file.OpenParquetFile(filepath.Join(st.Dir, st.Manifest.Files[0].Path), false)
+	require.NoError(t, err)
+	defer pf.Close()
+	require.Equal(t, 1, pf.NumRowGroups())
+	dataPageEncodings := func(col int) map[string]bool {
+		cc, err := pf.MetaData().RowGroup(0).ColumnChunk(col)
+		require.NoError(t, err)
+		out := map[string]bool{}
+		for _, s := range cc.EncodingStats() {
+			if s.PageType.String() == "DATA_PAGE" || s.PageType.String() == "DATA_PAGE_V2" {
+				out[s.Encoding.String()] = true
+			}
+		}
+		return out
+	}
+	require.Equal(t, map[string]bool{parquet.Encodings.RLEDict.String(): true}, dataPageEncodings(0), "a 5-value column stays dictionary-encoded")
+	require.True(t, dataPageEncodings(1)[parquet.Encodings.Plain.String()], "random doubles fall back to plain: %v", dataPageEncodings(1))
 }
