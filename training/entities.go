@@ -125,7 +125,7 @@ func (e EntityFile) openParquet(ctx context.Context, columns []string) (array.Re
 		f.Close()
 		return nil, fmt.Errorf("%w: entity file %s is not Parquet: %w", ErrInvalidInput, e.Path, err)
 	}
-	fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{BatchSize: 64 << 10}, memory.DefaultAllocator)
+	fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{BatchSize: 64 << 10, Parallel: true}, memory.DefaultAllocator)
 	if err != nil {
 		pf.Close()
 		return nil, fmt.Errorf("%w: entity file %s: %w", ErrInvalidInput, e.Path, err)

@@ -14,6 +14,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -128,6 +129,9 @@ type WriteOptions struct {
 	RowsPerFile int64
 	// RowGroupRows is the most rows per row group; default 131,072.
 	RowGroupRows int64
+	// Parallelism is how many goroutines encode a row group's columns; zero means GOMAXPROCS.
+	// It does not change the files' bytes.
+	Parallelism int
 }
 
 func (o WriteOptions) withDefaults() WriteOptions {
@@ -136,6 +140,9 @@ func (o WriteOptions) withDefaults() WriteOptions {
 	}
 	if o.RowGroupRows <= 0 {
 		o.RowGroupRows = 128 << 10
+	}
+	if o.Parallelism <= 0 {
+		o.Parallelism = runtime.GOMAXPROCS(0)
 	}
 	return o
 }
@@ -176,25 +183,19 @@ func WriteStaged(ctx context.Context, parent string, schema *arrow.Schema, colum
 		}
 	}()
 	m := &Manifest{Format: ManifestFormat, Schema: columns}
-	props := parquet.NewWriterProperties(
-		parquet.WithCompression(compress.Codecs.Zstd),
-		parquet.WithCompressionLevel(3),
-		parquet.WithMaxRowGroupLength(opts.RowGroupRows),
-		parquet.WithCreatedBy("quiver"),
-		parquet.WithStats(true),
-	)
-	arrowProps := pqarrow.NewArrowWriterProperties(pqarrow.WithStoreSchema())
+	props, arrowProps := snapshotWriterProps(opts), snapshotArrowProps()
 
 	var (
-		f        *os.File
-		w        *pqarrow.FileWriter
+		w        groupWriter
 		fileRows int64
 	)
 	closeFile := func() error {
 		if w == nil {
 			return nil
 		}
-		if err := w.Close(); err != nil { // closes f too
+		err := w.Close() // closes the file too
+		w = nil
+		if err != nil {
 			return err
 		}
 		info, err := hashFile(filepath.Join(dir, m.Files[len(m.Files)-1].Path))
@@ -203,16 +204,16 @@ func WriteStaged(ctx context.Context, parent string, schema *arrow.Schema, colum
 		}
 		last := &m.Files[len(m.Files)-1]
 		last.Size, last.SHA256, last.Rows = info.Size, info.SHA256, fileRows
-		w, f, fileRows = nil, nil, 0
+		fileRows = 0
 		return nil
 	}
 	openFile := func() error {
 		name := fmt.Sprintf("part-%05d.parquet", len(m.Files))
-		var err error
-		if f, err = os.Create(filepath.Join(dir, name)); err != nil {
+		f, err := os.Create(filepath.Join(dir, name))
+		if err != nil {
 			return err
 		}
-		if w, err = pqarrow.NewFileWriter(schema, f, props, arrowProps); err != nil {
+		if w, err = newGroupWriter(schema, f, props, arrowProps, opts.Parallelism); err != nil {
 			f.Close()
 			return err
 		}
@@ -224,46 +225,53 @@ func WriteStaged(ctx context.Context, parent string, schema *arrow.Schema, colum
 			w.Close()
 		}
 	}()
-	for {
-		rec, err := next(ctx)
-		if errors.Is(err, io.EOF) {
-			break
+	// One goroutine pulls batches and cuts them into row groups while this one encodes the
+	// previous group (its columns on several goroutines), so the join and the encoder overlap.
+	// A row group ends at RowGroupRows rows or at the end of a file, so the layout depends only
+	// on the rows, not on how the engine batched them or on the parallelism.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	groups := make(chan rowGroup, 1)
+	var perr error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer close(groups)
+		perr = cutGroups(ctx, schema, next, opts, groups)
+	}()
+	drain := func() {
+		cancel()
+		for grp := range groups {
+			grp.release()
 		}
-		if err != nil {
-			return nil, err
-		}
-		if !rec.Schema().Equal(schema) {
-			rec.Release()
-			return nil, fmt.Errorf("write snapshot: batch schema %s differs from %s", rec.Schema(), schema)
-		}
-		for off := int64(0); off < rec.NumRows(); {
-			if w == nil {
-				if err := openFile(); err != nil {
-					rec.Release()
-					return nil, fmt.Errorf("write snapshot: %w", err)
-				}
-			}
-			n := min(rec.NumRows()-off, opts.RowsPerFile-fileRows)
-			part := rec.NewSlice(off, off+n)
-			// WriteBuffered keeps row groups at RowGroupRows whatever the batch sizes, so the
-			// layout depends only on the rows, not on how the engine batched them.
-			err := w.WriteBuffered(part)
-			part.Release()
-			if err != nil {
-				rec.Release()
+		<-done
+	}
+	for grp := range groups {
+		if w == nil {
+			if err := openFile(); err != nil {
+				grp.release()
+				drain()
 				return nil, fmt.Errorf("write snapshot: %w", err)
 			}
-			off += n
-			fileRows += n
-			m.Rows += n
-			if fileRows == opts.RowsPerFile {
-				if err := closeFile(); err != nil {
-					rec.Release()
-					return nil, fmt.Errorf("write snapshot: %w", err)
-				}
+		}
+		err := w.writeGroup(ctx, grp.parts)
+		grp.release()
+		if err != nil {
+			drain()
+			return nil, fmt.Errorf("write snapshot: %w", err)
+		}
+		fileRows += grp.rows
+		m.Rows += grp.rows
+		if fileRows == opts.RowsPerFile {
+			if err := closeFile(); err != nil {
+				drain()
+				return nil, fmt.Errorf("write snapshot: %w", err)
 			}
 		}
-		rec.Release()
+	}
+	<-done
+	if perr != nil {
+		return nil, perr
 	}
 	if m.Rows == 0 || w != nil {
 		if w == nil { // no rows at all: still write one (empty) file with the schema
@@ -284,6 +292,94 @@ func WriteStaged(ctx context.Context, parent string, schema *arrow.Schema, colum
 		return nil, fmt.Errorf("write snapshot manifest: %w", err)
 	}
 	return &Staged{Dir: dir, Manifest: m, Raw: raw, ContentID: ContentID(raw)}, nil
+}
+
+// snapshotWriterProps are the Parquet settings of a snapshot's files.
+func snapshotWriterProps(opts WriteOptions) *parquet.WriterProperties {
+	return parquet.NewWriterProperties(
+		parquet.WithCompression(compress.Codecs.Zstd),
+		parquet.WithCompressionLevel(3),
+		parquet.WithMaxRowGroupLength(opts.RowGroupRows),
+		parquet.WithCreatedBy("quiver"),
+		parquet.WithStats(true),
+		parquet.WithDictionaryPageSizeLimit(snapshotDictLimit),
+	)
+}
+
+// snapshotDictLimit bounds a column chunk's dictionary. A column with few distinct values per
+// row group (categories, flags, counters) stays dictionary-encoded; one whose dictionary passes
+// this size (continuous features, timestamps, ids) falls back to plain encoding early instead of
+// hashing every value of the row group into a dictionary as large as the column. Part of the
+// file layout: changing it changes the content id of new builds.
+const snapshotDictLimit = 64 << 10
+
+func snapshotArrowProps() pqarrow.ArrowWriterProperties {
+	return pqarrow.NewArrowWriterProperties(pqarrow.WithStoreSchema())
+}
+
+// rowGroup is the rows of one row group: slices of the engine's batches, in order.
+type rowGroup struct {
+	parts []arrow.RecordBatch
+	rows  int64
+}
+
+func (g rowGroup) release() {
+	for _, p := range g.parts {
+		p.Release()
+	}
+}
+
+// cutGroups reads batches from next until io.EOF and sends them, sliced, as row groups of
+// at most RowGroupRows rows that never cross a file boundary (every RowsPerFile rows).
+func cutGroups(ctx context.Context, schema *arrow.Schema, next func(context.Context) (arrow.RecordBatch, error), opts WriteOptions, out chan<- rowGroup) error {
+	var (
+		cur      rowGroup
+		fileRows int64
+	)
+	send := func() error {
+		g := cur
+		cur = rowGroup{}
+		select {
+		case out <- g:
+			return nil
+		case <-ctx.Done():
+			g.release()
+			return ctx.Err()
+		}
+	}
+	for {
+		rec, err := next(ctx)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			cur.release()
+			return err
+		}
+		if !rec.Schema().Equal(schema) {
+			rec.Release()
+			cur.release()
+			return fmt.Errorf("write snapshot: batch schema %s differs from %s", rec.Schema(), schema)
+		}
+		for off := int64(0); off < rec.NumRows(); {
+			n := min(rec.NumRows()-off, opts.RowGroupRows-cur.rows, opts.RowsPerFile-fileRows-cur.rows)
+			cur.parts = append(cur.parts, rec.NewSlice(off, off+n))
+			cur.rows += n
+			off += n
+			if cur.rows == opts.RowGroupRows || fileRows+cur.rows == opts.RowsPerFile {
+				fileRows = (fileRows + cur.rows) % opts.RowsPerFile
+				if err := send(); err != nil {
+					rec.Release()
+					return err
+				}
+			}
+		}
+		rec.Release()
+	}
+	if cur.rows > 0 {
+		return send()
+	}
+	return nil
 }
 
 // Publish moves a staged snapshot to dir (which must not exist), making it visible whole or

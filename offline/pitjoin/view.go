@@ -554,19 +554,15 @@ func (vj *viewJoin) joinChunks(ctx context.Context, chunks []*chunk, g0, g1 int3
 	for i := 1; i <= ng; i++ {
 		start[i] += start[i-1]
 	}
+	// Place the candidates into their key groups and merge each group, in parallel over
+	// ranges of groups with about equal candidate counts. Each worker reads every chunk's
+	// groups but writes only the candidates of its own range, so the random writes of the
+	// placement (the costliest loop here) are split between the workers as well. Within a
+	// group candidates stay in chunk and row order whatever the parallelism (and the merge
+	// orders them fully by time and ingestion order anyway). Each worker records its matches
+	// per chunk: the row in the chunk and the entity row.
 	cands := make([]cand, m)
 	fill := slices.Clone(start[:ng])
-	for ci, c := range chunks {
-		for l, g := range c.group {
-			k := fill[g-g0]
-			fill[g-g0]++
-			cands[k] = cand{ev: c.ev[l], cr: c.cr[l], seq: c.seq[l], c: int32(ci), l: c.featRow(l)}
-		}
-	}
-	fill = nil //nolint:ineffassign // drop the counters before the parallel merge allocates
-
-	// Sort and merge key groups in parallel, in ranges of about equal candidate counts. Each
-	// worker records its matches per chunk: the row in the chunk and the entity row.
 	par := max(vj.opts.Parallelism, 1)
 	bounds := []int{0}
 	for w := 1; w < par; w++ {
@@ -581,8 +577,17 @@ func (vj *viewJoin) joinChunks(ctx context.Context, chunks []*chunk, g0, g1 int3
 	for w := range par {
 		takeIdx[w] = make([][]int32, len(chunks))
 		takeRow[w] = make([][]int32, len(chunks))
+		lo, hi := int32(bounds[w]), int32(bounds[w+1])
+		if lo == hi {
+			continue
+		}
 		g.Go(func() error {
-			return vj.mergeGroups(gctx, cands, start, g0, bounds[w], bounds[w+1], takeIdx[w], takeRow[w])
+			if par == 1 {
+				placeAll(chunks, cands, fill, g0)
+			} else {
+				placeRange(chunks, cands, fill, g0+lo, g0+hi, g0)
+			}
+			return vj.mergeGroups(gctx, cands, start, g0, int(lo), int(hi), takeIdx[w], takeRow[w])
 		})
 	}
 	if err := g.Wait(); err != nil {
@@ -661,6 +666,31 @@ func (vj *viewJoin) joinChunks(ctx context.Context, chunks []*chunk, g0, g1 int3
 		vj.nstore += int32(len(rows[ci]))
 	}
 	return err
+}
+
+// placeAll puts every chunk's candidates at their groups' next free slots.
+func placeAll(chunks []*chunk, cands []cand, fill []int32, g0 int32) {
+	for ci, c := range chunks {
+		for l, g := range c.group {
+			k := fill[g-g0]
+			fill[g-g0]++
+			cands[k] = cand{ev: c.ev[l], cr: c.cr[l], seq: c.seq[l], c: int32(ci), l: c.featRow(l)}
+		}
+	}
+}
+
+// placeRange is placeAll for the candidates whose group is in [lo, hi) only.
+func placeRange(chunks []*chunk, cands []cand, fill []int32, lo, hi, g0 int32) {
+	for ci, c := range chunks {
+		for l, g := range c.group {
+			if g < lo || g >= hi {
+				continue
+			}
+			k := fill[g-g0]
+			fill[g-g0]++
+			cands[k] = cand{ev: c.ev[l], cr: c.cr[l], seq: c.seq[l], c: int32(ci), l: c.featRow(l)}
+		}
+	}
 }
 
 // mergeGroups runs the as-of merge for the groups gi in [lo, hi) (relative to g0): each key's
