@@ -4,6 +4,7 @@ import (
 	"context"
 	"math/rand/v2"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -18,14 +19,18 @@ import (
 	"github.com/quiverfs/quiver/online/embedded"
 )
 
-// boundedWriter is an online store that records the largest batch it was handed.
+// boundedWriter is an online store that records the largest batch it was handed (flush
+// writes from several goroutines).
 type boundedWriter struct {
 	online.Writer
+	mu       sync.Mutex
 	maxBatch int
 }
 
 func (w *boundedWriter) Write(ctx context.Context, v *online.View, rows []online.Row) error {
+	w.mu.Lock()
 	w.maxBatch = max(w.maxBatch, len(rows))
+	w.mu.Unlock()
 	return w.Writer.Write(ctx, v, rows)
 }
 
