@@ -10,6 +10,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/quiverfs/quiver/definitions"
 	"github.com/quiverfs/quiver/offline"
 	"github.com/quiverfs/quiver/online"
 )
@@ -29,6 +30,7 @@ type latest struct {
 	// only, when set, restricts the fold to these entities (others are skipped).
 	only    map[online.EntityKey]struct{}
 	rows    map[online.EntityKey]int // entity key -> index into buf
+	byID    map[int64]int            // the same, for a view keyed by one int64 join key (fast path)
 	buf     []online.Row
 	written int64
 
@@ -40,6 +42,7 @@ func newLatest(v *online.View, vs offline.ViewSchema, w online.Writer, maxEntiti
 	return &latest{
 		view: v, schema: vs, writer: w, maxEntities: maxEntities, batchSize: batchSize,
 		rows:    make(map[online.EntityKey]int),
+		byID:    make(map[int64]int),
 		keyVals: make([]online.Value, len(vs.JoinKeys)),
 	}
 }
@@ -76,6 +79,12 @@ func (l *latest) add(ctx context.Context, rec arrow.RecordBatch) error {
 		}
 		feats[i] = r
 	}
+	// A view keyed by one int64 join key (the common case) looks rows up by the id itself:
+	// no key encoding and no string hashing per source row, only per entity kept.
+	var ids *array.Int64
+	if nk == 1 && l.only == nil && !l.schema.JoinKeys[0].Type.Array && l.schema.JoinKeys[0].Type.Elem == definitions.Int64 {
+		ids, _ = rec.Column(0).(*array.Int64)
+	}
 	eventUnit := eventCol.DataType().(*arrow.TimestampType).Unit
 	createdUnit := createdCol.DataType().(*arrow.TimestampType).Unit
 
@@ -86,40 +95,51 @@ func (l *latest) add(ctx context.Context, rec arrow.RecordBatch) error {
 				return err
 			}
 		}
-		for k := range keys {
-			l.keyVals[k] = keys[k](i)
-		}
-		kb, err := l.view.AppendKeyBytes(l.keyBuf, l.keyVals...)
-		if err != nil {
-			return fmt.Errorf("row %d: %w", i, err)
-		}
-		l.keyBuf = kb
 		eventTS := eventCol.Value(i).ToTime(eventUnit).UTC()
 		var createdTS time.Time
 		if !createdCol.IsNull(i) {
 			createdTS = createdCol.Value(i).ToTime(createdUnit).UTC()
 		}
-		if l.only != nil {
-			if _, ok := l.only[online.EntityKey(kb)]; !ok {
-				continue
+		var idx int
+		var seen bool
+		fast := ids != nil && ids.IsValid(i)
+		if fast {
+			idx, seen = l.byID[ids.Value(i)]
+		} else {
+			kb, err := l.keyOf(keys, i)
+			if err != nil {
+				return err
 			}
+			if l.only != nil {
+				if _, ok := l.only[online.EntityKey(kb)]; !ok {
+					continue
+				}
+			}
+			idx, seen = l.rows[online.EntityKey(kb)] // no allocation: only kept keys are copied
 		}
-		idx, seen := l.rows[online.EntityKey(kb)] // no allocation: only kept keys are copied
 		if seen {
 			cur := &l.buf[idx]
 			if eventTS.Before(cur.EventTS) || (eventTS.Equal(cur.EventTS) && createdTS.Before(cur.CreatedTS)) {
 				continue // older than what we hold
 			}
 		} else {
-			if len(l.rows) >= l.maxEntities {
+			if len(l.buf) >= l.maxEntities {
 				if err := l.flush(ctx); err != nil {
 					return err
 				}
 			}
+			kb, err := l.keyOf(keys, i)
+			if err != nil {
+				return err
+			}
 			key := online.EntityKey(kb)
 			idx = len(l.buf)
 			l.buf = append(l.buf, online.Row{Key: key, Values: make([]online.Value, len(feats))})
-			l.rows[key] = idx
+			if fast {
+				l.byID[ids.Value(i)] = idx
+			} else {
+				l.rows[key] = idx
+			}
 		}
 		row := &l.buf[idx]
 		row.EventTS, row.CreatedTS = eventTS, createdTS
@@ -128,6 +148,19 @@ func (l *latest) add(ctx context.Context, rec arrow.RecordBatch) error {
 		}
 	}
 	return nil
+}
+
+// keyOf encodes row i's entity key into l.keyBuf and returns it (valid until the next call).
+func (l *latest) keyOf(keys []valueAt, i int) ([]byte, error) {
+	for k := range keys {
+		l.keyVals[k] = keys[k](i)
+	}
+	kb, err := l.view.AppendKeyBytes(l.keyBuf, l.keyVals...)
+	if err != nil {
+		return nil, fmt.Errorf("row %d: %w", i, err)
+	}
+	l.keyBuf = kb
+	return kb, nil
 }
 
 // onlineWriters is how many batches flush has in flight at once: while the store applies one
@@ -156,6 +189,7 @@ func (l *latest) flush(ctx context.Context) error {
 		return err
 	}
 	clear(l.rows)
+	clear(l.byID)
 	l.buf = l.buf[:0]
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"iter"
+	"maps"
 	"os"
 	"strconv"
 	"strings"
@@ -41,8 +42,15 @@ const (
 	// dictColumnKey prefixes the per-column dictionary-encoding table property
 	// (iceberg-go's write.parquet.dict-encoding-enabled.column).
 	dictColumnKey = "write.parquet.dict-encoding-enabled.column"
-	// RowGroupSizeBytes is the Parquet row group size new view tables are created with.
-	RowGroupSizeBytes = 32 << 20
+	// RowGroupSizeBytes is the Parquet row group size (compressed bytes) view tables are
+	// written with. iceberg-go keeps one buffered Parquet writer open per day partition a write
+	// touches, each holding up to one row group (≈ 2.5× this in heap), so this bounds a write's
+	// memory by the days it covers, not by its rows: 4 MiB ≈ 50,000 rows of 10 features.
+	RowGroupSizeBytes = 4 << 20
+	// PageSizeBytes is the Parquet data page size (uncompressed) view tables are written with.
+	// Every column of every open partition writer fills a page in memory before it counts
+	// towards the row group (iceberg-go's default, 1 MiB, makes that days × columns × 1 MiB).
+	PageSizeBytes = 256 << 10
 )
 
 // StoreOptions tune the offline store. The zero value means the defaults.
@@ -61,6 +69,12 @@ type StoreOptions struct {
 	SpillDir string
 	// Allocator allocates Arrow memory; nil means memory.DefaultAllocator.
 	Allocator memory.Allocator
+	// RowGroupBytes is the Parquet row group size (compressed bytes) tables are written
+	// with; 0 means RowGroupSizeBytes. A write's Parquet buffers are about the days it
+	// touches × 2.5 × this.
+	RowGroupBytes int
+	// PageBytes is the Parquet data page size (uncompressed bytes); 0 means PageSizeBytes.
+	PageBytes int
 }
 
 // Store is the offline store: one Iceberg table per feature view, named NAMESPACE.VIEW,
@@ -86,6 +100,12 @@ func NewStore(ctx context.Context, cat *Catalog, opts StoreOptions) (*Store, err
 	}
 	if opts.SpillBuckets <= 0 {
 		opts.SpillBuckets = DefaultSpillBuckets
+	}
+	if opts.RowGroupBytes <= 0 {
+		opts.RowGroupBytes = RowGroupSizeBytes
+	}
+	if opts.PageBytes <= 0 {
+		opts.PageBytes = PageSizeBytes
 	}
 	if opts.SpillDir == "" {
 		opts.SpillDir = os.TempDir()
@@ -154,11 +174,11 @@ func (s *Store) ensure(ctx context.Context, vs offline.ViewSchema) (*table.Table
 		})
 		props := ice.Properties{
 			SummaryView: vs.View,
-			// Each day partition a write touches keeps a Parquet writer open with one row
-			// group buffered; a smaller row group than iceberg-go's 128 MiB default bounds a
-			// multi-day write's memory.
-			table.ParquetRowGroupSizeBytesKey: strconv.Itoa(RowGroupSizeBytes),
 		}
+		// Each day partition a write touches keeps a Parquet writer open with one row group
+		// buffered; smaller row groups and pages than iceberg-go's defaults bound a
+		// multi-day write's memory.
+		maps.Copy(props, s.writeProps())
 		// Dictionary encoding rarely pays for float features (nearly every value distinct)
 		// and its hash tables cost memory in every open partition writer.
 		for _, c := range vs.Features {
@@ -362,6 +382,16 @@ func (s *Store) commitWith(ctx context.Context, tbl *table.Table, vs offline.Vie
 	rdr.refs.Store(1)
 	defer rdr.Release()
 	tx := tbl.NewTransaction()
+	for k, want := range s.writeProps() {
+		if tbl.Properties()[k] != want {
+			// A table created with other sizes (older versions: 32 MiB row groups, 1 MiB
+			// pages) is written with these from now on, set in the same atomic commit.
+			if err := tx.SetProperties(s.writeProps()); err != nil {
+				return res, fmt.Errorf("set Parquet sizes: %w", err)
+			}
+			break
+		}
+	}
 	if err := stage(tx, rdr); err != nil {
 		if rerr := rdr.Err(); rerr != nil {
 			err = rerr
@@ -380,6 +410,14 @@ func (s *Store) commitWith(ctx context.Context, tbl *table.Table, vs offline.Vie
 		res.SnapshotID = snap.SnapshotID
 	}
 	return res, nil
+}
+
+// writeProps are the table properties that bound the Parquet writers' memory.
+func (s *Store) writeProps() ice.Properties {
+	return ice.Properties{
+		table.ParquetRowGroupSizeBytesKey: strconv.Itoa(s.opts.RowGroupBytes),
+		table.ParquetPageSizeBytesKey:     strconv.Itoa(s.opts.PageBytes),
+	}
 }
 
 // intervalEmpty reports whether the table's current snapshot has no data file that may hold

@@ -58,6 +58,8 @@ type Store struct {
 	opts    Options
 
 	coalesce coalescer // read coalescing (coalesce.go)
+
+	script *goredis.Script // the write script; writeScript (tests compare it with others)
 }
 
 var _ online.Store = (*Store)(nil)
@@ -65,7 +67,7 @@ var _ online.Store = (*Store)(nil)
 // New returns a store over client, which it owns from now on: Close closes it. The client
 // should have ContextTimeoutEnabled set so reads honour the caller's deadline (Open does).
 func New(client goredis.UniversalClient, opts Options) *Store {
-	s := &Store{client: client, opts: opts.withDefaults()}
+	s := &Store{client: client, opts: opts.withDefaults(), script: script}
 	switch c := client.(type) {
 	case *goredis.ClusterClient:
 		s.cluster = true
@@ -272,6 +274,17 @@ func (s *Store) Read(ctx context.Context, req online.ReadRequest) (*online.ReadR
 // ms since the epoch. Rows are compared on bytes 2..17 of their encoding: (event_ts,
 // created_ts) as order-preserving big-endian integers, read as four unsigned 32-bit numbers
 // (exact in Lua's doubles). It returns the number of rows written.
+//
+// Each row starts with PEXPIRETIME, the cheapest call that tells what the row needs: -2 (no
+// such key: nothing to compare, and the HSET creates a key without expiry), -1 (a key without
+// expiry) or the key's expiry. So a row of a new entity costs 2 calls (3 with a TTL) and no
+// HGET; an existing one HGET + HSET, plus PERSIST only when a view without TTL meets a key
+// with an expiry, and PEXPIREAT only when the row moves the expiry later. The outcome is the
+// same as HGET, HSET, then PERSIST or PEXPIREAT ... GT on every row:
+//   - a view without TTL leaves the key without expiry;
+//   - a view with TTL moves the key's expiry to max(event + TTL, now) + grace when that is
+//     later, never earlier, and never gives an expiry to a key that had none (another view
+//     without TTL keeps it), except a key it creates.
 const writeScript = `
 local field = ARGV[1]
 local persist = ARGV[2] == '1'
@@ -282,31 +295,26 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local written = 0
 for i, key in ipairs(KEYS) do
   local new = ARGV[2 + 2 * i]
-  local old = redis.call('HGET', key, field)
+  local exp = redis.call('PEXPIRETIME', key)
   local write = true
-  if old and #old >= 17 and string.byte(old, 1) == string.byte(new, 1) then
-    local n1, n2, n3, n4 = unpack('>I4I4I4I4', new, 2)
-    local o1, o2, o3, o4 = unpack('>I4I4I4I4', old, 2)
-    if n1 ~= o1 then write = n1 > o1
-    elseif n2 ~= o2 then write = n2 > o2
-    elseif n3 ~= o3 then write = n3 > o3
-    else write = n4 >= o4 end
+  if exp ~= -2 then
+    local old = redis.call('HGET', key, field)
+    if old and #old >= 17 and string.byte(old, 1) == string.byte(new, 1) then
+      local n1, n2, n3, n4 = unpack('>I4I4I4I4', new, 2)
+      local o1, o2, o3, o4 = unpack('>I4I4I4I4', old, 2)
+      if n1 ~= o1 then write = n1 > o1
+      elseif n2 ~= o2 then write = n2 > o2
+      elseif n3 ~= o3 then write = n3 > o3
+      else write = n4 >= o4 end
+    end
   end
   if write then
+    redis.call('HSET', key, field, new)
     if persist then
-      redis.call('HSET', key, field, new)
-      redis.call('PERSIST', key)
-    else
+      if exp >= 0 then redis.call('PERSIST', key) end
+    elseif exp ~= -1 then
       local target = math.max(tonumber(ARGV[3 + 2 * i]), now) + grace
-      if old then
-        -- The key exists: GT only ever extends an expiry and leaves a persistent key alone.
-        redis.call('HSET', key, field, new)
-        redis.call('PEXPIREAT', key, target, 'GT')
-      else
-        local exp = redis.call('PEXPIRETIME', key)
-        redis.call('HSET', key, field, new)
-        if exp == -2 or (exp ~= -1 and target > exp) then redis.call('PEXPIREAT', key, target) end
-      end
+      if exp == -2 or target > exp then redis.call('PEXPIREAT', key, target) end
     end
     written = written + 1
   end
@@ -414,7 +422,7 @@ func (s *Store) writeGroups(ctx context.Context, v *online.View, groups [][]int,
 					keys[j], vals[2*j], vals[2*j+1] = row(i)
 					args = append(args, &vals[2*j], &vals[2*j+1])
 				}
-				pipe.EvalSha(ctx, script.Hash(), keys, args...)
+				pipe.EvalSha(ctx, s.script.Hash(), keys, args...)
 				g = g[n:]
 			}
 		}
@@ -423,7 +431,7 @@ func (s *Store) writeGroups(ctx context.Context, v *online.View, groups [][]int,
 			return nil
 		}
 		if attempt == 0 && goredis.HasErrorPrefix(err, "NOSCRIPT") {
-			if lerr := s.client.ScriptLoad(ctx, writeScript).Err(); lerr != nil {
+			if lerr := s.script.Load(ctx, s.client).Err(); lerr != nil {
 				return s.wrap(ctx, fmt.Sprintf("write view %q: load script", v.Name), lerr)
 			}
 			continue
