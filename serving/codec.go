@@ -8,6 +8,8 @@ import (
 	"google.golang.org/grpc/mem"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/protoadapt"
+
+	pb "github.com/quiverfs/quiver/proto/quiver/serving/v1"
 )
 
 // serverCodec is the server's protobuf codec (grpc.ForceServerCodecV2). It is grpc-go's
@@ -29,6 +31,9 @@ func (serverCodec) Marshal(v any) (mem.BufferSlice, error) {
 	if m == nil {
 		return nil, fmt.Errorf("proto: failed to marshal, message is %T, want proto.Message", v)
 	}
+	if r, ok := v.(*pb.GetOnlineFeaturesResponse); ok {
+		return marshalResponse(r)
+	}
 	// Size caches the sizes of the message tree; UseCachedSize reuses them.
 	size := proto.Size(m)
 	opts := proto.MarshalOptions{UseCachedSize: true}
@@ -48,6 +53,23 @@ func (serverCodec) Marshal(v any) (mem.BufferSlice, error) {
 		}
 		return nil, err
 	}
+	return mem.BufferSlice{mem.NewBuffer(buf, responseBuffers)}, nil
+}
+
+// marshalResponse is Marshal of a GetOnlineFeaturesResponse, by the marshaller of marshal.go.
+func marshalResponse(r *pb.GetOnlineFeaturesResponse) (mem.BufferSlice, error) {
+	var sizesBuf [64]int
+	size, sizes := responseSize(r, sizesBuf[:0])
+	buf := responseBuffers.Get(max(size, 1))
+	out, err := appendResponse((*buf)[:0], r, sizes)
+	if err != nil || len(out) != size || (size > 0 && &out[0] != &(*buf)[0]) {
+		responseBuffers.Put(buf)
+		if err == nil {
+			err = fmt.Errorf("marshal GetOnlineFeaturesResponse: wrote %d bytes, sized %d", len(out), size)
+		}
+		return nil, err
+	}
+	*buf = out
 	return mem.BufferSlice{mem.NewBuffer(buf, responseBuffers)}, nil
 }
 

@@ -1,0 +1,275 @@
+package serving
+
+import (
+	"math"
+	"slices"
+
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
+
+	pb "github.com/quiverfs/quiver/proto/quiver/serving/v1"
+)
+
+// A hand-written marshaller for GetOnlineFeaturesResponse, the server's largest and most
+// frequent message: the protobuf runtime walks each column's five nested messages twice (size,
+// then append) through its generic tables, which cost more than building the response did
+// (docs/BENCHMARKS.md). The bytes are those proto.Marshal gives with Deterministic set (map
+// entries by key): TestResponseMarshalMatchesProto. Vectors other than the numeric and bool
+// lists, and the echoed entities, go through the protobuf runtime.
+
+// responseSize is the encoded size of r; it appends each column's size to sizes, for
+// appendResponse.
+func responseSize(r *pb.GetOnlineFeaturesResponse, sizes []int) (int, []int) {
+	n := 0
+	if r.Rows != 0 {
+		n += 1 + protowire.SizeVarint(uint64(int64(r.Rows)))
+	}
+	for _, k := range entityKeys(r) {
+		e := entrySize(k, r.Entities[k])
+		n += 1 + protowire.SizeVarint(uint64(e)) + e
+	}
+	for _, fc := range r.Features {
+		c := columnSize(fc)
+		sizes = append(sizes, c)
+		n += 1 + protowire.SizeVarint(uint64(c)) + c
+	}
+	return n, sizes
+}
+
+// appendResponse appends r's encoding to b; sizes are its columns' sizes (responseSize).
+func appendResponse(b []byte, r *pb.GetOnlineFeaturesResponse, sizes []int) ([]byte, error) {
+	if r.Rows != 0 {
+		b = protowire.AppendTag(b, 1, protowire.VarintType)
+		b = protowire.AppendVarint(b, uint64(int64(r.Rows)))
+	}
+	for _, k := range entityKeys(r) {
+		v := r.Entities[k]
+		b = protowire.AppendTag(b, 2, protowire.BytesType)
+		b = protowire.AppendVarint(b, uint64(entrySize(k, v)))
+		b = protowire.AppendTag(b, 1, protowire.BytesType)
+		b = protowire.AppendString(b, k)
+		b = protowire.AppendTag(b, 2, protowire.BytesType)
+		b = protowire.AppendVarint(b, uint64(proto.Size(v)))
+		var err error
+		if b, err = (proto.MarshalOptions{Deterministic: true, UseCachedSize: true}).MarshalAppend(b, v); err != nil {
+			return nil, err
+		}
+	}
+	for i, fc := range r.Features {
+		b = protowire.AppendTag(b, 3, protowire.BytesType)
+		b = protowire.AppendVarint(b, uint64(sizes[i]))
+		var err error
+		if b, err = appendColumn(b, fc); err != nil {
+			return nil, err
+		}
+	}
+	return b, nil
+}
+
+func entityKeys(r *pb.GetOnlineFeaturesResponse) []string {
+	if len(r.Entities) == 0 {
+		return nil
+	}
+	keys := make([]string, 0, len(r.Entities))
+	for k := range r.Entities {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// entrySize is the size of a map entry: key (1) and value (2), the value always written (a
+// nil RepeatedValue as an empty message), as the protobuf runtime does.
+func entrySize(k string, v *pb.RepeatedValue) int {
+	vs := proto.Size(v)
+	return 1 + protowire.SizeVarint(uint64(len(k))) + len(k) + 1 + protowire.SizeVarint(uint64(vs)) + vs
+}
+
+func bytesFieldSize(n int) int { return 1 + protowire.SizeVarint(uint64(n)) + n }
+
+func columnSize(fc *pb.FeatureColumn) int {
+	n := 0
+	if len(fc.Name) > 0 {
+		n += bytesFieldSize(len(fc.Name))
+	}
+	if len(fc.View) > 0 {
+		n += bytesFieldSize(len(fc.View))
+	}
+	if fc.Type != 0 {
+		n += 1 + protowire.SizeVarint(uint64(int64(fc.Type)))
+	}
+	if fc.Values != nil {
+		n += bytesFieldSize(vectorSize(fc.Values))
+	}
+	if len(fc.Statuses) > 0 {
+		n += bytesFieldSize(statusesSize(fc.Statuses))
+	}
+	if len(fc.EventTimestampsMicros) > 0 {
+		n += bytesFieldSize(int64sSize(fc.EventTimestampsMicros))
+	}
+	if len(fc.Nulls) > 0 {
+		n += bytesFieldSize(len(fc.Nulls))
+	}
+	return n
+}
+
+func appendColumn(b []byte, fc *pb.FeatureColumn) ([]byte, error) {
+	if len(fc.Name) > 0 {
+		b = protowire.AppendTag(b, 1, protowire.BytesType)
+		b = protowire.AppendString(b, fc.Name)
+	}
+	if len(fc.View) > 0 {
+		b = protowire.AppendTag(b, 2, protowire.BytesType)
+		b = protowire.AppendString(b, fc.View)
+	}
+	if fc.Type != 0 {
+		b = protowire.AppendTag(b, 3, protowire.VarintType)
+		b = protowire.AppendVarint(b, uint64(int64(fc.Type)))
+	}
+	if fc.Values != nil {
+		b = protowire.AppendTag(b, 4, protowire.BytesType)
+		b = protowire.AppendVarint(b, uint64(vectorSize(fc.Values)))
+		var err error
+		if b, err = appendVector(b, fc.Values); err != nil {
+			return nil, err
+		}
+	}
+	if len(fc.Statuses) > 0 {
+		b = protowire.AppendTag(b, 5, protowire.BytesType)
+		b = protowire.AppendVarint(b, uint64(statusesSize(fc.Statuses)))
+		for _, s := range fc.Statuses {
+			b = protowire.AppendVarint(b, uint64(int64(s)))
+		}
+	}
+	if len(fc.EventTimestampsMicros) > 0 {
+		b = protowire.AppendTag(b, 6, protowire.BytesType)
+		b = protowire.AppendVarint(b, uint64(int64sSize(fc.EventTimestampsMicros)))
+		for _, t := range fc.EventTimestampsMicros {
+			b = protowire.AppendVarint(b, uint64(t))
+		}
+	}
+	if len(fc.Nulls) > 0 {
+		b = protowire.AppendTag(b, 7, protowire.BytesType)
+		b = protowire.AppendVarint(b, uint64(len(fc.Nulls)))
+		for _, x := range fc.Nulls {
+			b = append(b, boolByte(x))
+		}
+	}
+	return b, nil
+}
+
+// listSize is the size of a list message holding one packed field of payload bytes.
+func listSize(payload, n int) int {
+	if n == 0 {
+		return 0
+	}
+	return bytesFieldSize(payload)
+}
+
+// numericList is v's list when it is one of the lists encoded here: its field number in
+// Vector, its length and its packed payload's size. ok is false for other kinds (and for a
+// kind set to a nil list), which the protobuf runtime encodes.
+func numericList(v *pb.Vector) (field protowire.Number, n, payload int, ok bool) {
+	switch k := v.Kind.(type) {
+	case *pb.Vector_DoubleValues:
+		if k.DoubleValues != nil {
+			n = len(k.DoubleValues.Val)
+			return 4, n, 8 * n, true
+		}
+	case *pb.Vector_FloatValues:
+		if k.FloatValues != nil {
+			n = len(k.FloatValues.Val)
+			return 3, n, 4 * n, true
+		}
+	case *pb.Vector_Int64Values:
+		if k.Int64Values != nil {
+			return 2, len(k.Int64Values.Val), int64sSize(k.Int64Values.Val), true
+		}
+	case *pb.Vector_Int32Values:
+		if k.Int32Values != nil {
+			return 1, len(k.Int32Values.Val), int32sSize(k.Int32Values.Val), true
+		}
+	case *pb.Vector_BoolValues:
+		if k.BoolValues != nil {
+			n = len(k.BoolValues.Val)
+			return 5, n, n, true
+		}
+	}
+	return 0, 0, 0, false
+}
+
+// vectorSize is the size of v's encoding (without its tag and length).
+func vectorSize(v *pb.Vector) int {
+	if _, n, payload, ok := numericList(v); ok {
+		return bytesFieldSize(listSize(payload, n))
+	}
+	return proto.Size(v)
+}
+
+func appendVector(b []byte, v *pb.Vector) ([]byte, error) {
+	field, n, payload, ok := numericList(v)
+	if !ok {
+		return (proto.MarshalOptions{Deterministic: true, UseCachedSize: true}).MarshalAppend(b, v)
+	}
+	b = protowire.AppendTag(b, field, protowire.BytesType)
+	b = protowire.AppendVarint(b, uint64(listSize(payload, n)))
+	if n == 0 {
+		return b, nil
+	}
+	b = protowire.AppendTag(b, 1, protowire.BytesType)
+	b = protowire.AppendVarint(b, uint64(payload))
+	switch k := v.Kind.(type) {
+	case *pb.Vector_DoubleValues:
+		for _, x := range k.DoubleValues.Val {
+			b = protowire.AppendFixed64(b, math.Float64bits(x))
+		}
+	case *pb.Vector_FloatValues:
+		for _, x := range k.FloatValues.Val {
+			b = protowire.AppendFixed32(b, math.Float32bits(x))
+		}
+	case *pb.Vector_Int64Values:
+		for _, x := range k.Int64Values.Val {
+			b = protowire.AppendVarint(b, uint64(x))
+		}
+	case *pb.Vector_Int32Values:
+		for _, x := range k.Int32Values.Val {
+			b = protowire.AppendVarint(b, uint64(int64(x)))
+		}
+	case *pb.Vector_BoolValues:
+		for _, x := range k.BoolValues.Val {
+			b = append(b, boolByte(x))
+		}
+	}
+	return b, nil
+}
+
+func boolByte(x bool) byte {
+	if x {
+		return 1
+	}
+	return 0
+}
+
+func statusesSize(s []pb.FieldStatus) int {
+	n := 0
+	for _, x := range s {
+		n += protowire.SizeVarint(uint64(int64(x)))
+	}
+	return n
+}
+
+func int64sSize(s []int64) int {
+	n := 0
+	for _, x := range s {
+		n += protowire.SizeVarint(uint64(x))
+	}
+	return n
+}
+
+func int32sSize(s []int32) int {
+	n := 0
+	for _, x := range s {
+		n += protowire.SizeVarint(uint64(int64(x)))
+	}
+	return n
+}
