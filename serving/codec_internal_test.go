@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/quiverfs/quiver/online"
@@ -112,7 +113,14 @@ func TestResponseMarshalMatchesProto(t *testing.T) {
 		"b":       {Val: []*pb.Value{toProto(online.String("x"))}},
 		"empty":   {},
 		"nil":     nil,
+		"scalars": {Val: []*pb.Value{toProto(online.Int32(-3)), toProto(online.Int64(math.MinInt64)), toProto(online.Bool(false)),
+			toProto(online.Bool(true)), toProto(online.String("")), toProto(online.Int64(0)), {}, toProto(online.String("k"))}},
+		"mixed":  {Val: []*pb.Value{toProto(online.Int64(1)), toProto(online.Float64(2.5))}},
+		"nilval": {Val: []*pb.Value{toProto(online.Int64(1)), nil}},
 	}}
+	unknown := &pb.Value{Kind: &pb.Value_Int64Val{Int64Val: 5}}
+	unknown.ProtoReflect().SetUnknown(protowire.AppendVarint(protowire.AppendTag(nil, 99, protowire.VarintType), 1))
+	resp.Entities["unknown"] = &pb.RepeatedValue{Val: []*pb.Value{unknown}}
 	for i, v := range vectors {
 		fc := &pb.FeatureColumn{Name: fmt.Sprint("f", i), View: "view", Type: pb.ValueType(i % 19), Values: v}
 		if i%2 == 0 {

@@ -49,6 +49,11 @@ func appendResponse(b []byte, r *pb.GetOnlineFeaturesResponse, sizes []int) ([]b
 		b = protowire.AppendTag(b, 1, protowire.BytesType)
 		b = protowire.AppendString(b, k)
 		b = protowire.AppendTag(b, 2, protowire.BytesType)
+		if n, ok := repeatedScalarsSize(v); ok {
+			b = protowire.AppendVarint(b, uint64(n))
+			b = appendRepeatedScalars(b, v)
+			continue
+		}
 		b = protowire.AppendVarint(b, uint64(proto.Size(v)))
 		var err error
 		if b, err = (proto.MarshalOptions{Deterministic: true, UseCachedSize: true}).MarshalAppend(b, v); err != nil {
@@ -81,7 +86,10 @@ func entityKeys(r *pb.GetOnlineFeaturesResponse) []string {
 // entrySize is the size of a map entry: key (1) and value (2), the value always written (a
 // nil RepeatedValue as an empty message), as the protobuf runtime does.
 func entrySize(k string, v *pb.RepeatedValue) int {
-	vs := proto.Size(v)
+	vs, ok := repeatedScalarsSize(v)
+	if !ok {
+		vs = proto.Size(v)
+	}
 	return 1 + protowire.SizeVarint(uint64(len(k))) + len(k) + 1 + protowire.SizeVarint(uint64(vs)) + vs
 }
 
@@ -272,4 +280,67 @@ func int32sSize(s []int32) int {
 		n += protowire.SizeVarint(uint64(int64(x)))
 	}
 	return n
+}
+
+// repeatedScalarsSize is the size of rv's encoding when it is nil or holds only nulls and
+// int32, int64, bool and string values (entity keys), with no unknown fields; ok is false
+// otherwise, for the protobuf runtime to encode.
+func repeatedScalarsSize(rv *pb.RepeatedValue) (n int, ok bool) {
+	if rv == nil {
+		return 0, true
+	}
+	if len(rv.ProtoReflect().GetUnknown()) > 0 {
+		return 0, false
+	}
+	for _, v := range rv.Val {
+		vs, ok := scalarValueSize(v)
+		if !ok {
+			return 0, false
+		}
+		n += bytesFieldSize(vs)
+	}
+	return n, true
+}
+
+func scalarValueSize(v *pb.Value) (int, bool) {
+	if v == nil || len(v.ProtoReflect().GetUnknown()) > 0 {
+		return 0, false
+	}
+	switch k := v.Kind.(type) {
+	case nil:
+		return 0, true
+	case *pb.Value_Int64Val:
+		return 1 + protowire.SizeVarint(uint64(k.Int64Val)), true
+	case *pb.Value_Int32Val:
+		return 1 + protowire.SizeVarint(uint64(int64(k.Int32Val))), true
+	case *pb.Value_BoolVal:
+		return 2, true
+	case *pb.Value_StringVal:
+		return bytesFieldSize(len(k.StringVal)), true
+	}
+	return 0, false
+}
+
+// appendRepeatedScalars appends rv's encoding; repeatedScalarsSize(rv) must be ok.
+func appendRepeatedScalars(b []byte, rv *pb.RepeatedValue) []byte {
+	for _, v := range rv.GetVal() {
+		vs, _ := scalarValueSize(v)
+		b = protowire.AppendTag(b, 1, protowire.BytesType)
+		b = protowire.AppendVarint(b, uint64(vs))
+		switch k := v.Kind.(type) {
+		case *pb.Value_Int64Val:
+			b = protowire.AppendTag(b, 2, protowire.VarintType)
+			b = protowire.AppendVarint(b, uint64(k.Int64Val))
+		case *pb.Value_Int32Val:
+			b = protowire.AppendTag(b, 1, protowire.VarintType)
+			b = protowire.AppendVarint(b, uint64(int64(k.Int32Val)))
+		case *pb.Value_BoolVal:
+			b = protowire.AppendTag(b, 5, protowire.VarintType)
+			b = append(b, boolByte(k.BoolVal))
+		case *pb.Value_StringVal:
+			b = protowire.AppendTag(b, 6, protowire.BytesType)
+			b = protowire.AppendString(b, k.StringVal)
+		}
+	}
+	return b
 }
