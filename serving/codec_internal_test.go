@@ -136,7 +136,21 @@ func TestResponseMarshalMatchesProto(t *testing.T) {
 		resp.Features = append(resp.Features, fc)
 	}
 	resp.Features = append(resp.Features, &pb.FeatureColumn{})
-	for _, r := range []*pb.GetOnlineFeaturesResponse{resp, {}, {Rows: -1}, codecResponse(100, 30, 0.5), codecResponse(1, 30, 2)} {
+	// Columns sharing one event-time slice (as columnsToProto makes them per view), a column
+	// with another slice between them, and slices sharing a start but not a length.
+	shared := codecResponse(100, 30, 0.25)
+	times := shared.Features[0].EventTimestampsMicros
+	for i, fc := range shared.Features {
+		switch {
+		case i%10 == 4:
+			times = fc.EventTimestampsMicros // a new view's slice
+		case i == 7:
+			fc.EventTimestampsMicros = times[:50]
+		case i != 3:
+			fc.EventTimestampsMicros = times
+		}
+	}
+	for _, r := range []*pb.GetOnlineFeaturesResponse{resp, {}, {Rows: -1}, codecResponse(100, 30, 0.5), codecResponse(1, 30, 2), shared} {
 		want, err := proto.MarshalOptions{Deterministic: true}.Marshal(r)
 		require.NoError(t, err)
 		got, err := serverCodec{}.Marshal(r)

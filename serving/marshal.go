@@ -17,6 +17,25 @@ import (
 // entries by key): TestResponseMarshalMatchesProto. Vectors other than the numeric and bool
 // lists, and the echoed entities, go through the protobuf runtime.
 
+// sharedTimes remembers the last event-time column encoded: the columns of one view share
+// their EventTimestampsMicros slice (columnsToProto), so its packed encoding is computed once
+// per view and copied for the view's other columns.
+type sharedTimes struct {
+	first *int64
+	n     int
+	size  int    // payload size
+	enc   []byte // field 6's tag, length and payload, once appended
+}
+
+func (st *sharedTimes) same(ts []int64) bool { return st.first == &ts[0] && st.n == len(ts) }
+
+func (st *sharedTimes) payloadSize(ts []int64) int {
+	if !st.same(ts) {
+		*st = sharedTimes{first: &ts[0], n: len(ts), size: int64sSize(ts)}
+	}
+	return st.size
+}
+
 // responseSize is the encoded size of r; it appends each column's size to sizes, for
 // appendResponse.
 func responseSize(r *pb.GetOnlineFeaturesResponse, sizes []int) (int, []int) {
@@ -28,8 +47,9 @@ func responseSize(r *pb.GetOnlineFeaturesResponse, sizes []int) (int, []int) {
 		e := entrySize(k, r.Entities[k])
 		n += 1 + protowire.SizeVarint(uint64(e)) + e
 	}
+	var st sharedTimes
 	for _, fc := range r.Features {
-		c := columnSize(fc)
+		c := columnSize(fc, &st)
 		sizes = append(sizes, c)
 		n += 1 + protowire.SizeVarint(uint64(c)) + c
 	}
@@ -60,11 +80,12 @@ func appendResponse(b []byte, r *pb.GetOnlineFeaturesResponse, sizes []int) ([]b
 			return nil, err
 		}
 	}
+	var st sharedTimes
 	for i, fc := range r.Features {
 		b = protowire.AppendTag(b, 3, protowire.BytesType)
 		b = protowire.AppendVarint(b, uint64(sizes[i]))
 		var err error
-		if b, err = appendColumn(b, fc); err != nil {
+		if b, err = appendColumn(b, fc, &st); err != nil {
 			return nil, err
 		}
 	}
@@ -95,7 +116,7 @@ func entrySize(k string, v *pb.RepeatedValue) int {
 
 func bytesFieldSize(n int) int { return 1 + protowire.SizeVarint(uint64(n)) + n }
 
-func columnSize(fc *pb.FeatureColumn) int {
+func columnSize(fc *pb.FeatureColumn, st *sharedTimes) int {
 	n := 0
 	if len(fc.Name) > 0 {
 		n += bytesFieldSize(len(fc.Name))
@@ -113,7 +134,7 @@ func columnSize(fc *pb.FeatureColumn) int {
 		n += bytesFieldSize(statusesSize(fc.Statuses))
 	}
 	if len(fc.EventTimestampsMicros) > 0 {
-		n += bytesFieldSize(int64sSize(fc.EventTimestampsMicros))
+		n += bytesFieldSize(st.payloadSize(fc.EventTimestampsMicros))
 	}
 	if len(fc.Nulls) > 0 {
 		n += bytesFieldSize(len(fc.Nulls))
@@ -121,7 +142,7 @@ func columnSize(fc *pb.FeatureColumn) int {
 	return n
 }
 
-func appendColumn(b []byte, fc *pb.FeatureColumn) ([]byte, error) {
+func appendColumn(b []byte, fc *pb.FeatureColumn, st *sharedTimes) ([]byte, error) {
 	if len(fc.Name) > 0 {
 		b = protowire.AppendTag(b, 1, protowire.BytesType)
 		b = protowire.AppendString(b, fc.Name)
@@ -149,11 +170,17 @@ func appendColumn(b []byte, fc *pb.FeatureColumn) ([]byte, error) {
 			b = protowire.AppendVarint(b, uint64(int64(s)))
 		}
 	}
-	if len(fc.EventTimestampsMicros) > 0 {
-		b = protowire.AppendTag(b, 6, protowire.BytesType)
-		b = protowire.AppendVarint(b, uint64(int64sSize(fc.EventTimestampsMicros)))
-		for _, t := range fc.EventTimestampsMicros {
-			b = protowire.AppendVarint(b, uint64(t))
+	if ts := fc.EventTimestampsMicros; len(ts) > 0 {
+		if st.same(ts) && st.enc != nil {
+			b = append(b, st.enc...)
+		} else {
+			start := len(b)
+			b = protowire.AppendTag(b, 6, protowire.BytesType)
+			b = protowire.AppendVarint(b, uint64(st.payloadSize(ts)))
+			for _, t := range ts {
+				b = protowire.AppendVarint(b, uint64(t))
+			}
+			st.enc = b[start:len(b):len(b)]
 		}
 	}
 	if len(fc.Nulls) > 0 {
