@@ -120,6 +120,8 @@ type ViewRead struct {
 type ReadResult struct {
 	Rows    int
 	Columns []Column
+
+	arrays *resultArrays // the columns' backing arrays, for Release (resultpool.go)
 }
 
 // Column is the result for one requested feature over all entity rows. Values, Statuses and
@@ -185,12 +187,12 @@ func NewResultBuilder(req *ReadRequest, now time.Time) (*ResultBuilder, error) {
 		scrVal: make([]Value, maxFeatures),
 		scrHit: make([]bool, maxFeatures),
 	}
-	values := make([]Value, ncols*rows)
-	statuses := make([]Status, ncols*rows)
+	arrays := getResultArrays(ncols*rows, len(req.Views)*rows)
+	b.res.arrays = arrays
+	values, statuses, times := arrays.values, arrays.statuses, arrays.times
 	for i := range statuses {
 		statuses[i] = NotFound
 	}
-	times := make([]time.Time, len(req.Views)*rows)
 	c := 0
 	for i, vr := range req.Views {
 		b.first[i] = len(b.res.Columns)

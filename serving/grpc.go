@@ -33,11 +33,13 @@ func (s *Server) getOnlineFeatures(ctx context.Context, req *pb.GetOnlineFeature
 	if err != nil {
 		return nil, label, err
 	}
-	return &pb.GetOnlineFeaturesResponse{
+	resp := &pb.GetOnlineFeaturesResponse{
 		Rows:     int32(res.Rows),
 		Entities: req.GetEntities(),
 		Features: columnsToProto(res.Rows, len(p.features), func(i int) FeatureColumn { return planColumn(p, res, i) }),
-	}, label, nil
+	}
+	res.Release() // the response holds copies (columnsToProto), nothing of res
+	return resp, label, nil
 }
 
 // FeatureRequestFromProto converts a wire request to a FeatureRequest.

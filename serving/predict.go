@@ -178,6 +178,7 @@ func (s *Server) predict(ctx context.Context, req *pb.PredictRequest) (*pb.Predi
 	if req.GetIncludeFeatures() {
 		resp.Features = columnsToProto(res.Rows, len(p.features), func(i int) FeatureColumn { return planColumn(p, res, i) })
 	}
+	res.Release() // the batch and the response hold copies, nothing of res
 	return resp, label, nil
 }
 

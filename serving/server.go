@@ -224,6 +224,7 @@ func NewServer(ctx context.Context, opts Options) (*Server, error) {
 		grpc.MaxRecvMsgSize(opts.MaxRecvMsgBytes),
 		grpc.MaxSendMsgSize(opts.MaxSendMsgBytes),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
+		grpc.ForceServerCodecV2(serverCodec{}), // codec.go: response buffers that are not cleared
 	}
 	if opts.Auth != nil {
 		unary = append(unary, opts.Auth.UnaryServerInterceptor())

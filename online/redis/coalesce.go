@@ -177,7 +177,8 @@ func batchContext(batch []*hmgetJob) (context.Context, context.CancelFunc) {
 func (s *Store) runJobs(ctx context.Context, jobs []*hmgetJob) {
 	if len(jobs) == 1 && len(jobs[0].keys) == 1 {
 		j := jobs[0]
-		j.cmds[0] = s.client.HMGet(ctx, j.keys[0], j.fields...)
+		hmgetCmds(ctx, j)
+		_ = s.client.Process(ctx, j.cmds[0])
 		j.err = j.cmds[0].Err()
 		return
 	}
@@ -187,10 +188,9 @@ func (s *Store) runJobs(ctx context.Context, jobs []*hmgetJob) {
 		if j.abandoned.Load() {
 			continue
 		}
-		start := 0
-		for c, k := range j.keys {
-			j.cmds[c] = pipe.HMGet(ctx, k, j.fields[start:j.ends[c]]...)
-			start = j.ends[c]
+		hmgetCmds(ctx, j)
+		for _, cmd := range j.cmds {
+			_ = pipe.Process(ctx, cmd)
 		}
 		n++
 	}

@@ -93,6 +93,7 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Store, error) {
 			return nil, fmt.Errorf("%w: %w", redact.ParseError("open redis online store", rawURL, err), online.ErrInvalidArgument)
 		}
 		o.ContextTimeoutEnabled = true
+		o.Protocol = protocol(o.Protocol)
 		client = goredis.NewClient(o)
 	case strings.HasPrefix(rawURL, "redis-cluster://"):
 		o, err := parseClusterURL(rawURL)
@@ -113,7 +114,7 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Store, error) {
 
 func parseClusterURL(rawURL string) (*goredis.ClusterOptions, error) {
 	rest := strings.TrimPrefix(rawURL, "redis-cluster://")
-	o := &goredis.ClusterOptions{ContextTimeoutEnabled: true}
+	o := &goredis.ClusterOptions{ContextTimeoutEnabled: true, Protocol: protocol(0)}
 	if at := strings.LastIndexByte(rest, '@'); at >= 0 {
 		user, pass, hasPass := strings.Cut(rest[:at], ":")
 		if hasPass {

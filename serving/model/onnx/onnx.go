@@ -44,8 +44,9 @@ type Model struct {
 	input    ort.InputOutputInfo
 	outputs  []ort.InputOutputInfo
 	outNames []string
-	pool     chan *ort.DynamicAdvancedSession
-	all      []*ort.DynamicAdvancedSession
+	static   bool // staticOutputs: sessions keep their tensors between calls (bound.go)
+	pool     chan *session
+	all      []*session
 
 	mu     sync.RWMutex
 	closed bool
@@ -78,7 +79,7 @@ func OpenBytes(name string, data []byte, opts Options) (*Model, error) {
 	if dt := ins[0].DataType; dt != ort.TensorElementDataTypeFloat && dt != ort.TensorElementDataTypeDouble {
 		return nil, fmt.Errorf("onnx model %s: input %q is %s; want float or double: %w", name, ins[0].Name, ins[0].String(), model.ErrInvalidInput)
 	}
-	m := &Model{name: name, input: ins[0], outputs: outs, pool: make(chan *ort.DynamicAdvancedSession, opts.Sessions)}
+	m := &Model{name: name, input: ins[0], outputs: outs, static: staticOutputs(outs), pool: make(chan *session, opts.Sessions)}
 	for _, o := range outs {
 		m.outNames = append(m.outNames, o.Name)
 	}
@@ -112,8 +113,8 @@ func OpenBytes(name string, data []byte, opts Options) (*Model, error) {
 			m.destroy()
 			return nil, fmt.Errorf("onnx model %s: new session: %w", name, err)
 		}
-		m.all = append(m.all, s)
-		m.pool <- s
+		m.all = append(m.all, &session{s: s})
+		m.pool <- m.all[len(m.all)-1]
 	}
 	return m, nil
 }
@@ -138,7 +139,7 @@ func (m *Model) Predict(ctx context.Context, in *model.Batch) ([]model.Tensor, e
 	if m.closed {
 		return nil, fmt.Errorf("onnx model %s: %w", m.name, model.ErrClosed)
 	}
-	var s *ort.DynamicAdvancedSession
+	var s *session
 	select {
 	case s = <-m.pool:
 	case <-ctx.Done():
@@ -146,6 +147,14 @@ func (m *Model) Predict(ctx context.Context, in *model.Batch) ([]model.Tensor, e
 	}
 	defer func() { m.pool <- s }()
 
+	if m.bind(s, in.Rows, len(in.Features)) {
+		s.fill(in.Data)
+		if err := s.s.Run([]ort.Value{s.in}, s.outs); err != nil {
+			s.release()
+			return nil, fmt.Errorf("onnx model %s: run: %w", m.name, err)
+		}
+		return m.results(s.outs)
+	}
 	shape := ort.NewShape(int64(in.Rows), int64(len(in.Features)))
 	var input ort.Value
 	var err error
@@ -170,9 +179,14 @@ func (m *Model) Predict(ctx context.Context, in *model.Batch) ([]model.Tensor, e
 			}
 		}
 	}()
-	if err := s.Run([]ort.Value{input}, outs); err != nil {
+	if err := s.s.Run([]ort.Value{input}, outs); err != nil {
 		return nil, fmt.Errorf("onnx model %s: run: %w", m.name, err)
 	}
+	return m.results(outs)
+}
+
+// results copies the outputs of a run out of its tensors.
+func (m *Model) results(outs []ort.Value) ([]model.Tensor, error) {
 	res := make([]model.Tensor, len(outs))
 	for i, o := range outs {
 		t := model.Tensor{Name: m.outNames[i], Shape: append([]int64(nil), o.GetShape()...)}
@@ -207,7 +221,8 @@ func (m *Model) Close() error {
 func (m *Model) destroy() error {
 	var errs []error
 	for _, s := range m.all {
-		errs = append(errs, s.Destroy())
+		s.release()
+		errs = append(errs, s.s.Destroy())
 	}
 	m.all = nil
 	return errors.Join(errs...)

@@ -114,3 +114,33 @@ func TestBadLibrary(t *testing.T) {
 	_, err := onnx.OpenBytes("mlp", onnxtest.NewMLP(3, 4, 1).Model(), onnx.Options{LibraryPath: "/nonexistent/libonnxruntime.so"})
 	require.ErrorIs(t, err, model.ErrUnavailable)
 }
+
+// TestReusedTensorsFollowTheBatch: sessions keep their tensors between calls of the same
+// number of rows; calls of changing sizes (1, 3, 1, over the kept limit, ...), concurrent on a
+// small pool, must each get their own rows' scores, never a stale or a neighbour's.
+func TestReusedTensorsFollowTheBatch(t *testing.T) {
+	lib := libPath(t)
+	mlp := onnxtest.NewMLP(4, 8, 7)
+	m, err := onnx.OpenBytes("mlp", mlp.Model(), onnx.Options{LibraryPath: lib, Sessions: 2})
+	require.NoError(t, err)
+	defer m.Close()
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			for i, rows := range []int{1, 1, 3, 1, 100, 1, 2, 2, 65, 64, 1} {
+				in := &model.Batch{Rows: rows, Features: []string{"a", "b", "c", "d"}, Data: make([]float32, rows*4)}
+				for j := range in.Data {
+					in.Data[j] = float32((j+g*7+i*3)%13) - 6
+				}
+				out, err := m.Predict(context.Background(), in)
+				require.NoError(t, err)
+				require.Equal(t, []int64{int64(rows), 1}, out[0].Shape)
+				require.Len(t, out[0].Float32, rows)
+				for r := range rows {
+					require.InDelta(t, mlp.Eval(in.Data[r*4:(r+1)*4]), out[0].Float32[r], 1e-5, "rows %d row %d", rows, r)
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
