@@ -77,9 +77,13 @@ func newParallelWriter(schema *arrow.Schema, sink io.Writer, props *parquet.Writ
 	meta := make(metadata.KeyValueMetadata, 0)
 	md := schema.Metadata()
 	for i := range md.Len() {
-		meta.Append(md.Keys()[i], md.Values()[i])
+		if err := meta.Append(md.Keys()[i], md.Values()[i]); err != nil {
+			return nil, err
+		}
 	}
-	meta.Append("ARROW:schema", base64.StdEncoding.EncodeToString(flight.SerializeSchema(schema, props.Allocator())))
+	if err := meta.Append("ARROW:schema", base64.StdEncoding.EncodeToString(flight.SerializeSchema(schema, props.Allocator()))); err != nil {
+		return nil, err
+	}
 	w, err := file.NewParquetWriterWithError(sink, pqschema.Root(), file.WithWriterProps(props), file.WithWriteMetadata(meta))
 	if err != nil {
 		return nil, err
