@@ -1,27 +1,18 @@
 package serving_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
-	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/quiverfs/quiver/internal/testenv"
-	onlineredis "github.com/quiverfs/quiver/online/redis"
 	pb "github.com/quiverfs/quiver/proto/quiver/serving/v1"
-	"github.com/quiverfs/quiver/registry/open"
 	"github.com/quiverfs/quiver/serving/model/onnx/onnxtest"
 )
 
@@ -44,54 +35,18 @@ func BenchmarkServeProcess(b *testing.B) {
 	if bin == "" {
 		b.Skip("QUIVER_BENCH_QUIVER is not set")
 	}
-	redisAddr := os.Getenv("QUIVER_BENCH_REDIS")
-	if redisAddr == "" {
-		redisAddr = redisSrv.Addr
-	}
 	ctx := context.Background()
-	dir := b.TempDir()
-	project := fmt.Sprintf("bench_%d", rand.Uint32())
-	reg, err := open.Open(ctx, "sqlite://"+filepath.Join(dir, "registry.db"))
-	require.NoError(b, err)
-	repo := parseRepo(b, benchYAML())
-	apply(b, reg, project, repo)
-	require.NoError(b, reg.Close())
-	store, err := onlineredis.Open(ctx, "redis://"+redisAddr, onlineredis.Options{})
-	require.NoError(b, err)
-	require.NoError(b, writeBenchRows(ctx, store, project, repo))
-	require.NoError(b, store.Close())
+	dir, _, _ := benchProcessRepo(b, benchYAML())
 	require.NoError(b, os.WriteFile(filepath.Join(dir, "mlp30.onnx"), onnxtest.NewMLP(benchViews*benchFeatures, 32, 3).Model(), 0o644))
-	require.NoError(b, os.WriteFile(filepath.Join(dir, "quiver.yaml"), fmt.Appendf(nil,
-		"project: %s\nregistry: sqlite://%s\nonline: redis://%s/0\n", project, filepath.Join(dir, "registry.db"), redisAddr), 0o644))
 	port, err := testenv.FreePort()
 	require.NoError(b, err)
 	addr := "127.0.0.1:" + strconv.Itoa(port)
 	predict := os.Getenv("QUIVER_ONNXRUNTIME_LIB") != ""
-	args := []string{bin, "-C", dir, "serve", "--addr", addr, "--metrics-addr", ""}
+	var extra []string
 	if !predict {
-		args = append(args, "--preload-models=false")
+		extra = append(extra, "--preload-models=false")
 	}
-	if cpu := os.Getenv("QUIVER_BENCH_CPU"); cpu != "" {
-		args = append([]string{"taskset", "-c", cpu}, args...)
-	}
-	var serverLog bytes.Buffer
-	cmd := exec.Command(args[0], args[1:]...)
-	cmd.Stdout, cmd.Stderr = &serverLog, &serverLog
-	require.NoError(b, cmd.Start())
-	b.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		_ = cmd.Wait()
-	})
-	conns := make([]*grpc.ClientConn, 4)
-	for i := range conns {
-		conns[i], err = grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-		require.NoError(b, err)
-		b.Cleanup(func() { _ = conns[i].Close() })
-	}
-	require.Eventually(b, func() bool {
-		r, err := healthpb.NewHealthClient(conns[0]).Check(ctx, &healthpb.HealthCheckRequest{})
-		return err == nil && r.GetStatus() == healthpb.HealthCheckResponse_SERVING
-	}, 20*time.Second, 20*time.Millisecond, "server did not start: %s", &serverLog)
+	cmd, conns := startServeProcess(b, bin, dir, addr, extra...)
 
 	get := func(rows int) func(int, *rand.Rand) error {
 		return func(g int, rng *rand.Rand) error {

@@ -48,59 +48,20 @@ func BenchmarkTransports(b *testing.B) {
 	if bin == "" {
 		b.Skip("QUIVER_BENCH_QUIVER is not set; run scripts/bench-serving.sh")
 	}
-	redisAddr := os.Getenv("QUIVER_BENCH_REDIS")
-	if redisAddr == "" {
-		redisAddr = redisSrv.Addr
-	}
 	ctx := context.Background()
-	dir := b.TempDir()
-	project := fmt.Sprintf("bench_%d", rand.Uint32())
-	reg, err := open.Open(ctx, "sqlite://"+filepath.Join(dir, "registry.db"))
-	require.NoError(b, err)
-	repo := parseRepo(b, strings.Replace(benchYAML(), "path: mlp30.onnx", "path: missing.onnx", 1))
-	apply(b, reg, project, repo)
-	require.NoError(b, reg.Close())
-	store, err := onlineredis.Open(ctx, "redis://"+redisAddr, onlineredis.Options{})
-	require.NoError(b, err)
-	require.NoError(b, writeBenchRows(ctx, store, project, repo))
-	require.NoError(b, store.Close())
-	require.NoError(b, os.WriteFile(filepath.Join(dir, "quiver.yaml"), fmt.Appendf(nil,
-		"project: %s\nregistry: sqlite://%s\nonline: redis://%s/0\n", project, filepath.Join(dir, "registry.db"), redisAddr), 0o644))
+	dir, project, redisAddr := benchProcessRepo(b, strings.Replace(benchYAML(), "path: mlp30.onnx", "path: missing.onnx", 1))
 
 	ports := make([]int, 3)
 	for i := range ports {
+		var err error
 		ports[i], err = testenv.FreePort()
 		require.NoError(b, err)
 	}
 	grpcAddr, httpAddr := "127.0.0.1:"+strconv.Itoa(ports[0]), "127.0.0.1:"+strconv.Itoa(ports[1])
 	jwtAddr := "127.0.0.1:" + strconv.Itoa(ports[2])
 	grpcOnly := os.Getenv("QUIVER_BENCH_ONLY") == "grpc"
-	// start runs `quiver serve` from repo on addr (pinned with taskset when asked) and waits
-	// until it answers health; it returns the process and a connection pool to it.
 	start := func(repo, addr string, extra ...string) (*exec.Cmd, []*grpc.ClientConn) {
-		args := append([]string{bin, "-C", repo, "serve", "--addr", addr, "--metrics-addr", ""}, extra...)
-		if cpu := os.Getenv("QUIVER_BENCH_CPU"); cpu != "" {
-			args = append([]string{"taskset", "-c", cpu}, args...)
-		}
-		var serverLog bytes.Buffer
-		cmd := exec.Command(args[0], args[1:]...)
-		cmd.Stdout, cmd.Stderr = &serverLog, &serverLog
-		require.NoError(b, cmd.Start())
-		b.Cleanup(func() {
-			_ = cmd.Process.Signal(syscall.SIGTERM)
-			_ = cmd.Wait()
-		})
-		conns := make([]*grpc.ClientConn, 4)
-		for i := range conns {
-			conns[i], err = grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-			require.NoError(b, err)
-			b.Cleanup(func() { _ = conns[i].Close() })
-		}
-		require.Eventually(b, func() bool {
-			r, err := healthpb.NewHealthClient(conns[0]).Check(ctx, &healthpb.HealthCheckRequest{})
-			return err == nil && r.GetStatus() == healthpb.HealthCheckResponse_SERVING
-		}, 20*time.Second, 20*time.Millisecond, "server did not start: %s", &serverLog)
-		return cmd, conns
+		return startServeProcess(b, bin, repo, addr, extra...)
 	}
 	var extra []string
 	if !grpcOnly {
@@ -229,4 +190,61 @@ func processCPU(b *testing.B, pid int) time.Duration {
 	require.NoError(b, err)
 	const clockTicks = 100 // USER_HZ on Linux
 	return time.Duration(utime+stime) * time.Second / clockTicks
+}
+
+// benchProcessRepo is a feature repo for a `quiver serve` process: the definitions in yaml
+// applied under a fresh project to a SQLite registry in a temporary directory, the benchmark
+// rows written to Redis (QUIVER_BENCH_REDIS, default the package's), and its quiver.yaml.
+func benchProcessRepo(b *testing.B, yaml string) (dir, project, redisAddr string) {
+	b.Helper()
+	redisAddr = os.Getenv("QUIVER_BENCH_REDIS")
+	if redisAddr == "" {
+		redisAddr = redisSrv.Addr
+	}
+	ctx := context.Background()
+	dir = b.TempDir()
+	project = fmt.Sprintf("bench_%d", rand.Uint32())
+	reg, err := open.Open(ctx, "sqlite://"+filepath.Join(dir, "registry.db"))
+	require.NoError(b, err)
+	repo := parseRepo(b, yaml)
+	apply(b, reg, project, repo)
+	require.NoError(b, reg.Close())
+	store, err := onlineredis.Open(ctx, "redis://"+redisAddr, onlineredis.Options{})
+	require.NoError(b, err)
+	require.NoError(b, writeBenchRows(ctx, store, project, repo))
+	require.NoError(b, store.Close())
+	require.NoError(b, os.WriteFile(filepath.Join(dir, "quiver.yaml"), fmt.Appendf(nil,
+		"project: %s\nregistry: sqlite://%s\nonline: redis://%s/0\n", project, filepath.Join(dir, "registry.db"), redisAddr), 0o644))
+	return dir, project, redisAddr
+}
+
+// startServeProcess runs `bin serve` from repo on addr (pinned with taskset to
+// QUIVER_BENCH_CPU when set) until the benchmark ends, and waits until it answers health; it
+// returns the process and a pool of 4 connections to it.
+func startServeProcess(b *testing.B, bin, repo, addr string, extra ...string) (*exec.Cmd, []*grpc.ClientConn) {
+	b.Helper()
+	args := append([]string{bin, "-C", repo, "serve", "--addr", addr, "--metrics-addr", ""}, extra...)
+	if cpu := os.Getenv("QUIVER_BENCH_CPU"); cpu != "" {
+		args = append([]string{"taskset", "-c", cpu}, args...)
+	}
+	var serverLog bytes.Buffer
+	cmd := exec.Command(args[0], args[1:]...)
+	cmd.Stdout, cmd.Stderr = &serverLog, &serverLog
+	require.NoError(b, cmd.Start())
+	b.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		_ = cmd.Wait()
+	})
+	conns := make([]*grpc.ClientConn, 4)
+	for i := range conns {
+		var err error
+		conns[i], err = grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		require.NoError(b, err)
+		b.Cleanup(func() { _ = conns[i].Close() })
+	}
+	require.Eventually(b, func() bool {
+		r, err := healthpb.NewHealthClient(conns[0]).Check(context.Background(), &healthpb.HealthCheckRequest{})
+		return err == nil && r.GetStatus() == healthpb.HealthCheckResponse_SERVING
+	}, 20*time.Second, 20*time.Millisecond, "server did not start: %s", &serverLog)
+	return cmd, conns
 }
