@@ -12,6 +12,7 @@ import (
 	"github.com/quiverfs/quiver/definitions"
 	"github.com/quiverfs/quiver/online"
 	"github.com/quiverfs/quiver/registry"
+	"github.com/quiverfs/quiver/serving/auth"
 	"github.com/quiverfs/quiver/serving/model"
 )
 
@@ -49,6 +50,10 @@ func statusOf(ctx context.Context, err error) (*status.Status, bool) {
 		return status.New(codes.DeadlineExceeded, msg), false
 	case errors.Is(err, context.Canceled):
 		return status.New(codes.Canceled, msg), false
+	case errors.Is(err, auth.ErrPermissionDenied):
+		return status.New(codes.PermissionDenied, msg), false
+	case errors.Is(err, auth.ErrUnauthenticated):
+		return status.New(codes.Unauthenticated, msg), false
 	case errors.Is(err, ErrModelNotFound), errors.Is(err, model.ErrNotFound):
 		return status.New(codes.NotFound, msg), false
 	case errors.Is(err, ErrTooLarge):

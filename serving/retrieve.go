@@ -2,10 +2,13 @@ package serving
 
 import (
 	"context"
+	"slices"
+	"strconv"
 	"time"
 
 	"github.com/quiverfs/quiver/definitions"
 	"github.com/quiverfs/quiver/online"
+	"github.com/quiverfs/quiver/serving/auth"
 )
 
 // Feature retrieval in domain types: the one function every transport calls. GetFeatures and
@@ -90,6 +93,9 @@ func (s *Server) retrieve(ctx context.Context, req FeatureRequest) (*readPlan, *
 		if p, err = planRead(d, features, req.FullFeatureNames); err != nil {
 			return nil, nil, label, err
 		}
+		if err := s.authorizeOnDemandInputs(ctx, p.onDemand); err != nil {
+			return nil, nil, label, err
+		}
 	}
 	ents, err := checkEntities(d, req.Entities, s.opts.MaxEntityRows)
 	if err != nil {
@@ -134,4 +140,28 @@ func planColumn(p *readPlan, res *online.ReadResult, i int) FeatureColumn {
 		Statuses: c.Statuses,
 		EventTS:  c.EventTS,
 	}
+}
+
+// authorizeOnDemandInputs checks, with authentication on, that the caller may read every
+// stored feature view the plan's on-demand views read: a grant on an on-demand view does not
+// cover them, or a caller sending amount=1 would read 1/spend_30d exactly. Requests by feature
+// service do not come here: a grant on a service covers what the service declares, on-demand
+// features and what they read included, as a model grant covers its service (docs/security.md).
+func (s *Server) authorizeOnDemandInputs(ctx context.Context, od *onDemandPlan) error {
+	if s.opts.Auth == nil || od == nil {
+		return nil
+	}
+	for _, v := range od.views {
+		var rs []auth.Resource
+		for _, n := range v.view.Needs() {
+			if n.Request || slices.ContainsFunc(rs, func(r auth.Resource) bool { return r.Name == n.Input }) {
+				continue
+			}
+			rs = append(rs, auth.Resource{Kind: auth.KindFeatureView, Project: s.opts.Project, Name: n.Input})
+		}
+		if err := s.opts.Auth.AuthorizeReads(ctx, auth.MethodGetOnlineFeatures, "on-demand view "+strconv.Quote(v.view.Def.Name), rs...); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -62,10 +62,17 @@ func unauthenticated(reason, format string, args ...any) error {
 type DeniedError struct {
 	Principal string
 	Resource  Resource
+	// Via, when set, names what the call asked for that reads Resource (`on-demand view
+	// "cart_features"`).
+	Via string
 }
 
 func (e *DeniedError) Error() string {
-	return "permission denied: " + e.Principal + " is not granted " + e.Resource.String()
+	msg := "permission denied: " + e.Principal + " is not granted " + e.Resource.String()
+	if e.Via != "" {
+		msg += ", which " + e.Via + " reads"
+	}
+	return msg
 }
 
 // Unwrap makes errors.Is(err, ErrPermissionDenied) hold.
