@@ -237,7 +237,7 @@ func TestServeAuthMatrix(t *testing.T) {
 
 	// The same token for service B.
 	_, err = getService(withToken(svcA), c, "profile_v1")
-	requireCode(t, err, codes.PermissionDenied, `permission denied: subject:svc-a is not granted feature service "profile_v1" in project "shop"`)
+	requireCode(t, err, codes.PermissionDenied, `subject:svc-a is not granted feature service "profile_v1" in project "shop"`)
 	// ...nor a view by reference, nor a model.
 	_, err = c.GetOnlineFeatures(withToken(svcA), &pb.GetOnlineFeaturesRequest{Kind: &pb.GetOnlineFeaturesRequest_Features{Features: &pb.FeatureList{Val: []string{"user_stats:clicks_7d"}}}, Entities: userEntities()})
 	requireCode(t, err, codes.PermissionDenied, `feature view "user_stats"`)
@@ -268,7 +268,7 @@ func TestServeAuthMatrix(t *testing.T) {
 	scorer := r.ca.Client(t, "scorer", "Quiver tests").TLS(t)
 	mc := pb.NewFeatureServingClient(dial(t, p, r, true, &scorer))
 	_, err = getService(context.Background(), mc, "churn_v1")
-	requireCode(t, err, codes.PermissionDenied, `permission denied: cert:CN=scorer,O=Quiver tests is not granted feature service "churn_v1"`)
+	requireCode(t, err, codes.PermissionDenied, `cert:CN=scorer,O=Quiver tests is not granted feature service "churn_v1"`)
 	pred, err := mc.Predict(context.Background(), &pb.PredictRequest{Model: &pb.ModelRef{Name: "churn"}, Entities: userEntities()})
 	checkGrantedPredict(t, r, pred, err)
 	// A JWT whose groups claim is granted the model.
@@ -377,6 +377,24 @@ func TestServeAuthJWKSURL(t *testing.T) {
 
 	requireReflection(t, withToken(svcA), conn, codes.Unimplemented)
 	require.Contains(t, scrape(t, p.metrics), `quiver_serving_auth_denials_total{code="PermissionDenied",method="/quiver.serving.v1.FeatureServing/GetOnlineFeatures",reason="not_granted"} 1`)
+
+	// Issue 22 item 16: the CLI says a refusal's kind once ("unauthenticated: unauthenticated:
+	// ..." was seen), in text and in -o json.
+	var out strings.Builder
+	for _, tc := range []struct {
+		name  string
+		token string
+		args  []string
+	}{
+		{"no token", "", []string{"get-online", "--service", "churn_v1", "--entity", "user_id=1"}},
+		{"not granted", svcA, []string{"get-online", "--service", "profile_v1", "--entity", "user_id=1"}},
+		{"not granted, json", svcA, []string{"-o", "json", "predict", "--model", "churn", "--entity", "user_id=1"}},
+		{"no token, json", "", []string{"-o", "json", "get-online", "--feature", "user_stats:clicks_7d", "--entity", "user_id=1"}},
+	} {
+		res := quiver(t, map[string]string{"QUIVER_TOKEN": tc.token}, append(tc.args, "--server", p.addr)...)
+		fmt.Fprintf(&out, "# %s: quiver %s\nexit %d\n%s\n", tc.name, strings.Join(tc.args, " "), res.code, res.stderr)
+	}
+	golden(t, "remote_refusals.txt", out.String())
 }
 
 // TestServeRefusesToStart: every bad serving setup fails at startup with exit code 1 and a
