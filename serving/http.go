@@ -6,6 +6,8 @@ import (
 	"errors"
 	"net/http"
 	"runtime/debug"
+	"strings"
+	"unicode"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/grpc/codes"
@@ -21,6 +23,7 @@ import (
 //
 //	POST /v1/get-online-features   body: GetOnlineFeaturesRequest  → GetOnlineFeaturesResponse
 //	POST /v1/predict               body: PredictRequest            → PredictResponse
+//	POST /v1/push-features         body: PushFeaturesRequest       → PushFeaturesResponse
 //	GET  /healthz                  200 {"status":"SERVING"}, 503 otherwise
 //
 // Bodies are protobuf's JSON mapping with the .proto's snake_case field names (camelCase is
@@ -30,6 +33,7 @@ import (
 // HTTPHandler serves the HTTP/JSON API. Serve mounts it on Options.HTTPAddr; it can also be
 // mounted on a caller's own server.
 func (s *Server) HTTPHandler() http.Handler {
+	endpoints := strings.Join(httpEndpoints(), ", ")
 	gw := runtime.NewServeMux(
 		runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.JSONPb{
 			MarshalOptions:   protojson.MarshalOptions{UseProtoNames: true},
@@ -40,7 +44,7 @@ func (s *Server) HTTPHandler() http.Handler {
 			msg := http.StatusText(code)
 			switch code {
 			case http.StatusNotFound:
-				msg = "no such endpoint " + r.URL.Path + "; endpoints: POST /v1/get-online-features, POST /v1/predict, GET /healthz"
+				msg = "no such endpoint " + r.URL.Path + "; endpoints: " + endpoints
 			case http.StatusMethodNotAllowed:
 				msg = r.Method + " is not allowed on " + r.URL.Path + "; use POST"
 			}
@@ -56,13 +60,39 @@ func (s *Server) HTTPHandler() http.Handler {
 	}
 	_ = pb.RegisterFeatureServingHandlerServer(context.Background(), gw, impl)
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", s.httpHealth)
+	mux.HandleFunc("GET "+healthPath, s.httpHealth)
 	mux.Handle("/", gw)
 	h := s.httpCall(mux)
 	if s.opts.Auth != nil {
 		h = s.opts.Auth.HTTPMiddleware(h)
 	}
 	return h
+}
+
+// healthPath is the HTTP health endpoint, open without credentials (auth.Options.OpenHTTPPaths).
+const healthPath = "/healthz"
+
+// httpEndpoints lists the HTTP/JSON API's endpoints, as "METHOD /path", for the 404 answer.
+// It is derived from what RegisterFeatureServingHandlerServer registers — one POST route per
+// method of the FeatureServing service, at /v1/ and the method's name in kebab case
+// (serving_http.yaml's rule) — plus health, so a new method cannot be left out;
+// TestHTTPUnknownPathListsEveryEndpoint checks every one listed is routed.
+func httpEndpoints() []string {
+	var out []string
+	for _, m := range pb.FeatureServing_ServiceDesc.Methods {
+		var path strings.Builder
+		for i, r := range m.MethodName {
+			if unicode.IsUpper(r) {
+				if i > 0 {
+					path.WriteByte('-')
+				}
+				r = unicode.ToLower(r)
+			}
+			path.WriteRune(r)
+		}
+		out = append(out, "POST /v1/"+path.String())
+	}
+	return append(out, "GET "+healthPath)
 }
 
 // httpCall is what the gRPC interceptors do for gRPC calls: a deadline for requests without
