@@ -3,6 +3,7 @@ package serving_test
 import (
 	"context"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -33,6 +34,36 @@ func authzYAML() string {
     runtime: onnx
     path: mixed.onnx
 `, 1) + onDemandYAML
+}
+
+// serveBoth serves opts over TCP, gRPC and HTTP/JSON each on a loopback port, until the end
+// of the test; it returns a gRPC client and the HTTP base URL.
+func serveBoth(t *testing.T, opts serving.Options) (pb.FeatureServingClient, string) {
+	t.Helper()
+	grpcLis := mustListen(t)
+	opts.Addr = grpcLis.Addr().String()
+	httpLis := mustListen(t)
+	opts.HTTPAddr = httpLis.Addr().String()
+	require.NoError(t, httpLis.Close())
+	srv, err := serving.NewServer(context.Background(), opts)
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := serveAsync(srv, ctx, grpcLis)
+	t.Cleanup(func() {
+		cancel()
+		require.NoError(t, hangGuard(t, done))
+	})
+	conn, err := grpc.NewClient(opts.Addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = conn.Close() })
+	require.Eventually(t, func() bool {
+		c, err := net.Dial("tcp", opts.HTTPAddr)
+		if err == nil {
+			_ = c.Close()
+		}
+		return err == nil
+	}, 5*time.Second, 10*time.Millisecond)
+	return pb.NewFeatureServingClient(conn), "http://" + opts.HTTPAddr
 }
 
 func tokenCtx(name string) context.Context {
@@ -66,23 +97,7 @@ func TestOnDemandInputsNeedGrants(t *testing.T) {
 	opts := e.options(t)
 	opts.Auth = guard
 	opts.Models = sumOpener(&sumModel{})
-	grpcLis := mustListen(t)
-	opts.Addr = grpcLis.Addr().String()
-	httpLis := mustListen(t)
-	opts.HTTPAddr = httpLis.Addr().String()
-	require.NoError(t, httpLis.Close())
-	srv, err := serving.NewServer(context.Background(), opts)
-	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := serveAsync(srv, ctx, grpcLis)
-	t.Cleanup(func() {
-		cancel()
-		require.NoError(t, hangGuard(t, done))
-	})
-	conn, err := grpc.NewClient(opts.Addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = conn.Close() })
-	c := pb.NewFeatureServingClient(conn)
+	c, httpBase := serveBoth(t, opts)
 
 	refs := func(refs ...string) *pb.GetOnlineFeaturesRequest {
 		return &pb.GetOnlineFeaturesRequest{
@@ -133,7 +148,7 @@ func TestOnDemandInputsNeedGrants(t *testing.T) {
 
 	// HTTP/JSON: 403 naming the input view; 200 with both grants.
 	post := func(token, body string) (int, string) {
-		req, err := http.NewRequest(http.MethodPost, "http://"+opts.HTTPAddr+"/v1/get-online-features", strings.NewReader(body))
+		req, err := http.NewRequest(http.MethodPost, httpBase+"/v1/get-online-features", strings.NewReader(body))
 		require.NoError(t, err)
 		req.Header.Set("Authorization", "Bearer t-"+token)
 		r, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
