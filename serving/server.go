@@ -74,8 +74,18 @@ type Options struct {
 
 	// Addr is the gRPC listen address of Run. Default DefaultAddr.
 	Addr string
-	// MetricsAddr is the HTTP listen address of /metrics; empty: no metrics endpoint.
+	// MetricsAddr is the HTTP listen address of /metrics; empty: no metrics endpoint. Metrics
+	// are never authenticated: NewServer refuses a non-loopback MetricsAddr unless
+	// AllowUnauthenticatedMetrics is set (or AllowUnauthenticated, on a server without Auth).
 	MetricsAddr string
+	// AllowUnauthenticatedMetrics lets MetricsAddr be a non-loopback address.
+	AllowUnauthenticatedMetrics bool
+	// HealthAddr is the listen address of a plain-HTTP health endpoint, GET /healthz as on
+	// the HTTP/JSON API, for probes that can present neither credentials nor a client
+	// certificate (a Kubernetes httpGet probe of a server whose TLS requires client
+	// certificates). It serves health only, without TLS or authentication, on any address.
+	// Empty: none.
+	HealthAddr string
 	// HTTPAddr is the listen address of the HTTP/JSON API (the same API as gRPC, see
 	// HTTPHandler); empty: none.
 	HTTPAddr string
@@ -204,6 +214,12 @@ func NewServer(ctx context.Context, opts Options) (*Server, error) {
 			if err := auth.CheckBind(opts.HTTPAddr); err != nil {
 				return nil, fmt.Errorf("--http-addr: %w", err)
 			}
+		}
+	}
+	openServer := opts.Auth == nil && opts.AllowUnauthenticated // everything is open by choice
+	if opts.MetricsAddr != "" && !opts.AllowUnauthenticatedMetrics && !openServer {
+		if err := auth.CheckMetricsBind(opts.MetricsAddr); err != nil {
+			return nil, err
 		}
 	}
 	m, err := newMetrics(opts.Registerer)
@@ -376,6 +392,11 @@ func (s *Server) endpoints() []*endpoint {
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", s.MetricsHandler())
 		out = append(out, &endpoint{name: "metrics", addr: s.opts.MetricsAddr, srv: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: errLog}})
+	}
+	if s.opts.HealthAddr != "" {
+		mux := http.NewServeMux()
+		mux.HandleFunc("GET "+healthPath, s.httpHealth)
+		out = append(out, &endpoint{name: "health", addr: s.opts.HealthAddr, srv: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: errLog}})
 	}
 	if s.opts.HTTPAddr != "" {
 		out = append(out, &endpoint{name: "HTTP/JSON", addr: s.opts.HTTPAddr, tls: s.tls != nil,

@@ -416,6 +416,8 @@ func TestServeRefusesToStart(t *testing.T) {
 		{"missing TLS key", "  tls: { cert: tls/server.pem, key: tls/nope.pem }\n", nil, []string{"read TLS key", filepath.Join(r.dir, "tls", "nope.pem")}},
 		{"missing client CA", "  tls: { cert: tls/server.pem, key: tls/server-key.pem, client_ca: tls/noca.pem }\n", nil, []string{"read TLS client CA", filepath.Join(r.dir, "tls", "noca.pem")}},
 		{"missing JWKS file", "  jwt: { jwks_file: keys/none.json, issuer: i, audience: a }\n", nil, []string{"read jwks_file " + filepath.Join(r.dir, "keys", "none.json")}},
+		{"metrics on every interface, with authentication", "  jwt: { jwks_file: jwks.json, issuer: i, audience: a }\n", []string{"--addr", anyAddr, "--metrics-addr", anyAddr},
+			[]string{"--metrics-addr " + anyAddr + " (every interface): /metrics is never authenticated", "--allow-unauthenticated-metrics"}},
 		{"JWKS URL down", "  jwt: { jwks_url: 'http://127.0.0.1:1/jwks.json', issuer: i, audience: a }\n", nil, []string{"read jwks_url http://127.0.0.1:1/jwks.json"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -436,6 +438,15 @@ func TestServeRefusesToStart(t *testing.T) {
 	waitHealthy(t, p, dial(t, p, r, false, nil))
 	res := p.stop(t)
 	require.Equal(t, exitOK, res.code, res.stderr)
+	// ...and --allow-unauthenticated-metrics the one for metrics alone.
+	r.setServing(t, "  jwt: { jwks_file: jwks.json, issuer: i, audience: a }\n")
+	mport, err := testenv.FreePort()
+	require.NoError(t, err)
+	p = startServeOn(t, r, "0.0.0.0", "--metrics-addr", "0.0.0.0:"+strconv.Itoa(mport), "--allow-unauthenticated-metrics")
+	waitHealthy(t, p, dial(t, p, r, false, nil))
+	require.Contains(t, scrape(t, "127.0.0.1:"+strconv.Itoa(mport)), "quiver_serving_in_flight_requests")
+	res = p.stop(t)
+	require.Equal(t, exitOK, res.code, res.stderr)
 }
 
 // TestServeMTLSRequired: with client_ca and the default client_auth (require), a client
@@ -447,13 +458,26 @@ func TestServeMTLSRequired(t *testing.T) {
   api_tokens: [{ name: nightly, sha256: %s }]
   policy_file: policy.yaml
 `, testIssuer, testAudience, authtest.SHA256("nightly-secret")))
-	p := startAuthServe(t, r)
+	hport, err := testenv.FreePort()
+	require.NoError(t, err)
+	p := startAuthServe(t, r, "--health-addr", "0.0.0.0:"+strconv.Itoa(hport))
 	scorer := r.ca.Client(t, "scorer", "Quiver tests").TLS(t)
 	conn := dial(t, p, r, true, &scorer)
 	waitHealthy(t, p, conn)
 	c := pb.NewFeatureServingClient(conn)
 
-	_, err := getService(context.Background(), c, "churn_v1")
+	// Issue 22 item 24: a probe without a client certificate (a Kubernetes httpGet probe)
+	// cannot check health on the gRPC port, whose handshake needs one; --health-addr answers
+	// it in plain HTTP.
+	hctx, hcancel := context.WithTimeout(context.Background(), 10*time.Second)
+	_, err = healthpb.NewHealthClient(dial(t, p, r, true, nil)).Check(hctx, &healthpb.HealthCheckRequest{})
+	hcancel()
+	require.Equal(t, codes.Unavailable, status.Code(err), "%v", err)
+	probe := curl(t, "http://127.0.0.1:"+strconv.Itoa(hport)+"/healthz")
+	require.Equal(t, 200, probe.status, "%s %s", probe.body, probe.err)
+	require.JSONEq(t, `{"status":"SERVING"}`, probe.body)
+
+	_, err = getService(context.Background(), c, "churn_v1")
 	requireCode(t, err, codes.PermissionDenied, `cert:CN=scorer,O=Quiver tests is not granted feature service "churn_v1"`)
 	// Certificate and token together: the caller holds both identities.
 	resp, err := getService(withToken(r.token(t, r.fileKey, "svc-a", nil)), c, "churn_v1")
