@@ -38,7 +38,7 @@ func authzYAML() string {
 
 // serveBoth serves opts over TCP, gRPC and HTTP/JSON each on a loopback port, until the end
 // of the test; it returns a gRPC client and the HTTP base URL.
-func serveBoth(t *testing.T, opts serving.Options) (pb.FeatureServingClient, string) {
+func serveBoth(t *testing.T, opts serving.Options, setup ...func(*serving.Server)) (pb.FeatureServingClient, string) {
 	t.Helper()
 	grpcLis := mustListen(t)
 	opts.Addr = grpcLis.Addr().String()
@@ -47,6 +47,9 @@ func serveBoth(t *testing.T, opts serving.Options) (pb.FeatureServingClient, str
 	require.NoError(t, httpLis.Close())
 	srv, err := serving.NewServer(context.Background(), opts)
 	require.NoError(t, err)
+	for _, f := range setup {
+		f(srv)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := serveAsync(srv, ctx, grpcLis)
 	t.Cleanup(func() {

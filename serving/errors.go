@@ -46,6 +46,8 @@ func statusOf(ctx context.Context, err error) (*status.Status, bool) {
 	}
 	msg := err.Error()
 	switch {
+	case errors.Is(err, ErrTooLarge): // also when waiting for room took until the deadline
+		return status.New(codes.ResourceExhausted, msg), false
 	case errors.Is(err, context.DeadlineExceeded) || (ctx.Err() != nil && errors.Is(ctx.Err(), context.DeadlineExceeded)):
 		return status.New(codes.DeadlineExceeded, msg), false
 	case errors.Is(err, context.Canceled):
@@ -56,8 +58,6 @@ func statusOf(ctx context.Context, err error) (*status.Status, bool) {
 		return status.New(codes.Unauthenticated, msg), false
 	case errors.Is(err, ErrModelNotFound), errors.Is(err, model.ErrNotFound):
 		return status.New(codes.NotFound, msg), false
-	case errors.Is(err, ErrTooLarge):
-		return status.New(codes.ResourceExhausted, msg), false
 	case errors.Is(err, ErrInvalidRequest), errors.Is(err, online.ErrInvalidArgument), errors.Is(err, definitions.ErrInvalid):
 		return status.New(codes.InvalidArgument, msg), false
 	case errors.Is(err, model.ErrInvalidInput), errors.Is(err, ErrPrecondition):

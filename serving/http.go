@@ -12,6 +12,7 @@ import (
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/grpc/codes"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 
 	pb "github.com/quiverfs/quiver/proto/quiver/serving/v1"
@@ -108,8 +109,13 @@ func (s *Server) httpCall(next http.Handler) http.Handler {
 				writeHTTPError(w, http.StatusInternalServerError, codes.Internal, "internal error")
 			}
 		}()
-		// JSON is wordier than protobuf: allow 4× the gRPC message limit.
-		r.Body = http.MaxBytesReader(w, r.Body, 4*int64(s.opts.MaxRecvMsgBytes))
+		// One size limit for both transports: the gRPC message limit.
+		limit := s.opts.MaxRecvMsgBytes
+		if r.ContentLength > int64(limit) {
+			writeHTTPError(w, http.StatusRequestEntityTooLarge, codes.ResourceExhausted, bodyTooLarge(r.ContentLength, limit))
+			return
+		}
+		r.Body = &bodyLimit{ReadCloser: http.MaxBytesReader(w, r.Body, int64(limit))}
 		ctx := r.Context()
 		if _, ok := ctx.Deadline(); !ok && r.Header.Get("Grpc-Timeout") == "" {
 			var cancel context.CancelFunc
@@ -117,13 +123,44 @@ func (s *Server) httpCall(next http.Handler) http.Handler {
 			defer cancel()
 			r = r.WithContext(ctx)
 		}
+		// The deadline holds while the body is read, too: a client that stalls in its body
+		// gets 504 at the deadline (httpError), not a handler that waits for it.
+		if d, ok := ctx.Deadline(); ok {
+			_ = http.NewResponseController(w).SetReadDeadline(d)
+		}
+		n := r.ContentLength
+		if n < 0 { // chunked: as large as it may be
+			n = int64(limit)
+		}
+		if n >= largeRequestBytes {
+			release, err := s.gate.admit(ctx, n)
+			if err != nil {
+				st, _ := statusOf(ctx, err)
+				writeHTTPError(w, httpStatus(st.Code()), st.Code(), st.Message())
+				return
+			}
+			defer release()
+			if h := s.hooks.admitted; h != nil {
+				h(n)
+			}
+		}
 		next.ServeHTTP(w, r)
 	})
 }
 
-// httpError writes a handler's (or the gateway's) error with the HTTP status of its code.
-func (s *Server) httpError(ctx context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w http.ResponseWriter, _ *http.Request, err error) {
+// httpError writes a handler's (or the gateway's) error with the HTTP status of its code. A
+// body cut at the size limit is 413 RESOURCE_EXHAUSTED, and any error once the request's
+// deadline passed (a body still unread, say) is 504 DEADLINE_EXCEEDED, whatever the decoder
+// made of them.
+func (s *Server) httpError(ctx context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w http.ResponseWriter, r *http.Request, err error) {
+	if b, ok := r.Body.(*bodyLimit); ok && b.exceeded {
+		writeHTTPError(w, http.StatusRequestEntityTooLarge, codes.ResourceExhausted, bodyTooLarge(r.ContentLength, s.opts.MaxRecvMsgBytes))
+		return
+	}
 	st, _ := statusOf(ctx, err)
+	if st.Code() != codes.DeadlineExceeded && deadlinePassed(ctx) {
+		st = status.New(codes.DeadlineExceeded, "the request's deadline passed before it was answered: "+st.Message())
+	}
 	writeHTTPError(w, httpStatus(st.Code()), st.Code(), st.Message())
 }
 

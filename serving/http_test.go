@@ -113,8 +113,8 @@ func TestHTTPJSON(t *testing.T) {
 			http.StatusPreconditionFailed, "FAILED_PRECONDITION", "is not online"},
 		{"unknown model", "/v1/predict", `{"model": {"name": "chrun"}, "entities": {"user_id": {"val": [{"int64_val": 1}]}}}`,
 			http.StatusNotFound, "NOT_FOUND", "chrun"},
-		{"body too large", "/v1/get-online-features", `{"feature_service": "` + strings.Repeat("x", 17<<20) + `"}`,
-			http.StatusBadRequest, "INVALID_ARGUMENT", "too large"},
+		{"body too large", "/v1/get-online-features", `{"feature_service": "` + strings.Repeat("x", 5<<20) + `"}`,
+			http.StatusRequestEntityTooLarge, "RESOURCE_EXHAUSTED", "larger than the limit of 4194304 bytes (--max-recv-bytes)"},
 		{"no such endpoint", "/v1/get-features", `{}`,
 			http.StatusNotFound, "NOT_FOUND", "POST /v1/get-online-features"},
 	}

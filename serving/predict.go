@@ -21,6 +21,9 @@ func (s *Server) Predict(ctx context.Context, req *pb.PredictRequest) (*pb.Predi
 	s.metrics.inFlight.Inc()
 	defer s.metrics.inFlight.Dec()
 	resp, label, err := s.predict(ctx, req)
+	if err == nil {
+		err = ctx.Err() // never OK once the deadline passed
+	}
 	if err := s.finish(ctx, "Predict", label, start, err); err != nil {
 		return nil, err
 	}
@@ -64,6 +67,9 @@ func asFloat(v online.Value) float32 {
 
 func (s *Server) predict(ctx context.Context, req *pb.PredictRequest) (*pb.PredictResponse, string, error) {
 	label := "unknown"
+	if err := ctx.Err(); err != nil { // its deadline may have passed while it was decoded
+		return nil, label, err
+	}
 	d, err := s.defs.get()
 	if err != nil {
 		return nil, label, err
@@ -140,7 +146,11 @@ func (s *Server) predict(ctx context.Context, req *pb.PredictRequest) (*pb.Predi
 			c.Statuses[r] = online.Present
 		}
 	}
-	if err := p.onDemand.compute(p, res, reqCols); err != nil {
+	if h := s.hooks.beforeEval; h != nil && p.onDemand != nil {
+		h(ctx)
+	}
+	if err := p.onDemand.compute(ctx, p, res, reqCols); err != nil {
+		res.Release()
 		return nil, label, err
 	}
 	batch := &model.Batch{Rows: res.Rows, Features: p.names, Data: make([]float32, res.Rows*len(p.features))}

@@ -74,6 +74,9 @@ func (s *Server) getFeatures(ctx context.Context, req FeatureRequest) (*Features
 // without building the domain columns first (planColumn gives them one at a time).
 func (s *Server) retrieve(ctx context.Context, req FeatureRequest) (*readPlan, *online.ReadResult, string, error) {
 	label := "unknown"
+	if err := ctx.Err(); err != nil { // its deadline may have passed while it was decoded
+		return nil, nil, label, err
+	}
 	d, err := s.defs.get()
 	if err != nil {
 		return nil, nil, label, err
@@ -113,7 +116,11 @@ func (s *Server) retrieve(ctx context.Context, req FeatureRequest) (*readPlan, *
 	if err != nil {
 		return nil, nil, label, err
 	}
-	if err := p.onDemand.compute(p, res, reqCols); err != nil {
+	if h := s.hooks.beforeEval; h != nil && p.onDemand != nil {
+		h(ctx)
+	}
+	if err := p.onDemand.compute(ctx, p, res, reqCols); err != nil {
+		res.Release()
 		return nil, nil, label, err
 	}
 	return p, res, label, nil

@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"path"
 	"runtime/debug"
 	"sync/atomic"
 	"time"
@@ -32,6 +33,7 @@ import (
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/quiverfs/quiver/online"
 	pb "github.com/quiverfs/quiver/proto/quiver/serving/v1"
@@ -96,8 +98,14 @@ type Options struct {
 	RefreshInterval time.Duration
 	// MaxEntityRows bounds the entity rows of one request. Default 1000.
 	MaxEntityRows int
-	// MaxRecvMsgBytes and MaxSendMsgBytes bound message sizes. Defaults 4 MiB and 64 MiB.
+	// MaxRecvMsgBytes bounds a request's size on both transports: a gRPC message, an HTTP/JSON
+	// body. MaxSendMsgBytes bounds a gRPC response. Defaults 4 MiB and 64 MiB.
 	MaxRecvMsgBytes, MaxSendMsgBytes int
+	// MaxInflightRequestBytes bounds the bytes of large requests (64 KiB or more) decoded and
+	// served at once, over both transports; a large request waits for room within its
+	// deadline, then is refused with RESOURCE_EXHAUSTED (admission.go). Default 4 ×
+	// MaxRecvMsgBytes; never less than MaxRecvMsgBytes.
+	MaxInflightRequestBytes int
 	// RequestTimeout is the deadline given to requests that come without one. Default 5s.
 	RequestTimeout time.Duration
 	// StartupTimeout bounds each startup step that talks to another service: loading the
@@ -161,6 +169,10 @@ func (o Options) withDefaults() Options {
 	if o.MaxSendMsgBytes <= 0 {
 		o.MaxSendMsgBytes = DefaultMaxSendMsgBytes
 	}
+	if o.MaxInflightRequestBytes <= 0 {
+		o.MaxInflightRequestBytes = 4 * o.MaxRecvMsgBytes
+	}
+	o.MaxInflightRequestBytes = max(o.MaxInflightRequestBytes, o.MaxRecvMsgBytes)
 	if o.RequestTimeout <= 0 {
 		o.RequestTimeout = DefaultRequestTimeout
 	}
@@ -186,12 +198,23 @@ type Server struct {
 	opts    Options
 	log     *slog.Logger
 	metrics *metrics
+	gate    *gate
 	defs    definitionsHolder
 	models  *modelCache
 	grpc    *grpc.Server
 	health  *health.Server
 	tls     *tls.Config // nil: plaintext
 	served  atomic.Bool
+	hooks   testHooks
+}
+
+// testHooks are called where tests need to hold a request (export_test.go sets them before
+// Serve); nil in production.
+type testHooks struct {
+	// admitted: a large request of n bytes was admitted to decoding and serving.
+	admitted func(n int64)
+	// beforeEval: the request's on-demand features are about to be evaluated.
+	beforeEval func(ctx context.Context)
 }
 
 // NewServer checks opts, loads the project's definitions from the registry (failing when it
@@ -226,7 +249,7 @@ func NewServer(ctx context.Context, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("serving: register metrics: %w", err)
 	}
-	s := &Server{opts: opts, log: opts.Logger, metrics: m}
+	s := &Server{opts: opts, log: opts.Logger, metrics: m, gate: newGate(int64(opts.MaxInflightRequestBytes), m)}
 	s.models = newModelCache(opts.Models, s.log)
 	lctx, cancel := context.WithTimeout(ctx, opts.StartupTimeout)
 	err = refreshOnce(lctx, &s.defs, opts.Registry, opts.Project, s.log, m, nil)
@@ -246,6 +269,7 @@ func NewServer(ctx context.Context, opts Options) (*Server, error) {
 		unary = append(unary, opts.Auth.UnaryServerInterceptor())
 		sopts = append(sopts, grpc.ChainStreamInterceptor(opts.Auth.StreamServerInterceptor()))
 	}
+	unary = append(unary, s.admitInterceptor)
 	sopts = append(sopts, grpc.ChainUnaryInterceptor(unary...))
 	if opts.TLS != nil {
 		s.tls = opts.TLS
@@ -481,6 +505,30 @@ func (s *Server) deadlineInterceptor(ctx context.Context, req any, info *grpc.Un
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, s.opts.RequestTimeout)
 		defer cancel()
+	}
+	return handler(ctx, req)
+}
+
+// admitInterceptor passes large requests through the gate (admission.go) before their
+// handler converts and serves them. It runs after authentication: an unauthenticated caller
+// never takes room.
+func (s *Server) admitInterceptor(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	m, ok := req.(proto.Message)
+	if !ok {
+		return handler(ctx, req)
+	}
+	n := int64(proto.Size(m))
+	if n < largeRequestBytes {
+		return handler(ctx, req)
+	}
+	start := time.Now()
+	release, err := s.gate.admit(ctx, n)
+	if err != nil {
+		return nil, s.finish(ctx, path.Base(info.FullMethod), "unknown", start, err)
+	}
+	defer release()
+	if h := s.hooks.admitted; h != nil {
+		h(n)
 	}
 	return handler(ctx, req)
 }

@@ -1,0 +1,100 @@
+package serving
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/semaphore"
+)
+
+// Request size and admission, the same on both transports: one limit on a request's size
+// (Options.MaxRecvMsgBytes: a gRPC message, an HTTP/JSON body), and one gate that bounds the
+// bytes of large requests (largeRequestBytes or more) being decoded and served at once
+// (Options.MaxInflightRequestBytes). A decoded request takes several times its size, so without
+// the gate N concurrent large bodies take N times that. A large request that finds no room
+// waits, within its deadline, and is refused with RESOURCE_EXHAUSTED when the deadline passes
+// first; small requests, the hot path, never touch the gate.
+//
+// Where the gate sits: over HTTP before the body is read (by its Content-Length, or the limit
+// when the body is chunked); over gRPC the transport has read the message before any
+// interceptor runs, so the gate bounds its conversion and serving (proto.Size of the message).
+
+// largeRequestBytes: requests of at least this size pass the gate.
+const largeRequestBytes = 64 << 10
+
+// gate admits large requests while the bytes of those admitted stay within its capacity.
+type gate struct {
+	sem      *semaphore.Weighted
+	capacity int64
+	inFlight prometheus.Gauge
+	waiting  prometheus.Gauge
+}
+
+func newGate(capacity int64, m *metrics) *gate {
+	return &gate{sem: semaphore.NewWeighted(capacity), capacity: capacity, inFlight: m.largeBytes, waiting: m.largeWaiting}
+}
+
+// admit waits, within ctx, until a request of n bytes fits, and returns the function that
+// makes its room again. Requests under largeRequestBytes are admitted at once (release is a
+// no-op). A request that finds no room before ctx's deadline is ErrTooLarge.
+func (g *gate) admit(ctx context.Context, n int64) (release func(), err error) {
+	if n < largeRequestBytes {
+		return func() {}, nil
+	}
+	w := min(n, g.capacity)
+	if !g.sem.TryAcquire(w) {
+		g.waiting.Inc()
+		err := g.sem.Acquire(ctx, w)
+		g.waiting.Dec()
+		if err != nil {
+			if errors.Is(ctx.Err(), context.Canceled) {
+				return nil, ctx.Err()
+			}
+			return nil, tagf(ErrTooLarge, "server busy: a request of %d bytes waited for room until its deadline; large requests (%d bytes or more) are served %d bytes at a time (--max-inflight-request-bytes); retry later", n, largeRequestBytes, g.capacity)
+		}
+	}
+	g.inFlight.Add(float64(w))
+	return func() {
+		g.inFlight.Sub(float64(w))
+		g.sem.Release(w)
+	}, nil
+}
+
+// bodyLimit is an HTTP request body cut at the size limit (http.MaxBytesReader) that
+// remembers hitting it, so the error handler can answer 413 whatever the decoder made of it.
+type bodyLimit struct {
+	io.ReadCloser
+	exceeded bool
+}
+
+func (b *bodyLimit) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) {
+		b.exceeded = true
+	}
+	return n, err
+}
+
+// bodyTooLarge is the message of a body over limit bytes; n < 0 when its size is unknown.
+func bodyTooLarge(n int64, limit int) string {
+	if n < 0 {
+		return fmt.Sprintf("request body is larger than the limit of %d bytes (--max-recv-bytes)", limit)
+	}
+	return fmt.Sprintf("request body of %d bytes is larger than the limit of %d bytes (--max-recv-bytes)", n, limit)
+}
+
+// deadlinePassed reports whether ctx's deadline has passed (its Done may not have fired yet
+// when a read deadline at the same instant did).
+func deadlinePassed(ctx context.Context) bool {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return true
+	}
+	d, ok := ctx.Deadline()
+	return ok && !time.Now().Before(d)
+}
