@@ -356,6 +356,8 @@ func TestServeAuthJWKSURL(t *testing.T) {
   policy:
     grants:
       - { principals: [subject:svc-a], feature_services: [churn_v1] }
+      - { principals: [subject:svc-od], feature_views: [cart_features] }
+      - { principals: [subject:svc-od-in], feature_views: [cart_features, user_stats] }
 `, r.jwksURL, testIssuer, testAudience))
 	p := startAuthServe(t, r)
 	conn := dial(t, p, r, false, nil)
@@ -377,6 +379,19 @@ func TestServeAuthJWKSURL(t *testing.T) {
 
 	requireReflection(t, withToken(svcA), conn, codes.Unimplemented)
 	require.Contains(t, scrape(t, p.metrics), `quiver_serving_auth_denials_total{code="PermissionDenied",method="/quiver.serving.v1.FeatureServing/GetOnlineFeatures",reason="not_granted"} 1`)
+
+	// Issue 22 item 2, as seen: a grant on the on-demand view cart_features alone must not
+	// read user_stats through it (cart_value=1 gave exactly 1/spend_30d).
+	cart := &pb.GetOnlineFeaturesRequest{
+		Kind:           &pb.GetOnlineFeaturesRequest_Features{Features: &pb.FeatureList{Val: []string{"cart_features:cart_over_spend"}}},
+		Entities:       userEntities(),
+		RequestContext: map[string]*pb.RepeatedValue{"cart_value": {Val: []*pb.Value{{Kind: &pb.Value_DoubleVal{DoubleVal: 1}}}}},
+	}
+	_, err = c.GetOnlineFeatures(withToken(r.token(t, r.urlKey, "svc-od", nil)), cart)
+	requireCode(t, err, codes.PermissionDenied, `subject:svc-od is not granted feature view "user_stats" in project "shop", which on-demand view "cart_features" reads`)
+	resp, err = c.GetOnlineFeatures(withToken(r.token(t, r.urlKey, "svc-od-in", nil)), cart)
+	require.NoError(t, err)
+	require.Len(t, resp.Features, 1)
 
 	// Issue 22 item 16: the CLI says a refusal's kind once ("unauthenticated: unauthenticated:
 	// ..." was seen), in text and in -o json.
