@@ -6,10 +6,13 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/semaphore"
+
+	pb "github.com/quiverfs/quiver/proto/quiver/serving/v1"
 )
 
 // Request size and admission, the same on both transports: one limit on a request's size
@@ -22,7 +25,9 @@ import (
 //
 // Where the gate sits: over HTTP before the body is read (by its Content-Length, or the limit
 // when the body is chunked); over gRPC the transport has read the message before any
-// interceptor runs, so the gate bounds its conversion and serving (proto.Size of the message).
+// interceptor runs, so the gate bounds its conversion and serving, by the wire size the codec
+// recorded (sizeTable): measuring every message again (proto.Size) would cost each small call
+// more than the gate is worth to it.
 
 // largeRequestBytes: requests of at least this size pass the gate.
 const largeRequestBytes = 64 << 10
@@ -98,3 +103,30 @@ func deadlinePassed(ctx context.Context) bool {
 	d, ok := ctx.Deadline()
 	return ok && !time.Now().Before(d)
 }
+
+// sizeTable hands the wire size of large unary requests from the codec, which sees the bytes,
+// to the interceptors, which see the decoded message: keyed by the message pointer, an entry
+// per large request in flight between its decoding and its first interceptor, which takes it.
+// Only the FeatureServing requests are recorded: every unary request decoded reaches the
+// interceptors, so no entry is left behind.
+type sizeTable struct{ m sync.Map }
+
+func (t *sizeTable) record(v any, n int) {
+	switch v.(type) {
+	case *pb.GetOnlineFeaturesRequest, *pb.PredictRequest, *pb.PushFeaturesRequest:
+		t.m.Store(v, n)
+	}
+}
+
+// take returns and forgets the recorded size of v; ok is false for a request under
+// largeRequestBytes.
+func (t *sizeTable) take(v any) (n int, ok bool) {
+	x, ok := t.m.LoadAndDelete(v)
+	if !ok {
+		return 0, false
+	}
+	return x.(int), true
+}
+
+// requestSizeKey is the context key of a large gRPC request's wire size.
+type requestSizeKey struct{}

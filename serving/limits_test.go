@@ -21,6 +21,7 @@ import (
 
 	pb "github.com/quiverfs/quiver/proto/quiver/serving/v1"
 	"github.com/quiverfs/quiver/serving"
+	"github.com/quiverfs/quiver/serving/auth"
 )
 
 // Issue 22 item 9: one body limit for both transports, the deadline enforced while decoding
@@ -172,7 +173,8 @@ func TestConcurrentLargeBodiesBounded(t *testing.T) {
 	opts.RequestTimeout = time.Minute // waiting is what this test is about
 	reg := opts.Registerer.(*prometheus.Registry)
 	adm := newAdmission()
-	c, base := serveBoth(t, opts, func(s *serving.Server) { serving.SetTestHooks(s, adm.admitted, nil) })
+	var srv *serving.Server
+	c, base := serveBoth(t, opts, func(s *serving.Server) { srv = s; serving.SetTestHooks(s, adm.admitted, nil) })
 	t.Cleanup(adm.open)
 
 	var wg sync.WaitGroup
@@ -210,6 +212,34 @@ func TestConcurrentLargeBodiesBounded(t *testing.T) {
 	require.EqualValues(t, 4, adm.peak.Load(), "never more than four at once")
 	require.LessOrEqual(t, adm.peakBytes.Load(), int64(4<<20))
 	require.Zero(t, gauge(t, reg, "quiver_serving_large_request_bytes_in_flight"))
+	require.Zero(t, serving.PendingRequestSizes(srv), "every recorded size was taken")
+}
+
+// TestLargeRequestRefusedByAuthLeavesNothing: a large gRPC request refused by authentication
+// takes no room and leaves nothing behind (its wire size, recorded when it was decoded, is
+// taken before authentication runs).
+func TestLargeRequestRefusedByAuthLeavesNothing(t *testing.T) {
+	opts := limitsEnv(t)
+	guard, err := auth.New(context.Background(), &auth.Config{APITokens: []auth.APIToken{{Name: "a", SHA256: sha256Of("t-a")}}},
+		auth.Options{Project: opts.Project, Registerer: prometheus.NewRegistry()})
+	require.NoError(t, err)
+	opts.Auth = guard
+	adm := newAdmission()
+	t.Cleanup(adm.open)
+	var srv *serving.Server
+	c, _ := serveBoth(t, opts, func(s *serving.Server) { srv = s; serving.SetTestHooks(s, adm.admitted, nil) })
+	for range 3 {
+		_, err := c.GetOnlineFeatures(context.Background(), bigRequest(300<<10))
+		require.Equal(t, codes.Unauthenticated, status.Code(err), "%v", err)
+	}
+	require.Zero(t, adm.peak.Load(), "refused before the gate")
+	require.Zero(t, serving.PendingRequestSizes(srv))
+	// A granted one passes the gate.
+	adm.open()
+	_, err = c.GetOnlineFeatures(tokenCtx("a"), bigRequest(300<<10))
+	require.NoError(t, err)
+	require.EqualValues(t, 1, adm.peak.Load())
+	require.Zero(t, serving.PendingRequestSizes(srv))
 }
 
 // TestLargeBodyRefusedWhenGateStaysFull: a large request that cannot be admitted before its

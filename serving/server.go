@@ -33,7 +33,6 @@ import (
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/quiverfs/quiver/online"
 	pb "github.com/quiverfs/quiver/proto/quiver/serving/v1"
@@ -199,6 +198,7 @@ type Server struct {
 	log     *slog.Logger
 	metrics *metrics
 	gate    *gate
+	sizes   sizeTable // wire sizes of large gRPC requests, from the codec
 	defs    definitionsHolder
 	models  *modelCache
 	grpc    *grpc.Server
@@ -258,12 +258,14 @@ func NewServer(ctx context.Context, opts Options) (*Server, error) {
 		return nil, fmt.Errorf("serving: load definitions of project %q: %w", opts.Project, err)
 	}
 
-	unary := []grpc.UnaryServerInterceptor{s.recoverInterceptor, s.deadlineInterceptor}
+	// sizeInterceptor comes first: it takes the entry the codec recorded for a large request
+	// before anything can refuse the call (admission.go).
+	unary := []grpc.UnaryServerInterceptor{s.sizeInterceptor, s.recoverInterceptor, s.deadlineInterceptor}
 	sopts := []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(opts.MaxRecvMsgBytes),
 		grpc.MaxSendMsgSize(opts.MaxSendMsgBytes),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
-		grpc.ForceServerCodecV2(serverCodec{}), // codec.go: response buffers that are not cleared
+		grpc.ForceServerCodecV2(serverCodec{sizes: &s.sizes}), // codec.go: response buffers that are not cleared
 	}
 	if opts.Auth != nil {
 		unary = append(unary, opts.Auth.UnaryServerInterceptor())
@@ -509,16 +511,20 @@ func (s *Server) deadlineInterceptor(ctx context.Context, req any, info *grpc.Un
 	return handler(ctx, req)
 }
 
+// sizeInterceptor moves a large request's wire size, recorded by the codec, into its context.
+func (s *Server) sizeInterceptor(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	if n, ok := s.sizes.take(req); ok {
+		ctx = context.WithValue(ctx, requestSizeKey{}, int64(n))
+	}
+	return handler(ctx, req)
+}
+
 // admitInterceptor passes large requests through the gate (admission.go) before their
 // handler converts and serves them. It runs after authentication: an unauthenticated caller
 // never takes room.
 func (s *Server) admitInterceptor(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-	m, ok := req.(proto.Message)
+	n, ok := ctx.Value(requestSizeKey{}).(int64)
 	if !ok {
-		return handler(ctx, req)
-	}
-	n := int64(proto.Size(m))
-	if n < largeRequestBytes {
 		return handler(ctx, req)
 	}
 	start := time.Now()
