@@ -1,6 +1,7 @@
 package serving
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -73,17 +74,40 @@ func (g *gate) admit(ctx context.Context, n int64) (release func(), err error) {
 // bodyLimit is an HTTP request body cut at the size limit (http.MaxBytesReader) that
 // remembers hitting it, so the error handler can answer 413 whatever the decoder made of it.
 type bodyLimit struct {
-	io.ReadCloser
+	r        io.Reader // the body (its first bytes again, once peeked)
+	c        io.Closer
 	exceeded bool
 }
 
+func newBodyLimit(w http.ResponseWriter, body io.ReadCloser, limit int) *bodyLimit {
+	m := http.MaxBytesReader(w, body, int64(limit))
+	return &bodyLimit{r: m, c: m}
+}
+
 func (b *bodyLimit) Read(p []byte) (int, error) {
-	n, err := b.ReadCloser.Read(p)
+	n, err := b.r.Read(p)
 	var tooLarge *http.MaxBytesError
 	if errors.As(err, &tooLarge) {
 		b.exceeded = true
 	}
 	return n, err
+}
+
+func (b *bodyLimit) Close() error { return b.c.Close() }
+
+// sizeUnknown is the size the gate counts for a body of unknown length (chunked): it reads
+// up to largeRequestBytes of it, and a body that ends there is small (0, nothing to wait
+// for); a longer one counts as limit bytes, the most it may be. What was read is read again.
+func (b *bodyLimit) sizeUnknown(limit int) (int64, error) {
+	head, err := io.ReadAll(io.LimitReader(b, largeRequestBytes))
+	if err != nil {
+		return 0, err
+	}
+	b.r = io.MultiReader(bytes.NewReader(head), b.r)
+	if len(head) < largeRequestBytes {
+		return int64(len(head)), nil
+	}
+	return int64(limit), nil
 }
 
 // bodyTooLarge is the message of a body over limit bytes; n < 0 when its size is unknown.

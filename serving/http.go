@@ -115,7 +115,8 @@ func (s *Server) httpCall(next http.Handler) http.Handler {
 			writeHTTPError(w, http.StatusRequestEntityTooLarge, codes.ResourceExhausted, bodyTooLarge(r.ContentLength, limit))
 			return
 		}
-		r.Body = &bodyLimit{ReadCloser: http.MaxBytesReader(w, r.Body, int64(limit))}
+		body := newBodyLimit(w, r.Body, limit)
+		r.Body = body
 		ctx := r.Context()
 		if _, ok := ctx.Deadline(); !ok && r.Header.Get("Grpc-Timeout") == "" {
 			var cancel context.CancelFunc
@@ -129,8 +130,12 @@ func (s *Server) httpCall(next http.Handler) http.Handler {
 			_ = http.NewResponseController(w).SetReadDeadline(d)
 		}
 		n := r.ContentLength
-		if n < 0 { // chunked: as large as it may be
-			n = int64(limit)
+		if n < 0 { // chunked
+			var err error
+			if n, err = body.sizeUnknown(limit); err != nil {
+				s.httpError(ctx, nil, nil, w, r, invalidf("read the request body: %v", err))
+				return
+			}
 		}
 		if n >= largeRequestBytes {
 			release, err := s.gate.admit(ctx, n)

@@ -265,6 +265,14 @@ func TestLargeBodyRefusedWhenGateStaysFull(t *testing.T) {
 	require.Equal(t, codes.ResourceExhausted, status.Code(err), "%v", err)
 	require.Contains(t, status.Convert(err).Message(), "--max-inflight-request-bytes")
 	require.EqualValues(t, 1, adm.peak.Load(), "the refused request was never admitted")
+	// A chunked body (no Content-Length) counts by what it turns out to be: a small one does
+	// not wait, a large one does (and is refused alike, 429).
+	code, body := httpCall(t, base+"/v1/get-online-features", onlyReader{strings.NewReader(bigJSON(100))})
+	require.Equal(t, http.StatusOK, code, body)
+	code, body = httpCall(t, base+"/v1/get-online-features", onlyReader{strings.NewReader(bigJSON(600 << 10))})
+	require.Equal(t, http.StatusTooManyRequests, code, "%.300s", body)
+	require.Contains(t, body, "RESOURCE_EXHAUSTED")
+	require.EqualValues(t, 1, adm.peak.Load())
 	adm.open()
 	<-held
 }
