@@ -18,7 +18,12 @@ import (
 // so a 60 KB response (100 entities × 30 features) cleared 1 MiB per call — the largest single
 // cost of that call in the profile (docs/BENCHMARKS.md). Marshalling writes every byte of the
 // response, so the buffers here are not cleared, and come in every power of two.
-type serverCodec struct{}
+//
+// It also records the wire size of large requests (sizes; admission.go), which the gate
+// reads instead of measuring the decoded message again.
+type serverCodec struct {
+	sizes *sizeTable // nil: sizes are not recorded
+}
 
 // poolingThreshold is the size under which a response is marshalled into a fresh slice, as
 // grpc-go does (mem.IsBelowBufferPoolingThreshold).
@@ -73,14 +78,20 @@ func marshalResponse(r *pb.GetOnlineFeaturesResponse) (mem.BufferSlice, error) {
 	return mem.BufferSlice{mem.NewBuffer(buf, responseBuffers)}, nil
 }
 
-func (serverCodec) Unmarshal(data mem.BufferSlice, v any) error {
+func (c serverCodec) Unmarshal(data mem.BufferSlice, v any) error {
 	m := messageOf(v)
 	if m == nil {
 		return fmt.Errorf("proto: failed to unmarshal, message is %T, want proto.Message", v)
 	}
 	buf := data.MaterializeToBuffer(mem.DefaultBufferPool())
 	defer buf.Free()
-	return proto.Unmarshal(buf.ReadOnlyData(), m)
+	if err := proto.Unmarshal(buf.ReadOnlyData(), m); err != nil {
+		return err
+	}
+	if n := buf.Len(); c.sizes != nil && n >= largeRequestBytes {
+		c.sizes.record(v, n)
+	}
+	return nil
 }
 
 func messageOf(v any) proto.Message {

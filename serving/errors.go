@@ -12,6 +12,7 @@ import (
 	"github.com/quiverfs/quiver/definitions"
 	"github.com/quiverfs/quiver/online"
 	"github.com/quiverfs/quiver/registry"
+	"github.com/quiverfs/quiver/serving/auth"
 	"github.com/quiverfs/quiver/serving/model"
 )
 
@@ -45,14 +46,18 @@ func statusOf(ctx context.Context, err error) (*status.Status, bool) {
 	}
 	msg := err.Error()
 	switch {
+	case errors.Is(err, ErrTooLarge): // also when waiting for room took until the deadline
+		return status.New(codes.ResourceExhausted, msg), false
 	case errors.Is(err, context.DeadlineExceeded) || (ctx.Err() != nil && errors.Is(ctx.Err(), context.DeadlineExceeded)):
 		return status.New(codes.DeadlineExceeded, msg), false
 	case errors.Is(err, context.Canceled):
 		return status.New(codes.Canceled, msg), false
+	case errors.Is(err, auth.ErrPermissionDenied):
+		return status.New(codes.PermissionDenied, msg), false
+	case errors.Is(err, auth.ErrUnauthenticated):
+		return status.New(codes.Unauthenticated, msg), false
 	case errors.Is(err, ErrModelNotFound), errors.Is(err, model.ErrNotFound):
 		return status.New(codes.NotFound, msg), false
-	case errors.Is(err, ErrTooLarge):
-		return status.New(codes.ResourceExhausted, msg), false
 	case errors.Is(err, ErrInvalidRequest), errors.Is(err, online.ErrInvalidArgument), errors.Is(err, definitions.ErrInvalid):
 		return status.New(codes.InvalidArgument, msg), false
 	case errors.Is(err, model.ErrInvalidInput), errors.Is(err, ErrPrecondition):

@@ -18,6 +18,9 @@ func (s *Server) GetOnlineFeatures(ctx context.Context, req *pb.GetOnlineFeature
 	s.metrics.inFlight.Inc()
 	defer s.metrics.inFlight.Dec()
 	resp, label, err := s.getOnlineFeatures(ctx, req)
+	if err == nil {
+		err = ctx.Err() // never OK once the deadline passed
+	}
 	if err := s.finish(ctx, "GetOnlineFeatures", label, start, err); err != nil {
 		return nil, err
 	}

@@ -6,10 +6,13 @@ import (
 	"errors"
 	"net/http"
 	"runtime/debug"
+	"strings"
+	"unicode"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/grpc/codes"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 
 	pb "github.com/quiverfs/quiver/proto/quiver/serving/v1"
@@ -21,6 +24,7 @@ import (
 //
 //	POST /v1/get-online-features   body: GetOnlineFeaturesRequest  → GetOnlineFeaturesResponse
 //	POST /v1/predict               body: PredictRequest            → PredictResponse
+//	POST /v1/push-features         body: PushFeaturesRequest       → PushFeaturesResponse
 //	GET  /healthz                  200 {"status":"SERVING"}, 503 otherwise
 //
 // Bodies are protobuf's JSON mapping with the .proto's snake_case field names (camelCase is
@@ -30,6 +34,7 @@ import (
 // HTTPHandler serves the HTTP/JSON API. Serve mounts it on Options.HTTPAddr; it can also be
 // mounted on a caller's own server.
 func (s *Server) HTTPHandler() http.Handler {
+	endpoints := strings.Join(httpEndpoints(), ", ")
 	gw := runtime.NewServeMux(
 		runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.JSONPb{
 			MarshalOptions:   protojson.MarshalOptions{UseProtoNames: true},
@@ -40,7 +45,7 @@ func (s *Server) HTTPHandler() http.Handler {
 			msg := http.StatusText(code)
 			switch code {
 			case http.StatusNotFound:
-				msg = "no such endpoint " + r.URL.Path + "; endpoints: POST /v1/get-online-features, POST /v1/predict, GET /healthz"
+				msg = "no such endpoint " + r.URL.Path + "; endpoints: " + endpoints
 			case http.StatusMethodNotAllowed:
 				msg = r.Method + " is not allowed on " + r.URL.Path + "; use POST"
 			}
@@ -56,13 +61,39 @@ func (s *Server) HTTPHandler() http.Handler {
 	}
 	_ = pb.RegisterFeatureServingHandlerServer(context.Background(), gw, impl)
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", s.httpHealth)
+	mux.HandleFunc("GET "+healthPath, s.httpHealth)
 	mux.Handle("/", gw)
 	h := s.httpCall(mux)
 	if s.opts.Auth != nil {
 		h = s.opts.Auth.HTTPMiddleware(h)
 	}
 	return h
+}
+
+// healthPath is the HTTP health endpoint, open without credentials (auth.Options.OpenHTTPPaths).
+const healthPath = "/healthz"
+
+// httpEndpoints lists the HTTP/JSON API's endpoints, as "METHOD /path", for the 404 answer.
+// It is derived from what RegisterFeatureServingHandlerServer registers — one POST route per
+// method of the FeatureServing service, at /v1/ and the method's name in kebab case
+// (serving_http.yaml's rule) — plus health, so a new method cannot be left out;
+// TestHTTPUnknownPathListsEveryEndpoint checks every one listed is routed.
+func httpEndpoints() []string {
+	var out []string
+	for _, m := range pb.FeatureServing_ServiceDesc.Methods {
+		var path strings.Builder
+		for i, r := range m.MethodName {
+			if unicode.IsUpper(r) {
+				if i > 0 {
+					path.WriteByte('-')
+				}
+				r = unicode.ToLower(r)
+			}
+			path.WriteRune(r)
+		}
+		out = append(out, "POST /v1/"+path.String())
+	}
+	return append(out, "GET "+healthPath)
 }
 
 // httpCall is what the gRPC interceptors do for gRPC calls: a deadline for requests without
@@ -78,8 +109,14 @@ func (s *Server) httpCall(next http.Handler) http.Handler {
 				writeHTTPError(w, http.StatusInternalServerError, codes.Internal, "internal error")
 			}
 		}()
-		// JSON is wordier than protobuf: allow 4× the gRPC message limit.
-		r.Body = http.MaxBytesReader(w, r.Body, 4*int64(s.opts.MaxRecvMsgBytes))
+		// One size limit for both transports: the gRPC message limit.
+		limit := s.opts.MaxRecvMsgBytes
+		if r.ContentLength > int64(limit) {
+			writeHTTPError(w, http.StatusRequestEntityTooLarge, codes.ResourceExhausted, bodyTooLarge(r.ContentLength, limit))
+			return
+		}
+		body := newBodyLimit(w, r.Body, limit)
+		r.Body = body
 		ctx := r.Context()
 		if _, ok := ctx.Deadline(); !ok && r.Header.Get("Grpc-Timeout") == "" {
 			var cancel context.CancelFunc
@@ -87,13 +124,48 @@ func (s *Server) httpCall(next http.Handler) http.Handler {
 			defer cancel()
 			r = r.WithContext(ctx)
 		}
+		// The deadline holds while the body is read, too: a client that stalls in its body
+		// gets 504 at the deadline (httpError), not a handler that waits for it.
+		if d, ok := ctx.Deadline(); ok {
+			_ = http.NewResponseController(w).SetReadDeadline(d)
+		}
+		n := r.ContentLength
+		if n < 0 { // chunked
+			var err error
+			if n, err = body.sizeUnknown(limit); err != nil {
+				s.httpError(ctx, nil, nil, w, r, invalidf("read the request body: %v", err))
+				return
+			}
+		}
+		if n >= largeRequestBytes {
+			release, err := s.gate.admit(ctx, n)
+			if err != nil {
+				st, _ := statusOf(ctx, err)
+				writeHTTPError(w, httpStatus(st.Code()), st.Code(), st.Message())
+				return
+			}
+			defer release()
+			if h := s.hooks.admitted; h != nil {
+				h(n)
+			}
+		}
 		next.ServeHTTP(w, r)
 	})
 }
 
-// httpError writes a handler's (or the gateway's) error with the HTTP status of its code.
-func (s *Server) httpError(ctx context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w http.ResponseWriter, _ *http.Request, err error) {
+// httpError writes a handler's (or the gateway's) error with the HTTP status of its code. A
+// body cut at the size limit is 413 RESOURCE_EXHAUSTED, and any error once the request's
+// deadline passed (a body still unread, say) is 504 DEADLINE_EXCEEDED, whatever the decoder
+// made of them.
+func (s *Server) httpError(ctx context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w http.ResponseWriter, r *http.Request, err error) {
+	if b, ok := r.Body.(*bodyLimit); ok && b.exceeded {
+		writeHTTPError(w, http.StatusRequestEntityTooLarge, codes.ResourceExhausted, bodyTooLarge(r.ContentLength, s.opts.MaxRecvMsgBytes))
+		return
+	}
 	st, _ := statusOf(ctx, err)
+	if st.Code() != codes.DeadlineExceeded && deadlinePassed(ctx) {
+		st = status.New(codes.DeadlineExceeded, "the request's deadline passed before it was answered: "+st.Message())
+	}
 	writeHTTPError(w, httpStatus(st.Code()), st.Code(), st.Message())
 }
 

@@ -7,6 +7,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -111,8 +113,8 @@ func TestHTTPJSON(t *testing.T) {
 			http.StatusPreconditionFailed, "FAILED_PRECONDITION", "is not online"},
 		{"unknown model", "/v1/predict", `{"model": {"name": "chrun"}, "entities": {"user_id": {"val": [{"int64_val": 1}]}}}`,
 			http.StatusNotFound, "NOT_FOUND", "chrun"},
-		{"body too large", "/v1/get-online-features", `{"feature_service": "` + strings.Repeat("x", 17<<20) + `"}`,
-			http.StatusBadRequest, "INVALID_ARGUMENT", "too large"},
+		{"body too large", "/v1/get-online-features", `{"feature_service": "` + strings.Repeat("x", 5<<20) + `"}`,
+			http.StatusRequestEntityTooLarge, "RESOURCE_EXHAUSTED", "larger than the limit of 4194304 bytes (--max-recv-bytes)"},
 		{"no such endpoint", "/v1/get-features", `{}`,
 			http.StatusNotFound, "NOT_FOUND", "POST /v1/get-online-features"},
 	}
@@ -178,4 +180,40 @@ func TestHTTPJSONPredictAndTLS(t *testing.T) {
 		_ = resp.Body.Close()
 	}
 	require.Error(t, err, "a client that does not trust the certificate is refused")
+}
+
+// TestHTTPUnknownPathListsEveryEndpoint is issue 22 item 22: the 404 for an unknown path lists
+// every endpoint the server routes (POST /v1/push-features was missing), one per method of the
+// gRPC service plus health; each one listed is routed, and docs/serving.md lists each.
+func TestHTTPUnknownPathListsEveryEndpoint(t *testing.T) {
+	e := newEnv(t, redisSrv.Addr)
+	base := startHTTP(t, e.options(t))
+	client := &http.Client{Timeout: 10 * time.Second}
+	code, m, raw := post(t, client, base+"/v1/nope", `{}`)
+	require.Equal(t, http.StatusNotFound, code, string(raw))
+	msg := m["message"].(string)
+	_, list, ok := strings.Cut(msg, "endpoints: ")
+	require.True(t, ok, msg)
+	endpoints := strings.Split(list, ", ")
+	require.Contains(t, endpoints, "POST /v1/push-features")
+	require.Contains(t, endpoints, "GET /healthz")
+	var posts int
+	docs, err := os.ReadFile(filepath.Join("..", "docs", "serving.md"))
+	require.NoError(t, err)
+	for _, ep := range endpoints {
+		method, path, ok := strings.Cut(ep, " ")
+		require.True(t, ok, ep)
+		require.Contains(t, string(docs), "| `"+ep+"` |", "docs/serving.md's endpoint table lists %s", ep)
+		req, err := http.NewRequest(method, base+path, strings.NewReader(`{}`))
+		require.NoError(t, err)
+		r, err := client.Do(req)
+		require.NoError(t, err)
+		b, _ := io.ReadAll(r.Body)
+		r.Body.Close()
+		require.NotContains(t, string(b), "no such endpoint", "%s is routed", ep)
+		if method == http.MethodPost {
+			posts++
+		}
+	}
+	require.Equal(t, len(pb.FeatureServing_ServiceDesc.Methods), posts, "one POST endpoint per FeatureServing method: %v", endpoints)
 }

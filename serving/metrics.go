@@ -16,6 +16,8 @@ type metrics struct {
 	revision      prometheus.Gauge
 	refreshErrors prometheus.Counter
 	inFlight      prometheus.Gauge
+	largeBytes    prometheus.Gauge // bytes of large requests admitted (admission.go)
+	largeWaiting  prometheus.Gauge // large requests waiting for room
 }
 
 // latencyBuckets spans 100µs to ~3s, fine-grained under 10ms where serving should live.
@@ -65,8 +67,16 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Namespace: "quiver", Subsystem: "serving", Name: "in_flight_requests",
 			Help: "RPCs being handled.",
 		}),
+		largeBytes: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: "quiver", Subsystem: "serving", Name: "large_request_bytes_in_flight",
+			Help: "Bytes of large requests (64 KiB or more) being decoded and served; at most --max-inflight-request-bytes.",
+		}),
+		largeWaiting: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: "quiver", Subsystem: "serving", Name: "large_requests_waiting",
+			Help: "Large requests waiting for room under --max-inflight-request-bytes.",
+		}),
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.errors, m.latency, m.entityRows, m.storeLatency, m.modelLatency, m.revision, m.refreshErrors, m.inFlight} {
+	for _, c := range []prometheus.Collector{m.requests, m.errors, m.latency, m.entityRows, m.storeLatency, m.modelLatency, m.revision, m.refreshErrors, m.inFlight, m.largeBytes, m.largeWaiting} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

@@ -1,6 +1,7 @@
 package serving
 
 import (
+	"context"
 	"slices"
 	"sort"
 	"strings"
@@ -137,9 +138,13 @@ func (od *onDemandPlan) requestColumns(cols map[string][]online.Value, rows int,
 	return out, nil
 }
 
+// evalChunkRows is how many rows compute evaluates between checks of the request's deadline.
+const evalChunkRows = 64
+
 // compute evaluates the plan's on-demand features over the store's result into p.computed
-// (in the order finish placed them; p is the request's own plan).
-func (od *onDemandPlan) compute(p *readPlan, res *online.ReadResult, req [][]online.Value) error {
+// (in the order finish placed them; p is the request's own plan). It stops with ctx's error
+// once ctx is done, checked every evalChunkRows rows of every view.
+func (od *onDemandPlan) compute(ctx context.Context, p *readPlan, res *online.ReadResult, req [][]online.Value) error {
 	if od == nil {
 		return nil
 	}
@@ -169,7 +174,7 @@ func (od *onDemandPlan) compute(p *readPlan, res *online.ReadResult, req [][]onl
 			at := (len(p.computed) + k) * rows
 			out[k] = values[at : at+rows : at+rows]
 		}
-		if err := v.view.Eval(rows, cols, v.features, out); err != nil {
+		if err := evalChunked(ctx, v.view, rows, cols, v.features, out); err != nil {
 			return err
 		}
 		for _, vals := range out {
@@ -182,6 +187,35 @@ func (od *onDemandPlan) compute(p *readPlan, res *online.ReadResult, req [][]onl
 				}
 			}
 			p.computed = append(p.computed, online.Column{Feature: -1, Values: vals, Statuses: st, EventTS: zeroTS})
+		}
+	}
+	return nil
+}
+
+// evalChunked is view.Eval over rows rows, evalChunkRows at a time, checking ctx before each.
+func evalChunked(ctx context.Context, view *transform.View, rows int, cols [][]online.Value, features []int, out [][]online.Value) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if rows <= evalChunkRows { // one chunk: the columns as they are, nothing to slice
+		return view.Eval(rows, cols, features, out)
+	}
+	ccols, cout := make([][]online.Value, len(cols)), make([][]online.Value, len(out))
+	for lo := 0; lo < rows; lo += evalChunkRows {
+		if lo > 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+		hi := min(lo+evalChunkRows, rows)
+		for i, c := range cols {
+			ccols[i] = c[lo:hi]
+		}
+		for k, o := range out {
+			cout[k] = o[lo:hi:hi]
+		}
+		if err := view.Eval(hi-lo, ccols, features, cout); err != nil {
+			return err
 		}
 	}
 	return nil

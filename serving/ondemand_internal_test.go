@@ -1,6 +1,7 @@
 package serving
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -64,10 +65,61 @@ func BenchmarkOnDemandCompute(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if err := p.onDemand.compute(p, res, cols); err != nil {
+		if err := p.onDemand.compute(context.Background(), p, res, cols); err != nil {
 			b.Fatal(err)
 		}
 	}
 	require.Equal(b, 12.5/4, p.resultColumn(res, 2).Values[0].Float64())
 	require.Equal(b, 11.0, p.resultColumn(res, 4).Values[0].Float64())
+}
+
+// expiringCtx's deadline passes after its Err has been asked `left` times: a deadline that
+// passes in the middle of an evaluation, without a clock.
+type expiringCtx struct {
+	context.Context
+	left, asked int
+}
+
+func (c *expiringCtx) Err() error {
+	c.asked++
+	if c.asked > c.left {
+		return context.DeadlineExceeded
+	}
+	return nil
+}
+
+// TestComputeStopsAtTheDeadline is issue 22 item 9: on-demand evaluation of a large batch
+// checks the request's deadline as it goes (every evalChunkRows rows) and stops with
+// DeadlineExceeded instead of finishing past it.
+func TestComputeStopsAtTheDeadline(t *testing.T) {
+	f, err := definitions.Parse("f.yaml", []byte(odInternalYAML))
+	require.NoError(t, err)
+	repo, err := definitions.NewRepo(f.Objects)
+	require.NoError(t, err)
+	d, err := NewDefinitions("p", 1, repo, nil)
+	require.NoError(t, err)
+	p, err := servicePlan(d, "svc", false)
+	require.NoError(t, err)
+	const rows = 1000
+	p.rows = rows
+	col := func(v online.Value) online.Column {
+		c := online.Column{Values: make([]online.Value, rows), Statuses: make([]online.Status, rows), EventTS: make([]time.Time, rows)}
+		for r := range rows {
+			c.Values[r], c.Statuses[r] = v, online.Present
+		}
+		return c
+	}
+	res := &online.ReadResult{Rows: rows, Columns: []online.Column{col(online.Float64(4)), col(online.Float64(1.5))}}
+	reqCtx := map[string][]online.Value{"amount": col(online.Float64(12.5)).Values, "country": col(online.String("FR")).Values}
+	cols, err := p.onDemand.requestColumns(reqCtx, rows, true)
+	require.NoError(t, err)
+
+	ctx := &expiringCtx{Context: context.Background(), left: 3}
+	err = p.onDemand.compute(ctx, p, res, cols)
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	require.Equal(t, 4, ctx.asked, "checked chunk by chunk, stopped at the first check past the deadline")
+
+	// With time to spare, the same batch is computed in full.
+	require.NoError(t, p.onDemand.compute(context.Background(), p, res, cols))
+	require.Equal(t, 12.5/4, p.resultColumn(res, 2).Values[rows-1].Float64())
 }

@@ -2,6 +2,7 @@ package serving
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -20,6 +21,9 @@ func (s *Server) Predict(ctx context.Context, req *pb.PredictRequest) (*pb.Predi
 	s.metrics.inFlight.Inc()
 	defer s.metrics.inFlight.Dec()
 	resp, label, err := s.predict(ctx, req)
+	if err == nil {
+		err = ctx.Err() // never OK once the deadline passed
+	}
 	if err := s.finish(ctx, "Predict", label, start, err); err != nil {
 		return nil, err
 	}
@@ -63,6 +67,9 @@ func asFloat(v online.Value) float32 {
 
 func (s *Server) predict(ctx context.Context, req *pb.PredictRequest) (*pb.PredictResponse, string, error) {
 	label := "unknown"
+	if err := ctx.Err(); err != nil { // its deadline may have passed while it was decoded
+		return nil, label, err
+	}
 	d, err := s.defs.get()
 	if err != nil {
 		return nil, label, err
@@ -139,7 +146,11 @@ func (s *Server) predict(ctx context.Context, req *pb.PredictRequest) (*pb.Predi
 			c.Statuses[r] = online.Present
 		}
 	}
-	if err := p.onDemand.compute(p, res, reqCols); err != nil {
+	if h := s.hooks.beforeEval; h != nil && p.onDemand != nil {
+		h(ctx)
+	}
+	if err := p.onDemand.compute(ctx, p, res, reqCols); err != nil {
+		res.Release()
 		return nil, label, err
 	}
 	batch := &model.Batch{Rows: res.Rows, Features: p.names, Data: make([]float32, res.Rows*len(p.features))}
@@ -160,7 +171,10 @@ func (s *Server) predict(ctx context.Context, req *pb.PredictRequest) (*pb.Predi
 	outs, err := s.models.predict(ctx, v, batch)
 	s.metrics.modelLatency.WithLabelValues(v.Model, v.Runtime).Observe(time.Since(start).Seconds())
 	if err != nil {
-		return nil, label, fmt.Errorf("model %q version %s: %w", v.Model, v.Version, err)
+		// The runtime's message may name internal addresses and paths (an OIP server's
+		// host:port, an .onnx file): it goes to the log, the caller reads its kind.
+		s.log.Warn("model call failed", "model", v.Model, "version", v.Version, "runtime", v.Runtime, "err", err)
+		return nil, label, modelCallFailed(v, len(p.features), err)
 	}
 	resp := &pb.PredictResponse{
 		ModelName:      v.Model,
@@ -180,6 +194,39 @@ func (s *Server) predict(ctx context.Context, req *pb.PredictRequest) (*pb.Predi
 	}
 	res.Release() // the batch and the response hold copies, nothing of res
 	return resp, label, nil
+}
+
+// modelCallError is a model runtime's failure as callers read it: the model, version and kind
+// of failure, never the runtime's own message. It matches the runtime error's kind
+// (errors.Is), so statusOf gives it the runtime error's code.
+type modelCallError struct {
+	msg string
+	err error
+}
+
+func (e *modelCallError) Error() string { return e.msg }
+func (e *modelCallError) Unwrap() error { return e.err }
+
+// modelCallFailed is err, from running (or opening) model version v on a batch of features
+// per row, as callers read it.
+func modelCallFailed(v model.Version, features int, err error) error {
+	what := fmt.Sprintf("model %q version %s", v.Model, v.Version)
+	var msg string
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		msg = what + " did not answer before the deadline"
+	case errors.Is(err, context.Canceled):
+		msg = what + ": the call was canceled"
+	case errors.Is(err, model.ErrUnavailable):
+		msg = what + " is unavailable: its " + v.Runtime + " runtime cannot be reached or opened (the server's log says why); retry later"
+	case errors.Is(err, model.ErrNotFound):
+		msg = what + " is not known to its " + v.Runtime + " runtime (the server's log says why)"
+	case errors.Is(err, model.ErrInvalidInput):
+		msg = fmt.Sprintf("%s refused its input, %d features per row of feature service %q (the server's log has the runtime's message)", what, features, v.FeatureService)
+	default:
+		msg = what + " failed (the server's log says why)"
+	}
+	return &modelCallError{msg: msg, err: err}
 }
 
 // requestContext converts request-time columns to values of the features they replace, by

@@ -2,10 +2,13 @@ package serving
 
 import (
 	"context"
+	"slices"
+	"strconv"
 	"time"
 
 	"github.com/quiverfs/quiver/definitions"
 	"github.com/quiverfs/quiver/online"
+	"github.com/quiverfs/quiver/serving/auth"
 )
 
 // Feature retrieval in domain types: the one function every transport calls. GetFeatures and
@@ -71,6 +74,9 @@ func (s *Server) getFeatures(ctx context.Context, req FeatureRequest) (*Features
 // without building the domain columns first (planColumn gives them one at a time).
 func (s *Server) retrieve(ctx context.Context, req FeatureRequest) (*readPlan, *online.ReadResult, string, error) {
 	label := "unknown"
+	if err := ctx.Err(); err != nil { // its deadline may have passed while it was decoded
+		return nil, nil, label, err
+	}
 	d, err := s.defs.get()
 	if err != nil {
 		return nil, nil, label, err
@@ -90,6 +96,9 @@ func (s *Server) retrieve(ctx context.Context, req FeatureRequest) (*readPlan, *
 		if p, err = planRead(d, features, req.FullFeatureNames); err != nil {
 			return nil, nil, label, err
 		}
+		if err := s.authorizeOnDemandInputs(ctx, p.onDemand); err != nil {
+			return nil, nil, label, err
+		}
 	}
 	ents, err := checkEntities(d, req.Entities, s.opts.MaxEntityRows)
 	if err != nil {
@@ -107,7 +116,11 @@ func (s *Server) retrieve(ctx context.Context, req FeatureRequest) (*readPlan, *
 	if err != nil {
 		return nil, nil, label, err
 	}
-	if err := p.onDemand.compute(p, res, reqCols); err != nil {
+	if h := s.hooks.beforeEval; h != nil && p.onDemand != nil {
+		h(ctx)
+	}
+	if err := p.onDemand.compute(ctx, p, res, reqCols); err != nil {
+		res.Release()
 		return nil, nil, label, err
 	}
 	return p, res, label, nil
@@ -134,4 +147,28 @@ func planColumn(p *readPlan, res *online.ReadResult, i int) FeatureColumn {
 		Statuses: c.Statuses,
 		EventTS:  c.EventTS,
 	}
+}
+
+// authorizeOnDemandInputs checks, with authentication on, that the caller may read every
+// stored feature view the plan's on-demand views read: a grant on an on-demand view does not
+// cover them, or a caller sending amount=1 would read 1/spend_30d exactly. Requests by feature
+// service do not come here: a grant on a service covers what the service declares, on-demand
+// features and what they read included, as a model grant covers its service (docs/security.md).
+func (s *Server) authorizeOnDemandInputs(ctx context.Context, od *onDemandPlan) error {
+	if s.opts.Auth == nil || od == nil {
+		return nil
+	}
+	for _, v := range od.views {
+		var rs []auth.Resource
+		for _, n := range v.view.Needs() {
+			if n.Request || slices.ContainsFunc(rs, func(r auth.Resource) bool { return r.Name == n.Input }) {
+				continue
+			}
+			rs = append(rs, auth.Resource{Kind: auth.KindFeatureView, Project: s.opts.Project, Name: n.Input})
+		}
+		if err := s.opts.Auth.AuthorizeReads(ctx, auth.MethodGetOnlineFeatures, "on-demand view "+strconv.Quote(v.view.Def.Name), rs...); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"path"
 	"runtime/debug"
 	"sync/atomic"
 	"time"
@@ -74,8 +75,18 @@ type Options struct {
 
 	// Addr is the gRPC listen address of Run. Default DefaultAddr.
 	Addr string
-	// MetricsAddr is the HTTP listen address of /metrics; empty: no metrics endpoint.
+	// MetricsAddr is the HTTP listen address of /metrics; empty: no metrics endpoint. Metrics
+	// are never authenticated: NewServer refuses a non-loopback MetricsAddr unless
+	// AllowUnauthenticatedMetrics is set (or AllowUnauthenticated, on a server without Auth).
 	MetricsAddr string
+	// AllowUnauthenticatedMetrics lets MetricsAddr be a non-loopback address.
+	AllowUnauthenticatedMetrics bool
+	// HealthAddr is the listen address of a plain-HTTP health endpoint, GET /healthz as on
+	// the HTTP/JSON API, for probes that can present neither credentials nor a client
+	// certificate (a Kubernetes httpGet probe of a server whose TLS requires client
+	// certificates). It serves health only, without TLS or authentication, on any address.
+	// Empty: none.
+	HealthAddr string
 	// HTTPAddr is the listen address of the HTTP/JSON API (the same API as gRPC, see
 	// HTTPHandler); empty: none.
 	HTTPAddr string
@@ -86,8 +97,14 @@ type Options struct {
 	RefreshInterval time.Duration
 	// MaxEntityRows bounds the entity rows of one request. Default 1000.
 	MaxEntityRows int
-	// MaxRecvMsgBytes and MaxSendMsgBytes bound message sizes. Defaults 4 MiB and 64 MiB.
+	// MaxRecvMsgBytes bounds a request's size on both transports: a gRPC message, an HTTP/JSON
+	// body. MaxSendMsgBytes bounds a gRPC response. Defaults 4 MiB and 64 MiB.
 	MaxRecvMsgBytes, MaxSendMsgBytes int
+	// MaxInflightRequestBytes bounds the bytes of large requests (64 KiB or more) decoded and
+	// served at once, over both transports; a large request waits for room within its
+	// deadline, then is refused with RESOURCE_EXHAUSTED (admission.go). Default 4 ×
+	// MaxRecvMsgBytes; never less than MaxRecvMsgBytes.
+	MaxInflightRequestBytes int
 	// RequestTimeout is the deadline given to requests that come without one. Default 5s.
 	RequestTimeout time.Duration
 	// StartupTimeout bounds each startup step that talks to another service: loading the
@@ -151,6 +168,10 @@ func (o Options) withDefaults() Options {
 	if o.MaxSendMsgBytes <= 0 {
 		o.MaxSendMsgBytes = DefaultMaxSendMsgBytes
 	}
+	if o.MaxInflightRequestBytes <= 0 {
+		o.MaxInflightRequestBytes = 4 * o.MaxRecvMsgBytes
+	}
+	o.MaxInflightRequestBytes = max(o.MaxInflightRequestBytes, o.MaxRecvMsgBytes)
 	if o.RequestTimeout <= 0 {
 		o.RequestTimeout = DefaultRequestTimeout
 	}
@@ -176,12 +197,24 @@ type Server struct {
 	opts    Options
 	log     *slog.Logger
 	metrics *metrics
+	gate    *gate
+	sizes   sizeTable // wire sizes of large gRPC requests, from the codec
 	defs    definitionsHolder
 	models  *modelCache
 	grpc    *grpc.Server
 	health  *health.Server
 	tls     *tls.Config // nil: plaintext
 	served  atomic.Bool
+	hooks   testHooks
+}
+
+// testHooks are called where tests need to hold a request (export_test.go sets them before
+// Serve); nil in production.
+type testHooks struct {
+	// admitted: a large request of n bytes was admitted to decoding and serving.
+	admitted func(n int64)
+	// beforeEval: the request's on-demand features are about to be evaluated.
+	beforeEval func(ctx context.Context)
 }
 
 // NewServer checks opts, loads the project's definitions from the registry (failing when it
@@ -206,11 +239,17 @@ func NewServer(ctx context.Context, opts Options) (*Server, error) {
 			}
 		}
 	}
+	openServer := opts.Auth == nil && opts.AllowUnauthenticated // everything is open by choice
+	if opts.MetricsAddr != "" && !opts.AllowUnauthenticatedMetrics && !openServer {
+		if err := auth.CheckMetricsBind(opts.MetricsAddr); err != nil {
+			return nil, err
+		}
+	}
 	m, err := newMetrics(opts.Registerer)
 	if err != nil {
 		return nil, fmt.Errorf("serving: register metrics: %w", err)
 	}
-	s := &Server{opts: opts, log: opts.Logger, metrics: m}
+	s := &Server{opts: opts, log: opts.Logger, metrics: m, gate: newGate(int64(opts.MaxInflightRequestBytes), m)}
 	s.models = newModelCache(opts.Models, s.log)
 	lctx, cancel := context.WithTimeout(ctx, opts.StartupTimeout)
 	err = refreshOnce(lctx, &s.defs, opts.Registry, opts.Project, s.log, m, nil)
@@ -219,17 +258,20 @@ func NewServer(ctx context.Context, opts Options) (*Server, error) {
 		return nil, fmt.Errorf("serving: load definitions of project %q: %w", opts.Project, err)
 	}
 
-	unary := []grpc.UnaryServerInterceptor{s.recoverInterceptor, s.deadlineInterceptor}
+	// sizeInterceptor comes first: it takes the entry the codec recorded for a large request
+	// before anything can refuse the call (admission.go).
+	unary := []grpc.UnaryServerInterceptor{s.sizeInterceptor, s.recoverInterceptor, s.deadlineInterceptor}
 	sopts := []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(opts.MaxRecvMsgBytes),
 		grpc.MaxSendMsgSize(opts.MaxSendMsgBytes),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
-		grpc.ForceServerCodecV2(serverCodec{}), // codec.go: response buffers that are not cleared
+		grpc.ForceServerCodecV2(serverCodec{sizes: &s.sizes}), // codec.go: response buffers that are not cleared
 	}
 	if opts.Auth != nil {
 		unary = append(unary, opts.Auth.UnaryServerInterceptor())
 		sopts = append(sopts, grpc.ChainStreamInterceptor(opts.Auth.StreamServerInterceptor()))
 	}
+	unary = append(unary, s.admitInterceptor)
 	sopts = append(sopts, grpc.ChainUnaryInterceptor(unary...))
 	if opts.TLS != nil {
 		s.tls = opts.TLS
@@ -377,6 +419,11 @@ func (s *Server) endpoints() []*endpoint {
 		mux.Handle("/metrics", s.MetricsHandler())
 		out = append(out, &endpoint{name: "metrics", addr: s.opts.MetricsAddr, srv: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: errLog}})
 	}
+	if s.opts.HealthAddr != "" {
+		mux := http.NewServeMux()
+		mux.HandleFunc("GET "+healthPath, s.httpHealth)
+		out = append(out, &endpoint{name: "health", addr: s.opts.HealthAddr, srv: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: errLog}})
+	}
 	if s.opts.HTTPAddr != "" {
 		out = append(out, &endpoint{name: "HTTP/JSON", addr: s.opts.HTTPAddr, tls: s.tls != nil,
 			srv: &http.Server{Handler: s.HTTPHandler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, TLSConfig: s.tls, ErrorLog: errLog}})
@@ -460,6 +507,34 @@ func (s *Server) deadlineInterceptor(ctx context.Context, req any, info *grpc.Un
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, s.opts.RequestTimeout)
 		defer cancel()
+	}
+	return handler(ctx, req)
+}
+
+// sizeInterceptor moves a large request's wire size, recorded by the codec, into its context.
+func (s *Server) sizeInterceptor(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	if n, ok := s.sizes.take(req); ok {
+		ctx = context.WithValue(ctx, requestSizeKey{}, int64(n))
+	}
+	return handler(ctx, req)
+}
+
+// admitInterceptor passes large requests through the gate (admission.go) before their
+// handler converts and serves them. It runs after authentication: an unauthenticated caller
+// never takes room.
+func (s *Server) admitInterceptor(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	n, ok := ctx.Value(requestSizeKey{}).(int64)
+	if !ok {
+		return handler(ctx, req)
+	}
+	start := time.Now()
+	release, err := s.gate.admit(ctx, n)
+	if err != nil {
+		return nil, s.finish(ctx, path.Base(info.FullMethod), "unknown", start, err)
+	}
+	defer release()
+	if h := s.hooks.admitted; h != nil {
+		h(n)
 	}
 	return handler(ctx, req)
 }

@@ -237,7 +237,7 @@ func TestServeAuthMatrix(t *testing.T) {
 
 	// The same token for service B.
 	_, err = getService(withToken(svcA), c, "profile_v1")
-	requireCode(t, err, codes.PermissionDenied, `permission denied: subject:svc-a is not granted feature service "profile_v1" in project "shop"`)
+	requireCode(t, err, codes.PermissionDenied, `subject:svc-a is not granted feature service "profile_v1" in project "shop"`)
 	// ...nor a view by reference, nor a model.
 	_, err = c.GetOnlineFeatures(withToken(svcA), &pb.GetOnlineFeaturesRequest{Kind: &pb.GetOnlineFeaturesRequest_Features{Features: &pb.FeatureList{Val: []string{"user_stats:clicks_7d"}}}, Entities: userEntities()})
 	requireCode(t, err, codes.PermissionDenied, `feature view "user_stats"`)
@@ -268,7 +268,7 @@ func TestServeAuthMatrix(t *testing.T) {
 	scorer := r.ca.Client(t, "scorer", "Quiver tests").TLS(t)
 	mc := pb.NewFeatureServingClient(dial(t, p, r, true, &scorer))
 	_, err = getService(context.Background(), mc, "churn_v1")
-	requireCode(t, err, codes.PermissionDenied, `permission denied: cert:CN=scorer,O=Quiver tests is not granted feature service "churn_v1"`)
+	requireCode(t, err, codes.PermissionDenied, `cert:CN=scorer,O=Quiver tests is not granted feature service "churn_v1"`)
 	pred, err := mc.Predict(context.Background(), &pb.PredictRequest{Model: &pb.ModelRef{Name: "churn"}, Entities: userEntities()})
 	checkGrantedPredict(t, r, pred, err)
 	// A JWT whose groups claim is granted the model.
@@ -356,6 +356,8 @@ func TestServeAuthJWKSURL(t *testing.T) {
   policy:
     grants:
       - { principals: [subject:svc-a], feature_services: [churn_v1] }
+      - { principals: [subject:svc-od], feature_views: [cart_features] }
+      - { principals: [subject:svc-od-in], feature_views: [cart_features, user_stats] }
 `, r.jwksURL, testIssuer, testAudience))
 	p := startAuthServe(t, r)
 	conn := dial(t, p, r, false, nil)
@@ -377,6 +379,37 @@ func TestServeAuthJWKSURL(t *testing.T) {
 
 	requireReflection(t, withToken(svcA), conn, codes.Unimplemented)
 	require.Contains(t, scrape(t, p.metrics), `quiver_serving_auth_denials_total{code="PermissionDenied",method="/quiver.serving.v1.FeatureServing/GetOnlineFeatures",reason="not_granted"} 1`)
+
+	// Issue 22 item 2, as seen: a grant on the on-demand view cart_features alone must not
+	// read user_stats through it (cart_value=1 gave exactly 1/spend_30d).
+	cart := &pb.GetOnlineFeaturesRequest{
+		Kind:           &pb.GetOnlineFeaturesRequest_Features{Features: &pb.FeatureList{Val: []string{"cart_features:cart_over_spend"}}},
+		Entities:       userEntities(),
+		RequestContext: map[string]*pb.RepeatedValue{"cart_value": {Val: []*pb.Value{{Kind: &pb.Value_DoubleVal{DoubleVal: 1}}}}},
+	}
+	_, err = c.GetOnlineFeatures(withToken(r.token(t, r.urlKey, "svc-od", nil)), cart)
+	requireCode(t, err, codes.PermissionDenied, `subject:svc-od is not granted feature view "user_stats" in project "shop", which on-demand view "cart_features" reads`)
+	resp, err = c.GetOnlineFeatures(withToken(r.token(t, r.urlKey, "svc-od-in", nil)), cart)
+	require.NoError(t, err)
+	require.Len(t, resp.Features, 1)
+
+	// Issue 22 item 16: the CLI says a refusal's kind once ("unauthenticated: unauthenticated:
+	// ..." was seen), in text and in -o json.
+	var out strings.Builder
+	for _, tc := range []struct {
+		name  string
+		token string
+		args  []string
+	}{
+		{"no token", "", []string{"get-online", "--service", "churn_v1", "--entity", "user_id=1"}},
+		{"not granted", svcA, []string{"get-online", "--service", "profile_v1", "--entity", "user_id=1"}},
+		{"not granted, json", svcA, []string{"-o", "json", "predict", "--model", "churn", "--entity", "user_id=1"}},
+		{"no token, json", "", []string{"-o", "json", "get-online", "--feature", "user_stats:clicks_7d", "--entity", "user_id=1"}},
+	} {
+		res := quiver(t, map[string]string{"QUIVER_TOKEN": tc.token}, append(tc.args, "--server", p.addr)...)
+		fmt.Fprintf(&out, "# %s: quiver %s\nexit %d\n%s\n", tc.name, strings.Join(tc.args, " "), res.code, res.stderr)
+	}
+	golden(t, "remote_refusals.txt", out.String())
 }
 
 // TestServeRefusesToStart: every bad serving setup fails at startup with exit code 1 and a
@@ -398,6 +431,8 @@ func TestServeRefusesToStart(t *testing.T) {
 		{"missing TLS key", "  tls: { cert: tls/server.pem, key: tls/nope.pem }\n", nil, []string{"read TLS key", filepath.Join(r.dir, "tls", "nope.pem")}},
 		{"missing client CA", "  tls: { cert: tls/server.pem, key: tls/server-key.pem, client_ca: tls/noca.pem }\n", nil, []string{"read TLS client CA", filepath.Join(r.dir, "tls", "noca.pem")}},
 		{"missing JWKS file", "  jwt: { jwks_file: keys/none.json, issuer: i, audience: a }\n", nil, []string{"read jwks_file " + filepath.Join(r.dir, "keys", "none.json")}},
+		{"metrics on every interface, with authentication", "  jwt: { jwks_file: jwks.json, issuer: i, audience: a }\n", []string{"--addr", anyAddr, "--metrics-addr", anyAddr},
+			[]string{"--metrics-addr " + anyAddr + " (every interface): /metrics is never authenticated", "--allow-unauthenticated-metrics"}},
 		{"JWKS URL down", "  jwt: { jwks_url: 'http://127.0.0.1:1/jwks.json', issuer: i, audience: a }\n", nil, []string{"read jwks_url http://127.0.0.1:1/jwks.json"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -418,6 +453,15 @@ func TestServeRefusesToStart(t *testing.T) {
 	waitHealthy(t, p, dial(t, p, r, false, nil))
 	res := p.stop(t)
 	require.Equal(t, exitOK, res.code, res.stderr)
+	// ...and --allow-unauthenticated-metrics the one for metrics alone.
+	r.setServing(t, "  jwt: { jwks_file: jwks.json, issuer: i, audience: a }\n")
+	mport, err := testenv.FreePort()
+	require.NoError(t, err)
+	p = startServeOn(t, r, "0.0.0.0", "--metrics-addr", "0.0.0.0:"+strconv.Itoa(mport), "--allow-unauthenticated-metrics")
+	waitHealthy(t, p, dial(t, p, r, false, nil))
+	require.Contains(t, scrape(t, "127.0.0.1:"+strconv.Itoa(mport)), "quiver_serving_in_flight_requests")
+	res = p.stop(t)
+	require.Equal(t, exitOK, res.code, res.stderr)
 }
 
 // TestServeMTLSRequired: with client_ca and the default client_auth (require), a client
@@ -429,13 +473,26 @@ func TestServeMTLSRequired(t *testing.T) {
   api_tokens: [{ name: nightly, sha256: %s }]
   policy_file: policy.yaml
 `, testIssuer, testAudience, authtest.SHA256("nightly-secret")))
-	p := startAuthServe(t, r)
+	hport, err := testenv.FreePort()
+	require.NoError(t, err)
+	p := startAuthServe(t, r, "--health-addr", "0.0.0.0:"+strconv.Itoa(hport))
 	scorer := r.ca.Client(t, "scorer", "Quiver tests").TLS(t)
 	conn := dial(t, p, r, true, &scorer)
 	waitHealthy(t, p, conn)
 	c := pb.NewFeatureServingClient(conn)
 
-	_, err := getService(context.Background(), c, "churn_v1")
+	// Issue 22 item 24: a probe without a client certificate (a Kubernetes httpGet probe)
+	// cannot check health on the gRPC port, whose handshake needs one; --health-addr answers
+	// it in plain HTTP.
+	hctx, hcancel := context.WithTimeout(context.Background(), 10*time.Second)
+	_, err = healthpb.NewHealthClient(dial(t, p, r, true, nil)).Check(hctx, &healthpb.HealthCheckRequest{})
+	hcancel()
+	require.Equal(t, codes.Unavailable, status.Code(err), "%v", err)
+	probe := curl(t, "http://127.0.0.1:"+strconv.Itoa(hport)+"/healthz")
+	require.Equal(t, 200, probe.status, "%s %s", probe.body, probe.err)
+	require.JSONEq(t, `{"status":"SERVING"}`, probe.body)
+
+	_, err = getService(context.Background(), c, "churn_v1")
 	requireCode(t, err, codes.PermissionDenied, `cert:CN=scorer,O=Quiver tests is not granted feature service "churn_v1"`)
 	// Certificate and token together: the caller holds both identities.
 	resp, err := getService(withToken(r.token(t, r.fileKey, "svc-a", nil)), c, "churn_v1")

@@ -3,7 +3,7 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
+	"strings"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -144,13 +144,19 @@ func statusError(err error) error {
 	case codes.Unavailable, codes.DeadlineExceeded:
 		return codedError{st.Message(), registry.ErrUnavailable}
 	case codes.Unauthenticated:
-		return codedError{fmt.Sprintf("unauthenticated: %s", st.Message()), errUnauthenticated}
+		return codedError{withKind("unauthenticated", st.Message()), errUnauthenticated}
 	case codes.PermissionDenied:
-		return codedError{fmt.Sprintf("permission denied: %s", st.Message()), errPermissionDenied}
+		return codedError{withKind("permission denied", st.Message()), errPermissionDenied}
 	case codes.Canceled:
 		return codedError{st.Message(), context.Canceled}
 	}
 	return failedError{errors.New(st.Message())}
+}
+
+// withKind prefixes a server's message with its kind, once: quiver servers send the message
+// alone (the kind is the status code), servers before issue 22 sent it with the kind.
+func withKind(kind, msg string) string {
+	return kind + ": " + strings.TrimPrefix(msg, kind+": ")
 }
 
 // codedError is a message that matches kind with errors.Is without repeating kind's text.

@@ -58,6 +58,17 @@ func TestExitMap(t *testing.T) {
 	}
 }
 
+// TestRemoteRefusalKindOnce: a server's refusal is printed with its kind once, whether the
+// server sends the message alone (quiver today) or with the kind (servers before issue 22).
+func TestRemoteRefusalKindOnce(t *testing.T) {
+	for _, msg := range []string{"no credentials", "unauthenticated: no credentials"} {
+		require.Equal(t, "unauthenticated: no credentials", statusError(status.Error(codes.Unauthenticated, msg)).Error())
+	}
+	for _, msg := range []string{"token:a is not granted model", "permission denied: token:a is not granted model"} {
+		require.Equal(t, "permission denied: token:a is not granted model", statusError(status.Error(codes.PermissionDenied, msg)).Error())
+	}
+}
+
 func TestWantsJSON(t *testing.T) {
 	require.True(t, wantsJSON([]string{"list", "-o", "json", "--bogus"}))
 	require.True(t, wantsJSON([]string{"--output=json", "list"}))

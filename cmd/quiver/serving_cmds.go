@@ -83,7 +83,9 @@ docs/serving.md.
 Authentication (mTLS, JWT bearer tokens, API tokens) and the policy granting callers
 projects, feature services, views and models are configured in the serving: section of
 quiver.yaml; without authentication the server listens on loopback addresses only unless
---allow-unauthenticated is given. See docs/security.md.`,
+--allow-unauthenticated is given. /metrics is never authenticated: a non-loopback
+--metrics-addr needs --allow-unauthenticated-metrics. --health-addr serves health alone, in
+plain HTTP, for probes that cannot present a client certificate. See docs/security.md.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
@@ -164,7 +166,9 @@ quiver.yaml; without authentication the server listens on loopback addresses onl
 	}
 	f := cmd.Flags()
 	f.StringVar(&opts.Addr, "addr", serving.DefaultAddr, "gRPC listen address HOST:PORT")
-	f.StringVar(&opts.MetricsAddr, "metrics-addr", "127.0.0.1:9464", "Prometheus /metrics listen address HOST:PORT (empty: none)")
+	f.StringVar(&opts.MetricsAddr, "metrics-addr", "127.0.0.1:9464", "Prometheus /metrics listen address HOST:PORT (empty: none); never authenticated, so loopback only unless --allow-unauthenticated-metrics")
+	f.BoolVar(&opts.AllowUnauthenticatedMetrics, "allow-unauthenticated-metrics", false, "serve /metrics on a non-loopback --metrics-addr (anyone who reaches it reads the server's metrics)")
+	f.StringVar(&opts.HealthAddr, "health-addr", "", "plain-HTTP health listen address HOST:PORT (GET /healthz; no TLS, no credentials, health only) for probes that cannot present a client certificate (empty: none)")
 	f.StringVar(&opts.HTTPAddr, "http-addr", "", "HTTP/JSON API listen address HOST:PORT (empty: none); see docs/serving.md")
 	f.BoolVar(&opts.PreloadModels, "preload-models", true, "open every model at startup and refuse to start when one cannot be opened (false: open each on its first request)")
 	f.DurationVar(&opts.StartupTimeout, "startup-timeout", serving.DefaultStartupTimeout, "give up starting when the registry or a model takes longer than this")
@@ -174,7 +178,8 @@ quiver.yaml; without authentication the server listens on loopback addresses onl
 	f.BoolVar(&opts.AllowUnauthenticated, "allow-unauthenticated", false, "serve without authentication on a non-loopback address (anyone who reaches it reads every feature and model)")
 	f.DurationVar(&opts.RefreshInterval, "refresh", serving.DefaultRefreshInterval, "how often to check the registry for new definitions")
 	f.IntVar(&opts.MaxEntityRows, "max-entity-rows", serving.DefaultMaxEntityRows, "most entity rows per request")
-	f.Var(bytesize.NewIntValue(&opts.MaxRecvMsgBytes, serving.DefaultMaxRecvMsgBytes), "max-recv-bytes", "largest request message, e.g. 4MiB")
+	f.Var(bytesize.NewIntValue(&opts.MaxRecvMsgBytes, serving.DefaultMaxRecvMsgBytes), "max-recv-bytes", "largest request, a gRPC message or an HTTP/JSON body alike, e.g. 4MiB")
+	f.Var(bytesize.NewIntValue(&opts.MaxInflightRequestBytes, 0), "max-inflight-request-bytes", "most bytes of large requests (64KiB or more) decoded and served at once; others wait within their deadline (default 4 × --max-recv-bytes)")
 	f.DurationVar(&opts.RequestTimeout, "request-timeout", serving.DefaultRequestTimeout, "deadline for requests that come without one")
 	f.DurationVar(&opts.ShutdownTimeout, "shutdown-timeout", serving.DefaultShutdownTimeout, "how long to drain in-flight calls on shutdown")
 	f.IntVar(&gogc, "gogc", 400, "the Go garbage collector's GOGC for this server: its live heap is small, and collecting it less often than Go's default (100) took 5-20% off the server CPU per call in docs/BENCHMARKS.md; 0 leaves Go's setting; the GOGC environment variable, when set, wins")

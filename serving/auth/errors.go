@@ -42,7 +42,9 @@ type authError struct {
 	msg    string
 }
 
-func (e *authError) Error() string { return "unauthenticated: " + e.msg }
+// Error is the message alone: the kind is the error's code (UNAUTHENTICATED, 401), and whoever
+// renders the code says it (`quiver: unauthenticated: no credentials: ...`), once.
+func (e *authError) Error() string { return e.msg }
 func (e *authError) Unwrap() error { return ErrUnauthenticated }
 
 // Reasons, the values of the reason label of quiver_serving_auth_denials_total.
@@ -62,10 +64,19 @@ func unauthenticated(reason, format string, args ...any) error {
 type DeniedError struct {
 	Principal string
 	Resource  Resource
+	// Via, when set, names what the call asked for that reads Resource (`on-demand view
+	// "cart_features"`).
+	Via string
 }
 
+// Error says who was not granted what, without the kind: that is the error's code
+// (PERMISSION_DENIED, 403), said once by whoever renders it.
 func (e *DeniedError) Error() string {
-	return "permission denied: " + e.Principal + " is not granted " + e.Resource.String()
+	msg := e.Principal + " is not granted " + e.Resource.String()
+	if e.Via != "" {
+		msg += ", which " + e.Via + " reads"
+	}
+	return msg
 }
 
 // Unwrap makes errors.Is(err, ErrPermissionDenied) hold.

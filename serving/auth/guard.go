@@ -223,6 +223,32 @@ func (g *Guard) Authorize(ctx context.Context, fullMethod string, req any) error
 	return nil
 }
 
+// AuthorizeReads checks the principal in ctx (as Authorize does) for resources a call reads
+// through something it asked for and was authorized for: the stored feature views an on-demand
+// view's expressions read, which a grant on the on-demand view does not cover. via names what
+// reads them, for the message (`on-demand view "cart_features"`). A denial is logged and
+// counted; the error matches ErrPermissionDenied and names the first resource not granted.
+func (g *Guard) AuthorizeReads(ctx context.Context, fullMethod, via string, rs ...Resource) error {
+	if g.policy == nil || len(rs) == 0 {
+		return nil
+	}
+	p := FromContext(ctx)
+	if p == nil {
+		err := unauthenticated(reasonNoCredentials, "no authenticated principal")
+		g.record(ctx, fullMethod, "", nil, err)
+		return err
+	}
+	if err := g.policy.check(p, rs); err != nil {
+		var de *DeniedError
+		if errors.As(err, &de) {
+			de.Via = via
+		}
+		g.record(ctx, fullMethod, "", p, err)
+		return err
+	}
+	return nil
+}
+
 // record logs and counts a refused call.
 func (g *Guard) record(ctx context.Context, method, peerAddr string, p *Principal, err error) {
 	code, reason := codes.Unauthenticated, reasonInvalid

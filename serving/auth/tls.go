@@ -64,19 +64,40 @@ func certPrincipal(state *tls.ConnectionState) *Principal {
 // on, unless it was explicitly allowed to serve unauthenticated (quiver serve
 // --allow-unauthenticated).
 func CheckBind(addr string) error {
+	where, ok := loopback(addr)
+	if ok {
+		return nil
+	}
+	return fmt.Errorf("%w: %s: anyone who can reach it could read every feature and model. Configure authentication in the serving: section of quiver.yaml (tls.client_ca, jwt or api_tokens; see docs/security.md), listen on 127.0.0.1, or pass --allow-unauthenticated to accept the risk", ErrInsecureBind, where)
+}
+
+// CheckMetricsBind is CheckBind for the metrics endpoint, which is never authenticated (a
+// Prometheus scraper brings no credentials): it returns ErrInsecureBind unless addr is a
+// loopback address, whatever authentication the API has. A server calls it unless it was
+// explicitly allowed to serve metrics to anyone (quiver serve --allow-unauthenticated-metrics).
+func CheckMetricsBind(addr string) error {
+	where, ok := loopback(addr)
+	if ok {
+		return nil
+	}
+	return fmt.Errorf("%w: --metrics-addr %s: /metrics is never authenticated, so anyone who can reach it reads the server's metrics (feature service and model names, request rates, errors). Listen on 127.0.0.1 (and scrape through a sidecar or port-forward), or pass --allow-unauthenticated-metrics to accept that (docs/security.md)", ErrInsecureBind, where)
+}
+
+// loopback reports whether addr's host is a loopback address ("localhost", 127.0.0.0/8,
+// ::1), and otherwise names addr for a message.
+func loopback(addr string) (where string, ok bool) {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
 		host = addr
 	}
 	if host == "localhost" {
-		return nil
+		return addr, true
 	}
 	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
-		return nil
+		return addr, true
 	}
-	where := addr
 	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
-		where = addr + " (every interface)"
+		return addr + " (every interface)", false
 	}
-	return fmt.Errorf("%w: %s: anyone who can reach it could read every feature and model. Configure authentication in the serving: section of quiver.yaml (tls.client_ca, jwt or api_tokens; see docs/security.md), listen on 127.0.0.1, or pass --allow-unauthenticated to accept the risk", ErrInsecureBind, where)
+	return addr, false
 }
