@@ -27,8 +27,16 @@ if [[ -x "$venv/bin/feast" && "$(cat "$venv/.quiver-stamp" 2>/dev/null)" == "$wa
 fi
 command -v "$python" >/dev/null || { echo "feast.sh: $python not found (Debian: apt-get install -y python3 python3-venv)" >&2; exit 1; }
 
-rm -rf "$venv"
+# One install at a time (test binaries and scripts may call this together): the second waits,
+# then finds the environment ready.
 mkdir -p "$(dirname "$venv")"
+exec 9>"$venv.lock"
+flock 9
+if [[ -x "$venv/bin/feast" && "$(cat "$venv/.quiver-stamp" 2>/dev/null)" == "$want" ]]; then
+	echo "$venv"
+	exit 0
+fi
+rm -rf "$venv"
 "$python" -m venv "$venv" >&2 || { echo "feast.sh: $python -m venv failed (Debian: apt-get install -y python3-venv)" >&2; exit 1; }
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-input \
 	-c "$constraints" "feast==$FEAST_VERSION" >&2 ||
