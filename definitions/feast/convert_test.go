@@ -160,7 +160,7 @@ func kitchenSink() *core.Registry {
 
 	return &core.Registry{
 		RegistrySchemaVersion: "1",
-		Projects: []*core.Project{{Spec: &core.ProjectSpec{Name: p, Description: "The shop."}}, {Spec: &core.ProjectSpec{Name: "other"}}},
+		Projects:              []*core.Project{{Spec: &core.ProjectSpec{Name: p, Description: "The shop."}}, {Spec: &core.ProjectSpec{Name: "other"}}},
 		Entities: []*core.Entity{
 			{Spec: &core.EntitySpecV2{Name: "user", Project: p, JoinKey: "user_id", Description: "A customer.", Owner: "growth@shop", Tags: map[string]string{"tier": "1"}}},
 			{Spec: &core.EntitySpecV2{Name: "merchant", Project: p, JoinKey: "merchant_id"}},
