@@ -214,12 +214,17 @@ func (c *converter) name(k definitions.Kind, feastKind, name string) string {
 		return q
 	}
 	q := name
-	if !definitions.ValidName(q) {
-		q = sanitize(name)
+	if valid := definitions.ValidName(q); !valid || taken(m, q) {
+		base := sanitize(name)
+		q = base
 		for i := 2; taken(m, q); i++ {
-			q = fmt.Sprintf("%s_%d", strings.TrimRight(sanitize(name)[:min(len(sanitize(name)), 58)], "_"), i)
+			q = fmt.Sprintf("%s_%d", base[:min(len(base), 58)], i)
 		}
-		c.report(feastKind, name, "name", Changed, fmt.Sprintf("renamed to %q: Quiver names start with a letter or '_' and hold only letters, digits and '_' (at most 63)", q), "")
+		why := "Quiver names start with a letter or '_' and hold only letters, digits and '_' (at most 63)"
+		if valid {
+			why = fmt.Sprintf("another Feast %s was renamed %q", feastKind, name)
+		}
+		c.report(feastKind, name, "name", Changed, fmt.Sprintf("renamed to %q: %s", q, why), "")
 	}
 	m[name] = q
 	return q

@@ -167,6 +167,7 @@ func kitchenSink() *core.Registry {
 			{Spec: &core.EntitySpecV2{Name: "location", Project: p, JoinKey: "lat", ValueType: ftypes.ValueType_DOUBLE}},
 			{Spec: &core.EntitySpecV2{Name: "orphan", Project: p, JoinKey: "orphan_id"}},
 			{Spec: &core.EntitySpecV2{Name: "driver-v2", Project: p, JoinKey: "driver_id", ValueType: ftypes.ValueType_STRING}},
+			{Spec: &core.EntitySpecV2{Name: "driver_v2", Project: p, JoinKey: "driver_id", ValueType: ftypes.ValueType_STRING}},
 			{Spec: &core.EntitySpecV2{Name: dummyEntity, Project: p, JoinKey: "__dummy_id"}},
 			{Spec: &core.EntitySpecV2{Name: "user", Project: "other", JoinKey: "user_id", ValueType: ftypes.ValueType_STRING}},
 		},
