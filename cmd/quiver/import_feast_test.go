@@ -340,8 +340,9 @@ func diffHistorical(t *testing.T, feastRows, quiverRows []map[string]cell, featu
 	t.Helper()
 	f, q := byRowID(t, feastRows), byRowID(t, quiverRows)
 	// TTL in joins: Feast's file offline store drops an entity row when its entity has rows
-	// in a view but none within the TTL before the row's time; Quiver keeps every entity row,
-	// with nulls for that view's features. dropped lists exactly those rows and features.
+	// in a view but none within [T - ttl, T] (all older, or all later); Quiver keeps every
+	// entity row, with nulls for that view's features. dropped lists exactly those rows and
+	// the features Quiver must answer null.
 	missing := map[int64][]string{}
 	for id := range q {
 		if _, ok := f[id]; !ok {
@@ -500,8 +501,9 @@ func merchantOf(u int) string { return strconv.Itoa(1000 + u%22 + 1) } // 1021 a
 //   - user_txn, the push source's batch file (exactly the view's columns): every 8h for users
 //     1-80; users 71-80 stop 2.3 days ago (past the 1-day TTL).
 //   - entities.parquet: each user 8 days and 3 hours ago, 51 hours ago and an hour ago (none
-//     within minutes after a row, so created times never straddle an entity row's time).
-func writeRichData(t *testing.T, data string, now time.Time) (entities string, ties map[int64]tie, staleStats, staleTxn []int64) {
+//     within minutes after a row, so created times never straddle an entity row's time), and
+//     user 1 once more, before any data.
+func writeRichData(t *testing.T, data string, now time.Time) (entities string, ties map[int64]tie, staleStats, staleTxn []int64, beforeData int64) {
 	t.Helper()
 	us := func(tm time.Time) arrow.Timestamp { return arrow.Timestamp(tm.UnixMicro()) }
 	ts := &arrow.TimestampType{Unit: arrow.Microsecond, TimeZone: "UTC"}
@@ -620,8 +622,16 @@ func writeRichData(t *testing.T, data string, now time.Time) (entities string, t
 				id++
 			}
 		}
+		// User 1 before any of its rows: no row of any view within the TTL before it.
+		b.Field(0).(*array.Int64Builder).Append(id)
+		b.Field(1).(*array.Int64Builder).Append(1)
+		b.Field(2).(*array.StringBuilder).Append(merchantOf(1))
+		b.Field(3).(*array.TimestampBuilder).Append(us(start.Add(-2 * time.Hour)))
+		b.Field(4).(*array.Float64Builder).Append(1)
+		b.Field(5).(*array.Int64Builder).Append(0)
+		beforeData = id
 	})
-	return filepath.Clean(entities), ties, staleStats, staleTxn
+	return filepath.Clean(entities), ties, staleStats, staleTxn, beforeData
 }
 
 // statsValues are the features of user u's k-th user_stats row (bump makes a variant).
@@ -691,8 +701,9 @@ func testFeastRich(t *testing.T, venv string) {
 	feastRepo := filepath.Join(base, "shop", "feature_repo")
 	copyDir(t, "testdata/feast/rich", feastRepo)
 	now := time.Now().UTC().Truncate(time.Second)
-	entities, ties, staleStats, staleTxn := writeRichData(t, filepath.Join(feastRepo, "data"), now)
-	staleRows, staleScores := map[int64][]string{}, map[int64][]string{}
+	entities, ties, staleStats, staleTxn, beforeData := writeRichData(t, filepath.Join(feastRepo, "data"), now)
+	staleRows := map[int64][]string{beforeData: {"clicks", "spend", "active", "segment", "spend_per_click", "amount_over_spend", "score", "orders", "amount"}}
+	staleScores := map[int64][]string{beforeData: {"score"}}
 	for _, id := range staleStats {
 		staleRows[id] = []string{"clicks", "spend", "active", "segment", "spend_per_click", "amount_over_spend"}
 		staleScores[id] = []string{"score"}
