@@ -12,6 +12,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -55,7 +56,7 @@ func feastVenv(t *testing.T) string {
 		out, err := exec.Command(script).Output()
 		if err != nil {
 			var stderr string
-			if ee, ok := err.(*exec.ExitError); ok {
+			if ee := (*exec.ExitError)(nil); errors.As(err, &ee) {
 				stderr = string(ee.Stderr)
 			}
 			feastOnce.err = fmt.Errorf("scripts/feast.sh (needs python3 with venv and PyPI): %v\n%s", err, stderr)

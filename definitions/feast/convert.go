@@ -518,7 +518,7 @@ func (c *converter) convertSource(ds *core.DataSource) *definitions.Source {
 	switch ds.GetType() {
 	case core.DataSource_BATCH_FILE:
 		fo := ds.GetFileOptions()
-		if fo.GetFileFormat().GetDeltaFormat() != nil {
+		if fo.GetFileFormat().GetDeltaFormat() != nil { //nolint:staticcheck // registries written by Feast before TableFormat hold it here
 			c.report(kind, label, "file_format", Skipped, "a Delta Lake table: Quiver reads Parquet files, Iceberg tables and Trino queries", "read it through Trino (trino: { table: ... }) or export it to Parquet")
 			return nil
 		}
@@ -790,7 +790,7 @@ func (c *converter) streamFeatureViews() {
 			c.report(kind, s.GetName(), "aggregations", Skipped, "stream aggregations: Quiver's aggregation views read a batch source (push and stream ingestion do not maintain aggregation tiles yet)", "declare an aggregation view over the batch source (docs/aggregations.md)")
 			continue
 		}
-		if s.GetFeatureTransformation().GetTransformation() != nil || s.GetUserDefinedFunction() != nil {
+		if s.GetFeatureTransformation().GetTransformation() != nil || s.GetUserDefinedFunction() != nil { //nolint:staticcheck // older registries hold the UDF here
 			c.report(kind, s.GetName(), "udf", Skipped, "a Python transformation of the stream; Quiver writes the stream's fields as they are", "")
 			continue
 		}

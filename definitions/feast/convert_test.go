@@ -72,7 +72,7 @@ func kitchenSink() *core.Registry {
 	mapped := fileSource("mapped_src", "data/mapped.parquet")
 	mapped.FieldMapping = map[string]string{"n_clicks": "clicks"}
 	delta := fileSource("delta_src", "data/delta")
-	delta.GetFileOptions().FileFormat = &core.FileFormat{Format: &core.FileFormat_DeltaFormat{DeltaFormat: &core.TableFormat_DeltaFormat{}}}
+	delta.GetFileOptions().FileFormat = &core.FileFormat{Format: &core.FileFormat_DeltaFormat{DeltaFormat: &core.TableFormat_DeltaFormat{}}} //nolint:staticcheck // as older registries hold it
 	s3 := fileSource("s3_src", "s3://bucket/users.parquet")
 	bq := &core.DataSource{Name: "bq_src", Project: p, Type: core.DataSource_BATCH_BIGQUERY, TimestampField: "ts",
 		Options: &core.DataSource_BigqueryOptions{BigqueryOptions: &core.DataSource_BigQueryOptions{Query: "SELECT * FROM shop.orders"}}}

@@ -27,8 +27,8 @@ func (c *converter) onDemandView(s *core.OnDemandFeatureViewSpec) {
 	name := s.GetName()
 	udf := s.GetFeatureTransformation().GetUserDefinedFunction()
 	body, mode := udf.GetBodyText(), s.GetMode()
-	if udf == nil && s.GetUserDefinedFunction() != nil {
-		body = s.GetUserDefinedFunction().GetBodyText()
+	if old := s.GetUserDefinedFunction(); udf == nil && old != nil { //nolint:staticcheck // registries written before FeatureTransformationV2 hold it here
+		body = old.GetBodyText()
 	}
 	if mode == "" {
 		mode = udf.GetMode()

@@ -63,7 +63,7 @@ func (c *converter) featureServices() {
 				case dup:
 					c.report(kind, name, where+"."+f, Skipped,
 						fmt.Sprintf("feature name %q is also selected from view %q: Feast serves both only with full feature names (%s__%s); Quiver names features without their view, unique in a service", f, prev, view, f),
-						fmt.Sprintf("select it in a second feature service, or rename the feature in one of the views; see docs/from-feast.md, full feature names"))
+						"select it in a second feature service, or rename the feature in one of the views; see docs/from-feast.md, full feature names")
 				default:
 					owner[f] = view
 					picked = append(picked, f)
