@@ -277,7 +277,12 @@ func feastOnline(t *testing.T, a feastAnswers, name string) map[string][]onlineC
 // importFeast runs quiver import feast and checks its -o json answer.
 func importFeast(t *testing.T, feastRepo, out string) importJSON {
 	t.Helper()
-	r := quiver(t, nil, "-o", "json", "import", "feast", feastRepo, "--out", out)
+	r := quiver(t, nil, "import", "feast", feastRepo, "--out", out, "--dry-run")
+	require.Equal(t, exitOK, r.code, r.stderr)
+	require.Contains(t, r.stdout, "entities:\n")
+	require.Contains(t, r.stdout, "Not converted, or not as it was")
+	require.NoDirExists(t, out, "--dry-run writes nothing")
+	r = quiver(t, nil, "-o", "json", "import", "feast", feastRepo, "--out", out)
 	require.Equal(t, exitOK, r.code, r.stderr)
 	checkContract(t, "import feast", r.stdout)
 	var res importJSON
@@ -984,4 +989,37 @@ func writeMerchantKeys(t *testing.T, dir string, now time.Time) (numbers, strs, 
 	csv = filepath.Join(dir, "merchant_keys.csv")
 	require.NoError(t, os.WriteFile(csv, []byte(b.String()), 0o644))
 	return numbers, strs, csv
+}
+
+// TestImportFeastErrors: what cannot be imported is refused with exit 1 (kind invalid), a
+// message naming the file and what would be valid, and nothing written.
+func TestImportFeastErrors(t *testing.T) {
+	notFeast := t.TempDir()
+	s3 := t.TempDir()
+	writeFile(t, filepath.Join(s3, "feature_store.yaml"), "project: shop\nregistry: s3://bucket/registry.pb\n")
+	notApplied := t.TempDir()
+	writeFile(t, filepath.Join(notApplied, "feature_store.yaml"), "project: shop\nregistry: data/registry.db\n")
+	cases := []struct {
+		name, repo string
+		args       []string
+		msg        string
+	}{
+		{"not a feast repository", notFeast, nil, "has no feature_store.yaml"},
+		{"registry in an object store", s3, nil, `names registry "s3://bucket/registry.pb", which is not a local file`},
+		{"not applied", notApplied, nil, "registry.db does not exist: run feast apply"},
+		{"registry flag", s3, []string{"--registry", filepath.Join(notApplied, "missing.db")}, "missing.db does not exist"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "q")
+			r := quiver(t, nil, append([]string{"-o", "json", "import", "feast", tc.repo, "--out", out}, tc.args...)...)
+			require.Equal(t, exitInvalid, r.code, r.stderr)
+			e := checkErrorJSON(t, "import feast", r)
+			require.Equal(t, kindInvalid, e.Kind)
+			require.Contains(t, e.Error, tc.msg)
+			require.NoDirExists(t, out)
+		})
+	}
+	r := quiver(t, nil, "import", "feast")
+	require.Equal(t, exitUsage, r.code, r.stderr)
 }
