@@ -12,7 +12,7 @@ LDFLAGS   := -X main.Version=$(VERSION)
 GOLANGCI_LINT_VERSION ?= v2.15.0
 GOLANGCI_LINT         ?= $(GO) run github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
 
-.PHONY: all build test vet fmt-check lint unit fuzz bench proto proto-check proto-lint onnxruntime duckdb demo ui-screenshots clean
+.PHONY: all build test vet fmt-check lint unit fuzz bench proto proto-check proto-lint feast feast-proto feast-proto-check bench-feast onnxruntime duckdb demo ui-screenshots clean
 
 all: build
 
@@ -21,8 +21,8 @@ build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/quiver ./cmd/quiver
 	$(GO) build -o $(BIN)/shop-trainer ./examples/shop/trainer
 
-## test: everything CI runs — vet, gofmt check, golangci-lint, generated code fresh, the race-enabled suite (ONNX tests included), fuzzing
-test: vet fmt-check lint proto-check unit fuzz
+## test: everything CI runs — vet, gofmt check, golangci-lint, generated code fresh, the race-enabled suite (ONNX and Feast tests included), fuzzing
+test: vet fmt-check lint proto-check feast-proto-check unit fuzz
 
 vet:
 	$(GO) vet $(PKGS)
@@ -43,7 +43,7 @@ lint:
 duckdb:
 	npm ci --prefix scripts/duckdb --no-audit --no-fund --loglevel=error
 
-unit: duckdb
+unit: duckdb feast
 	QUIVER_ONNXRUNTIME_LIB=$$(./scripts/onnxruntime.sh) $(GO) test -race -timeout 30m $(TESTFLAGS) $(PKGS)
 
 # A short run of each fuzz target, on top of the seed corpora the unit tests already replay.
@@ -65,6 +65,24 @@ proto-check: proto
 	git diff --exit-code proto/
 	@out=$$(git status --porcelain --untracked-files=all proto/); \
 	if [ -n "$$out" ]; then echo "proto-check: generated files not committed:"; echo "$$out"; exit 1; fi
+
+## feast: install Feast 0.67 (PyPI, pinned by scripts/feast/constraints.txt) into a cached venv, which quiver import feast's acceptance test and bench-feast use
+feast:
+	@./scripts/feast.sh >/dev/null
+
+## feast-proto: regenerate the Go code of Feast's registry protos (definitions/feast/internal/proto)
+feast-proto:
+	./scripts/feast-proto.sh
+
+## feast-proto-check: regenerate and fail when the committed Feast proto Go code differs (or is missing)
+feast-proto-check: feast-proto
+	git diff --exit-code definitions/feast/internal/proto/
+	@out=$$(git status --porcelain --untracked-files=all definitions/feast/internal/proto/); \
+	if [ -n "$$out" ]; then echo "feast-proto-check: generated files not committed:"; echo "$$out"; exit 1; fi
+
+## bench-feast: Feast's Python SDK and Quiver on the same data (scripts/bench-feast.sh)
+bench-feast: build feast
+	./scripts/bench-feast.sh
 
 ## proto-lint: buf lint of proto/ (buf.yaml). buf is not a go.mod tool (it would pull hundreds of
 ## modules into go.sum); install it with: go install github.com/bufbuild/buf/cmd/buf@v1.75.0

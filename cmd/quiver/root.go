@@ -69,6 +69,7 @@ predictions over gRPC.`,
 	root.AddCommand(
 		a.initCommand(),
 		a.validateCommand(),
+		a.importCommand(),
 		a.planCommand(),
 		a.applyCommand(),
 		a.listCommand(),

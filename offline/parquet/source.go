@@ -245,10 +245,7 @@ func (st *stream) openNext(ctx context.Context) (err error) {
 	for _, c := range f.mapper.SourceColumns() {
 		fieldIdx = append(fieldIdx, schema.FieldIndices(c)[0])
 	}
-	leaves, err := fr.Manifest.GetFieldIndices(fieldIdx)
-	if err != nil {
-		return fmt.Errorf("%s: project columns: %w", name, err)
-	}
+	leaves := leafColumns(pf, fieldIdx)
 	groups := st.rowGroups(pf, fr, schema)
 	if len(groups) > 0 {
 		f.rr, err = fr.GetRecordReader(ctx, leaves, groups)
@@ -258,6 +255,25 @@ func (st *stream) openNext(ctx context.Context) (err error) {
 	}
 	st.cur = f
 	return nil
+}
+
+// leafColumns returns the Parquet leaf column indices of top-level fields, in file order:
+// what GetRecordReader and the column chunk statistics are indexed by. They differ from the
+// field indices once a nested column (a struct has a leaf per member) comes first.
+// (pqarrow's SchemaManifest.GetFieldIndices maps the other way, leaves to fields.)
+func leafColumns(pf *file.Reader, fields []int) []int {
+	want := make(map[int]bool, len(fields))
+	for _, f := range fields {
+		want[f] = true
+	}
+	sch := pf.MetaData().Schema
+	var leaves []int
+	for i := range sch.NumColumns() {
+		if want[sch.Root().FieldIndexByField(sch.ColumnRoot(i))] {
+			leaves = append(leaves, i)
+		}
+	}
+	return leaves
 }
 
 // rowGroups lists the row groups whose timestamp statistics overlap the range; a row group
@@ -276,8 +292,8 @@ func (st *stream) rowGroups(pf *file.Reader, fr *pqarrow.FileReader, schema *arr
 	if !ok {
 		return all
 	}
-	leaves, err := fr.Manifest.GetFieldIndices(idx[:1])
-	if err != nil || len(leaves) != 1 {
+	leaves := leafColumns(pf, idx[:1])
+	if len(leaves) != 1 {
 		return all
 	}
 	start, end := st.r.Micros()
