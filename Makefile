@@ -86,7 +86,7 @@ python-proto-check: python-proto
 ## python-test: install ./python into the cached venv (scripts/python-venv.sh) and run its pytest suite
 ## against a real quiver serve on throwaway Redis and PostgreSQL (PYTEST_ARGS to select tests)
 python-test: build
-	@venv=$$(./scripts/python-venv.sh) && \
+	@venv=$$(./scripts/python-venv.sh) && rm -rf python/build && \
 	"$$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation --force-reinstall ./python && \
 	cd python && QUIVER_BIN=$(CURDIR)/$(BIN)/quiver QUIVER_TRAINER_DIR=$(CURDIR)/$(BIN) \
 	QUIVER_ONNXRUNTIME_LIB=$$(../scripts/onnxruntime.sh) "$$venv/bin/python" -m pytest $(PYTEST_ARGS) tests

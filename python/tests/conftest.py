@@ -118,7 +118,7 @@ def env():
             "QUIVER_ONLINE": redis_url,
             "QUIVER_WAREHOUSE": str(work / "warehouse"),
             "QUIVER_ONNXRUNTIME_LIB": _onnxruntime_lib(),
-            "PATH": trainer_dir + os.pathsep + e.get("PATH", ""),
+            "PATH": os.pathsep.join([str(quiver.parent), trainer_dir, e.get("PATH", "")]),
         })
         e.pop("QUIVER_TOKEN", None)
         repo = work / "shop"

@@ -220,18 +220,31 @@ def _set_py(value: Any, v: Any, where: str) -> None:
     _set_scalar(value, _scalar_kind(v, where), v, where)
 
 
+def fill_py(rv: Any, values: Sequence[Any], where: str) -> None:
+    """Appends the Python objects in values (None, or NaN, is null) to the RepeatedValue rv."""
+    add = rv.val.add
+    for i, v in enumerate(values):
+        t = type(v)  # the common scalar types first: a keyword add is the cheapest way in
+        if t is int and _INT64_MIN <= v <= _INT64_MAX:
+            add(int64_val=v)
+        elif t is str:
+            add(string_val=v)
+        elif t is float and v == v:
+            add(double_val=v)
+        else:
+            _set_py(add(), v, f"{where}: row {i}")
+
+
 def py_column(values: Sequence[Any], where: str) -> Any:
     """A RepeatedValue of the Python objects in values (None, or NaN, is null)."""
     rv = pb.RepeatedValue()
-    out = rv.val
-    for i, v in enumerate(values):
-        _set_py(out.add(), v, f"{where}: row {i}")
+    fill_py(rv, values, where)
     return rv
 
 
 # ---- Arrow -> Value --------------------------------------------------------------------------
 
-# Arrow scalar type -> (Value field, list field, how to read an array's values as Python).
+# Arrow scalar type -> (its Value field, the Value field of a list of it).
 _ARROW_KINDS: list[tuple[Callable[[pa.DataType], bool], str, str]] = [
     (lambda t: pa.types.is_int8(t) or pa.types.is_int16(t) or pa.types.is_int32(t)
      or pa.types.is_uint8(t) or pa.types.is_uint16(t), "int32_val", "int32_list_val"),
@@ -259,9 +272,7 @@ def _kind_of(t: pa.DataType, where: str) -> tuple[str, str]:
 
 
 def _is_list(t: pa.DataType) -> bool:
-    return (pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t)
-            or getattr(pa.types, "is_list_view", lambda _: False)(t)
-            or getattr(pa.types, "is_large_list_view", lambda _: False)(t))
+    return pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t)
 
 
 def timestamp_micros(arr: pa.Array, where: str) -> list[Any]:
@@ -316,14 +327,20 @@ def _dense(arr: Any) -> pa.Array:
 def arrow_column(arr: Any, where: str) -> Any:
     """A RepeatedValue of the values of an Arrow array (or chunked array), typed by the
     array's type. Nulls become empty Values; a null inside a list value is refused."""
+    rv = pb.RepeatedValue()
+    fill_arrow(rv, arr, where)
+    return rv
+
+
+def fill_arrow(rv: Any, arr: Any, where: str) -> None:
+    """Appends the values of an Arrow array to the RepeatedValue rv (see arrow_column)."""
     arr = _dense(arr)
     t = arr.type
-    rv = pb.RepeatedValue()
     out = rv.val
     if pa.types.is_null(t):
         for _ in range(len(arr)):
             out.add()
-        return rv
+        return
     if _is_list(t):
         elem = t.value_type
         if pa.types.is_dictionary(elem):
@@ -351,7 +368,7 @@ def arrow_column(arr: Any, where: str) -> Any:
             else:
                 lst.val.extend(items[pos:pos + n])
             pos += n
-        return rv
+        return
     kind, _ = _kind_of(t, where)
     items = _python_values(arr, kind, where)
     if kind == "timestamp_val":
@@ -359,13 +376,12 @@ def arrow_column(arr: Any, where: str) -> Any:
             v = out.add()
             if us is not None:
                 _set_timestamp(v.timestamp_val, us)
-        return rv
+        return
     for x in items:
         if x is None:
             out.add()
         else:
             out.add(**{kind: x})
-    return rv
 
 
 def _to_arrow_array(col: Any) -> pa.Array | None:
@@ -380,9 +396,11 @@ def _to_arrow_array(col: Any) -> pa.Array | None:
     return None
 
 
-def columns_of(data: Any, where: str) -> dict[str, Any]:
+def columns_of(data: Any, where: str, target: Any = None) -> dict[str, Any]:
     """Columns of a mapping {name: sequence}, a pandas DataFrame or a pyarrow Table /
-    RecordBatch, as {name: RepeatedValue}; every column must have the same length."""
+    RecordBatch, as {name: RepeatedValue}; every column must have the same length. With
+    target (a request's map field of RepeatedValue), the columns are written into it in place
+    (no copy) and the returned dict holds those entries."""
     if data is None:
         return {}
     if isinstance(data, (pa.Table, pa.RecordBatch)):
@@ -403,15 +421,16 @@ def columns_of(data: Any, where: str) -> dict[str, Any]:
             raise InvalidArgumentError(f"{where}: column names must be strings, got {name!r}")
         w = f"{where} column {name!r}"
         arr = _to_arrow_array(col)
-        if arr is not None:
-            rv = arrow_column(arr, w)
-        elif isinstance(col, (str, bytes)) or not isinstance(col, Sequence):
+        if arr is None and (isinstance(col, (str, bytes)) or not isinstance(col, Sequence)):
             raise InvalidArgumentError(
                 f"{w}: want a list with one value per row, got {type(col).__name__}"
                 + (f" ({col!r})" if isinstance(col, (str, bytes, int, float)) else "")
             )
+        rv = target[name] if target is not None else pb.RepeatedValue()
+        if arr is not None:
+            fill_arrow(rv, arr, w)
         else:
-            rv = py_column(col, w)
+            fill_py(rv, col, w)
         n = len(rv.val)
         if length is None:
             length = n

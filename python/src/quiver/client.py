@@ -217,28 +217,28 @@ class Client:
     # ---- requests -----------------------------------------------------------------------
 
     @staticmethod
-    def _entities(entity_rows: Any, entities: Any, where: str) -> tuple[dict[str, Any], list[str]]:
+    def _entities(req: Any, entity_rows: Any, entities: Any, where: str) -> tuple[int, list[str]]:
+        """Writes the entity columns into req.entities; returns the row count and the names."""
         if (entity_rows is None) == (entities is None):
             raise InvalidArgumentError(
                 f"{where}: give entity_rows=[{{'user_id': 7}}, ...] or entities={{'user_id': [7, ...]}}, not both or neither"
             )
         if entity_rows is not None:
             entities = _convert.rows_to_columns(entity_rows, "entity_rows")
-        cols = _convert.columns_of(entities, "entities")
+        cols = _convert.columns_of(entities, "entities", req.entities)
         if not cols:
             raise InvalidArgumentError(f"{where}: no entity columns; give at least one join key")
-        return cols, list(cols)
+        return len(next(iter(cols.values())).val), list(cols)
 
     @staticmethod
-    def _request_context(request_context: Any, rows: int) -> dict[str, Any]:
-        cols = _convert.columns_of(request_context, "request_context")
+    def _request_context(req: Any, request_context: Any, rows: int) -> None:
+        cols = _convert.columns_of(request_context, "request_context", req.request_context)
         for name, rv in cols.items():
             if len(rv.val) != rows:
                 raise InvalidArgumentError(
                     f"request_context column {name!r} has {len(rv.val)} values for {rows} entity rows; "
                     "give one value per entity row"
                 )
-        return cols
 
     def get_online_features(
         self,
@@ -287,12 +287,8 @@ class Client:
                 if not isinstance(r, str) or ":" not in r:
                     raise InvalidArgumentError(f"features: {r!r} is not a 'view:feature' (or 'view:*') reference")
             req.features.val.extend(refs)
-        cols, order = self._entities(entity_rows, entities, "get_online_features")
-        for name, rv in cols.items():
-            req.entities[name].CopyFrom(rv)
-        rows = len(next(iter(cols.values())).val)
-        for name, rv in self._request_context(request_context, rows).items():
-            req.request_context[name].CopyFrom(rv)
+        rows, order = self._entities(req, entity_rows, entities, "get_online_features")
+        self._request_context(req, request_context, rows)
         return OnlineResponse(self._call("GetOnlineFeatures", req, timeout), order)
 
     def predict(
@@ -320,12 +316,8 @@ class Client:
         req = pb.PredictRequest(model=_parse_model(model), include_features=bool(include_features))
         if entities is not None and entity_rows is None and isinstance(entities, Sequence) and not isinstance(entities, (str, bytes)):
             entities, entity_rows = None, entities  # a list of rows
-        cols, order = self._entities(entity_rows, entities, "predict")
-        for name, rv in cols.items():
-            req.entities[name].CopyFrom(rv)
-        rows = len(next(iter(cols.values())).val)
-        for name, rv in self._request_context(request_context, rows).items():
-            req.request_context[name].CopyFrom(rv)
+        rows, order = self._entities(req, entity_rows, entities, "predict")
+        self._request_context(req, request_context, rows)
         return Prediction(self._call("Predict", req, timeout), order)
 
     def push(
@@ -400,7 +392,7 @@ class Client:
         req = pb.PushFeaturesRequest(feature_view=view)
         part = table.slice(lo, hi - lo)
         for name in value_names:
-            req.columns[name].CopyFrom(_convert.arrow_column(part.column(name), f"push {view}: column {name!r}"))
+            _convert.fill_arrow(req.columns[name], part.column(name), f"push {view}: column {name!r}")
         req.event_timestamps_micros.extend(event[lo:hi])
         if created is not None:
             req.created_timestamps_micros.extend(created[lo:hi])
