@@ -22,7 +22,6 @@ import time
 from pathlib import Path
 
 import pandas as pd
-
 import quiver
 
 LIVE_VIEW = """\

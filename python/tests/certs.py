@@ -5,6 +5,7 @@ client certificate of its own (which the server must refuse)."""
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,7 +13,6 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-import ipaddress
 
 CLIENT_ORG = "Quiver Tests"
 CLIENT_CN = "scorer"

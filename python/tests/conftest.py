@@ -25,9 +25,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
-
 import certs
+import pytest
 from services import ROOT, Process, free_port, start_postgres, start_redis, tail
 
 LIVE_YAML = """\
@@ -167,7 +166,7 @@ def server(env):
 @dataclass
 class Secure:
     addr: str
-    certs: "certs.Certs"
+    certs: certs.Certs
     tokens: dict  # name -> token
 
 

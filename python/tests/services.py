@@ -14,8 +14,8 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Optional, Sequence
 
 ROOT = Path(__file__).resolve().parents[2]  # the repository root
 
@@ -60,8 +60,8 @@ class Process:
     """A child process with its log file; stop() sends SIGTERM (or sig) and kills it after
     `grace` seconds."""
 
-    def __init__(self, name: str, argv: Sequence[str], log: Path, *, cwd: Optional[Path] = None,
-                 env: Optional[dict] = None, user: Optional[str] = None) -> None:
+    def __init__(self, name: str, argv: Sequence[str], log: Path, *, cwd: Path | None = None,
+                 env: dict | None = None, user: str | None = None) -> None:
         self.name, self.log = name, log
         self._logf = open(log, "wb")
         self.proc = subprocess.Popen(
@@ -117,7 +117,7 @@ def start_redis(dir: Path) -> tuple[Process, str]:
         p = Process("redis-server", [server, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(dir),
                                      "--save", "", "--appendonly", "no", "--daemonize", "no"], dir / "redis.log")
         try:
-            wait_until(lambda: _tcp_open(port), p, "accepting connections", 30)
+            wait_until(lambda port=port: _tcp_open(port), p, "accepting connections", 30)
             return p, f"redis://127.0.0.1:{port}/0"
         except RuntimeError:
             if attempt == 2:
@@ -125,7 +125,7 @@ def start_redis(dir: Path) -> tuple[Process, str]:
     raise AssertionError("unreachable")
 
 
-def _unprivileged_user() -> Optional[str]:
+def _unprivileged_user() -> str | None:
     """initdb and postgres refuse to run as root: run them as postgres (or nobody) then."""
     if os.geteuid() != 0:
         return None
@@ -168,7 +168,7 @@ def start_postgres(dir: Path) -> tuple[Process, str]:
                                  "-c", "max_connections=100", "-c", "shared_buffers=32MB"],
                     log, cwd=dir, user=user)
         try:
-            wait_until(lambda: _pg_ready(isready, port), p, "accepting connections", 60)
+            wait_until(lambda port=port: _pg_ready(isready, port), p, "accepting connections", 60)
             return p, f"postgres://postgres@127.0.0.1:{port}/postgres?sslmode=disable"
         except RuntimeError:
             if attempt == 2:

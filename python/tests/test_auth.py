@@ -7,7 +7,6 @@ import datetime as dt
 
 import pyarrow as pa
 import pytest
-
 import quiver
 
 ROWS = [{"user_id": 7}]

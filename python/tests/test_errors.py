@@ -7,7 +7,6 @@ import socket
 
 import grpc
 import pytest
-
 import quiver
 from quiver import errors
 from services import free_port
@@ -69,7 +68,7 @@ def test_timeout_is_per_call_and_deadline_exceeded():
     with socket.socket() as silent:
         silent.bind(("127.0.0.1", 0))
         silent.listen(16)
-        addr = "127.0.0.1:%d" % silent.getsockname()[1]
+        addr = f"127.0.0.1:{silent.getsockname()[1]}"
         with quiver.Client(addr, timeout=0.3) as c:  # the client's default
             with pytest.raises(quiver.DeadlineExceededError) as e:
                 c.get_online_features(feature_service="churn_v1", entity_rows=[{"user_id": 1}])

@@ -7,7 +7,6 @@ import math
 import pandas as pd
 import pyarrow as pa
 import pytest
-
 import quiver
 
 

@@ -13,8 +13,8 @@ One rule each way, used by every method:
 from __future__ import annotations
 
 import datetime as _dt
-from collections.abc import Mapping, Sequence
-from typing import Any, Callable
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import pyarrow as pa
 
@@ -532,5 +532,5 @@ def decode_column(col: Any, rows: int) -> list[Any]:
     if len(vals) != rows:
         raise InternalError(f"feature {col.name!r}: the server sent {len(vals)} values for {rows} rows")
     if any(nulls):
-        return [None if n else v for v, n in zip(vals, nulls)]
+        return [None if n else v for v, n in zip(vals, nulls, strict=True)]
     return vals

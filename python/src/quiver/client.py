@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Optional, Sequence, Union
+from typing import Any, Union
 
 import grpc
 import pyarrow as pa
@@ -17,7 +18,7 @@ from .serving.v1 import serving_pb2_grpc as pb_grpc
 
 __all__ = ["Client", "TLSConfig"]
 
-PathOrPEM = Union[str, bytes, "os.PathLike[str]"]
+PathOrPEM = Union[str, bytes, "os.PathLike[str]"]  # noqa: UP007 (evaluated at run time: a str in it)
 Token = Union[str, Callable[[], str]]
 
 #: The default per-call timeout, in seconds.
@@ -29,7 +30,7 @@ DEFAULT_PUSH_BATCH_ROWS = 5000
 DEFAULT_MAX_REQUEST_BYTES = 4 * 1024 * 1024 - 64 * 1024
 
 
-def _read_pem(v: Optional[PathOrPEM], what: str) -> Optional[bytes]:
+def _read_pem(v: PathOrPEM | None, what: str) -> bytes | None:
     if v is None:
         return None
     if isinstance(v, bytes):
@@ -56,10 +57,10 @@ class TLSConfig:
       from the address's host (an IP address, a load balancer).
     """
 
-    root_ca: Optional[PathOrPEM] = None
-    client_cert: Optional[PathOrPEM] = None
-    client_key: Optional[PathOrPEM] = None
-    server_name: Optional[str] = None
+    root_ca: PathOrPEM | None = None
+    client_cert: PathOrPEM | None = None
+    client_key: PathOrPEM | None = None
+    server_name: str | None = None
 
     def credentials(self) -> grpc.ChannelCredentials:
         if (self.client_cert is None) != (self.client_key is None):
@@ -71,7 +72,7 @@ class TLSConfig:
         )
 
 
-def _tls_config(tls: Any) -> Optional[TLSConfig]:
+def _tls_config(tls: Any) -> TLSConfig | None:
     if tls is None or tls is False:
         return None
     if tls is True:
@@ -135,10 +136,10 @@ class Client:
     def __init__(
         self,
         address: str,
-        token: Optional[Token] = None,
+        token: Token | None = None,
         tls: Any = None,
         *,
-        timeout: Optional[float] = DEFAULT_TIMEOUT,
+        timeout: float | None = DEFAULT_TIMEOUT,
         options: Sequence[tuple[str, Any]] = (),
     ) -> None:
         if not isinstance(address, str) or not address:
@@ -164,7 +165,7 @@ class Client:
             opts.append(("grpc.ssl_target_name_override", self._tls.server_name))
         opts.extend(options)
         self._options = opts
-        self._channel: Optional[grpc.Channel] = None
+        self._channel: grpc.Channel | None = None
         self._stub: Any = None
         self._closed = False
 
@@ -181,7 +182,7 @@ class Client:
             self._stub = pb_grpc.FeatureServingStub(self._channel)
         return self._stub
 
-    def _metadata(self) -> Optional[tuple[tuple[str, str], ...]]:
+    def _metadata(self) -> tuple[tuple[str, str], ...] | None:
         if self._token is None:
             return None
         tok = self._token() if callable(self._token) else self._token
@@ -189,7 +190,7 @@ class Client:
             raise InvalidArgumentError("token: the token callable returned no token")
         return (("authorization", "Bearer " + tok),)
 
-    def _call(self, method: str, request: Any, timeout: Optional[float]) -> Any:
+    def _call(self, method: str, request: Any, timeout: float | None) -> Any:
         fn = getattr(self._get_stub(), method)
         try:
             return fn(request, timeout=self.timeout if timeout is None else timeout, metadata=self._metadata())
@@ -204,7 +205,7 @@ class Client:
             self._channel = None
             self._stub = None
 
-    def __enter__(self) -> "Client":
+    def __enter__(self) -> Client:
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -242,14 +243,14 @@ class Client:
 
     def get_online_features(
         self,
-        features: Optional[Sequence[str]] = None,
-        entity_rows: Optional[Sequence[Mapping[str, Any]]] = None,
+        features: Sequence[str] | None = None,
+        entity_rows: Sequence[Mapping[str, Any]] | None = None,
         *,
-        feature_service: Optional[str] = None,
+        feature_service: str | None = None,
         entities: Any = None,
         request_context: Any = None,
         full_feature_names: bool = False,
-        timeout: Optional[float] = None,
+        timeout: float | None = None,
     ) -> OnlineResponse:
         """The latest online value of each feature for each entity row, with its status and
         event time, in one server round trip.
@@ -297,9 +298,9 @@ class Client:
         entities: Any = None,
         request_context: Any = None,
         *,
-        entity_rows: Optional[Sequence[Mapping[str, Any]]] = None,
+        entity_rows: Sequence[Mapping[str, Any]] | None = None,
         include_features: bool = False,
-        timeout: Optional[float] = None,
+        timeout: float | None = None,
     ) -> Prediction:
         """Runs ``model`` on the features of its feature service for each entity row.
 
@@ -314,7 +315,8 @@ class Client:
           (:attr:`Prediction.features`).
         """
         req = pb.PredictRequest(model=_parse_model(model), include_features=bool(include_features))
-        if entities is not None and entity_rows is None and isinstance(entities, Sequence) and not isinstance(entities, (str, bytes)):
+        is_rows = isinstance(entities, Sequence) and not isinstance(entities, (str, bytes))
+        if entity_rows is None and is_rows:
             entities, entity_rows = None, entities  # a list of rows
         rows, order = self._entities(req, entity_rows, entities, "predict")
         self._request_context(req, request_context, rows)
@@ -326,10 +328,10 @@ class Client:
         data: Any,
         *,
         event_timestamp_column: str = "event_timestamp",
-        created_timestamp_column: Optional[str] = None,
+        created_timestamp_column: str | None = None,
         batch_rows: int = DEFAULT_PUSH_BATCH_ROWS,
         max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
-        timeout: Optional[float] = None,
+        timeout: float | None = None,
     ) -> PushResult:
         """Writes the rows of ``data`` (a pandas DataFrame, a pyarrow Table or RecordBatch) to
         the push feature view ``view`` through ``PushFeatures``: the latest row per entity is
@@ -387,7 +389,7 @@ class Client:
 
     @staticmethod
     def _push_requests(view: str, table: pa.Table, value_names: list[str], event: list[int],
-                       created: Optional[list[int]], lo: int, hi: int, max_bytes: int) -> Any:
+                       created: list[int] | None, lo: int, hi: int, max_bytes: int) -> Any:
         """PushFeatures requests for rows [lo, hi), halved until each fits max_bytes."""
         req = pb.PushFeaturesRequest(feature_view=view)
         part = table.slice(lo, hi - lo)

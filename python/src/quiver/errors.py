@@ -13,8 +13,6 @@ as the server would.
 
 from __future__ import annotations
 
-from typing import Optional
-
 import grpc
 
 __all__ = [
@@ -37,7 +35,7 @@ class QuiverError(Exception):
     #: The status code instances of this class carry when none is given.
     default_code: grpc.StatusCode = grpc.StatusCode.UNKNOWN
 
-    def __init__(self, message: str, code: Optional[grpc.StatusCode] = None) -> None:
+    def __init__(self, message: str, code: grpc.StatusCode | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.code = code if code is not None else self.default_code

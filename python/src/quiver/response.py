@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import datetime as _dt
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Optional, Sequence
+from typing import Any
 
 import pyarrow as pa
 
@@ -133,7 +134,7 @@ class OnlineResponse:
         return {c.name: [_status(s) for s in c.statuses] for c in self.proto.features}
 
     @property
-    def event_timestamps(self) -> dict[str, list[Optional[_dt.datetime]]]:
+    def event_timestamps(self) -> dict[str, list[_dt.datetime | None]]:
         """Each feature's event time per row (UTC), None where there is none (NOT_FOUND, and
         on-demand features)."""
         return {
@@ -233,7 +234,7 @@ class Prediction:
         return {o.name: list(o.shape) for o in self.proto.outputs}
 
     @property
-    def features(self) -> Optional[OnlineResponse]:
+    def features(self) -> OnlineResponse | None:
         """The feature values the model was fed (with ``include_features=True``), else None."""
         if not len(self.proto.features):
             return None
