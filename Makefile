@@ -12,7 +12,8 @@ LDFLAGS   := -X main.Version=$(VERSION)
 GOLANGCI_LINT_VERSION ?= v2.15.0
 GOLANGCI_LINT         ?= $(GO) run github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
 
-.PHONY: all build test vet fmt-check lint unit fuzz bench proto proto-check proto-lint feast feast-proto feast-proto-check bench-feast onnxruntime duckdb demo ui-screenshots clean
+.PHONY: all build test vet fmt-check lint unit fuzz bench proto proto-check proto-lint feast feast-proto feast-proto-check bench-feast onnxruntime duckdb demo ui-screenshots clean \
+	python-proto python-proto-check python-test bench-python
 
 all: build
 
@@ -21,8 +22,8 @@ build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/quiver ./cmd/quiver
 	$(GO) build -o $(BIN)/shop-trainer ./examples/shop/trainer
 
-## test: everything CI runs — vet, gofmt check, golangci-lint, generated code fresh, the race-enabled suite (ONNX and Feast tests included), fuzzing
-test: vet fmt-check lint proto-check feast-proto-check unit fuzz
+## test: everything CI runs — vet, gofmt check, golangci-lint, generated code fresh (Go, Feast, Python stubs), the race-enabled suite (ONNX and Feast tests included), fuzzing, the Python client's suite
+test: vet fmt-check lint proto-check feast-proto-check python-proto-check unit fuzz python-test
 
 vet:
 	$(GO) vet $(PKGS)
@@ -89,6 +90,28 @@ bench-feast: build feast
 proto-lint:
 	@command -v buf >/dev/null || { echo "proto-lint: buf not found; go install github.com/bufbuild/buf/cmd/buf@v1.75.0"; exit 1; }
 	buf lint
+
+## python-proto: regenerate the Python client's stubs (python/src/quiver/serving/v1) with the pinned grpcio-tools
+python-proto:
+	./scripts/python-proto.sh
+
+## python-proto-check: regenerate the Python stubs and fail when the committed ones differ (or are missing)
+python-proto-check: python-proto
+	git diff --exit-code python/src/quiver/serving/
+	@out=$$(git status --porcelain --untracked-files=all python/src/quiver/serving/); \
+	if [ -n "$$out" ]; then echo "python-proto-check: generated files not committed:"; echo "$$out"; exit 1; fi
+
+## python-test: install ./python into the cached venv (scripts/python-venv.sh) and run its pytest suite
+## against a real quiver serve on throwaway Redis and PostgreSQL (PYTEST_ARGS to select tests)
+python-test: build
+	@venv=$$(./scripts/python-venv.sh) && rm -rf python/build && \
+	"$$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation --force-reinstall ./python && \
+	cd python && QUIVER_BIN=$(CURDIR)/$(BIN)/quiver QUIVER_TRAINER_DIR=$(CURDIR)/$(BIN) \
+	QUIVER_ONNXRUNTIME_LIB=$$(../scripts/onnxruntime.sh) "$$venv/bin/python" -m pytest $(PYTEST_ARGS) tests
+
+## bench-python: get_online_features p50/p99 from Python against the Go client on one server (docs/BENCHMARKS.md)
+bench-python: build
+	./scripts/bench-python.sh
 
 ## ui-screenshots: regenerate docs/ui/*.png from the web UI's browser tests (needs chromium)
 ui-screenshots:

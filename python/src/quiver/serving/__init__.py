@@ -1,0 +1,1 @@
+"""Generated stubs of the serving API (package quiver.serving.v1); see scripts/python-proto.sh."""
