@@ -206,7 +206,7 @@ func CreateDataset(ctx context.Context, reg Registry, store offline.Reader, repo
 		lineage.Engine = EngineLocal
 		lineage.Entities = EntityInput{Kind: "file", Path: filepath.Base(req.Entities), SHA256: sum}
 		inputsHash = InputsHash(lineage)
-		if prev, err := reg.FindDatasetByInputs(ctx, req.Project, inputsHash); err == nil && prev.Name == req.Name && !req.Rebuild {
+		if prev, err := reg.FindDatasetByInputs(ctx, req.Project, req.Name, inputsHash); err == nil && !req.Rebuild {
 			// The same inputs were built before under this name: reuse, never rebuild.
 			dir := DatasetDir(req.Warehouse, prev)
 			if _, verr := Verify(dir, prev.ContentID); verr == nil {
