@@ -32,6 +32,7 @@ type Store interface {
 	ModelStore
 	RecoveryStore
 	BrowseStore
+	NamespaceStore
 	// Close releases the store's connections. The store must not be used afterwards.
 	Close() error
 }

@@ -63,6 +63,8 @@ func Run(t *testing.T, open func(t *testing.T) registry.Store) {
 		{"PageTrainingRuns", testPageTrainingRuns},
 		{"MetricSeries", testMetricSeries},
 		{"ModelAliasEvents", testModelAliasEvents},
+		{"Namespaces", testNamespaces},
+		{"ConcurrentNamespaceClaims", testConcurrentNamespaceClaims},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
