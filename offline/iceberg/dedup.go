@@ -33,8 +33,10 @@ type dedupBuffer struct {
 	budget   int64
 	nBuckets int
 	spillDir string
-	mem      memory.Allocator
-	seed     maphash.Seed
+	// spillPrefix begins the name of the spill folder (SpillPrefix of the store's namespace).
+	spillPrefix string
+	mem         memory.Allocator
+	seed        maphash.Seed
 
 	recs    []arrow.RecordBatch // in memory, before spilling
 	size    int64
@@ -44,12 +46,16 @@ type dedupBuffer struct {
 	rowsIn  int64
 }
 
-func newDedupBuffer(schema *arrow.Schema, keyCols []int, budget int64, nBuckets int, spillDir string, mem memory.Allocator) *dedupBuffer {
+func newDedupBuffer(schema *arrow.Schema, keyCols []int, budget int64, nBuckets int, spillDir, spillPrefix string, mem memory.Allocator) *dedupBuffer {
 	return &dedupBuffer{
 		schema: schema, keyCols: keyCols, budget: budget, nBuckets: nBuckets,
-		spillDir: spillDir, mem: mem, seed: maphash.MakeSeed(),
+		spillDir: spillDir, spillPrefix: spillPrefix, mem: mem, seed: maphash.MakeSeed(),
 	}
 }
+
+// SpillPrefix begins the names of the spill folders of writes to namespace's tables:
+// quiver-write-NAMESPACE-, so that gc finds a project's own (namespaces hold no '-').
+func SpillPrefix(namespace string) string { return "quiver-write-" + namespace + "-" }
 
 func (d *dedupBuffer) spilled() bool { return d.dir != "" }
 
@@ -84,7 +90,7 @@ func (d *dedupBuffer) add(ctx context.Context, rec arrow.RecordBatch) error {
 }
 
 func (d *dedupBuffer) startSpill() error {
-	dir, err := os.MkdirTemp(d.spillDir, "quiver-write-*")
+	dir, err := os.MkdirTemp(d.spillDir, d.spillPrefix+"*")
 	if err != nil {
 		return fmt.Errorf("create spill directory: %w", err)
 	}

@@ -284,7 +284,7 @@ func (s *Store) WriteInterval(ctx context.Context, vs offline.ViewSchema, r offl
 		keyCols = append(keyCols, i)
 	}
 	tsCol := len(vs.JoinKeys)
-	buf := newDedupBuffer(canon, keyCols, s.opts.MemoryBudget, s.opts.SpillBuckets, s.opts.SpillDir, s.opts.Allocator)
+	buf := newDedupBuffer(canon, keyCols, s.opts.MemoryBudget, s.opts.SpillBuckets, s.opts.SpillDir, SpillPrefix(strings.Join(s.ns, ".")), s.opts.Allocator)
 	defer func() {
 		if cerr := buf.close(); cerr != nil && err == nil {
 			err = fmt.Errorf("write %s: %w", name, cerr)
