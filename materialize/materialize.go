@@ -96,6 +96,12 @@ type Result struct {
 	SourceTime, OfflineTime, OnlineTime time.Duration
 	// Watermark is the view's watermark after the run (zero if it has none).
 	Watermark time.Time
+	// Conflicts counts source rows collapsed into a later row with the same (join keys,
+	// event_ts, created_ts) but other feature values: distinct events of which the offline
+	// store keeps only the last. ConflictExample names one. The run logs a warning when
+	// Conflicts > 0.
+	Conflicts       int64
+	ConflictExample string
 }
 
 // Run materializes [start, end) of one view. It records the run in the registry, streams the
@@ -215,6 +221,11 @@ func Run(ctx context.Context, runs Runs, job Job, start, end time.Time, opts Opt
 		return res, fmt.Errorf("materialize %q: write offline store: %w", view, err)
 	}
 	res.OfflineRows, res.SnapshotID, res.NoCommit = wr.RowsWritten, wr.SnapshotID, wr.NoOp
+	res.Conflicts, res.ConflictExample = wr.Conflicts, wr.ConflictExample
+	if wr.Conflicts > 0 {
+		log.Warn("distinct events with the same join keys, event_ts and created_ts were collapsed; only the last of each was kept",
+			"conflicts", wr.Conflicts, "example", wr.ConflictExample)
+	}
 	if replace {
 		onlineStart := time.Now()
 		rep, err := replaceOnline(ctx, job, rng, prevSnapshots, wr.SnapshotID, opts)

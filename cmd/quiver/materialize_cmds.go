@@ -196,8 +196,13 @@ type runJSON struct {
 	SourceSeconds  float64 `json:"source_seconds,omitempty"`
 	OfflineSeconds float64 `json:"offline_seconds,omitempty"`
 	OnlineSeconds  float64 `json:"online_seconds,omitempty"`
-	Skipped        string  `json:"skipped,omitempty"`
-	Error          string  `json:"error,omitempty"`
+	// CollapsedConflicts counts source rows collapsed into a later row with the same join
+	// keys, event_ts and created_ts but other values (only the last is kept); the example
+	// names one.
+	CollapsedConflicts       int64  `json:"collapsed_conflicts,omitempty"`
+	CollapsedConflictExample string `json:"collapsed_conflict_example,omitempty"`
+	Skipped                  string `json:"skipped,omitempty"`
+	Error                    string `json:"error,omitempty"`
 }
 
 // materializeViews runs each interval in turn, printing progress and a summary. It stops at
@@ -227,7 +232,12 @@ func (a *app) materializeViews(cmd *cobra.Command, env *materializeEnv, interval
 		}
 		r := runJSON{View: iv.View, Start: iv.Start, End: iv.End, RunID: idString(int64(res.RunID)), RowsRead: res.RowsRead,
 			OfflineRows: res.OfflineRows, OnlineRows: res.OnlineRows, OnlineDeleted: res.OnlineDeleted, SnapshotID: idString(res.SnapshotID), NoCommit: res.NoCommit, Seconds: res.Duration.Seconds(),
-			SourceSeconds: res.SourceTime.Seconds(), OfflineSeconds: res.OfflineTime.Seconds(), OnlineSeconds: res.OnlineTime.Seconds()}
+			SourceSeconds: res.SourceTime.Seconds(), OfflineSeconds: res.OfflineTime.Seconds(), OnlineSeconds: res.OnlineTime.Seconds(),
+			CollapsedConflicts: res.Conflicts, CollapsedConflictExample: res.ConflictExample}
+		if res.Conflicts > 0 {
+			fmt.Fprintf(a.stderr, "quiver: warning: view %q: %s collapsed into a later one with the same join keys, event_ts and created_ts but other values (only the last is kept), e.g. %s\n",
+				iv.View, count(res.Conflicts, "event"), res.ConflictExample)
+		}
 		if err != nil {
 			r.Error = err.Error()
 			results = append(results, r)
@@ -260,6 +270,8 @@ func (a *app) materializeViews(cmd *cobra.Command, env *materializeEnv, interval
 			status = "ok, no new rows, nothing committed"
 		case r.RowsRead == 0:
 			status = "ok, no new rows"
+		case r.CollapsedConflicts > 0:
+			status = fmt.Sprintf("ok, %s collapsed", count(r.CollapsedConflicts, "conflicting duplicate"))
 		}
 		interval, snap, took := "-", "-", "-"
 		if r.Skipped == "" {
@@ -285,6 +297,11 @@ func (a *app) materializeViews(cmd *cobra.Command, env *materializeEnv, interval
 	}
 	fmt.Fprintf(a.stdout, "Materialized %d rows in %.2fs (%.0f rows/s).\n", total, secs, float64(total)/max(secs, 1e-9))
 	return nil
+}
+
+// count is "1 event", "2 events".
+func count(n int64, noun string) string {
+	return fmt.Sprintf("%d %s", n, plural(noun, int(min(n, 2))))
 }
 
 // noCommit reports whether no run committed an offline snapshot.

@@ -405,7 +405,8 @@ func (s *Store) commitWith(ctx context.Context, tbl *table.Table, vs offline.Vie
 	if err != nil {
 		return res, fmt.Errorf("commit: %w", err)
 	}
-	res = offline.WriteResult{RowsIn: buf.rowsIn, RowsWritten: rdr.rowsOut, Spilled: buf.spilled()}
+	res = offline.WriteResult{RowsIn: buf.rowsIn, RowsWritten: rdr.rowsOut, Spilled: buf.spilled(),
+		Conflicts: rdr.conflicts.n, ConflictExample: rdr.conflicts.example}
 	if snap := committed.CurrentSnapshot(); snap != nil {
 		res.SnapshotID = snap.SnapshotID
 	}
@@ -501,11 +502,12 @@ type dedupReader struct {
 	mem     memory.Allocator
 	refs    atomic.Int64
 
-	group   int
-	pending []arrow.RecordBatch
-	cur     arrow.RecordBatch
-	err     error
-	rowsOut int64
+	group     int
+	pending   []arrow.RecordBatch
+	cur       arrow.RecordBatch
+	err       error
+	rowsOut   int64
+	conflicts conflicts
 }
 
 func (d *dedupReader) Retain()               { d.refs.Add(1) }
@@ -550,7 +552,7 @@ func (d *dedupReader) Next() bool {
 			d.err = err
 			return false
 		}
-		collapsed, err := collapse(d.ctx, recs, d.keyCols, d.mem)
+		collapsed, err := collapse(d.ctx, recs, d.keyCols, d.mem, &d.conflicts)
 		if err != nil {
 			d.err = err
 			return false

@@ -150,6 +150,41 @@ func TestWriteIntervalCollapsesDuplicates(t *testing.T) {
 	}
 }
 
+// TestWriteIntervalCountsConflictingDuplicates is issue 22 item 25: distinct events with the
+// same (join keys, event_ts, created_ts) collapsed without a word. A write counts the
+// collapsed rows whose feature values differ from the row kept, and names one; identical
+// duplicates (a source read twice) are not counted. In memory and spilled alike.
+func TestWriteIntervalCountsConflictingDuplicates(t *testing.T) {
+	for _, opts := range []StoreOptions{{}, {MemoryBudget: 1, SpillBuckets: 2}} {
+		ctx := context.Background()
+		mem := memory.NewCheckedAllocator(memory.DefaultAllocator)
+		opts.Allocator = mem
+		s, _ := newStore(t, opts)
+		rows := sourcetest.Rows()
+		all := offline.Range{Start: base, End: base.Add(5 * day)}
+
+		res, err := s.WriteInterval(ctx, sourcetest.View(), all, stream(t, mem, rows, rows), "same")
+		require.NoError(t, err)
+		require.Equal(t, int64(len(rows)), res.RowsWritten)
+		require.Zero(t, res.Conflicts, "identical duplicates are no conflict")
+		require.Empty(t, res.ConflictExample)
+
+		v2 := slices.Clone(rows)
+		v2[4].Spend += 1000 // user 2 on day 1: same keys and times, another value
+		v2[7].Clicks = nil  // user 2 on day 2: a value became null
+		res, err = s.WriteInterval(ctx, sourcetest.View(), all, stream(t, mem, rows, v2), "conflicting")
+		require.NoError(t, err)
+		require.Equal(t, int64(len(rows)), res.RowsWritten)
+		require.EqualValues(t, 2, res.Conflicts)
+		require.Contains(t, []string{
+			"user_id=2 event_ts=2024-03-02T02:00:00Z created_ts=2024-03-02T02:01:00Z",
+			"user_id=2 event_ts=2024-03-03T02:00:00Z created_ts=2024-03-03T02:01:00Z",
+		}, res.ConflictExample)
+		require.Equal(t, sourcetest.Expected(latest(append(slices.Clone(rows), v2...)), all, true), scanAll(t, s, offline.ScanRequest{}), "the last row still wins")
+		mem.AssertSize(t, 0)
+	}
+}
+
 func TestWriteIntervalReplacesOnlyItsInterval(t *testing.T) {
 	ctx := context.Background()
 	mem := memory.NewCheckedAllocator(memory.DefaultAllocator)
