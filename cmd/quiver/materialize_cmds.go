@@ -50,6 +50,9 @@ type materializeEnv struct {
 	unlock  func() // the warehouse lock, held shared while writing
 	// opts are the run options every job of the command shares.
 	opts materialize.Options
+	// onlineOnly: the command loads the online store from the offline tables (--online-only),
+	// which every view has, push and Kafka views too; no source is read.
+	onlineOnly bool
 }
 
 func (e *materializeEnv) Close() {
@@ -71,14 +74,24 @@ func (e *materializeEnv) Close() {
 }
 
 // openMaterialize loads the applied definitions and selects the views to materialize (all
-// when none are named). Stores are opened only when open is true (not for --dry-run).
+// when none are named; views of push and Kafka sources, whose rows are pushed or streamed,
+// only for --online-only). Stores are opened only when open is true (not for --dry-run).
 func (a *app) openMaterialize(cmd *cobra.Command, names []string, openStores bool) (*materializeEnv, error) {
+	return a.openMaterializeEnv(cmd, &materializeEnv{}, names, openStores)
+}
+
+// openOnlineSync is openMaterialize for --online-only.
+func (a *app) openOnlineSync(cmd *cobra.Command, names []string, openStores bool) (*materializeEnv, error) {
+	return a.openMaterializeEnv(cmd, &materializeEnv{onlineOnly: true}, names, openStores)
+}
+
+func (a *app) openMaterializeEnv(cmd *cobra.Command, env *materializeEnv, names []string, openStores bool) (*materializeEnv, error) {
 	ctx := cmd.Context()
 	cfg, err := a.config()
 	if err != nil {
 		return nil, err
 	}
-	env := &materializeEnv{cfg: cfg}
+	env.cfg = cfg
 	if env.reg, err = a.registry(ctx, cfg); err != nil {
 		return nil, err
 	}
@@ -102,6 +115,9 @@ func (a *app) openMaterialize(cmd *cobra.Command, names []string, openStores boo
 	env.repo, env.applied = applied.Repo, applied
 	if len(names) == 0 {
 		env.views = materializedViews(env.repo)
+		if env.onlineOnly {
+			env.views = env.repo.FeatureViews
+		}
 		if len(env.views) == 0 {
 			env.Close()
 			return nil, invalid(fmt.Errorf("project %q has no feature views in the registry; run quiver apply first", cfg.Project))
@@ -148,7 +164,8 @@ func (a *app) openMaterialize(cmd *cobra.Command, names []string, openStores boo
 	return env, nil
 }
 
-// job builds the materialization job of one view.
+// job builds the materialization job of one view. For --online-only it has no source: the
+// online store is loaded from the offline table.
 func (e *materializeEnv) job(v *definitions.FeatureView) (materialize.Job, error) {
 	entities := map[string]*definitions.Entity{}
 	var ents []definitions.Entity
@@ -163,11 +180,12 @@ func (e *materializeEnv) job(v *definitions.FeatureView) (materialize.Job, error
 	// Rows go to the view's current definition generation only.
 	gen := e.applied.Generation(v.Name)
 	vs.Generation = gen
-	src, err := e.sources.Open(e.repo.Source(v.Source))
-	if err != nil {
-		return materialize.Job{}, err
+	job := materialize.Job{Project: e.cfg.Project, Schema: vs, Offline: e.offline, OfflineReader: e.offline, TTL: v.TTL.Std()}
+	if !e.onlineOnly {
+		if job.Source, err = e.sources.Open(e.repo.Source(v.Source)); err != nil {
+			return materialize.Job{}, err
+		}
 	}
-	job := materialize.Job{Project: e.cfg.Project, Schema: vs, Source: src, Offline: e.offline, OfflineReader: e.offline, TTL: v.TTL.Std()}
 	if v.Online && e.online != nil {
 		ov, err := online.NewView(e.cfg.Project, v, ents)
 		if err != nil {
@@ -387,9 +405,10 @@ the online store. Re-running an interval is safe: it leaves the same rows and va
 view's watermark moves to end when the interval continues it (or the view has none yet).
 
 Recovery (see docs/operations.md):
-  --online-only        load the latest row per entity of each view from its offline table
-                       into the online store (a lost or new Redis); the offline table and the
-                       watermark are untouched; no --start/--end.
+  --online-only        load the latest row per entity of each view — push and Kafka views
+                       too — from its offline table into the online store (a lost or new
+                       Redis); the offline table and the watermark are untouched; no
+                       --start/--end.
   --replace-online     with --start/--end: make the online store exactly what the offline
                        table says for the interval's entities (bad rows replaced, entities no
                        longer in the table removed), instead of only moving forward.
@@ -414,7 +433,7 @@ Recovery (see docs/operations.md):
 				return a.resetWatermark(cmd, resetView, to)
 			}
 			if onlineOnly {
-				env, err := a.openMaterialize(cmd, args, !dryRun)
+				env, err := a.openOnlineSync(cmd, args, !dryRun)
 				if err != nil {
 					return err
 				}
