@@ -49,7 +49,7 @@ type Job struct {
 	// OfflineReader reads the view's offline table back; needed by SyncOnline and by Run
 	// with Options.ReplaceOnline, unused otherwise.
 	OfflineReader offline.Reader
-	// TTL is the view's TTL, used to pick the start of a first incremental run.
+	// TTL is the view's TTL.
 	TTL time.Duration
 }
 
@@ -73,6 +73,10 @@ type Options struct {
 	ReplaceOnline bool
 	// Actor names who ran a correction, for the registry's audit trail.
 	Actor string
+	// OnlineSince, when not zero, keeps rows whose event time is before it out of the online
+	// store (they still go offline): a first incremental run loads the source's history
+	// offline but only live values online (Interval.OnlineFrom).
+	OnlineSince time.Time
 }
 
 // Result describes a finished run.
@@ -178,6 +182,7 @@ func Run(ctx context.Context, runs Runs, job Job, start, end time.Time, opts Opt
 	var acc *latest
 	if job.Online != nil && job.OnlineView != nil && !replace && !tiles {
 		acc = newLatest(job.OnlineView, job.Schema, job.Online, opts.OnlineMaxEntities, opts.OnlineBatch)
+		acc.since = opts.OnlineSince
 	}
 	// The offline writer pulls batches through tee, which folds each into the online
 	// accumulator on the way, so the source is read once.
@@ -279,13 +284,22 @@ func Run(ctx context.Context, runs Runs, job Job, start, end time.Time, opts Opt
 type Interval struct {
 	View       string
 	Start, End time.Time
-	// FromWatermark is false when the view had no watermark and Start was derived from its TTL.
+	// FromWatermark is false for a view never materialized: Start is then the beginning of
+	// its source's history.
 	FromWatermark bool
+	// OnlineFrom, when not zero, is the earliest event time the run writes to the online
+	// store (Options.OnlineSince): for a first run of a view with a TTL, End minus the TTL —
+	// older values could only ever be served as OUTSIDE_MAX_AGE.
+	OnlineFrom time.Time
 }
 
+// HistoryStart is where a first incremental run starts: the Unix epoch, so the offline store
+// holds the source's whole history (every event since 1970) and datasets can join it.
+var HistoryStart = time.Unix(0, 0).UTC()
+
 // IncrementalInterval returns the interval an incremental run should cover: from the view's
-// watermark to end; for a view never materialized, from end minus its TTL (the oldest value
-// the online store could still serve), or from the Unix epoch when it has no TTL.
+// watermark to end; for a view never materialized, its source's whole history (HistoryStart
+// to end) offline, and only what is still live (from end minus its TTL, OnlineFrom) online.
 // ErrNothingToDo when the watermark is at or past end.
 func IncrementalInterval(ctx context.Context, runs Runs, project, view string, ttl time.Duration, end time.Time) (Interval, error) {
 	iv := Interval{View: view, End: end}
@@ -294,9 +308,9 @@ func IncrementalInterval(ctx context.Context, runs Runs, project, view string, t
 	case err == nil:
 		iv.Start, iv.FromWatermark = wm.Time, true
 	case errors.Is(err, registry.ErrNotFound):
-		iv.Start = time.Unix(0, 0).UTC()
-		if ttl > 0 {
-			iv.Start = end.Add(-ttl)
+		iv.Start = HistoryStart
+		if ttl > 0 && end.Add(-ttl).After(iv.Start) {
+			iv.OnlineFrom = end.Add(-ttl)
 		}
 	default:
 		return iv, fmt.Errorf("read watermark of %q: %w", view, err)

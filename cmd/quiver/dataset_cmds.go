@@ -178,9 +178,28 @@ The same inputs under the same name reuse the existing version unless --rebuild 
 				}
 				return err
 			}
+			for _, w := range res.Warnings {
+				fmt.Fprintf(a.stderr, "quiver: warning: %s\n", w)
+			}
 			if a.jsonOutput() {
+				type warningJSON struct {
+					View string `json:"view"`
+					// MaterializedFrom is where the view's materialized history begins; absent
+					// when it has no offline data.
+					MaterializedFrom string `json:"materialized_from,omitempty"`
+					RowsBefore       int64  `json:"rows_before"`
+					Rows             int64  `json:"rows"`
+				}
+				warnings := []warningJSON{}
+				for _, w := range res.Warnings {
+					wj := warningJSON{View: w.View, RowsBefore: w.Before, Rows: w.Rows}
+					if !w.From.IsZero() {
+						wj.MaterializedFrom = w.From.Format(time.RFC3339Nano)
+					}
+					warnings = append(warnings, wj)
+				}
 				return a.printJSON(map[string]any{"name": res.Dataset.Name, "version": res.Dataset.Version, "content_id": res.Dataset.ContentID,
-					"rows": res.Dataset.Rows, "location": res.Dir, "reused": reused})
+					"rows": res.Dataset.Rows, "location": res.Dir, "reused": reused, "warnings": warnings})
 			}
 			if reused {
 				fmt.Fprintf(a.stdout, "Dataset cache hit: reused %s@v%d, a snapshot of the same inputs (content id %s). Use --rebuild to build it again.\n", res.Dataset.Name, res.Dataset.Version, res.Dataset.ContentID)

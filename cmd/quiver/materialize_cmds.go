@@ -240,6 +240,7 @@ func (a *app) materializeViews(cmd *cobra.Command, env *materializeEnv, interval
 		}
 		bar := a.progress(fmt.Sprintf("%s [%s, %s)", iv.View, iv.Start.Format(time.DateTime), iv.End.Format(time.DateTime)))
 		opts := env.opts
+		opts.OnlineSince = iv.OnlineFrom
 		if bar != nil {
 			opts.Progress = func(n int64) { _ = bar.Set64(n) }
 		}
@@ -368,8 +369,10 @@ func (a *app) printDryRun(intervals []materialize.Interval, skipped []runJSON, e
 		switch {
 		case explicit:
 			note = "as given"
+		case !iv.FromWatermark && !iv.OnlineFrom.IsZero():
+			note = "first run: the source's whole history; online only from " + iv.OnlineFrom.Format(time.RFC3339) + " (end minus the view's ttl)"
 		case !iv.FromWatermark:
-			note = "first run: from end minus the view's ttl"
+			note = "first run: the source's whole history"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", iv.View, iv.Start.Format(time.RFC3339), iv.End.Format(time.RFC3339), note)
 	}
@@ -498,8 +501,9 @@ func (a *app) materializeIncrementalCommand() *cobra.Command {
 		Use:   "materialize-incremental [--end T] [VIEW...]",
 		Short: "Materialize each view from its watermark up to --end (default now)",
 		Long: `For each named view (all applied views when none are named), materialize from the view's
-watermark to --end (default: now). A view never materialized starts at end minus its TTL
-(the oldest value that could still be served), or at the Unix epoch when it has no TTL.
+watermark to --end (default: now). A view never materialized gets its source's whole
+history (from the Unix epoch) in the offline store, so training datasets can join it, and
+only what is still live (events from end minus its TTL) in the online store.
 A view already up to date is skipped and reported as such.`,
 		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {

@@ -26,7 +26,8 @@ func TestMaterializeIncrementalTwice(t *testing.T) {
 
 	r := quiver(t, nil, "-C", dir, "materialize-incremental", "--end", end, "--dry-run")
 	require.Equal(t, exitOK, r.code, r.stderr)
-	require.Contains(t, r.stdout, "first run: from end minus the view's ttl")
+	require.Contains(t, r.stdout, "first run: the source's whole history; online only from ")
+	require.Contains(t, r.stdout, "1970-01-01T00:00:00Z")
 
 	r = quiver(t, nil, "-C", dir, "-o", "json", "materialize-incremental", "--end", end)
 	require.Equal(t, exitOK, r.code, r.stderr)

@@ -100,7 +100,7 @@ func (s *Store) Append(ctx context.Context, vs offline.ViewSchema, rows offline.
 }
 
 func (s *Store) appendOnce(ctx context.Context, tbl *table.Table, vs offline.ViewSchema, buf *dedupBuffer, keyCols []int, props ice.Properties) (offline.WriteResult, error) {
-	return s.commitWith(ctx, tbl, vs, buf, keyCols, func(tx *table.Transaction, rdr *dedupReader) error {
+	return s.commitWith(ctx, tbl, vs, buf, keyCols, nil, func(tx *table.Transaction, rdr *dedupReader) error {
 		return tx.Append(ctx, rdr, props)
 	})
 }

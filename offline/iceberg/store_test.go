@@ -521,3 +521,53 @@ func TestGenerationsAndPromotion(t *testing.T) {
 	require.ErrorIs(t, err, offline.ErrSchemaConflict)
 	require.ErrorContains(t, err, "--allow-breaking")
 }
+
+// TestMaterializedFrom: a table records where its materialized history begins — the earliest
+// interval start ever written, kept when later writes start later and when gc expires the
+// snapshot that wrote it; appends (pushed rows) record none.
+func TestMaterializedFrom(t *testing.T) {
+	ctx := context.Background()
+	mem := memory.DefaultAllocator
+	s, _ := newStore(t, StoreOptions{})
+	_, _, err := s.MaterializedFrom(ctx, "user_stats", 1)
+	require.ErrorIs(t, err, offline.ErrTableNotFound)
+	rows := sourcetest.Rows()
+	late := offline.Range{Start: base.Add(2 * day), End: base.Add(5 * day)}
+	var lateRows []sourcetest.Row
+	for _, r := range rows {
+		if !r.TS.Before(late.Start) && r.TS.Before(late.End) {
+			lateRows = append(lateRows, r)
+		}
+	}
+	_, err = s.WriteInterval(ctx, sourcetest.View(), late, stream(t, mem, lateRows), "1")
+	require.NoError(t, err)
+	from, ok, err := s.MaterializedFrom(ctx, "user_stats", 1)
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.Equal(t, late.Start, from)
+
+	all := offline.Range{Start: base, End: base.Add(5 * day)}
+	_, err = s.WriteInterval(ctx, sourcetest.View(), all, stream(t, mem, rows), "2")
+	require.NoError(t, err)
+	_, err = s.WriteInterval(ctx, sourcetest.View(), late, stream(t, mem, lateRows), "3")
+	require.NoError(t, err)
+	from, _, err = s.MaterializedFrom(ctx, "user_stats", 1)
+	require.NoError(t, err)
+	require.Equal(t, base, from, "the earliest start, not the latest write's")
+	_, err = s.CollectGarbage(ctx, "user_stats", GCOptions{Now: time.Now().Add(time.Hour)})
+	require.NoError(t, err)
+	snaps, err := s.Snapshots(ctx, "user_stats", 1)
+	require.NoError(t, err)
+	require.Len(t, snaps, 1, "only the current snapshot (interval starting 2 days in) is left")
+	from, _, err = s.MaterializedFrom(ctx, "user_stats", 1)
+	require.NoError(t, err)
+	require.Equal(t, base, from, "kept when the snapshot that wrote it is expired")
+
+	pushed := sourcetest.View()
+	pushed.View = "pushed"
+	_, err = s.Append(ctx, pushed, stream(t, mem, rows), nil)
+	require.NoError(t, err)
+	_, ok, err = s.MaterializedFrom(ctx, "pushed", 1)
+	require.NoError(t, err)
+	require.False(t, ok, "appended rows arrive at any time: no materialized history")
+}
