@@ -89,9 +89,12 @@ func (a *app) datasetCreateCommand() *cobra.Command {
 		Long: `Join the feature service's features onto entity rows (a Parquet or CSV file with the join
 keys, an event_timestamp column and any labels), as of each row's time, reading each view's
 offline table at a pinned snapshot. The snapshot is immutable: Parquet files and a manifest
-under WAREHOUSE/projects/PROJECT/datasets/sha256-HEX/ (named by its content id, shared by every
-version with that content), registered as the next version of NAME, numbered by the registry.
-The same inputs under the same name reuse the existing version unless --rebuild is given.`,
+under WAREHOUSE/projects/KEY/datasets/sha256-HEX/ (KEY: the project's name when it is lower
+case; the folder is named by its content id and shared by every version with that content),
+registered as the next version of NAME, numbered by the registry. The same inputs under the
+same name reuse that name's version unless --rebuild is given. Entity rows before a view's
+first materialized interval get nulls for its features: a warning names the view and their
+share.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if service == "" {
