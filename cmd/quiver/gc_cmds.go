@@ -77,7 +77,9 @@ func (a *app) gcCommand() *cobra.Command {
 		Long: `Expire offline (Iceberg) snapshots committed more than --older-than ago (default 168h) that
 are not current and that no registered dataset was built from, and remove the files no
 remaining snapshot needs (data, manifests, old metadata), files of writes that never committed
-(killed or failed runs), dataset staging folders and spill files left by killed commands.
+(killed or failed runs), dataset staging folders and spill files left by killed commands, and
+the project's own work and spill folders in $TMPDIR (never another project's). --dry-run
+writes and removes nothing (no run is reaped either) and lists what gc would remove.
 Prints each thing removed and the bytes reclaimed (-o json for scripts). It waits for running
 writers (materialize, dataset create) to finish and holds them off while it runs. After it,
 dataset create --at a time before now minus --older-than fails, naming the retention.`,
