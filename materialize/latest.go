@@ -28,7 +28,9 @@ type latest struct {
 	batchSize   int
 
 	// only, when set, restricts the fold to these entities (others are skipped).
-	only    map[online.EntityKey]struct{}
+	only map[online.EntityKey]struct{}
+	// since, when not zero, skips rows whose event time is before it.
+	since   time.Time
 	rows    map[online.EntityKey]int // entity key -> index into buf
 	byID    map[int64]int            // the same, for a view keyed by one int64 join key (fast path)
 	buf     []online.Row
@@ -96,6 +98,9 @@ func (l *latest) add(ctx context.Context, rec arrow.RecordBatch) error {
 			}
 		}
 		eventTS := eventCol.Value(i).ToTime(eventUnit).UTC()
+		if eventTS.Before(l.since) {
+			continue
+		}
 		var createdTS time.Time
 		if !createdCol.IsNull(i) {
 			createdTS = createdCol.Value(i).ToTime(createdUnit).UTC()

@@ -49,7 +49,7 @@ type Job struct {
 	// OfflineReader reads the view's offline table back; needed by SyncOnline and by Run
 	// with Options.ReplaceOnline, unused otherwise.
 	OfflineReader offline.Reader
-	// TTL is the view's TTL, used to pick the start of a first incremental run.
+	// TTL is the view's TTL.
 	TTL time.Duration
 }
 
@@ -73,6 +73,10 @@ type Options struct {
 	ReplaceOnline bool
 	// Actor names who ran a correction, for the registry's audit trail.
 	Actor string
+	// OnlineSince, when not zero, keeps rows whose event time is before it out of the online
+	// store (they still go offline): a first incremental run loads the source's history
+	// offline but only live values online (Interval.OnlineFrom).
+	OnlineSince time.Time
 }
 
 // Result describes a finished run.
@@ -96,6 +100,12 @@ type Result struct {
 	SourceTime, OfflineTime, OnlineTime time.Duration
 	// Watermark is the view's watermark after the run (zero if it has none).
 	Watermark time.Time
+	// Conflicts counts source rows collapsed into a later row with the same (join keys,
+	// event_ts, created_ts) but other feature values: distinct events of which the offline
+	// store keeps only the last. ConflictExample names one. The run logs a warning when
+	// Conflicts > 0.
+	Conflicts       int64
+	ConflictExample string
 }
 
 // Run materializes [start, end) of one view. It records the run in the registry, streams the
@@ -172,6 +182,7 @@ func Run(ctx context.Context, runs Runs, job Job, start, end time.Time, opts Opt
 	var acc *latest
 	if job.Online != nil && job.OnlineView != nil && !replace && !tiles {
 		acc = newLatest(job.OnlineView, job.Schema, job.Online, opts.OnlineMaxEntities, opts.OnlineBatch)
+		acc.since = opts.OnlineSince
 	}
 	// The offline writer pulls batches through tee, which folds each into the online
 	// accumulator on the way, so the source is read once.
@@ -215,6 +226,11 @@ func Run(ctx context.Context, runs Runs, job Job, start, end time.Time, opts Opt
 		return res, fmt.Errorf("materialize %q: write offline store: %w", view, err)
 	}
 	res.OfflineRows, res.SnapshotID, res.NoCommit = wr.RowsWritten, wr.SnapshotID, wr.NoOp
+	res.Conflicts, res.ConflictExample = wr.Conflicts, wr.ConflictExample
+	if wr.Conflicts > 0 {
+		log.Warn("distinct events with the same join keys, event_ts and created_ts were collapsed; only the last of each was kept",
+			"conflicts", wr.Conflicts, "example", wr.ConflictExample)
+	}
 	if replace {
 		onlineStart := time.Now()
 		rep, err := replaceOnline(ctx, job, rng, prevSnapshots, wr.SnapshotID, opts)
@@ -268,13 +284,22 @@ func Run(ctx context.Context, runs Runs, job Job, start, end time.Time, opts Opt
 type Interval struct {
 	View       string
 	Start, End time.Time
-	// FromWatermark is false when the view had no watermark and Start was derived from its TTL.
+	// FromWatermark is false for a view never materialized: Start is then the beginning of
+	// its source's history.
 	FromWatermark bool
+	// OnlineFrom, when not zero, is the earliest event time the run writes to the online
+	// store (Options.OnlineSince): for a first run of a view with a TTL, End minus the TTL —
+	// older values could only ever be served as OUTSIDE_MAX_AGE.
+	OnlineFrom time.Time
 }
 
+// HistoryStart is where a first incremental run starts: the Unix epoch, so the offline store
+// holds the source's whole history (every event since 1970) and datasets can join it.
+var HistoryStart = time.Unix(0, 0).UTC()
+
 // IncrementalInterval returns the interval an incremental run should cover: from the view's
-// watermark to end; for a view never materialized, from end minus its TTL (the oldest value
-// the online store could still serve), or from the Unix epoch when it has no TTL.
+// watermark to end; for a view never materialized, its source's whole history (HistoryStart
+// to end) offline, and only what is still live (from end minus its TTL, OnlineFrom) online.
 // ErrNothingToDo when the watermark is at or past end.
 func IncrementalInterval(ctx context.Context, runs Runs, project, view string, ttl time.Duration, end time.Time) (Interval, error) {
 	iv := Interval{View: view, End: end}
@@ -283,9 +308,9 @@ func IncrementalInterval(ctx context.Context, runs Runs, project, view string, t
 	case err == nil:
 		iv.Start, iv.FromWatermark = wm.Time, true
 	case errors.Is(err, registry.ErrNotFound):
-		iv.Start = time.Unix(0, 0).UTC()
-		if ttl > 0 {
-			iv.Start = end.Add(-ttl)
+		iv.Start = HistoryStart
+		if ttl > 0 && end.Add(-ttl).After(iv.Start) {
+			iv.OnlineFrom = end.Add(-ttl)
 		}
 	default:
 		return iv, fmt.Errorf("read watermark of %q: %w", view, err)

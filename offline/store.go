@@ -75,6 +75,12 @@ type WriteResult struct {
 	RowsWritten int64
 	// Spilled reports whether the rows were spilled to disk to bound memory.
 	Spilled bool
+	// Conflicts counts the rows collapsed into a later row with the same (join keys,
+	// EventTS, CreatedTS) whose other columns differ from it: distinct events of which only
+	// the last was kept. Identical duplicates are not counted. ConflictExample names one
+	// ("user_id=7 event_ts=... created_ts=...").
+	Conflicts       int64
+	ConflictExample string
 }
 
 // Snapshot is one committed version of a view's table.

@@ -32,6 +32,7 @@ type Store interface {
 	ModelStore
 	RecoveryStore
 	BrowseStore
+	NamespaceStore
 	// Close releases the store's connections. The store must not be used afterwards.
 	Close() error
 }
@@ -106,9 +107,10 @@ type DatasetStore interface {
 	// ListDatasets returns the versions that are not removed, by name then version. An empty
 	// name lists every dataset of the project.
 	ListDatasets(ctx context.Context, project, name string) ([]Dataset, error)
-	// FindDatasetByInputs returns the newest live version of any dataset whose InputsHash is
-	// inputsHash, so that a build with the same inputs can be reused; ErrDatasetNotFound if none.
-	FindDatasetByInputs(ctx context.Context, project, inputsHash string) (Dataset, error)
+	// FindDatasetByInputs returns the newest live version of dataset name whose InputsHash is
+	// inputsHash, so that a build of that name with the same inputs can be reused (versions of
+	// other names built from the same inputs are not looked at); ErrDatasetNotFound if none.
+	FindDatasetByInputs(ctx context.Context, project, name, inputsHash string) (Dataset, error)
 	// DeleteDataset marks one version removed (its row is kept). ErrDatasetNotFound when
 	// unknown or already removed.
 	DeleteDataset(ctx context.Context, project, name string, version int) error

@@ -74,6 +74,9 @@ type DatasetResult struct {
 	Dataset registry.Dataset
 	Dir     string
 	Stats   pitjoin.Stats
+	// Warnings name the views whose offline tables begin after some of the entity rows:
+	// those rows have nulls for the view's features whatever its source holds.
+	Warnings []CoverageWarning
 }
 
 // CreateDataset builds a point-in-time-correct dataset snapshot and registers it as the next
@@ -206,7 +209,7 @@ func CreateDataset(ctx context.Context, reg Registry, store offline.Reader, repo
 		lineage.Engine = EngineLocal
 		lineage.Entities = EntityInput{Kind: "file", Path: filepath.Base(req.Entities), SHA256: sum}
 		inputsHash = InputsHash(lineage)
-		if prev, err := reg.FindDatasetByInputs(ctx, req.Project, inputsHash); err == nil && prev.Name == req.Name && !req.Rebuild {
+		if prev, err := reg.FindDatasetByInputs(ctx, req.Project, req.Name, inputsHash); err == nil && !req.Rebuild {
 			// The same inputs were built before under this name: reuse, never rebuild.
 			dir := DatasetDir(req.Warehouse, prev)
 			if _, verr := Verify(dir, prev.ContentID); verr == nil {
@@ -318,6 +321,11 @@ func CreateDataset(ctx context.Context, reg Registry, store offline.Reader, repo
 	}
 	md := out.schema.Metadata()
 	schema := arrow.NewSchema(fields, &md)
+	cov, err := newCoverage(ctx, store, lineage.FeatureViews)
+	if err != nil {
+		return nil, err
+	}
+	cov.bind(schema)
 	var done int64
 	staged, err := WriteStaged(ctx, bld.dir, schema, columns, &lineage,
 		func(ctx context.Context) (arrow.RecordBatch, error) {
@@ -349,6 +357,7 @@ func CreateDataset(ctx context.Context, reg Registry, store offline.Reader, repo
 				}
 			}
 			done += rec.NumRows()
+			cov.add(rec)
 			if lineage.Entities.Kind == "sql" {
 				lineage.Entities.Rows = done
 			}
@@ -364,7 +373,7 @@ func CreateDataset(ctx context.Context, reg Registry, store offline.Reader, repo
 	if err != nil {
 		return nil, err
 	}
-	return &DatasetResult{Dataset: ds, Dir: dir, Stats: out.stats()}, nil
+	return &DatasetResult{Dataset: ds, Dir: dir, Stats: out.stats(), Warnings: cov.result()}, nil
 }
 
 // Join engines.

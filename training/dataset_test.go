@@ -371,3 +371,36 @@ func TestCreateDatasetBadInput(t *testing.T) {
 		})
 	}
 }
+
+// TestCreateDatasetReusesItsOwnNameAfterAnotherName: issue 22 item 13. Once another name was
+// built from the same inputs, a request for the first name again reused nothing (the lookup
+// found the other name's version, newer, and then required the same name) and built a second
+// version of the same content. Identical inputs reuse the name's own version.
+func TestCreateDatasetReusesItsOwnNameAfterAnotherName(t *testing.T) {
+	ctx := context.Background()
+	fx := newFixture(t)
+	ents := filepath.Join(fx.dir, "entities.parquet")
+	writeEntities(t, ents)
+	wh := filepath.Join(fx.dir, "warehouse")
+	req := training.DatasetRequest{Project: project, Name: "churn_train", Service: "churn", Entities: ents, Warehouse: wh, QuiverVersion: "test"}
+	first, err := training.CreateDataset(ctx, fx.reg, fx.off, fx.repo, req)
+	require.NoError(t, err)
+
+	other := req
+	other.Name = "train"
+	o, err := training.CreateDataset(ctx, fx.reg, fx.off, fx.repo, other)
+	require.NoError(t, err, "another name builds its own version")
+	require.Equal(t, 1, o.Dataset.Version)
+
+	again, err := training.CreateDataset(ctx, fx.reg, fx.off, fx.repo, req)
+	require.ErrorIs(t, err, training.ErrReused)
+	require.Equal(t, first.Dataset, again.Dataset)
+	again, err = training.CreateDataset(ctx, fx.reg, fx.off, fx.repo, other)
+	require.ErrorIs(t, err, training.ErrReused)
+	require.Equal(t, o.Dataset, again.Dataset)
+	for _, name := range []string{"churn_train", "train"} {
+		list, err := fx.reg.ListDatasets(ctx, project, name)
+		require.NoError(t, err)
+		require.Len(t, list, 1, "%s: no second version of the same content", name)
+	}
+}

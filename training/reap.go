@@ -10,20 +10,30 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/quiverfs/quiver/offline/iceberg"
 	"github.com/quiverfs/quiver/registry"
 )
 
-// workDirPrefix names the temporary folders of running attempts in $TMPDIR.
+// workDirPrefix names the temporary folders of running attempts in $TMPDIR:
+// quiver-run-KEY-N, KEY the project's storage key (offline/iceberg.ProjectKey), so each
+// project finds its own folders and no other's. Keys hold no '-', so "quiver-run-KEY-" never
+// begins another project's folder name.
 const workDirPrefix = "quiver-run-"
+
+// workDirPattern is the glob of a project's work folders in dir.
+func workDirPattern(dir, project string) string {
+	return filepath.Join(dir, workDirPrefix+iceberg.ProjectKey(project)+"-*")
+}
 
 // ownerFile, inside a work folder, holds "PID START" of the quiver process that owns it
 // (START is the process's start time in clock ticks since boot, from /proc/PID/stat), so a
 // later run can tell a live owner from a dead one whose PID was reused.
 const ownerFile = ".quiver-owner"
 
-// newWorkDir makes an attempt's temporary folder and records this process as its owner.
-func newWorkDir(tmp string) (string, error) {
-	dir, err := os.MkdirTemp(tmp, workDirPrefix)
+// newWorkDir makes an attempt's temporary folder for project and records this process as its
+// owner.
+func newWorkDir(tmp, project string) (string, error) {
+	dir, err := os.MkdirTemp(tmp, workDirPrefix+iceberg.ProjectKey(project)+"-")
 	if err != nil {
 		return "", err
 	}
@@ -36,16 +46,17 @@ func newWorkDir(tmp string) (string, error) {
 	return dir, nil
 }
 
-// RemoveStaleWorkDirs removes the $TMPDIR/quiver-run-* folders (in dir, when not empty)
-// whose owning quiver process is gone — left behind by a `quiver train` killed with
-// kill -9 — and returns the folders removed. A folder without an owner record is removed
-// once it is a day old.
-func RemoveStaleWorkDirs(dir string) []string {
+// StaleWorkDirs lists project's $TMPDIR/quiver-run-KEY-* folders (in dir, when not empty)
+// whose owning quiver process is gone — left behind by a `quiver train` killed with kill -9.
+// A folder without an owner record is stale once it is a day old. Other projects' folders,
+// and those of Quiver versions that did not name the project (quiver-run-N), are never
+// listed.
+func StaleWorkDirs(dir, project string) []string {
 	if dir == "" {
 		dir = os.TempDir()
 	}
-	matches, _ := filepath.Glob(filepath.Join(dir, workDirPrefix+"*"))
-	var removed []string
+	matches, _ := filepath.Glob(workDirPattern(dir, project))
+	var stale []string
 	for _, m := range matches {
 		fi, err := os.Stat(m)
 		if err != nil || !fi.IsDir() {
@@ -59,6 +70,16 @@ func RemoveStaleWorkDirs(dir string) []string {
 		} else if ownerAlive(string(b)) {
 			continue
 		}
+		stale = append(stale, m)
+	}
+	return stale
+}
+
+// RemoveStaleWorkDirs removes project's stale work folders (StaleWorkDirs) and returns those
+// removed.
+func RemoveStaleWorkDirs(dir, project string) []string {
+	var removed []string
+	for _, m := range StaleWorkDirs(dir, project) {
 		if os.RemoveAll(m) == nil {
 			removed = append(removed, m)
 		}

@@ -226,8 +226,8 @@ func runAttempt(ctx context.Context, runs Runs, req JobRequest, attempt int, par
 	if err := runs.SetRunParams(ctx, run.ID, params); err != nil {
 		return run, false, fmt.Errorf("record params of run %s: %w", run.ID, err)
 	}
-	RemoveStaleWorkDirs(req.TempDir)
-	work, err := newWorkDir(req.TempDir)
+	RemoveStaleWorkDirs(req.TempDir, req.Project)
+	work, err := newWorkDir(req.TempDir, req.Project)
 	if err != nil {
 		return run, false, err
 	}

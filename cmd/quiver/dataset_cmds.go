@@ -89,9 +89,12 @@ func (a *app) datasetCreateCommand() *cobra.Command {
 		Long: `Join the feature service's features onto entity rows (a Parquet or CSV file with the join
 keys, an event_timestamp column and any labels), as of each row's time, reading each view's
 offline table at a pinned snapshot. The snapshot is immutable: Parquet files and a manifest
-under WAREHOUSE/projects/PROJECT/datasets/sha256-HEX/ (named by its content id, shared by every
-version with that content), registered as the next version of NAME, numbered by the registry.
-The same inputs under the same name reuse the existing version unless --rebuild is given.`,
+under WAREHOUSE/projects/KEY/datasets/sha256-HEX/ (KEY: the project's name when it is lower
+case; the folder is named by its content id and shared by every version with that content),
+registered as the next version of NAME, numbered by the registry. The same inputs under the
+same name reuse that name's version unless --rebuild is given. Entity rows before a view's
+first materialized interval get nulls for its features: a warning names the view and their
+share.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if service == "" {
@@ -178,9 +181,28 @@ The same inputs under the same name reuse the existing version unless --rebuild 
 				}
 				return err
 			}
+			for _, w := range res.Warnings {
+				fmt.Fprintf(a.stderr, "quiver: warning: %s\n", w)
+			}
 			if a.jsonOutput() {
+				type warningJSON struct {
+					View string `json:"view"`
+					// MaterializedFrom is where the view's materialized history begins; absent
+					// when it has no offline data.
+					MaterializedFrom string `json:"materialized_from,omitempty"`
+					RowsBefore       int64  `json:"rows_before"`
+					Rows             int64  `json:"rows"`
+				}
+				warnings := []warningJSON{}
+				for _, w := range res.Warnings {
+					wj := warningJSON{View: w.View, RowsBefore: w.Before, Rows: w.Rows}
+					if !w.From.IsZero() {
+						wj.MaterializedFrom = w.From.Format(time.RFC3339Nano)
+					}
+					warnings = append(warnings, wj)
+				}
 				return a.printJSON(map[string]any{"name": res.Dataset.Name, "version": res.Dataset.Version, "content_id": res.Dataset.ContentID,
-					"rows": res.Dataset.Rows, "location": res.Dir, "reused": reused})
+					"rows": res.Dataset.Rows, "location": res.Dir, "reused": reused, "warnings": warnings})
 			}
 			if reused {
 				fmt.Fprintf(a.stdout, "Dataset cache hit: reused %s@v%d, a snapshot of the same inputs (content id %s). Use --rebuild to build it again.\n", res.Dataset.Name, res.Dataset.Version, res.Dataset.ContentID)

@@ -22,6 +22,9 @@ const (
 	exitUsage       = 2 // the command line itself is wrong
 	exitUnavailable = 3 // a registry, store or server cannot be reached or refused our credentials, or a concurrent change conflicted
 	exitFailed      = 4 // the operation ran and failed: a job failed, a verification mismatched
+	// exitProjectConflict: the project's storage (its Iceberg namespace and warehouse folder)
+	// belongs to another project.
+	exitProjectConflict = 5
 )
 
 // Error kinds: the "kind" of a -o json error object. Each maps to one exit code in kindCodes.
@@ -35,6 +38,7 @@ const (
 	kindConflict        = "conflict"
 	kindCanceled        = "canceled"
 	kindFailed          = "failed"
+	kindProjectConflict = "project_conflict"
 )
 
 // kindCodes is the one error-kind → exit-code map.
@@ -48,6 +52,7 @@ var kindCodes = map[string]int{
 	kindConflict:        exitUnavailable,
 	kindCanceled:        exitFailed,
 	kindFailed:          exitFailed,
+	kindProjectConflict: exitProjectConflict,
 }
 
 // Sentinels for conditions no package below names: a server that refused our credentials or
@@ -98,11 +103,14 @@ func isReported(err error) bool {
 func errorKind(err error) string {
 	var u usageError
 	var f failedError
+	var owned *registry.NamespaceOwnedError
 	switch {
 	case err == nil:
 		return ""
 	case errors.As(err, &u):
 		return kindUsage
+	case errors.As(err, &owned):
+		return kindProjectConflict
 	case errors.Is(err, errUnauthenticated):
 		return kindUnauthenticated
 	case errors.Is(err, errPermissionDenied):

@@ -37,6 +37,7 @@ func TestExitMap(t *testing.T) {
 		{"online unavailable", wrap(online.ErrUnavailable), kindUnavailable, exitUnavailable},
 		{"unavailable inside a failed run", failedError{wrap(online.ErrUnavailable)}, kindUnavailable, exitUnavailable},
 		{"conflict", wrap(&registry.RevisionConflictError{Planned: 1, Current: 2}), kindConflict, exitUnavailable},
+		{"namespace of another project", wrap(&registry.NamespaceOwnedError{Namespace: "quiver_x", Owner: "a", Project: "x"}), kindProjectConflict, exitProjectConflict},
 		{"failed", failedError{errors.New("job exited 1")}, kindFailed, exitFailed},
 		{"canceled", wrap(context.Canceled), kindCanceled, exitFailed},
 		{"anything else", errors.New("boom"), kindFailed, exitFailed},
@@ -54,7 +55,7 @@ func TestExitMap(t *testing.T) {
 		})
 	}
 	for kind, code := range kindCodes {
-		require.Contains(t, []int{exitInvalid, exitUsage, exitUnavailable, exitFailed}, code, kind)
+		require.Contains(t, []int{exitInvalid, exitUsage, exitUnavailable, exitFailed, exitProjectConflict}, code, kind)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"strconv"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/quiverfs/quiver/internal/housekeeping"
 	"github.com/quiverfs/quiver/internal/stores"
 	"github.com/quiverfs/quiver/internal/warehouselock"
+	"github.com/quiverfs/quiver/offline/iceberg"
 	"github.com/quiverfs/quiver/registry"
 	"github.com/quiverfs/quiver/training"
 )
@@ -21,14 +23,33 @@ import (
 const defaultRetention = 7 * 24 * time.Hour
 
 // gcCollectors is what `quiver gc` collects, in order, under the warehouse's exclusive lock.
-// Offline snapshots go first, then leftovers of killed commands, then dataset files that no
-// live registered version references.
+// Offline snapshots go first, then leftovers of killed commands (the project's own), then
+// dataset files that no live registered version references.
 func gcCollectors(off *stores.Offline, reg registry.Store, project, warehouse, tempDir string) []housekeeping.Collector {
 	return []housekeeping.Collector{
 		housekeeping.OfflineSnapshots(off.Store, reg, project),
-		housekeeping.Leftovers(warehouse, tempDir),
+		housekeeping.Leftovers(warehouse, tempDir, iceberg.ProjectNamespace(project)),
+		workFolders(tempDir, project),
 		datasetFiles(reg, warehouse, project),
 	}
+}
+
+// workFolders collects the project's training work folders in tempDir whose quiver process
+// is dead (training.StaleWorkDirs); other projects' folders are never touched.
+func workFolders(tempDir, project string) housekeeping.Collector {
+	return housekeeping.Func{N: "work folders", F: func(_ context.Context, opts housekeeping.Options) (housekeeping.Report, error) {
+		var rep housekeeping.Report
+		for _, d := range training.StaleWorkDirs(tempDir, project) {
+			rep.Items = append(rep.Items, housekeeping.Item{Kind: "work", Path: d, Bytes: housekeeping.TreeSize(d)})
+			if opts.DryRun {
+				continue
+			}
+			if err := os.RemoveAll(d); err != nil {
+				return rep, err
+			}
+		}
+		return rep, nil
+	}}
 }
 
 // datasetFiles collects the dataset content no live registered version references, and the
@@ -56,7 +77,9 @@ func (a *app) gcCommand() *cobra.Command {
 		Long: `Expire offline (Iceberg) snapshots committed more than --older-than ago (default 168h) that
 are not current and that no registered dataset was built from, and remove the files no
 remaining snapshot needs (data, manifests, old metadata), files of writes that never committed
-(killed or failed runs), dataset staging folders and spill files left by killed commands.
+(killed or failed runs), dataset staging folders and spill files left by killed commands, and
+the project's own work and spill folders in $TMPDIR (never another project's). --dry-run
+writes and removes nothing (no run is reaped either) and lists what gc would remove.
 Prints each thing removed and the bytes reclaimed (-o json for scripts). It waits for running
 writers (materialize, dataset create) to finish and holds them off while it runs. After it,
 dataset create --at a time before now minus --older-than fails, naming the retention.`,
@@ -71,10 +94,16 @@ dataset create --at a time before now minus --older-than fails, naming the reten
 				return err
 			}
 			defer reg.Close()
-			if err := a.reapAbandoned(ctx, reg, cfg.Project); err != nil {
-				return err
+			// A dry run writes and removes nothing: no run is reaped, no table adopted, no
+			// namespace claimed.
+			open := stores.InspectOffline
+			if !dryRun {
+				if err := a.reapAbandoned(ctx, reg, cfg.Project); err != nil {
+					return err
+				}
+				open = stores.OpenOffline
 			}
-			off, err := stores.OpenOffline(ctx, cfg, reg)
+			off, err := open(ctx, cfg, reg)
 			if err != nil {
 				return err
 			}

@@ -5,9 +5,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io/fs"
+	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -16,6 +19,8 @@ import (
 	"github.com/quiverfs/quiver/internal/config"
 	"github.com/quiverfs/quiver/internal/stores"
 	"github.com/quiverfs/quiver/offline"
+	"github.com/quiverfs/quiver/offline/iceberg"
+	"github.com/quiverfs/quiver/registry"
 )
 
 // dirSize is the bytes and files under dir.
@@ -221,4 +226,106 @@ func TestGCConcurrentWithWriters(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, want, got)
 	require.Equal(t, exitOK, quiver(t, nil, "-C", dir, "materialize", "--start", start, "--end", end).code)
+}
+
+// TestGCDryRunRemovesNothingAndKeepsOtherProjectsWorkFolders is issue 22 item 14: gc
+// --dry-run removed a killed run's work folder in $TMPDIR, even one of another project. A
+// quiver train of project other is killed with kill -9, leaving its work folder and a RUNNING
+// run whose trainer's child still sleeps. gc --dry-run (of either project) writes and removes
+// nothing: the folder is still there, the run still RUNNING, the child alive. A real gc of
+// project shop, sharing $TMPDIR, leaves other's folder alone; other's own gc removes it.
+func TestGCDryRunRemovesNothingAndKeepsOtherProjectsWorkFolders(t *testing.T) {
+	tmp := t.TempDir()
+	const lease = time.Second
+	env := map[string]string{"QUIVER_RUN_LEASE": lease.String(), "TMPDIR": tmp}
+	dirs := map[string]string{}
+	for _, p := range []string{"shop", "other"} {
+		dirs[p] = filepath.Join(t.TempDir(), p)
+		require.Equal(t, exitOK, quiver(t, nil, "init", dirs[p], "--project", p).code)
+	}
+	dir := dirs["other"]
+	script := filepath.Join(dir, "train.sh")
+	require.NoError(t, os.WriteFile(script, []byte("#!/bin/sh\nsleep 300 &\necho $! > \""+dir+"/child.pid\"\nwait\n"), 0o755))
+	jobs := filepath.Join(dir, "features", "churn.yaml")
+	b, err := os.ReadFile(jobs)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(jobs, []byte(strings.Replace(string(b), `command: ["shop-trainer"]`, `command: ["./train.sh"]`, 1)), 0o644))
+	for _, d := range dirs {
+		require.Equal(t, exitOK, quiver(t, env, "-C", d, "apply").code)
+	}
+	r := quiver(t, env, "-C", dir, "materialize-incremental")
+	require.Equal(t, exitOK, r.code, r.stderr)
+
+	cmd, _ := quiverProcess(t, env, "-C", dir, "train", "churn_train")
+	child := 0
+	waitFor(t, "the trainer to start", time.Minute, func() bool {
+		b, err := os.ReadFile(filepath.Join(dir, "child.pid"))
+		child, _ = strconv.Atoi(strings.TrimSpace(string(b)))
+		return err == nil && child > 0
+	})
+	t.Cleanup(func() { _ = syscall.Kill(child, syscall.SIGKILL) })
+	work, _ := filepath.Glob(filepath.Join(tmp, "quiver-run-*"))
+	require.Len(t, work, 1)
+	require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
+	_ = cmd.Wait()
+	// And the spill folder a killed offline write of project other left, untouched for hours.
+	spill := filepath.Join(tmp, iceberg.SpillPrefix(iceberg.ProjectNamespace("other"))+"123")
+	writeFile(t, filepath.Join(spill, "bucket-0000.arrows"), "x")
+	old := time.Now().Add(-3 * time.Hour)
+	require.NoError(t, os.Chtimes(filepath.Join(spill, "bucket-0000.arrows"), old, old))
+	require.NoError(t, os.Chtimes(spill, old, old))
+	time.Sleep(lease + lease/2) // the run is past its lease: a real gc would reap it
+
+	status := func() string {
+		r := quiver(t, env, "-C", dir, "-o", "json", "runs", "list")
+		require.Equal(t, exitOK, r.code, r.stderr)
+		var runs []struct{ Status string }
+		require.NoError(t, json.Unmarshal([]byte(r.stdout), &runs))
+		require.Len(t, runs, 1)
+		return runs[0].Status
+	}
+	for _, p := range []string{"other", "shop"} {
+		for _, args := range [][]string{{"gc", "--dry-run"}, {"-o", "json", "gc", "--dry-run"}} {
+			r := quiver(t, env, append([]string{"-C", dirs[p]}, args...)...)
+			require.Equal(t, exitOK, r.code, r.stderr)
+			require.NotContains(t, r.stderr, "removed", "%s %v", p, args)
+			require.DirExists(t, work[0], "%s %v removed the work folder", p, args)
+			require.DirExists(t, spill, "%s %v removed the spill folder", p, args)
+		}
+	}
+	r = quiver(t, env, "-C", dir, "gc", "--dry-run")
+	require.Contains(t, r.stdout, work[0], "the dry run names the work folder gc would remove")
+	require.Contains(t, r.stdout, spill)
+	require.True(t, alive(child), "a dry run kills nothing")
+	require.Equal(t, "RUNNING", runStatus(t, env, dir), "a dry run writes nothing to the registry")
+
+	r = quiver(t, env, "-C", dirs["shop"], "gc")
+	require.Equal(t, exitOK, r.code, r.stderr)
+	require.DirExists(t, work[0], "gc of project shop removed a work folder of project other")
+	require.DirExists(t, spill, "gc of project shop removed a spill folder of project other")
+	require.True(t, alive(child), "gc of project shop killed a process of project other")
+
+	r = quiver(t, env, "-C", dir, "gc")
+	require.Equal(t, exitOK, r.code, r.stderr)
+	require.Contains(t, r.stderr, "removed "+work[0])
+	require.NoDirExists(t, work[0])
+	require.NoDirExists(t, spill)
+	require.Equal(t, "FAILED", status())
+	waitFor(t, "the dead run's child to be killed", 5*time.Second, func() bool { return !alive(child) })
+}
+
+// runStatus reads the status of a repo's one training run from the registry, without the
+// reaping every command that lists runs does.
+func runStatus(t *testing.T, env map[string]string, dir string) string {
+	t.Helper()
+	ctx := context.Background()
+	cfg, err := config.Load(dir, func(k string) string { return env[k] })
+	require.NoError(t, err)
+	reg, err := stores.OpenRegistry(ctx, cfg)
+	require.NoError(t, err)
+	defer reg.Close()
+	runs, err := reg.ListTrainingRuns(ctx, registry.TrainingRunFilter{Project: cfg.Project})
+	require.NoError(t, err)
+	require.Len(t, runs, 1)
+	return string(runs[0].Status)
 }

@@ -50,6 +50,9 @@ type materializeEnv struct {
 	unlock  func() // the warehouse lock, held shared while writing
 	// opts are the run options every job of the command shares.
 	opts materialize.Options
+	// onlineOnly: the command loads the online store from the offline tables (--online-only),
+	// which every view has, push and Kafka views too; no source is read.
+	onlineOnly bool
 }
 
 func (e *materializeEnv) Close() {
@@ -71,14 +74,24 @@ func (e *materializeEnv) Close() {
 }
 
 // openMaterialize loads the applied definitions and selects the views to materialize (all
-// when none are named). Stores are opened only when open is true (not for --dry-run).
+// when none are named; views of push and Kafka sources, whose rows are pushed or streamed,
+// only for --online-only). Stores are opened only when open is true (not for --dry-run).
 func (a *app) openMaterialize(cmd *cobra.Command, names []string, openStores bool) (*materializeEnv, error) {
+	return a.openMaterializeEnv(cmd, &materializeEnv{}, names, openStores)
+}
+
+// openOnlineSync is openMaterialize for --online-only.
+func (a *app) openOnlineSync(cmd *cobra.Command, names []string, openStores bool) (*materializeEnv, error) {
+	return a.openMaterializeEnv(cmd, &materializeEnv{onlineOnly: true}, names, openStores)
+}
+
+func (a *app) openMaterializeEnv(cmd *cobra.Command, env *materializeEnv, names []string, openStores bool) (*materializeEnv, error) {
 	ctx := cmd.Context()
 	cfg, err := a.config()
 	if err != nil {
 		return nil, err
 	}
-	env := &materializeEnv{cfg: cfg}
+	env.cfg = cfg
 	if env.reg, err = a.registry(ctx, cfg); err != nil {
 		return nil, err
 	}
@@ -102,6 +115,9 @@ func (a *app) openMaterialize(cmd *cobra.Command, names []string, openStores boo
 	env.repo, env.applied = applied.Repo, applied
 	if len(names) == 0 {
 		env.views = materializedViews(env.repo)
+		if env.onlineOnly {
+			env.views = env.repo.FeatureViews
+		}
 		if len(env.views) == 0 {
 			env.Close()
 			return nil, invalid(fmt.Errorf("project %q has no feature views in the registry; run quiver apply first", cfg.Project))
@@ -148,7 +164,8 @@ func (a *app) openMaterialize(cmd *cobra.Command, names []string, openStores boo
 	return env, nil
 }
 
-// job builds the materialization job of one view.
+// job builds the materialization job of one view. For --online-only it has no source: the
+// online store is loaded from the offline table.
 func (e *materializeEnv) job(v *definitions.FeatureView) (materialize.Job, error) {
 	entities := map[string]*definitions.Entity{}
 	var ents []definitions.Entity
@@ -163,11 +180,12 @@ func (e *materializeEnv) job(v *definitions.FeatureView) (materialize.Job, error
 	// Rows go to the view's current definition generation only.
 	gen := e.applied.Generation(v.Name)
 	vs.Generation = gen
-	src, err := e.sources.Open(e.repo.Source(v.Source))
-	if err != nil {
-		return materialize.Job{}, err
+	job := materialize.Job{Project: e.cfg.Project, Schema: vs, Offline: e.offline, OfflineReader: e.offline, TTL: v.TTL.Std()}
+	if !e.onlineOnly {
+		if job.Source, err = e.sources.Open(e.repo.Source(v.Source)); err != nil {
+			return materialize.Job{}, err
+		}
 	}
-	job := materialize.Job{Project: e.cfg.Project, Schema: vs, Source: src, Offline: e.offline, OfflineReader: e.offline, TTL: v.TTL.Std()}
 	if v.Online && e.online != nil {
 		ov, err := online.NewView(e.cfg.Project, v, ents)
 		if err != nil {
@@ -196,8 +214,13 @@ type runJSON struct {
 	SourceSeconds  float64 `json:"source_seconds,omitempty"`
 	OfflineSeconds float64 `json:"offline_seconds,omitempty"`
 	OnlineSeconds  float64 `json:"online_seconds,omitempty"`
-	Skipped        string  `json:"skipped,omitempty"`
-	Error          string  `json:"error,omitempty"`
+	// CollapsedConflicts counts source rows collapsed into a later row with the same join
+	// keys, event_ts and created_ts but other values (only the last is kept); the example
+	// names one.
+	CollapsedConflicts       int64  `json:"collapsed_conflicts,omitempty"`
+	CollapsedConflictExample string `json:"collapsed_conflict_example,omitempty"`
+	Skipped                  string `json:"skipped,omitempty"`
+	Error                    string `json:"error,omitempty"`
 }
 
 // materializeViews runs each interval in turn, printing progress and a summary. It stops at
@@ -217,6 +240,7 @@ func (a *app) materializeViews(cmd *cobra.Command, env *materializeEnv, interval
 		}
 		bar := a.progress(fmt.Sprintf("%s [%s, %s)", iv.View, iv.Start.Format(time.DateTime), iv.End.Format(time.DateTime)))
 		opts := env.opts
+		opts.OnlineSince = iv.OnlineFrom
 		if bar != nil {
 			opts.Progress = func(n int64) { _ = bar.Set64(n) }
 		}
@@ -227,7 +251,12 @@ func (a *app) materializeViews(cmd *cobra.Command, env *materializeEnv, interval
 		}
 		r := runJSON{View: iv.View, Start: iv.Start, End: iv.End, RunID: idString(int64(res.RunID)), RowsRead: res.RowsRead,
 			OfflineRows: res.OfflineRows, OnlineRows: res.OnlineRows, OnlineDeleted: res.OnlineDeleted, SnapshotID: idString(res.SnapshotID), NoCommit: res.NoCommit, Seconds: res.Duration.Seconds(),
-			SourceSeconds: res.SourceTime.Seconds(), OfflineSeconds: res.OfflineTime.Seconds(), OnlineSeconds: res.OnlineTime.Seconds()}
+			SourceSeconds: res.SourceTime.Seconds(), OfflineSeconds: res.OfflineTime.Seconds(), OnlineSeconds: res.OnlineTime.Seconds(),
+			CollapsedConflicts: res.Conflicts, CollapsedConflictExample: res.ConflictExample}
+		if res.Conflicts > 0 {
+			fmt.Fprintf(a.stderr, "quiver: warning: view %q: %s collapsed into a later one with the same join keys, event_ts and created_ts but other values (only the last is kept), e.g. %s\n",
+				iv.View, count(res.Conflicts, "event"), res.ConflictExample)
+		}
 		if err != nil {
 			r.Error = err.Error()
 			results = append(results, r)
@@ -260,6 +289,8 @@ func (a *app) materializeViews(cmd *cobra.Command, env *materializeEnv, interval
 			status = "ok, no new rows, nothing committed"
 		case r.RowsRead == 0:
 			status = "ok, no new rows"
+		case r.CollapsedConflicts > 0:
+			status = fmt.Sprintf("ok, %s collapsed", count(r.CollapsedConflicts, "conflicting duplicate"))
 		}
 		interval, snap, took := "-", "-", "-"
 		if r.Skipped == "" {
@@ -285,6 +316,11 @@ func (a *app) materializeViews(cmd *cobra.Command, env *materializeEnv, interval
 	}
 	fmt.Fprintf(a.stdout, "Materialized %d rows in %.2fs (%.0f rows/s).\n", total, secs, float64(total)/max(secs, 1e-9))
 	return nil
+}
+
+// count is "1 event", "2 events".
+func count(n int64, noun string) string {
+	return fmt.Sprintf("%d %s", n, plural(noun, int(min(n, 2))))
 }
 
 // noCommit reports whether no run committed an offline snapshot.
@@ -333,8 +369,10 @@ func (a *app) printDryRun(intervals []materialize.Interval, skipped []runJSON, e
 		switch {
 		case explicit:
 			note = "as given"
+		case !iv.FromWatermark && !iv.OnlineFrom.IsZero():
+			note = "first run: the source's whole history; online only from " + iv.OnlineFrom.Format(time.RFC3339) + " (end minus the view's ttl)"
 		case !iv.FromWatermark:
-			note = "first run: from end minus the view's ttl"
+			note = "first run: the source's whole history"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", iv.View, iv.Start.Format(time.RFC3339), iv.End.Format(time.RFC3339), note)
 	}
@@ -370,9 +408,10 @@ the online store. Re-running an interval is safe: it leaves the same rows and va
 view's watermark moves to end when the interval continues it (or the view has none yet).
 
 Recovery (see docs/operations.md):
-  --online-only        load the latest row per entity of each view from its offline table
-                       into the online store (a lost or new Redis); the offline table and the
-                       watermark are untouched; no --start/--end.
+  --online-only        load the latest row per entity of each view — push and Kafka views
+                       too — from its offline table into the online store (a lost or new
+                       Redis); the offline table and the watermark are untouched; no
+                       --start/--end.
   --replace-online     with --start/--end: make the online store exactly what the offline
                        table says for the interval's entities (bad rows replaced, entities no
                        longer in the table removed), instead of only moving forward.
@@ -397,7 +436,7 @@ Recovery (see docs/operations.md):
 				return a.resetWatermark(cmd, resetView, to)
 			}
 			if onlineOnly {
-				env, err := a.openMaterialize(cmd, args, !dryRun)
+				env, err := a.openOnlineSync(cmd, args, !dryRun)
 				if err != nil {
 					return err
 				}
@@ -462,8 +501,9 @@ func (a *app) materializeIncrementalCommand() *cobra.Command {
 		Use:   "materialize-incremental [--end T] [VIEW...]",
 		Short: "Materialize each view from its watermark up to --end (default now)",
 		Long: `For each named view (all applied views when none are named), materialize from the view's
-watermark to --end (default: now). A view never materialized starts at end minus its TTL
-(the oldest value that could still be served), or at the Unix epoch when it has no TTL.
+watermark to --end (default: now). A view never materialized gets its source's whole
+history (from the Unix epoch) in the offline store, so training datasets can join it, and
+only what is still live (events from end minus its TTL) in the online store.
 A view already up to date is skipped and reported as such.`,
 		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {

@@ -457,7 +457,7 @@ A drop that is interrupted is finished by the next apply.`,
 				tw.Flush()
 				for _, d := range res.Drops {
 					if !removesView(req.Changes, d.View) {
-						fmt.Fprintf(a.stdout, "Feature view %s starts generation %d: nothing is served or joined for it until it is materialized again: quiver materialize-incremental %s (from now minus its TTL), or quiver materialize --start T --end T %s for more history.\n", d.View, d.Generation+1, d.View, d.View)
+						fmt.Fprintf(a.stdout, "Feature view %s starts generation %d: nothing is served or joined for it until it is materialized again: quiver materialize-incremental %s (its source's whole history), or quiver materialize --start T --end T %s.\n", d.View, d.Generation+1, d.View, d.View)
 					}
 				}
 			}

@@ -35,7 +35,9 @@ func (a *app) runLease() (time.Duration, error) {
 }
 
 // reapAbandoned marks the project's runs whose process stopped beating as FAILED
-// ("abandoned") and says so on stderr. Every command that lists or starts runs calls it.
+// ("abandoned"), kills what their jobs left running on this host and removes the project's
+// work folders of dead runs, and says so on stderr. Every command that lists or starts runs
+// calls it (gc --dry-run does not: it writes nothing).
 func (a *app) reapAbandoned(ctx context.Context, reg registry.RecoveryStore, project string) error {
 	lease, err := a.runLease()
 	if err != nil {
@@ -56,7 +58,7 @@ func (a *app) reapAbandoned(ctx context.Context, reg registry.RecoveryStore, pro
 	if n := training.KillRunProcesses(reaped.Training); n > 0 {
 		fmt.Fprintf(a.stderr, "quiver: killed %d leftover process(es) of abandoned training runs\n", n)
 	}
-	for _, d := range training.RemoveStaleWorkDirs(a.getenv("TMPDIR")) {
+	for _, d := range training.RemoveStaleWorkDirs(a.getenv("TMPDIR"), project) {
 		fmt.Fprintf(a.stderr, "quiver: removed %s, left by a killed run\n", d)
 	}
 	return nil

@@ -146,9 +146,10 @@ func OfflineSnapshots(store *iceberg.Store, reg registry.DatasetStore, project s
 const SpillAge = time.Hour
 
 // Leftovers removes what killed commands left in the warehouse — dataset staging folders
-// (.staging-*) and join spill files (tmp/) — and, in tempDir, offline-write spill folders
-// (quiver-write-*) untouched for SpillAge.
-func Leftovers(warehouse, tempDir string) Collector {
+// (.staging-*) and join spill files (tmp/) — and, in tempDir, the spill folders of offline
+// writes to the project's namespace (iceberg.SpillPrefix) untouched for SpillAge. Spill
+// folders of other projects' writes are never touched.
+func Leftovers(warehouse, tempDir, namespace string) Collector {
 	return Func{N: "leftovers", F: func(ctx context.Context, opts Options) (Report, error) {
 		var rep Report
 		if strings.Contains(warehouse, "://") && !strings.HasPrefix(warehouse, "file://") {
@@ -156,7 +157,7 @@ func Leftovers(warehouse, tempDir string) Collector {
 		}
 		wh := strings.TrimPrefix(warehouse, "file://")
 		remove := func(kind, p string) error {
-			n := treeSize(p)
+			n := TreeSize(p)
 			rep.Items = append(rep.Items, Item{Kind: kind, Path: p, Bytes: n})
 			if opts.DryRun {
 				return nil
@@ -180,7 +181,7 @@ func Leftovers(warehouse, tempDir string) Collector {
 		if tempDir == "" {
 			tempDir = os.TempDir()
 		}
-		writes, _ := filepath.Glob(filepath.Join(tempDir, "quiver-write-*"))
+		writes, _ := filepath.Glob(filepath.Join(tempDir, iceberg.SpillPrefix(namespace)+"*"))
 		for _, p := range writes {
 			if opts.Now.Sub(newest(p)) < SpillAge {
 				continue
@@ -193,7 +194,8 @@ func Leftovers(warehouse, tempDir string) Collector {
 	}}
 }
 
-func treeSize(p string) int64 {
+// TreeSize is the bytes of the files under p.
+func TreeSize(p string) int64 {
 	var n int64
 	_ = filepath.WalkDir(p, func(_ string, d fs.DirEntry, err error) error {
 		if err == nil && !d.IsDir() {

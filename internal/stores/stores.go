@@ -87,32 +87,123 @@ type RunReader interface {
 	GetRun(ctx context.Context, id registry.RunID) (registry.MaterializationRun, error)
 }
 
+// Registry is what OpenOffline needs of the registry: runs, to tell which project wrote a
+// table, and namespace ownership.
+type Registry interface {
+	RunReader
+	registry.NamespaceStore
+}
+
 // OpenOffline opens the configured project's offline store: its view tables live in the
-// project's own Iceberg namespace (iceberg.ProjectNamespace). When runs is not nil, tables the
-// project wrote into the shared legacy namespace "quiver" (before namespaces were per project)
-// are moved into its namespace first: a table is the project's when the run that committed its
-// current snapshot is one of the project's runs of that view.
-func OpenOffline(ctx context.Context, cfg *config.Config, runs RunReader) (*Offline, error) {
+// project's own Iceberg namespace (iceberg.ProjectNamespace). When reg is not nil:
+//
+//   - a namespace the registry records as another project's is refused with a
+//     *registry.NamespaceOwnedError; so is one that holds tables another project's runs wrote
+//     (an earlier Quiver mapped "Shop" and "shop_d00aae6b" to one namespace), until that
+//     project has moved them out;
+//   - tables the project wrote where an earlier Quiver put them — the shared legacy namespace
+//     "quiver", or, for a name that is not plain lower case, iceberg.FoldedNamespace — are
+//     moved into its namespace;
+//   - the project is recorded as the namespace's owner.
+func OpenOffline(ctx context.Context, cfg *config.Config, reg Registry) (*Offline, error) {
+	return openOffline(ctx, cfg, reg, true)
+}
+
+// InspectOffline is OpenOffline for a command that must write nothing (gc --dry-run): it
+// refuses a namespace another project owns the same way, but moves no table and records no
+// owner.
+func InspectOffline(ctx context.Context, cfg *config.Config, reg Registry) (*Offline, error) {
+	return openOffline(ctx, cfg, reg, false)
+}
+
+func openOffline(ctx context.Context, cfg *config.Config, reg Registry, write bool) (*Offline, error) {
 	uri, err := CatalogURI(cfg)
 	if err != nil {
 		return nil, err
+	}
+	ns := iceberg.ProjectNamespace(cfg.Project)
+	claimed := false
+	if reg != nil { // a recorded owner is checked before anything is opened or written
+		switch owner, err := reg.NamespaceOwner(ctx, ns); {
+		case err == nil && owner != cfg.Project:
+			return nil, &registry.NamespaceOwnedError{Namespace: ns, Owner: owner, Project: cfg.Project}
+		case err == nil:
+			claimed = true
+		case !errors.Is(err, registry.ErrNotFound):
+			return nil, err
+		}
 	}
 	cat, err := iceberg.OpenCatalog(ctx, iceberg.CatalogConfig{URI: uri, Warehouse: cfg.Offline.Warehouse})
 	if err != nil {
 		return nil, err
 	}
-	st, err := iceberg.NewStore(ctx, cat, iceberg.StoreOptions{Namespace: iceberg.ProjectNamespace(cfg.Project)})
+	st, err := iceberg.NewStore(ctx, cat, iceberg.StoreOptions{Namespace: ns})
 	if err != nil {
 		cat.Close()
 		return nil, err
 	}
-	if runs != nil {
-		if _, err := st.AdoptLegacyTables(ctx, ownedBy(runs, cfg.Project)); err != nil {
+	if reg != nil {
+		if err := settleNamespace(ctx, st, reg, cfg.Project, ns, claimed, write); err != nil {
 			cat.Close()
 			return nil, err
 		}
 	}
 	return &Offline{Store: st, Catalog: cat}, nil
+}
+
+// settleNamespace moves the project's tables out of the namespaces earlier versions used and,
+// on first use, checks that no other project's tables are in its namespace and claims it.
+func settleNamespace(ctx context.Context, st *iceberg.Store, reg Registry, project, ns string, claimed, write bool) error {
+	who := runProject(reg)
+	if write {
+		if _, err := st.AdoptLegacyTables(ctx, ownedBy(reg, project)); err != nil {
+			return err
+		}
+		if folded := iceberg.FoldedNamespace(project); folded != "" {
+			// Never out of a namespace another project has claimed since.
+			owner, err := reg.NamespaceOwner(ctx, folded)
+			if err != nil && !errors.Is(err, registry.ErrNotFound) {
+				return err
+			}
+			if owner == "" || owner == project {
+				if _, err := st.AdoptTablesFrom(ctx, folded, project, who); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	if claimed {
+		return nil
+	}
+	owner, tables, err := st.ForeignWriter(ctx, project, who)
+	if err != nil {
+		return err
+	}
+	if owner != "" {
+		return &registry.NamespaceOwnedError{Namespace: ns, Owner: owner, Project: project, Tables: tables}
+	}
+	if !write {
+		return nil
+	}
+	return reg.ClaimNamespace(ctx, ns, project)
+}
+
+// runProject names the project of a materialization run by id ("" when there is none).
+func runProject(runs RunReader) iceberg.RunProject {
+	return func(ctx context.Context, runID string) (string, error) {
+		id, err := strconv.ParseInt(runID, 10, 64)
+		if err != nil {
+			return "", nil //nolint:nilerr // not written by a materialization run
+		}
+		run, err := runs.GetRun(ctx, registry.RunID(id))
+		if errors.Is(err, registry.ErrNotFound) {
+			return "", nil
+		}
+		if err != nil {
+			return "", err
+		}
+		return run.Project, nil
+	}
 }
 
 // ownedBy recognises a project's legacy tables by the run that committed their current

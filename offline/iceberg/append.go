@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -39,7 +40,7 @@ func (s *Store) Append(ctx context.Context, vs offline.ViewSchema, rows offline.
 	for i := range len(vs.JoinKeys) + 2 {
 		keyCols = append(keyCols, i)
 	}
-	buf := newDedupBuffer(canon, keyCols, s.opts.MemoryBudget, s.opts.SpillBuckets, s.opts.SpillDir, s.opts.Allocator)
+	buf := newDedupBuffer(canon, keyCols, s.opts.MemoryBudget, s.opts.SpillBuckets, s.opts.SpillDir, SpillPrefix(strings.Join(s.ns, ".")), s.opts.Allocator)
 	defer func() {
 		if cerr := buf.close(); cerr != nil && err == nil {
 			err = fmt.Errorf("append %s: %w", name, cerr)
@@ -99,7 +100,7 @@ func (s *Store) Append(ctx context.Context, vs offline.ViewSchema, rows offline.
 }
 
 func (s *Store) appendOnce(ctx context.Context, tbl *table.Table, vs offline.ViewSchema, buf *dedupBuffer, keyCols []int, props ice.Properties) (offline.WriteResult, error) {
-	return s.commitWith(ctx, tbl, vs, buf, keyCols, func(tx *table.Transaction, rdr *dedupReader) error {
+	return s.commitWith(ctx, tbl, vs, buf, keyCols, nil, func(tx *table.Transaction, rdr *dedupReader) error {
 		return tx.Append(ctx, rdr, props)
 	})
 }

@@ -1,6 +1,7 @@
 package iceberg
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"encoding/binary"
@@ -12,6 +13,8 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -33,8 +36,10 @@ type dedupBuffer struct {
 	budget   int64
 	nBuckets int
 	spillDir string
-	mem      memory.Allocator
-	seed     maphash.Seed
+	// spillPrefix begins the name of the spill folder (SpillPrefix of the store's namespace).
+	spillPrefix string
+	mem         memory.Allocator
+	seed        maphash.Seed
 
 	recs    []arrow.RecordBatch // in memory, before spilling
 	size    int64
@@ -44,12 +49,16 @@ type dedupBuffer struct {
 	rowsIn  int64
 }
 
-func newDedupBuffer(schema *arrow.Schema, keyCols []int, budget int64, nBuckets int, spillDir string, mem memory.Allocator) *dedupBuffer {
+func newDedupBuffer(schema *arrow.Schema, keyCols []int, budget int64, nBuckets int, spillDir, spillPrefix string, mem memory.Allocator) *dedupBuffer {
 	return &dedupBuffer{
 		schema: schema, keyCols: keyCols, budget: budget, nBuckets: nBuckets,
-		spillDir: spillDir, mem: mem, seed: maphash.MakeSeed(),
+		spillDir: spillDir, spillPrefix: spillPrefix, mem: mem, seed: maphash.MakeSeed(),
 	}
 }
+
+// SpillPrefix begins the names of the spill folders of writes to namespace's tables:
+// quiver-write-NAMESPACE-, so that gc finds a project's own (namespaces hold no '-').
+func SpillPrefix(namespace string) string { return "quiver-write-" + namespace + "-" }
 
 func (d *dedupBuffer) spilled() bool { return d.dir != "" }
 
@@ -84,7 +93,7 @@ func (d *dedupBuffer) add(ctx context.Context, rec arrow.RecordBatch) error {
 }
 
 func (d *dedupBuffer) startSpill() error {
-	dir, err := os.MkdirTemp(d.spillDir, "quiver-write-*")
+	dir, err := os.MkdirTemp(d.spillDir, d.spillPrefix+"*")
 	if err != nil {
 		return fmt.Errorf("create spill directory: %w", err)
 	}
@@ -236,29 +245,55 @@ func (d *dedupBuffer) numGroups() int {
 	return d.nBuckets
 }
 
+// conflicts counts, across the groups of one write, the rows collapsed into a later row whose
+// other columns differ (distinct events of which only the last is kept), and names one.
+type conflicts struct {
+	n       int64
+	example string
+}
+
 // collapse keeps, per dedup key, the last row of recs; it consumes recs and returns new
-// batches in the same order.
-func collapse(ctx context.Context, recs []arrow.RecordBatch, keyCols []int, mem memory.Allocator) ([]arrow.RecordBatch, error) {
+// batches in the same order. Each dropped row whose non-key columns differ from the kept
+// row's is counted in c.
+func collapse(ctx context.Context, recs []arrow.RecordBatch, keyCols []int, mem memory.Allocator, c *conflicts) ([]arrow.RecordBatch, error) {
 	defer releaseAll(recs)
 	rows := 0
 	for _, r := range recs {
 		rows += int(r.NumRows())
 	}
+	var valCols []int
+	if len(recs) > 0 {
+		for i := range int(recs[0].NumCols()) {
+			if !slices.Contains(keyCols, i) {
+				valCols = append(valCols, i)
+			}
+		}
+	}
 	seen := newKeySet(rows)
 	keep := make([][]bool, len(recs))
 	dropped := make([]bool, len(recs))
-	var key []byte
+	var key, a, b []byte
 	for r := len(recs) - 1; r >= 0; r-- {
 		rec := recs[r]
 		n := int(rec.NumRows())
 		keep[r] = make([]bool, n)
 		for i := n - 1; i >= 0; i-- {
 			key = appendRowKey(key[:0], rec, keyCols, i)
-			if !seen.add(key) {
-				dropped[r] = true
+			kr, ki, isNew := seen.add(key, r, i)
+			if isNew {
+				keep[r][i] = true
 				continue
 			}
-			keep[r][i] = true
+			dropped[r] = true
+			// Compared only when a duplicate turns up: rows without one cost nothing more.
+			a = appendRowKey(a[:0], rec, valCols, i)
+			b = appendRowKey(b[:0], recs[kr], valCols, ki)
+			if !bytes.Equal(a, b) {
+				c.n++
+				if c.example == "" {
+					c.example = describeKey(rec, keyCols, i)
+				}
+			}
 		}
 	}
 	out := make([]arrow.RecordBatch, 0, len(recs))
@@ -283,18 +318,37 @@ func collapse(ctx context.Context, recs []arrow.RecordBatch, keyCols []int, mem 
 	return out, nil
 }
 
+// describeKey names row i by its dedup key columns: "user_id=7 event_ts=... created_ts=...".
+func describeKey(rec arrow.RecordBatch, keyCols []int, i int) string {
+	parts := make([]string, len(keyCols))
+	for j, c := range keyCols {
+		col := rec.Column(c)
+		v := "null"
+		switch {
+		case col.IsNull(i):
+		case col.DataType().ID() == arrow.TIMESTAMP:
+			v = time.UnixMicro(int64(col.(*array.Timestamp).Value(i))).UTC().Format(time.RFC3339Nano)
+		default:
+			v = col.ValueStr(i)
+		}
+		parts[j] = rec.Schema().Field(c).Name + "=" + v
+	}
+	return strings.Join(parts, " ")
+}
+
 // keySet is a set of byte strings stored in one arena, so adding a row's key allocates
-// nothing per row.
+// nothing per row. Each key remembers where its row is (batch and row index).
 type keySet struct {
 	seed  maphash.Seed
 	first map[uint64]int32 // hash → first entry with it
 	next  []int32          // entry → next entry with the same hash, or -1
 	ends  []int            // entry i's key is arena[ends[i-1]:ends[i]]
+	at    [][2]int32       // entry → (batch, row) of its row
 	arena []byte
 }
 
 func newKeySet(hint int) *keySet {
-	return &keySet{seed: maphash.MakeSeed(), first: make(map[uint64]int32, hint), next: make([]int32, 0, hint), ends: make([]int, 0, hint)}
+	return &keySet{seed: maphash.MakeSeed(), first: make(map[uint64]int32, hint), next: make([]int32, 0, hint), ends: make([]int, 0, hint), at: make([][2]int32, 0, hint)}
 }
 
 func (s *keySet) key(i int32) []byte {
@@ -305,14 +359,15 @@ func (s *keySet) key(i int32) []byte {
 	return s.arena[start:s.ends[i]]
 }
 
-// add inserts key and reports whether it was new.
-func (s *keySet) add(key []byte) bool {
+// add inserts key, of row (batch, row), and reports whether it was new; when it was not, it
+// returns the batch and row the key was first added with.
+func (s *keySet) add(key []byte, batch, row int) (int, int, bool) {
 	h := maphash.Bytes(s.seed, key)
 	head, ok := s.first[h]
 	if ok {
 		for e := head; e >= 0; e = s.next[e] {
 			if string(s.key(e)) == string(key) {
-				return false
+				return int(s.at[e][0]), int(s.at[e][1]), false
 			}
 		}
 	} else {
@@ -322,7 +377,8 @@ func (s *keySet) add(key []byte) bool {
 	s.next = append(s.next, head)
 	s.arena = append(s.arena, key...)
 	s.ends = append(s.ends, len(s.arena))
-	return true
+	s.at = append(s.at, [2]int32{int32(batch), int32(row)})
+	return batch, row, true
 }
 
 func releaseAll(recs []arrow.RecordBatch) {

@@ -32,6 +32,11 @@ const (
 	SummaryView          = "quiver.view"
 )
 
+// PropMaterializedFrom is the table property where WriteInterval records the earliest start
+// of the intervals ever written to the table (RFC 3339): where its materialized history
+// begins. Table properties outlive snapshot expiry.
+const PropMaterializedFrom = "quiver.materialized-from"
+
 // Defaults of StoreOptions.
 const (
 	DefaultNamespace    = "quiver"
@@ -284,7 +289,7 @@ func (s *Store) WriteInterval(ctx context.Context, vs offline.ViewSchema, r offl
 		keyCols = append(keyCols, i)
 	}
 	tsCol := len(vs.JoinKeys)
-	buf := newDedupBuffer(canon, keyCols, s.opts.MemoryBudget, s.opts.SpillBuckets, s.opts.SpillDir, s.opts.Allocator)
+	buf := newDedupBuffer(canon, keyCols, s.opts.MemoryBudget, s.opts.SpillBuckets, s.opts.SpillDir, SpillPrefix(strings.Join(s.ns, ".")), s.opts.Allocator)
 	defer func() {
 		if cerr := buf.close(); cerr != nil && err == nil {
 			err = fmt.Errorf("write %s: %w", name, cerr)
@@ -363,16 +368,54 @@ func isCommitConflict(err error) bool {
 	return errors.Is(err, table.ErrCommitFailed) || strings.Contains(err.Error(), "requirement failed:")
 }
 
-// commit makes one attempt at the overwrite commit of the buffered rows.
+// commit makes one attempt at the overwrite commit of the buffered rows. It moves the
+// table's PropMaterializedFrom back to start when the interval begins earlier.
 func (s *Store) commit(ctx context.Context, tbl *table.Table, vs offline.ViewSchema, buf *dedupBuffer, keyCols []int, start, end int64, props ice.Properties) (offline.WriteResult, error) {
-	return s.commitWith(ctx, tbl, vs, buf, keyCols, func(tx *table.Transaction, rdr *dedupReader) error {
+	var tableProps ice.Properties
+	if from, ok := materializedFrom(tbl); !ok || start < from.UnixMicro() {
+		tableProps = ice.Properties{PropMaterializedFrom: time.UnixMicro(start).UTC().Format(time.RFC3339Nano)}
+	}
+	return s.commitWith(ctx, tbl, vs, buf, keyCols, tableProps, func(tx *table.Transaction, rdr *dedupReader) error {
 		return tx.Overwrite(ctx, rdr, props, table.WithOverwriteFilter(intervalFilter(start, end)))
 	})
 }
 
+// materializedFrom is where a table's materialized history begins: its PropMaterializedFrom,
+// or, for a table written before the property existed, the earliest interval start recorded
+// in its snapshots. ok is false when neither says (a table only appended to, or empty).
+func materializedFrom(tbl *table.Table) (time.Time, bool) {
+	if t, err := time.Parse(time.RFC3339Nano, tbl.Properties()[PropMaterializedFrom]); err == nil {
+		return t, true
+	}
+	var from time.Time
+	for _, sn := range tbl.Metadata().Snapshots() {
+		if sn.Summary == nil {
+			continue
+		}
+		if t, err := time.Parse(time.RFC3339Nano, sn.Summary.Properties[SummaryIntervalStart]); err == nil && (from.IsZero() || t.Before(from)) {
+			from = t
+		}
+	}
+	return from, !from.IsZero()
+}
+
+// MaterializedFrom says where the materialized history of a view's table (of one definition
+// generation) begins: the earliest start of the intervals WriteInterval wrote to it. ok is
+// false when the table has none (a push or stream view's table, or one never written);
+// offline.ErrTableNotFound when there is no table.
+func (s *Store) MaterializedFrom(ctx context.Context, view string, generation int) (time.Time, bool, error) {
+	tbl, err := s.load(ctx, view, generation)
+	if err != nil {
+		return time.Time{}, false, err
+	}
+	from, ok := materializedFrom(tbl)
+	return from, ok, nil
+}
+
 // commitWith makes one attempt at a commit of the buffered rows, deduplicated and cast to the
-// table's schema, staged on the transaction by stage (an overwrite or an append).
-func (s *Store) commitWith(ctx context.Context, tbl *table.Table, vs offline.ViewSchema, buf *dedupBuffer, keyCols []int, stage func(*table.Transaction, *dedupReader) error) (offline.WriteResult, error) {
+// table's schema, staged on the transaction by stage (an overwrite or an append), setting
+// tableProps on the table in the same commit.
+func (s *Store) commitWith(ctx context.Context, tbl *table.Table, vs offline.ViewSchema, buf *dedupBuffer, keyCols []int, tableProps ice.Properties, stage func(*table.Transaction, *dedupReader) error) (offline.WriteResult, error) {
 	var res offline.WriteResult
 	target, err := writeSchema(tbl.Schema(), vs)
 	if err != nil {
@@ -382,14 +425,21 @@ func (s *Store) commitWith(ctx context.Context, tbl *table.Table, vs offline.Vie
 	rdr.refs.Store(1)
 	defer rdr.Release()
 	tx := tbl.NewTransaction()
+	set := maps.Clone(tableProps)
 	for k, want := range s.writeProps() {
 		if tbl.Properties()[k] != want {
 			// A table created with other sizes (older versions: 32 MiB row groups, 1 MiB
 			// pages) is written with these from now on, set in the same atomic commit.
-			if err := tx.SetProperties(s.writeProps()); err != nil {
-				return res, fmt.Errorf("set Parquet sizes: %w", err)
+			if set == nil {
+				set = ice.Properties{}
 			}
+			maps.Copy(set, s.writeProps())
 			break
+		}
+	}
+	if len(set) > 0 {
+		if err := tx.SetProperties(set); err != nil {
+			return res, fmt.Errorf("set table properties: %w", err)
 		}
 	}
 	if err := stage(tx, rdr); err != nil {
@@ -405,7 +455,8 @@ func (s *Store) commitWith(ctx context.Context, tbl *table.Table, vs offline.Vie
 	if err != nil {
 		return res, fmt.Errorf("commit: %w", err)
 	}
-	res = offline.WriteResult{RowsIn: buf.rowsIn, RowsWritten: rdr.rowsOut, Spilled: buf.spilled()}
+	res = offline.WriteResult{RowsIn: buf.rowsIn, RowsWritten: rdr.rowsOut, Spilled: buf.spilled(),
+		Conflicts: rdr.conflicts.n, ConflictExample: rdr.conflicts.example}
 	if snap := committed.CurrentSnapshot(); snap != nil {
 		res.SnapshotID = snap.SnapshotID
 	}
@@ -501,11 +552,12 @@ type dedupReader struct {
 	mem     memory.Allocator
 	refs    atomic.Int64
 
-	group   int
-	pending []arrow.RecordBatch
-	cur     arrow.RecordBatch
-	err     error
-	rowsOut int64
+	group     int
+	pending   []arrow.RecordBatch
+	cur       arrow.RecordBatch
+	err       error
+	rowsOut   int64
+	conflicts conflicts
 }
 
 func (d *dedupReader) Retain()               { d.refs.Add(1) }
@@ -550,7 +602,7 @@ func (d *dedupReader) Next() bool {
 			d.err = err
 			return false
 		}
-		collapsed, err := collapse(d.ctx, recs, d.keyCols, d.mem)
+		collapsed, err := collapse(d.ctx, recs, d.keyCols, d.mem, &d.conflicts)
 		if err != nil {
 			d.err = err
 			return false

@@ -150,6 +150,41 @@ func TestWriteIntervalCollapsesDuplicates(t *testing.T) {
 	}
 }
 
+// TestWriteIntervalCountsConflictingDuplicates is issue 22 item 25: distinct events with the
+// same (join keys, event_ts, created_ts) collapsed without a word. A write counts the
+// collapsed rows whose feature values differ from the row kept, and names one; identical
+// duplicates (a source read twice) are not counted. In memory and spilled alike.
+func TestWriteIntervalCountsConflictingDuplicates(t *testing.T) {
+	for _, opts := range []StoreOptions{{}, {MemoryBudget: 1, SpillBuckets: 2}} {
+		ctx := context.Background()
+		mem := memory.NewCheckedAllocator(memory.DefaultAllocator)
+		opts.Allocator = mem
+		s, _ := newStore(t, opts)
+		rows := sourcetest.Rows()
+		all := offline.Range{Start: base, End: base.Add(5 * day)}
+
+		res, err := s.WriteInterval(ctx, sourcetest.View(), all, stream(t, mem, rows, rows), "same")
+		require.NoError(t, err)
+		require.Equal(t, int64(len(rows)), res.RowsWritten)
+		require.Zero(t, res.Conflicts, "identical duplicates are no conflict")
+		require.Empty(t, res.ConflictExample)
+
+		v2 := slices.Clone(rows)
+		v2[4].Spend += 1000 // user 2 on day 1: same keys and times, another value
+		v2[7].Clicks = nil  // user 2 on day 2: a value became null
+		res, err = s.WriteInterval(ctx, sourcetest.View(), all, stream(t, mem, rows, v2), "conflicting")
+		require.NoError(t, err)
+		require.Equal(t, int64(len(rows)), res.RowsWritten)
+		require.EqualValues(t, 2, res.Conflicts)
+		require.Contains(t, []string{
+			"user_id=2 event_ts=2024-03-02T02:00:00Z created_ts=2024-03-02T02:01:00Z",
+			"user_id=2 event_ts=2024-03-03T02:00:00Z created_ts=2024-03-03T02:01:00Z",
+		}, res.ConflictExample)
+		require.Equal(t, sourcetest.Expected(latest(append(slices.Clone(rows), v2...)), all, true), scanAll(t, s, offline.ScanRequest{}), "the last row still wins")
+		mem.AssertSize(t, 0)
+	}
+}
+
 func TestWriteIntervalReplacesOnlyItsInterval(t *testing.T) {
 	ctx := context.Background()
 	mem := memory.NewCheckedAllocator(memory.DefaultAllocator)
@@ -485,4 +520,54 @@ func TestGenerationsAndPromotion(t *testing.T) {
 	err = s.EnsureTable(ctx, p)
 	require.ErrorIs(t, err, offline.ErrSchemaConflict)
 	require.ErrorContains(t, err, "--allow-breaking")
+}
+
+// TestMaterializedFrom: a table records where its materialized history begins — the earliest
+// interval start ever written, kept when later writes start later and when gc expires the
+// snapshot that wrote it; appends (pushed rows) record none.
+func TestMaterializedFrom(t *testing.T) {
+	ctx := context.Background()
+	mem := memory.DefaultAllocator
+	s, _ := newStore(t, StoreOptions{})
+	_, _, err := s.MaterializedFrom(ctx, "user_stats", 1)
+	require.ErrorIs(t, err, offline.ErrTableNotFound)
+	rows := sourcetest.Rows()
+	late := offline.Range{Start: base.Add(2 * day), End: base.Add(5 * day)}
+	var lateRows []sourcetest.Row
+	for _, r := range rows {
+		if !r.TS.Before(late.Start) && r.TS.Before(late.End) {
+			lateRows = append(lateRows, r)
+		}
+	}
+	_, err = s.WriteInterval(ctx, sourcetest.View(), late, stream(t, mem, lateRows), "1")
+	require.NoError(t, err)
+	from, ok, err := s.MaterializedFrom(ctx, "user_stats", 1)
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.Equal(t, late.Start, from)
+
+	all := offline.Range{Start: base, End: base.Add(5 * day)}
+	_, err = s.WriteInterval(ctx, sourcetest.View(), all, stream(t, mem, rows), "2")
+	require.NoError(t, err)
+	_, err = s.WriteInterval(ctx, sourcetest.View(), late, stream(t, mem, lateRows), "3")
+	require.NoError(t, err)
+	from, _, err = s.MaterializedFrom(ctx, "user_stats", 1)
+	require.NoError(t, err)
+	require.Equal(t, base, from, "the earliest start, not the latest write's")
+	_, err = s.CollectGarbage(ctx, "user_stats", GCOptions{Now: time.Now().Add(time.Hour)})
+	require.NoError(t, err)
+	snaps, err := s.Snapshots(ctx, "user_stats", 1)
+	require.NoError(t, err)
+	require.Len(t, snaps, 1, "only the current snapshot (interval starting 2 days in) is left")
+	from, _, err = s.MaterializedFrom(ctx, "user_stats", 1)
+	require.NoError(t, err)
+	require.Equal(t, base, from, "kept when the snapshot that wrote it is expired")
+
+	pushed := sourcetest.View()
+	pushed.View = "pushed"
+	_, err = s.Append(ctx, pushed, stream(t, mem, rows), nil)
+	require.NoError(t, err)
+	_, ok, err = s.MaterializedFrom(ctx, "pushed", 1)
+	require.NoError(t, err)
+	require.False(t, ok, "appended rows arrive at any time: no materialized history")
 }

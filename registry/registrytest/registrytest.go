@@ -63,6 +63,8 @@ func Run(t *testing.T, open func(t *testing.T) registry.Store) {
 		{"PageTrainingRuns", testPageTrainingRuns},
 		{"MetricSeries", testMetricSeries},
 		{"ModelAliasEvents", testModelAliasEvents},
+		{"Namespaces", testNamespaces},
+		{"ConcurrentNamespaceClaims", testConcurrentNamespaceClaims},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -651,13 +653,24 @@ func testDatasets(t *testing.T, s registry.Store) {
 	require.NoError(t, err)
 	require.Equal(t, []string{"train@1", "train@2"}, datasetNames(train))
 
-	found, err := s.FindDatasetByInputs(c, project, "i2")
+	found, err := s.FindDatasetByInputs(c, project, "train", "i2")
 	require.NoError(t, err)
 	require.Equal(t, "c2", found.ContentID)
-	_, err = s.FindDatasetByInputs(c, project, "nope")
+	// The name's own version, though eval was built from the same inputs after it.
+	found, err = s.FindDatasetByInputs(c, project, "train", "i1")
+	require.NoError(t, err)
+	require.Equal(t, "train@1", datasetNames([]registry.Dataset{found})[0])
+	found, err = s.FindDatasetByInputs(c, project, "eval", "i1")
+	require.NoError(t, err)
+	require.Equal(t, "eval@1", datasetNames([]registry.Dataset{found})[0])
+	_, err = s.FindDatasetByInputs(c, project, "eval", "i2")
+	require.ErrorIs(t, err, registry.ErrNotFound, "another name's inputs")
+	_, err = s.FindDatasetByInputs(c, project, "train", "nope")
 	require.ErrorIs(t, err, registry.ErrNotFound)
-	_, err = s.FindDatasetByInputs(c, "other", "i2")
+	_, err = s.FindDatasetByInputs(c, "other", "train", "i2")
 	require.ErrorIs(t, err, registry.ErrNotFound)
+	_, err = s.FindDatasetByInputs(c, project, "", "i2")
+	require.ErrorIs(t, err, registry.ErrInvalid)
 
 	require.NoError(t, s.DeleteDataset(c, project, "train", 2))
 	require.ErrorIs(t, s.DeleteDataset(c, project, "train", 2), registry.ErrNotFound)
@@ -668,7 +681,7 @@ func testDatasets(t *testing.T, s registry.Store) {
 	gone, err := s.GetDataset(c, project, "train", 2)
 	require.NoError(t, err)
 	require.True(t, gone.Deleted)
-	_, err = s.FindDatasetByInputs(c, project, "i2")
+	_, err = s.FindDatasetByInputs(c, project, "train", "i2")
 	require.ErrorIs(t, err, registry.ErrNotFound)
 	train, err = s.ListDatasets(c, project, "train")
 	require.NoError(t, err)

@@ -100,18 +100,18 @@ func (s *Store) ListDatasets(ctx context.Context, project, name string) ([]regis
 }
 
 // FindDatasetByInputs implements registry.DatasetStore.
-func (s *Store) FindDatasetByInputs(ctx context.Context, project, inputsHash string) (registry.Dataset, error) {
-	if inputsHash == "" {
-		return registry.Dataset{}, fmt.Errorf("find dataset: empty inputs hash: %w", registry.ErrInvalid)
+func (s *Store) FindDatasetByInputs(ctx context.Context, project, name, inputsHash string) (registry.Dataset, error) {
+	if inputsHash == "" || name == "" {
+		return registry.Dataset{}, fmt.Errorf("find dataset: empty name or inputs hash: %w", registry.ErrInvalid)
 	}
 	d, err := scanDataset(s.q().row(ctx, `SELECT `+datasetColumns+` FROM datasets
-		WHERE project = ? AND inputs_hash = ? AND deleted = ? ORDER BY created_at DESC, name, version DESC LIMIT 1`,
-		project, inputsHash, false))
+		WHERE project = ? AND name = ? AND inputs_hash = ? AND deleted = ? ORDER BY version DESC LIMIT 1`,
+		project, name, inputsHash, false))
 	if errors.Is(err, sql.ErrNoRows) {
-		return registry.Dataset{}, fmt.Errorf("inputs %s: %w", inputsHash, registry.ErrDatasetNotFound)
+		return registry.Dataset{}, fmt.Errorf("dataset %q with inputs %s: %w", name, inputsHash, registry.ErrDatasetNotFound)
 	}
 	if err != nil {
-		return registry.Dataset{}, fmt.Errorf("find dataset by inputs %s: %w", inputsHash, err)
+		return registry.Dataset{}, fmt.Errorf("find dataset %q by inputs %s: %w", name, inputsHash, err)
 	}
 	return d, nil
 }
