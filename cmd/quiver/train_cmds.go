@@ -187,12 +187,16 @@ retries, and with register_model registers the model file it wrote as a new mode
 			if err := a.reapAbandoned(ctx, reg, cfg.Project); err != nil {
 				return err
 			}
+			supervisor, err := os.Executable()
+			if err != nil {
+				return fmt.Errorf("find the quiver binary to supervise the job: %w", err)
+			}
 			began := time.Now()
 			run, err := training.RunJob(ctx, reg, training.JobRequest{
 				Project: cfg.Project, Job: job, Model: model, Params: overrides, Dataset: ds, DatasetDir: dsDir,
 				Warehouse: cfg.Offline.Warehouse, WorkDir: cfg.Root, Info: info, GitCommit: recorded, CreatedBy: a.whoAmI(),
 				Stdout: a.stderr, Stderr: a.stderr, GPUs: training.DetectGPUs(ctx), Heartbeat: registry.HeartbeatInterval(lease),
-				TempDir: a.getenv("TMPDIR"),
+				TempDir: a.getenv("TMPDIR"), Supervisor: supervisor,
 			})
 			if err != nil {
 				switch {
