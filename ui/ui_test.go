@@ -3,8 +3,10 @@ package ui
 import (
 	"context"
 	"io"
+	"math"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -174,4 +176,90 @@ func TestViewRunsPaged(t *testing.T) {
 	code, body := fetch(t, s, "/views/merchant_stats?runs=0")
 	require.Equal(t, http.StatusBadRequest, code)
 	require.Contains(t, body, "runs page")
+}
+
+// TestExtremeMetricValuesRender is issue 22 item 8: metric values of ±1e308 (a finite range
+// wider than the largest float64) and ±Inf render their run page and the comparison, with
+// every drawn coordinate a number. (The registry refuses NaN; FuzzLineChart draws it.)
+func TestExtremeMetricValuesRender(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	inf := math.Inf(1)
+	for _, tc := range []struct {
+		id     string
+		values []float64
+	}{
+		{"run-huge", []float64{1e308, -1e308, 0, 1e308}},
+		{"run-max", []float64{math.MaxFloat64, -math.MaxFloat64}},
+		{"run-inf", []float64{inf, -inf, 1, inf}},
+		{"run-tiny", []float64{0, 5e-324, 1e-320}},
+		{"run-close", []float64{1e16, 1e16 + 2, 1e16}},
+	} {
+		run, err := f.reg.CreateTrainingRun(ctx, registry.TrainingRun{Project: project, Job: "churn_train", ID: registry.TrainingRunID(tc.id),
+			DatasetName: "churn_training", DatasetVersion: 2})
+		require.NoError(t, err)
+		var pts []registry.Metric
+		for i, v := range tc.values {
+			pts = append(pts, registry.Metric{Name: "loss", Step: int64(i), Value: v})
+		}
+		require.NoError(t, f.reg.LogMetrics(ctx, run.ID, pts))
+	}
+	s := f.server(t)
+	for _, path := range []string{"/runs/run-huge", "/runs/run-max", "/runs/run-inf", "/runs/run-tiny", "/runs/run-close",
+		"/runs/compare?id=run-huge&id=run-inf&id=run-max&id=run-a"} {
+		t.Run(path, func(t *testing.T) {
+			code, body := fetch(t, s, path)
+			require.Equal(t, http.StatusOK, code, body)
+			require.Contains(t, body, `class="chart"`)
+			requireFiniteSVG(t, body)
+		})
+	}
+}
+
+// badCoordinate is an SVG coordinate attribute that is not a number.
+var badCoordinate = regexp.MustCompile(`\b(x|y|x1|x2|y1|y2|cx|cy|d|width|height|viewBox)="[^"]*(NaN|Inf|e[+-]?\d)|\b(x|y|x1|x2|y1|y2|cx|cy)=""`)
+
+// requireFiniteSVG fails when an SVG coordinate of body is not a number (or one written in
+// exponent form: the chart's coordinates are pixels).
+func requireFiniteSVG(t *testing.T, body string) {
+	t.Helper()
+	require.False(t, badCoordinate.MatchString(body), "coordinate that is not a number: %s", badCoordinate.FindString(body))
+}
+
+// TestPagesRefuseHugePages is issue 22 item 21: a page number whose offset does not fit is
+// answered 400 like page=-1 on every paged list (it panicked), and /static/ lists nothing.
+func TestPagesRefuseHugePages(t *testing.T) {
+	s := newFixture(t).server(t)
+	for _, list := range []string{"/", "/datasets", "/runs", "/models", "/models/churn", "/?kind=feature_view", "/runs?job=churn_train"} {
+		for _, p := range []string{"9223372036854775807", "-1", "99999999999999999999", "1e3", "0x10"} {
+			u := list + "?page=" + p
+			if strings.Contains(list, "?") {
+				u = list + "&page=" + p
+			}
+			t.Run(u, func(t *testing.T) {
+				code, body := fetch(t, s, u)
+				require.Equal(t, http.StatusBadRequest, code, body)
+				require.Contains(t, body, "page")
+			})
+		}
+	}
+	for _, u := range []string{"/views/user_stats?runs=9223372036854775807", "/views/user_stats?runs=-1"} {
+		code, body := fetch(t, s, u)
+		require.Equal(t, http.StatusBadRequest, code, body)
+	}
+	// A page past the end of a list is empty, not an error.
+	code, body := fetch(t, s, "/runs?page=1000")
+	require.Equal(t, http.StatusOK, code, body)
+}
+
+// TestStaticListsNoDirectory: /static/ and its folders answer 404; files are served.
+func TestStaticListsNoDirectory(t *testing.T) {
+	s := newFixture(t).server(t)
+	for _, u := range []string{"/static/", "/static/nope.css", "/static/style.css/"} {
+		code, body := fetch(t, s, u)
+		require.Equal(t, http.StatusNotFound, code, "%s: %s", u, body)
+		require.NotContains(t, body, "style.css", u)
+	}
+	code, _ := fetch(t, s, "/static/style.css")
+	require.Equal(t, http.StatusOK, code)
 }

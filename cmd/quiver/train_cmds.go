@@ -488,7 +488,9 @@ func printMap(a *app, title string, m map[string]string) {
 	tw.Flush()
 }
 
-// sparkline draws values as block characters, averaged down to at most width points.
+// sparkline draws values as block characters, averaged down to at most width points. A point
+// that is NaN or infinite is drawn as a gap; ranges wider than the largest float64 are scaled
+// in halves, so that they do not overflow.
 func sparkline(values []float64, width int) string {
 	if len(values) == 0 {
 		return ""
@@ -497,26 +499,33 @@ func sparkline(values []float64, width int) string {
 		down := make([]float64, width)
 		for i := range down {
 			lo, hi := i*len(values)/width, (i+1)*len(values)/width
-			sum := 0.0
+			mean := 0.0
 			for _, v := range values[lo:hi] {
-				sum += v
+				mean += v / float64(hi-lo)
 			}
-			down[i] = sum / float64(hi-lo)
+			down[i] = mean
 		}
 		values = down
 	}
+	finite := func(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
 	lo, hi := math.Inf(1), math.Inf(-1)
 	for _, v := range values {
-		lo, hi = math.Min(lo, v), math.Max(hi, v)
+		if finite(v) {
+			lo, hi = math.Min(lo, v), math.Max(hi, v)
+		}
 	}
 	bars := []rune("▁▂▃▄▅▆▇█")
 	var b strings.Builder
 	for _, v := range values {
+		if !finite(v) {
+			b.WriteRune(' ')
+			continue
+		}
 		i := 0
 		if hi > lo {
-			i = int((v - lo) / (hi - lo) * float64(len(bars)-1))
+			i = int((v/2 - lo/2) / (hi/2 - lo/2) * float64(len(bars)-1))
 		}
-		b.WriteRune(bars[i])
+		b.WriteRune(bars[max(0, min(i, len(bars)-1))])
 	}
 	return b.String()
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -9,6 +10,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/require"
 )
@@ -167,4 +169,21 @@ func pgidLeaderChild(t *testing.T, pgid int) int {
 	}
 	t.Fatalf("no sh -c ./train.sh in group %d", pgid)
 	return 0
+}
+
+// TestSparklineExtremeValues: runs show's sparkline draws ±1e308, ±Inf and NaN without
+// panicking (issue 22 item 8, the CLI side): non-finite points are drawn as gaps.
+func TestSparklineExtremeValues(t *testing.T) {
+	for _, values := range [][]float64{
+		{1e308, -1e308, 0, 1e308},
+		{math.Inf(1), 1, math.Inf(-1), 2},
+		{math.NaN(), 1, 2},
+		{math.NaN()},
+		{math.MaxFloat64, math.MaxFloat64},
+	} {
+		s := sparkline(values, 40)
+		require.Equal(t, len(values), utf8.RuneCountInString(s), "%v: %q", values, s)
+	}
+	require.Equal(t, "▁▄█", sparkline([]float64{-1e308, 0, 1e308}, 40))
+	require.Equal(t, "▁ █", sparkline([]float64{1, math.NaN(), 2}, 40))
 }
