@@ -13,6 +13,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/quiverfs/quiver/definitions"
 	"github.com/quiverfs/quiver/internal/testenv"
 	"github.com/quiverfs/quiver/registry"
 	"github.com/quiverfs/quiver/registry/postgres"
@@ -262,4 +263,61 @@ func TestStaticListsNoDirectory(t *testing.T) {
 	}
 	code, _ := fetch(t, s, "/static/style.css")
 	require.Equal(t, http.StatusOK, code)
+}
+
+// aggView parses an aggregation view the way quiver apply does.
+func aggView(t *testing.T, yaml string) *definitions.FeatureView {
+	t.Helper()
+	f, err := definitions.Parse("aggs.yaml", []byte(yaml))
+	require.NoError(t, err)
+	require.Len(t, f.Objects, 1)
+	return f.Objects[0].(*definitions.FeatureView)
+}
+
+// TestAggregationViewPage is issue 22 item 19: an aggregation view's page shows its event
+// columns and its aggregations (column, function, windows, features made), its TTL row says
+// windows, and its history speaks of aggregations, not of features.
+func TestAggregationViewPage(t *testing.T) {
+	f := newFixture(t)
+	apply(t, f.reg, "erin", &definitions.Source{Name: "rides", Parquet: &definitions.ParquetSource{Path: "data/rides.parquet"}, TimestampField: "event_ts"},
+		aggView(t, `feature_views:
+  - name: ride_aggs
+    entities: [user]
+    source: rides
+    columns:
+      - { name: fare, type: float64, description: Fare paid in EUR }
+    aggregations:
+      - { column: fare, function: count, windows: [1h] }
+      - { column: fare, function: sum, windows: [1h, 1d] }
+`))
+	apply(t, f.reg, "frank", aggView(t, `feature_views:
+  - name: ride_aggs
+    entities: [user]
+    source: rides
+    columns:
+      - { name: fare, type: float64, description: Fare paid in EUR }
+      - { name: driver_id, type: int64 }
+    aggregations:
+      - { column: fare, function: sum, windows: [1h, 1d, 7d] }
+      - { column: driver_id, function: count_distinct, windows: [1d] }
+`))
+	code, body := fetch(t, f.server(t), "/views/ride_aggs")
+	require.Equal(t, http.StatusOK, code, body)
+	for _, want := range []string{
+		`id="aggregations"`, `<td><code>fare</code></td><td><code>sum</code></td><td>1h, 1d, 7d</td>`,
+		`<td><code>driver_id</code></td><td><code>count_distinct</code></td><td>1d</td>`,
+		`id="columns"`, "Fare paid in EUR",
+		"<dt>Windows</dt><dd>1h, 1d, 7d</dd>",
+		// v2's history, in terms of aggregations and columns
+		"added</span> aggregation count_distinct(driver_id)", "removed</span> aggregation count(fare)",
+		"changed</span> windows of sum(fare)", "<del>1h, 1d</del>", "<ins>1h, 1d, 7d</ins>",
+		"added</span> column driver_id",
+		// v1's
+		"added</span> aggregation count(fare)", "<ins>1h</ins>",
+	} {
+		require.Contains(t, body, want)
+	}
+	for _, not := range []string{"feature fare_count_1h", "feature fare_sum_7d", "none (values never expire)"} {
+		require.NotContains(t, body, not)
+	}
 }
