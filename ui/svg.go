@@ -308,9 +308,13 @@ func graphSVG(title string, nodes []gnode, edges []gedge) template.HTML {
 			continue
 		}
 		x1, y1, x2, y2 := a[0]+nw, a[1]+nh/2, z[0], z[1]+nh/2
-		mx := (x1 + x2) / 2
+		c1, c2 := (x1+x2)/2, (x1+x2)/2
+		if z[0] == a[0] { // same column (an on-demand view reading a feature view): an arc on the right
+			x2 = z[0] + nw
+			c1, c2 = x1+colGap*0.6, x2+colGap*0.6
+		}
 		fmt.Fprintf(&b, `<path class="edge" data-from="%s" data-to="%s" d="M%.1f %.1fC%.1f %.1f %.1f %.1f %.1f %.1f" fill="none" stroke="currentColor" marker-end="url(#arrow)"/>`,
-			html.EscapeString(e.From), html.EscapeString(e.To), x1, y1, mx, y1, mx, y2, x2, y2)
+			html.EscapeString(e.From), html.EscapeString(e.To), x1, y1, c1, y1, c2, y2, x2, y2)
 	}
 	for _, n := range nodes {
 		p := pos[n.ID]

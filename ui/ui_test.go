@@ -17,6 +17,7 @@ import (
 	"github.com/quiverfs/quiver/internal/testenv"
 	"github.com/quiverfs/quiver/registry"
 	"github.com/quiverfs/quiver/registry/postgres"
+	"github.com/quiverfs/quiver/training"
 )
 
 func fetch(t *testing.T, h http.Handler, path string) (int, string) {
@@ -319,5 +320,36 @@ func TestAggregationViewPage(t *testing.T) {
 	}
 	for _, not := range []string{"feature fare_count_1h", "feature fare_sum_7d", "none (values never expire)"} {
 		require.NotContains(t, body, not)
+	}
+}
+
+// TestLineageGraphShowsOnDemandInputs is issue 22 item 15 for the UI: a model version whose
+// dataset computed an on-demand view has that view and the request source it reads in its
+// lineage graph, each linked to its page.
+func TestLineageGraphShowsOnDemandInputs(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	checkout := &definitions.RequestSource{Name: "checkout", Fields: []definitions.Field{field("cart_value", "float64", "")}}
+	cart := &definitions.OnDemandFeatureView{Name: "cart_features", Inputs: []string{"checkout", "user_stats"},
+		Features: []definitions.OnDemandFeature{{Name: "big_cart", Type: definitions.MustType("bool"), Expr: "checkout.cart_value > 100.0"}}}
+	apply(t, f.reg, "erin", checkout, cart)
+	f.writeDatasetWith(t, "checkout_training", 1, func(l *training.Lineage) {
+		l.OnDemandViews = []training.ObjectRef{{Name: "cart_features", Version: 1, Hash: "sha256:abc"}}
+	})
+	run, err := f.reg.CreateTrainingRun(ctx, registry.TrainingRun{Project: project, Job: "churn_train", ID: "run-od",
+		DatasetName: "checkout_training", DatasetVersion: 1, Info: []byte(`{"definitions":{"request_source/checkout":1,"on_demand_feature_view/cart_features":1}}`)})
+	require.NoError(t, err)
+	_, err = f.reg.CreateModelVersion(ctx, registry.ModelVersion{Project: project, Name: "checkout", RunID: run.ID, ArtifactURI: "m.onnx", Runtime: "onnx", FeatureService: "churn_v1"})
+	require.NoError(t, err)
+
+	code, body := fetch(t, f.server(t), "/models/checkout/v/1")
+	require.Equal(t, http.StatusOK, code, body)
+	for _, want := range []string{
+		`data-kind="on-demand view" data-name="cart_features"`, `href="/objects/on_demand_feature_view/cart_features"`,
+		`data-kind="request source" data-name="checkout"`, `href="/objects/request_source/checkout"`,
+		`data-from="service" data-to="ondemand/cart_features"`, `data-from="ondemand/cart_features" data-to="request/checkout"`,
+		`data-from="ondemand/cart_features" data-to="view/user_stats"`,
+	} {
+		require.Contains(t, body, want)
 	}
 }

@@ -668,7 +668,7 @@ func (a *app) modelsCommand() *cobra.Command {
 func (a *app) lineageCommand() *cobra.Command {
 	return &cobra.Command{
 		Use:   "lineage NAME[@ALIAS|@vN]",
-		Short: "Trace a model version to its run, dataset, feature definitions and offline snapshots",
+		Short: "Trace a model version to its run, dataset, feature definitions (on-demand views and request sources too) and offline snapshots",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg, reg, err := a.configAndRegistry(cmd)
@@ -701,9 +701,10 @@ func (a *app) lineageCommand() *cobra.Command {
 			fmt.Fprintf(w, "   └─ dataset  %s@v%d  %s  %d rows\n", ds.Name, ds.Version, ds.ContentID, ds.Rows)
 			fmt.Fprintf(w, "      ├─ entities  %s %s  sha256 %s\n", lineage.Entities.Kind, lineage.Entities.Path+lineage.Entities.SQL, shortID(lineage.Entities.SHA256))
 			fmt.Fprintf(w, "      └─ feature service  %s v%d  %s\n", lineage.FeatureService.Name, lineage.FeatureService.Version, shortID(lineage.FeatureService.Hash))
+			last := len(tr.Views) + len(tr.OnDemand) - 1 // the service's last child
 			for i, v := range tr.Views {
 				branch := "├─"
-				if i == len(tr.Views)-1 {
+				if i == last {
 					branch = "└─"
 				}
 				src := ""
@@ -714,6 +715,31 @@ func (a *app) lineageCommand() *cobra.Command {
 					}
 				}
 				fmt.Fprintf(w, "         %s feature view  %s v%d  offline snapshot %d%s\n", branch, v.Name, v.Version, v.OfflineSnapshotID, src)
+			}
+			for i, od := range tr.OnDemand {
+				branch, indent := "├─", "         │  "
+				if len(tr.Views)+i == last {
+					branch, indent = "└─", "            "
+				}
+				fmt.Fprintf(w, "         %s on-demand view  %s v%d  %s\n", branch, od.Name, od.Version, shortID(od.Hash))
+				inputs := make([]string, 0, len(od.RequestSources)+len(od.Views))
+				for _, rs := range od.RequestSources {
+					if rs.Version != 0 {
+						inputs = append(inputs, fmt.Sprintf("request source  %s v%d", rs.Name, rs.Version))
+					} else {
+						inputs = append(inputs, "request source  "+rs.Name)
+					}
+				}
+				for _, v := range od.Views {
+					inputs = append(inputs, "reads feature view  "+v)
+				}
+				for j, in := range inputs {
+					b := "├─"
+					if j == len(inputs)-1 {
+						b = "└─"
+					}
+					fmt.Fprintf(w, "%s%s %s\n", indent, b, in)
+				}
 			}
 			return nil
 		},
