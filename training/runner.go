@@ -442,7 +442,8 @@ func startFailed(ctx context.Context, runs Runs, run registry.TrainingRun, job *
 }
 
 // commandPath is the executable a job's command runs: a name without a slash is looked up
-// in $PATH; a relative path is relative to the job's working directory dir.
+// in $PATH; a relative path is relative to the job's working directory dir. A path is
+// returned absolute, as the process that runs it starts in dir.
 func commandPath(name, dir string) (string, error) {
 	if !strings.ContainsRune(name, '/') {
 		return exec.LookPath(name)
@@ -450,7 +451,11 @@ func commandPath(name, dir string) (string, error) {
 	if !filepath.IsAbs(name) && dir != "" {
 		name = filepath.Join(dir, name)
 	}
-	return exec.LookPath(name)
+	p, err := exec.LookPath(name)
+	if err != nil {
+		return "", err
+	}
+	return filepath.Abs(p)
 }
 
 // visibleDevices is CUDA_VISIBLE_DEVICES for n GPUs: the first n indexes, or "" (none).

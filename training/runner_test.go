@@ -268,3 +268,15 @@ func TestJobCommandNotFound(t *testing.T) {
 	require.Equal(t, 127, run.ExitCode)
 	require.Equal(t, 1, run.Attempt, "not retried")
 }
+
+// TestJobRelativeCommandInRelativeWorkDir: a command given relative to a working directory
+// that is itself relative (quiver -C shop) runs.
+func TestJobRelativeCommandInRelativeWorkDir(t *testing.T) {
+	req, reg, out := newJobRequest(t, "echo ran-here > ran\n", 0)
+	t.Chdir(filepath.Dir(req.WorkDir))
+	rel := filepath.Base(req.WorkDir)
+	req.WorkDir, req.Job.Command = rel, []string{"./job.sh"}
+	_, err := training.RunJob(context.Background(), reg, req)
+	require.NoError(t, err, out.String())
+	require.FileExists(t, filepath.Join(rel, "ran"))
+}
