@@ -60,6 +60,18 @@ type ModelTrace struct {
 	Lineage Lineage
 	// Views are the dataset's feature views, in the lineage's order.
 	Views []ViewTrace
+	// OnDemand are the on-demand feature views the dataset computed, in the lineage's order.
+	OnDemand []OnDemandTrace
+}
+
+// OnDemandTrace is one on-demand feature view a traced dataset computed, and what it reads.
+type OnDemandTrace struct {
+	ObjectRef
+	// RequestSources are the request sources it reads, at the version the run recorded
+	// (Version 0 when unknown); Views the feature views it reads. Both are empty when its
+	// definition cannot be read.
+	RequestSources []ObjectRef
+	Views          []string
 }
 
 // ViewTrace is one feature view a traced dataset read.
@@ -100,6 +112,25 @@ func TraceModel(ctx context.Context, reg TraceRegistry, project, ref string) (*M
 			}
 		}
 		tr.Views = append(tr.Views, vt)
+	}
+	for _, od := range m.Lineage.OnDemandViews {
+		ot := OnDemandTrace{ObjectRef: od}
+		if o, err := reg.GetObject(ctx, project, definitions.KindOnDemandView, od.Name, od.Version); err == nil {
+			if obj, err := definitions.DecodeSpec(definitions.KindOnDemandView, o.Spec); err == nil {
+				for _, in := range obj.(*definitions.OnDemandFeatureView).Inputs {
+					if v, ok := tr.Info.Definitions[string(definitions.KindRequestSource)+"/"+in]; ok {
+						ot.RequestSources = append(ot.RequestSources, ObjectRef{Name: in, Version: v})
+						continue
+					}
+					if _, err := reg.GetObject(ctx, project, definitions.KindRequestSource, in, 0); err == nil {
+						ot.RequestSources = append(ot.RequestSources, ObjectRef{Name: in})
+						continue
+					}
+					ot.Views = append(ot.Views, in)
+				}
+			}
+		}
+		tr.OnDemand = append(tr.OnDemand, ot)
 	}
 	return tr, nil
 }

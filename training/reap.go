@@ -3,6 +3,7 @@ package training
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -118,14 +119,62 @@ func procStart(pid int) string {
 	return fields[19]
 }
 
+// ProcessGroup is where a training attempt's processes run: process group PGID on one boot
+// of one host. The runner records it with the run (TagProcessGroup, as JSON).
+type ProcessGroup struct {
+	Host   string `json:"host"`
+	BootID string `json:"boot_id,omitempty"`
+	PGID   int    `json:"pgid"`
+	// LeaderStart is the group leader's start time (clock ticks since boot, from
+	// /proc/PID/stat), to tell it from a later process that reused its pid.
+	LeaderStart string `json:"leader_start,omitempty"`
+}
+
+// ThisProcessGroup is process group pgid of this host, led by the process pgid.
+func ThisProcessGroup(pgid int) ProcessGroup {
+	host, _ := os.Hostname()
+	return ProcessGroup{Host: host, BootID: bootID(), PGID: pgid, LeaderStart: procStart(pgid)}
+}
+
+// RunTagReader is the part of the registry KillRunProcesses reads.
+type RunTagReader interface {
+	RunTags(ctx context.Context, id registry.TrainingRunID) (map[string]string, error)
+}
+
 // KillRunProcesses kills (SIGKILL) every process of this host that belongs to one of the
-// training runs: those started with QUIVER_RUN_ID set to its id, the job and whatever it
-// spawned. It is how the reaper makes sure no process of an abandoned run survives (the
-// parent-death signal reaches only the job's first process). It returns how many processes
-// it signalled; where /proc is not available it does nothing.
-func KillRunProcesses(ids []registry.TrainingRunID) int {
+// training runs: the process group recorded with the run (TagProcessGroup) — the job's
+// supervisor, the job and whatever they spawned that stayed in the group — and every
+// process started with QUIVER_RUN_ID set to the run's id. It is how the reaper makes sure no
+// process of an abandoned run survives. A group recorded on another host or before a reboot
+// is left alone, and so is one whose leader's pid now names another process. It returns how
+// many processes it signalled; where /proc is not available it kills the recorded groups
+// only, and counts each group as one.
+func KillRunProcesses(ctx context.Context, tags RunTagReader, ids []registry.TrainingRunID) int {
 	if len(ids) == 0 {
 		return 0
+	}
+	n := 0
+	host, _ := os.Hostname()
+	boot, own := bootID(), syscall.Getpgrp()
+	for _, id := range ids {
+		if tags == nil {
+			break
+		}
+		t, err := tags.RunTags(ctx, id)
+		if err != nil || t[TagProcessGroup] == "" {
+			continue
+		}
+		var pg ProcessGroup
+		if json.Unmarshal([]byte(t[TagProcessGroup]), &pg) != nil || pg.PGID <= 1 || pg.PGID == own {
+			continue
+		}
+		if pg.Host != host || pg.BootID != boot {
+			continue // another host's, or this host's before a reboot
+		}
+		if cur := procStart(pg.PGID); cur != "" && pg.LeaderStart != "" && cur != pg.LeaderStart {
+			continue // the leader's pid was reused, so the group ended (a pid is not reused while it names a group)
+		}
+		n += killGroup(pg.PGID)
 	}
 	want := make([][]byte, len(ids))
 	for i, id := range ids {
@@ -133,9 +182,8 @@ func KillRunProcesses(ids []registry.TrainingRunID) int {
 	}
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
-		return 0
+		return n
 	}
-	n := 0
 	self := os.Getpid()
 	for _, e := range entries {
 		pid, err := strconv.Atoi(e.Name())

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -51,6 +52,9 @@ const ModelFile = "model.onnx"
 const (
 	TagArtifactURI = "quiver.artifact_uri"
 	TagLogFile     = "quiver.log"
+	// TagProcessGroup records where the attempt's processes run (ProcessGroup, as JSON), so
+	// that the reaper can kill them when the run is abandoned.
+	TagProcessGroup = "quiver.process_group"
 )
 
 // ErrGPUs is returned when a job asks for more GPUs than the host has.
@@ -90,6 +94,12 @@ type JobRequest struct {
 	// Heartbeat is how often a running attempt tells the registry it is alive; default
 	// registry.HeartbeatInterval(registry.DefaultLease).
 	Heartbeat time.Duration
+	// Supervisor is the quiver binary, which runs a job supervisor when started with
+	// SupervisorArg (see Supervise): it ends the job's whole process group, and on Linux
+	// every descendant, when the job exits, when it is killed and when this process dies,
+	// even by kill -9. Empty: the job runs directly in a process group of its own, and only
+	// its first process dies with quiver (on Linux); the rest is left to the reaper.
+	Supervisor string
 }
 
 // RunInfo is what makes a run reproducible, stored as the run's Info JSON.
@@ -247,7 +257,16 @@ func runAttempt(ctx context.Context, runs Runs, req JobRequest, attempt int, par
 	}
 	defer logf.Close()
 
-	cmd := exec.Command(job.Command[0], job.Command[1:]...)
+	path, err := commandPath(job.Command[0], req.WorkDir)
+	if err != nil {
+		return startFailed(ctx, runs, run, job, err)
+	}
+	cmd := &exec.Cmd{Path: path, Args: job.Command, SysProcAttr: jobProcAttr()}
+	if req.Supervisor != "" {
+		// The supervisor leads the job's process group and ends all of it (see Supervise).
+		cmd = &exec.Cmd{Path: req.Supervisor, SysProcAttr: supervisorProcAttr(),
+			Args: append([]string{req.Supervisor, SupervisorArg, strconv.Itoa(os.Getpid()), path}, job.Command...)}
+	}
 	cmd.Dir = req.WorkDir
 	cmd.Env = append(os.Environ(),
 		EnvRunID+"="+string(run.ID),
@@ -263,14 +282,35 @@ func runAttempt(ctx context.Context, runs Runs, req JobRequest, attempt int, par
 	var logMu sync.Mutex
 	cmd.Stdout = io.MultiWriter(req.Stdout, &lockedWriter{w: logf, mu: &logMu})
 	cmd.Stderr = io.MultiWriter(req.Stderr, &lockedWriter{w: logf, mu: &logMu})
-	// Its own process group, so Ctrl-C reaches the job through us, once, and the whole group
-	// can be signalled; on Linux the job is also killed when this process dies (kill -9).
-	cmd.SysProcAttr = jobProcAttr()
-	if err := cmd.Start(); err != nil {
-		finishCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		defer cancel()
-		run, _ = runs.FinishTrainingRun(finishCtx, run.ID, registry.TrainingFailed, 127)
-		return run, false, fmt.Errorf("%w: start training job %q: %w", ErrInvalidJob, job.Name, err)
+	// A process the job left behind may hold its output open: once the job has exited, its
+	// output is read for at most this long.
+	cmd.WaitDelay = 5 * time.Second
+	// The job (or its supervisor) is in its own process group, so Ctrl-C reaches it through
+	// us, once, and the whole group can be signalled. Its parent-death signal is sent when the
+	// thread that started it exits, not the process: the goroutine that starts and waits for
+	// it keeps its thread until then.
+	started := make(chan error, 1)
+	waitErr := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		if err := cmd.Start(); err != nil {
+			started <- err
+			return
+		}
+		started <- nil
+		waitErr <- cmd.Wait()
+	}()
+	if err := <-started; err != nil {
+		return startFailed(ctx, runs, run, job, err)
+	}
+	pgid := cmd.Process.Pid
+	if pg, err := json.Marshal(ThisProcessGroup(pgid)); err == nil {
+		tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		if err := runs.SetRunTags(tctx, run.ID, map[string]string{TagProcessGroup: string(pg)}); err != nil {
+			fmt.Fprintf(req.Stderr, "quiver: run %s: record its process group: %v\n", run.ID, err)
+		}
+		cancel()
 	}
 
 	// Collect metrics while the job runs.
@@ -291,22 +331,22 @@ func runAttempt(ctx context.Context, runs Runs, req JobRequest, attempt int, par
 		}
 	}()
 
-	waitErr := make(chan error, 1)
-	go func() { waitErr <- cmd.Wait() }()
 	killed := false
 	var werr error
 	select {
 	case werr = <-waitErr:
 	case <-ctx.Done():
 		killed = true
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGINT)
+		_ = syscall.Kill(-pgid, syscall.SIGINT)
 		select {
 		case werr = <-waitErr:
 		case <-time.After(req.KillGrace):
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			werr = <-waitErr
+			werr = killJob(pgid, req.Supervisor != "", waitErr)
 		}
 	}
+	// Whatever is left of the group: a job whose supervisor was killed from outside, or
+	// what a job run without one left behind.
+	_ = syscall.Kill(-pgid, syscall.SIGKILL)
 	close(stopTail)
 	<-tailDone
 	finishCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
@@ -319,7 +359,7 @@ func runAttempt(ctx context.Context, runs Runs, req JobRequest, attempt int, par
 	exitCode := 0
 	var exitErr *exec.ExitError
 	switch {
-	case werr == nil:
+	case werr == nil, errors.Is(werr, exec.ErrWaitDelay): // exited 0; its output was cut off
 	case errors.As(werr, &exitErr):
 		exitCode = exitErr.ExitCode()
 		if exitCode < 0 { // killed by a signal
@@ -375,6 +415,47 @@ func runAttempt(ctx context.Context, runs Runs, req JobRequest, attempt int, par
 		}
 	}
 	return run, false, nil
+}
+
+// killJob ends a job that outlived its kill grace and returns its Wait error: through its
+// supervisor, which kills the group and every descendant (SIGTERM), or by SIGKILL to the
+// group when there is none or it does not exit within 5 seconds.
+func killJob(pgid int, supervised bool, waitErr <-chan error) error {
+	if supervised {
+		_ = syscall.Kill(pgid, syscall.SIGTERM)
+		select {
+		case err := <-waitErr:
+			return err
+		case <-time.After(5 * time.Second):
+		}
+	}
+	_ = syscall.Kill(-pgid, syscall.SIGKILL)
+	return <-waitErr
+}
+
+// startFailed records a run whose command could not be started as FAILED with exit code 127.
+func startFailed(ctx context.Context, runs Runs, run registry.TrainingRun, job *definitions.TrainingJob, err error) (registry.TrainingRun, bool, error) {
+	finishCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	run, _ = runs.FinishTrainingRun(finishCtx, run.ID, registry.TrainingFailed, 127)
+	return run, false, fmt.Errorf("%w: start training job %q: %w", ErrInvalidJob, job.Name, err)
+}
+
+// commandPath is the executable a job's command runs: a name without a slash is looked up
+// in $PATH; a relative path is relative to the job's working directory dir. A path is
+// returned absolute, as the process that runs it starts in dir.
+func commandPath(name, dir string) (string, error) {
+	if !strings.ContainsRune(name, '/') {
+		return exec.LookPath(name)
+	}
+	if !filepath.IsAbs(name) && dir != "" {
+		name = filepath.Join(dir, name)
+	}
+	p, err := exec.LookPath(name)
+	if err != nil {
+		return "", err
+	}
+	return filepath.Abs(p)
 }
 
 // visibleDevices is CUDA_VISIBLE_DEVICES for n GPUs: the first n indexes, or "" (none).

@@ -3,10 +3,13 @@ package training_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -45,6 +48,8 @@ func newJobRequest(t *testing.T, script string, retries int) (training.JobReques
 	path := filepath.Join(dir, "job.sh")
 	require.NoError(t, os.WriteFile(path, []byte("#!/bin/sh\n"+script), 0o755))
 	out := &syncBuffer{}
+	exe, err := os.Executable() // its TestMain runs the supervisor
+	require.NoError(t, err)
 	job := &definitions.TrainingJob{
 		Name: "churn_train", FeatureService: "churn", Command: []string{path}, Retries: retries,
 		Params: map[string]definitions.Param{"epochs": {Type: "int", Default: int64(3)}, "lr": {Type: "float", Default: 0.1}},
@@ -53,7 +58,7 @@ func newJobRequest(t *testing.T, script string, retries int) (training.JobReques
 		Project: "shop", Job: job, WorkDir: dir, Warehouse: filepath.Join(dir, "warehouse"),
 		Dataset:    registry.Dataset{Name: "churn_train", Version: 1, ContentID: "sha256:abc"},
 		DatasetDir: filepath.Join(dir, "dataset"), Stdout: out, Stderr: out,
-		MetricsPoll: 20 * time.Millisecond, KillGrace: 2 * time.Second,
+		MetricsPoll: 20 * time.Millisecond, KillGrace: 2 * time.Second, Supervisor: exe,
 	}, reg, out
 }
 
@@ -160,4 +165,118 @@ func TestJobRefusesMissingGPUsAndBadParams(t *testing.T) {
 	require.NoError(t, err)
 	require.Empty(t, runs, "refused before any run was recorded")
 	require.True(t, strings.HasPrefix(string(req.Job.Name), "churn"))
+}
+
+// liveProcess reports whether pid is a live (not zombie) process.
+func liveProcess(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	i := bytes.LastIndexByte(b, ')')
+	return i >= 0 && !bytes.HasPrefix(bytes.TrimSpace(b[i+1:]), []byte("Z"))
+}
+
+// pidsIn reads the pids a job wrote to dir/pids, one a line.
+func pidsIn(t *testing.T, dir string) []int {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, "pids"))
+	require.NoError(t, err)
+	var pids []int
+	for _, f := range strings.Fields(string(b)) {
+		pid, err := strconv.Atoi(f)
+		require.NoError(t, err)
+		pids = append(pids, pid)
+	}
+	return pids
+}
+
+// leaveChildren is a job script that starts sleeps which outlive it — one in its process
+// group, one in a session of its own — and writes their pids to ./pids.
+const leaveChildren = `sleep 600 >/dev/null 2>&1 &
+echo $! >> pids
+setsid sh -c 'exec sleep 601' >/dev/null 2>&1 &
+echo $! >> pids
+`
+
+// TestJobLeftoversEndWithTheJob is issue 22 item 11 for a job that exits by itself: what it
+// left running — in its process group or not — ends with it, and the run records the
+// process group its processes ran in.
+func TestJobLeftoversEndWithTheJob(t *testing.T) {
+	req, reg, out := newJobRequest(t, leaveChildren+"exit 0\n", 0)
+	run, err := training.RunJob(context.Background(), reg, req)
+	require.NoError(t, err, out.String())
+	pids := pidsIn(t, req.WorkDir)
+	require.Len(t, pids, 2)
+	t.Cleanup(func() {
+		for _, pid := range pids {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+	})
+	for _, pid := range pids {
+		require.Eventually(t, func() bool { return !liveProcess(pid) }, 5*time.Second, 10*time.Millisecond, "process %d the job left is killed", pid)
+	}
+	tags, err := reg.RunTags(context.Background(), run.ID)
+	require.NoError(t, err)
+	var pg training.ProcessGroup
+	require.NoError(t, json.Unmarshal([]byte(tags[training.TagProcessGroup]), &pg), tags)
+	host, _ := os.Hostname()
+	require.Equal(t, host, pg.Host)
+	require.Greater(t, pg.PGID, 1)
+}
+
+// TestJobIgnoringCtrlCIsKilledWithItsChildren: a job that ignores SIGINT is killed after
+// the kill grace, with everything it started.
+func TestJobIgnoringCtrlCIsKilledWithItsChildren(t *testing.T) {
+	req, reg, out := newJobRequest(t, "trap '' INT\n"+leaveChildren+"echo started > started\nwhile true; do sleep 0.05; done\n", 0)
+	req.KillGrace = 100 * time.Millisecond
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	var run registry.TrainingRun
+	go func() {
+		var err error
+		run, err = training.RunJob(ctx, reg, req)
+		done <- err
+	}()
+	require.Eventually(t, func() bool {
+		_, err := os.Stat(filepath.Join(req.WorkDir, "started"))
+		return err == nil
+	}, 20*time.Second, 10*time.Millisecond, out.String())
+	pids := pidsIn(t, req.WorkDir)
+	t.Cleanup(func() {
+		for _, pid := range pids {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+	})
+	cancel()
+	require.ErrorContains(t, <-done, "interrupted")
+	require.Equal(t, registry.TrainingKilled, run.Status)
+	for _, pid := range pids {
+		require.Eventually(t, func() bool { return !liveProcess(pid) }, 5*time.Second, 10*time.Millisecond, "process %d of the job is killed", pid)
+	}
+}
+
+// TestJobCommandNotFound: a command that does not exist fails the run at once, naming it.
+func TestJobCommandNotFound(t *testing.T) {
+	req, reg, _ := newJobRequest(t, "exit 0\n", 3)
+	req.Job.Command = []string{"./no-such-trainer"}
+	run, err := training.RunJob(context.Background(), reg, req)
+	require.ErrorIs(t, err, training.ErrInvalidJob)
+	require.ErrorContains(t, err, "no-such-trainer")
+	require.Equal(t, registry.TrainingFailed, run.Status)
+	require.Equal(t, 127, run.ExitCode)
+	require.Equal(t, 1, run.Attempt, "not retried")
+}
+
+// TestJobRelativeCommandInRelativeWorkDir: a command given relative to a working directory
+// that is itself relative (quiver -C shop) runs.
+func TestJobRelativeCommandInRelativeWorkDir(t *testing.T) {
+	req, reg, out := newJobRequest(t, "echo ran-here > ran\n", 0)
+	t.Chdir(filepath.Dir(req.WorkDir))
+	rel := filepath.Base(req.WorkDir)
+	req.WorkDir, req.Job.Command = rel, []string{"./job.sh"}
+	_, err := training.RunJob(context.Background(), reg, req)
+	require.NoError(t, err, out.String())
+	require.FileExists(t, filepath.Join(rel, "ran"))
 }

@@ -28,6 +28,9 @@ import (
 const envCrashBuild = "QUIVER_TEST_CRASH_BUILD_DIR"
 
 func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && os.Args[1] == training.SupervisorArg { // the runner's job supervisor
+		os.Exit(training.Supervise(os.Args[2:]))
+	}
 	if dir := os.Getenv(envCrashBuild); dir != "" {
 		crashingBuild(dir)
 		return

@@ -151,6 +151,12 @@ func seedFixture(t testing.TB, reg registry.Store) *fixture {
 // from v2) and registers it.
 func (f *fixture) writeDataset(t testing.TB, name string, v int) {
 	t.Helper()
+	f.writeDatasetWith(t, name, v, nil)
+}
+
+// writeDatasetWith is writeDataset with the lineage changed by edit (when not nil).
+func (f *fixture) writeDatasetWith(t testing.TB, name string, v int, edit func(*training.Lineage)) {
+	t.Helper()
 	ctx := context.Background()
 	fields := []arrow.Field{
 		{Name: "user_id", Type: arrow.PrimitiveTypes.Int64},
@@ -200,6 +206,9 @@ func (f *fixture) writeDataset(t testing.TB, name string, v int) {
 			{ObjectRef: training.ObjectRef{Name: "merchant_stats", Version: 1}, OfflineSnapshotID: 8001}},
 		Entities: training.EntityInput{Kind: "file", Path: "data/entities.parquet", SHA256: "ab12cd34ef56", Rows: rows},
 		Engine:   "local", QuiverVersion: "test"}
+	if edit != nil {
+		edit(lineage)
+	}
 	staged, err := training.WriteStaged(ctx, f.warehouse, schema, cols, lineage, next, training.WriteOptions{})
 	require.NoError(t, err)
 	loc := fmt.Sprintf("projects/%s/datasets/%s-v%d", project, name, v)

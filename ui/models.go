@@ -210,6 +210,29 @@ func (s *Server) modelVersion(r *http.Request) (*page, error) {
 				edges = append(edges, gedge{id, sid})
 			}
 		}
+		// On-demand views: computed from request sources and the stored views they read.
+		requests := map[string]bool{}
+		for _, od := range tr.OnDemand {
+			id := "ondemand/" + od.Name
+			nodes = append(nodes, gnode{ID: id, Kind: "on-demand view", Label: od.Name, Sub: fmt.Sprintf("version %d", od.Version),
+				URL: kindPath(definitions.KindOnDemandView, od.Name), Col: 4})
+			edges = append(edges, gedge{"service", id})
+			for _, rs := range od.RequestSources {
+				rid := "request/" + rs.Name
+				if !requests[rs.Name] {
+					requests[rs.Name] = true
+					sub := "request-time fields"
+					if rs.Version != 0 {
+						sub = fmt.Sprintf("version %d · request-time fields", rs.Version)
+					}
+					nodes = append(nodes, gnode{ID: rid, Kind: "request source", Label: rs.Name, Sub: sub, URL: kindPath(definitions.KindRequestSource, rs.Name), Col: 5})
+				}
+				edges = append(edges, gedge{id, rid})
+			}
+			for _, v := range od.Views {
+				edges = append(edges, gedge{id, "view/" + v})
+			}
+		}
 	}
 	d.Nodes = nodes
 	d.Graph = graphSVG("Lineage of "+label, nodes, edges)

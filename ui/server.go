@@ -142,7 +142,7 @@ func New(opts Options) (*Server, error) {
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	static, _ := fs.Sub(staticFS, "static")
-	mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
+	mux.Handle("GET /static/", http.StripPrefix("/static/", noDirectories(static, http.FileServerFS(static))))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprint(w, "ok\n") })
 	mux.HandleFunc("GET /{$}", s.wrap(s.catalog))
 	mux.HandleFunc("GET /views/{name}", s.wrap(s.featureView))
@@ -175,6 +175,23 @@ func (s *Server) routes() http.Handler {
 		}))
 	}
 	return h
+}
+
+// noDirectories answers 404 for a path of fsys that is not a file — a directory, which next
+// would list, or any path ending in "/" — and hands files to next.
+func noDirectories(fsys fs.FS, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		name := r.URL.Path
+		if name == "" || strings.HasSuffix(name, "/") {
+			http.NotFound(w, r)
+			return
+		}
+		if fi, err := fs.Stat(fsys, name); err != nil || fi.IsDir() {
+			http.NotFound(w, r)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // headers sets the headers of every response: no framing, no sniffing, nothing loaded from
@@ -280,13 +297,18 @@ type pager struct {
 	Prev, Next  string
 }
 
-// paginate reads ?page= (1-based) and returns the offset of that page and its pager.
+// MaxPage is the largest page number a list answers (50 million rows in): a larger one is a
+// bad request, like page 0, so that no offset overflows.
+const MaxPage = 1_000_000
+
+// paginate reads ?page= (1-based, at most MaxPage) and returns the offset of that page and
+// its pager. A page past the end of the list is empty.
 func paginate(r *http.Request, total int64, size int) (int, pager, error) {
 	n := 1
 	if v := r.URL.Query().Get("page"); v != "" {
 		var err error
-		if n, err = strconv.Atoi(v); err != nil || n < 1 {
-			return 0, pager{}, badRequestf("page %q: want a page number from 1", v)
+		if n, err = strconv.Atoi(v); err != nil || n < 1 || n > MaxPage {
+			return 0, pager{}, badRequestf("page %q: want a page number from 1 to %d", v, MaxPage)
 		}
 	}
 	pages := int((total + int64(size) - 1) / int64(size))

@@ -55,13 +55,22 @@ func marker(b *strings.Builder, shape, color string, x, y float64) {
 	}
 }
 
-// niceTicks returns about n round tick values covering [lo, hi].
+// niceTicks returns about n round tick values covering [lo, hi]: at least two, finite and
+// increasing, whatever lo and hi are — an empty, reversed, infinite or NaN range, or one
+// wider than the largest float64 (its width is worked out in halves, which cannot overflow),
+// is first made a finite range (finiteRange); when no round step fits it (a range of a few
+// ulps, or of subnormals), the ticks are its two ends.
 func niceTicks(lo, hi float64, n int) []float64 {
-	if hi <= lo {
-		hi = lo + 1
-	}
-	raw := (hi - lo) / float64(n)
+	lo, hi = finiteRange(lo, hi)
+	n = max(n, 1)
+	raw := (hi/2 - lo/2) / float64(n) * 2
 	mag := math.Pow(10, math.Floor(math.Log10(raw)))
+	// Log10 may be off by an ulp at a power of ten: mag <= raw < 10*mag, so a step fits.
+	if mag*10 <= raw {
+		mag *= 10
+	} else if mag > raw {
+		mag /= 10
+	}
 	step := mag
 	for _, m := range []float64{1, 2, 5, 10} {
 		if m*mag >= raw {
@@ -69,22 +78,84 @@ func niceTicks(lo, hi float64, n int) []float64 {
 			break
 		}
 	}
+	if !(step > 0) || math.IsInf(step, 0) {
+		return []float64{lo, hi}
+	}
 	var out []float64
 	first := math.Ceil(lo / step)
-	for k := 0.0; (first+k)*step <= hi+step*1e-9; k++ {
-		out = append(out, (first+k)*step)
+	for k := 0; k <= 2*n+2; k++ {
+		v := (first + float64(k)) * step
+		if math.IsInf(v, 0) || v > hi+step*1e-9 {
+			break
+		}
+		if len(out) > 0 && v <= out[len(out)-1] {
+			continue // first+k rounds to first+k-1 where step is tiny next to lo
+		}
+		out = append(out, v)
+	}
+	if len(out) < 2 {
+		return []float64{lo, hi}
 	}
 	return out
 }
 
-// lineChart draws series over a shared x (step) and y (value) axis.
+// finiteRange makes [lo, hi] a finite range with lo < hi: NaN ends take the other end's
+// value (0 when both are NaN), infinite ends are clamped to ±math.MaxFloat64, reversed ends
+// are swapped, and an empty range is widened by 1, or by an eighth of its magnitude where 1
+// would not change it.
+func finiteRange(lo, hi float64) (float64, float64) {
+	switch {
+	case math.IsNaN(lo) && math.IsNaN(hi):
+		lo, hi = 0, 0
+	case math.IsNaN(lo):
+		lo = hi
+	case math.IsNaN(hi):
+		hi = lo
+	}
+	clamp := func(v float64) float64 { return math.Max(-math.MaxFloat64, math.Min(math.MaxFloat64, v)) }
+	lo, hi = clamp(lo), clamp(hi)
+	if hi < lo {
+		lo, hi = hi, lo
+	}
+	if hi == lo {
+		d := math.Max(1, math.Abs(lo)/8)
+		if lo+d > math.MaxFloat64 {
+			return lo - d, lo
+		}
+		return lo, lo + d
+	}
+	return lo, hi
+}
+
+// frac is where v lies in [lo, hi], from 0 to 1, computed in halves so that a range wider
+// than the largest float64 does not overflow; 0.5 where the range is too small to divide by.
+func frac(v, lo, hi float64) float64 {
+	den := hi/2 - lo/2
+	if !(den > 0) || math.IsInf(den, 0) {
+		return 0.5
+	}
+	f := (v/2 - lo/2) / den
+	if math.IsNaN(f) {
+		return 0.5
+	}
+	return math.Max(0, math.Min(1, f))
+}
+
+// finite reports whether v is neither NaN nor infinite.
+func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
+
+// lineChart draws series over a shared x (step) and y (value) axis. Points whose x or y is
+// NaN or infinite are left out; every coordinate written is a number.
 func lineChart(title, xLabel string, ss []series) template.HTML {
 	const w, h, ml, mr, mt, mb = 900.0, 360.0, 70.0, 20.0, 20.0, 46.0
 	minX, maxX, minY, maxY := math.Inf(1), math.Inf(-1), math.Inf(1), math.Inf(-1)
 	for _, s := range ss {
 		for _, p := range s.Points {
+			if !finite(p.X) {
+				continue
+			}
 			minX, maxX = math.Min(minX, p.X), math.Max(maxX, p.X)
-			if !math.IsNaN(p.Y) && !math.IsInf(p.Y, 0) {
+			if finite(p.Y) {
 				minY, maxY = math.Min(minY, p.Y), math.Max(maxY, p.Y)
 			}
 		}
@@ -97,19 +168,17 @@ func lineChart(title, xLabel string, ss []series) template.HTML {
 		fmt.Fprintf(&b, `<text x="%.0f" y="%.0f" text-anchor="middle">no points</text></svg>`, w/2, h/2)
 		return template.HTML(b.String())
 	}
-	if maxX == minX {
-		maxX = minX + 1
-	}
+	minX, maxX = finiteRange(minX, maxX)
 	if math.IsInf(minY, 1) {
 		minY, maxY = 0, 1
 	}
 	if maxY == minY {
-		minY, maxY = minY-0.5, maxY+0.5
+		minY, maxY = finiteRange(minY-0.5, maxY+0.5)
 	}
 	yt := niceTicks(minY, maxY, 5)
 	minY, maxY = math.Min(minY, yt[0]), math.Max(maxY, yt[len(yt)-1])
-	px := func(x float64) float64 { return ml + (x-minX)/(maxX-minX)*(w-ml-mr) }
-	py := func(y float64) float64 { return h - mb - (y-minY)/(maxY-minY)*(h-mt-mb) }
+	px := func(x float64) float64 { return ml + frac(x, minX, maxX)*(w-ml-mr) }
+	py := func(y float64) float64 { return h - mb - frac(y, minY, maxY)*(h-mt-mb) }
 	b.WriteString(`<g class="axes" font-size="12" fill="currentColor">`)
 	for _, v := range yt {
 		fmt.Fprintf(&b, `<line x1="%.1f" x2="%.1f" y1="%.1f" y2="%.1f" class="grid"/>`, ml, w-mr, py(v), py(v))
@@ -127,12 +196,12 @@ func lineChart(title, xLabel string, ss []series) template.HTML {
 		st := styleOf(i)
 		fmt.Fprintf(&b, `<g class="series" data-series="%s" data-points="%d"><title>%s</title>`, html.EscapeString(s.Label), len(s.Points), html.EscapeString(s.Label))
 		var d strings.Builder
-		for j, p := range s.Points {
-			if math.IsNaN(p.Y) || math.IsInf(p.Y, 0) {
+		for _, p := range s.Points {
+			if !finite(p.X) || !finite(p.Y) {
 				continue
 			}
 			op := "L"
-			if j == 0 || d.Len() == 0 {
+			if d.Len() == 0 {
 				op = "M"
 			}
 			fmt.Fprintf(&d, "%s%.1f %.1f", op, px(p.X), py(p.Y))
@@ -147,7 +216,7 @@ func lineChart(title, xLabel string, ss []series) template.HTML {
 		for k := 0; k < 6 && n > 0; k++ {
 			j := min(n-1, (n-1)*k/5+(i*n/37)%max(1, n/6))
 			p := s.Points[j]
-			if !math.IsNaN(p.Y) && !math.IsInf(p.Y, 0) {
+			if finite(p.X) && finite(p.Y) {
 				marker(&b, st.Marker, st.Color, px(p.X), py(p.Y))
 			}
 		}
@@ -239,9 +308,13 @@ func graphSVG(title string, nodes []gnode, edges []gedge) template.HTML {
 			continue
 		}
 		x1, y1, x2, y2 := a[0]+nw, a[1]+nh/2, z[0], z[1]+nh/2
-		mx := (x1 + x2) / 2
+		c1, c2 := (x1+x2)/2, (x1+x2)/2
+		if z[0] == a[0] { // same column (an on-demand view reading a feature view): an arc on the right
+			x2 = z[0] + nw
+			c1, c2 = x1+colGap*0.6, x2+colGap*0.6
+		}
 		fmt.Fprintf(&b, `<path class="edge" data-from="%s" data-to="%s" d="M%.1f %.1fC%.1f %.1f %.1f %.1f %.1f %.1f" fill="none" stroke="currentColor" marker-end="url(#arrow)"/>`,
-			html.EscapeString(e.From), html.EscapeString(e.To), x1, y1, mx, y1, mx, y2, x2, y2)
+			html.EscapeString(e.From), html.EscapeString(e.To), x1, y1, c1, y1, c2, y2, x2, y2)
 	}
 	for _, n := range nodes {
 		p := pos[n.ID]

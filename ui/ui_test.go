@@ -3,17 +3,21 @@ package ui
 import (
 	"context"
 	"io"
+	"math"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/quiverfs/quiver/definitions"
 	"github.com/quiverfs/quiver/internal/testenv"
 	"github.com/quiverfs/quiver/registry"
 	"github.com/quiverfs/quiver/registry/postgres"
+	"github.com/quiverfs/quiver/training"
 )
 
 func fetch(t *testing.T, h http.Handler, path string) (int, string) {
@@ -174,4 +178,178 @@ func TestViewRunsPaged(t *testing.T) {
 	code, body := fetch(t, s, "/views/merchant_stats?runs=0")
 	require.Equal(t, http.StatusBadRequest, code)
 	require.Contains(t, body, "runs page")
+}
+
+// TestExtremeMetricValuesRender is issue 22 item 8: metric values of ±1e308 (a finite range
+// wider than the largest float64) and ±Inf render their run page and the comparison, with
+// every drawn coordinate a number. (The registry refuses NaN; FuzzLineChart draws it.)
+func TestExtremeMetricValuesRender(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	inf := math.Inf(1)
+	for _, tc := range []struct {
+		id     string
+		values []float64
+	}{
+		{"run-huge", []float64{1e308, -1e308, 0, 1e308}},
+		{"run-max", []float64{math.MaxFloat64, -math.MaxFloat64}},
+		{"run-inf", []float64{inf, -inf, 1, inf}},
+		{"run-tiny", []float64{0, 5e-324, 1e-320}},
+		{"run-close", []float64{1e16, 1e16 + 2, 1e16}},
+	} {
+		run, err := f.reg.CreateTrainingRun(ctx, registry.TrainingRun{Project: project, Job: "churn_train", ID: registry.TrainingRunID(tc.id),
+			DatasetName: "churn_training", DatasetVersion: 2})
+		require.NoError(t, err)
+		var pts []registry.Metric
+		for i, v := range tc.values {
+			pts = append(pts, registry.Metric{Name: "loss", Step: int64(i), Value: v})
+		}
+		require.NoError(t, f.reg.LogMetrics(ctx, run.ID, pts))
+	}
+	s := f.server(t)
+	for _, path := range []string{"/runs/run-huge", "/runs/run-max", "/runs/run-inf", "/runs/run-tiny", "/runs/run-close",
+		"/runs/compare?id=run-huge&id=run-inf&id=run-max&id=run-a"} {
+		t.Run(path, func(t *testing.T) {
+			code, body := fetch(t, s, path)
+			require.Equal(t, http.StatusOK, code, body)
+			require.Contains(t, body, `class="chart"`)
+			requireFiniteSVG(t, body)
+		})
+	}
+}
+
+// badCoordinate is an SVG coordinate attribute that is not a number.
+var badCoordinate = regexp.MustCompile(`\b(x|y|x1|x2|y1|y2|cx|cy|d|width|height|viewBox)="[^"]*(NaN|Inf|e[+-]?\d)|\b(x|y|x1|x2|y1|y2|cx|cy)=""`)
+
+// requireFiniteSVG fails when an SVG coordinate of body is not a number (or one written in
+// exponent form: the chart's coordinates are pixels).
+func requireFiniteSVG(t *testing.T, body string) {
+	t.Helper()
+	require.False(t, badCoordinate.MatchString(body), "coordinate that is not a number: %s", badCoordinate.FindString(body))
+}
+
+// TestPagesRefuseHugePages is issue 22 item 21: a page number whose offset does not fit is
+// answered 400 like page=-1 on every paged list (it panicked), and /static/ lists nothing.
+func TestPagesRefuseHugePages(t *testing.T) {
+	s := newFixture(t).server(t)
+	for _, list := range []string{"/", "/datasets", "/runs", "/models", "/models/churn", "/?kind=feature_view", "/runs?job=churn_train"} {
+		for _, p := range []string{"9223372036854775807", "-1", "99999999999999999999", "1e3", "0x10"} {
+			u := list + "?page=" + p
+			if strings.Contains(list, "?") {
+				u = list + "&page=" + p
+			}
+			t.Run(u, func(t *testing.T) {
+				code, body := fetch(t, s, u)
+				require.Equal(t, http.StatusBadRequest, code, body)
+				require.Contains(t, body, "page")
+			})
+		}
+	}
+	for _, u := range []string{"/views/user_stats?runs=9223372036854775807", "/views/user_stats?runs=-1"} {
+		code, body := fetch(t, s, u)
+		require.Equal(t, http.StatusBadRequest, code, body)
+	}
+	// A page past the end of a list is empty, not an error.
+	code, body := fetch(t, s, "/runs?page=1000")
+	require.Equal(t, http.StatusOK, code, body)
+}
+
+// TestStaticListsNoDirectory: /static/ and its folders answer 404; files are served.
+func TestStaticListsNoDirectory(t *testing.T) {
+	s := newFixture(t).server(t)
+	for _, u := range []string{"/static/", "/static/nope.css", "/static/style.css/"} {
+		code, body := fetch(t, s, u)
+		require.Equal(t, http.StatusNotFound, code, "%s: %s", u, body)
+		require.NotContains(t, body, "style.css", u)
+	}
+	code, _ := fetch(t, s, "/static/style.css")
+	require.Equal(t, http.StatusOK, code)
+}
+
+// aggView parses an aggregation view the way quiver apply does.
+func aggView(t *testing.T, yaml string) *definitions.FeatureView {
+	t.Helper()
+	f, err := definitions.Parse("aggs.yaml", []byte(yaml))
+	require.NoError(t, err)
+	require.Len(t, f.Objects, 1)
+	return f.Objects[0].(*definitions.FeatureView)
+}
+
+// TestAggregationViewPage is issue 22 item 19: an aggregation view's page shows its event
+// columns and its aggregations (column, function, windows, features made), its TTL row says
+// windows, and its history speaks of aggregations, not of features.
+func TestAggregationViewPage(t *testing.T) {
+	f := newFixture(t)
+	apply(t, f.reg, "erin", &definitions.Source{Name: "rides", Parquet: &definitions.ParquetSource{Path: "data/rides.parquet"}, TimestampField: "event_ts"},
+		aggView(t, `feature_views:
+  - name: ride_aggs
+    entities: [user]
+    source: rides
+    columns:
+      - { name: fare, type: float64, description: Fare paid in EUR }
+    aggregations:
+      - { column: fare, function: count, windows: [1h] }
+      - { column: fare, function: sum, windows: [1h, 1d] }
+`))
+	apply(t, f.reg, "frank", aggView(t, `feature_views:
+  - name: ride_aggs
+    entities: [user]
+    source: rides
+    columns:
+      - { name: fare, type: float64, description: Fare paid in EUR }
+      - { name: driver_id, type: int64 }
+    aggregations:
+      - { column: fare, function: sum, windows: [1h, 1d, 7d] }
+      - { column: driver_id, function: count_distinct, windows: [1d] }
+`))
+	code, body := fetch(t, f.server(t), "/views/ride_aggs")
+	require.Equal(t, http.StatusOK, code, body)
+	for _, want := range []string{
+		`id="aggregations"`, `<td><code>fare</code></td><td><code>sum</code></td><td>1h, 1d, 7d</td>`,
+		`<td><code>driver_id</code></td><td><code>count_distinct</code></td><td>1d</td>`,
+		`id="columns"`, "Fare paid in EUR",
+		"<dt>Windows</dt><dd>1h, 1d, 7d</dd>",
+		// v2's history, in terms of aggregations and columns
+		"added</span> aggregation count_distinct(driver_id)", "removed</span> aggregation count(fare)",
+		"changed</span> windows of sum(fare)", "<del>1h, 1d</del>", "<ins>1h, 1d, 7d</ins>",
+		"added</span> column driver_id",
+		// v1's
+		"added</span> aggregation count(fare)", "<ins>1h</ins>",
+	} {
+		require.Contains(t, body, want)
+	}
+	for _, not := range []string{"feature fare_count_1h", "feature fare_sum_7d", "none (values never expire)"} {
+		require.NotContains(t, body, not)
+	}
+}
+
+// TestLineageGraphShowsOnDemandInputs is issue 22 item 15 for the UI: a model version whose
+// dataset computed an on-demand view has that view and the request source it reads in its
+// lineage graph, each linked to its page.
+func TestLineageGraphShowsOnDemandInputs(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	checkout := &definitions.RequestSource{Name: "checkout", Fields: []definitions.Field{field("cart_value", "float64", "")}}
+	cart := &definitions.OnDemandFeatureView{Name: "cart_features", Inputs: []string{"checkout", "user_stats"},
+		Features: []definitions.OnDemandFeature{{Name: "big_cart", Type: definitions.MustType("bool"), Expr: "checkout.cart_value > 100.0"}}}
+	apply(t, f.reg, "erin", checkout, cart)
+	f.writeDatasetWith(t, "checkout_training", 1, func(l *training.Lineage) {
+		l.OnDemandViews = []training.ObjectRef{{Name: "cart_features", Version: 1, Hash: "sha256:abc"}}
+	})
+	run, err := f.reg.CreateTrainingRun(ctx, registry.TrainingRun{Project: project, Job: "churn_train", ID: "run-od",
+		DatasetName: "checkout_training", DatasetVersion: 1, Info: []byte(`{"definitions":{"request_source/checkout":1,"on_demand_feature_view/cart_features":1}}`)})
+	require.NoError(t, err)
+	_, err = f.reg.CreateModelVersion(ctx, registry.ModelVersion{Project: project, Name: "checkout", RunID: run.ID, ArtifactURI: "m.onnx", Runtime: "onnx", FeatureService: "churn_v1"})
+	require.NoError(t, err)
+
+	code, body := fetch(t, f.server(t), "/models/checkout/v/1")
+	require.Equal(t, http.StatusOK, code, body)
+	for _, want := range []string{
+		`data-kind="on-demand view" data-name="cart_features"`, `href="/objects/on_demand_feature_view/cart_features"`,
+		`data-kind="request source" data-name="checkout"`, `href="/objects/request_source/checkout"`,
+		`data-from="service" data-to="ondemand/cart_features"`, `data-from="ondemand/cart_features" data-to="request/checkout"`,
+		`data-from="ondemand/cart_features" data-to="view/user_stats"`,
+	} {
+		require.Contains(t, body, want)
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/quiverfs/quiver/definitions"
@@ -29,6 +30,18 @@ type viewData struct {
 	Services  []relation
 	Models    []relation
 	TagList   []string
+	// Features are the view's features, described (an aggregation's say what makes them).
+	Features []definitions.Field
+	// Aggregations and Windows (every window, shortest first) are set for an aggregation view.
+	Aggregations []aggRow
+	Windows      string
+}
+
+// aggRow is one aggregation of an aggregation view: a function of an event column over
+// windows, and the features it makes.
+type aggRow struct {
+	Column, Function, Windows string
+	Features                  []string
 }
 
 type snapshotRow struct {
@@ -55,37 +68,17 @@ type fieldChange struct {
 // viewRunsPage is the number of materialization runs a feature view page shows at a time.
 const viewRunsPage = 20
 
-// diffViews is the field-level diff of one apply of a view.
+// diffViews is the field-level diff of one apply of a view (a is nil for the first
+// version). An aggregation view's changes are told in its own terms — event columns and
+// aggregations (function(column) and its windows) — not as the features they make.
 func diffViews(a, b *definitions.FeatureView) []fieldChange {
-	var out []fieldChange
 	if a == nil {
-		for _, f := range b.Features {
-			out = append(out, fieldChange{Op: "added", What: "feature " + f.Name, To: f.Type.String()})
-		}
-		return out
+		a = &definitions.FeatureView{TTL: b.TTL, Source: b.Source, Entities: b.Entities, Online: b.Online, Description: b.Description}
 	}
-	old := map[string]definitions.Field{}
-	for _, f := range a.Features {
-		old[f.Name] = f
-	}
-	for _, f := range b.Features {
-		o, ok := old[f.Name]
-		switch {
-		case !ok:
-			out = append(out, fieldChange{Op: "added", What: "feature " + f.Name, To: f.Type.String()})
-		case o.Type.String() != f.Type.String():
-			out = append(out, fieldChange{Op: "changed", What: "type of " + f.Name, From: o.Type.String(), To: f.Type.String()})
-		}
-		if ok && o.Description != f.Description {
-			out = append(out, fieldChange{Op: "changed", What: "description of " + f.Name, From: o.Description, To: f.Description})
-		}
-		delete(old, f.Name)
-	}
-	for _, f := range a.Features {
-		if _, gone := old[f.Name]; gone {
-			out = append(out, fieldChange{Op: "removed", What: "feature " + f.Name, From: f.Type.String()})
-		}
-	}
+	var out []fieldChange
+	out = append(out, diffFields("feature", plainFeatures(a), plainFeatures(b))...)
+	out = append(out, diffFields("column", a.Columns, b.Columns)...)
+	out = append(out, diffAggregations(a.Aggregations, b.Aggregations)...)
 	scalar := func(what, x, y string) {
 		if x != y {
 			out = append(out, fieldChange{Op: "changed", What: what, From: x, To: y})
@@ -97,6 +90,114 @@ func diffViews(a, b *definitions.FeatureView) []fieldChange {
 	scalar("online", fmt.Sprint(a.Online), fmt.Sprint(b.Online))
 	scalar("description", a.Description, b.Description)
 	return out
+}
+
+// plainFeatures are a view's declared features; none for an aggregation view, whose
+// features its aggregations make.
+func plainFeatures(v *definitions.FeatureView) []definitions.Field {
+	if v.IsAggregation() {
+		return nil
+	}
+	return v.Features
+}
+
+// diffFields diffs two lists of fields (features or event columns) by name: added, removed,
+// type or description changed.
+func diffFields(what string, a, b []definitions.Field) []fieldChange {
+	var out []fieldChange
+	old := map[string]definitions.Field{}
+	for _, f := range a {
+		old[f.Name] = f
+	}
+	for _, f := range b {
+		o, ok := old[f.Name]
+		switch {
+		case !ok:
+			out = append(out, fieldChange{Op: "added", What: what + " " + f.Name, To: f.Type.String()})
+		case o.Type.String() != f.Type.String():
+			out = append(out, fieldChange{Op: "changed", What: "type of " + f.Name, From: o.Type.String(), To: f.Type.String()})
+		}
+		if ok && o.Description != f.Description {
+			out = append(out, fieldChange{Op: "changed", What: "description of " + f.Name, From: o.Description, To: f.Description})
+		}
+		delete(old, f.Name)
+	}
+	for _, f := range a {
+		if _, gone := old[f.Name]; gone {
+			out = append(out, fieldChange{Op: "removed", What: what + " " + f.Name, From: f.Type.String()})
+		}
+	}
+	return out
+}
+
+// aggName is how an aggregation is named in words: "sum(fare)".
+func aggName(a definitions.Aggregation) string { return string(a.Function) + "(" + a.Column + ")" }
+
+// windowList is an aggregation's windows as written: "1h, 1d, 7d".
+func windowList(ws []definitions.Duration) string {
+	parts := make([]string, len(ws))
+	for i, w := range ws {
+		parts[i] = w.String()
+	}
+	return strings.Join(parts, ", ")
+}
+
+// diffAggregations diffs two aggregation lists by function and column: added, removed, or
+// windows changed.
+func diffAggregations(a, b []definitions.Aggregation) []fieldChange {
+	var out []fieldChange
+	old := map[string]definitions.Aggregation{}
+	for _, g := range a {
+		old[aggName(g)] = g
+	}
+	for _, g := range b {
+		o, ok := old[aggName(g)]
+		switch {
+		case !ok:
+			out = append(out, fieldChange{Op: "added", What: "aggregation " + aggName(g), To: windowList(g.Windows)})
+		case windowList(o.Windows) != windowList(g.Windows):
+			out = append(out, fieldChange{Op: "changed", What: "windows of " + aggName(g), From: windowList(o.Windows), To: windowList(g.Windows)})
+		}
+		delete(old, aggName(g))
+	}
+	for _, g := range a {
+		if _, gone := old[aggName(g)]; gone {
+			out = append(out, fieldChange{Op: "removed", What: "aggregation " + aggName(g), From: windowList(g.Windows)})
+		}
+	}
+	return out
+}
+
+// describeAggregations fills d's aggregation rows, the view's windows, and its features
+// with descriptions of what makes each ("sum of fare over 1h").
+func (d *viewData) describeAggregations() {
+	v := d.View
+	d.Features = slices.Clone(v.Features)
+	if !v.IsAggregation() {
+		return
+	}
+	made := map[string]definitions.AggFeature{}
+	for _, f := range v.AggFeatures() {
+		made[f.Name] = f
+	}
+	for i, f := range d.Features {
+		if af, ok := made[f.Name]; ok && f.Description == "" {
+			d.Features[i].Description = fmt.Sprintf("%s of %s over %s", af.Function, af.Column.Name, definitions.Duration(af.Window))
+		}
+	}
+	var windows []definitions.Duration
+	for _, g := range v.Aggregations {
+		row := aggRow{Column: g.Column, Function: string(g.Function), Windows: windowList(g.Windows)}
+		for _, w := range g.Windows {
+			row.Features = append(row.Features, definitions.AggFeatureName(g.Column, g.Function, w))
+			if !slices.Contains(windows, w) {
+				windows = append(windows, w)
+			}
+		}
+		d.Aggregations = append(d.Aggregations, row)
+	}
+	slices.Sort(windows)
+	d.Windows = windowList(windows)
 }
 
 // featureView is GET /views/{name}.
@@ -127,6 +228,7 @@ func (s *Server) featureView(r *http.Request) (*page, error) {
 		return nil, notFoundf("feature view %q was removed in revision %d", name, d.Latest.Revision)
 	}
 	d.TagList = (&item{Tags: d.View.Tags}).tagList()
+	d.describeAggregations()
 	gens, err := reg.Generations(ctx, project)
 	if err != nil {
 		return nil, err

@@ -97,7 +97,22 @@ func summary(o registry.ObjectVersion) string {
 			return "trino query"
 		}
 	case *definitions.FeatureView:
-		return fmt.Sprintf("%d features of %s from %s, ttl %s", len(t.Features), strings.Join(t.Entities, ","), t.Source, t.TTL)
+		head := fmt.Sprintf("%d features of %s from %s", len(t.Features), strings.Join(t.Entities, ","), t.Source)
+		if t.IsAggregation() { // no ttl: its windows say how far back it reads
+			aggs := make([]string, len(t.Aggregations))
+			for i, g := range t.Aggregations {
+				ws := make([]string, len(g.Windows))
+				for j, w := range g.Windows {
+					ws[j] = w.String()
+				}
+				aggs[i] = fmt.Sprintf("%s(%s) over %s", g.Function, g.Column, strings.Join(ws, ","))
+			}
+			return head + ": " + strings.Join(aggs, "; ")
+		}
+		if t.TTL == 0 {
+			return head + ", no ttl"
+		}
+		return fmt.Sprintf("%s, ttl %s", head, t.TTL)
 	case *definitions.FeatureService:
 		refs := make([]string, len(t.Features))
 		for i, r := range t.Features {

@@ -15,9 +15,11 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/quiverfs/quiver/internal/config"
+	"github.com/quiverfs/quiver/training"
 )
 
 func main() {
+	superviseIfAsked(os.Args)
 	// go-redis logs dial failures through a package-level logger; the errors it returns
 	// already say the same, with the address, where the user sees them.
 	goredis.SetLogger(discardLogger{})
@@ -25,6 +27,14 @@ func main() {
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.Getenv)
 	stop()
 	os.Exit(code)
+}
+
+// superviseIfAsked runs the job supervisor and exits when args (os.Args) ask for it: quiver
+// train runs each job under this binary, re-executed (training.Supervise).
+func superviseIfAsked(args []string) {
+	if len(args) > 1 && args[1] == training.SupervisorArg {
+		os.Exit(training.Supervise(args[2:]))
+	}
 }
 
 type discardLogger struct{}

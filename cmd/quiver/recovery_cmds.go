@@ -38,7 +38,10 @@ func (a *app) runLease() (time.Duration, error) {
 // ("abandoned"), kills what their jobs left running on this host and removes the project's
 // work folders of dead runs, and says so on stderr. Every command that lists or starts runs
 // calls it (gc --dry-run does not: it writes nothing).
-func (a *app) reapAbandoned(ctx context.Context, reg registry.RecoveryStore, project string) error {
+func (a *app) reapAbandoned(ctx context.Context, reg interface {
+	registry.RecoveryStore
+	training.RunTagReader
+}, project string) error {
 	lease, err := a.runLease()
 	if err != nil {
 		return err
@@ -53,9 +56,9 @@ func (a *app) reapAbandoned(ctx context.Context, reg registry.RecoveryStore, pro
 	for _, id := range reaped.Training {
 		fmt.Fprintf(a.stderr, "quiver: training run %s had no heartbeat for %s: marked FAILED (abandoned)\n", id, lease)
 	}
-	// A job whose quiver died may have left processes behind (the parent-death signal reaches
-	// only the job's first process): kill those of this host.
-	if n := training.KillRunProcesses(reaped.Training); n > 0 {
+	// A job whose quiver and supervisor both died may have left processes behind: kill the
+	// run's process group and every process of the run on this host.
+	if n := training.KillRunProcesses(ctx, reg, reaped.Training); n > 0 {
 		fmt.Fprintf(a.stderr, "quiver: killed %d leftover process(es) of abandoned training runs\n", n)
 	}
 	for _, d := range training.RemoveStaleWorkDirs(a.getenv("TMPDIR"), project) {

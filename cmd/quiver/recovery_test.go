@@ -23,6 +23,7 @@ import (
 const cliEnv = "QUIVER_TEST_RUN_AS_CLI"
 
 func TestMain(m *testing.M) {
+	superviseIfAsked(os.Args) // quiver train's job supervisor is this binary
 	if os.Getenv(cliEnv) == "1" {
 		if v := os.Getenv(fsizeEnv); v != "" { // TestFullDiskFailsCleanly
 			n, err := strconv.ParseUint(v, 10, 64)

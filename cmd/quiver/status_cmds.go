@@ -129,14 +129,14 @@ of the project) only with --count-online.`,
 				return a.printJSON(out)
 			}
 			w := a.table()
-			fmt.Fprintln(w, "VIEW\tSOURCE\tWATERMARK\tLAST MATERIALIZED\tLAST PUSH\tLAST STREAM\tLAG\tROWS ONLINE")
+			fmt.Fprintln(w, "VIEW\tSOURCE\tWATERMARK\tLAST MATERIALIZED\tLAST PUSH\tLAST STREAM\tOFFLINE SNAPSHOTS\tLAG\tROWS ONLINE")
 			for _, s := range out {
 				rows := "-"
 				if s.RowsOnline != nil {
 					rows = strconv.FormatInt(*s.RowsOnline, 10)
 				}
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.View, s.Source, fmtTime(s.Watermark), fmtTime(s.LastMaterialization),
-					fmtTime(s.LastPush), fmtTime(s.LastStream), fmtLag(s), rows)
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", s.View, s.Source, fmtTime(s.Watermark), fmtTime(s.LastMaterialization),
+					fmtTime(s.LastPush), fmtTime(s.LastStream), s.OfflineSnapshots, fmtLag(s), rows)
 			}
 			return w.Flush()
 		},

@@ -187,12 +187,16 @@ retries, and with register_model registers the model file it wrote as a new mode
 			if err := a.reapAbandoned(ctx, reg, cfg.Project); err != nil {
 				return err
 			}
+			supervisor, err := os.Executable()
+			if err != nil {
+				return fmt.Errorf("find the quiver binary to supervise the job: %w", err)
+			}
 			began := time.Now()
 			run, err := training.RunJob(ctx, reg, training.JobRequest{
 				Project: cfg.Project, Job: job, Model: model, Params: overrides, Dataset: ds, DatasetDir: dsDir,
 				Warehouse: cfg.Offline.Warehouse, WorkDir: cfg.Root, Info: info, GitCommit: recorded, CreatedBy: a.whoAmI(),
 				Stdout: a.stderr, Stderr: a.stderr, GPUs: training.DetectGPUs(ctx), Heartbeat: registry.HeartbeatInterval(lease),
-				TempDir: a.getenv("TMPDIR"),
+				TempDir: a.getenv("TMPDIR"), Supervisor: supervisor,
 			})
 			if err != nil {
 				switch {
@@ -484,7 +488,9 @@ func printMap(a *app, title string, m map[string]string) {
 	tw.Flush()
 }
 
-// sparkline draws values as block characters, averaged down to at most width points.
+// sparkline draws values as block characters, averaged down to at most width points. A point
+// that is NaN or infinite is drawn as a gap; ranges wider than the largest float64 are scaled
+// in halves, so that they do not overflow.
 func sparkline(values []float64, width int) string {
 	if len(values) == 0 {
 		return ""
@@ -493,26 +499,33 @@ func sparkline(values []float64, width int) string {
 		down := make([]float64, width)
 		for i := range down {
 			lo, hi := i*len(values)/width, (i+1)*len(values)/width
-			sum := 0.0
+			mean := 0.0
 			for _, v := range values[lo:hi] {
-				sum += v
+				mean += v / float64(hi-lo)
 			}
-			down[i] = sum / float64(hi-lo)
+			down[i] = mean
 		}
 		values = down
 	}
+	finite := func(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
 	lo, hi := math.Inf(1), math.Inf(-1)
 	for _, v := range values {
-		lo, hi = math.Min(lo, v), math.Max(hi, v)
+		if finite(v) {
+			lo, hi = math.Min(lo, v), math.Max(hi, v)
+		}
 	}
 	bars := []rune("▁▂▃▄▅▆▇█")
 	var b strings.Builder
 	for _, v := range values {
+		if !finite(v) {
+			b.WriteRune(' ')
+			continue
+		}
 		i := 0
 		if hi > lo {
-			i = int((v - lo) / (hi - lo) * float64(len(bars)-1))
+			i = int((v/2 - lo/2) / (hi/2 - lo/2) * float64(len(bars)-1))
 		}
-		b.WriteRune(bars[i])
+		b.WriteRune(bars[max(0, min(i, len(bars)-1))])
 	}
 	return b.String()
 }
@@ -655,7 +668,7 @@ func (a *app) modelsCommand() *cobra.Command {
 func (a *app) lineageCommand() *cobra.Command {
 	return &cobra.Command{
 		Use:   "lineage NAME[@ALIAS|@vN]",
-		Short: "Trace a model version to its run, dataset, feature definitions and offline snapshots",
+		Short: "Trace a model version to its run, dataset, feature definitions (on-demand views and request sources too) and offline snapshots",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg, reg, err := a.configAndRegistry(cmd)
@@ -688,9 +701,10 @@ func (a *app) lineageCommand() *cobra.Command {
 			fmt.Fprintf(w, "   └─ dataset  %s@v%d  %s  %d rows\n", ds.Name, ds.Version, ds.ContentID, ds.Rows)
 			fmt.Fprintf(w, "      ├─ entities  %s %s  sha256 %s\n", lineage.Entities.Kind, lineage.Entities.Path+lineage.Entities.SQL, shortID(lineage.Entities.SHA256))
 			fmt.Fprintf(w, "      └─ feature service  %s v%d  %s\n", lineage.FeatureService.Name, lineage.FeatureService.Version, shortID(lineage.FeatureService.Hash))
+			last := len(tr.Views) + len(tr.OnDemand) - 1 // the service's last child
 			for i, v := range tr.Views {
 				branch := "├─"
-				if i == len(tr.Views)-1 {
+				if i == last {
 					branch = "└─"
 				}
 				src := ""
@@ -701,6 +715,31 @@ func (a *app) lineageCommand() *cobra.Command {
 					}
 				}
 				fmt.Fprintf(w, "         %s feature view  %s v%d  offline snapshot %d%s\n", branch, v.Name, v.Version, v.OfflineSnapshotID, src)
+			}
+			for i, od := range tr.OnDemand {
+				branch, indent := "├─", "         │  "
+				if len(tr.Views)+i == last {
+					branch, indent = "└─", "            "
+				}
+				fmt.Fprintf(w, "         %s on-demand view  %s v%d  %s\n", branch, od.Name, od.Version, shortID(od.Hash))
+				inputs := make([]string, 0, len(od.RequestSources)+len(od.Views))
+				for _, rs := range od.RequestSources {
+					if rs.Version != 0 {
+						inputs = append(inputs, fmt.Sprintf("request source  %s v%d", rs.Name, rs.Version))
+					} else {
+						inputs = append(inputs, "request source  "+rs.Name)
+					}
+				}
+				for _, v := range od.Views {
+					inputs = append(inputs, "reads feature view  "+v)
+				}
+				for j, in := range inputs {
+					b := "├─"
+					if j == len(inputs)-1 {
+						b = "└─"
+					}
+					fmt.Fprintf(w, "%s%s %s\n", indent, b, in)
+				}
 			}
 			return nil
 		},

@@ -66,3 +66,40 @@ echo fake-onnx > "$QUIVER_OUTPUT_DIR/model.onnx"
 	require.Equal(t, exitInvalid, r.code)
 	require.Contains(t, r.stderr, "churn@v1")
 }
+
+// TestLineageNamesOnDemandInputs is issue 22 item 15: quiver lineage of a model whose feature
+// service has an on-demand view names that view and the request source it reads (as -o json
+// does), not only the stored feature views.
+func TestLineageNamesOnDemandInputs(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "shop")
+	require.Equal(t, exitOK, quiver(t, nil, "init", dir, "--project", "shop").code)
+	writeFile(t, filepath.Join(dir, "train.sh"), "#!/bin/sh\necho fake-onnx > \"$QUIVER_OUTPUT_DIR/model.onnx\"\n")
+	require.NoError(t, os.Chmod(filepath.Join(dir, "train.sh"), 0o755))
+	jobs := filepath.Join(dir, "features", "churn.yaml")
+	b, err := os.ReadFile(jobs)
+	require.NoError(t, err)
+	require.Equal(t, 2, strings.Count(string(b), `command: ["shop-trainer"]`))
+	require.NoError(t, os.WriteFile(jobs, []byte(strings.ReplaceAll(string(b), `command: ["shop-trainer"]`, `command: ["./train.sh"]`)), 0o644))
+	require.Equal(t, exitOK, quiver(t, nil, "-C", dir, "apply").code)
+	r := quiver(t, nil, "-C", dir, "materialize-incremental")
+	require.Equal(t, exitOK, r.code, r.stderr)
+	r = quiver(t, nil, "-C", dir, "train", "checkout_train")
+	require.Equal(t, exitOK, r.code, r.stderr)
+
+	r = quiver(t, nil, "-C", dir, "-o", "json", "lineage", "churn_checkout@v1")
+	require.Equal(t, exitOK, r.code, r.stderr)
+	require.Contains(t, r.stdout, `"cart_features"`)
+	require.Contains(t, r.stdout, `"request_source/checkout"`)
+
+	r = quiver(t, nil, "-C", dir, "lineage", "churn_checkout@v1")
+	require.Equal(t, exitOK, r.code, r.stderr)
+	for _, want := range []string{
+		"feature service  checkout_v1 v1",
+		"├─ feature view  user_stats v1  offline snapshot ",
+		"└─ on-demand view  cart_features v1",
+		"├─ request source  checkout v1",
+		"└─ reads feature view  user_stats",
+	} {
+		require.Contains(t, r.stdout, want, r.stdout)
+	}
+}

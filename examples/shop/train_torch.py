@@ -8,6 +8,9 @@ exports $QUIVER_OUTPUT_DIR/model.onnx: input "features" [N, F] float32 of raw fe
 (NaN for missing), output "score" [N, 1] — the same contract as the Go trainer, so serving
 treats both alike.
 
+Features and the label must be integer, float or bool columns: any other (string, bytes,
+timestamp, list) is refused with an error naming it.
+
 Job definition: command: ["python3", "train_torch.py"]; needs torch, pyarrow and onnx.
 Params ($QUIVER_PARAMS): epochs, hidden, lr, label.
 """
@@ -16,9 +19,15 @@ import os
 import sys
 import time
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 from torch import nn
+
+
+def trainable(t):
+    """Whether a column of Arrow type t can be read as a number: integers, floats, bools."""
+    return pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t)
 
 
 def load(dataset_dir, label):
@@ -26,6 +35,21 @@ def load(dataset_dir, label):
         manifest = json.load(f)
     features = [c["name"] for c in manifest["schema"] if c["role"] == "feature"]
     tables = [pq.read_table(os.path.join(dataset_dir, f["path"])) for f in manifest["files"]]
+    # Refused, not encoded: a category needs an encoding chosen for it, and serving must apply
+    # the same one — do it upstream (e.g. an on-demand view).
+    schema = pq.read_schema(os.path.join(dataset_dir, manifest["files"][0]["path"])) if manifest["files"] else None
+    for name in features + [label]:
+        if schema is None:
+            break
+        if schema.get_field_index(name) < 0:
+            sys.exit(f"train_torch: dataset has no column {name!r} (set the label param)")
+        t = schema.field(name).type
+        if not trainable(t) and name == label:
+            sys.exit(f"train_torch: label column {name!r} is {t}: train_torch takes an integer, float or bool label "
+                     "(1 or true is the positive class)")
+        if not trainable(t):
+            sys.exit(f"train_torch: feature column {name!r} is {t}: train_torch trains on integer, float and bool "
+                     "features only; leave it out of the feature service, or encode it as a number upstream")
     cols = {name: [] for name in features + [label]}
     for t in tables:
         for name in cols:

@@ -4,6 +4,8 @@
 //
 //   - reads the snapshot from $QUIVER_DATASET_DIR (its manifest says which columns are
 //     features, in the feature service's order; the label column is the "label" param);
+//     features and the label must be int32, int64, float32, float64 or bool: any other column
+//     (string, bytes, timestamp, array) is refused with an error naming it, never read as NaN;
 //   - appends one JSON line per epoch to $QUIVER_METRICS_FILE (loss, accuracy, val_loss,
 //     val_accuracy);
 //   - writes model.onnx to $QUIVER_OUTPUT_DIR, with the input standardization folded into the
@@ -153,9 +155,18 @@ func load(ctx context.Context, dir, label string) (x [][]float64, y []float64, n
 	if len(li) == 0 {
 		return nil, nil, nil, fmt.Errorf("dataset has no label column %q (set the label param)", label)
 	}
+	if t := rr.Schema().Field(li[0]).Type; !trainable(t) {
+		return nil, nil, nil, fmt.Errorf("label column %q is %s: shop-trainer takes an int32, int64, float32, float64 or bool label (1 or true is the positive class)", label, t)
+	}
 	fi := make([]int, len(names))
 	for i, n := range names {
 		fi[i] = rr.Schema().FieldIndices(n)[0]
+		// Refused, not encoded: a category needs an encoding chosen for it (one-hot, an id,
+		// an embedding), and serving must apply the same one — do it upstream.
+		if t := rr.Schema().Field(fi[i]).Type; !trainable(t) {
+			return nil, nil, nil, fmt.Errorf("feature column %q is %s: shop-trainer trains on int32, int64, float32, float64 or bool features only; "+
+				"leave it out of the feature service, or encode it as a number upstream (e.g. an on-demand view: country == \"DE\" ? 1 : 0)", n, t)
+		}
 	}
 	for rr.Next() {
 		rec := rr.RecordBatch()
@@ -174,7 +185,17 @@ func load(ctx context.Context, dir, label string) (x [][]float64, y []float64, n
 	return x, y, names, rr.Err()
 }
 
-// number reads a numeric or bool cell as float64; null is NaN.
+// trainable reports whether number reads columns of type t.
+func trainable(t arrow.DataType) bool {
+	switch t.ID() {
+	case arrow.INT32, arrow.INT64, arrow.FLOAT32, arrow.FLOAT64, arrow.BOOL:
+		return true
+	}
+	return false
+}
+
+// number reads a numeric or bool cell as float64; null is NaN. ok is false for a type it
+// does not read (load refuses those columns first).
 func number(col arrow.Array, i int) (float64, bool) {
 	if col.IsNull(i) {
 		return math.NaN(), true
