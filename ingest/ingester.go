@@ -65,9 +65,12 @@ type Options struct {
 // Result reports one accepted batch.
 type Result struct {
 	Rows int64
-	// OnlineRows is the number of entity rows written to the online store (the latest row per
-	// entity of the batch; the store still drops those older than what it holds).
+	// OnlineRows is the number of entity rows the online store took: of the latest row per
+	// entity of the batch, those not older than the row the store held.
 	OnlineRows int64
+	// StaleRows is the number of entity rows the online store ignored because it held a newer
+	// row for the entity (the stale-write guard). They still go to the offline table.
+	StaleRows int64
 	// Seq is the batch's sequence number in the push log.
 	Seq uint64
 }
@@ -169,12 +172,12 @@ func (in *Ingester) PushRecord(ctx context.Context, v *View, rec arrow.RecordBat
 func (in *Ingester) accept(ctx context.Context, v *View, rec arrow.RecordBatch, path string) (Result, error) {
 	res := Result{Rows: rec.NumRows()}
 	if v.Online != nil && in.online != nil {
-		n, err := materialize.WriteLatest(ctx, in.online, v.Online, v.Schema, rec)
+		w, err := materialize.WriteLatest(ctx, in.online, v.Online, v.Schema, rec)
 		if err != nil {
 			in.m.batches.WithLabelValues(v.Name, "error").Inc()
 			return res, fmt.Errorf("push %q: %w", v.Name, err)
 		}
-		res.OnlineRows = n
+		res.OnlineRows, res.StaleRows = w.Written-w.Stale, w.Stale
 		in.observeEventToOnline(rec, len(v.Schema.JoinKeys), path)
 	}
 	seq, err := in.log.append(entryHeader{View: v.Name, Generation: v.Schema.Generation, Rows: rec.NumRows(), AckedMicros: in.opts.Now().UnixMicro()}, rec)
