@@ -46,11 +46,12 @@ the source's dead_letter_topic (on_error: dead_letter) or counted and skipped (o
 Prometheus metrics (consumer lag per partition, event-to-online latency, message counts) are
 served on --metrics-addr. Run one quiver stream per consumer group. See docs/ingestion.md.
 
-Every --refresh it checks the registry's revision. After an apply that changes a consumed view
-or its source (a breaking change starts a new definition generation), it commits what it has
-consumed and goes on with the new definitions, writing the new generation's table, without a
-restart. If a consumed view is removed, or its source is no longer a kafka source, it commits
-what it has consumed and stops with an error (exit code 4).`,
+Every --refresh, and before every offline commit, it checks the registry's revision. After an
+apply that changes a consumed view or its source (a breaking change starts a new definition
+generation), it consumes again, from the committed offsets, what it had not committed yet and
+goes on with the new definitions, writing the new generation's table, without a restart. If a
+consumed view is removed, or its source is no longer a kafka source, it commits nothing more
+for it and stops with an error (exit code 4).`,
 		RunE: func(cmd *cobra.Command, names []string) error {
 			ctx := cmd.Context()
 			cfg, err := a.config()
