@@ -48,14 +48,14 @@ func (v *View) Build(b Batch, mem memory.Allocator) (arrow.RecordBatch, error) {
 	}
 	n := len(b.EventTS)
 	if n == 0 {
-		return nil, fmt.Errorf("view %q: no rows (event_timestamps is empty): %w", v.Name, ErrInvalidBatch)
+		return nil, invalidBatchf("view %q: no rows (event_timestamps is empty)", v.Name)
 	}
 	if b.CreatedTS != nil && len(b.CreatedTS) != n {
-		return nil, fmt.Errorf("view %q: %d created timestamps for %d rows: %w", v.Name, len(b.CreatedTS), n, ErrInvalidBatch)
+		return nil, invalidBatchf("view %q: %d created timestamps for %d rows", v.Name, len(b.CreatedTS), n)
 	}
 	for name := range b.Columns {
 		if _, ok := v.Schema.Column(name); !ok || name == offline.EventTS || name == offline.CreatedTS {
-			return nil, fmt.Errorf("view %q: unknown column %q (valid: %s): %w", v.Name, name, strings.Join(v.columnNames(), ", "), ErrInvalidBatch)
+			return nil, invalidBatchf("view %q: unknown column %q (valid: %s)", v.Name, name, strings.Join(v.columnNames(), ", "))
 		}
 	}
 	schema := v.Schema.Arrow()
@@ -73,11 +73,11 @@ func (v *View) Build(b Batch, mem memory.Allocator) (arrow.RecordBatch, error) {
 			for r, t := range b.EventTS {
 				if t.IsZero() {
 					bld.Release()
-					return nil, fmt.Errorf("view %q: row %d: event timestamp missing: %w", v.Name, r, ErrInvalidBatch)
+					return nil, invalidBatchf("view %q: row %d: event timestamp missing", v.Name, r)
 				}
 				if t.Before(minEvent) || !t.Before(maxEvent) {
 					bld.Release()
-					return nil, fmt.Errorf("view %q: row %d: event timestamp %s outside [%s, %s): %w", v.Name, r, t.UTC().Format(time.RFC3339Nano), minEvent.Format(time.DateOnly), maxEvent.Format(time.DateOnly), ErrInvalidBatch)
+					return nil, invalidBatchf("view %q: row %d: event timestamp %s outside [%s, %s)", v.Name, r, t.UTC().Format(time.RFC3339Nano), minEvent.Format(time.DateOnly), maxEvent.Format(time.DateOnly))
 				}
 				bld.Append(arrow.Timestamp(t.UnixMicro()))
 			}
@@ -101,14 +101,14 @@ func (v *View) Build(b Batch, mem memory.Allocator) (arrow.RecordBatch, error) {
 				what = "join key"
 			}
 			if !ok {
-				return nil, fmt.Errorf("view %q: %s column %q missing (every join key and feature is required; send nulls for unknown features): %w", v.Name, what, c.Name, ErrInvalidBatch)
+				return nil, invalidBatchf("view %q: %s column %q missing (every join key and feature is required; send nulls for unknown features)", v.Name, what, c.Name)
 			}
 			if len(vals) != n {
-				return nil, fmt.Errorf("view %q: column %q has %d values for %d rows: %w", v.Name, c.Name, len(vals), n, ErrInvalidBatch)
+				return nil, invalidBatchf("view %q: column %q has %d values for %d rows", v.Name, c.Name, len(vals), n)
 			}
 			arr, err := buildColumn(mem, schema.Field(i).Type, c.Type, vals, i < nk)
 			if err != nil {
-				return nil, fmt.Errorf("view %q: column %q: %w: %w", v.Name, c.Name, err, ErrInvalidBatch)
+				return nil, invalidBatchf("view %q: column %q: %w", v.Name, c.Name, err)
 			}
 			cols = append(cols, arr)
 		}
@@ -277,7 +277,7 @@ func (v *View) FromArrow(ctx context.Context, rec arrow.RecordBatch, firstRow in
 					}
 				}
 			})
-			return nil, fmt.Errorf("view %q: unknown column %q (valid: %s): %w", v.Name, f.Name, strings.Join(valid, ", "), ErrInvalidBatch)
+			return nil, invalidBatchf("view %q: unknown column %q (valid: %s)", v.Name, f.Name, strings.Join(valid, ", "))
 		}
 	}
 	// Refuse rows without an event time before the mapper would drop them.
@@ -285,21 +285,21 @@ func (v *View) FromArrow(ctx context.Context, rec arrow.RecordBatch, firstRow in
 		col := rec.Column(idx[0])
 		for r := range col.Len() {
 			if col.IsNull(r) {
-				return nil, fmt.Errorf("view %q: row %d: event time %q is null: %w", v.Name, firstRow+int64(r), fields.Timestamp, ErrInvalidBatch)
+				return nil, invalidBatchf("view %q: row %d: event time %q is null", v.Name, firstRow+int64(r), fields.Timestamp)
 			}
 		}
 	}
 	m, err := offline.NewMapper("view "+v.Name, rec.Schema(), v.Schema, fields, offline.Range{Start: minEvent, End: maxEvent}, mem)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", err, ErrInvalidBatch)
+		return nil, invalidBatch(err)
 	}
 	out, err := m.Map(ctx, rec)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", err, ErrInvalidBatch)
+		return nil, invalidBatch(err)
 	}
 	if out.NumRows() != rec.NumRows() {
 		out.Release()
-		return nil, fmt.Errorf("view %q: some event times lie outside [%s, %s): %w", v.Name, minEvent.Format(time.DateOnly), maxEvent.Format(time.DateOnly), ErrInvalidBatch)
+		return nil, invalidBatchf("view %q: some event times lie outside [%s, %s)", v.Name, minEvent.Format(time.DateOnly), maxEvent.Format(time.DateOnly))
 	}
 	if err := v.check(out, firstRow); err != nil {
 		out.Release()
@@ -317,7 +317,7 @@ func (v *View) check(rec arrow.RecordBatch, firstRow int64) error {
 		}
 		for r := range col.Len() {
 			if col.IsNull(r) {
-				return fmt.Errorf("view %q: row %d: join key %q is null: %w", v.Name, firstRow+int64(r), k.Name, ErrInvalidBatch)
+				return invalidBatchf("view %q: row %d: join key %q is null", v.Name, firstRow+int64(r), k.Name)
 			}
 		}
 	}
@@ -334,7 +334,7 @@ func (v *View) check(rec arrow.RecordBatch, firstRow int64) error {
 			s, e := list.ValueOffsets(r)
 			for j := s; j < e; j++ {
 				if list.ListValues().IsNull(int(j)) {
-					return fmt.Errorf("view %q: row %d: feature %q: an array holds a null element (make the whole array null instead): %w", v.Name, firstRow+int64(r), f.Name, ErrInvalidBatch)
+					return invalidBatchf("view %q: row %d: feature %q: an array holds a null element (make the whole array null instead)", v.Name, firstRow+int64(r), f.Name)
 				}
 			}
 		}

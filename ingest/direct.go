@@ -14,8 +14,11 @@ import (
 
 // DirectResult reports a direct push.
 type DirectResult struct {
-	Rows       int64
+	Rows int64
+	// OnlineRows and StaleRows are as in Result: entity rows the online store took, and
+	// those it ignored because it held a newer row.
 	OnlineRows int64
+	StaleRows  int64
 	// OfflineRows is the number of rows the offline commit appended (0 when AlreadyCommitted).
 	OfflineRows int64
 	SnapshotID  int64
@@ -43,14 +46,14 @@ func PushDirect(ctx context.Context, v *View, on online.Writer, off Offline, rec
 		res.Rows += r.NumRows()
 	}
 	if res.Rows == 0 {
-		return res, fmt.Errorf("view %q: no rows: %w", v.Name, ErrInvalidBatch)
+		return res, invalidBatchf("view %q: no rows", v.Name)
 	}
 	if v.Online != nil && on != nil {
-		n, err := materialize.WriteLatest(ctx, on, v.Online, v.Schema, recs...)
+		w, err := materialize.WriteLatest(ctx, on, v.Online, v.Schema, recs...)
 		if err != nil {
 			return res, fmt.Errorf("push %q: %w", v.Name, err)
 		}
-		res.OnlineRows = n
+		res.OnlineRows, res.StaleRows = w.Written-w.Stale, w.Stale
 	}
 	snaps, err := off.Snapshots(ctx, v.Name, v.Schema.Generation)
 	if err != nil && !errors.Is(err, offline.ErrTableNotFound) {

@@ -7,6 +7,8 @@ import (
 	"github.com/quiverfs/quiver/definitions"
 )
 
+// Kinds of errors. They match with errors.Is; their text is not part of the messages of the
+// errors that carry them, which say what failed (the view, file, column and row).
 var (
 	// ErrInvalidBatch: a pushed batch does not fit the view's schema. The message names the
 	// column and, where one row is at fault, the row (0-based). The whole batch is refused.
@@ -17,6 +19,29 @@ var (
 	ErrUnknownView = fmt.Errorf("unknown feature view: %w", definitions.ErrInvalid)
 	// ErrLogLocked: another process holds the push log directory.
 	ErrLogLocked = errors.New("push log in use by another process")
+	// ErrLogBroken: the push log could not be written or fsynced; the process refuses pushes,
+	// writing nothing, until it is restarted (serving answers UNAVAILABLE).
+	ErrLogBroken = errors.New("push log unusable")
 	// ErrClosed: the ingester was closed.
 	ErrClosed = errors.New("ingester closed")
 )
+
+// kindError is err classified as kind for errors.Is, with err's message only.
+type kindError struct{ kind, err error }
+
+func (e *kindError) Error() string   { return e.err.Error() }
+func (e *kindError) Unwrap() []error { return []error{e.err, e.kind} }
+
+func invalidBatch(err error) error { return &kindError{ErrInvalidBatch, err} }
+
+func invalidBatchf(format string, args ...any) error {
+	return invalidBatch(fmt.Errorf(format, args...))
+}
+
+func notPushablef(format string, args ...any) error {
+	return &kindError{ErrNotPushable, fmt.Errorf(format, args...)}
+}
+
+func unknownViewf(format string, args ...any) error {
+	return &kindError{ErrUnknownView, fmt.Errorf(format, args...)}
+}

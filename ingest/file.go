@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -31,7 +32,11 @@ func ReadFile(ctx context.Context, v *View, path string, mem memory.Allocator) (
 	}
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, "", fmt.Errorf("push file: %w: %w", err, ErrInvalidBatch)
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err // the path is in the message already
+		}
+		return nil, "", invalidBatchf("push file %s: %w", path, err)
 	}
 	defer f.Close()
 	h := sha256.New()
@@ -48,15 +53,15 @@ func ReadFile(ctx context.Context, v *View, path string, mem memory.Allocator) (
 	case ".parquet", ".pq":
 		pf, err := file.NewParquetReader(f)
 		if err != nil {
-			return nil, "", fmt.Errorf("push file %s is not Parquet: %w: %w", path, err, ErrInvalidBatch)
+			return nil, "", invalidBatchf("push file %s is not Parquet: %w", path, err)
 		}
 		defer pf.Close()
 		fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{BatchSize: 64 << 10}, mem)
 		if err != nil {
-			return nil, "", fmt.Errorf("push file %s: %w: %w", path, err, ErrInvalidBatch)
+			return nil, "", invalidBatchf("push file %s: %w", path, err)
 		}
 		if rr, err = fr.GetRecordReader(ctx, nil, nil); err != nil {
-			return nil, "", fmt.Errorf("push file %s: %w: %w", path, err, ErrInvalidBatch)
+			return nil, "", invalidBatchf("push file %s: %w", path, err)
 		}
 	case ".csv":
 		types, err := v.csvTypes()
@@ -65,7 +70,7 @@ func ReadFile(ctx context.Context, v *View, path string, mem memory.Allocator) (
 		}
 		rr = csv.NewInferringReader(f, csv.WithHeader(true), csv.WithColumnTypes(types), csv.WithChunk(64<<10), csv.WithNullReader(true, ""), csv.WithAllocator(mem))
 	default:
-		return nil, "", fmt.Errorf("push file %s: unknown format; valid: a .parquet or .csv file: %w", path, ErrInvalidBatch)
+		return nil, "", invalidBatchf("push file %s: unknown format; valid: a .parquet or .csv file", path)
 	}
 	defer rr.Release()
 	var row int64
@@ -86,10 +91,10 @@ func ReadFile(ctx context.Context, v *View, path string, mem memory.Allocator) (
 	}
 	if err := rr.Err(); err != nil {
 		release()
-		return nil, "", fmt.Errorf("push file %s: %w: %w", path, err, ErrInvalidBatch)
+		return nil, "", invalidBatchf("push file %s: %w", path, err)
 	}
 	if row == 0 {
-		return nil, "", fmt.Errorf("push file %s has no rows: %w", path, ErrInvalidBatch)
+		return nil, "", invalidBatchf("push file %s has no rows", path)
 	}
 	return recs, batchID, nil
 }
@@ -107,7 +112,7 @@ func (v *View) csvTypes() (map[string]arrow.DataType, error) {
 	}
 	for _, c := range append(append([]offline.Column{}, v.Schema.JoinKeys...), v.Schema.Features...) {
 		if c.Type.Array {
-			return nil, fmt.Errorf("view %q: column %q is %s, which CSV cannot hold; push a Parquet file: %w", v.Name, c.Name, c.Type, ErrInvalidBatch)
+			return nil, invalidBatchf("view %q: column %q is %s, which CSV cannot hold; push a Parquet file", v.Name, c.Name, c.Type)
 		}
 		t, err := offline.ArrowType(c.Type)
 		if err != nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"strconv"
 	"sync"
@@ -65,10 +66,13 @@ type Options struct {
 // Result reports one accepted batch.
 type Result struct {
 	Rows int64
-	// OnlineRows is the number of entity rows written to the online store (the latest row per
-	// entity of the batch; the store still drops those older than what it holds).
+	// OnlineRows is the number of entity rows the online store took: of the latest row per
+	// entity of the batch, those not older than the row the store held.
 	OnlineRows int64
-	// Seq is the batch's sequence number in the push log.
+	// StaleRows is the number of entity rows the online store ignored because it held a newer
+	// row for the entity (the stale-write guard). They still go to the offline table.
+	StaleRows int64
+	// Seq is the batch's sequence number in the push log (of the log id LogID).
 	Seq uint64
 }
 
@@ -84,15 +88,21 @@ type Ingester struct {
 	logger *slog.Logger
 
 	commitMu  sync.Mutex
-	committed map[viewKey]uint64 // guarded by commitMu
+	committed map[groupKey]uint64 // guarded by commitMu
+	reported  map[string]bool     // damaged segments already logged; guarded by commitMu
 	kick      chan struct{}
+
+	brokenLogged atomic.Bool // the broken log was reported
 }
 
 type viewsBox struct{ Views }
 
-type viewKey struct {
+// groupKey is what one offline commit covers: the logged batches of one view generation
+// written under one log id.
+type groupKey struct {
 	view       string
 	generation int
+	log        string
 }
 
 // Open opens the log in opts.LogDir and returns an Ingester. Batches a previous process
@@ -123,12 +133,13 @@ func Open(views Views, on online.Writer, off Offline, opts Options) (*Ingester, 
 		return nil, err
 	}
 	in := &Ingester{online: on, off: off, log: w, opts: opts, m: m, logger: logger.With("component", "ingest"),
-		committed: map[viewKey]uint64{}, kick: make(chan struct{}, 1)}
+		committed: map[groupKey]uint64{}, reported: map[string]bool{}, kick: make(chan struct{}, 1)}
 	in.views.Store(&viewsBox{views})
 	return in, nil
 }
 
-// LogID is the id of the ingester's push log, recorded in its offline commits.
+// LogID is the id of the ingester's push log, recorded in its offline commits. Each Open
+// draws a new one, so sequence numbers are never reused under an id.
 func (in *Ingester) LogID() string { return in.log.id }
 
 // SetViews replaces the views pushes are checked against (after definitions change).
@@ -161,25 +172,38 @@ func (in *Ingester) Push(ctx context.Context, view string, b Batch) (Result, err
 // PushRecord accepts a canonical batch already checked by View.Build or View.FromArrow: it
 // writes the latest row per entity to the online store, then logs the batch and fsyncs the
 // log. When it returns nil the batch is acknowledged: served online, and committed to the
-// offline store within the commit interval even if the process dies now.
+// offline store within the commit interval even if the process dies now. A log already known
+// to be broken (ErrLogBroken) refuses the batch before anything is written.
 func (in *Ingester) PushRecord(ctx context.Context, v *View, rec arrow.RecordBatch, path string) (Result, error) {
 	return in.accept(ctx, v, rec, path)
 }
 
+// accept writes online first, then logs: a push refused by the online store is then in no
+// store. The log is checked first, so once it is broken nothing more is written online; only
+// the push during which the log breaks (or a crash between the two writes) can leave its rows
+// online but not logged, and its client is not acknowledged (docs/ingestion.md).
 func (in *Ingester) accept(ctx context.Context, v *View, rec arrow.RecordBatch, path string) (Result, error) {
 	res := Result{Rows: rec.NumRows()}
+	if err := in.log.usable(); err != nil {
+		in.m.batches.WithLabelValues(v.Name, "error").Inc()
+		return res, fmt.Errorf("push %q: %w", v.Name, err)
+	}
 	if v.Online != nil && in.online != nil {
-		n, err := materialize.WriteLatest(ctx, in.online, v.Online, v.Schema, rec)
+		w, err := materialize.WriteLatest(ctx, in.online, v.Online, v.Schema, rec)
 		if err != nil {
 			in.m.batches.WithLabelValues(v.Name, "error").Inc()
 			return res, fmt.Errorf("push %q: %w", v.Name, err)
 		}
-		res.OnlineRows = n
+		res.OnlineRows, res.StaleRows = w.Written-w.Stale, w.Stale
 		in.observeEventToOnline(rec, len(v.Schema.JoinKeys), path)
 	}
 	seq, err := in.log.append(entryHeader{View: v.Name, Generation: v.Schema.Generation, Rows: rec.NumRows(), AckedMicros: in.opts.Now().UnixMicro()}, rec)
 	if err != nil {
 		in.m.batches.WithLabelValues(v.Name, "error").Inc()
+		if errors.Is(err, ErrLogBroken) && in.brokenLogged.CompareAndSwap(false, true) {
+			in.logger.Error("push log broken: refusing every push, writing nothing, until the server restarts; the restart commits every acknowledged batch",
+				"dir", in.log.dir, "err", in.log.brokenCause(), "view", v.Name, "rows_online_not_logged", res.OnlineRows)
+		}
 		return res, fmt.Errorf("push %q: %w", v.Name, err)
 	}
 	res.Seq = seq
@@ -240,11 +264,20 @@ type CommitResult struct {
 	Views map[string]int64
 	// Batches is the number of logged batches committed.
 	Batches int
+	// SetAside is the number of logged batches that fit no offline table and went to the
+	// log's dead-letter folder instead.
+	SetAside int
+	// Quarantined lists the damaged segments moved into the log's quarantine folder.
+	Quarantined []string
 }
 
-// Commit commits every logged batch not yet in the offline store, one atomic append per
-// view, and then removes them from the log. A batch whose sequence number the view's table
-// already records (a crash between commit and removal) is not committed again.
+// Commit commits every logged batch not yet in the offline store, one atomic append per view
+// generation and log id, and then removes them from the log. A batch whose (log id, sequence
+// number) the view's table already records (a crash between commit and removal) is not
+// committed again, and a warning says so. Batches of a definition generation that has ended
+// go to that generation's table if it still exists and fits them, batches that fit no table
+// to the dead-letter folder (one error logged); either way the log is truncated. A segment
+// with damaged frames has its valid frames committed and is then moved into quarantine.
 func (in *Ingester) Commit(ctx context.Context) (CommitResult, error) {
 	in.commitMu.Lock()
 	defer in.commitMu.Unlock()
@@ -257,7 +290,7 @@ func (in *Ingester) Commit(ctx context.Context) (CommitResult, error) {
 	if len(segs) == 0 {
 		return res, nil
 	}
-	groups := map[viewKey][]entry{}
+	groups := map[groupKey][]entry{}
 	release := func() {
 		for _, es := range groups {
 			for _, e := range es {
@@ -267,38 +300,72 @@ func (in *Ingester) Commit(ctx context.Context) (CommitResult, error) {
 			}
 		}
 	}
+	// Only the last segment a log id wrote can end in a torn frame: every earlier one was
+	// fsynced and closed whole. (The open segment of this process is not among segs.)
+	last := map[string]uint64{}
 	for _, s := range segs {
-		if err := readSegment(s.path, func(e entry) error {
-			k := viewKey{e.View, max(e.Generation, 1)}
+		if s.logID != in.log.id {
+			last[s.logID] = max(last[s.logID], s.num)
+		}
+	}
+	quarantine := map[string]bool{}
+	for _, s := range segs {
+		rep, err := readSegment(s, func(e entry) error {
+			k := groupKey{e.View, max(e.Generation, 1), e.log}
 			groups[k] = append(groups[k], e)
 			return nil
-		}); err != nil {
+		})
+		if err != nil {
 			release()
 			return res, err
 		}
+		if rep.TornTail >= 0 && (s.logID == in.log.id || s.num != last[s.logID]) {
+			rep.Damage = append(rep.Damage, damage{Offset: rep.TornTail, Length: -1, Reason: "frame cut short in a segment closed whole"})
+			rep.TornTail = -1
+		}
+		if rep.damaged() {
+			quarantine[s.path] = true
+			if !in.reported[s.path] {
+				in.reported[s.path] = true
+				in.logger.Error("push log segment damaged: its valid frames are committed, the damaged ones skipped, and the segment moved to quarantine",
+					"segment", s.path, "damaged_at", rep.offsets(), "valid_frames", rep.Frames, "quarantine", in.log.quarantinePath(s))
+			}
+		} else if rep.TornTail >= 0 && !in.reported[s.path] {
+			in.reported[s.path] = true
+			in.logger.Warn("push log segment ends in a frame cut short by a crash; that batch was never acknowledged",
+				"segment", s.path, "offset", rep.TornTail, "valid_frames", rep.Frames)
+		}
 	}
-	keys := make([]viewKey, 0, len(groups))
+	keys := make([]groupKey, 0, len(groups))
 	for k := range groups {
 		keys = append(keys, k)
 	}
 	sort.Slice(keys, func(i, j int) bool {
-		if keys[i].view != keys[j].view {
-			return keys[i].view < keys[j].view
+		a, b := keys[i], keys[j]
+		if a.view != b.view {
+			return a.view < b.view
 		}
-		return keys[i].generation < keys[j].generation
+		if a.generation != b.generation {
+			return a.generation < b.generation
+		}
+		return a.log < b.log
 	})
 	var errs []error
 	for _, k := range keys {
-		n, batches, err := in.commitView(ctx, k, groups[k])
-		groups[k] = nil // commitView took the records
+		out, err := in.commitGroup(ctx, k, groups[k])
+		groups[k] = nil // commitGroup took the records
 		if err != nil {
 			in.m.commits.WithLabelValues(k.view, "error").Inc()
 			errs = append(errs, err)
 			continue
 		}
-		if batches > 0 {
-			res.Views[k.view] += n
-			res.Batches += batches
+		res.SetAside += out.setAside
+		if out.setAside > 0 {
+			in.m.commits.WithLabelValues(k.view, "dead_letter").Inc()
+		}
+		if out.batches > 0 {
+			res.Views[k.view] += out.rows
+			res.Batches += out.batches
 			in.m.commits.WithLabelValues(k.view, "ok").Inc()
 			in.m.lastCommit.WithLabelValues(k.view).SetToCurrentTime()
 		}
@@ -306,78 +373,162 @@ func (in *Ingester) Commit(ctx context.Context) (CommitResult, error) {
 	if len(errs) > 0 {
 		return res, errors.Join(errs...)
 	}
-	if err := in.log.remove(segs); err != nil {
+	if err := in.log.remove(segs, quarantine); err != nil {
 		return res, err
+	}
+	for _, s := range segs {
+		if quarantine[s.path] {
+			res.Quarantined = append(res.Quarantined, in.log.quarantinePath(s))
+		}
+		delete(in.reported, s.path)
 	}
 	in.m.pending.Set(0)
 	return res, nil
 }
 
-// commitView appends the batches of one view generation the table does not hold yet. It
-// takes ownership of the entries' records.
-func (in *Ingester) commitView(ctx context.Context, k viewKey, es []entry) (int64, int, error) {
-	done, err := in.committedSeq(ctx, k)
-	if err != nil {
+// groupResult is what commitGroup did.
+type groupResult struct {
+	rows     int64 // rows appended offline
+	batches  int   // batches appended offline
+	setAside int   // batches written to the dead-letter folder
+}
+
+// commitGroup appends the batches of one view generation and log id that the table does not
+// hold yet, or sets them aside when they fit no table. It takes ownership of the records.
+func (in *Ingester) commitGroup(ctx context.Context, k groupKey, es []entry) (groupResult, error) {
+	var out groupResult
+	releaseAll := func(es []entry) {
 		for _, e := range es {
 			e.rec.Release()
 		}
-		return 0, 0, err
 	}
-	var recs []arrow.RecordBatch
-	var last uint64
+	done, err := in.committedSeq(ctx, k)
+	if err != nil {
+		releaseAll(es)
+		return out, err
+	}
+	var todo []entry
+	var skipped []uint64
 	for _, e := range es {
 		if e.Seq <= done {
+			skipped = append(skipped, e.Seq)
 			e.rec.Release()
 			continue
 		}
-		recs = append(recs, e.rec)
-		last = max(last, e.Seq)
+		todo = append(todo, e)
 	}
-	if len(recs) == 0 {
-		return 0, 0, nil
+	if len(skipped) > 0 {
+		in.logger.Warn("not committing logged batches again: the offline table already records them (a crash between a commit and the log's truncation)",
+			"view", k.view, "generation", k.generation, "log", k.log, "batches", len(skipped),
+			"seqs", fmt.Sprintf("%d-%d", slices.Min(skipped), slices.Max(skipped)), "table_through_seq", done)
 	}
-	v, err := in.View(k.view)
+	if len(todo) == 0 {
+		return out, nil
+	}
+	last := todo[len(todo)-1].Seq
+	vs, why, err := in.targetSchema(ctx, k, todo)
 	if err != nil {
-		// The view is gone (pruned): its data is dropped with it.
-		in.logger.Warn("dropping logged rows of a view no longer pushable", "view", k.view, "err", err)
-		for _, r := range recs {
-			r.Release()
+		releaseAll(todo)
+		return out, err
+	}
+	recs := make([]arrow.RecordBatch, 0, len(todo))
+	if why == "" {
+		for _, e := range todo {
+			r, err := conform(ctx, e.rec, vs, in.opts.Allocator)
+			if err != nil {
+				why = fmt.Sprintf("batch %d does not fit generation %d of the view: %v", e.Seq, k.generation, err)
+				for _, r := range recs {
+					r.Release()
+				}
+				recs = recs[:0]
+				break
+			}
+			recs = append(recs, r)
 		}
-		in.committed[k] = last
-		return 0, 0, nil
 	}
-	vs := v.Schema
-	if vs.Generation != k.generation {
-		in.logger.Warn("committing pushed rows of an earlier definition generation to its own table", "view", k.view, "generation", k.generation, "current", vs.Generation)
-		vs.Generation = k.generation
+	if why == "" {
+		rows, err := in.appendGroup(ctx, k, vs, recs, last)
+		switch {
+		case err == nil:
+			releaseAll(todo)
+			in.committed[k] = last
+			out.rows, out.batches = rows, len(todo)
+			return out, nil
+		case !misfit(err):
+			releaseAll(todo)
+			return out, err
+		}
+		why = err.Error()
 	}
+	files, rows, err := in.setAside(k, todo, why)
+	releaseAll(todo)
+	if err != nil {
+		return out, err
+	}
+	in.committed[k] = last
+	in.logger.Error("pushed rows fit no offline table: set aside in the push log's dead-letter folder, and the log truncated",
+		"view", k.view, "generation", k.generation, "log", k.log, "batches", len(todo), "rows", rows,
+		"seqs", fmt.Sprintf("%d-%d", todo[0].Seq, last), "files", files, "reason", why)
+	out.setAside = len(todo)
+	return out, nil
+}
+
+// targetSchema is the schema a group's batches are committed with: the view's current one
+// when they were logged for its current generation; for an ended generation (or a view no
+// longer pushable), the schema they were logged with, if that generation's table still
+// exists. why says, instead, why the batches fit no table.
+func (in *Ingester) targetSchema(ctx context.Context, k groupKey, es []entry) (offline.ViewSchema, string, error) {
+	v, verr := in.View(k.view)
+	if verr == nil && v.Schema.Generation == k.generation {
+		return v.Schema, "", nil
+	}
+	if _, err := in.off.Snapshots(ctx, k.view, k.generation); errors.Is(err, offline.ErrTableNotFound) {
+		if verr != nil {
+			return offline.ViewSchema{}, fmt.Sprintf("the view is no longer pushable (%v) and generation %d has no table", verr, k.generation), nil
+		}
+		return offline.ViewSchema{}, fmt.Sprintf("generation %d of the view ended (now %d) and its table was dropped", k.generation, v.Schema.Generation), nil
+	} else if err != nil {
+		return offline.ViewSchema{}, "", fmt.Errorf("commit pushed rows of %q: %w", k.view, err)
+	}
+	// The newest batch was logged with the newest definitions of that generation.
+	vs, err := schemaOf(k.view, k.generation, es[len(es)-1].rec.Schema())
+	if err != nil {
+		return offline.ViewSchema{}, err.Error(), nil //nolint:nilerr // a batch that has no view's shape fits no table: set aside
+	}
+	if verr == nil {
+		in.logger.Warn("committing pushed rows of an ended definition generation to its own table", "view", k.view, "generation", k.generation, "current", v.Schema.Generation)
+	}
+	return vs, "", nil
+}
+
+// appendGroup makes one offline append of recs, recording the log and its last sequence
+// number. It takes ownership of recs.
+func (in *Ingester) appendGroup(ctx context.Context, k groupKey, vs offline.ViewSchema, recs []arrow.RecordBatch, last uint64) (int64, error) {
 	if in.opts.Lock != nil {
 		unlock, err := in.opts.Lock(ctx)
 		if err != nil {
 			for _, r := range recs {
 				r.Release()
 			}
-			return 0, 0, err
+			return 0, err
 		}
 		defer unlock()
 	}
-	batches := len(recs)
-	props := map[string]string{SummaryPushLog: in.log.id, SummaryPushSeq: strconv.FormatUint(last, 10)}
+	props := map[string]string{SummaryPushLog: k.log, SummaryPushSeq: strconv.FormatUint(last, 10)}
 	wr, err := in.off.Append(ctx, vs, offline.NewSliceStream(recs[0].Schema(), recs...), props)
 	if err != nil {
-		return 0, 0, fmt.Errorf("commit pushed rows of %q: %w", k.view, err)
+		return 0, fmt.Errorf("commit pushed rows of %q generation %d: %w", k.view, k.generation, err)
 	}
-	in.committed[k] = last
-	in.logger.Info("committed pushed rows", "view", k.view, "rows", wr.RowsWritten, "batches", batches, "through_seq", last, "snapshot", wr.SnapshotID)
-	return wr.RowsWritten, batches, nil
+	in.logger.Info("committed pushed rows", "view", k.view, "generation", k.generation, "rows", wr.RowsWritten, "batches", len(recs), "log", k.log, "through_seq", last, "snapshot", wr.SnapshotID)
+	return wr.RowsWritten, nil
 }
 
-// committedSeq is the last sequence number of this log the view's table records.
-func (in *Ingester) committedSeq(ctx context.Context, k viewKey) (uint64, error) {
+// committedSeq is the last sequence number of the group's log its table records.
+func (in *Ingester) committedSeq(ctx context.Context, k groupKey) (uint64, error) {
 	if s, ok := in.committed[k]; ok {
 		return s, nil
 	}
-	s, err := LastCommittedSeq(ctx, in.off, k.view, k.generation, in.log.id)
+	s, err := LastCommittedSeq(ctx, in.off, k.view, k.generation, k.log)
 	if err != nil {
 		return 0, err
 	}

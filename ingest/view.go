@@ -41,13 +41,13 @@ func (s *ViewSet) View(name string) (*View, error) {
 		return v, nil
 	}
 	if s.other[name] {
-		return nil, fmt.Errorf("feature view %q: its source is not a push source (add a source with push: {}): %w", name, ErrNotPushable)
+		return nil, notPushablef("feature view %q: its source is not a push source (add a source with push: {})", name)
 	}
 	valid := "none"
 	if len(s.all) > 0 {
 		valid = strings.Join(s.all, ", ")
 	}
-	return nil, fmt.Errorf("feature view %q (push views: %s): %w", name, valid, ErrUnknownView)
+	return nil, unknownViewf("feature view %q (push views: %s)", name, valid)
 }
 
 // Names lists the push views, sorted.

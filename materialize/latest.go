@@ -35,6 +35,7 @@ type latest struct {
 	byID    map[int64]int            // the same, for a view keyed by one int64 join key (fast path)
 	buf     []online.Row
 	written int64
+	stale   int64 // of written, rows the store kept its newer row for (online.KeptWriter)
 
 	keyBuf  []byte
 	keyVals []online.Value
@@ -177,11 +178,18 @@ const onlineWriters = 2
 func (l *latest) flush(ctx context.Context) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(onlineWriters)
-	var written atomic.Int64
+	var written, stale atomic.Int64
+	kw, counts := l.writer.(online.KeptWriter)
 	for start := 0; start < len(l.buf); start += l.batchSize {
 		batch := l.buf[start:min(start+l.batchSize, len(l.buf))]
 		g.Go(func() error {
-			if err := l.writer.Write(gctx, l.view, batch); err != nil {
+			if counts {
+				kept, err := kw.WriteKept(gctx, l.view, batch)
+				if err != nil {
+					return fmt.Errorf("write online store: %w", err)
+				}
+				stale.Add(int64(len(batch)) - kept)
+			} else if err := l.writer.Write(gctx, l.view, batch); err != nil {
 				return fmt.Errorf("write online store: %w", err)
 			}
 			written.Add(int64(len(batch)))
@@ -190,6 +198,7 @@ func (l *latest) flush(ctx context.Context) error {
 	}
 	err := g.Wait()
 	l.written += written.Load()
+	l.stale += stale.Load()
 	if err != nil {
 		return err
 	}

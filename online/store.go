@@ -75,6 +75,14 @@ type Writer interface {
 	DeleteEntities(ctx context.Context, v *View, keys []EntityKey) (int64, error)
 }
 
+// KeptWriter is a Writer that also says how many rows a write stored; both backends implement
+// it. Ingestion uses it to report rows ignored as stale.
+type KeptWriter interface {
+	// WriteKept is Write, returning how many of rows were stored: the others were older than
+	// the row the store held for their entity and view, and were dropped.
+	WriteKept(ctx context.Context, v *View, rows []Row) (kept int64, err error)
+}
+
 // Counter counts stored rows; plan uses it to say what a drop would delete.
 type Counter interface {
 	// CountView returns how many rows of view v are stored for generation v.Generation or

@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/quiverfs/quiver/definitions"
+	"github.com/quiverfs/quiver/ingest"
 	"github.com/quiverfs/quiver/online"
 	"github.com/quiverfs/quiver/registry"
 	"github.com/quiverfs/quiver/serving/auth"
@@ -63,7 +64,8 @@ func statusOf(ctx context.Context, err error) (*status.Status, bool) {
 	case errors.Is(err, model.ErrInvalidInput), errors.Is(err, ErrPrecondition):
 		return status.New(codes.FailedPrecondition, msg), false
 	case errors.Is(err, online.ErrUnavailable), errors.Is(err, online.ErrClosed),
-		errors.Is(err, model.ErrUnavailable), errors.Is(err, ErrNotReady), errors.Is(err, registry.ErrUnavailable):
+		errors.Is(err, model.ErrUnavailable), errors.Is(err, ErrNotReady), errors.Is(err, registry.ErrUnavailable),
+		errors.Is(err, ingest.ErrLogBroken):
 		return status.New(codes.Unavailable, msg), false
 	case errors.Is(err, online.ErrCorrupt):
 		return status.New(codes.DataLoss, msg), true

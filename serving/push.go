@@ -42,7 +42,7 @@ func (s *Server) pushFeatures(ctx context.Context, req *pb.PushFeaturesRequest) 
 	if err != nil {
 		return nil, err
 	}
-	return &pb.PushFeaturesResponse{Rows: int32(res.Rows), OnlineRows: int32(res.OnlineRows), LogSequence: res.Seq}, nil
+	return &pb.PushFeaturesResponse{Rows: int32(res.Rows), OnlineRows: int32(res.OnlineRows), StaleRows: int32(res.StaleRows), LogSequence: res.Seq}, nil
 }
 
 // PushBatchFromProto converts a wire push request to an ingest.Batch.

@@ -41,6 +41,8 @@ type pushOutput struct {
 	File       string `json:"file"`
 	Rows       int64  `json:"rows"`
 	OnlineRows int64  `json:"online_rows"`
+	// StaleRows are entity rows the online store ignored: it held a newer row.
+	StaleRows int64 `json:"stale_rows"`
 	// Direct pushes: the offline commit.
 	OfflineRows      int64  `json:"offline_rows,omitempty"`
 	SnapshotID       string `json:"snapshot_id,omitempty"`
@@ -122,16 +124,20 @@ offline table within the server's --push-commit-interval. See docs/ingestion.md.
 			if a.jsonOutput() {
 				return a.printJSON(out)
 			}
+			online := fmt.Sprintf("%d entity rows online", out.OnlineRows)
+			if out.StaleRows > 0 {
+				online += fmt.Sprintf(", %d ignored as stale (the online store holds newer rows)", out.StaleRows)
+			}
 			switch {
 			case out.Server != "":
-				fmt.Fprintf(a.stdout, "Pushed %d rows of %s to %s in %d requests (%d entity rows online); acknowledged through log sequence %s.\n",
-					out.Rows, view, out.Server, out.Requests, out.OnlineRows, out.LogSequence)
+				fmt.Fprintf(a.stdout, "Pushed %d rows of %s to %s in %d requests (%s); acknowledged through log sequence %s.\n",
+					out.Rows, view, out.Server, out.Requests, online, out.LogSequence)
 			case out.AlreadyCommitted:
-				fmt.Fprintf(a.stdout, "Pushed %d rows of %s online (%d entity rows); the offline table already held this file (snapshot %s).\n",
-					out.Rows, view, out.OnlineRows, out.SnapshotID)
+				fmt.Fprintf(a.stdout, "Pushed %d rows of %s (%s); the offline table already held this file (snapshot %s).\n",
+					out.Rows, view, online, out.SnapshotID)
 			default:
-				fmt.Fprintf(a.stdout, "Pushed %d rows of %s: %d entity rows online, %d rows committed offline (snapshot %s).\n",
-					out.Rows, view, out.OnlineRows, out.OfflineRows, out.SnapshotID)
+				fmt.Fprintf(a.stdout, "Pushed %d rows of %s: %s, %d rows committed offline (snapshot %s).\n",
+					out.Rows, view, online, out.OfflineRows, out.SnapshotID)
 			}
 			return nil
 		},
@@ -171,7 +177,7 @@ func (a *app) pushDirect(ctx context.Context, cfg *config.Config, v *ingest.View
 	if err != nil {
 		return out, err
 	}
-	out.Rows, out.OnlineRows, out.OfflineRows, out.SnapshotID, out.AlreadyCommitted = res.Rows, res.OnlineRows, res.OfflineRows, idString(res.SnapshotID), res.AlreadyCommitted
+	out.Rows, out.OnlineRows, out.StaleRows, out.OfflineRows, out.SnapshotID, out.AlreadyCommitted = res.Rows, res.OnlineRows, res.StaleRows, res.OfflineRows, idString(res.SnapshotID), res.AlreadyCommitted
 	return out, nil
 }
 
@@ -195,6 +201,7 @@ func (a *app) pushRemote(ctx context.Context, remote *remoteFlags, view string, 
 		out.Requests++
 		out.Rows += int64(resp.GetRows())
 		out.OnlineRows += int64(resp.GetOnlineRows())
+		out.StaleRows += int64(resp.GetStaleRows())
 		out.LogSequence = fmt.Sprint(resp.GetLogSequence())
 	}
 	return out, nil

@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -21,12 +24,14 @@ import (
 	"github.com/quiverfs/quiver/internal/warehouselock"
 	"github.com/quiverfs/quiver/online"
 	"github.com/quiverfs/quiver/registry"
+	"github.com/quiverfs/quiver/serving"
 )
 
 func (a *app) streamCommand() *cobra.Command {
 	var (
 		opts        stream.Options
 		metricsAddr string
+		refresh     time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "stream [VIEW...]",
@@ -39,7 +44,14 @@ consumer group's offsets committed. A restart resumes from the committed offsets
 offline table already holds are not appended again. A message that cannot be read is copied to
 the source's dead_letter_topic (on_error: dead_letter) or counted and skipped (on_error: skip).
 Prometheus metrics (consumer lag per partition, event-to-online latency, message counts) are
-served on --metrics-addr. Run one quiver stream per consumer group. See docs/ingestion.md.`,
+served on --metrics-addr. Run one quiver stream per consumer group. See docs/ingestion.md.
+
+Every --refresh, and before every offline commit, it checks the registry's revision. After an
+apply that changes a consumed view or its source (a breaking change starts a new definition
+generation), it consumes again, from the committed offsets, what it had not committed yet and
+goes on with the new definitions, writing the new generation's table, without a restart. If a
+consumed view is removed, or its source is no longer a kafka source, it commits nothing more
+for it and stops with an error (exit code 4).`,
 		RunE: func(cmd *cobra.Command, names []string) error {
 			ctx := cmd.Context()
 			cfg, err := a.config()
@@ -97,8 +109,14 @@ served on --metrics-addr. Run one quiver stream per consumer group. See docs/ing
 			if opts.Metrics, err = stream.NewMetrics(metrics); err != nil {
 				return err
 			}
+			if refresh <= 0 {
+				return usagef(errors.New("--refresh must be positive"))
+			}
 			opts.Logger = a.logger()
 			opts.Lock = func(ctx context.Context) (func(), error) { return warehouselock.Shared(ctx, cfg.Offline.Warehouse) }
+			watcher := &defsWatcher{reg: reg, project: cfg.Project, all: len(names) == 0, log: a.logger().With("component", "stream"),
+				rev: applied.Revision, failed: make(chan struct{})}
+			opts.BeforeCommit = watcher.check
 			var consumers []*stream.Consumer
 			for _, fv := range views {
 				v, err := ingest.NewView(cfg.Project, repo, fv, applied.Generation(fv.Name))
@@ -110,7 +128,11 @@ served on --metrics-addr. Run one quiver stream per consumer group. See docs/ing
 					return err
 				}
 				consumers = append(consumers, c)
+				watcher.names = append(watcher.names, fv.Name)
 			}
+			watcher.mu.Lock()
+			watcher.consumers = consumers
+			watcher.mu.Unlock()
 			g, gctx := errgroup.WithContext(ctx)
 			if metricsAddr != "" {
 				ln, err := net.Listen("tcp", metricsAddr)
@@ -136,6 +158,7 @@ served on --metrics-addr. Run one quiver stream per consumer group. See docs/ing
 			for _, c := range consumers {
 				g.Go(func() error { return c.Run(gctx) })
 			}
+			g.Go(func() error { return watcher.run(gctx, refresh) })
 			return g.Wait()
 		},
 	}
@@ -143,5 +166,105 @@ served on --metrics-addr. Run one quiver stream per consumer group. See docs/ing
 	f.DurationVar(&opts.CommitInterval, "commit-interval", stream.DefaultCommitInterval, "most time a consumed row waits before its offline commit and the offset commit")
 	f.DurationVar(&opts.SessionTimeout, "session-timeout", stream.DefaultSessionTimeout, "consumer group session timeout: how soon a dead consumer's partitions move on")
 	f.StringVar(&metricsAddr, "metrics-addr", "127.0.0.1:9465", "Prometheus /metrics listen address HOST:PORT (empty: none)")
+	f.DurationVar(&refresh, "refresh", serving.DefaultRefreshInterval, "how often to check the registry for new definitions of the consumed views")
 	return cmd
+}
+
+// defsWatcher gives quiver stream's consumers new definitions after an apply. check reads the
+// registry's revision and, when it changed, hands each consumer its view's new definitions
+// (Update); a consumed view that was removed, or whose source is no longer a kafka source,
+// abandons its consumer and ends quiver stream with an error. It runs every --refresh and
+// before every offline commit (stream.Options.BeforeCommit), so no commit is made with
+// definitions an apply has replaced.
+type defsWatcher struct {
+	reg     registry.Store
+	project string
+	all     bool // the views were not named: a kafka view applied later is reported
+	log     *slog.Logger
+	names   []string // consumers[i] consumes view names[i]
+
+	mu        sync.Mutex // guards the rest
+	rev       int64
+	consumers []*stream.Consumer
+	fatal     error
+	failed    chan struct{} // closed when fatal is set
+}
+
+func (w *defsWatcher) check(ctx context.Context) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.fatal != nil {
+		return
+	}
+	cur, err := w.reg.CurrentRevision(ctx, w.project)
+	if err != nil || cur == w.rev {
+		if err != nil && ctx.Err() == nil {
+			w.log.Warn("cannot read the registry revision; consuming with the definitions of revision "+strconv.FormatInt(w.rev, 10), "err", err)
+		}
+		return
+	}
+	applied, err := registry.LoadApplied(ctx, w.reg, w.project)
+	if err != nil {
+		if ctx.Err() == nil {
+			w.log.Warn("cannot load the definitions of a new registry revision; retrying", "revision", cur, "err", err)
+		}
+		return
+	}
+	repo := applied.Repo
+	fail := func(c *stream.Consumer, err error) {
+		if c != nil {
+			c.Abandon()
+		}
+		w.fatal = failedError{err}
+		close(w.failed)
+	}
+	consumed := map[string]bool{}
+	for i, c := range w.consumers {
+		name := w.names[i]
+		consumed[name] = true
+		fv := repo.FeatureView(name)
+		if fv == nil {
+			fail(c, fmt.Errorf("feature view %q was removed from the registry (revision %d): quiver stream stopped consuming it", name, applied.Revision))
+			return
+		}
+		src := repo.Source(fv.Source)
+		if src == nil || src.Kafka == nil {
+			fail(c, fmt.Errorf("feature view %q: its source %q is no longer a kafka source (revision %d): quiver stream stopped consuming it", name, fv.Source, applied.Revision))
+			return
+		}
+		v, err := ingest.NewView(w.project, repo, fv, applied.Generation(name))
+		if err == nil {
+			err = c.Update(v, src)
+		}
+		if err != nil {
+			fail(nil, fmt.Errorf("feature view %q at registry revision %d: %w", name, applied.Revision, err))
+			return
+		}
+	}
+	if w.all {
+		for _, fv := range repo.FeatureViews {
+			if src := repo.Source(fv.Source); src != nil && src.Kafka != nil && !consumed[fv.Name] {
+				w.log.Warn("a feature view on a kafka source was applied; restart quiver stream to consume it", "view", fv.Name, "revision", applied.Revision)
+			}
+		}
+	}
+	w.rev = applied.Revision
+}
+
+// run checks every refresh until ctx is done (nil) or a consumed view is gone (its error).
+func (w *defsWatcher) run(ctx context.Context, refresh time.Duration) error {
+	t := time.NewTicker(refresh)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-w.failed:
+			w.mu.Lock()
+			defer w.mu.Unlock()
+			return w.fatal
+		case <-t.C:
+			w.check(ctx)
+		}
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -195,4 +196,62 @@ func TestStreamKilledTwiceHoldsEveryRowOnce(t *testing.T) {
 	for u := range streamUsers {
 		require.Equal(t, strconv.Itoa((streamPerUser-1)*streamUsers+u), got[u], "user %d", u)
 	}
+}
+
+// TestStreamFollowsApply is issue 22 item 12: a running quiver stream notices a breaking
+// apply (clicks int64 → float64, a new definition generation) through the registry's
+// revision and writes the new generation's table without a restart; when the view is pruned
+// it stops with an error naming the view.
+func TestStreamFollowsApply(t *testing.T) {
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(streamPartitions, "clicks"), kfake.SeedTopics(1, "clicks-dlq"))
+	require.NoError(t, err)
+	defer cluster.Close()
+	producer, err := kgo.NewClient(kgo.SeedBrokers(cluster.ListenAddrs()...), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	require.NoError(t, err)
+	defer producer.Close()
+	produce := func(from, to int) {
+		var recs []*kgo.Record
+		for i := from; i < to; i++ {
+			recs = append(recs, streamMessage(i))
+		}
+		require.NoError(t, producer.ProduceSync(context.Background(), recs...).FirstErr())
+	}
+	dir := pushRepo(t, nil)
+	defs := streamDefs(cluster.ListenAddrs())
+	writeFile(t, filepath.Join(dir, "features", "stream.yaml"), defs)
+	r := quiver(t, nil, "-C", dir, "apply")
+	require.Equal(t, exitOK, r.code, r.stderr)
+
+	cmd, out := quiverProcess(t, nil, "-C", dir, "stream", "--commit-interval", "200ms", "--refresh", "200ms", "--metrics-addr", "")
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	exited := make(chan int, 1)
+	go func() {
+		_ = cmd.Wait()
+		exited <- cmd.ProcessState.ExitCode()
+	}()
+
+	produce(0, 1000)
+	waitFor(t, "generation 1's rows offline", 60*time.Second, func() bool { return icebergRows(t, dir, "user_stream") == 1000 })
+
+	writeFile(t, filepath.Join(dir, "features", "stream.yaml"), strings.Replace(defs, "{ name: clicks, type: int64 }", "{ name: clicks, type: float64 }", 1))
+	r = quiver(t, nil, "-C", dir, "apply", "--allow-breaking")
+	require.Equal(t, exitOK, r.code, r.stderr)
+	produce(1000, 2000)
+	waitFor(t, "generation 2's rows offline", 60*time.Second, func() bool { return icebergRows(t, dir, "user_stream-g2") == 1000 })
+	require.Equal(t, -1, icebergRows(t, dir, "user_stream"), "generation 1's table, dropped by the apply, is not written again")
+	r = quiver(t, nil, "-C", dir, "-o", "json", "get-online", "--feature", "user_stream:clicks", "--entity", "user_id=5")
+	require.Equal(t, exitOK, r.code, r.stderr)
+	require.Contains(t, r.stdout, "1005", "generation 2's value is served")
+	require.Contains(t, r.stdout, "PRESENT")
+
+	require.NoError(t, os.Remove(filepath.Join(dir, "features", "stream.yaml")))
+	r = quiver(t, nil, "-C", dir, "apply", "--prune")
+	require.Equal(t, exitOK, r.code, r.stderr)
+	select {
+	case code := <-exited:
+		require.Equal(t, exitFailed, code, out.String())
+	case <-time.After(60 * time.Second):
+		t.Fatalf("quiver stream still runs after its view was pruned:\n%s", out.String())
+	}
+	require.Contains(t, out.String(), `feature view "user_stream" was removed`)
 }

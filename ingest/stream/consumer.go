@@ -15,8 +15,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"reflect"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -58,8 +60,13 @@ type Options struct {
 	Metrics *Metrics
 	// ClientOpts are added to the Kafka client's options.
 	ClientOpts []kgo.Opt
-	Now        func() time.Time
-	Allocator  memory.Allocator
+	// BeforeCommit, when set, is called before each offline commit, with the consumer's lock
+	// held: the place to check the registry for new definitions and hand them over with Update
+	// (or to Abandon the consumer), so that no commit is made with definitions an apply has
+	// replaced. It must not call back into the consumer but for Update and Abandon.
+	BeforeCommit func(ctx context.Context)
+	Now          func() time.Time
+	Allocator    memory.Allocator
 }
 
 // Metrics are the stream consumers' Prometheus collectors.
@@ -122,7 +129,31 @@ type Consumer struct {
 	// broken is set when an offline commit failed: no offset may be committed after it (the
 	// rows would be lost offline), so the consumer stops and its messages come again.
 	broken error
+
+	// restart says the definitions changed during this Kafka client's run: the next client
+	// consumes again what this one consumed but did not commit.
+	restart bool
+
+	upMu sync.Mutex
+	next *update // definitions to switch to (Update), guarded by upMu
+
+	abandoned atomic.Bool // Abandon was called
 }
+
+// Abandon tells the consumer that its view is gone (removed by an apply, with its table): when
+// Run returns it commits nothing more, so the dropped table is not created again. What was
+// consumed since the last commit is left to the consumer group's committed offsets.
+func (c *Consumer) Abandon() { c.abandoned.Store(true) }
+
+// update is a view and source to consume from the next poll on.
+type update struct {
+	view *ingest.View
+	src  *definitions.Source
+	dec  *decoder
+}
+
+// errReload ends one client's run so that Run starts another with new definitions.
+var errReload = errors.New("definitions changed")
 
 // New returns a consumer of view v's Kafka source src.
 func New(v *ingest.View, src *definitions.Source, on online.Writer, off ingest.Offline, opts Options) (*Consumer, error) {
@@ -151,16 +182,70 @@ func New(v *ingest.View, src *definitions.Source, on online.Writer, off ingest.O
 		}
 		opts.Metrics = m
 	}
-	logger := opts.Logger
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	dec, err := newDecoder(v, src)
 	if err != nil {
 		return nil, err
 	}
-	return &Consumer{view: v, src: src, group: src.Kafka.ConsumerGroup(src.Name), dec: dec, online: on, off: off, opts: opts,
-		log: logger.With("view", v.Name, "topic", src.Kafka.Topic, "group", src.Kafka.ConsumerGroup(src.Name)), pendMarks: map[int32]int64{}}, nil
+	c := &Consumer{online: on, off: off, opts: opts, pendMarks: map[int32]int64{}}
+	c.use(update{view: v, src: src, dec: dec})
+	return c, nil
+}
+
+// use makes the consumer read u's source for u's view.
+func (c *Consumer) use(u update) {
+	c.view, c.src, c.dec, c.group = u.view, u.src, u.dec, u.src.Kafka.ConsumerGroup(u.src.Name)
+	c.log = c.opts.Logger.With("view", u.view.Name, "topic", u.src.Kafka.Topic, "group", c.group, "generation", u.view.Schema.Generation)
+}
+
+// Update gives the consumer new definitions of its view and source (after an apply): a new
+// definition generation, other features or types, another topic. Unless they are the ones it
+// consumes with, the consumer discards the rows it consumed but has not committed offline
+// (their offsets are not committed either), and a new Kafka client consumes them again, from
+// the group's committed offsets, with the new definitions: every offline commit after the
+// consumer learns of an apply is made with the new definitions, writing the new generation's
+// table. It is safe to call at any time, also from BeforeCommit; an error (a source that no
+// longer decodes into the view) changes nothing.
+func (c *Consumer) Update(v *ingest.View, src *definitions.Source) error {
+	if src == nil || src.Kafka == nil {
+		return fmt.Errorf("view %q: its source is not a kafka source: %w", v.Name, definitions.ErrInvalid)
+	}
+	dec, err := newDecoder(v, src)
+	if err != nil {
+		return err
+	}
+	c.upMu.Lock()
+	defer c.upMu.Unlock()
+	c.next = &update{view: v, src: src, dec: dec}
+	return nil
+}
+
+// updateLocked returns the definitions given by Update if they differ from the ones the
+// consumer uses (forgetting them otherwise). Callers hold mu.
+func (c *Consumer) updateLocked() *update {
+	c.upMu.Lock()
+	defer c.upMu.Unlock()
+	u := c.next
+	if u != nil && reflect.DeepEqual(u.view, c.view) && reflect.DeepEqual(u.src, c.src) {
+		c.next, u = nil, nil
+	}
+	return u
+}
+
+// reloadLocked discards what was consumed since the last commit and switches to u; the Kafka
+// client's run then ends (restart), so that a new one consumes from the committed offsets.
+// Callers hold mu.
+func (c *Consumer) reloadLocked(u *update) {
+	rows, old := c.pendRows, c.view.Schema.Generation
+	c.dropLocked()
+	c.upMu.Lock()
+	c.next = nil
+	c.upMu.Unlock()
+	c.use(*u)
+	c.restart = true
+	c.log.Info("definitions changed: consuming with the new ones from the committed offsets", "previous_generation", old, "uncommitted_rows_consumed_again", rows)
 }
 
 func (c *Consumer) summaryKey() string {
@@ -199,8 +284,22 @@ func StoredOffsets(ctx context.Context, off ingest.Offline, view string, generat
 }
 
 // Run consumes until ctx is done or a fatal error. Before returning it commits what it has
-// written online.
+// written online. Definitions given by Update are taken between polls: what was consumed
+// before is committed with the old ones, then a new Kafka client consumes with the new ones.
 func (c *Consumer) Run(ctx context.Context) error {
+	for {
+		if err := c.run(ctx); !errors.Is(err, errReload) {
+			return err
+		}
+	}
+}
+
+// run consumes with one Kafka client until ctx is done, a fatal error, or new definitions
+// (errReload, after committing).
+func (c *Consumer) run(ctx context.Context) error {
+	c.mu.Lock()
+	c.restart = false
+	c.mu.Unlock()
 	marks, err := StoredOffsets(ctx, c.off, c.view.Name, c.view.Schema.Generation, c.group, c.src.Kafka.Topic)
 	if err != nil {
 		return fmt.Errorf("stream %q: read stored offsets: %w", c.view.Name, err)
@@ -217,7 +316,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 		kgo.FetchMaxWait(250 * time.Millisecond),
 		kgo.SessionTimeout(c.opts.SessionTimeout),
 		kgo.OnPartitionsRevoked(func(ctx context.Context, cl *kgo.Client, _ map[string][]int32) {
-			if err := c.flush(ctx, cl); err != nil {
+			if err := c.flush(ctx, cl); err != nil && !errors.Is(err, errReload) {
 				c.log.Error("commit before a rebalance failed; the messages will be consumed again", "err", err)
 			}
 		}),
@@ -250,12 +349,23 @@ func (c *Consumer) Run(ctx context.Context) error {
 		err := c.process(ctx, cl, fetches)
 		cl.AllowRebalance()
 		if err != nil {
-			return err
+			return err // errReload included: process switched definitions
+		}
+		c.mu.Lock()
+		if u := c.updateLocked(); u != nil {
+			c.reloadLocked(u)
+		}
+		restart := c.restart
+		c.mu.Unlock()
+		if restart {
+			return errReload
 		}
 	}
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
-	if err := c.flush(fctx, cl); err != nil {
+	if err := c.flush(fctx, cl); errors.Is(err, errReload) {
+		return nil // new definitions: what was not committed is consumed again at the next start
+	} else if err != nil {
 		return fmt.Errorf("%w (the messages since the last commit will be consumed again)", err)
 	}
 	return nil
@@ -351,6 +461,17 @@ func (c *Consumer) flushLocked(ctx context.Context, cl *kgo.Client) error {
 	if c.broken != nil {
 		return c.broken
 	}
+	if len(c.pending) > 0 && c.opts.BeforeCommit != nil {
+		c.opts.BeforeCommit(ctx)
+	}
+	if c.abandoned.Load() {
+		c.dropLocked()
+		return nil
+	}
+	if u := c.updateLocked(); u != nil {
+		c.reloadLocked(u)
+		return errReload
+	}
 	if len(c.pending) > 0 {
 		next := map[string]int64{}
 		for p, o := range c.marks {
@@ -400,6 +521,10 @@ func (c *Consumer) flushLocked(ctx context.Context, cl *kgo.Client) error {
 func (c *Consumer) drop() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.dropLocked()
+}
+
+func (c *Consumer) dropLocked() {
 	for _, r := range c.pending {
 		r.Release()
 	}

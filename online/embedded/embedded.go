@@ -59,6 +59,8 @@ ON CONFLICT (project, view, entity_key) DO UPDATE SET
 	event_ts = excluded.event_ts, created_ts = excluded.created_ts, value = excluded.value
 WHERE (excluded.event_ts, excluded.created_ts) >= (online_rows.event_ts, online_rows.created_ts)`
 
+var _ online.KeptWriter = (*Store)(nil)
+
 // maxParams bounds the keys of one IN (...) lookup, well under SQLite's variable limit.
 const maxParams = 500
 
@@ -129,44 +131,58 @@ func (s *Store) wrap(op string, err error) error {
 // Write implements online.Writer in one transaction: every row is checked and encoded first,
 // then upserted, keeping the newer of the stored and the written row.
 func (s *Store) Write(ctx context.Context, v *online.View, rows []online.Row) error {
+	_, err := s.WriteKept(ctx, v, rows)
+	return err
+}
+
+// WriteKept implements online.KeptWriter: Write, counting the rows the upsert stored (an
+// upsert whose WHERE refuses the row changes nothing).
+func (s *Store) WriteKept(ctx context.Context, v *online.View, rows []online.Row) (int64, error) {
 	if len(rows) == 0 {
-		return nil
+		return 0, nil
 	}
 	encoded := make([][]byte, len(rows))
 	for i := range rows {
 		if rows[i].Key == "" {
-			return fmt.Errorf("write view %q row %d: empty entity key: %w", v.Name, i, online.ErrInvalidArgument)
+			return 0, fmt.Errorf("write view %q row %d: empty entity key: %w", v.Name, i, online.ErrInvalidArgument)
 		}
 		b, err := online.EncodeRow(nil, v, &rows[i])
 		if err != nil {
-			return fmt.Errorf("write view %q row %d: %w", v.Name, i, err)
+			return 0, fmt.Errorf("write view %q row %d: %w", v.Name, i, err)
 		}
 		encoded[i] = b
 	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
-		return s.wrap(fmt.Sprintf("write view %q", v.Name), err)
+		return 0, s.wrap(fmt.Sprintf("write view %q", v.Name), err)
 	}
 	defer func() { _ = tx.Rollback() }()
 	stmt, err := tx.PrepareContext(ctx, upsert)
 	if err != nil {
-		return s.wrap(fmt.Sprintf("write view %q", v.Name), err)
+		return 0, s.wrap(fmt.Sprintf("write view %q", v.Name), err)
 	}
 	defer stmt.Close()
+	var kept int64
 	for i := range rows {
 		r := &rows[i]
 		created := int64(0)
 		if !r.CreatedTS.IsZero() {
 			created = r.CreatedTS.UnixMicro()
 		}
-		if _, err := stmt.ExecContext(ctx, v.Project, v.StorageName(), []byte(r.Key), r.EventTS.UnixMicro(), created, encoded[i]); err != nil {
-			return s.wrap(fmt.Sprintf("write view %q", v.Name), err)
+		res, err := stmt.ExecContext(ctx, v.Project, v.StorageName(), []byte(r.Key), r.EventTS.UnixMicro(), created, encoded[i])
+		if err != nil {
+			return 0, s.wrap(fmt.Sprintf("write view %q", v.Name), err)
 		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return 0, s.wrap(fmt.Sprintf("write view %q", v.Name), err)
+		}
+		kept += n
 	}
 	if err := tx.Commit(); err != nil {
-		return s.wrap(fmt.Sprintf("write view %q: commit", v.Name), err)
+		return 0, s.wrap(fmt.Sprintf("write view %q: commit", v.Name), err)
 	}
-	return nil
+	return kept, nil
 }
 
 // DeleteView implements online.Writer. Rows are stored under the view's storage name

@@ -327,23 +327,32 @@ func testOutOfOrder(t *testing.T, s online.Store) {
 		res := read(t, s, online.ViewRead{View: v, Keys: []online.EntityKey{k}})
 		return res.Columns[0].Values[0].Str(), res.Columns[0].EventTS[0]
 	}
+	// kept is how many rows of the step a KeptWriter reports stored.
 	steps := []struct {
 		name string
 		rows []online.Row
 		want string
+		kept int64
 	}{
-		{"first write", []online.Row{row(10*time.Hour, 0, "t10")}, "t10"},
-		{"older event is ignored", []online.Row{row(5*time.Hour, 99*time.Hour, "t5")}, "t10"},
-		{"newer event wins", []online.Row{row(11*time.Hour, 0, "t11")}, "t11"},
-		{"same event, older created is ignored", []online.Row{row(11*time.Hour, -time.Hour, "t11-older")}, "t11"},
-		{"same event, newer created wins", []online.Row{row(11*time.Hour, time.Hour, "t11-newer")}, "t11-newer"},
-		{"identical timestamps: last write wins", []online.Row{row(11*time.Hour, time.Hour, "t11-again")}, "t11-again"},
-		{"out of order in one batch", []online.Row{row(20*time.Hour, 0, "t20"), row(15*time.Hour, 0, "t15"), row(12*time.Hour, 0, "t12")}, "t20"},
-		{"backfill of old rows", []online.Row{row(1*time.Hour, 0, "t1"), row(2*time.Hour, 0, "t2")}, "t20"},
-		{"pre-1970 event is older", []online.Row{row(-100000*time.Hour, 0, "old")}, "t20"},
+		{"first write", []online.Row{row(10*time.Hour, 0, "t10")}, "t10", 1},
+		{"older event is ignored", []online.Row{row(5*time.Hour, 99*time.Hour, "t5")}, "t10", 0},
+		{"newer event wins", []online.Row{row(11*time.Hour, 0, "t11")}, "t11", 1},
+		{"same event, older created is ignored", []online.Row{row(11*time.Hour, -time.Hour, "t11-older")}, "t11", 0},
+		{"same event, newer created wins", []online.Row{row(11*time.Hour, time.Hour, "t11-newer")}, "t11-newer", 1},
+		{"identical timestamps: last write wins", []online.Row{row(11*time.Hour, time.Hour, "t11-again")}, "t11-again", 1},
+		{"out of order in one batch", []online.Row{row(20*time.Hour, 0, "t20"), row(15*time.Hour, 0, "t15"), row(12*time.Hour, 0, "t12")}, "t20", 1},
+		{"backfill of old rows", []online.Row{row(1*time.Hour, 0, "t1"), row(2*time.Hour, 0, "t2")}, "t20", 0},
+		{"pre-1970 event is older", []online.Row{row(-100000*time.Hour, 0, "old")}, "t20", 0},
 	}
+	kw, counts := s.(online.KeptWriter)
 	for _, st := range steps {
-		require.NoError(t, s.Write(ctx, v, st.rows), st.name)
+		if counts {
+			kept, err := kw.WriteKept(ctx, v, st.rows)
+			require.NoError(t, err, st.name)
+			require.Equal(t, st.kept, kept, st.name)
+		} else {
+			require.NoError(t, s.Write(ctx, v, st.rows), st.name)
+		}
 		got, _ := get()
 		require.Equal(t, st.want, got, st.name)
 	}

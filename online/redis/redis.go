@@ -325,12 +325,20 @@ return written
 
 var script = goredis.NewScript(writeScript)
 
+var _ online.KeptWriter = (*Store)(nil)
+
 // Write implements online.Writer: rows are encoded and checked first, then sent in pipelines
 // of Options.WriteBatch rows, RowsPerScript rows per EVALSHA of a script that keeps the newer
 // of the stored and the written row.
 func (s *Store) Write(ctx context.Context, v *online.View, rows []online.Row) error {
+	_, err := s.WriteKept(ctx, v, rows)
+	return err
+}
+
+// WriteKept implements online.KeptWriter: Write, counting the rows the script stored.
+func (s *Store) WriteKept(ctx context.Context, v *online.View, rows []online.Row) (int64, error) {
 	if len(rows) == 0 {
-		return nil
+		return 0, nil
 	}
 	// Encode everything first, so an invalid row fails the call before anything is written.
 	arena := make([]byte, 0, len(rows)*(online.RowHeaderLen+8+len(v.Features)*10+len(v.Project)+32))
@@ -341,7 +349,7 @@ func (s *Store) Write(ctx context.Context, v *online.View, rows []online.Row) er
 	for i := range rows {
 		r := &rows[i]
 		if r.Key == "" {
-			return fmt.Errorf("write view %q row %d: empty entity key: %w", v.Name, i, online.ErrInvalidArgument)
+			return 0, fmt.Errorf("write view %q row %d: empty entity key: %w", v.Name, i, online.ErrInvalidArgument)
 		}
 		var sp span
 		sp.key[0] = len(arena)
@@ -350,7 +358,7 @@ func (s *Store) Write(ctx context.Context, v *online.View, rows []online.Row) er
 		sp.val[0] = len(arena)
 		arena, err = online.EncodeRow(arena, v, r)
 		if err != nil {
-			return fmt.Errorf("write view %q row %d: %w", v.Name, i, err)
+			return 0, fmt.Errorf("write view %q row %d: %w", v.Name, i, err)
 		}
 		sp.val[1] = len(arena)
 		sp.exp[0] = len(arena)
@@ -366,6 +374,7 @@ func (s *Store) Write(ctx context.Context, v *online.View, rows []online.Row) er
 		persist = "1"
 	}
 	grace := strconv.FormatInt(s.opts.ExpiryGrace.Milliseconds(), 10)
+	var kept int64
 	order := make([]int, 0, s.opts.WriteBatch)
 	for start := 0; start < len(rows); start += s.opts.WriteBatch {
 		end := min(start+s.opts.WriteBatch, len(rows))
@@ -385,11 +394,13 @@ func (s *Store) Write(ctx context.Context, v *online.View, rows []online.Row) er
 			for _, g := range slots {
 				groups = append(groups, g)
 			}
-			if err := s.writeGroups(ctx, v, groups, func(i int) (k, val, exp string) {
+			n, err := s.writeGroups(ctx, v, groups, func(i int) (k, val, exp string) {
 				sp := spans[i]
 				return str[sp.key[0]:sp.key[1]], str[sp.val[0]:sp.val[1]], str[sp.exp[0]:sp.exp[1]]
-			}, persist, grace); err != nil {
-				return err
+			}, persist, grace)
+			kept += n
+			if err != nil {
+				return kept, err
 			}
 			continue
 		}
@@ -397,19 +408,22 @@ func (s *Store) Write(ctx context.Context, v *online.View, rows []online.Row) er
 		for i := 0; i < len(order); i += s.opts.RowsPerScript {
 			groups = append(groups, order[i:min(i+s.opts.RowsPerScript, len(order))])
 		}
-		if err := s.writeGroups(ctx, v, groups, func(i int) (k, val, exp string) {
+		n, err := s.writeGroups(ctx, v, groups, func(i int) (k, val, exp string) {
 			sp := spans[i]
 			return str[sp.key[0]:sp.key[1]], str[sp.val[0]:sp.val[1]], str[sp.exp[0]:sp.exp[1]]
-		}, persist, grace); err != nil {
-			return err
+		}, persist, grace)
+		kept += n
+		if err != nil {
+			return kept, err
 		}
 	}
-	return nil
+	return kept, nil
 }
 
 // writeGroups sends one EVALSHA per group (splitting groups longer than RowsPerScript) in
-// one pipeline, loading the script and retrying once when the server does not have it.
-func (s *Store) writeGroups(ctx context.Context, v *online.View, groups [][]int, row func(int) (k, val, exp string), persist, grace string) error {
+// one pipeline, loading the script and retrying once when the server does not have it. It
+// returns the number of rows the scripts stored.
+func (s *Store) writeGroups(ctx context.Context, v *online.View, groups [][]int, row func(int) (k, val, exp string), persist, grace string) (int64, error) {
 	for attempt := 0; ; attempt++ {
 		pipe := s.client.Pipeline()
 		for _, g := range groups {
@@ -427,17 +441,23 @@ func (s *Store) writeGroups(ctx context.Context, v *online.View, groups [][]int,
 				g = g[n:]
 			}
 		}
-		_, err := pipe.Exec(ctx)
+		cmds, err := pipe.Exec(ctx)
 		if err == nil {
-			return nil
+			var kept int64
+			for _, c := range cmds {
+				if n, err := c.(*goredis.Cmd).Int64(); err == nil {
+					kept += n
+				}
+			}
+			return kept, nil
 		}
 		if attempt == 0 && goredis.HasErrorPrefix(err, "NOSCRIPT") {
 			if lerr := s.script.Load(ctx, s.client).Err(); lerr != nil {
-				return s.wrap(ctx, fmt.Sprintf("write view %q: load script", v.Name), lerr)
+				return 0, s.wrap(ctx, fmt.Sprintf("write view %q: load script", v.Name), lerr)
 			}
 			continue
 		}
-		return s.wrap(ctx, fmt.Sprintf("write view %q", v.Name), err)
+		return 0, s.wrap(ctx, fmt.Sprintf("write view %q", v.Name), err)
 	}
 }
 

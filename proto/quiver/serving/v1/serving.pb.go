@@ -1802,10 +1802,15 @@ type PushFeaturesResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Rows accepted.
 	Rows int32 `protobuf:"varint,1,opt,name=rows,proto3" json:"rows,omitempty"`
-	// Entity rows written to the online store (the latest row per entity of the batch).
+	// Entity rows the online store took: of the latest row per entity of the batch, those not
+	// older than the row it held.
 	OnlineRows int32 `protobuf:"varint,2,opt,name=online_rows,json=onlineRows,proto3" json:"online_rows,omitempty"`
-	// The batch's sequence number in the server's push log.
-	LogSequence   uint64 `protobuf:"varint,3,opt,name=log_sequence,json=logSequence,proto3" json:"log_sequence,omitempty"`
+	// The batch's sequence number in the server's push log (numbers start again at 1 each time
+	// the server starts, under a new log id).
+	LogSequence uint64 `protobuf:"varint,3,opt,name=log_sequence,json=logSequence,proto3" json:"log_sequence,omitempty"`
+	// Entity rows the online store ignored because it held a newer row for the entity (its
+	// stale-write guard). They still reach the offline table.
+	StaleRows     int32 `protobuf:"varint,4,opt,name=stale_rows,json=staleRows,proto3" json:"stale_rows,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1857,6 +1862,13 @@ func (x *PushFeaturesResponse) GetOnlineRows() int32 {
 func (x *PushFeaturesResponse) GetLogSequence() uint64 {
 	if x != nil {
 		return x.LogSequence
+	}
+	return 0
+}
+
+func (x *PushFeaturesResponse) GetStaleRows() int32 {
+	if x != nil {
+		return x.StaleRows
 	}
 	return 0
 }
@@ -1986,12 +1998,14 @@ const file_quiver_serving_v1_serving_proto_rawDesc = "" +
 	"\x19created_timestamps_micros\x18\x04 \x03(\x03R\x17createdTimestampsMicros\x1a\\\n" +
 	"\fColumnsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x126\n" +
-	"\x05value\x18\x02 \x01(\v2 .quiver.serving.v1.RepeatedValueR\x05value:\x028\x01\"n\n" +
+	"\x05value\x18\x02 \x01(\v2 .quiver.serving.v1.RepeatedValueR\x05value:\x028\x01\"\x8d\x01\n" +
 	"\x14PushFeaturesResponse\x12\x12\n" +
 	"\x04rows\x18\x01 \x01(\x05R\x04rows\x12\x1f\n" +
 	"\vonline_rows\x18\x02 \x01(\x05R\n" +
 	"onlineRows\x12!\n" +
-	"\flog_sequence\x18\x03 \x01(\x04R\vlogSequence*[\n" +
+	"\flog_sequence\x18\x03 \x01(\x04R\vlogSequence\x12\x1d\n" +
+	"\n" +
+	"stale_rows\x18\x04 \x01(\x05R\tstaleRows*[\n" +
 	"\vFieldStatus\x12\v\n" +
 	"\aINVALID\x10\x00\x12\v\n" +
 	"\aPRESENT\x10\x01\x12\x0e\n" +
