@@ -1,15 +1,16 @@
 package definitions
 
 import (
-	"errors"
 	"fmt"
 	"sort"
 	"strings"
+
+	"github.com/quiverfs/quiver/internal/errkind"
 )
 
 // ErrInvalid is wrapped by every error that reports invalid definitions, so callers can tell
 // "the user's YAML is wrong" from I/O failures with errors.Is.
-var ErrInvalid = errors.New("invalid definitions")
+var ErrInvalid = errkind.New(errkind.Invalid, "invalid definitions")
 
 // ErrBreakingChange is returned when a plan holds breaking changes (ClassifyChange) that the
 // caller did not allow. It matches ErrInvalid.

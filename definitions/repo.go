@@ -9,6 +9,8 @@ import (
 	"slices"
 	"sort"
 	"strings"
+
+	"github.com/quiverfs/quiver/internal/errkind"
 )
 
 // Repo is a complete, validated set of definitions: every reference resolves, names are unique
@@ -193,7 +195,7 @@ func (r *Repo) JoinKeys(v *FeatureView) []Field {
 // UnknownError says that a name of some kind does not exist, listing close valid names.
 func (r *Repo) UnknownError(k Kind, name string) error {
 	names := r.Names(k)
-	return fmt.Errorf("unknown %s %q (valid %ss: %s)%s", k.Label(), name, k.Label(), quoteList(names), suggest(name, names))
+	return errkind.Errorf(errkind.Invalid, "unknown %s %q (valid %ss: %s)%s", k.Label(), name, k.Label(), quoteList(names), suggest(name, names))
 }
 
 // ref checks that name refers to an existing object of kind k, reporting at pos.

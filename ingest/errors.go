@@ -1,10 +1,10 @@
 package ingest
 
 import (
-	"errors"
 	"fmt"
 
 	"github.com/quiverfs/quiver/definitions"
+	"github.com/quiverfs/quiver/internal/errkind"
 )
 
 // Kinds of errors. They match with errors.Is; their text is not part of the messages of the
@@ -18,12 +18,12 @@ var (
 	// ErrUnknownView: no feature view of that name is applied.
 	ErrUnknownView = fmt.Errorf("unknown feature view: %w", definitions.ErrInvalid)
 	// ErrLogLocked: another process holds the push log directory.
-	ErrLogLocked = errors.New("push log in use by another process")
+	ErrLogLocked = errkind.New(errkind.Conflict, "push log in use by another process")
 	// ErrLogBroken: the push log could not be written or fsynced; the process refuses pushes,
 	// writing nothing, until it is restarted (serving answers UNAVAILABLE).
-	ErrLogBroken = errors.New("push log unusable")
+	ErrLogBroken = errkind.New(errkind.Unavailable, "push log unusable")
 	// ErrClosed: the ingester was closed.
-	ErrClosed = errors.New("ingester closed")
+	ErrClosed = errkind.New(errkind.Unavailable, "ingester closed")
 )
 
 // kindError is err classified as kind for errors.Is, with err's message only.

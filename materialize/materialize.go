@@ -19,6 +19,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 
+	"github.com/quiverfs/quiver/internal/errkind"
 	"github.com/quiverfs/quiver/offline"
 	"github.com/quiverfs/quiver/online"
 	"github.com/quiverfs/quiver/registry"
@@ -152,6 +153,7 @@ func Run(ctx context.Context, runs Runs, job Job, start, end time.Time, opts Opt
 			err = fmt.Errorf("materialize %q: record run result: %w", view, ferr)
 		}
 		if err != nil {
+			err = errkind.Mark(errkind.Failed, err) // the run is recorded FAILED: it ran and failed
 			log.Error("materialization failed", "err", err)
 		} else {
 			log.Info("materialization finished", "rows_read", res.RowsRead, "offline_rows", res.OfflineRows, "online_rows", res.OnlineRows, "duration", res.Duration)
@@ -291,6 +293,8 @@ type Interval struct {
 	// store (Options.OnlineSince): for a first run of a view with a TTL, End minus the TTL —
 	// older values could only ever be served as OUTSIDE_MAX_AGE.
 	OnlineFrom time.Time
+	// UpToDate: the view's watermark (Start) is at or past End; there is nothing to run.
+	UpToDate bool
 }
 
 // HistoryStart is where a first incremental run starts: the Unix epoch, so the offline store
@@ -300,7 +304,7 @@ var HistoryStart = time.Unix(0, 0).UTC()
 // IncrementalInterval returns the interval an incremental run should cover: from the view's
 // watermark to end; for a view never materialized, its source's whole history (HistoryStart
 // to end) offline, and only what is still live (from end minus its TTL, OnlineFrom) online.
-// ErrNothingToDo when the watermark is at or past end.
+// UpToDate when the watermark is at or past end.
 func IncrementalInterval(ctx context.Context, runs Runs, project, view string, ttl time.Duration, end time.Time) (Interval, error) {
 	iv := Interval{View: view, End: end}
 	wm, err := runs.Watermark(ctx, project, view)
@@ -315,8 +319,6 @@ func IncrementalInterval(ctx context.Context, runs Runs, project, view string, t
 	default:
 		return iv, fmt.Errorf("read watermark of %q: %w", view, err)
 	}
-	if !iv.Start.Before(end) {
-		return iv, fmt.Errorf("view %q: watermark %s is at or past %s: %w", view, iv.Start.Format(time.RFC3339), end.Format(time.RFC3339), ErrNothingToDo)
-	}
+	iv.UpToDate = !iv.Start.Before(end)
 	return iv, nil
 }

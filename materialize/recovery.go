@@ -15,6 +15,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 
 	"github.com/quiverfs/quiver/definitions"
+	"github.com/quiverfs/quiver/internal/errkind"
 	"github.com/quiverfs/quiver/offline"
 	"github.com/quiverfs/quiver/online"
 	"github.com/quiverfs/quiver/registry"
@@ -22,7 +23,7 @@ import (
 
 // ErrNotBackwards is returned by ResetWatermark for a time at or after the current watermark:
 // a reset only ever moves a watermark back (runs move it forward).
-var ErrNotBackwards = errors.New("a watermark reset must move the watermark back")
+var ErrNotBackwards = errkind.New(errkind.Invalid, "a watermark reset must move the watermark back")
 
 // Auditor is the part of the registry that records corrections.
 type Auditor interface {
@@ -113,7 +114,8 @@ type SyncResult struct {
 // run: a row the store already holds a newer version of is left alone. It reads only the
 // offline table: the source, the offline table and the watermark are untouched. It is how a
 // lost or new online store is refilled. The sync is recorded in the audit trail.
-func SyncOnline(ctx context.Context, a Auditor, job Job, opts Options) (SyncResult, error) {
+func SyncOnline(ctx context.Context, a Auditor, job Job, opts Options) (_ SyncResult, err error) {
+	defer func() { err = errkind.Mark(errkind.Failed, err) }() // a sync that fails ran and failed
 	view := job.Schema.View
 	res := SyncResult{View: view}
 	if job.Online == nil || job.OnlineView == nil {
@@ -307,6 +309,9 @@ func (w replacingWriter) Write(ctx context.Context, v *online.View, rows []onlin
 // time it came from.
 func ResetWatermark(ctx context.Context, runs Runs, project, view string, to time.Time, actor string) (from, now registry.Watermark, err error) {
 	from, err = runs.Watermark(ctx, project, view)
+	if errors.Is(err, registry.ErrWatermarkNotFound) {
+		return from, now, noWatermarkError{view}
+	}
 	if err != nil {
 		return from, now, fmt.Errorf("reset watermark of %q: %w", view, err)
 	}
@@ -323,6 +328,16 @@ func ResetWatermark(ctx context.Context, runs Runs, project, view string, to tim
 	})
 	return from, now, err
 }
+
+// noWatermarkError refuses to reset the watermark of a view never materialized. It matches
+// registry.ErrWatermarkNotFound.
+type noWatermarkError struct{ view string }
+
+func (e noWatermarkError) Error() string {
+	return fmt.Sprintf("view %q has no watermark yet (never materialized); nothing to reset", e.view)
+}
+
+func (e noWatermarkError) Unwrap() error { return registry.ErrWatermarkNotFound }
 
 // DeleteOnline removes entities of a view from the online store and records it in the audit
 // trail with the keys' values as given (desc). It returns how many rows were removed.

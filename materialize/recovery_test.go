@@ -36,8 +36,9 @@ func TestSyncOnlineRefillsALostStore(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(func() { fresh.Close() })
 	e.online, e.job.Online = fresh, fresh
-	_, err = materialize.IncrementalInterval(ctx, e.reg, project, "user_stats", 0, day(20))
-	require.ErrorIs(t, err, materialize.ErrNothingToDo)
+	iv, err := materialize.IncrementalInterval(ctx, e.reg, project, "user_stats", 0, day(20))
+	require.NoError(t, err)
+	require.True(t, iv.UpToDate)
 	res, err := e.online.Read(ctx, online.ReadRequest{Views: []online.ViewRead{{View: e.job.OnlineView, Keys: []online.EntityKey{mustKey(t, e, 1)}}}})
 	require.NoError(t, err)
 	require.Equal(t, online.NotFound, res.Columns[0].Statuses[0])

@@ -1,31 +1,32 @@
 package offline
 
 import (
-	"errors"
 	"fmt"
+
+	"github.com/quiverfs/quiver/internal/errkind"
 )
 
 // Sentinel errors. Callers test with errors.Is; messages wrapping them name the source,
 // table and column involved.
 var (
 	// ErrInvalidSource is returned for a source definition or configuration that cannot be read.
-	ErrInvalidSource = errors.New("invalid source")
+	ErrInvalidSource = errkind.New(errkind.Invalid, "invalid source")
 	// ErrColumnNotFound is returned when a source lacks a column the view needs.
-	ErrColumnNotFound = errors.New("column not found")
+	ErrColumnNotFound = errkind.New(errkind.Invalid, "column not found")
 	// ErrTypeMismatch is returned when a source column's type cannot be read as the declared type.
-	ErrTypeMismatch = errors.New("type mismatch")
+	ErrTypeMismatch = errkind.New(errkind.Invalid, "type mismatch")
 	// ErrSchemaConflict is returned when a view's definition is incompatible with the offline
 	// table already stored for it (a column changed type).
-	ErrSchemaConflict = errors.New("schema conflict")
+	ErrSchemaConflict = errkind.New(errkind.Precondition, "schema conflict")
 	// ErrTableNotFound is returned when the offline store has no table for a view, or a
 	// source's table does not exist.
-	ErrTableNotFound = errors.New("table not found")
+	ErrTableNotFound = errkind.New(errkind.NotFound, "table not found")
 	// ErrSnapshotNotFound is returned when a requested snapshot does not exist.
-	ErrSnapshotNotFound = errors.New("snapshot not found")
+	ErrSnapshotNotFound = errkind.New(errkind.NotFound, "snapshot not found")
 	// ErrOutsideInterval is returned when a row given to a write lies outside the written interval.
-	ErrOutsideInterval = errors.New("row outside interval")
+	ErrOutsideInterval = errkind.New(errkind.Invalid, "row outside interval")
 	// ErrInvalidRange is returned for a time range whose end is not after its start.
-	ErrInvalidRange = errors.New("invalid time range")
+	ErrInvalidRange = errkind.New(errkind.Invalid, "invalid time range")
 )
 
 // ColumnTypeError says that a column's actual type cannot be read as the type declared for it.
@@ -42,5 +43,5 @@ func (e *ColumnTypeError) Error() string {
 		e.Source, e.Column, e.Actual, e.Declared)
 }
 
-// Is makes errors.Is(err, ErrTypeMismatch) true.
-func (e *ColumnTypeError) Is(target error) bool { return target == ErrTypeMismatch }
+// Unwrap makes errors.Is(err, ErrTypeMismatch) true.
+func (e *ColumnTypeError) Unwrap() error { return ErrTypeMismatch }

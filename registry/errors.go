@@ -1,22 +1,23 @@
 package registry
 
 import (
-	"errors"
 	"fmt"
+
+	"github.com/quiverfs/quiver/internal/errkind"
 )
 
 // Sentinel errors. Backends translate driver errors into these; callers test with errors.Is.
 var (
 	// ErrNotFound: the project, object, version, run, watermark or dataset does not exist (or,
 	// for the latest version of an object, it was removed).
-	ErrNotFound = errors.New("not found")
+	ErrNotFound = errkind.New(errkind.NotFound, "not found")
 	// ErrConflict: the write lost a race or contradicts the stored state (an apply planned
 	// against an old revision, a watermark moved backwards, a write-once value written twice).
-	ErrConflict = errors.New("conflict")
+	ErrConflict = errkind.New(errkind.Conflict, "conflict")
 	// ErrInvalid: the request itself is malformed (empty name, unknown status, ...).
-	ErrInvalid = errors.New("invalid argument")
+	ErrInvalid = errkind.New(errkind.Invalid, "invalid argument")
 	// ErrUnavailable: the store cannot be reached or opened. The CLI maps it to exit code 3.
-	ErrUnavailable = errors.New("registry unavailable")
+	ErrUnavailable = errkind.New(errkind.Unavailable, "registry unavailable")
 )
 
 // More specific errors, layered on the sentinels.
@@ -49,5 +50,5 @@ func (e *RevisionConflictError) Error() string {
 	return fmt.Sprintf("registry changed since plan: planned against revision %d, now %d; run plan again", e.Planned, e.Current)
 }
 
-// Is makes errors.Is(err, ErrConflict) true.
-func (e *RevisionConflictError) Is(target error) bool { return target == ErrConflict }
+// Unwrap makes errors.Is(err, ErrConflict) true.
+func (e *RevisionConflictError) Unwrap() error { return ErrConflict }

@@ -3,6 +3,8 @@ package registry
 import (
 	"context"
 	"fmt"
+
+	"github.com/quiverfs/quiver/internal/errkind"
 )
 
 // NamespaceStore records which project owns each storage namespace: the Iceberg namespace of
@@ -40,5 +42,5 @@ func (e *NamespaceOwnedError) Error() string {
 	return fmt.Sprintf("project %q cannot use offline namespace %s: the registry records it as project %q's", e.Project, e.Namespace, e.Owner)
 }
 
-// Is makes errors.Is(err, ErrConflict) true.
-func (e *NamespaceOwnedError) Is(target error) bool { return target == ErrConflict }
+// Unwrap makes errors.Is(err, ErrConflict) and errors.Is(err, errkind.ProjectConflict) true.
+func (e *NamespaceOwnedError) Unwrap() []error { return []error{ErrConflict, errkind.ProjectConflict} }

@@ -9,11 +9,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/quiverfs/quiver/definitions"
-	"github.com/quiverfs/quiver/ingest"
+	"github.com/quiverfs/quiver/internal/errkind"
 	"github.com/quiverfs/quiver/online"
-	"github.com/quiverfs/quiver/registry"
-	"github.com/quiverfs/quiver/serving/auth"
 	"github.com/quiverfs/quiver/serving/model"
 )
 
@@ -21,23 +18,25 @@ import (
 // the offending input; statusOf maps them to gRPC codes.
 var (
 	// ErrInvalidRequest: the request is malformed (missing field, ragged columns, bad type).
-	ErrInvalidRequest = errors.New("invalid request")
+	ErrInvalidRequest = errkind.New(errkind.Invalid, "invalid request")
 	// ErrUnknown: the request names a feature service, view, feature or join key that does
 	// not exist. The message lists close valid names.
 	ErrUnknown = fmt.Errorf("unknown name: %w", ErrInvalidRequest)
 	// ErrTooLarge: the batch is larger than the server's limit.
-	ErrTooLarge = errors.New("request too large")
+	ErrTooLarge = errkind.New(errkind.Invalid, "request too large")
 	// ErrModelNotFound: the model, version or alias does not exist.
 	ErrModelNotFound = fmt.Errorf("serving: %w", model.ErrNotFound)
 	// ErrNotReady: the server has no definitions loaded yet.
-	ErrNotReady = errors.New("definitions not loaded")
+	ErrNotReady = errkind.New(errkind.Unavailable, "definitions not loaded")
 	// ErrPrecondition: the request is well formed but the definitions cannot serve it (a view
 	// that is not online, a feature type a model cannot take).
-	ErrPrecondition = errors.New("failed precondition")
+	ErrPrecondition = errkind.New(errkind.Precondition, "failed precondition")
 )
 
-// statusOf is the one place that turns an error into a gRPC status. Anything unrecognised is
-// INTERNAL with a generic message (the detail is logged, not sent).
+// statusOf is the one place that turns an error into a gRPC status: it switches on the
+// error's kind (internal/errkind), after the few conditions that have a code of their own (a
+// request too large, a deadline, a corrupt stored value). Anything of no kind is INTERNAL
+// with a generic message (the detail is logged, not sent).
 func statusOf(ctx context.Context, err error) (*status.Status, bool) {
 	if err == nil {
 		return status.New(codes.OK, ""), false
@@ -51,24 +50,26 @@ func statusOf(ctx context.Context, err error) (*status.Status, bool) {
 		return status.New(codes.ResourceExhausted, msg), false
 	case errors.Is(err, context.DeadlineExceeded) || (ctx.Err() != nil && errors.Is(ctx.Err(), context.DeadlineExceeded)):
 		return status.New(codes.DeadlineExceeded, msg), false
-	case errors.Is(err, context.Canceled):
-		return status.New(codes.Canceled, msg), false
-	case errors.Is(err, auth.ErrPermissionDenied):
-		return status.New(codes.PermissionDenied, msg), false
-	case errors.Is(err, auth.ErrUnauthenticated):
-		return status.New(codes.Unauthenticated, msg), false
-	case errors.Is(err, ErrModelNotFound), errors.Is(err, model.ErrNotFound):
-		return status.New(codes.NotFound, msg), false
-	case errors.Is(err, ErrInvalidRequest), errors.Is(err, online.ErrInvalidArgument), errors.Is(err, definitions.ErrInvalid):
-		return status.New(codes.InvalidArgument, msg), false
-	case errors.Is(err, model.ErrInvalidInput), errors.Is(err, ErrPrecondition):
-		return status.New(codes.FailedPrecondition, msg), false
-	case errors.Is(err, online.ErrUnavailable), errors.Is(err, online.ErrClosed),
-		errors.Is(err, model.ErrUnavailable), errors.Is(err, ErrNotReady), errors.Is(err, registry.ErrUnavailable),
-		errors.Is(err, ingest.ErrLogBroken):
-		return status.New(codes.Unavailable, msg), false
 	case errors.Is(err, online.ErrCorrupt):
 		return status.New(codes.DataLoss, msg), true
+	}
+	switch errkind.Of(err) {
+	case errkind.Canceled:
+		return status.New(codes.Canceled, msg), false
+	case errkind.PermissionDenied:
+		return status.New(codes.PermissionDenied, msg), false
+	case errkind.Unauthenticated:
+		return status.New(codes.Unauthenticated, msg), false
+	case errkind.NotFound:
+		return status.New(codes.NotFound, msg), false
+	case errkind.Invalid, errkind.Usage:
+		return status.New(codes.InvalidArgument, msg), false
+	case errkind.Precondition, errkind.ProjectConflict:
+		return status.New(codes.FailedPrecondition, msg), false
+	case errkind.Unavailable:
+		return status.New(codes.Unavailable, msg), false
+	case errkind.Conflict:
+		return status.New(codes.Aborted, msg), false
 	}
 	return status.New(codes.Internal, "internal error"), true
 }

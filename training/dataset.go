@@ -77,6 +77,9 @@ type DatasetResult struct {
 	// Warnings name the views whose offline tables begin after some of the entity rows:
 	// those rows have nulls for the view's features whatever its source holds.
 	Warnings []CoverageWarning
+	// Reused: a version of the same name built from the same inputs exists and is intact;
+	// it is returned and nothing was built.
+	Reused bool
 }
 
 // CreateDataset builds a point-in-time-correct dataset snapshot and registers it as the next
@@ -213,7 +216,7 @@ func CreateDataset(ctx context.Context, reg Registry, store offline.Reader, repo
 			// The same inputs were built before under this name: reuse, never rebuild.
 			dir := DatasetDir(req.Warehouse, prev)
 			if _, verr := Verify(dir, prev.ContentID); verr == nil {
-				return &DatasetResult{Dataset: prev, Dir: dir}, ErrReused
+				return &DatasetResult{Dataset: prev, Dir: dir, Reused: true}, nil
 			}
 		} else if err != nil && !errors.Is(err, registry.ErrNotFound) {
 			return nil, fmt.Errorf("look up datasets: %w", err)
@@ -485,10 +488,6 @@ func joinTrino(ctx context.Context, req DatasetRequest, views []trino.JoinView) 
 		close:  func() { stream.Close() },
 	}, nil
 }
-
-// ErrReused is returned, with the existing dataset, when a dataset with the same inputs and
-// name already exists and is intact; nothing was built.
-var ErrReused = errors.New("dataset with the same inputs already exists")
 
 // publish moves the staged snapshot to the folder named by its content id and registers it as
 // the next version, ending the build. When that folder exists already (the same content was

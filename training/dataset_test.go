@@ -230,7 +230,8 @@ func TestCreateDatasetIsPointInTimeCorrectAndReproducible(t *testing.T) {
 
 	// The same request again reuses the dataset; a forced rebuild makes v2, byte-identical.
 	again, err := training.CreateDataset(ctx, fx.reg, fx.off, fx.repo, req)
-	require.ErrorIs(t, err, training.ErrReused)
+	require.NoError(t, err)
+	require.True(t, again.Reused)
 	require.Equal(t, 1, again.Dataset.Version)
 	req.Rebuild = true
 	v2, err := training.CreateDataset(ctx, fx.reg, fx.off, fx.repo, req)
@@ -393,10 +394,12 @@ func TestCreateDatasetReusesItsOwnNameAfterAnotherName(t *testing.T) {
 	require.Equal(t, 1, o.Dataset.Version)
 
 	again, err := training.CreateDataset(ctx, fx.reg, fx.off, fx.repo, req)
-	require.ErrorIs(t, err, training.ErrReused)
+	require.NoError(t, err)
+	require.True(t, again.Reused)
 	require.Equal(t, first.Dataset, again.Dataset)
 	again, err = training.CreateDataset(ctx, fx.reg, fx.off, fx.repo, other)
-	require.ErrorIs(t, err, training.ErrReused)
+	require.NoError(t, err)
+	require.True(t, again.Reused)
 	require.Equal(t, o.Dataset, again.Dataset)
 	for _, name := range []string{"churn_train", "train"} {
 		list, err := fx.reg.ListDatasets(ctx, project, name)

@@ -1,11 +1,13 @@
 package training
 
-import "errors"
+import (
+	"github.com/quiverfs/quiver/internal/errkind"
+)
 
 var (
 	// ErrInvalidJob: a training job cannot run as declared or requested (no command, no
 	// image for the Kubernetes backend, resources Kubernetes would refuse).
-	ErrInvalidJob = errors.New("invalid training job")
+	ErrInvalidJob = errkind.New(errkind.Invalid, "invalid training job")
 	// ErrInvalidParam: a --param override or a param default is unknown or of the wrong type.
 	ErrInvalidParam error = &kindError{msg: "invalid param", parent: ErrInvalidJob}
 )

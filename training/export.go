@@ -3,7 +3,6 @@ package training
 import (
 	"context"
 	"encoding/csv"
-	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -12,6 +11,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/quiverfs/quiver/internal/errkind"
 )
 
 // Export formats.
@@ -22,7 +23,7 @@ const (
 
 // ErrExportTarget is wrapped by the errors about an export's destination (not empty, not a
 // directory), which are the user's to fix.
-var ErrExportTarget = errors.New("export target")
+var ErrExportTarget = errkind.New(errkind.Invalid, "export target")
 
 // ExportOptions say how to export a snapshot.
 type ExportOptions struct {

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/quiverfs/quiver/definitions"
+	"github.com/quiverfs/quiver/internal/errkind"
 	"github.com/quiverfs/quiver/registry"
 )
 
@@ -58,7 +59,7 @@ const (
 )
 
 // ErrGPUs is returned when a job asks for more GPUs than the host has.
-var ErrGPUs = errors.New("not enough GPUs")
+var ErrGPUs = errkind.New(errkind.Invalid, "not enough GPUs")
 
 // JobRequest is one `quiver train`.
 type JobRequest struct {
@@ -209,6 +210,9 @@ func RunJob(ctx context.Context, runs Runs, req JobRequest) (registry.TrainingRu
 	for attempt := 1; attempt <= job.Retries+1; attempt++ {
 		var retry bool
 		run, retry, err = runAttempt(ctx, runs, req, attempt, paramText, string(paramsJSON))
+		if err != nil && run.ID != "" {
+			err = errkind.Mark(errkind.Failed, err) // the run is recorded: it ran and failed
+		}
 		if !retry || attempt == job.Retries+1 {
 			return run, err
 		}

@@ -21,6 +21,8 @@ import (
 	"github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/compress"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+
+	"github.com/quiverfs/quiver/internal/errkind"
 	"github.com/quiverfs/quiver/internal/fsutil"
 )
 
@@ -33,9 +35,9 @@ const ManifestFormat = "quiver.dataset/v1"
 // Errors.
 var (
 	// ErrCorrupt: a snapshot's files do not match its manifest.
-	ErrCorrupt = errors.New("dataset snapshot does not match its manifest")
+	ErrCorrupt = errkind.New(errkind.Failed, "dataset snapshot does not match its manifest")
 	// ErrInvalidInput: the entity rows or the request cannot make a dataset.
-	ErrInvalidInput = errors.New("invalid dataset input")
+	ErrInvalidInput = errkind.New(errkind.Invalid, "invalid dataset input")
 )
 
 // Manifest describes a snapshot completely: its schema, its files and where it came from. The

@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"math"
 	"path/filepath"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/quiverfs/quiver/internal/bytesize"
 	"github.com/quiverfs/quiver/internal/config"
+	"github.com/quiverfs/quiver/internal/errkind"
 	"github.com/quiverfs/quiver/internal/stores"
 	"github.com/quiverfs/quiver/internal/warehouselock"
 	"github.com/quiverfs/quiver/offline/iceberg"
@@ -29,7 +29,7 @@ func (a *app) datasetCommand() *cobra.Command {
 		Short: "Build, inspect, verify and export point-in-time training dataset snapshots",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return usagef(errors.New("dataset needs a subcommand: create, list, show, diff, verify, export, rm"))
+			return usage("dataset needs a subcommand: create, list, show, diff, verify, export, rm")
 		},
 	}
 	cmd.AddCommand(a.datasetCreateCommand(), a.datasetListCommand(), a.datasetShowCommand(), a.datasetDiffCommand(),
@@ -45,7 +45,7 @@ func parseDatasetRef(s string) (string, int, error) {
 	}
 	n, err := strconv.Atoi(strings.TrimPrefix(ver, "v"))
 	if err != nil || n < 1 {
-		return "", 0, usagef(fmt.Errorf("dataset %q: want NAME or NAME@vN (e.g. churn_train@v3)", s))
+		return "", 0, usage("dataset %q: want NAME or NAME@vN (e.g. churn_train@v3)", s)
 	}
 	return name, n, nil
 }
@@ -98,19 +98,19 @@ share.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if service == "" {
-				return usagef(errors.New("dataset create needs --service"))
+				return usage("dataset create needs --service")
 			}
 			switch engine {
 			case training.EngineLocal:
 				if entities == "" || entitiesSQL != "" {
-					return usagef(errors.New("--engine local needs --entities FILE (Parquet or CSV); --entities-sql needs --engine trino"))
+					return usage("--engine local needs --entities FILE (Parquet or CSV); --entities-sql needs --engine trino")
 				}
 			case training.EngineTrino:
 				if entitiesSQL == "" || entities != "" {
-					return usagef(errors.New("--engine trino needs --entities-sql QUERY (the entity rows, as Trino SQL); --entities FILE needs --engine local"))
+					return usage("--engine trino needs --entities-sql QUERY (the entity rows, as Trino SQL); --entities FILE needs --engine local")
 				}
 			default:
-				return usagef(fmt.Errorf("--engine %q: valid engines: local, trino", engine))
+				return usage("--engine %q: valid engines: local, trino", engine)
 			}
 			var at time.Time
 			if atS != "" {
@@ -152,7 +152,7 @@ share.`,
 			}
 			if engine == training.EngineTrino {
 				if cfg.Trino.DSN == "" {
-					return invalid(errors.New("--engine trino needs trino.dsn in quiver.yaml (or QUIVER_TRINO_DSN)"))
+					return errkind.New(errkind.Invalid, "--engine trino needs trino.dsn in quiver.yaml (or QUIVER_TRINO_DSN)")
 				}
 				client, err := trino.Open(cfg.Trino.DSN)
 				if err != nil {
@@ -174,13 +174,10 @@ share.`,
 				_ = bar.Finish()
 				fmt.Fprintln(a.stderr)
 			}
-			reused := errors.Is(err, training.ErrReused)
-			if err != nil && !reused {
-				if errors.Is(err, training.ErrInvalidInput) {
-					return invalid(err)
-				}
+			if err != nil {
 				return err
 			}
+			reused := res.Reused
 			for _, w := range res.Warnings {
 				fmt.Fprintf(a.stderr, "quiver: warning: %s\n", w)
 			}
@@ -375,18 +372,18 @@ func (a *app) datasetVerifyCommand() *cobra.Command {
 					return perr
 				}
 				if err != nil {
-					return reportedError{failedError{err}}
+					return a.reported(err)
 				}
 				return nil
 			}
 			if err != nil && len(bad) == 0 {
-				return failedError{err}
+				return err
 			}
 			for _, b := range bad {
 				fmt.Fprintf(a.stderr, "MISMATCH %s: %s\n", filepath.Join(dir, b.Path), b.Reason)
 			}
 			if err != nil {
-				return failedError{fmt.Errorf("dataset %s@v%d is corrupt: %w", ds.Name, ds.Version, err)}
+				return fmt.Errorf("dataset %s@v%d is corrupt: %w", ds.Name, ds.Version, err)
 			}
 			fmt.Fprintf(a.stdout, "%s@v%d is intact: every file matches its manifest (content id %s).\n", ds.Name, ds.Version, ds.ContentID)
 			return nil
@@ -403,10 +400,10 @@ func (a *app) datasetExportCommand() *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if to == "" {
-				return usagef(errors.New("dataset export needs --to DIR"))
+				return usage("dataset export needs --to DIR")
 			}
 			if format != training.FormatParquet && format != training.FormatCSV {
-				return usagef(fmt.Errorf("--format %q: valid formats: parquet, csv", format))
+				return usage("--format %q: valid formats: parquet, csv", format)
 			}
 			cfg, reg, err := a.configAndRegistry(cmd)
 			if err != nil {
@@ -419,13 +416,11 @@ func (a *app) datasetExportCommand() *cobra.Command {
 			}
 			m, _, err := training.ReadManifest(dir)
 			if err != nil {
-				return failedError{err}
+				return err
 			}
 			files, err := training.ExportTo(cmd.Context(), dir, m, to, training.ExportOptions{Format: format, Force: force})
-			if errors.Is(err, training.ErrExportTarget) {
-				return invalid(err)
-			} else if err != nil {
-				return failedError{err}
+			if err != nil {
+				return err
 			}
 			if a.jsonOutput() {
 				return a.printJSON(map[string]any{"name": ds.Name, "version": ds.Version, "files": files})
@@ -462,7 +457,7 @@ func (a *app) datasetDiffCommand() *cobra.Command {
 			}
 			d, err := training.DiffDatasets(cmd.Context(), cfg.Offline.Warehouse, ds[0], ds[1])
 			if err != nil {
-				return failedError{err}
+				return err
 			}
 			a0, b0 := d.A, d.B
 			if a.jsonOutput() {
@@ -541,7 +536,7 @@ func (a *app) datasetRmCommand() *cobra.Command {
 				return err
 			}
 			if ver == 0 {
-				return usagef(fmt.Errorf("dataset rm needs an explicit version: %s@vN", name))
+				return usage("dataset rm needs an explicit version: %s@vN", name)
 			}
 			cfg, reg, err := a.configAndRegistry(cmd)
 			if err != nil {
@@ -563,8 +558,8 @@ func (a *app) datasetRmCommand() *cobra.Command {
 					users = append(users, fmt.Sprintf("%s@v%d", mv.Name, mv.Version))
 				}
 				if len(users) > 0 {
-					return invalid(fmt.Errorf("dataset %s@v%d trained registered model version(s) %s; removing it would break their lineage (use --force to remove it anyway)",
-						ds.Name, ds.Version, strings.Join(users, ", ")))
+					return errkind.Errorf(errkind.Invalid, "dataset %s@v%d trained registered model version(s) %s; removing it would break their lineage (use --force to remove it anyway)",
+						ds.Name, ds.Version, strings.Join(users, ", "))
 				}
 			}
 			if err := reg.DeleteDataset(ctx, cfg.Project, ds.Name, ds.Version); err != nil {

@@ -30,9 +30,6 @@ overwrite an existing quiver.yaml.`,
 				}
 			}
 			files, err := scaffold.Init(dir, scaffold.Options{Project: project})
-			if errors.Is(err, scaffold.ErrExists) {
-				return usagef(err)
-			}
 			if err != nil {
 				return err
 			}
@@ -84,7 +81,7 @@ func (a *app) reportInvalid(err error) error {
 		}
 		fmt.Fprintf(a.stderr, "%d error(s) in the definitions\n", n)
 	}
-	return reportedError{err}
+	return a.reported(err)
 }
 
 func (a *app) validateCommand() *cobra.Command {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/quiverfs/quiver/definitions"
 	"github.com/quiverfs/quiver/internal/config"
+	"github.com/quiverfs/quiver/internal/errkind"
 	"github.com/quiverfs/quiver/offline"
 	"github.com/quiverfs/quiver/online"
 	"github.com/quiverfs/quiver/registry"
@@ -26,7 +27,7 @@ func TestExitMap(t *testing.T) {
 		kind string
 		code int
 	}{
-		{"usage", usagef(errors.New("bad flag")), kindUsage, exitUsage},
+		{"usage", usage("bad flag"), kindUsage, exitUsage},
 		{"invalid definitions", wrap(definitions.ErrInvalid), kindInvalid, exitInvalid},
 		{"no repo", wrap(config.ErrNoRepo), kindInvalid, exitInvalid},
 		{"registry invalid", wrap(registry.ErrInvalid), kindInvalid, exitInvalid},
@@ -35,10 +36,10 @@ func TestExitMap(t *testing.T) {
 		{"not found", wrap(registry.ErrDatasetNotFound), kindNotFound, exitInvalid},
 		{"registry unavailable", wrap(registry.ErrUnavailable), kindUnavailable, exitUnavailable},
 		{"online unavailable", wrap(online.ErrUnavailable), kindUnavailable, exitUnavailable},
-		{"unavailable inside a failed run", failedError{wrap(online.ErrUnavailable)}, kindUnavailable, exitUnavailable},
+		{"unavailable inside a failed run", errkind.Mark(errkind.Failed, wrap(online.ErrUnavailable)), kindUnavailable, exitUnavailable},
 		{"conflict", wrap(&registry.RevisionConflictError{Planned: 1, Current: 2}), kindConflict, exitUnavailable},
 		{"namespace of another project", wrap(&registry.NamespaceOwnedError{Namespace: "quiver_x", Owner: "a", Project: "x"}), kindProjectConflict, exitProjectConflict},
-		{"failed", failedError{errors.New("job exited 1")}, kindFailed, exitFailed},
+		{"failed", errkind.Mark(errkind.Failed, errors.New("job exited 1")), kindFailed, exitFailed},
 		{"canceled", wrap(context.Canceled), kindCanceled, exitFailed},
 		{"anything else", errors.New("boom"), kindFailed, exitFailed},
 		{"grpc invalid", statusError(status.Error(codes.InvalidArgument, "bad")), kindInvalid, exitInvalid},

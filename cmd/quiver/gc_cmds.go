@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/quiverfs/quiver/internal/errkind"
 	"github.com/quiverfs/quiver/internal/housekeeping"
 	"github.com/quiverfs/quiver/internal/stores"
 	"github.com/quiverfs/quiver/internal/warehouselock"
@@ -86,7 +87,7 @@ dataset create --at a time before now minus --older-than fails, naming the reten
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if olderThan < 0 {
-				return usagef(fmt.Errorf("--older-than %s is negative", olderThan))
+				return usage("--older-than %s is negative", olderThan)
 			}
 			ctx := cmd.Context()
 			cfg, reg, err := a.configAndRegistry(cmd)
@@ -153,7 +154,7 @@ dataset create --at a time before now minus --older-than fails, naming the reten
 					return err
 				}
 				if runErr != nil {
-					return reportedError{failedError{runErr}}
+					return a.reported(errkind.Mark(errkind.Failed, runErr))
 				}
 				return nil
 			}
@@ -172,7 +173,7 @@ dataset create --at a time before now minus --older-than fails, naming the reten
 			tw.Flush()
 			fmt.Fprintf(a.stdout, "%s %d items, %d bytes (retention %s).\n", verb, items, total, olderThan)
 			if runErr != nil {
-				return failedError{runErr}
+				return errkind.Mark(errkind.Failed, runErr)
 			}
 			return nil
 		},

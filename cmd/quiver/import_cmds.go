@@ -17,7 +17,7 @@ func (a *app) importCommand() *cobra.Command {
 		Short: "Convert another feature store's definitions to Quiver YAML",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return usagef(fmt.Errorf("quiver import needs a source: quiver import feast PATH"))
+			return usage("quiver import needs a source: quiver import feast PATH")
 		},
 	}
 	cmd.AddCommand(a.importFeastCommand())

@@ -23,7 +23,7 @@ import (
 func parseKindArg(s string) (definitions.Kind, error) {
 	k, err := definitions.ParseKind(s)
 	if err != nil {
-		return "", usagef(err)
+		return "", usage("%w", err)
 	}
 	return k, nil
 }
@@ -165,7 +165,7 @@ func (a *app) describeCommand() *cobra.Command {
 				return err
 			}
 			if version < 0 {
-				return usagef(fmt.Errorf("--version must be 1 or more, got %d", version))
+				return usage("--version must be 1 or more, got %d", version)
 			}
 			cfg, err := a.config()
 			if err != nil {

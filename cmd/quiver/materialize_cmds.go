@@ -14,6 +14,7 @@ import (
 	"github.com/quiverfs/quiver/definitions"
 	"github.com/quiverfs/quiver/internal/bytesize"
 	"github.com/quiverfs/quiver/internal/config"
+	"github.com/quiverfs/quiver/internal/errkind"
 	"github.com/quiverfs/quiver/internal/stores"
 	"github.com/quiverfs/quiver/internal/warehouselock"
 	"github.com/quiverfs/quiver/materialize"
@@ -34,7 +35,7 @@ func parseTime(flag, s string) (time.Time, error) {
 			return t.UTC(), nil
 		}
 	}
-	return time.Time{}, usagef(fmt.Errorf("--%s %q is not a time; use RFC 3339 (2026-11-01T12:00:00Z), a UTC date (2026-11-01) or now", flag, s))
+	return time.Time{}, usage("--%s %q is not a time; use RFC 3339 (2026-11-01T12:00:00Z), a UTC date (2026-11-01) or now", flag, s)
 }
 
 // materializeEnv is what the materialize commands open.
@@ -120,14 +121,14 @@ func (a *app) openMaterializeEnv(cmd *cobra.Command, env *materializeEnv, names 
 		}
 		if len(env.views) == 0 {
 			env.Close()
-			return nil, invalid(fmt.Errorf("project %q has no feature views in the registry; run quiver apply first", cfg.Project))
+			return nil, errkind.Errorf(errkind.Invalid, "project %q has no feature views in the registry; run quiver apply first", cfg.Project)
 		}
 	}
 	for _, n := range names {
 		v := env.repo.FeatureView(n)
 		if v == nil {
 			env.Close()
-			return nil, invalid(env.repo.UnknownError(definitions.KindFeatureView, n))
+			return nil, env.repo.UnknownError(definitions.KindFeatureView, n)
 		}
 		env.views = append(env.views, v)
 	}
@@ -260,7 +261,7 @@ func (a *app) materializeViews(cmd *cobra.Command, env *materializeEnv, interval
 		if err != nil {
 			r.Error = err.Error()
 			results = append(results, r)
-			failure = failedError{err}
+			failure = err
 			a.cleanupFailedWrite(cmd.Context(), env, iceberg.TableName(iv.View, max(job.Schema.Generation, 1)))
 			break
 		}
@@ -272,7 +273,7 @@ func (a *app) materializeViews(cmd *cobra.Command, env *materializeEnv, interval
 			return err
 		}
 		if failure != nil {
-			return reportedError{failure}
+			return a.reported(failure)
 		}
 		return nil
 	}
@@ -420,13 +421,13 @@ Recovery (see docs/operations.md):
 		RunE: func(cmd *cobra.Command, args []string) error {
 			switch {
 			case onlineOnly && (startS != "" || endS != "" || replaceOnline || resetView != "" || toS != ""):
-				return usagef(errors.New("--online-only takes no --start, --end, --replace-online, --reset-watermark or --to"))
+				return usage("--online-only takes no --start, --end, --replace-online, --reset-watermark or --to")
 			case resetView != "" && (startS != "" || endS != "" || replaceOnline || len(args) > 0 || dryRun):
-				return usagef(errors.New("--reset-watermark VIEW takes only --to T"))
+				return usage("--reset-watermark VIEW takes only --to T")
 			case resetView != "" && toS == "":
-				return usagef(errors.New("--reset-watermark VIEW needs --to T, the time to move the watermark back to"))
+				return usage("--reset-watermark VIEW needs --to T, the time to move the watermark back to")
 			case resetView == "" && toS != "":
-				return usagef(errors.New("--to goes with --reset-watermark VIEW"))
+				return usage("--to goes with --reset-watermark VIEW")
 			}
 			if resetView != "" {
 				to, err := parseTime("to", toS)
@@ -452,7 +453,7 @@ Recovery (see docs/operations.md):
 				return a.syncOnline(cmd, env)
 			}
 			if startS == "" || endS == "" {
-				return usagef(errors.New("materialize needs --start and --end (or --online-only, or --reset-watermark VIEW --to T)"))
+				return usage("materialize needs --start and --end (or --online-only, or --reset-watermark VIEW --to T)")
 			}
 			start, err := parseTime("start", startS)
 			if err != nil {
@@ -463,7 +464,7 @@ Recovery (see docs/operations.md):
 				return err
 			}
 			if !start.Before(end) {
-				return usagef(fmt.Errorf("--start %s is not before --end %s", start.Format(time.RFC3339), end.Format(time.RFC3339)))
+				return usage("--start %s is not before --end %s", start.Format(time.RFC3339), end.Format(time.RFC3339))
 			}
 			env, err := a.openMaterialize(cmd, args, !dryRun)
 			if err != nil {

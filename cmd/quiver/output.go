@@ -69,12 +69,20 @@ func (a *app) writeError(w io.Writer, err error, jsonOut bool) {
 		_ = enc.Encode(errorJSONObject{Error: msg, Kind: kind, ExitCode: code})
 		return
 	}
-	if !isReported(err) {
+	if !a.printed {
 		fmt.Fprintln(w, "quiver: "+msg)
 	}
 	if code == exitUsage {
 		fmt.Fprintln(w, "Run 'quiver --help' for usage.")
 	}
+}
+
+// reported returns err after the command printed its details (a JSON result, the list of
+// definition errors): run then prints nothing more in table output (with -o json it still
+// writes the error object to stderr).
+func (a *app) reported(err error) error {
+	a.printed = true
+	return err
 }
 
 // addSecret records a value that must never be printed (a token, a store password).

@@ -327,8 +327,15 @@ func refuseBreaking(changes []definitions.Change) error {
 		fmt.Fprintf(&b, ": feature view %s then start%s a new generation (the old online rows stop being served and are deleted, the old offline table is dropped unless --keep-data), and quiver materialize fills it again",
 			strings.Join(views, ", "), map[bool]string{true: "s", false: ""}[len(views) == 1])
 	}
-	return codedError{b.String(), definitions.ErrBreakingChange}
+	return &breakingError{b.String()}
 }
+
+// breakingError is apply's refusal of breaking changes; it matches
+// definitions.ErrBreakingChange.
+type breakingError struct{ msg string }
+
+func (e *breakingError) Error() string { return e.msg }
+func (e *breakingError) Unwrap() error { return definitions.ErrBreakingChange }
 
 func compactStrings(s []string) []string {
 	out := s[:0]
@@ -438,7 +445,7 @@ A drop that is interrupted is finished by the next apply.`,
 					return err
 				}
 				if dropErr != nil {
-					return reportedError{dropErr}
+					return a.reported(dropErr)
 				}
 				return nil
 			}

@@ -183,7 +183,7 @@ func (a *app) pushDirect(ctx context.Context, cfg *config.Config, v *ingest.View
 
 func (a *app) pushRemote(ctx context.Context, remote *remoteFlags, view string, b ingest.Batch, batchRows int, out pushOutput) (pushOutput, error) {
 	if batchRows <= 0 {
-		return out, usagef(errors.New("--batch-rows must be at least 1"))
+		return out, usage("--batch-rows must be at least 1")
 	}
 	conn, err := a.dial(remote)
 	if err != nil {

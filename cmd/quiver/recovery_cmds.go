@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -29,7 +28,7 @@ func (a *app) runLease() (time.Duration, error) {
 	}
 	d, err := time.ParseDuration(s)
 	if err != nil || d <= 0 {
-		return 0, usagef(fmt.Errorf("QUIVER_RUN_LEASE=%q is not a positive duration (e.g. 2m, 30s)", s))
+		return 0, usage("QUIVER_RUN_LEASE=%q is not a positive duration (e.g. 2m, 30s)", s)
 	}
 	return d, nil
 }
@@ -104,7 +103,7 @@ func (a *app) syncOnline(cmd *cobra.Command, env *materializeEnv) error {
 		if err != nil {
 			r.Error = err.Error()
 			results = append(results, r)
-			failure = failedError{err}
+			failure = err
 			break
 		}
 		results = append(results, r)
@@ -114,7 +113,7 @@ func (a *app) syncOnline(cmd *cobra.Command, env *materializeEnv) error {
 			return err
 		}
 		if failure != nil {
-			return reportedError{failure}
+			return a.reported(failure)
 		}
 		return nil
 	}
@@ -146,12 +145,7 @@ func (a *app) resetWatermark(cmd *cobra.Command, view string, to time.Time) erro
 	}
 	defer env.Close()
 	from, now, err := materialize.ResetWatermark(cmd.Context(), env.reg, env.cfg.Project, view, to, a.whoAmI())
-	switch {
-	case errors.Is(err, materialize.ErrNotBackwards):
-		return invalid(err)
-	case errors.Is(err, registry.ErrWatermarkNotFound):
-		return invalid(fmt.Errorf("view %q has no watermark yet (never materialized); nothing to reset", view))
-	case err != nil:
+	if err != nil {
 		return err
 	}
 	if a.jsonOutput() {
@@ -168,7 +162,7 @@ func (a *app) onlineCommand() *cobra.Command {
 		Short: "Maintain the online store",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return usagef(errors.New("online needs a subcommand: delete"))
+			return usage("online needs a subcommand: delete")
 		},
 	}
 	cmd.AddCommand(a.onlineDeleteCommand())
@@ -189,7 +183,7 @@ entities again if the offline table still holds rows for them.`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(entities) == 0 {
-				return usagef(errors.New("online delete: give at least one --entity KEY=VALUE"))
+				return usage("online delete: give at least one --entity KEY=VALUE")
 			}
 			ctx := cmd.Context()
 			cfg, err := a.config()
@@ -207,7 +201,7 @@ entities again if the offline table still holds rows for them.`,
 			}
 			fv := applied.Repo.FeatureView(args[0])
 			if fv == nil {
-				return invalid(applied.Repo.UnknownError(definitions.KindFeatureView, args[0]))
+				return applied.Repo.UnknownError(definitions.KindFeatureView, args[0])
 			}
 			var ents []definitions.Entity
 			for _, n := range fv.Entities {
@@ -215,11 +209,11 @@ entities again if the offline table still holds rows for them.`,
 			}
 			v, err := online.NewView(cfg.Project, fv, ents)
 			if err != nil {
-				return invalid(err)
+				return err
 			}
 			keys, desc, err := materialize.ParseEntityKeys(v, entities)
 			if err != nil {
-				return invalid(err)
+				return err
 			}
 			store, err := stores.OpenOnline(ctx, cfg)
 			if err != nil {

@@ -8,8 +8,6 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"errors"
-	"fmt"
 	"net"
 	"os"
 
@@ -17,6 +15,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/quiverfs/quiver/internal/errkind"
 )
 
 // envToken is the environment variable that holds the bearer token when --token is not given.
@@ -47,7 +47,7 @@ func (a *app) addRemoteFlags(cmd *cobra.Command, r *remoteFlags, serverUsage str
 // sent with every call; over plaintext only to a loopback address.
 func (a *app) dial(r *remoteFlags) (*grpc.ClientConn, error) {
 	if r.server == "" {
-		return nil, usagef(errors.New("give --server HOST:PORT"))
+		return nil, usage("give --server HOST:PORT")
 	}
 	token := r.token
 	if token == "" {
@@ -55,7 +55,7 @@ func (a *app) dial(r *remoteFlags) (*grpc.ClientConn, error) {
 	}
 	a.addSecret(token)
 	if (r.cert == "") != (r.key == "") {
-		return nil, usagef(errors.New("--tls-cert and --tls-key go together: give both for mutual TLS, or neither"))
+		return nil, usage("--tls-cert and --tls-key go together: give both for mutual TLS, or neither")
 	}
 	useTLS := r.useTLS || r.ca != "" || r.cert != ""
 	var creds credentials.TransportCredentials
@@ -67,7 +67,7 @@ func (a *app) dial(r *remoteFlags) (*grpc.ClientConn, error) {
 		creds = credentials.NewTLS(cfg)
 	} else {
 		if token != "" && !isLoopback(r.server) {
-			return nil, usagef(fmt.Errorf("refusing to send a token in plaintext to %s: connect with TLS (--tls or --tls-ca FILE)", r.server))
+			return nil, usage("refusing to send a token in plaintext to %s: connect with TLS (--tls or --tls-ca FILE)", r.server)
 		}
 		creds = insecure.NewCredentials()
 	}
@@ -77,7 +77,7 @@ func (a *app) dial(r *remoteFlags) (*grpc.ClientConn, error) {
 	}
 	conn, err := grpc.NewClient(r.server, opts...)
 	if err != nil {
-		return nil, usagef(fmt.Errorf("--server %q: %w", r.server, err))
+		return nil, usage("--server %q: %w", r.server, err)
 	}
 	return conn, nil
 }
@@ -87,18 +87,18 @@ func (r *remoteFlags) tlsConfig() (*tls.Config, error) {
 	if r.ca != "" {
 		pem, err := os.ReadFile(r.ca)
 		if err != nil {
-			return nil, invalid(fmt.Errorf("--tls-ca: %w", err))
+			return nil, errkind.Errorf(errkind.Invalid, "--tls-ca: %w", err)
 		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(pem) {
-			return nil, invalid(fmt.Errorf("--tls-ca %s: no PEM certificates in the file", r.ca))
+			return nil, errkind.Errorf(errkind.Invalid, "--tls-ca %s: no PEM certificates in the file", r.ca)
 		}
 		cfg.RootCAs = pool
 	}
 	if r.cert != "" {
 		pair, err := tls.LoadX509KeyPair(r.cert, r.key)
 		if err != nil {
-			return nil, invalid(fmt.Errorf("--tls-cert %s / --tls-key %s: %w", r.cert, r.key, err))
+			return nil, errkind.Errorf(errkind.Invalid, "--tls-cert %s / --tls-key %s: %w", r.cert, r.key, err)
 		}
 		cfg.Certificates = []tls.Certificate{pair}
 	}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/quiverfs/quiver/definitions"
 	"github.com/quiverfs/quiver/internal/config"
+	"github.com/quiverfs/quiver/internal/errkind"
 	"github.com/quiverfs/quiver/registry"
 	"github.com/quiverfs/quiver/registry/open"
 )
@@ -30,6 +30,9 @@ type app struct {
 	getenv func(string) string
 	// secrets are values no output may show (store passwords, tokens); see scrub.
 	secrets []string
+
+	// printed: the command printed the details of the error it returns (reported).
+	printed bool
 
 	logOnce sync.Once
 	log     *slog.Logger // see logger
@@ -54,18 +57,18 @@ predictions over gRPC.`,
 			for _, c := range cmd.Commands() {
 				names = append(names, c.Name())
 			}
-			return usagef(fmt.Errorf("unknown command %q%s", args[0], definitions.Suggest(args[0], names)))
+			return usage("unknown command %q%s", args[0], definitions.Suggest(args[0], names))
 		},
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
 			if a.output != "table" && a.output != "json" {
-				return usagef(fmt.Errorf("invalid -o %q; valid: table, json", a.output))
+				return usage("invalid -o %q; valid: table, json", a.output)
 			}
 			return nil
 		},
 	}
 	root.PersistentFlags().StringVarP(&a.dir, "dir", "C", ".", "the feature repo directory")
 	root.PersistentFlags().StringVarP(&a.output, "output", "o", "table", "output format: table or json")
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usagef(err) })
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return errkind.Mark(errkind.Usage, err) })
 	root.AddCommand(
 		a.initCommand(),
 		a.validateCommand(),
@@ -108,7 +111,7 @@ func wrapArgs(c *cobra.Command) {
 		check := c.Args
 		c.Args = func(cmd *cobra.Command, args []string) error {
 			if err := check(cmd, args); err != nil {
-				return usagef(fmt.Errorf("%s: %w", cmd.CommandPath(), err))
+				return usage("%s: %w", cmd.CommandPath(), err)
 			}
 			return nil
 		}

@@ -5,7 +5,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"runtime/debug"
@@ -23,6 +22,7 @@ import (
 	"github.com/quiverfs/quiver/definitions"
 	"github.com/quiverfs/quiver/internal/bytesize"
 	"github.com/quiverfs/quiver/internal/config"
+	"github.com/quiverfs/quiver/internal/errkind"
 	"github.com/quiverfs/quiver/internal/stores"
 	pb "github.com/quiverfs/quiver/proto/quiver/serving/v1"
 	"github.com/quiverfs/quiver/registry"
@@ -203,7 +203,7 @@ machine (a GPU host, say). See docs/serving.md.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if len(models) == 0 {
-				return usagef(errors.New("serve-model: give at least one --model NAME=FILE.onnx"))
+				return usage("serve-model: give at least one --model NAME=FILE.onnx")
 			}
 			var served []oip.ServedModel
 			defer func() {
@@ -214,7 +214,7 @@ machine (a GPU host, say). See docs/serving.md.`,
 			for _, spec := range models {
 				name, path, ok := strings.Cut(spec, "=")
 				if !ok || name == "" || path == "" {
-					return usagef(fmt.Errorf("--model %q: want NAME=FILE.onnx", spec))
+					return usage("--model %q: want NAME=FILE.onnx", spec)
 				}
 				m, err := onnx.Open(path, ox.options())
 				if err != nil {
@@ -257,17 +257,17 @@ features read request fields: give them with --request NAME=VALUE, once per row.
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if (service == "") == (len(features) == 0) {
-				return usagef(errors.New("get-online: give either --service or --feature"))
+				return usage("get-online: give either --service or --feature")
 			}
 			if len(entities) == 0 {
-				return usagef(errors.New("get-online: give at least one --entity KEY=VALUE"))
+				return usage("get-online: give at least one --entity KEY=VALUE")
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
 			defer cancel()
 			req := &pb.GetOnlineFeaturesRequest{FullFeatureNames: fullNames}
 			reqCtx, err := serving.ParseUntyped("request", request)
 			if err != nil {
-				return invalid(err)
+				return err
 			}
 			req.RequestContext = reqCtx
 			if service != "" {
@@ -282,7 +282,7 @@ features read request fields: give them with --request NAME=VALUE, once per row.
 			if remote.server != "" {
 				ents, err := serving.ParseUntyped("entity", entities)
 				if err != nil {
-					return invalid(err)
+					return err
 				}
 				req.Entities = ents
 				conn, err := a.dial(&remote)
@@ -348,7 +348,7 @@ func (a *app) entityFlags(ctx context.Context, flags []string) (*config.Config, 
 	ents, err := serving.ParseEntities(defs, flags)
 	if err != nil {
 		reg.Close()
-		return nil, nil, nil, invalid(err)
+		return nil, nil, nil, err
 	}
 	return cfg, reg, ents, nil
 }
@@ -376,15 +376,15 @@ they are written (42 int, 0.5 float, true bool, "42" or anything else string).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if remote.server == "" || modelRef == "" || len(entities) == 0 {
-				return usagef(errors.New("predict needs --server, --model and at least one --entity KEY=VALUE"))
+				return usage("predict needs --server, --model and at least one --entity KEY=VALUE")
 			}
 			ents, err := serving.ParseUntyped("entity", entities)
 			if err != nil {
-				return invalid(err)
+				return err
 			}
 			reqCtx, err := serving.ParseUntyped("request", request)
 			if err != nil {
-				return invalid(err)
+				return err
 			}
 			name, version, alias := training.ParseModelRef(modelRef)
 			ref := &pb.ModelRef{Name: name}
@@ -450,7 +450,7 @@ func (a *app) healthCommand() *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if remote.server == "" {
-				return usagef(errors.New("health needs --server HOST:PORT"))
+				return usage("health needs --server HOST:PORT")
 			}
 			server := remote.server
 			conn, err := a.dial(&remote)
@@ -476,9 +476,9 @@ func (a *app) healthCommand() *cobra.Command {
 						if c := status.Code(err); c == codes.Unauthenticated || c == codes.PermissionDenied {
 							return statusError(err)
 						}
-						return codedError{fmt.Sprintf("%s: %v", server, status.Convert(err).Message()), registry.ErrUnavailable}
+						return errkind.Errorf(errkind.Unavailable, "%s: %v", server, status.Convert(err).Message())
 					}
-					return codedError{fmt.Sprintf("%s: %s", server, resp.GetStatus()), registry.ErrUnavailable}
+					return errkind.Errorf(errkind.Unavailable, "%s: %s", server, resp.GetStatus())
 				}
 				time.Sleep(100 * time.Millisecond)
 			}

@@ -64,7 +64,7 @@ of the project) only with --count-online.`,
 				for _, n := range names {
 					v := repo.FeatureView(n)
 					if v == nil {
-						return invalid(repo.UnknownError(definitions.KindFeatureView, n))
+						return repo.UnknownError(definitions.KindFeatureView, n)
 					}
 					views = append(views, v)
 				}

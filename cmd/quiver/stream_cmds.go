@@ -20,6 +20,7 @@ import (
 	"github.com/quiverfs/quiver/definitions"
 	"github.com/quiverfs/quiver/ingest"
 	"github.com/quiverfs/quiver/ingest/stream"
+	"github.com/quiverfs/quiver/internal/errkind"
 	"github.com/quiverfs/quiver/internal/stores"
 	"github.com/quiverfs/quiver/internal/warehouselock"
 	"github.com/quiverfs/quiver/online"
@@ -76,16 +77,16 @@ for it and stops with an error (exit code 4).`,
 					}
 				}
 				if len(views) == 0 {
-					return invalid(fmt.Errorf("project %q has no feature view on a kafka source", cfg.Project))
+					return errkind.Errorf(errkind.Invalid, "project %q has no feature view on a kafka source", cfg.Project)
 				}
 			}
 			for _, n := range names {
 				v := repo.FeatureView(n)
 				if v == nil {
-					return invalid(repo.UnknownError(definitions.KindFeatureView, n))
+					return repo.UnknownError(definitions.KindFeatureView, n)
 				}
 				if repo.Source(v.Source).Kafka == nil {
-					return invalid(fmt.Errorf("feature view %q: its source %q is not a kafka source", n, v.Source))
+					return errkind.Errorf(errkind.Invalid, "feature view %q: its source %q is not a kafka source", n, v.Source)
 				}
 				views = append(views, v)
 			}
@@ -110,7 +111,7 @@ for it and stops with an error (exit code 4).`,
 				return err
 			}
 			if refresh <= 0 {
-				return usagef(errors.New("--refresh must be positive"))
+				return usage("--refresh must be positive")
 			}
 			opts.Logger = a.logger()
 			opts.Lock = func(ctx context.Context) (func(), error) { return warehouselock.Shared(ctx, cfg.Offline.Warehouse) }
@@ -215,7 +216,7 @@ func (w *defsWatcher) check(ctx context.Context) {
 		if c != nil {
 			c.Abandon()
 		}
-		w.fatal = failedError{err}
+		w.fatal = errkind.Mark(errkind.Failed, err)
 		close(w.failed)
 	}
 	consumed := map[string]bool{}

@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"maps"
 	"math"
@@ -21,6 +20,7 @@ import (
 
 	"github.com/quiverfs/quiver/definitions"
 	"github.com/quiverfs/quiver/internal/config"
+	"github.com/quiverfs/quiver/internal/errkind"
 	"github.com/quiverfs/quiver/internal/stores"
 	"github.com/quiverfs/quiver/internal/warehouselock"
 	"github.com/quiverfs/quiver/registry"
@@ -74,18 +74,18 @@ retries, and with register_model registers the model file it wrote as a new mode
 			for _, p := range params {
 				k, v, ok := strings.Cut(p, "=")
 				if !ok || k == "" {
-					return usagef(fmt.Errorf("--param %q: want NAME=VALUE", p))
+					return usage("--param %q: want NAME=VALUE", p)
 				}
 				overrides[k] = v
 			}
 			if backend != "local" && backend != "kubernetes" {
-				return usagef(fmt.Errorf("--backend %q: valid backends: local, kubernetes", backend))
+				return usage("--backend %q: valid backends: local, kubernetes", backend)
 			}
 			if backend == "kubernetes" && !dryRun {
-				return usagef(errors.New("--backend kubernetes renders the Job manifest only in this build: add --dry-run and apply it with kubectl apply -f -"))
+				return usage("--backend kubernetes renders the Job manifest only in this build: add --dry-run and apply it with kubectl apply -f -")
 			}
 			if datasetRef != "" && entities != "" {
-				return usagef(errors.New("give --dataset or --entities, not both"))
+				return usage("give --dataset or --entities, not both")
 			}
 			cfg, reg, err := a.configAndRegistry(cmd)
 			if err != nil {
@@ -100,7 +100,7 @@ retries, and with register_model registers the model file it wrote as a new mode
 			repo := applied.Repo
 			job := repo.TrainingJob(args[0])
 			if job == nil {
-				return invalid(repo.UnknownError(definitions.KindTrainingJob, args[0]))
+				return repo.UnknownError(definitions.KindTrainingJob, args[0])
 			}
 			var model *definitions.Model
 			if job.RegisterModel != "" {
@@ -108,7 +108,7 @@ retries, and with register_model registers the model file it wrote as a new mode
 			}
 			resolved, err := training.ResolveParams(job, overrides)
 			if err != nil {
-				return invalid(err)
+				return err
 			}
 
 			var k8s training.KubernetesJob
@@ -122,7 +122,7 @@ retries, and with register_model registers the model file it wrote as a new mode
 					OutputURI: filepath.Join(training.ProjectDir(cfg.Offline.Warehouse, cfg.Project), "runs", runID, "output"),
 				}
 				if err := training.ValidateKubernetesJob(k8s); err != nil {
-					return invalid(err)
+					return err
 				}
 			}
 			ds, dsDir, err := a.trainDataset(cmd, cfg, reg, repo, job, datasetRef, entities, dryRun)
@@ -154,7 +154,7 @@ retries, and with register_model registers the model file it wrote as a new mode
 				}
 				manifest, err := training.RenderKubernetesJob(k8s)
 				if err != nil {
-					return invalid(err)
+					return err
 				}
 				if a.jsonOutput() {
 					return a.printJSON(map[string]any{"dry_run": true, "backend": backend, "run_id": k8s.RunID, "manifest": string(manifest)})
@@ -199,12 +199,6 @@ retries, and with register_model registers the model file it wrote as a new mode
 				TempDir: a.getenv("TMPDIR"), Supervisor: supervisor,
 			})
 			if err != nil {
-				switch {
-				case errors.Is(err, training.ErrInvalidInput), errors.Is(err, training.ErrInvalidJob), errors.Is(err, training.ErrGPUs):
-					return invalid(err)
-				case run.ID != "":
-					return failedError{err}
-				}
 				return err
 			}
 			summaries, _ := reg.MetricSummaries(ctx, run.ID)
@@ -282,13 +276,13 @@ func (a *app) trainDataset(cmd *cobra.Command, cfg *config.Config, reg registry.
 		case job.Entities != nil && job.Entities.Path != "":
 			p, err := definitions.PathPolicy{Root: cfg.Root, Allowed: cfg.AllowedPaths}.Resolve(job.Entities.Path)
 			if err != nil {
-				return registry.Dataset{}, "", invalid(fmt.Errorf("training job %q entities: %w", job.Name, err))
+				return registry.Dataset{}, "", errkind.Errorf(errkind.Invalid, "training job %q entities: %w", job.Name, err)
 			}
 			entities = p
 		case job.Entities != nil && job.Entities.SQL != "":
-			return registry.Dataset{}, "", usagef(fmt.Errorf("training job %q reads its entities with SQL, which needs the Trino engine this build does not have; pass --entities FILE or --dataset NAME@vN", job.Name))
+			return registry.Dataset{}, "", usage("training job %q reads its entities with SQL, which needs the Trino engine this build does not have; pass --entities FILE or --dataset NAME@vN", job.Name)
 		default:
-			return registry.Dataset{}, "", usagef(fmt.Errorf("training job %q declares no entities: input; pass --entities FILE or --dataset NAME@vN", job.Name))
+			return registry.Dataset{}, "", usage("training job %q declares no entities: input; pass --entities FILE or --dataset NAME@vN", job.Name)
 		}
 	} else if abs, err := filepath.Abs(entities); err == nil {
 		entities = abs
@@ -297,7 +291,7 @@ func (a *app) trainDataset(cmd *cobra.Command, cfg *config.Config, reg registry.
 		// A dry run builds nothing: it checks that the entity rows are there and names the
 		// dataset the run would build or reuse.
 		if _, err := os.Stat(entities); err != nil {
-			return registry.Dataset{}, "", invalid(fmt.Errorf("training job %q entities: %w", job.Name, err))
+			return registry.Dataset{}, "", errkind.Errorf(errkind.Invalid, "training job %q entities: %w", job.Name, err)
 		}
 		return registry.Dataset{Name: job.Name}, training.DatasetsDir(cfg.Offline.Warehouse, cfg.Project), nil
 	}
@@ -316,12 +310,10 @@ func (a *app) trainDataset(cmd *cobra.Command, cfg *config.Config, reg registry.
 		Warehouse: cfg.Offline.Warehouse, QuiverVersion: quiverVersion(), CreatedBy: a.whoAmI(),
 	})
 	switch {
-	case errors.Is(err, training.ErrReused):
-		fmt.Fprintf(a.stderr, "Dataset cache hit: reusing %s@v%d (content id %s), built from the same inputs.\n", res.Dataset.Name, res.Dataset.Version, shortID(res.Dataset.ContentID))
-	case errors.Is(err, training.ErrInvalidInput):
-		return registry.Dataset{}, "", invalid(err)
 	case err != nil:
 		return registry.Dataset{}, "", err
+	case res.Reused:
+		fmt.Fprintf(a.stderr, "Dataset cache hit: reusing %s@v%d (content id %s), built from the same inputs.\n", res.Dataset.Name, res.Dataset.Version, shortID(res.Dataset.ContentID))
 	default:
 		fmt.Fprintf(a.stderr, "Built dataset %s@v%d: %d rows (content id %s).\n", res.Dataset.Name, res.Dataset.Version, res.Dataset.Rows, shortID(res.Dataset.ContentID))
 	}
@@ -334,7 +326,7 @@ func (a *app) runsCommand() *cobra.Command {
 		Short: "List and show training runs",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return usagef(errors.New("runs needs a subcommand: list, show"))
+			return usage("runs needs a subcommand: list, show")
 		},
 	}
 	var job, kind string
@@ -349,7 +341,7 @@ alive on this host is killed.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if kind != "training" && kind != "materialization" {
-				return usagef(fmt.Errorf("--kind %q: valid kinds: training, materialization", kind))
+				return usage("--kind %q: valid kinds: training, materialization", kind)
 			}
 			cfg, reg, err := a.configAndRegistry(cmd)
 			if err != nil {
@@ -536,7 +528,7 @@ func (a *app) modelsCommand() *cobra.Command {
 		Short: "List, show and alias registered model versions",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return usagef(errors.New("models needs a subcommand: list, show, alias"))
+			return usage("models needs a subcommand: list, show, alias")
 		},
 	}
 	list := &cobra.Command{
@@ -640,10 +632,10 @@ func (a *app) modelsCommand() *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			version, err := strconv.Atoi(strings.TrimPrefix(args[1], "v"))
 			if err != nil || version < 1 {
-				return usagef(fmt.Errorf("VERSION %q: want a version number like 3 or v3", args[1]))
+				return usage("VERSION %q: want a version number like 3 or v3", args[1])
 			}
 			if err := registry.CheckAliasName(args[2]); err != nil {
-				return invalid(err)
+				return err
 			}
 			cfg, reg, err := a.configAndRegistry(cmd)
 			if err != nil {

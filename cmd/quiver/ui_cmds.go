@@ -50,7 +50,7 @@ See docs/ui.md.`,
 				return err
 			}
 			if !sc.AuthEnabled() && !ui.IsLoopback(addr) && !allowUnauth {
-				return usagef(fmt.Errorf("ui: --addr %s is not a loopback address and no authentication is configured in the serving: section of %s; configure it, listen on 127.0.0.1, or give --allow-unauthenticated (anyone who reaches it reads the whole registry)", addr, config.FileName))
+				return usage("ui: --addr %s is not a loopback address and no authentication is configured in the serving: section of %s; configure it, listen on 127.0.0.1, or give --allow-unauthenticated (anyone who reaches it reads the whole registry)", addr, config.FileName)
 			}
 			tlsConfig, err := auth.ServerTLS(sc.TLS)
 			if err != nil {

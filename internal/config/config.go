@@ -14,6 +14,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/quiverfs/quiver/definitions"
+	"github.com/quiverfs/quiver/internal/errkind"
 	"github.com/quiverfs/quiver/internal/redact"
 )
 
@@ -21,7 +22,7 @@ import (
 const FileName = "quiver.yaml"
 
 // ErrNoRepo is returned when the directory has no quiver.yaml.
-var ErrNoRepo = errors.New("not a feature repo")
+var ErrNoRepo = errkind.New(errkind.Invalid, "not a feature repo")
 
 // Environment variables that override quiver.yaml.
 const (

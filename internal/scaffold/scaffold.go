@@ -4,7 +4,6 @@
 package scaffold
 
 import (
-	"errors"
 	"fmt"
 	"io/fs"
 	"math"
@@ -22,10 +21,11 @@ import (
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 
 	"github.com/quiverfs/quiver/examples/shop"
+	"github.com/quiverfs/quiver/internal/errkind"
 )
 
 // ErrExists is returned when the target directory already holds a feature repo.
-var ErrExists = errors.New("feature repo already exists")
+var ErrExists = errkind.New(errkind.Usage, "feature repo already exists")
 
 // Options tunes the generated repo.
 type Options struct {

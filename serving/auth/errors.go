@@ -1,11 +1,11 @@
 package auth
 
 import (
-	"errors"
 	"fmt"
 	"strconv"
 
 	"github.com/quiverfs/quiver/definitions"
+	"github.com/quiverfs/quiver/internal/errkind"
 )
 
 // Sentinel errors. Callers test them with errors.Is; the gRPC and HTTP edges map them to
@@ -13,10 +13,10 @@ import (
 var (
 	// ErrUnauthenticated: the caller sent no credentials, or credentials that do not verify
 	// (a bad, expired or foreign token; an unknown API token).
-	ErrUnauthenticated = errors.New("unauthenticated")
+	ErrUnauthenticated = errkind.New(errkind.Unauthenticated, "unauthenticated")
 	// ErrPermissionDenied: the caller is authenticated but the policy grants it nothing that
 	// covers the resource asked for.
-	ErrPermissionDenied = errors.New("permission denied")
+	ErrPermissionDenied = errkind.New(errkind.PermissionDenied, "permission denied")
 	// ErrConfig: the serving: section, the policy, or a file it names is invalid or
 	// unreadable. It wraps definitions.ErrInvalid, so the CLI exits 1.
 	ErrConfig error = &kindSentinel{"invalid serving configuration", definitions.ErrInvalid}

@@ -6,20 +6,21 @@ package model
 
 import (
 	"context"
-	"errors"
 	"fmt"
+
+	"github.com/quiverfs/quiver/internal/errkind"
 )
 
 // Sentinel errors; runtimes wrap them with %w so serving can map them to gRPC codes.
 var (
 	// ErrNotFound: the model, version or alias does not exist.
-	ErrNotFound = errors.New("model not found")
+	ErrNotFound = errkind.New(errkind.NotFound, "model not found")
 	// ErrInvalidInput: the input does not fit the model (wrong width, unsupported type).
-	ErrInvalidInput = errors.New("invalid model input")
+	ErrInvalidInput = errkind.New(errkind.Precondition, "invalid model input")
 	// ErrUnavailable: the runtime cannot run now (remote server down, library missing).
-	ErrUnavailable = errors.New("model runtime unavailable")
+	ErrUnavailable = errkind.New(errkind.Unavailable, "model runtime unavailable")
 	// ErrClosed: the model was used after Close.
-	ErrClosed = errors.New("model closed")
+	ErrClosed = errkind.New(errkind.Unavailable, "model closed")
 )
 
 // Batch is a model's input: Rows rows of len(Features) values each, row-major in Data, in
