@@ -1,26 +1,16 @@
 package ingest
 
 import (
-	"fmt"
 	"sort"
 	"strings"
 
+	"github.com/quiverfs/quiver/catalog"
 	"github.com/quiverfs/quiver/definitions"
-	"github.com/quiverfs/quiver/offline"
-	"github.com/quiverfs/quiver/online"
 )
 
-// View is a push-enabled feature view as ingestion needs it.
-type View struct {
-	Name string
-	// Schema is the canonical schema, Generation set to the view's current generation.
-	Schema offline.ViewSchema
-	// Online is the view in the online store; nil for a view with online: false.
-	Online *online.View
-	// Fields name the columns of pushed files that hold the event and created times (the
-	// source's timestamp_field and created_timestamp_field).
-	Fields offline.Fields
-}
+// View is a feature view as ingestion writes it: the catalog's resolved view (its canonical
+// schema at its current generation, its online view, the source's timestamp fields).
+type View struct{ *catalog.View }
 
 // Views looks up push-enabled views by name.
 type Views interface {
@@ -33,6 +23,8 @@ type ViewSet struct {
 	views map[string]*View
 	all   []string
 	other map[string]bool // applied views that are not push views
+	// revision is the catalog revision of the views (0: not of a snapshot).
+	revision int64
 }
 
 // View implements Views.
@@ -53,54 +45,50 @@ func (s *ViewSet) View(name string) (*View, error) {
 // Names lists the push views, sorted.
 func (s *ViewSet) Names() []string { return s.all }
 
-// NewViewSet resolves the push views of a repository. generation gives each view's current
+// Revision is the catalog revision the set was made of (0 when not made of a snapshot).
+func (s *ViewSet) Revision() int64 { return s.revision }
+
+// ViewSetOf is the push views (those of a push or kafka source) of a catalog snapshot.
+func ViewSetOf(snap *catalog.Snapshot) *ViewSet {
+	views, _ := snap.Views() // every view of a snapshot is resolved
+	set := newViewSet(views)
+	set.revision = snap.Revision
+	return set
+}
+
+// NewViewSet resolves the push views of a repository; generation gives each view's current
 // definition generation.
 func NewViewSet(project string, repo *definitions.Repo, generation func(view string) int) (*ViewSet, error) {
-	set := &ViewSet{views: map[string]*View{}, other: map[string]bool{}}
+	views := make([]*catalog.View, 0, len(repo.FeatureViews))
 	for _, fv := range repo.FeatureViews {
-		src := repo.Source(fv.Source)
-		if !src.IsPush() {
-			set.other[fv.Name] = true
-			continue
-		}
-		v, err := NewView(project, repo, fv, generation(fv.Name))
+		v, err := catalog.NewView(project, repo, fv, generation(fv.Name), catalog.Ref{})
 		if err != nil {
 			return nil, err
 		}
-		set.views[fv.Name] = v
-		set.all = append(set.all, fv.Name)
+		views = append(views, v)
+	}
+	return newViewSet(views), nil
+}
+
+func newViewSet(views []*catalog.View) *ViewSet {
+	set := &ViewSet{views: map[string]*View{}, other: map[string]bool{}}
+	for _, v := range views {
+		if !v.Push() {
+			set.other[v.Name] = true
+			continue
+		}
+		set.views[v.Name] = &View{v}
+		set.all = append(set.all, v.Name)
 	}
 	sort.Strings(set.all)
-	return set, nil
+	return set
 }
 
 // NewView resolves one view of a repository for ingestion at the given generation.
 func NewView(project string, repo *definitions.Repo, fv *definitions.FeatureView, generation int) (*View, error) {
-	entities := map[string]*definitions.Entity{}
-	var ents []definitions.Entity
-	for _, name := range fv.Entities {
-		e := repo.Entity(name)
-		if e == nil {
-			return nil, fmt.Errorf("view %q: entity %q: %w", fv.Name, name, definitions.ErrInvalid)
-		}
-		entities[name] = e
-		ents = append(ents, *e)
-	}
-	vs, err := offline.NewViewSchema(fv, entities)
+	v, err := catalog.NewView(project, repo, fv, generation, catalog.Ref{})
 	if err != nil {
 		return nil, err
 	}
-	vs.Generation = max(generation, 1)
-	v := &View{Name: fv.Name, Schema: vs}
-	if src := repo.Source(fv.Source); src != nil {
-		v.Fields = offline.Fields{Timestamp: src.TimestampField, Created: src.CreatedTimestampField}
-	}
-	if fv.Online {
-		ov, err := online.NewView(project, fv, ents)
-		if err != nil {
-			return nil, err
-		}
-		v.Online = ov.WithGeneration(vs.Generation)
-	}
-	return v, nil
+	return &View{v}, nil
 }

@@ -60,6 +60,25 @@ type DefinitionReader interface {
 	// project that has moved past generation 1, by name (GenerationStore). A view not in the
 	// map is at generation 1; use Generation to read it.
 	Generations(ctx context.Context, project string) (map[string]int, error)
+	// ReadApplied reads what a project has applied — its revision, the latest version of
+	// every live object (as ListObjects with no kind) and its views' generations — in one
+	// consistent read: an apply is wholly in it or not at all, so the objects are those of
+	// the revision and the generations theirs. An unknown project gives revision 0 and no
+	// objects.
+	ReadApplied(ctx context.Context, project string) (AppliedState, error)
+}
+
+// AppliedState is a project's applied definitions as the registry holds them at one
+// revision (DefinitionReader.ReadApplied); package catalog decodes it.
+type AppliedState struct {
+	Project  string
+	Revision int64
+	// Objects are the latest version of every live object, by kind (in definitions.Kinds
+	// order) then name.
+	Objects []ObjectVersion
+	// Generations are the views' definition generations past the first, by name
+	// (Generation reads them).
+	Generations map[string]int
 }
 
 // DefinitionWriter applies definition changes.

@@ -75,12 +75,12 @@ func planRead(d *Definitions, features []definitions.ResolvedFeature, fullNames 
 	addRead := func(fv *definitions.FeatureView, feat string) (pos, error) {
 		vi, ok := viewIdx[fv.Name]
 		if !ok {
+			if !fv.Online {
+				return pos{}, tagf(ErrPrecondition, "feature view %q is not online (online: false); it cannot be served", fv.Name)
+			}
 			v := d.View(fv.Name)
 			if v == nil {
 				return pos{}, tag(ErrUnknown, d.Repo.UnknownError(definitions.KindFeatureView, fv.Name))
-			}
-			if !fv.Online {
-				return pos{}, tagf(ErrPrecondition, "feature view %q is not online (online: false); it cannot be served", fv.Name)
 			}
 			vi = len(p.views)
 			viewIdx[fv.Name] = vi

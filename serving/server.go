@@ -2,8 +2,8 @@
 // predictions made from those features through a model runtime (Predict), with standard
 // health checking, server reflection and Prometheus metrics.
 //
-// The server reads definitions from the registry and swaps in new ones when the project's
-// registry revision changes; it reads features from an online.Reader in one call per request;
+// The server serves one catalog snapshot of the project's definitions at a time and swaps
+// in the next when its catalog.Watcher finds a new revision; it reads features from an online.Reader in one call per request;
 // it runs models through serving/model runtimes. Requests are converted from wire types to
 // domain types in the handlers; every error reaches the client through statusOf.
 package serving
@@ -34,9 +34,9 @@ import (
 	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/status"
 
+	"github.com/quiverfs/quiver/catalog"
 	"github.com/quiverfs/quiver/online"
 	pb "github.com/quiverfs/quiver/proto/quiver/serving/v1"
-	"github.com/quiverfs/quiver/registry"
 	"github.com/quiverfs/quiver/serving/auth"
 	"github.com/quiverfs/quiver/serving/model"
 )
@@ -61,8 +61,13 @@ const ServiceName = "quiver.serving.v1.FeatureServing"
 type Options struct {
 	// Project whose definitions are served.
 	Project string
-	// Registry is where definitions are read from (and polled for new revisions).
-	Registry registry.DefinitionReader
+	// Registry is where definitions are read from, and polled for new revisions by the
+	// server's own catalog watcher, when Watcher is nil.
+	Registry catalog.Reader
+	// Watcher, when set, is the process's catalog watcher: the server serves its current
+	// snapshot and follows it to every new one. Its owner runs it (RefreshInterval is then
+	// unused), so that everything the process serves or writes moves to a revision together.
+	Watcher *catalog.Watcher
 	// Store is the online store features are read from. The server does not close it.
 	Store online.Reader
 
@@ -93,7 +98,8 @@ type Options struct {
 	// TLSCertFile and TLSKeyFile, when both set, make the gRPC and HTTP/JSON servers speak TLS.
 	TLSCertFile, TLSKeyFile string
 
-	// RefreshInterval is how often the registry revision is polled. Default 10s.
+	// RefreshInterval is how often the server's own watcher (no Watcher given) polls the
+	// registry revision. Default 10s.
 	RefreshInterval time.Duration
 	// MaxEntityRows bounds the entity rows of one request. Default 1000.
 	MaxEntityRows int
@@ -204,8 +210,11 @@ type Server struct {
 	grpc    *grpc.Server
 	health  *health.Server
 	tls     *tls.Config // nil: plaintext
-	served  atomic.Bool
-	hooks   testHooks
+	watcher *catalog.Watcher
+	// ownWatcher: the server made watcher and runs it in Serve.
+	ownWatcher bool
+	served     atomic.Bool
+	hooks      testHooks
 }
 
 // testHooks are called where tests need to hold a request (export_test.go sets them before
@@ -223,8 +232,8 @@ func NewServer(ctx context.Context, opts Options) (*Server, error) {
 	switch {
 	case opts.Project == "":
 		return nil, errors.New("serving: a project is required")
-	case opts.Registry == nil:
-		return nil, errors.New("serving: a registry is required")
+	case opts.Registry == nil && opts.Watcher == nil:
+		return nil, errors.New("serving: a registry or a catalog watcher is required")
 	case opts.Store == nil:
 		return nil, errors.New("serving: an online store is required")
 	}
@@ -251,12 +260,24 @@ func NewServer(ctx context.Context, opts Options) (*Server, error) {
 	}
 	s := &Server{opts: opts, log: opts.Logger, metrics: m, gate: newGate(int64(opts.MaxInflightRequestBytes), m)}
 	s.models = newModelCache(opts.Models, s.log)
-	lctx, cancel := context.WithTimeout(ctx, opts.StartupTimeout)
-	err = refreshOnce(lctx, &s.defs, opts.Registry, opts.Project, s.log, m, nil)
-	cancel()
-	if err != nil {
-		return nil, fmt.Errorf("serving: load definitions of project %q: %w", opts.Project, err)
+	s.watcher = opts.Watcher
+	if s.watcher == nil {
+		lctx, cancel := context.WithTimeout(ctx, opts.StartupTimeout)
+		snap, err := catalog.Load(lctx, opts.Registry, opts.Project)
+		cancel()
+		if err != nil {
+			return nil, fmt.Errorf("serving: load definitions of project %q: %w", opts.Project, err)
+		}
+		s.watcher = catalog.NewWatcher(opts.Registry, snap, catalog.WatcherOptions{Interval: opts.RefreshInterval, Logger: s.log,
+			OnError: func(error) { m.refreshErrors.Inc() }})
+		s.ownWatcher = true
 	}
+	d, err := FromCatalog(s.watcher.Current())
+	if err != nil {
+		return nil, fmt.Errorf("serving: definitions of project %q: %w", opts.Project, err)
+	}
+	s.defs.cur.Store(d)
+	m.revision.Set(float64(d.Revision))
 
 	// sizeInterceptor comes first: it takes the entry the codec recorded for a large request
 	// before anything can refuse the call (admission.go).
@@ -302,9 +323,21 @@ func NewServer(ctx context.Context, opts Options) (*Server, error) {
 // Definitions returns the snapshot being served.
 func (s *Server) Definitions() *Definitions { return s.defs.cur.Load() }
 
-// Refresh reloads the definitions now if the registry revision changed.
-func (s *Server) Refresh(ctx context.Context) error {
-	return refreshOnce(ctx, &s.defs, s.opts.Registry, s.opts.Project, s.log, s.metrics, s.models.onSwap(ctx, s.opts.ModelResolver))
+// useCatalog serves snap from now on, unless it is what is served already. Definitions the
+// server cannot serve are logged, counted and skipped: the current ones stay.
+func (s *Server) useCatalog(ctx context.Context, snap *catalog.Snapshot) {
+	if cur := s.defs.cur.Load(); cur != nil && cur.Catalog == snap {
+		return
+	}
+	d, err := FromCatalog(snap)
+	if err != nil {
+		s.log.Warn("cannot serve the definitions of a new revision; serving the current ones", "project", s.opts.Project, "revision", snap.Revision, "err", err)
+		s.metrics.refreshErrors.Inc()
+		return
+	}
+	old := s.defs.cur.Swap(d)
+	s.metrics.revision.Set(float64(d.Revision))
+	s.models.onSwap(ctx, s.opts.ModelResolver)(old, d)
 }
 
 // MetricsHandler serves the Gatherer's metrics in the Prometheus text format.
@@ -363,10 +396,11 @@ func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
 	}
 
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error {
-		refreshLoop(gctx, &s.defs, s.opts.Registry, s.opts.Project, s.opts.RefreshInterval, s.log, s.metrics, s.models.onSwap(gctx, s.opts.ModelResolver))
-		return nil
-	})
+	s.watcher.OnChange(func(_, cur *catalog.Snapshot) { s.useCatalog(gctx, cur) })
+	s.useCatalog(gctx, s.watcher.Current()) // a revision the watcher found before Serve
+	if s.ownWatcher {
+		g.Go(func() error { return s.watcher.Run(gctx) })
+	}
 	s.log.Info("serving gRPC", "addr", lis.Addr().String(), "project", s.opts.Project, "tls", s.tls != nil, "auth", s.opts.Auth != nil)
 	g.Go(func() error {
 		err := s.grpc.Serve(lis)

@@ -8,6 +8,7 @@ import (
 	pq "github.com/parquet-go/parquet-go"
 	"github.com/stretchr/testify/require"
 
+	"github.com/quiverfs/quiver/catalog"
 	"github.com/quiverfs/quiver/definitions"
 	"github.com/quiverfs/quiver/materialize"
 	"github.com/quiverfs/quiver/offline"
@@ -77,7 +78,9 @@ func TestCreateDatasetWithAggregations(t *testing.T) {
 
 	ents := filepath.Join(dir, "entities.parquet")
 	writeEntities(t, ents)
-	res, err := training.CreateDataset(ctx, reg, off, repo, training.DatasetRequest{Project: project, Name: "aggs_train", Service: "aggs", Entities: ents,
+	snap, err := catalog.Load(ctx, reg, project)
+	require.NoError(t, err)
+	res, err := training.CreateDataset(ctx, reg, off, snap, training.DatasetRequest{Project: project, Name: "aggs_train", Service: "aggs", Entities: ents,
 		Warehouse: filepath.Join(dir, "warehouse"), QuiverVersion: "test"})
 	require.NoError(t, err)
 	type row struct {

@@ -17,6 +17,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 
+	"github.com/quiverfs/quiver/catalog"
 	"github.com/quiverfs/quiver/definitions"
 	"github.com/quiverfs/quiver/offline"
 	"github.com/quiverfs/quiver/offline/iceberg"
@@ -25,9 +26,9 @@ import (
 	"github.com/quiverfs/quiver/registry"
 )
 
-// Registry is the part of the registry dataset building needs.
+// Registry is the part of the registry dataset building needs. It reads no definitions:
+// those joined, and named in the lineage, are the catalog snapshot's.
 type Registry interface {
-	registry.DefinitionReader
 	registry.DatasetStore
 	registry.DatasetBuilds
 }
@@ -82,15 +83,17 @@ type DatasetResult struct {
 	Reused bool
 }
 
-// CreateDataset builds a point-in-time-correct dataset snapshot and registers it as the next
-// version of req.Name. It reads each of the service's views from the offline store at a pinned
+// CreateDataset builds a point-in-time-correct dataset snapshot of the definitions in snap
+// and registers it as the next version of req.Name. Its lineage names the versions and hashes
+// of snap's definitions, exactly those joined, whatever is applied meanwhile. It reads each of the service's views from the offline store at a pinned
 // snapshot (only the needed columns and the needed time range) and joins them onto the entity
 // rows. The build is recorded in the registry before any file is written; the snapshot is
 // written to the build's own staging folder, moved with one rename to the folder named by its
 // content id (or dropped, when identical content is stored already), and registered: the
 // registry numbers the version in the same transaction that ends the build. A failure or a
 // kill registers nothing, and the next build removes what a dead one left.
-func CreateDataset(ctx context.Context, reg Registry, store offline.Reader, repo *definitions.Repo, req DatasetRequest) (*DatasetResult, error) {
+func CreateDataset(ctx context.Context, reg Registry, store offline.Reader, snap *catalog.Snapshot, req DatasetRequest) (*DatasetResult, error) {
+	repo := snap.Repo
 	if !definitions.ValidName(req.Name) {
 		return nil, fmt.Errorf("%w: dataset name %q: use letters, digits and '_'", ErrInvalidInput, req.Name)
 	}
@@ -155,33 +158,21 @@ func CreateDataset(ctx context.Context, reg Registry, store offline.Reader, repo
 	}
 
 	// Lineage: the definition versions resolved to, and the offline snapshot of each view.
-	svcVer, err := reg.GetObject(ctx, req.Project, definitions.KindFeatureService, req.Service, 0)
-	if err != nil {
-		return nil, fmt.Errorf("feature service %q in the registry: %w", req.Service, err)
-	}
 	lineage := Lineage{
-		FeatureService: ObjectRef{Name: req.Service, Version: svcVer.Version, Hash: svcVer.Hash},
+		FeatureService: objectRef(snap.Ref(definitions.KindFeatureService, req.Service)),
 		Engine:         "local",
 		CreatedCutoff:  req.CreatedCutoff,
 		QuiverVersion:  req.QuiverVersion,
 	}
 	// Each view is read from the table of its current definition generation only: rows
 	// written for an earlier definition are never joined.
-	gens, err := reg.Generations(ctx, req.Project)
-	if err != nil {
-		return nil, fmt.Errorf("feature view generations in the registry: %w", err)
-	}
 	for _, p := range plans {
-		ov, err := reg.GetObject(ctx, req.Project, definitions.KindFeatureView, p.view.Name, 0)
-		if err != nil {
-			return nil, fmt.Errorf("feature view %q in the registry: %w", p.view.Name, err)
-		}
-		gen := registry.Generation(gens, p.view.Name)
-		snap, err := pinSnapshot(ctx, store, p.view.Name, gen, req.At)
+		gen := snap.Generation(p.view.Name)
+		pinned, err := pinSnapshot(ctx, store, p.view.Name, gen, req.At)
 		if err != nil {
 			return nil, err
 		}
-		p.ref = ViewInput{ObjectRef: ObjectRef{Name: p.view.Name, Version: ov.Version, Hash: ov.Hash}, OfflineSnapshotID: snap}
+		p.ref = ViewInput{ObjectRef: objectRef(snap.Ref(definitions.KindFeatureView, p.view.Name)), OfflineSnapshotID: pinned}
 		if gen > 1 {
 			p.ref.Generation = gen
 		}
@@ -189,11 +180,7 @@ func CreateDataset(ctx context.Context, reg Registry, store offline.Reader, repo
 	}
 	if od != nil {
 		for _, v := range od.views {
-			ov, err := reg.GetObject(ctx, req.Project, definitions.KindOnDemandView, v.view.Def.Name, 0)
-			if err != nil {
-				return nil, fmt.Errorf("on-demand feature view %q in the registry: %w", v.view.Def.Name, err)
-			}
-			lineage.OnDemandViews = append(lineage.OnDemandViews, ObjectRef{Name: v.view.Def.Name, Version: ov.Version, Hash: ov.Hash})
+			lineage.OnDemandViews = append(lineage.OnDemandViews, objectRef(snap.Ref(definitions.KindOnDemandView, v.view.Def.Name)))
 		}
 	}
 
@@ -487,6 +474,11 @@ func joinTrino(ctx context.Context, req DatasetRequest, views []trino.JoinView) 
 		stats:  func() pitjoin.Stats { return pitjoin.Stats{} },
 		close:  func() { stream.Close() },
 	}, nil
+}
+
+// objectRef is a catalog reference as the lineage records it.
+func objectRef(r catalog.Ref) ObjectRef {
+	return ObjectRef{Name: r.Name, Version: r.Version, Hash: r.Hash}
 }
 
 // publish moves the staged snapshot to the folder named by its content id and registers it as

@@ -16,6 +16,7 @@ import (
 	pq "github.com/parquet-go/parquet-go"
 	"github.com/stretchr/testify/require"
 
+	"github.com/quiverfs/quiver/catalog"
 	"github.com/quiverfs/quiver/definitions"
 	"github.com/quiverfs/quiver/materialize"
 	"github.com/quiverfs/quiver/offline"
@@ -66,6 +67,7 @@ type fixture struct {
 	reg  registry.Store
 	off  *iceberg.Store
 	repo *definitions.Repo
+	snap *catalog.Snapshot // the definitions as applied
 }
 
 // writeActivity writes the source rows: user u has clicks = 10*hour+u at each listed hour.
@@ -131,6 +133,8 @@ func newFixtureWith(t *testing.T, reg registry.Store) *fixture {
 	}
 	_, err = fx.reg.Apply(ctx, req)
 	require.NoError(t, err)
+	fx.snap, err = catalog.Load(ctx, fx.reg, project)
+	require.NoError(t, err)
 
 	cat, err := iceberg.OpenCatalog(ctx, iceberg.CatalogConfig{URI: "sqlite://" + filepath.Join(fx.dir, "catalog.db"), Warehouse: filepath.Join(fx.dir, "warehouse")})
 	require.NoError(t, err)
@@ -187,7 +191,7 @@ func TestCreateDatasetIsPointInTimeCorrectAndReproducible(t *testing.T) {
 	wh := filepath.Join(fx.dir, "warehouse")
 	req := training.DatasetRequest{Project: project, Name: "churn_train", Service: "churn", Entities: ents, Warehouse: wh, QuiverVersion: "test"}
 
-	res, err := training.CreateDataset(ctx, fx.reg, fx.off, fx.repo, req)
+	res, err := training.CreateDataset(ctx, fx.reg, fx.off, fx.snap, req)
 	require.NoError(t, err)
 	require.Equal(t, 1, res.Dataset.Version)
 	require.Equal(t, training.ContentDir(wh, project, res.Dataset.ContentID), res.Dir)
@@ -229,12 +233,12 @@ func TestCreateDatasetIsPointInTimeCorrectAndReproducible(t *testing.T) {
 	require.EqualValues(t, 7, m.Lineage.Entities.Rows)
 
 	// The same request again reuses the dataset; a forced rebuild makes v2, byte-identical.
-	again, err := training.CreateDataset(ctx, fx.reg, fx.off, fx.repo, req)
+	again, err := training.CreateDataset(ctx, fx.reg, fx.off, fx.snap, req)
 	require.NoError(t, err)
 	require.True(t, again.Reused)
 	require.Equal(t, 1, again.Dataset.Version)
 	req.Rebuild = true
-	v2, err := training.CreateDataset(ctx, fx.reg, fx.off, fx.repo, req)
+	v2, err := training.CreateDataset(ctx, fx.reg, fx.off, fx.snap, req)
 	require.NoError(t, err)
 	require.Equal(t, 2, v2.Dataset.Version)
 	require.Equal(t, res.Dataset.ContentID, v2.Dataset.ContentID)
@@ -275,7 +279,7 @@ func TestCreateDatasetIsPointInTimeCorrectAndReproducible(t *testing.T) {
 
 	// A rebuild of the same content replaces the damaged stored copy: every version pointing
 	// at it verifies again.
-	v3, err := training.CreateDataset(ctx, fx.reg, fx.off, fx.repo, req)
+	v3, err := training.CreateDataset(ctx, fx.reg, fx.off, fx.snap, req)
 	require.NoError(t, err)
 	require.Equal(t, 3, v3.Dataset.Version)
 	for _, d := range []registry.Dataset{res.Dataset, v2.Dataset, v3.Dataset} {
@@ -289,7 +293,7 @@ func TestCreateDatasetCreatedCutoff(t *testing.T) {
 	fx := newFixture(t)
 	ents := filepath.Join(fx.dir, "entities.csv")
 	require.NoError(t, os.WriteFile(ents, []byte("user_id,event_timestamp,y\n1,"+at(7).Format(time.RFC3339)+",0.5\n"), 0o644))
-	res, err := training.CreateDataset(ctx, fx.reg, fx.off, fx.repo, training.DatasetRequest{
+	res, err := training.CreateDataset(ctx, fx.reg, fx.off, fx.snap, training.DatasetRequest{
 		Project: project, Name: "csv_input", Service: "churn", Entities: ents, Warehouse: filepath.Join(fx.dir, "warehouse"), CreatedCutoff: true,
 	})
 	require.NoError(t, err)
@@ -308,7 +312,7 @@ func TestCreateDatasetKeepsServiceColumnOrder(t *testing.T) {
 	fx := newFixture(t)
 	ents := filepath.Join(fx.dir, "entities.csv")
 	require.NoError(t, os.WriteFile(ents, []byte("user_id,event_timestamp\n1,"+at(7).Format(time.RFC3339)+"\n"), 0o644))
-	res, err := training.CreateDataset(ctx, fx.reg, fx.off, fx.repo, training.DatasetRequest{
+	res, err := training.CreateDataset(ctx, fx.reg, fx.off, fx.snap, training.DatasetRequest{
 		Project: project, Name: "interleaved", Service: "interleaved", Entities: ents, Warehouse: filepath.Join(fx.dir, "warehouse"),
 	})
 	require.NoError(t, err)
@@ -355,7 +359,7 @@ func TestCreateDatasetBadInput(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := training.CreateDataset(ctx, fx.reg, fx.off, fx.repo, training.DatasetRequest{Project: project, Name: "bad", Service: tc.service, Entities: tc.entities, Warehouse: wh})
+			_, err := training.CreateDataset(ctx, fx.reg, fx.off, fx.snap, training.DatasetRequest{Project: project, Name: "bad", Service: tc.service, Entities: tc.entities, Warehouse: wh})
 			require.ErrorIs(t, err, training.ErrInvalidInput)
 			require.ErrorContains(t, err, tc.want)
 			_, gerr := fx.reg.GetDataset(ctx, project, "bad", 0)
@@ -384,20 +388,20 @@ func TestCreateDatasetReusesItsOwnNameAfterAnotherName(t *testing.T) {
 	writeEntities(t, ents)
 	wh := filepath.Join(fx.dir, "warehouse")
 	req := training.DatasetRequest{Project: project, Name: "churn_train", Service: "churn", Entities: ents, Warehouse: wh, QuiverVersion: "test"}
-	first, err := training.CreateDataset(ctx, fx.reg, fx.off, fx.repo, req)
+	first, err := training.CreateDataset(ctx, fx.reg, fx.off, fx.snap, req)
 	require.NoError(t, err)
 
 	other := req
 	other.Name = "train"
-	o, err := training.CreateDataset(ctx, fx.reg, fx.off, fx.repo, other)
+	o, err := training.CreateDataset(ctx, fx.reg, fx.off, fx.snap, other)
 	require.NoError(t, err, "another name builds its own version")
 	require.Equal(t, 1, o.Dataset.Version)
 
-	again, err := training.CreateDataset(ctx, fx.reg, fx.off, fx.repo, req)
+	again, err := training.CreateDataset(ctx, fx.reg, fx.off, fx.snap, req)
 	require.NoError(t, err)
 	require.True(t, again.Reused)
 	require.Equal(t, first.Dataset, again.Dataset)
-	again, err = training.CreateDataset(ctx, fx.reg, fx.off, fx.repo, other)
+	again, err = training.CreateDataset(ctx, fx.reg, fx.off, fx.snap, other)
 	require.NoError(t, err)
 	require.True(t, again.Reused)
 	require.Equal(t, o.Dataset, again.Dataset)

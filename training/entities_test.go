@@ -171,7 +171,7 @@ func TestCreateDatasetNormalizesEntityTimestamps(t *testing.T) {
 	writeEntityParquet(t, ents, []arrow.Field{{Name: "user_id", Type: arrow.PrimitiveTypes.Int64}, {Name: "event_timestamp", Type: ns}},
 		int64s(1, 2), timestamps(ns, at(7).UnixNano()+999, at(8).UnixNano()))
 	req := training.DatasetRequest{Project: project, Name: "pandas", Service: "churn", Entities: ents, Warehouse: filepath.Join(fx.dir, "warehouse")}
-	res, err := training.CreateDataset(context.Background(), fx.reg, fx.off, fx.repo, req)
+	res, err := training.CreateDataset(context.Background(), fx.reg, fx.off, fx.snap, req)
 	require.NoError(t, err)
 	m, _, err := training.ReadManifest(res.Dir)
 	require.NoError(t, err)
@@ -185,7 +185,7 @@ func TestCreateDatasetNormalizesEntityTimestamps(t *testing.T) {
 	require.Equal(t, at(7).UnixMicro(), int64(rr.RecordBatch().Column(rr.Schema().FieldIndices("event_timestamp")[0]).(*array.Timestamp).Value(0)))
 
 	req.Name, req.RejectNaiveTimestamps = "strict", true
-	_, err = training.CreateDataset(context.Background(), fx.reg, fx.off, fx.repo, req)
+	_, err = training.CreateDataset(context.Background(), fx.reg, fx.off, fx.snap, req)
 	require.ErrorIs(t, err, training.ErrInvalidInput)
 	require.ErrorContains(t, err, "without a time zone")
 }

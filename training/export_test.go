@@ -20,7 +20,7 @@ func exportFixture(t *testing.T) (*fixture, string, *training.Manifest) {
 	fx := newFixture(t)
 	ents := filepath.Join(fx.dir, "entities.csv")
 	require.NoError(t, os.WriteFile(ents, []byte("user_id,event_timestamp,y\n1,"+at(7).Format("2006-01-02T15:04:05Z")+",0.5\n"), 0o644))
-	res, err := training.CreateDataset(context.Background(), fx.reg, fx.off, fx.repo, training.DatasetRequest{
+	res, err := training.CreateDataset(context.Background(), fx.reg, fx.off, fx.snap, training.DatasetRequest{
 		Project: project, Name: "exp", Service: "churn", Entities: ents, Warehouse: filepath.Join(fx.dir, "warehouse"),
 	})
 	require.NoError(t, err)

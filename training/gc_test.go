@@ -26,7 +26,7 @@ func TestCollectDatasetGarbage(t *testing.T) {
 	require.NoError(t, os.WriteFile(entsA, []byte("user_id,event_timestamp\n1,"+at(7).Format(time.RFC3339)+"\n"), 0o644))
 	require.NoError(t, os.WriteFile(entsB, []byte("user_id,event_timestamp\n3,"+at(2).Format(time.RFC3339)+"\n"), 0o644))
 	create := func(name, ents string, rebuild bool) *training.DatasetResult {
-		res, err := training.CreateDataset(ctx, fx.reg, fx.off, fx.repo, training.DatasetRequest{
+		res, err := training.CreateDataset(ctx, fx.reg, fx.off, fx.snap, training.DatasetRequest{
 			Project: project, Name: name, Service: "churn", Entities: ents, Warehouse: wh, Rebuild: rebuild})
 		require.NoError(t, err)
 		return res

@@ -87,7 +87,7 @@ func TestDatasetLineageNamesTheDefinitionsJoined(t *testing.T) {
 	ents := filepath.Join(fx.dir, "entities.parquet")
 	writeEntities(t, ents)
 	reg := &applyingRegistry{Store: fx.reg, t: t}
-	res, err := training.CreateDataset(ctx, reg, fx.off, fx.repo, training.DatasetRequest{
+	res, err := training.CreateDataset(ctx, reg, fx.off, fx.snap, training.DatasetRequest{
 		Project: project, Name: "mid_apply", Service: "churn", Entities: ents, Warehouse: filepath.Join(fx.dir, "warehouse"), QuiverVersion: "test",
 	})
 	require.NoError(t, err)

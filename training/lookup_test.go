@@ -47,10 +47,10 @@ func TestTraceModelAndDiffDatasets(t *testing.T) {
 		require.NoError(t, os.WriteFile(p, []byte(content), 0o644))
 		return p
 	}
-	a, err := training.CreateDataset(ctx, fx.reg, fx.off, fx.repo, training.DatasetRequest{Project: project, Name: "a", Service: "churn",
+	a, err := training.CreateDataset(ctx, fx.reg, fx.off, fx.snap, training.DatasetRequest{Project: project, Name: "a", Service: "churn",
 		Entities: write("a.csv", "user_id,event_timestamp\n1,"+at(7).Format(time.RFC3339)+"\n"), Warehouse: wh})
 	require.NoError(t, err)
-	b, err := training.CreateDataset(ctx, fx.reg, fx.off, fx.repo, training.DatasetRequest{Project: project, Name: "b", Service: "interleaved",
+	b, err := training.CreateDataset(ctx, fx.reg, fx.off, fx.snap, training.DatasetRequest{Project: project, Name: "b", Service: "interleaved",
 		Entities: write("b.csv", "user_id,event_timestamp\n1,"+at(7).Format(time.RFC3339)+"\n3,"+at(2).Format(time.RFC3339)+"\n"), Warehouse: wh})
 	require.NoError(t, err)
 

@@ -72,9 +72,9 @@ func TestCreateDatasetWithTrinoEngine(t *testing.T) {
 	require.NoError(t, err)
 	defer client.Close()
 
-	local, err := training.CreateDataset(ctx, fx.reg, fx.off, fx.repo, training.DatasetRequest{Project: project, Name: "local", Service: "churn", Entities: ents, Warehouse: wh})
+	local, err := training.CreateDataset(ctx, fx.reg, fx.off, fx.snap, training.DatasetRequest{Project: project, Name: "local", Service: "churn", Entities: ents, Warehouse: wh})
 	require.NoError(t, err)
-	pushed, err := training.CreateDataset(ctx, fx.reg, fx.off, fx.repo, training.DatasetRequest{Project: project, Name: "pushed", Service: "churn", Warehouse: wh,
+	pushed, err := training.CreateDataset(ctx, fx.reg, fx.off, fx.snap, training.DatasetRequest{Project: project, Name: "pushed", Service: "churn", Warehouse: wh,
 		Engine: training.EngineTrino, EntitiesSQL: "SELECT label, user_id, event_timestamp FROM ents", Trino: client, TrinoNamespace: "quiver"})
 	require.NoError(t, err)
 	require.EqualValues(t, 7, pushed.Dataset.Rows)

@@ -15,7 +15,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/quiverfs/quiver/definitions"
+	"github.com/quiverfs/quiver/catalog"
 	"github.com/quiverfs/quiver/internal/testenv"
 	"github.com/quiverfs/quiver/offline/iceberg"
 	"github.com/quiverfs/quiver/registry"
@@ -57,15 +57,11 @@ func crashingBuild(dir string) {
 	if err != nil {
 		fail(err)
 	}
-	f, err := definitions.Parse("defs.yaml", []byte(defs))
+	snap, err := catalog.Load(ctx, reg, project)
 	if err != nil {
 		fail(err)
 	}
-	repo, err := definitions.NewRepo(f.Objects)
-	if err != nil {
-		fail(err)
-	}
-	_, err = training.CreateDataset(ctx, reg, off, repo, training.DatasetRequest{
+	_, err = training.CreateDataset(ctx, reg, off, snap, training.DatasetRequest{
 		Project: project, Name: "churn_train", Service: "churn", Entities: filepath.Join(dir, "entities.parquet"),
 		Warehouse: filepath.Join(dir, "warehouse"), Rebuild: true,
 		Progress: func(done, total int64) { time.Sleep(time.Hour) },
@@ -109,7 +105,7 @@ func TestKilledBuildRegistersNothingAndIsReaped(t *testing.T) {
 	require.ErrorIs(t, err, registry.ErrDatasetNotFound, "a killed build registers nothing")
 	require.DirExists(t, stagingDir)
 
-	res, err := training.CreateDataset(ctx, fx.reg, fx.off, fx.repo, training.DatasetRequest{
+	res, err := training.CreateDataset(ctx, fx.reg, fx.off, fx.snap, training.DatasetRequest{
 		Project: project, Name: "churn_train", Service: "churn", Entities: ents, Warehouse: wh})
 	require.NoError(t, err)
 	require.Equal(t, 1, res.Dataset.Version)
@@ -192,7 +188,7 @@ func TestConcurrentRebuilds(t *testing.T) {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					results[i], errs[i] = training.CreateDataset(ctx, fx.reg, fx.off, fx.repo, training.DatasetRequest{
+					results[i], errs[i] = training.CreateDataset(ctx, fx.reg, fx.off, fx.snap, training.DatasetRequest{
 						Project: project, Name: "churn_train", Service: "churn", Entities: ents, Warehouse: wh, Rebuild: true})
 				}()
 			}

@@ -12,6 +12,7 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 
+	"github.com/quiverfs/quiver/catalog"
 	"github.com/quiverfs/quiver/internal/bytesize"
 	"github.com/quiverfs/quiver/internal/config"
 	"github.com/quiverfs/quiver/internal/errkind"
@@ -125,11 +126,10 @@ share.`,
 			}
 			defer reg.Close()
 			ctx := cmd.Context()
-			applied, err := registry.LoadApplied(ctx, reg, cfg.Project)
+			applied, err := catalog.Load(ctx, reg, cfg.Project)
 			if err != nil {
 				return err
 			}
-			repo := applied.Repo
 			off, err := stores.OpenOffline(ctx, cfg, reg)
 			if err != nil {
 				return err
@@ -169,7 +169,7 @@ share.`,
 			}
 			defer unlock()
 			began := time.Now()
-			res, err := training.CreateDataset(ctx, reg, off, repo, req)
+			res, err := training.CreateDataset(ctx, reg, off, applied, req)
 			if bar != nil {
 				_ = bar.Finish()
 				fmt.Fprintln(a.stderr)

@@ -9,12 +9,12 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/quiverfs/quiver/catalog"
 	"github.com/quiverfs/quiver/internal/config"
 	"github.com/quiverfs/quiver/internal/stores"
 	"github.com/quiverfs/quiver/materialize"
 	"github.com/quiverfs/quiver/offline"
 	"github.com/quiverfs/quiver/offline/iceberg"
-	"github.com/quiverfs/quiver/registry"
 )
 
 // materializeLegacy materializes a repo's views the way Quiver did before namespaces were per
@@ -26,7 +26,7 @@ func materializeLegacy(t *testing.T, env map[string]string, dir string, start, e
 	reg, err := stores.OpenRegistry(ctx, cfg)
 	require.NoError(t, err)
 	defer reg.Close()
-	applied, err := registry.LoadApplied(ctx, reg, cfg.Project)
+	applied, err := catalog.Load(ctx, reg, cfg.Project)
 	require.NoError(t, err)
 	uri, err := stores.CatalogURI(cfg)
 	require.NoError(t, err)

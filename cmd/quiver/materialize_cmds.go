@@ -11,6 +11,7 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 
+	"github.com/quiverfs/quiver/catalog"
 	"github.com/quiverfs/quiver/definitions"
 	"github.com/quiverfs/quiver/internal/bytesize"
 	"github.com/quiverfs/quiver/internal/config"
@@ -43,7 +44,7 @@ type materializeEnv struct {
 	cfg     *config.Config
 	reg     registry.Store
 	repo    *definitions.Repo
-	applied *registry.Applied
+	applied *catalog.Snapshot
 	views   []*definitions.FeatureView
 	offline *stores.Offline
 	online  online.Store
@@ -108,7 +109,7 @@ func (a *app) openMaterializeEnv(cmd *cobra.Command, env *materializeEnv, names 
 			return nil, err
 		}
 	}
-	applied, err := registry.LoadApplied(ctx, env.reg, cfg.Project)
+	applied, err := catalog.Load(ctx, env.reg, cfg.Project)
 	if err != nil {
 		env.Close()
 		return nil, err

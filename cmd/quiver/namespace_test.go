@@ -9,12 +9,12 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/quiverfs/quiver/catalog"
 	"github.com/quiverfs/quiver/internal/config"
 	"github.com/quiverfs/quiver/internal/stores"
 	"github.com/quiverfs/quiver/internal/testenv"
 	"github.com/quiverfs/quiver/materialize"
 	"github.com/quiverfs/quiver/offline/iceberg"
-	"github.com/quiverfs/quiver/registry"
 )
 
 // Issue 22 item 3: "Shop" and the valid name "shop_d00aae6b" both mapped to the Iceberg
@@ -116,7 +116,7 @@ func materializeInto(t *testing.T, env map[string]string, dir, namespace string,
 	reg, err := stores.OpenRegistry(ctx, cfg)
 	require.NoError(t, err)
 	defer reg.Close()
-	applied, err := registry.LoadApplied(ctx, reg, cfg.Project)
+	applied, err := catalog.Load(ctx, reg, cfg.Project)
 	require.NoError(t, err)
 	uri, err := stores.CatalogURI(cfg)
 	require.NoError(t, err)

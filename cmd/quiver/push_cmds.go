@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/quiverfs/quiver/catalog"
 	"github.com/quiverfs/quiver/definitions"
 	"github.com/quiverfs/quiver/ingest"
 	"github.com/quiverfs/quiver/internal/config"
@@ -88,7 +89,7 @@ offline table within the server's --push-commit-interval. See docs/ingestion.md.
 				return err
 			}
 			defer reg.Close()
-			applied, err := registry.LoadApplied(ctx, reg, cfg.Project)
+			applied, err := catalog.Load(ctx, reg, cfg.Project)
 			if err != nil {
 				return err
 			}
@@ -233,7 +234,7 @@ func (a *app) openPushServer(ctx context.Context, cfg *config.Config, reg regist
 	if !p.enabled {
 		return nil, nil
 	}
-	applied, err := registry.LoadApplied(ctx, reg, cfg.Project)
+	applied, err := catalog.Load(ctx, reg, cfg.Project)
 	if err != nil {
 		if errors.Is(err, registry.ErrNotFound) {
 			return nil, nil
@@ -279,7 +280,7 @@ func (p *pushServer) run(ctx context.Context, reg registry.Store, cfg *config.Co
 				return nil
 			case <-t.C:
 			}
-			applied, err := registry.LoadApplied(ctx, reg, cfg.Project)
+			applied, err := catalog.Load(ctx, reg, cfg.Project)
 			if err != nil {
 				continue
 			}

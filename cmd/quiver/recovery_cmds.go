@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/quiverfs/quiver/catalog"
 	"github.com/quiverfs/quiver/definitions"
 	"github.com/quiverfs/quiver/internal/stores"
 	"github.com/quiverfs/quiver/internal/warehouselock"
@@ -195,7 +196,7 @@ entities again if the offline table still holds rows for them.`,
 				return err
 			}
 			defer reg.Close()
-			applied, err := registry.LoadApplied(ctx, reg, cfg.Project)
+			applied, err := catalog.Load(ctx, reg, cfg.Project)
 			if err != nil {
 				return err
 			}

@@ -19,6 +19,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 
+	"github.com/quiverfs/quiver/catalog"
 	"github.com/quiverfs/quiver/definitions"
 	"github.com/quiverfs/quiver/internal/bytesize"
 	"github.com/quiverfs/quiver/internal/config"
@@ -121,7 +122,7 @@ plain HTTP, for probes that cannot present a client certificate. See docs/securi
 			// The model runtimes are loaded now, so a missing one fails the start, not the
 			// first Predict. (Definitions that cannot be loaded are NewServer's to report.)
 			var declared *definitions.Repo
-			if applied, err := registry.LoadApplied(ctx, reg, cfg.Project); err == nil {
+			if applied, err := catalog.Load(ctx, reg, cfg.Project); err == nil {
 				declared = applied.Repo
 			}
 			if err := serving.CheckModelRuntimes(ctx, declared, reg, cfg.Project, ox.options()); err != nil {

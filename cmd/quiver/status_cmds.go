@@ -10,12 +10,12 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/quiverfs/quiver/catalog"
 	"github.com/quiverfs/quiver/definitions"
 	"github.com/quiverfs/quiver/ingest"
 	"github.com/quiverfs/quiver/ingest/stream"
 	"github.com/quiverfs/quiver/internal/stores"
 	"github.com/quiverfs/quiver/online"
-	"github.com/quiverfs/quiver/registry"
 )
 
 // statusJSON is one view of quiver status -o json. Absent times are omitted.
@@ -53,7 +53,7 @@ of the project) only with --count-online.`,
 				return err
 			}
 			defer reg.Close()
-			applied, err := registry.LoadApplied(ctx, reg, cfg.Project)
+			applied, err := catalog.Load(ctx, reg, cfg.Project)
 			if err != nil {
 				return err
 			}

@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/quiverfs/quiver/catalog"
 	"github.com/quiverfs/quiver/definitions"
 	"github.com/quiverfs/quiver/ingest"
 	"github.com/quiverfs/quiver/ingest/stream"
@@ -64,7 +65,7 @@ for it and stops with an error (exit code 4).`,
 				return err
 			}
 			defer reg.Close()
-			applied, err := registry.LoadApplied(ctx, reg, cfg.Project)
+			applied, err := catalog.Load(ctx, reg, cfg.Project)
 			if err != nil {
 				return err
 			}
@@ -204,7 +205,7 @@ func (w *defsWatcher) check(ctx context.Context) {
 		}
 		return
 	}
-	applied, err := registry.LoadApplied(ctx, w.reg, w.project)
+	applied, err := catalog.Load(ctx, w.reg, w.project)
 	if err != nil {
 		if ctx.Err() == nil {
 			w.log.Warn("cannot load the definitions of a new registry revision; retrying", "revision", cur, "err", err)

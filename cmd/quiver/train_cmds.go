@@ -18,6 +18,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/quiverfs/quiver/catalog"
 	"github.com/quiverfs/quiver/definitions"
 	"github.com/quiverfs/quiver/internal/config"
 	"github.com/quiverfs/quiver/internal/errkind"
@@ -93,7 +94,7 @@ retries, and with register_model registers the model file it wrote as a new mode
 			}
 			defer reg.Close()
 			ctx := cmd.Context()
-			applied, err := registry.LoadApplied(ctx, reg, cfg.Project)
+			applied, err := catalog.Load(ctx, reg, cfg.Project)
 			if err != nil {
 				return err
 			}
@@ -125,7 +126,7 @@ retries, and with register_model registers the model file it wrote as a new mode
 					return err
 				}
 			}
-			ds, dsDir, err := a.trainDataset(cmd, cfg, reg, repo, job, datasetRef, entities, dryRun)
+			ds, dsDir, err := a.trainDataset(cmd, cfg, reg, applied, job, datasetRef, entities, dryRun)
 			if err != nil {
 				return err
 			}
@@ -267,7 +268,7 @@ func definitionRefs(repo *definitions.Repo, job *definitions.TrainingJob) []defR
 
 // trainDataset resolves the dataset a training run uses: the named version, or one built (or
 // reused) from the entity file.
-func (a *app) trainDataset(cmd *cobra.Command, cfg *config.Config, reg registry.Store, repo *definitions.Repo, job *definitions.TrainingJob, ref, entities string, dryRun bool) (registry.Dataset, string, error) {
+func (a *app) trainDataset(cmd *cobra.Command, cfg *config.Config, reg registry.Store, snap *catalog.Snapshot, job *definitions.TrainingJob, ref, entities string, dryRun bool) (registry.Dataset, string, error) {
 	if ref != "" {
 		return getDataset(cmd, cfg, reg, ref)
 	}
@@ -305,7 +306,7 @@ func (a *app) trainDataset(cmd *cobra.Command, cfg *config.Config, reg registry.
 		return registry.Dataset{}, "", err
 	}
 	defer unlock()
-	res, err := training.CreateDataset(cmd.Context(), reg, off, repo, training.DatasetRequest{
+	res, err := training.CreateDataset(cmd.Context(), reg, off, snap, training.DatasetRequest{
 		Project: cfg.Project, Name: job.Name, Service: job.FeatureService, Entities: entities,
 		Warehouse: cfg.Offline.Warehouse, QuiverVersion: quiverVersion(), CreatedBy: a.whoAmI(),
 	})

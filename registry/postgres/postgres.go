@@ -47,6 +47,7 @@ var dialect = sqlstore.Dialect{
 		return errors.As(err, &pgErr) && (pgErr.Code == "40001" || pgErr.Code == "40P01")
 	},
 	Unavailable: unavailable,
+	Snapshot:    sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true},
 }
 
 // unavailable tells the errors that mean the database cannot be used now: the connection

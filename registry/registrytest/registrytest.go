@@ -65,6 +65,7 @@ func Run(t *testing.T, open func(t *testing.T) registry.Store) {
 		{"ModelAliasEvents", testModelAliasEvents},
 		{"Namespaces", testNamespaces},
 		{"ConcurrentNamespaceClaims", testConcurrentNamespaceClaims},
+		{"ReadApplied", testReadApplied},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

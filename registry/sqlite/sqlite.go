@@ -38,6 +38,9 @@ const (
 var dialect = sqlstore.Dialect{
 	Name:      "sqlite",
 	TextTimes: true,
+	// A read-only transaction begins DEFERRED (not IMMEDIATE, as _txlock asks of writes): in
+	// WAL mode its reads see one snapshot, and it waits for no writer.
+	Snapshot: sql.TxOptions{ReadOnly: true},
 	Retryable: func(err error) bool {
 		var e *msqlite.Error
 		if !errors.As(err, &e) {

@@ -44,8 +44,12 @@ func collectObjects(rows *sql.Rows, err error) ([]registry.ObjectVersion, error)
 
 // CurrentRevision implements registry.DefinitionReader.
 func (s *Store) CurrentRevision(ctx context.Context, project string) (int64, error) {
+	return currentRevision(ctx, s.q(), project)
+}
+
+func currentRevision(ctx context.Context, c q, project string) (int64, error) {
 	var rev int64
-	err := s.q().row(ctx, `SELECT revision FROM projects WHERE name = ?`, project).Scan(&rev)
+	err := c.row(ctx, `SELECT revision FROM projects WHERE name = ?`, project).Scan(&rev)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, nil
 	}
@@ -63,14 +67,38 @@ const latestLive = `SELECT ` + objectColumns + ` FROM object_versions o
 
 // ListObjects implements registry.DefinitionReader.
 func (s *Store) ListObjects(ctx context.Context, project string, kind definitions.Kind) ([]registry.ObjectVersion, error) {
+	return listObjects(ctx, s.q(), project, kind)
+}
+
+// ReadApplied implements registry.DefinitionReader: the three reads in one snapshot.
+func (s *Store) ReadApplied(ctx context.Context, project string) (registry.AppliedState, error) {
+	st := registry.AppliedState{Project: project}
+	err := s.readSnapshot(ctx, func(tx q) error {
+		var err error
+		if st.Revision, err = currentRevision(ctx, tx, project); err != nil {
+			return err
+		}
+		if st.Objects, err = listObjects(ctx, tx, project, ""); err != nil {
+			return err
+		}
+		st.Generations, err = generations(ctx, tx, project)
+		return err
+	})
+	if err != nil {
+		return registry.AppliedState{}, fmt.Errorf("read the applied definitions of project %q: %w", project, err)
+	}
+	return st, nil
+}
+
+func listObjects(ctx context.Context, c q, project string, kind definitions.Kind) ([]registry.ObjectVersion, error) {
 	var (
 		out []registry.ObjectVersion
 		err error
 	)
 	if kind == "" {
-		out, err = collectObjects(s.q().query(ctx, latestLive+` ORDER BY o.kind, o.name`, project, false))
+		out, err = collectObjects(c.query(ctx, latestLive+` ORDER BY o.kind, o.name`, project, false))
 	} else {
-		out, err = collectObjects(s.q().query(ctx, latestLive+` AND o.kind = ? ORDER BY o.name`, project, false, string(kind)))
+		out, err = collectObjects(c.query(ctx, latestLive+` AND o.kind = ? ORDER BY o.name`, project, false, string(kind)))
 	}
 	if err != nil {
 		return nil, fmt.Errorf("list %s objects of project %q: %w", kindLabel(kind), project, err)

@@ -4,6 +4,7 @@
 package sqlstore
 
 import (
+	"database/sql"
 	"fmt"
 	"strconv"
 	"strings"
@@ -33,6 +34,9 @@ type Dialect struct {
 	// us (connection refused or lost, server shutting down, authentication failed); such
 	// errors are returned matching registry.ErrUnavailable. Nil: none are.
 	Unavailable func(error) bool
+	// Snapshot are the options of a transaction whose statements all read one snapshot of
+	// the database (REPEATABLE READ on Postgres; any read transaction on SQLite in WAL mode).
+	Snapshot sql.TxOptions
 }
 
 // textTimeLayout is fixed width, so text order is time order.

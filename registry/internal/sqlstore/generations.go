@@ -15,7 +15,11 @@ import (
 
 // Generations implements registry.GenerationStore.
 func (s *Store) Generations(ctx context.Context, project string) (map[string]int, error) {
-	rows, err := s.q().query(ctx, `SELECT feature_view, generation FROM view_generations WHERE project = ?`, project)
+	return generations(ctx, s.q(), project)
+}
+
+func generations(ctx context.Context, c q, project string) (map[string]int, error) {
+	rows, err := c.query(ctx, `SELECT feature_view, generation FROM view_generations WHERE project = ?`, project)
 	if err != nil {
 		return nil, fmt.Errorf("read view generations of project %q: %w", project, err)
 	}

@@ -126,6 +126,18 @@ func (s *Store) tryTx(ctx context.Context, fn func(tx q) error) (err error) {
 	return nil
 }
 
+// readSnapshot runs fn in a read-only transaction whose statements all see one snapshot of
+// the database (Dialect.Snapshot).
+func (s *Store) readSnapshot(ctx context.Context, fn func(tx q) error) error {
+	opts := s.d.Snapshot
+	tx, err := s.db.BeginTx(ctx, &opts)
+	if err != nil {
+		return fmt.Errorf("begin read transaction: %w", s.d.classify(err))
+	}
+	defer func() { _ = tx.Rollback() }() // read only: nothing to commit
+	return fn(q{tx, s.d})
+}
+
 // Migrate applies the migrations in fsys that the database has not seen yet, in version
 // order, in one transaction. Files are named NNNN_description.sql. It is idempotent and safe
 // when several processes open the same database at once.
