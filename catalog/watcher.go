@@ -24,10 +24,9 @@ type Watcher struct {
 
 	cur atomic.Pointer[Snapshot]
 
-	mu   sync.Mutex // serializes Check and guards subs
-	subs []func(old, cur *Snapshot)
-	// OnError, when set, is called with every failed check (the current snapshot stays).
-	onError func(error)
+	mu     sync.Mutex // serializes Check and guards the subscribers
+	subs   []func(old, cur *Snapshot)
+	errors []func(error)
 }
 
 // WatcherOptions tune a Watcher; the zero value is usable.
@@ -36,8 +35,6 @@ type WatcherOptions struct {
 	Interval time.Duration
 	// Logger receives one line per new revision and per failed check; nil discards.
 	Logger *slog.Logger
-	// OnError is called with every failed check (a metric counts them, say).
-	OnError func(error)
 }
 
 // NewWatcher returns a watcher of project whose current snapshot is initial (not nil).
@@ -48,7 +45,7 @@ func NewWatcher(reg Reader, initial *Snapshot, opts WatcherOptions) *Watcher {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	w := &Watcher{reg: reg, project: initial.Project, interval: opts.Interval, log: opts.Logger, onError: opts.OnError}
+	w := &Watcher{reg: reg, project: initial.Project, interval: opts.Interval, log: opts.Logger}
 	w.cur.Store(initial)
 	return w
 }
@@ -63,6 +60,14 @@ func (w *Watcher) OnChange(fn func(old, cur *Snapshot)) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.subs = append(w.subs, fn)
+}
+
+// OnError subscribes fn to failed checks (a metric counts them, say); the current snapshot
+// stays. fn runs on the checking goroutine and must not call Check.
+func (w *Watcher) OnError(fn func(error)) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.errors = append(w.errors, fn)
 }
 
 // Check reads the registry's revision now and, when it is not the current snapshot's, loads
@@ -92,8 +97,8 @@ func (w *Watcher) Check(ctx context.Context) (bool, error) {
 func (w *Watcher) failed(ctx context.Context, err error) error {
 	if err != nil && ctx.Err() == nil {
 		w.log.Warn("check the registry for new definitions; keeping revision", "project", w.project, "revision", w.cur.Load().Revision, "err", err)
-		if w.onError != nil {
-			w.onError(err)
+		for _, fn := range w.errors {
+			fn(err)
 		}
 	}
 	return err

@@ -13,9 +13,9 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/quiverfs/quiver/definitions"
-	"github.com/quiverfs/quiver/materialize"
 	"github.com/quiverfs/quiver/offline"
 	"github.com/quiverfs/quiver/online"
+	"github.com/quiverfs/quiver/online/fold"
 )
 
 // Batch is a columnar batch of rows for one view, as the push API takes it: one column per
@@ -371,7 +371,7 @@ func (v *View) ToBatch(recs ...arrow.RecordBatch) (Batch, error) {
 					}
 				}
 			default:
-				read, err := materialize.ColumnValues(col, c.Type)
+				read, err := fold.ColumnReader(col, c.Type)
 				if err != nil {
 					return b, fmt.Errorf("view %q: column %q: %w", v.Name, c.Name, err)
 				}

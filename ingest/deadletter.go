@@ -120,7 +120,7 @@ func (in *Ingester) setAside(k groupKey, es []entry, why string) (files []string
 		first, last := run[0].Seq, run[len(run)-1].Seq
 		name := fmt.Sprintf("%s.g%d.%s.%d-%d.arrows", k.view, k.generation, k.log, first, last)
 		n, err := writeDeadLetter(filepath.Join(dir, name), run, map[string]string{
-			"quiver.view": k.view, "quiver.generation": strconv.Itoa(k.generation), SummaryPushLog: k.log,
+			offline.SummaryView: k.view, "quiver.generation": strconv.Itoa(k.generation), offline.SummaryPushLog: k.log,
 			"quiver.push-seqs": fmt.Sprintf("%d-%d", first, last), "quiver.reason": why,
 		})
 		if err != nil {

@@ -2,12 +2,10 @@ package ingest
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/apache/arrow-go/v18/arrow"
 
-	"github.com/quiverfs/quiver/materialize"
 	"github.com/quiverfs/quiver/offline"
 	"github.com/quiverfs/quiver/online"
 )
@@ -48,26 +46,23 @@ func PushDirect(ctx context.Context, v *View, on online.Writer, off Offline, rec
 	if res.Rows == 0 {
 		return res, invalidBatchf("view %q: no rows", v.Name)
 	}
-	if v.Online != nil && on != nil {
-		w, err := materialize.WriteLatest(ctx, on, v.Online, v.Schema, recs...)
-		if err != nil {
-			return res, fmt.Errorf("push %q: %w", v.Name, err)
-		}
-		res.OnlineRows, res.StaleRows = w.Written-w.Stale, w.Stale
+	w := &Writer{Online: on, Offline: off}
+	ow, err := w.WriteOnline(ctx, v, recs...)
+	if err != nil {
+		return res, fmt.Errorf("push %q: %w", v.Name, err)
 	}
-	snaps, err := off.Snapshots(ctx, v.Name, v.Schema.Generation)
-	if err != nil && !errors.Is(err, offline.ErrTableNotFound) {
-		return res, fmt.Errorf("push %q: read commits: %w", v.Name, err)
+	res.OnlineRows, res.StaleRows = ow.Written-ow.Stale, ow.Stale
+	snaps, err := w.Commits(ctx, v.Name, v.Schema.Generation)
+	if err != nil {
+		return res, fmt.Errorf("push %q: %w", v.Name, err)
 	}
-	for _, s := range snaps {
-		if s.Summary[SummaryPushBatch] == batchID {
-			res.AlreadyCommitted, res.SnapshotID = true, s.ID
-			return res, nil
-		}
+	if s, ok := offline.PushBatchCommit(snaps, batchID); ok {
+		res.AlreadyCommitted, res.SnapshotID = true, s.ID
+		return res, nil
 	}
-	stream := offline.NewSliceStream(recs[0].Schema(), recs...)
-	recs = nil // the stream owns them
-	wr, err := off.Append(ctx, v.Schema, stream, map[string]string{SummaryPushBatch: batchID})
+	owned := recs
+	recs = nil // the commit owns them
+	wr, err := w.Commit(ctx, v.Schema, owned, offline.PushBatchToken(batchID))
 	if err != nil {
 		return res, fmt.Errorf("push %q: commit offline: %w", v.Name, err)
 	}

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"slices"
 	"sort"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -16,19 +15,8 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/quiverfs/quiver/materialize"
 	"github.com/quiverfs/quiver/offline"
 	"github.com/quiverfs/quiver/online"
-)
-
-// Snapshot summary keys of push commits.
-const (
-	// SummaryPushLog is the id of the push log whose batches a commit holds.
-	SummaryPushLog = "quiver.push-log"
-	// SummaryPushSeq is the last log sequence number a commit holds for its view.
-	SummaryPushSeq = "quiver.push-seq"
-	// SummaryPushBatch is the id of a batch pushed directly (quiver push without a server).
-	SummaryPushBatch = "quiver.push-batch"
 )
 
 // DefaultCommitInterval is how often logged batches are committed to the offline store.
@@ -77,11 +65,11 @@ type Result struct {
 }
 
 // Ingester accepts pushed batches: it validates them, writes them to the online store and its
-// log, and commits the log to the offline store in the background (Run).
+// log, and commits the log to the offline store in the background (Run), all through one
+// Writer.
 type Ingester struct {
 	views  atomic.Pointer[viewsBox]
-	online online.Writer
-	off    Offline
+	w      *Writer
 	log    *wal
 	opts   Options
 	m      *metrics
@@ -90,7 +78,6 @@ type Ingester struct {
 	commitMu  sync.Mutex
 	committed map[groupKey]uint64 // guarded by commitMu
 	reported  map[string]bool     // damaged segments already logged; guarded by commitMu
-	kick      chan struct{}
 
 	brokenLogged atomic.Bool // the broken log was reported
 }
@@ -132,8 +119,8 @@ func Open(views Views, on online.Writer, off Offline, opts Options) (*Ingester, 
 	if err != nil {
 		return nil, err
 	}
-	in := &Ingester{online: on, off: off, log: w, opts: opts, m: m, logger: logger.With("component", "ingest"),
-		committed: map[groupKey]uint64{}, reported: map[string]bool{}, kick: make(chan struct{}, 1)}
+	in := &Ingester{w: &Writer{Online: on, Offline: off, Lock: opts.Lock}, log: w, opts: opts, m: m, logger: logger.With("component", "ingest"),
+		committed: map[groupKey]uint64{}, reported: map[string]bool{}}
 	in.views.Store(&viewsBox{views})
 	return in, nil
 }
@@ -148,7 +135,11 @@ func (in *Ingester) SetViews(v Views) { in.views.Store(&viewsBox{v}) }
 // View looks up a push view.
 func (in *Ingester) View(name string) (*View, error) { return in.views.Load().View(name) }
 
-// Push validates a columnar batch and accepts it (see PushRecord).
+// Push validates a columnar batch and accepts it: it writes the latest row per entity to the
+// online store, then logs the batch and fsyncs the log. When it returns nil the batch is
+// acknowledged: served online, and committed to the offline store within the commit interval
+// even if the process dies now. A log already known to be broken (ErrLogBroken) refuses the
+// batch before anything is written.
 func (in *Ingester) Push(ctx context.Context, view string, b Batch) (Result, error) {
 	start := time.Now()
 	v, err := in.View(view)
@@ -169,15 +160,6 @@ func (in *Ingester) Push(ctx context.Context, view string, b Batch) (Result, err
 	return res, err
 }
 
-// PushRecord accepts a canonical batch already checked by View.Build or View.FromArrow: it
-// writes the latest row per entity to the online store, then logs the batch and fsyncs the
-// log. When it returns nil the batch is acknowledged: served online, and committed to the
-// offline store within the commit interval even if the process dies now. A log already known
-// to be broken (ErrLogBroken) refuses the batch before anything is written.
-func (in *Ingester) PushRecord(ctx context.Context, v *View, rec arrow.RecordBatch, path string) (Result, error) {
-	return in.accept(ctx, v, rec, path)
-}
-
 // accept writes online first, then logs: a push refused by the online store is then in no
 // store. The log is checked first, so once it is broken nothing more is written online; only
 // the push during which the log breaks (or a crash between the two writes) can leave its rows
@@ -188,8 +170,8 @@ func (in *Ingester) accept(ctx context.Context, v *View, rec arrow.RecordBatch, 
 		in.m.batches.WithLabelValues(v.Name, "error").Inc()
 		return res, fmt.Errorf("push %q: %w", v.Name, err)
 	}
-	if v.Online != nil && in.online != nil {
-		w, err := materialize.WriteLatest(ctx, in.online, v.Online, v.Schema, rec)
+	if v.Online != nil && in.w.Online != nil {
+		w, err := in.w.WriteOnline(ctx, v, rec)
 		if err != nil {
 			in.m.batches.WithLabelValues(v.Name, "error").Inc()
 			return res, fmt.Errorf("push %q: %w", v.Name, err)
@@ -253,7 +235,6 @@ func (in *Ingester) Run(ctx context.Context) error {
 			}
 			return nil
 		case <-t.C:
-		case <-in.kick:
 		}
 	}
 }
@@ -482,7 +463,7 @@ func (in *Ingester) targetSchema(ctx context.Context, k groupKey, es []entry) (o
 	if verr == nil && v.Schema.Generation == k.generation {
 		return v.Schema, "", nil
 	}
-	if _, err := in.off.Snapshots(ctx, k.view, k.generation); errors.Is(err, offline.ErrTableNotFound) {
+	if _, err := in.w.Offline.Snapshots(ctx, k.view, k.generation); errors.Is(err, offline.ErrTableNotFound) {
 		if verr != nil {
 			return offline.ViewSchema{}, fmt.Sprintf("the view is no longer pushable (%v) and generation %d has no table", verr, k.generation), nil
 		}
@@ -504,18 +485,7 @@ func (in *Ingester) targetSchema(ctx context.Context, k groupKey, es []entry) (o
 // appendGroup makes one offline append of recs, recording the log and its last sequence
 // number. It takes ownership of recs.
 func (in *Ingester) appendGroup(ctx context.Context, k groupKey, vs offline.ViewSchema, recs []arrow.RecordBatch, last uint64) (int64, error) {
-	if in.opts.Lock != nil {
-		unlock, err := in.opts.Lock(ctx)
-		if err != nil {
-			for _, r := range recs {
-				r.Release()
-			}
-			return 0, err
-		}
-		defer unlock()
-	}
-	props := map[string]string{SummaryPushLog: k.log, SummaryPushSeq: strconv.FormatUint(last, 10)}
-	wr, err := in.off.Append(ctx, vs, offline.NewSliceStream(recs[0].Schema(), recs...), props)
+	wr, err := in.w.Commit(ctx, vs, recs, offline.PushLogToken(k.log, last))
 	if err != nil {
 		return 0, fmt.Errorf("commit pushed rows of %q generation %d: %w", k.view, k.generation, err)
 	}
@@ -528,42 +498,13 @@ func (in *Ingester) committedSeq(ctx context.Context, k groupKey) (uint64, error
 	if s, ok := in.committed[k]; ok {
 		return s, nil
 	}
-	s, err := LastCommittedSeq(ctx, in.off, k.view, k.generation, k.log)
+	snaps, err := in.w.Commits(ctx, k.view, k.generation)
 	if err != nil {
 		return 0, err
 	}
+	s := offline.PushLogSeq(snaps, k.log)
 	in.committed[k] = s
 	return s, nil
-}
-
-// LastCommittedSeq reads, from a view table's snapshot summaries, the last sequence number of
-// the push log logID committed to it (0 when none or no table).
-func LastCommittedSeq(ctx context.Context, off Offline, view string, generation int, logID string) (uint64, error) {
-	snaps, err := off.Snapshots(ctx, view, generation)
-	if errors.Is(err, offline.ErrTableNotFound) {
-		return 0, nil
-	}
-	if err != nil {
-		return 0, fmt.Errorf("read commits of %q: %w", view, err)
-	}
-	var last uint64
-	for _, s := range snaps {
-		if s.Summary[SummaryPushLog] != logID {
-			continue
-		}
-		if n, err := strconv.ParseUint(s.Summary[SummaryPushSeq], 10, 64); err == nil {
-			last = max(last, n)
-		}
-	}
-	return last, nil
-}
-
-// Kick asks Run to commit now rather than at the next tick.
-func (in *Ingester) Kick() {
-	select {
-	case in.kick <- struct{}{}:
-	default:
-	}
 }
 
 // Pending reports whether the log holds batches not yet committed.

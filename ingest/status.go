@@ -3,9 +3,9 @@ package ingest
 import (
 	"context"
 	"errors"
-	"strings"
 	"time"
 
+	"github.com/quiverfs/quiver/catalog"
 	"github.com/quiverfs/quiver/offline"
 	"github.com/quiverfs/quiver/online"
 	"github.com/quiverfs/quiver/registry"
@@ -36,10 +36,11 @@ type ViewStatus struct {
 	RowsOnline int64
 }
 
-// Status reads a view's freshness from the registry, the offline table's snapshot summaries
-// and, when counter is not nil, the online store.
-func Status(ctx context.Context, reg StatusRegistry, off Offline, counter online.Counter, project, view, source string, generation int, ov *online.View) (ViewStatus, error) {
-	st := ViewStatus{View: view, Source: source, RowsOnline: -1}
+// Status reads a view's freshness from the registry, its current generation's offline table's
+// snapshot summaries and, when counter is not nil and the view is online, the online store.
+func Status(ctx context.Context, reg StatusRegistry, off Offline, counter online.Counter, project string, v *catalog.View) (ViewStatus, error) {
+	view, generation, ov := v.Name, v.Generation, v.Online
+	st := ViewStatus{View: view, Source: v.Source.SourceType(), RowsOnline: -1}
 	wm, err := reg.Watermark(ctx, project, view)
 	switch {
 	case err == nil:
@@ -60,13 +61,11 @@ func Status(ctx context.Context, reg StatusRegistry, off Offline, counter online
 	}
 	st.OfflineSnapshots = len(snaps)
 	for _, s := range snaps {
-		for k := range s.Summary {
-			switch {
-			case k == SummaryPushLog || k == SummaryPushBatch:
-				st.LastPush = later(st.LastPush, s.Committed)
-			case strings.HasPrefix(k, "quiver.stream-offsets."):
-				st.LastStream = later(st.LastStream, s.Committed)
-			}
+		if s.Pushed() {
+			st.LastPush = later(st.LastPush, s.Committed)
+		}
+		if s.Streamed() {
+			st.LastStream = later(st.LastStream, s.Committed)
 		}
 	}
 	if counter != nil && ov != nil {

@@ -22,6 +22,7 @@ import (
 	"github.com/quiverfs/quiver/internal/errkind"
 	"github.com/quiverfs/quiver/offline"
 	"github.com/quiverfs/quiver/online"
+	"github.com/quiverfs/quiver/online/fold"
 	"github.com/quiverfs/quiver/registry"
 )
 
@@ -181,10 +182,10 @@ func Run(ctx context.Context, runs Runs, job Job, start, end time.Time, opts Opt
 			return res, fmt.Errorf("materialize %q: %w", view, err)
 		}
 	}
-	var acc *latest
+	var acc *fold.Fold
 	if job.Online != nil && job.OnlineView != nil && !replace && !tiles {
-		acc = newLatest(job.OnlineView, job.Schema, job.Online, opts.OnlineMaxEntities, opts.OnlineBatch)
-		acc.since = opts.OnlineSince
+		acc = fold.New(job.OnlineView, job.Schema, job.Online, opts.OnlineMaxEntities, opts.OnlineBatch)
+		acc.Since = opts.OnlineSince
 	}
 	// The offline writer pulls batches through tee, which folds each into the online
 	// accumulator on the way, so the source is read once.
@@ -206,7 +207,7 @@ func Run(ctx context.Context, runs Runs, job Job, start, end time.Time, opts Opt
 		}
 		res.RowsRead += rec.NumRows()
 		if acc != nil {
-			if err := acc.add(ctx, rec); err != nil {
+			if err := acc.Add(ctx, rec); err != nil {
 				rec.Release()
 				sourceErr = err
 				return nil, err
@@ -259,12 +260,12 @@ func Run(ctx context.Context, runs Runs, job Job, start, end time.Time, opts Opt
 	}
 	if acc != nil {
 		flushStart := time.Now()
-		err := acc.flush(ctx)
+		err := acc.Flush(ctx)
 		res.OnlineTime += time.Since(flushStart)
 		if err != nil {
 			return res, fmt.Errorf("materialize %q: %w", view, err)
 		}
-		res.OnlineRows = acc.written
+		res.OnlineRows = acc.Written
 	}
 
 	wm, err := runs.Watermark(ctx, job.Project, view)

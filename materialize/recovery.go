@@ -18,6 +18,7 @@ import (
 	"github.com/quiverfs/quiver/internal/errkind"
 	"github.com/quiverfs/quiver/offline"
 	"github.com/quiverfs/quiver/online"
+	"github.com/quiverfs/quiver/online/fold"
 	"github.com/quiverfs/quiver/registry"
 )
 
@@ -139,10 +140,10 @@ func SyncOnline(ctx context.Context, a Auditor, job Job, opts Options) (_ SyncRe
 		}
 		return res, audit(ctx, a, registry.AuditEvent{Project: job.Project, Actor: opts.Actor, Action: registry.AuditOnlineSync, Target: view}, map[string]any{"online_rows": n})
 	}
-	acc := newLatest(job.OnlineView, job.Schema, job.Online, opts.OnlineMaxEntities, opts.OnlineBatch)
+	acc := fold.New(job.OnlineView, job.Schema, job.Online, opts.OnlineMaxEntities, opts.OnlineBatch)
 	snap, err := scanInto(ctx, job, 0, offline.Range{}, canonicalColumns(job.Schema), func(ctx context.Context, rec arrow.RecordBatch) error {
 		res.RowsRead += rec.NumRows()
-		if err := acc.add(ctx, rec); err != nil {
+		if err := acc.Add(ctx, rec); err != nil {
 			return err
 		}
 		if opts.Progress != nil {
@@ -154,10 +155,10 @@ func SyncOnline(ctx context.Context, a Auditor, job Job, opts Options) (_ SyncRe
 	if err != nil {
 		return res, fmt.Errorf("sync %q: %w", view, err)
 	}
-	if err := acc.flush(ctx); err != nil {
+	if err := acc.Flush(ctx); err != nil {
 		return res, fmt.Errorf("sync %q: %w", view, err)
 	}
-	res.OnlineRows = acc.written
+	res.OnlineRows = acc.Written
 	res.Duration = time.Since(began)
 	if err := audit(ctx, a, registry.AuditEvent{Project: job.Project, Actor: opts.Actor, Action: registry.AuditOnlineSync, Target: view}, map[string]any{
 		"snapshot_id": strconv.FormatInt(snap, 10), "rows_read": res.RowsRead, "online_rows": res.OnlineRows,
@@ -212,9 +213,9 @@ func keysOf(ctx context.Context, job Job, snapshot int64, r offline.Range, set m
 	vals := make([]online.Value, len(cols))
 	var buf []byte
 	_, err := scanInto(ctx, job, snapshot, r, cols, func(ctx context.Context, rec arrow.RecordBatch) error {
-		readers := make([]valueAt, len(cols))
+		readers := make([]func(int) online.Value, len(cols))
 		for i, c := range job.Schema.JoinKeys {
-			rd, err := columnReader(rec.Column(i), c.Type)
+			rd, err := fold.ColumnReader(rec.Column(i), c.Type)
 			if err != nil {
 				return fmt.Errorf("join key %q: %w", c.Name, err)
 			}
@@ -264,21 +265,21 @@ func replaceOnline(ctx context.Context, job Job, r offline.Range, prev []int64, 
 		return out, nil
 	}
 	w := replacingWriter{job.Online}
-	acc := newLatest(job.OnlineView, job.Schema, w, len(set)+1, opts.OnlineBatch)
-	acc.only = set
-	if _, err := scanInto(ctx, job, cur, offline.Range{}, canonicalColumns(job.Schema), acc.add); err != nil {
+	acc := fold.New(job.OnlineView, job.Schema, w, len(set)+1, opts.OnlineBatch)
+	acc.Only = set
+	if _, err := scanInto(ctx, job, cur, offline.Range{}, canonicalColumns(job.Schema), acc.Add); err != nil {
 		return out, err
 	}
 	gone := make([]online.EntityKey, 0)
 	for k := range set {
-		if _, ok := acc.rows[k]; !ok {
+		if !acc.Holds(k) {
 			gone = append(gone, k)
 		}
 	}
-	if err := acc.flush(ctx); err != nil {
+	if err := acc.Flush(ctx); err != nil {
 		return out, err
 	}
-	out.written = acc.written
+	out.written = acc.Written
 	n, err := job.Online.DeleteEntities(ctx, job.OnlineView, gone)
 	out.deleted = n
 	if err != nil {

@@ -185,3 +185,23 @@ func WriteJSON(w io.Writer, resp *pb.GetOnlineFeaturesResponse) error {
 	_, err = w.Write(append(b, '\n'))
 	return err
 }
+
+// WritePrediction writes a Predict response as a table: one row per entity row, one column
+// per output (quiver predict).
+func WritePrediction(w io.Writer, resp *pb.PredictResponse) error {
+	fmt.Fprintf(w, "model %s version %s (feature service %s), %d row(s):\n", resp.GetModelName(), resp.GetModelVersion(), resp.GetFeatureService(), resp.GetRows())
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	header := "  ROW"
+	for _, o := range resp.GetOutputs() {
+		header += "\t" + strings.ToUpper(o.GetName())
+	}
+	fmt.Fprintln(tw, header)
+	for r := 0; r < int(resp.GetRows()); r++ {
+		line := "  " + strconv.Itoa(r)
+		for _, o := range resp.GetOutputs() {
+			line += "\t" + FormatValue(o.GetValues()[r])
+		}
+		fmt.Fprintln(tw, line)
+	}
+	return tw.Flush()
+}

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	pb "github.com/quiverfs/quiver/proto/quiver/serving/v1"
+	"github.com/quiverfs/quiver/serving/model"
 )
 
 // ParseUntyped turns "name=value" strings into columns without definitions, for clients of a
@@ -60,4 +61,43 @@ func untypedValue(s string) *pb.Value {
 		return &pb.Value{Kind: &pb.Value_BoolVal{BoolVal: false}}
 	}
 	return &pb.Value{Kind: &pb.Value_StringVal{StringVal: s}}
+}
+
+// FeaturesRequest is the GetOnlineFeatures request of a feature service (or of the features
+// named, "view:feature" or "view:*"), with request fields given as name=value (ParseUntyped);
+// the caller adds the entities.
+func FeaturesRequest(service string, features []string, fullNames bool, request []string) (*pb.GetOnlineFeaturesRequest, error) {
+	req := &pb.GetOnlineFeaturesRequest{FullFeatureNames: fullNames}
+	var err error
+	if req.RequestContext, err = ParseUntyped("request", request); err != nil {
+		return nil, err
+	}
+	if service != "" {
+		req.Kind = &pb.GetOnlineFeaturesRequest_FeatureService{FeatureService: service}
+	} else {
+		req.Kind = &pb.GetOnlineFeaturesRequest_Features{Features: &pb.FeatureList{Val: features}}
+	}
+	return req, nil
+}
+
+// PredictRequestOf is the Predict request of model reference NAME, NAME@ALIAS or NAME@vN,
+// with entities and request fields given as name=value (ParseUntyped).
+func PredictRequestOf(modelRef string, entities, request []string, includeFeatures bool) (*pb.PredictRequest, error) {
+	req := &pb.PredictRequest{Model: &pb.ModelRef{}, IncludeFeatures: includeFeatures}
+	var err error
+	if req.Entities, err = ParseUntyped("entity", entities); err != nil {
+		return nil, err
+	}
+	if req.RequestContext, err = ParseUntyped("request", request); err != nil {
+		return nil, err
+	}
+	ref := model.ParseRef(modelRef)
+	req.Model.Name = ref.Name
+	switch {
+	case ref.Alias != "":
+		req.Model.Selector = &pb.ModelRef_Alias{Alias: ref.Alias}
+	case ref.Version != "":
+		req.Model.Selector = &pb.ModelRef_Version{Version: ref.Version}
+	}
+	return req, nil
 }

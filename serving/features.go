@@ -277,12 +277,18 @@ func fillKeys(p *readPlan, e entityRows) error {
 // read runs the plan against the store: one Read call, so one round trip for backends that
 // pipeline.
 func (s *Server) read(ctx context.Context, p *readPlan) (*online.ReadResult, error) {
+	return s.retriever().read(ctx, p)
+}
+
+func (r retriever) read(ctx context.Context, p *readPlan) (*online.ReadResult, error) {
 	if len(p.reads) == 0 { // only on-demand features over request fields
 		return &online.ReadResult{Rows: p.rows}, nil
 	}
 	start := time.Now()
-	res, err := s.opts.Store.Read(ctx, online.ReadRequest{Views: p.reads})
-	s.metrics.storeLatency.Observe(time.Since(start).Seconds())
+	res, err := r.store.Read(ctx, online.ReadRequest{Views: p.reads})
+	if r.metrics != nil {
+		r.metrics.storeLatency.Observe(time.Since(start).Seconds())
+	}
 	if err != nil {
 		return nil, fmt.Errorf("read online store: %w", err)
 	}

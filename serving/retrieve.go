@@ -11,9 +11,10 @@ import (
 	"github.com/quiverfs/quiver/serving/auth"
 )
 
-// Feature retrieval in domain types: the one function every transport calls. GetFeatures and
-// the gRPC handler (grpc.go; the HTTP/JSON gateway and `quiver get-online` call it in process)
-// both run retrieve; wire types stop at the adapters.
+// Feature retrieval in domain types: the one function every transport calls. The server's
+// GetFeatures, its gRPC handler (grpc.go; the HTTP/JSON gateway calls it in process) and the
+// package's GetFeatures (`quiver get-online` in process, no server) all run retriever.retrieve;
+// wire types stop at the adapters.
 
 // FeatureRequest asks for features of a batch of entity rows.
 type FeatureRequest struct {
@@ -51,6 +52,34 @@ type FeatureColumn struct {
 	EventTS  []time.Time
 }
 
+// retriever is feature retrieval over one online store, as the server and GetFeatures (in
+// process, without a server) run it.
+type retriever struct {
+	store   online.Reader
+	maxRows int
+	metrics *metrics    // nil: none recorded
+	auth    *auth.Guard // nil: no authorization of on-demand inputs
+	project string
+	// beforeEval is a test hook: the request's on-demand features are about to be evaluated.
+	beforeEval func(ctx context.Context)
+}
+
+func (s *Server) retriever() retriever {
+	return retriever{store: s.opts.Store, maxRows: s.opts.MaxEntityRows, metrics: s.metrics, auth: s.opts.Auth,
+		project: s.opts.Project, beforeEval: s.hooks.beforeEval}
+}
+
+// GetFeatures reads the requested features of the entity rows from store with the
+// definitions d, in one store round trip, in process: the retrieval the server serves,
+// without a server (quiver get-online). At most DefaultMaxEntityRows rows.
+func GetFeatures(ctx context.Context, d *Definitions, store online.Reader, req FeatureRequest) (*Features, error) {
+	p, res, _, err := retriever{store: store, maxRows: DefaultMaxEntityRows, project: d.Project}.retrieve(ctx, d, req)
+	if err != nil {
+		return nil, err
+	}
+	return planColumns(p, res), nil
+}
+
 // GetFeatures reads the requested features of the entity rows from the online store, in one
 // store round trip. Errors match the package's sentinel errors (ErrInvalidRequest,
 // ErrUnknown, ErrTooLarge, ErrPrecondition, ErrNotReady) or the store's (online.ErrUnavailable,
@@ -73,15 +102,20 @@ func (s *Server) getFeatures(ctx context.Context, req FeatureRequest) (*Features
 // store's result rather than Features so that the gRPC adapter converts straight to the wire
 // without building the domain columns first (planColumn gives them one at a time).
 func (s *Server) retrieve(ctx context.Context, req FeatureRequest) (*readPlan, *online.ReadResult, string, error) {
+	d, err := s.defs.get()
+	if err != nil {
+		return nil, nil, "unknown", err
+	}
+	return s.retriever().retrieve(ctx, d, req)
+}
+
+func (r retriever) retrieve(ctx context.Context, d *Definitions, req FeatureRequest) (*readPlan, *online.ReadResult, string, error) {
 	label := "unknown"
 	if err := ctx.Err(); err != nil { // its deadline may have passed while it was decoded
 		return nil, nil, label, err
 	}
-	d, err := s.defs.get()
-	if err != nil {
-		return nil, nil, label, err
-	}
 	var p *readPlan
+	var err error
 	if req.FeatureService != "" {
 		if p, err = servicePlan(d, req.FeatureService, req.FullFeatureNames); err != nil {
 			return nil, nil, label, err
@@ -96,15 +130,17 @@ func (s *Server) retrieve(ctx context.Context, req FeatureRequest) (*readPlan, *
 		if p, err = planRead(d, features, req.FullFeatureNames); err != nil {
 			return nil, nil, label, err
 		}
-		if err := s.authorizeOnDemandInputs(ctx, p.onDemand); err != nil {
+		if err := r.authorizeOnDemandInputs(ctx, p.onDemand); err != nil {
 			return nil, nil, label, err
 		}
 	}
-	ents, err := checkEntities(d, req.Entities, s.opts.MaxEntityRows)
+	ents, err := checkEntities(d, req.Entities, r.maxRows)
 	if err != nil {
 		return nil, nil, label, err
 	}
-	s.metrics.entityRows.WithLabelValues("GetOnlineFeatures").Observe(float64(ents.rows))
+	if r.metrics != nil {
+		r.metrics.entityRows.WithLabelValues("GetOnlineFeatures").Observe(float64(ents.rows))
+	}
 	reqCols, err := p.onDemand.requestColumns(req.RequestContext, ents.rows, true)
 	if err != nil {
 		return nil, nil, label, err
@@ -112,11 +148,11 @@ func (s *Server) retrieve(ctx context.Context, req FeatureRequest) (*readPlan, *
 	if err := fillKeys(p, ents); err != nil {
 		return nil, nil, label, err
 	}
-	res, err := s.read(ctx, p)
+	res, err := r.read(ctx, p)
 	if err != nil {
 		return nil, nil, label, err
 	}
-	if h := s.hooks.beforeEval; h != nil && p.onDemand != nil {
+	if h := r.beforeEval; h != nil && p.onDemand != nil {
 		h(ctx)
 	}
 	if err := p.onDemand.compute(ctx, p, res, reqCols); err != nil {
@@ -154,8 +190,8 @@ func planColumn(p *readPlan, res *online.ReadResult, i int) FeatureColumn {
 // cover them, or a caller sending amount=1 would read 1/spend_30d exactly. Requests by feature
 // service do not come here: a grant on a service covers what the service declares, on-demand
 // features and what they read included, as a model grant covers its service (docs/security.md).
-func (s *Server) authorizeOnDemandInputs(ctx context.Context, od *onDemandPlan) error {
-	if s.opts.Auth == nil || od == nil {
+func (r retriever) authorizeOnDemandInputs(ctx context.Context, od *onDemandPlan) error {
+	if r.auth == nil || od == nil {
 		return nil
 	}
 	for _, v := range od.views {
@@ -164,9 +200,9 @@ func (s *Server) authorizeOnDemandInputs(ctx context.Context, od *onDemandPlan) 
 			if n.Request || slices.ContainsFunc(rs, func(r auth.Resource) bool { return r.Name == n.Input }) {
 				continue
 			}
-			rs = append(rs, auth.Resource{Kind: auth.KindFeatureView, Project: s.opts.Project, Name: n.Input})
+			rs = append(rs, auth.Resource{Kind: auth.KindFeatureView, Project: r.project, Name: n.Input})
 		}
-		if err := s.opts.Auth.AuthorizeReads(ctx, auth.MethodGetOnlineFeatures, "on-demand view "+strconv.Quote(v.view.Def.Name), rs...); err != nil {
+		if err := r.auth.AuthorizeReads(ctx, auth.MethodGetOnlineFeatures, "on-demand view "+strconv.Quote(v.view.Def.Name), rs...); err != nil {
 			return err
 		}
 	}

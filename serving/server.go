@@ -268,8 +268,7 @@ func NewServer(ctx context.Context, opts Options) (*Server, error) {
 		if err != nil {
 			return nil, fmt.Errorf("serving: load definitions of project %q: %w", opts.Project, err)
 		}
-		s.watcher = catalog.NewWatcher(opts.Registry, snap, catalog.WatcherOptions{Interval: opts.RefreshInterval, Logger: s.log,
-			OnError: func(error) { m.refreshErrors.Inc() }})
+		s.watcher = catalog.NewWatcher(opts.Registry, snap, catalog.WatcherOptions{Interval: opts.RefreshInterval, Logger: s.log})
 		s.ownWatcher = true
 	}
 	d, err := FromCatalog(s.watcher.Current())
@@ -397,6 +396,7 @@ func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
 
 	g, gctx := errgroup.WithContext(ctx)
 	s.watcher.OnChange(func(_, cur *catalog.Snapshot) { s.useCatalog(gctx, cur) })
+	s.watcher.OnError(func(error) { s.metrics.refreshErrors.Inc() })
 	s.useCatalog(gctx, s.watcher.Current()) // a revision the watcher found before Serve
 	if s.ownWatcher {
 		g.Go(func() error { return s.watcher.Run(gctx) })

@@ -5,22 +5,17 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
-	"strings"
 
 	"github.com/quiverfs/quiver/definitions"
 	"github.com/quiverfs/quiver/registry"
+	"github.com/quiverfs/quiver/serving/model"
 )
 
 // ParseModelRef parses NAME, NAME@vN, NAME@N or NAME@ALIAS.
 func ParseModelRef(s string) (name string, version int, alias string) {
-	name, rest, ok := strings.Cut(s, "@")
-	if !ok {
-		return name, 0, ""
-	}
-	if n, err := strconv.Atoi(strings.TrimPrefix(rest, "v")); err == nil && (strings.HasPrefix(rest, "v") || rest == strconv.Itoa(n)) {
-		return name, n, ""
-	}
-	return name, 0, rest
+	r := model.ParseRef(s)
+	version, _ = strconv.Atoi(r.Version)
+	return r.Name, version, r.Alias
 }
 
 // ModelReader is the part of the registry model lookups read.

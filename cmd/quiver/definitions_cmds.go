@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
-	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -13,7 +12,7 @@ import (
 )
 
 func (a *app) initCommand() *cobra.Command {
-	var project string
+	var name string
 	cmd := &cobra.Command{
 		Use:   "init [DIR]",
 		Short: "Create a working feature repo with sample data",
@@ -29,31 +28,21 @@ overwrite an existing quiver.yaml.`,
 					dir = filepath.Join(a.dir, dir)
 				}
 			}
-			files, err := scaffold.Init(dir, scaffold.Options{Project: project})
+			files, err := scaffold.Init(dir, scaffold.Options{Project: name})
 			if err != nil {
 				return err
 			}
-			if a.jsonOutput() {
-				return a.printJSON(map[string]any{"dir": dir, "files": files})
-			}
-			fmt.Fprintf(a.stdout, "Created feature repo in %s:\n", dir)
-			for _, f := range files {
-				fmt.Fprintf(a.stdout, "  %s\n", f)
-			}
-			fmt.Fprintf(a.stdout, "\nNext: quiver -C %s validate && quiver -C %s apply\n", dir, dir)
-			return nil
+			return a.render(initJSON{Dir: dir, Files: files}, func() {
+				a.printf("Created feature repo in %s:\n", dir)
+				for _, f := range files {
+					a.printf("  %s\n", f)
+				}
+				a.printf("\nNext: quiver -C %s validate && quiver -C %s apply\n", dir, dir)
+			})
 		},
 	}
-	cmd.Flags().StringVar(&project, "project", "", "project name (default: the directory's name)")
+	cmd.Flags().StringVar(&name, "project", "", "project name (default: the directory's name)")
 	return cmd
-}
-
-// errorJSON is one definitions error in -o json output.
-type errorJSON struct {
-	File    string `json:"file,omitempty"`
-	Line    int    `json:"line,omitempty"`
-	Col     int    `json:"col,omitempty"`
-	Message string `json:"message"`
 }
 
 // reportInvalid prints definitions errors (one per line, file:line:col first) and returns an
@@ -64,11 +53,11 @@ func (a *app) reportInvalid(err error) error {
 		return err
 	}
 	if a.jsonOutput() {
-		out := make([]errorJSON, len(list))
+		out := validationJSON{Errors: make([]errorJSON, len(list))}
 		for i, e := range list {
-			out[i] = errorJSON{File: e.Pos.File, Line: e.Pos.Line, Col: e.Pos.Col, Message: e.Msg}
+			out.Errors[i] = errorJSON{File: e.Pos.File, Line: e.Pos.Line, Col: e.Pos.Col, Message: e.Msg}
 		}
-		if perr := a.printJSON(map[string]any{"valid": false, "errors": out}); perr != nil {
+		if perr := a.printJSON(out); perr != nil {
 			return perr
 		}
 	} else {
@@ -90,50 +79,21 @@ func (a *app) validateCommand() *cobra.Command {
 		Short: "Check every definitions file; exit 1 listing every error with file:line:col",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, err := a.config()
+			p, err := a.open()
 			if err != nil {
 				return err
 			}
-			repo, err := a.definitions(cfg)
+			repo, err := p.Definitions()
 			if err != nil {
 				return a.reportInvalid(err)
 			}
-			counts := map[definitions.Kind]int{}
+			counts := map[string]int{}
 			for _, o := range repo.Objects() {
-				counts[o.ObjectKind()]++
+				counts[string(o.ObjectKind())]++
 			}
-			if a.jsonOutput() {
-				byKind := map[string]int{}
-				for k, n := range counts {
-					byKind[string(k)] = n
-				}
-				return a.printJSON(map[string]any{"valid": true, "project": cfg.Project, "objects": byKind})
-			}
-			var parts []string
-			for _, k := range definitions.Kinds {
-				if counts[k] > 0 {
-					parts = append(parts, fmt.Sprintf("%d %s", counts[k], plural(k.Label(), counts[k])))
-				}
-			}
-			fmt.Fprintf(a.stdout, "Definitions are valid: %s.\n", orNone(strings.Join(parts, ", ")))
-			return nil
+			return a.render(validationJSON{Valid: true, Project: p.Name(), Objects: counts}, func() {
+				a.printf("Definitions are valid: %s.\n", definitions.CountKinds(repo.Objects()))
+			})
 		},
 	}
-}
-
-func plural(s string, n int) string {
-	if n == 1 {
-		return s
-	}
-	if strings.HasSuffix(s, "y") {
-		return s[:len(s)-1] + "ies"
-	}
-	return s + "s"
-}
-
-func orNone(s string) string {
-	if s == "" {
-		return "no objects"
-	}
-	return s
 }

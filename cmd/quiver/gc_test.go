@@ -17,9 +17,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/quiverfs/quiver/internal/config"
-	"github.com/quiverfs/quiver/internal/stores"
 	"github.com/quiverfs/quiver/offline"
 	"github.com/quiverfs/quiver/offline/iceberg"
+	"github.com/quiverfs/quiver/project"
 	"github.com/quiverfs/quiver/registry"
 )
 
@@ -112,7 +112,7 @@ func TestGCReclaimsWhatNothingNeeds(t *testing.T) {
 
 	cfg, err := config.Load(dir, func(string) string { return "" })
 	require.NoError(t, err)
-	off, err := stores.OpenOffline(context.Background(), cfg, nil)
+	off, err := project.OpenOffline(context.Background(), cfg, nil)
 	require.NoError(t, err)
 	defer off.Close()
 	snaps, err := off.Snapshots(context.Background(), "user_stats", 1)
@@ -184,7 +184,7 @@ func TestGCConcurrentWithWriters(t *testing.T) {
 	require.Equal(t, exitOK, r.code, r.stderr)
 	cfg, err := config.Load(dir, func(string) string { return "" })
 	require.NoError(t, err)
-	off, err := stores.OpenOffline(context.Background(), cfg, nil)
+	off, err := project.OpenOffline(context.Background(), cfg, nil)
 	require.NoError(t, err)
 	defer off.Close()
 	want, err := off.Count(context.Background(), "user_stats", offline.ScanRequest{})
@@ -321,7 +321,7 @@ func runStatus(t *testing.T, env map[string]string, dir string) string {
 	ctx := context.Background()
 	cfg, err := config.Load(dir, func(k string) string { return env[k] })
 	require.NoError(t, err)
-	reg, err := stores.OpenRegistry(ctx, cfg)
+	reg, err := project.OpenRegistry(ctx, cfg)
 	require.NoError(t, err)
 	defer reg.Close()
 	runs, err := reg.ListTrainingRuns(ctx, registry.TrainingRunFilter{Project: cfg.Project})

@@ -3,25 +3,15 @@ package main
 import (
 	"fmt"
 	"path/filepath"
-	"strings"
 
 	"github.com/spf13/cobra"
 
-	"github.com/quiverfs/quiver/definitions"
 	"github.com/quiverfs/quiver/definitions/feast"
 )
 
 func (a *app) importCommand() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "import",
-		Short: "Convert another feature store's definitions to Quiver YAML",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return usage("quiver import needs a source: quiver import feast PATH")
-		},
-	}
-	cmd.AddCommand(a.importFeastCommand())
-	return cmd
+	return parent("import", "Convert another feature store's definitions to Quiver YAML",
+		"quiver import needs a source: quiver import feast PATH", a.importFeastCommand())
 }
 
 // importJSON is import feast's -o json result.
@@ -80,11 +70,11 @@ See docs/from-feast.md.`,
 			} else if files, err = res.Write(force); err != nil {
 				return err
 			}
-			counts := map[string]int{}
-			for _, o := range res.Objects {
-				counts[string(o.ObjectKind())]++
-			}
 			if a.jsonOutput() {
+				counts := map[string]int{}
+				for _, o := range res.Objects {
+					counts[string(o.ObjectKind())]++
+				}
 				report := res.Report
 				if report == nil {
 					report = []feast.Item{}
@@ -94,18 +84,18 @@ See docs/from-feast.md.`,
 					return err
 				}
 			} else {
-				a.printImport(res, files, counts, dryRun)
+				res.WriteText(a.stdout, files, dryRun)
 			}
 			if dryRun {
 				return nil
 			}
 			// The written repo must validate as a whole (it may hold other definitions).
 			a.dir = res.Out
-			cfg, err := a.config()
+			p, err := a.open()
 			if err != nil {
 				return err
 			}
-			if _, err := a.definitions(cfg); err != nil {
+			if _, err := p.Definitions(); err != nil {
 				if !a.jsonOutput() {
 					fmt.Fprintf(a.stderr, "The Quiver repo %s does not validate with the imported definitions:\n", res.Out)
 				}
@@ -119,39 +109,4 @@ See docs/from-feast.md.`,
 	cmd.Flags().BoolVar(&force, "force", false, "overwrite an existing features/feast_PROJECT.yaml")
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "print the definitions and the report; write nothing")
 	return cmd
-}
-
-func (a *app) printImport(res *feast.Result, files []string, counts map[string]int, dryRun bool) {
-	var parts []string
-	for _, k := range definitions.Kinds {
-		if n := counts[string(k)]; n > 0 {
-			parts = append(parts, fmt.Sprintf("%d %s", n, plural(k.Label(), n)))
-		}
-	}
-	fmt.Fprintf(a.stdout, "Imported Feast project %q from %s (registry %s): %s.\n", res.Project, res.FeastRepo, res.Registry, orNone(strings.Join(parts, ", ")))
-	if dryRun {
-		fmt.Fprintf(a.stdout, "Would write in %s: %s\n", res.Out, strings.Join(files, ", "))
-	} else {
-		fmt.Fprintf(a.stdout, "Wrote in %s: %s\n", res.Out, strings.Join(files, ", "))
-	}
-	if len(res.Report) > 0 {
-		fmt.Fprintf(a.stdout, "\nNot converted, or not as it was (%d):\n", len(res.Report))
-		tw := a.table()
-		for _, it := range res.Report {
-			what := it.Kind + " " + it.Name
-			if it.Field != "" {
-				what += " (" + it.Field + ")"
-			}
-			fmt.Fprintf(tw, "  %s\t%s\t%s\n", it.Action, what, it.Reason)
-			if it.Suggestion != "" {
-				for _, l := range strings.Split(it.Suggestion, "\n") {
-					fmt.Fprintf(tw, "  \t\t→ %s\n", l)
-				}
-			}
-		}
-		_ = tw.Flush()
-	}
-	if !dryRun {
-		fmt.Fprintf(a.stdout, "\nNext: quiver -C %s validate && quiver -C %s apply, then quiver materialize over the history you serve and train on (docs/from-feast.md).\n", res.Out, res.Out)
-	}
 }

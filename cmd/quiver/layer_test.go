@@ -55,10 +55,14 @@ func TestServePushValidatesAgainstServedRevision(t *testing.T) {
 		res := <-done
 		require.Equal(t, exitOK, res.code, res.stderr)
 	})
+	// Watched from a connection of its own: a transaction sees one snapshot of the statistics.
+	watch, err := pgx.Connect(ctx, env["QUIVER_REGISTRY"])
+	require.NoError(t, err)
+	defer watch.Close(ctx)
 	waitFor(t, "quiver serve waiting on the locked table", 60*time.Second, func() bool {
 		var n int
-		require.NoError(t, lock.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
-			WHERE datname = current_database() AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()`).Scan(&n))
+		require.NoError(t, watch.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
+			WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&n))
 		return n > 0
 	})
 	writeFile(t, filepath.Join(dir, "features", "live.yaml"), strings.Replace(pushDefs,

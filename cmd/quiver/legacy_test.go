@@ -9,41 +9,16 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/quiverfs/quiver/catalog"
 	"github.com/quiverfs/quiver/internal/config"
-	"github.com/quiverfs/quiver/internal/stores"
-	"github.com/quiverfs/quiver/materialize"
 	"github.com/quiverfs/quiver/offline"
 	"github.com/quiverfs/quiver/offline/iceberg"
+	"github.com/quiverfs/quiver/project"
 )
 
 // materializeLegacy materializes a repo's views the way Quiver did before namespaces were per
 // project: into the shared "quiver" namespace.
 func materializeLegacy(t *testing.T, env map[string]string, dir string, start, end time.Time) {
-	ctx := context.Background()
-	cfg, err := config.Load(dir, func(k string) string { return env[k] })
-	require.NoError(t, err)
-	reg, err := stores.OpenRegistry(ctx, cfg)
-	require.NoError(t, err)
-	defer reg.Close()
-	applied, err := catalog.Load(ctx, reg, cfg.Project)
-	require.NoError(t, err)
-	uri, err := stores.CatalogURI(cfg)
-	require.NoError(t, err)
-	cat, err := iceberg.OpenCatalog(ctx, iceberg.CatalogConfig{URI: uri, Warehouse: cfg.Offline.Warehouse})
-	require.NoError(t, err)
-	defer cat.Close()
-	legacy, err := iceberg.NewStore(ctx, cat, iceberg.StoreOptions{Namespace: iceberg.LegacyNamespace})
-	require.NoError(t, err)
-	srcs, err := stores.Sources(cfg, nil, false)
-	require.NoError(t, err)
-	e := &materializeEnv{cfg: cfg, reg: reg, repo: applied.Repo, applied: applied, sources: srcs, offline: &stores.Offline{Store: legacy, Catalog: cat}}
-	for _, v := range applied.Repo.FeatureViews {
-		job, err := e.job(v)
-		require.NoError(t, err)
-		_, err = materialize.Run(ctx, reg, job, start, end, materialize.Options{})
-		require.NoError(t, err)
-	}
+	materializeInto(t, env, dir, iceberg.LegacyNamespace, start, end)
 }
 
 // TestLegacyWarehouseIsAdoptedByItsProject: a warehouse written before projects had their own
@@ -85,7 +60,7 @@ func TestLegacyWarehouseIsAdoptedByItsProject(t *testing.T) {
 	ctx := context.Background()
 	cfg, err := config.Load(dirs["shop"], func(k string) string { return env[k] })
 	require.NoError(t, err)
-	off, err := stores.OpenOffline(ctx, cfg, nil)
+	off, err := project.OpenOffline(ctx, cfg, nil)
 	require.NoError(t, err)
 	defer off.Close()
 	snaps, err := off.Snapshots(ctx, "user_stats", 1)

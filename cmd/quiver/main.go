@@ -2,8 +2,10 @@
 // definitions, materializes features, builds training datasets, runs training jobs and serves
 // features and predictions.
 //
-// The command layer is thin: it parses flags, calls packages and prints. Errors are mapped to
-// exit codes in one place (exit.go), and results and errors print through output.go.
+// Each command parses its flags, calls one use case of package project (or, for the remote
+// commands, a quiver serve) and renders the result: -o json through output.go, one struct per
+// object (jsonout.go, and the reports project returns), or text. Errors are mapped to exit
+// codes in one place (exit.go), switching on their kind (internal/errkind).
 package main
 
 import (
@@ -15,6 +17,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/quiverfs/quiver/internal/config"
+	"github.com/quiverfs/quiver/project"
 	"github.com/quiverfs/quiver/training"
 )
 
@@ -40,6 +43,12 @@ func superviseIfAsked(args []string) {
 type discardLogger struct{}
 
 func (discardLogger) Printf(context.Context, string, ...any) {}
+
+// Version is set at build time with -ldflags "-X main.Version=..."; otherwise it is read from
+// the module's build information (project.Version).
+var Version = ""
+
+func quiverVersion() string { return project.Version(Version) }
 
 // run executes one command line and returns its exit code. Tests call it directly.
 func run(ctx context.Context, args []string, stdout, stderr fileWriter, getenv func(string) string) int {

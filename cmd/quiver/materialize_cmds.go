@@ -1,8 +1,9 @@
 package main
 
 import (
-	"errors"
+	"context"
 	"fmt"
+	"io"
 	"os"
 	"runtime/debug"
 	"strings"
@@ -12,17 +13,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/quiverfs/quiver/catalog"
-	"github.com/quiverfs/quiver/definitions"
 	"github.com/quiverfs/quiver/internal/bytesize"
-	"github.com/quiverfs/quiver/internal/config"
-	"github.com/quiverfs/quiver/internal/errkind"
-	"github.com/quiverfs/quiver/internal/stores"
-	"github.com/quiverfs/quiver/internal/warehouselock"
 	"github.com/quiverfs/quiver/materialize"
-	"github.com/quiverfs/quiver/offline"
-	"github.com/quiverfs/quiver/offline/iceberg"
-	"github.com/quiverfs/quiver/online"
-	"github.com/quiverfs/quiver/registry"
+	"github.com/quiverfs/quiver/project"
 )
 
 // parseTime accepts RFC 3339 ("2026-11-01T12:00:00Z"), a UTC date ("2026-11-01"), a UTC
@@ -39,349 +32,54 @@ func parseTime(flag, s string) (time.Time, error) {
 	return time.Time{}, usage("--%s %q is not a time; use RFC 3339 (2026-11-01T12:00:00Z), a UTC date (2026-11-01) or now", flag, s)
 }
 
-// materializeEnv is what the materialize commands open.
-type materializeEnv struct {
-	cfg     *config.Config
-	reg     registry.Store
-	repo    *definitions.Repo
-	applied *catalog.Snapshot
-	views   []*definitions.FeatureView
-	offline *stores.Offline
-	online  online.Store
-	sources *stores.SourceSet
-	unlock  func() // the warehouse lock, held shared while writing
-	// opts are the run options every job of the command shares.
-	opts materialize.Options
-	// onlineOnly: the command loads the online store from the offline tables (--online-only),
-	// which every view has, push and Kafka views too; no source is read.
-	onlineOnly bool
+// runIntervals runs the intervals and reports them.
+func (a *app) runIntervals(ctx context.Context, m *project.Materialization, intervals []materialize.Interval, replaceOnline bool) error {
+	rep, err := m.RunAll(ctx, intervals, project.RunOptions{ReplaceOnline: replaceOnline}, func(iv materialize.Interval) (func(int64), func()) {
+		set, done := a.bar(fmt.Sprintf("%s [%s, %s)", iv.View, iv.Start.Format(time.DateTime), iv.End.Format(time.DateTime)))
+		return rows(set), done
+	})
+	return a.report(rep, rep.WriteText, err)
 }
 
-func (e *materializeEnv) Close() {
-	if e.unlock != nil {
-		e.unlock()
+// report renders rep (as JSON, or with text) and returns err, the use case's failure after
+// it ran: with -o json the report says what failed, so only the error object follows.
+func (a *app) report(rep any, text func(io.Writer), err error) error {
+	if perr := a.render(rep, func() { text(a.stdout) }); perr != nil {
+		return perr
 	}
-	if e.sources != nil {
-		e.sources.Close()
+	if err != nil && a.jsonOutput() {
+		return a.reported(err)
 	}
-	if e.online != nil {
-		e.online.Close()
-	}
-	if e.offline != nil {
-		e.offline.Close()
-	}
-	if e.reg != nil {
-		e.reg.Close()
-	}
+	return err
 }
 
-// openMaterialize loads the applied definitions and selects the views to materialize (all
-// when none are named; views of push and Kafka sources, whose rows are pushed or streamed,
-// only for --online-only). Stores are opened only when open is true (not for --dry-run).
-func (a *app) openMaterialize(cmd *cobra.Command, names []string, openStores bool) (*materializeEnv, error) {
-	return a.openMaterializeEnv(cmd, &materializeEnv{}, names, openStores)
-}
-
-// openOnlineSync is openMaterialize for --online-only.
-func (a *app) openOnlineSync(cmd *cobra.Command, names []string, openStores bool) (*materializeEnv, error) {
-	return a.openMaterializeEnv(cmd, &materializeEnv{onlineOnly: true}, names, openStores)
-}
-
-func (a *app) openMaterializeEnv(cmd *cobra.Command, env *materializeEnv, names []string, openStores bool) (*materializeEnv, error) {
-	ctx := cmd.Context()
-	cfg, err := a.config()
-	if err != nil {
-		return nil, err
+// bar is a progress bar of rows on stderr when it is a terminal: set reports the rows done,
+// and the total when it is known (> 0); done ends the bar. set is nil without a terminal.
+func (a *app) bar(label string) (set func(done, total int64), done func()) {
+	f, ok := a.stderr.(*os.File)
+	if fi, err := f.Stat(); !ok || a.jsonOutput() || err != nil || fi.Mode()&os.ModeCharDevice == 0 {
+		return nil, func() {}
 	}
-	env.cfg = cfg
-	if env.reg, err = a.registry(ctx, cfg); err != nil {
-		return nil, err
-	}
-	lease, err := a.runLease()
-	if err != nil {
-		env.Close()
-		return nil, err
-	}
-	env.opts = materialize.Options{Heartbeat: registry.HeartbeatInterval(lease), Actor: a.whoAmI()}
-	if openStores {
-		if err := a.reapAbandoned(ctx, env.reg, cfg.Project); err != nil {
-			env.Close()
-			return nil, err
-		}
-	}
-	applied, err := catalog.Load(ctx, env.reg, cfg.Project)
-	if err != nil {
-		env.Close()
-		return nil, err
-	}
-	env.repo, env.applied = applied.Repo, applied
-	if len(names) == 0 {
-		env.views = materializedViews(env.repo)
-		if env.onlineOnly {
-			env.views = env.repo.FeatureViews
-		}
-		if len(env.views) == 0 {
-			env.Close()
-			return nil, errkind.Errorf(errkind.Invalid, "project %q has no feature views in the registry; run quiver apply first", cfg.Project)
-		}
-	}
-	for _, n := range names {
-		v := env.repo.FeatureView(n)
-		if v == nil {
-			env.Close()
-			return nil, env.repo.UnknownError(definitions.KindFeatureView, n)
-		}
-		env.views = append(env.views, v)
-	}
-	if !openStores {
-		return env, nil
-	}
-	// Hold the warehouse lock shared, so quiver gc never removes files this run has written
-	// but not committed yet.
-	if env.unlock, err = warehouselock.Shared(ctx, cfg.Offline.Warehouse); err != nil {
-		env.Close()
-		return nil, err
-	}
-	if env.offline, err = stores.OpenOffline(ctx, cfg, env.reg); err != nil {
-		env.Close()
-		return nil, err
-	}
-	needTrino := false
-	for _, v := range env.views {
-		needTrino = needTrino || env.repo.Source(v.Source).Trino != nil
-	}
-	if env.sources, err = stores.Sources(cfg, env.offline, needTrino); err != nil {
-		env.Close()
-		return nil, err
-	}
-	for _, v := range env.views {
-		if v.Online {
-			if env.online, err = stores.OpenOnline(ctx, cfg); err != nil {
-				env.Close()
-				return nil, err
+	b := progressbar.NewOptions64(-1, progressbar.OptionSetWriter(f), progressbar.OptionSetDescription(label),
+		progressbar.OptionShowCount(), progressbar.OptionShowIts(), progressbar.OptionSetItsString("rows"),
+		progressbar.OptionThrottle(100*time.Millisecond), progressbar.OptionSpinnerType(14))
+	return func(n, total int64) {
+			if total > 0 {
+				b.ChangeMax64(total)
 			}
-			break
-		}
-	}
-	return env, nil
-}
-
-// job builds the materialization job of one view. For --online-only it has no source: the
-// online store is loaded from the offline table.
-func (e *materializeEnv) job(v *definitions.FeatureView) (materialize.Job, error) {
-	entities := map[string]*definitions.Entity{}
-	var ents []definitions.Entity
-	for _, name := range v.Entities {
-		entities[name] = e.repo.Entity(name)
-		ents = append(ents, *e.repo.Entity(name))
-	}
-	vs, err := offline.NewViewSchema(v, entities)
-	if err != nil {
-		return materialize.Job{}, err
-	}
-	// Rows go to the view's current definition generation only.
-	gen := e.applied.Generation(v.Name)
-	vs.Generation = gen
-	job := materialize.Job{Project: e.cfg.Project, Schema: vs, Offline: e.offline, OfflineReader: e.offline, TTL: v.TTL.Std()}
-	if !e.onlineOnly {
-		if job.Source, err = e.sources.Open(e.repo.Source(v.Source)); err != nil {
-			return materialize.Job{}, err
-		}
-	}
-	if v.Online && e.online != nil {
-		ov, err := online.NewView(e.cfg.Project, v, ents)
-		if err != nil {
-			return materialize.Job{}, err
-		}
-		job.Online, job.OnlineView = e.online, ov.WithGeneration(gen)
-	}
-	return job, nil
-}
-
-type runJSON struct {
-	View        string    `json:"view"`
-	Start       time.Time `json:"start"`
-	End         time.Time `json:"end"`
-	RunID       string    `json:"run_id,omitempty"`
-	RowsRead    int64     `json:"rows_read"`
-	OfflineRows int64     `json:"offline_rows"`
-	OnlineRows  int64     `json:"online_rows"`
-	// OnlineDeleted counts entities removed from the online store by --replace-online.
-	OnlineDeleted int64  `json:"online_deleted,omitempty"`
-	SnapshotID    string `json:"snapshot_id,omitempty"`
-	// NoCommit: nothing to load and nothing to replace, so no offline snapshot was made.
-	NoCommit bool    `json:"no_commit,omitempty"`
-	Seconds  float64 `json:"seconds"`
-	// Time spent reading the source, writing the offline store and the online store.
-	SourceSeconds  float64 `json:"source_seconds,omitempty"`
-	OfflineSeconds float64 `json:"offline_seconds,omitempty"`
-	OnlineSeconds  float64 `json:"online_seconds,omitempty"`
-	// CollapsedConflicts counts source rows collapsed into a later row with the same join
-	// keys, event_ts and created_ts but other values (only the last is kept); the example
-	// names one.
-	CollapsedConflicts       int64  `json:"collapsed_conflicts,omitempty"`
-	CollapsedConflictExample string `json:"collapsed_conflict_example,omitempty"`
-	Skipped                  string `json:"skipped,omitempty"`
-	Error                    string `json:"error,omitempty"`
-}
-
-// materializeViews runs each interval in turn, printing progress and a summary. It stops at
-// the first failure (the failed run is recorded in the registry with its error).
-func (a *app) materializeViews(cmd *cobra.Command, env *materializeEnv, intervals []materialize.Interval, skipped []runJSON) error {
-	var results []runJSON
-	results = append(results, skipped...)
-	var total int64
-	began := time.Now()
-	var failure error
-	for _, iv := range intervals {
-		v := env.repo.FeatureView(iv.View)
-		job, err := env.job(v)
-		if err != nil {
-			failure = fmt.Errorf("view %q: %w", iv.View, err)
-			break
-		}
-		bar := a.progress(fmt.Sprintf("%s [%s, %s)", iv.View, iv.Start.Format(time.DateTime), iv.End.Format(time.DateTime)))
-		opts := env.opts
-		opts.OnlineSince = iv.OnlineFrom
-		if bar != nil {
-			opts.Progress = func(n int64) { _ = bar.Set64(n) }
-		}
-		res, err := materialize.Run(cmd.Context(), env.reg, job, iv.Start, iv.End, opts)
-		if bar != nil {
-			_ = bar.Finish()
+			_ = b.Set64(n)
+		}, func() {
+			_ = b.Finish()
 			fmt.Fprintln(a.stderr)
 		}
-		r := runJSON{View: iv.View, Start: iv.Start, End: iv.End, RunID: idString(int64(res.RunID)), RowsRead: res.RowsRead,
-			OfflineRows: res.OfflineRows, OnlineRows: res.OnlineRows, OnlineDeleted: res.OnlineDeleted, SnapshotID: idString(res.SnapshotID), NoCommit: res.NoCommit, Seconds: res.Duration.Seconds(),
-			SourceSeconds: res.SourceTime.Seconds(), OfflineSeconds: res.OfflineTime.Seconds(), OnlineSeconds: res.OnlineTime.Seconds(),
-			CollapsedConflicts: res.Conflicts, CollapsedConflictExample: res.ConflictExample}
-		if res.Conflicts > 0 {
-			fmt.Fprintf(a.stderr, "quiver: warning: view %q: %s collapsed into a later one with the same join keys, event_ts and created_ts but other values (only the last is kept), e.g. %s\n",
-				iv.View, count(res.Conflicts, "event"), res.ConflictExample)
-		}
-		if err != nil {
-			r.Error = err.Error()
-			results = append(results, r)
-			failure = err
-			a.cleanupFailedWrite(cmd.Context(), env, iceberg.TableName(iv.View, max(job.Schema.Generation, 1)))
-			break
-		}
-		total += res.RowsRead
-		results = append(results, r)
-	}
-	if a.jsonOutput() {
-		if err := a.printJSON(map[string]any{"runs": results}); err != nil {
-			return err
-		}
-		if failure != nil {
-			return a.reported(failure)
-		}
-		return nil
-	}
-	tw := a.table()
-	fmt.Fprintln(tw, "VIEW\tINTERVAL\tROWS READ\tOFFLINE ROWS\tONLINE ROWS\tSNAPSHOT\tTIME\tSTATUS")
-	for _, r := range results {
-		status := "ok"
-		switch {
-		case r.Skipped != "":
-			status = r.Skipped
-		case r.Error != "":
-			status = "FAILED"
-		case r.NoCommit:
-			status = "ok, no new rows, nothing committed"
-		case r.RowsRead == 0:
-			status = "ok, no new rows"
-		case r.CollapsedConflicts > 0:
-			status = fmt.Sprintf("ok, %s collapsed", count(r.CollapsedConflicts, "conflicting duplicate"))
-		}
-		interval, snap, took := "-", "-", "-"
-		if r.Skipped == "" {
-			interval = fmt.Sprintf("[%s, %s)", r.Start.Format(time.DateTime), r.End.Format(time.DateTime))
-			took = fmt.Sprintf("%.2fs", r.Seconds)
-		}
-		if r.SnapshotID != "" {
-			snap = r.SnapshotID
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%s\t%s\t%s\n", r.View, interval, r.RowsRead, r.OfflineRows, r.OnlineRows, snap, took, status)
-	}
-	tw.Flush()
-	if failure != nil {
-		return failure
-	}
-	secs := time.Since(began).Seconds()
-	if total == 0 {
-		fmt.Fprintln(a.stdout, "No new rows: the sources hold nothing in these intervals; every view is up to date.")
-		if noCommit(results) {
-			fmt.Fprintln(a.stdout, "Nothing was committed to the offline store.")
-		}
-		return nil
-	}
-	fmt.Fprintf(a.stdout, "Materialized %d rows in %.2fs (%.0f rows/s).\n", total, secs, float64(total)/max(secs, 1e-9))
-	return nil
 }
 
-// count is "1 event", "2 events".
-func count(n int64, noun string) string {
-	return fmt.Sprintf("%d %s", n, plural(noun, int(min(n, 2))))
-}
-
-// noCommit reports whether no run committed an offline snapshot.
-func noCommit(results []runJSON) bool {
-	for _, r := range results {
-		if r.Skipped == "" && !r.NoCommit {
-			return false
-		}
-	}
-	return true
-}
-
-// progress returns a progress bar on stderr when it is a terminal, else nil.
-func (a *app) progress(label string) *progressbar.ProgressBar {
-	f, ok := a.stderr.(*os.File)
-	if !ok || a.jsonOutput() {
+// rows is set reporting rows alone (nil for nil).
+func rows(set func(done, total int64)) func(int64) {
+	if set == nil {
 		return nil
 	}
-	if fi, err := f.Stat(); err != nil || fi.Mode()&os.ModeCharDevice == 0 {
-		return nil
-	}
-	return progressbar.NewOptions64(-1,
-		progressbar.OptionSetWriter(f),
-		progressbar.OptionSetDescription(label),
-		progressbar.OptionShowCount(),
-		progressbar.OptionShowIts(),
-		progressbar.OptionSetItsString("rows"),
-		progressbar.OptionThrottle(100*time.Millisecond),
-		progressbar.OptionSpinnerType(14),
-	)
-}
-
-func (a *app) printDryRun(intervals []materialize.Interval, skipped []runJSON, explicit bool) error {
-	if a.jsonOutput() {
-		out := append([]runJSON{}, skipped...)
-		for _, iv := range intervals {
-			out = append(out, runJSON{View: iv.View, Start: iv.Start, End: iv.End})
-		}
-		return a.printJSON(map[string]any{"dry_run": true, "runs": out})
-	}
-	fmt.Fprintln(a.stdout, "Dry run: nothing is read or written.")
-	tw := a.table()
-	fmt.Fprintln(tw, "VIEW\tSTART\tEND\tNOTE")
-	for _, iv := range intervals {
-		note := "from the view's watermark"
-		switch {
-		case explicit:
-			note = "as given"
-		case !iv.FromWatermark && !iv.OnlineFrom.IsZero():
-			note = "first run: the source's whole history; online only from " + iv.OnlineFrom.Format(time.RFC3339) + " (end minus the view's ttl)"
-		case !iv.FromWatermark:
-			note = "first run: the source's whole history"
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", iv.View, iv.Start.Format(time.RFC3339), iv.End.Format(time.RFC3339), note)
-	}
-	for _, s := range skipped {
-		fmt.Fprintf(tw, "%s\t-\t-\t%s\n", s.View, s.Skipped)
-	}
-	return tw.Flush()
+	return func(n int64) { set(n, -1) }
 }
 
 // applyMemoryBudget sets the Go runtime's soft memory limit for a long-running command, so the
@@ -419,71 +117,82 @@ Recovery (see docs/operations.md):
                        longer in the table removed), instead of only moving forward.
   --reset-watermark V  with --to T: move view V's watermark back to T (audited).`,
 		Args: cobra.ArbitraryArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			switch {
-			case onlineOnly && (startS != "" || endS != "" || replaceOnline || resetView != "" || toS != ""):
-				return usage("--online-only takes no --start, --end, --replace-online, --reset-watermark or --to")
-			case resetView != "" && (startS != "" || endS != "" || replaceOnline || len(args) > 0 || dryRun):
-				return usage("--reset-watermark VIEW takes only --to T")
-			case resetView != "" && toS == "":
-				return usage("--reset-watermark VIEW needs --to T, the time to move the watermark back to")
-			case resetView == "" && toS != "":
-				return usage("--to goes with --reset-watermark VIEW")
-			}
-			if resetView != "" {
-				to, err := parseTime("to", toS)
-				if err != nil {
-					return err
-				}
-				return a.resetWatermark(cmd, resetView, to)
-			}
-			if onlineOnly {
-				env, err := a.openOnlineSync(cmd, args, !dryRun)
-				if err != nil {
-					return err
-				}
-				defer env.Close()
-				if dryRun {
-					fmt.Fprintln(a.stdout, "Dry run: would load the online store from the offline tables of:")
-					for _, v := range env.views {
-						fmt.Fprintln(a.stdout, " ", v.Name)
-					}
-					return nil
-				}
-				a.applyMemoryBudget(budget)
-				return a.syncOnline(cmd, env)
-			}
-			if startS == "" || endS == "" {
-				return usage("materialize needs --start and --end (or --online-only, or --reset-watermark VIEW --to T)")
-			}
-			start, err := parseTime("start", startS)
+	}
+	cmd.RunE = a.withProject(func(ctx context.Context, p *project.Project, args []string) error {
+		switch {
+		case onlineOnly && (startS != "" || endS != "" || replaceOnline || resetView != "" || toS != ""):
+			return usage("--online-only takes no --start, --end, --replace-online, --reset-watermark or --to")
+		case resetView != "" && (startS != "" || endS != "" || replaceOnline || len(args) > 0 || dryRun):
+			return usage("--reset-watermark VIEW takes only --to T")
+		case resetView != "" && toS == "":
+			return usage("--reset-watermark VIEW needs --to T, the time to move the watermark back to")
+		case resetView == "" && toS != "":
+			return usage("--to goes with --reset-watermark VIEW")
+		}
+		if resetView != "" {
+			to, err := parseTime("to", toS)
 			if err != nil {
 				return err
 			}
-			end, err := parseTime("end", endS)
+			from, now, err := p.ResetWatermark(ctx, resetView, to)
 			if err != nil {
 				return err
 			}
-			if !start.Before(end) {
-				return usage("--start %s is not before --end %s", start.Format(time.RFC3339), end.Format(time.RFC3339))
-			}
-			env, err := a.openMaterialize(cmd, args, !dryRun)
+			return a.render(watermarkResetJSON{View: resetView, From: from.Time, To: now.Time}, func() {
+				a.printf("Watermark of %s moved back from %s to %s (recorded in the audit trail).\n", resetView,
+					from.Time.Format(time.RFC3339Nano), now.Time.Format(time.RFC3339Nano))
+			})
+		}
+		if onlineOnly {
+			m, err := p.Materialize(ctx, project.MaterializeOptions{Views: args, OnlineOnly: true, DryRun: dryRun})
 			if err != nil {
 				return err
 			}
-			defer env.Close()
-			var intervals []materialize.Interval
-			for _, v := range env.views {
-				intervals = append(intervals, materialize.Interval{View: v.Name, Start: start, End: end})
-			}
+			defer m.Close()
 			if dryRun {
-				return a.printDryRun(intervals, nil, true)
+				a.printf("Dry run: would load the online store from the offline tables of:\n")
+				for _, v := range m.Views {
+					a.printf("  %s\n", v.Name)
+				}
+				return nil
 			}
 			a.applyMemoryBudget(budget)
-			env.opts.ReplaceOnline = replaceOnline
-			return a.materializeViews(cmd, env, intervals, nil)
-		},
-	}
+			rep, err := m.SyncAll(ctx, func(v *catalog.View) (func(int64), func()) {
+				set, done := a.bar(v.Name + " (online sync from the offline table)")
+				return rows(set), done
+			})
+			return a.report(rep, rep.WriteText, err)
+		}
+		if startS == "" || endS == "" {
+			return usage("materialize needs --start and --end (or --online-only, or --reset-watermark VIEW --to T)")
+		}
+		start, err := parseTime("start", startS)
+		if err != nil {
+			return err
+		}
+		end, err := parseTime("end", endS)
+		if err != nil {
+			return err
+		}
+		if !start.Before(end) {
+			return usage("--start %s is not before --end %s", start.Format(time.RFC3339), end.Format(time.RFC3339))
+		}
+		m, err := p.Materialize(ctx, project.MaterializeOptions{Views: args, DryRun: dryRun})
+		if err != nil {
+			return err
+		}
+		defer m.Close()
+		var intervals []materialize.Interval
+		for _, v := range m.Views {
+			intervals = append(intervals, materialize.Interval{View: v.Name, Start: start, End: end})
+		}
+		if dryRun {
+			rep := m.Plan(intervals, true)
+			return a.render(rep, func() { rep.WriteText(a.stdout) })
+		}
+		a.applyMemoryBudget(budget)
+		return a.runIntervals(ctx, m, intervals, replaceOnline)
+	})
 	cmd.Flags().BoolVar(&onlineOnly, "online-only", false, "load the online store from the offline tables; nothing else is written")
 	cmd.Flags().BoolVar(&replaceOnline, "replace-online", false, "make the online store match the offline table for the interval's entities (corrections)")
 	cmd.Flags().StringVar(&resetView, "reset-watermark", "", "move this view's watermark back to --to (audited)")
@@ -508,50 +217,42 @@ history (from the Unix epoch) in the offline store, so training datasets can joi
 only what is still live (events from end minus its TTL) in the online store.
 A view already up to date is skipped and reported as such.`,
 		Args: cobra.ArbitraryArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if endS == "" {
-				endS = "now"
-			}
-			end, err := parseTime("end", endS)
-			if err != nil {
-				return err
-			}
-			env, err := a.openMaterialize(cmd, args, !dryRun)
-			if err != nil {
-				return err
-			}
-			defer env.Close()
-			var intervals []materialize.Interval
-			var skipped []runJSON
-			for _, v := range env.views {
-				iv, err := materialize.IncrementalInterval(cmd.Context(), env.reg, env.cfg.Project, v.Name, v.TTL.Std(), end)
-				if errors.Is(err, materialize.ErrNothingToDo) {
-					skipped = append(skipped, runJSON{View: v.Name, Skipped: "up to date (watermark " + iv.Start.Format(time.RFC3339) + ")"})
-					continue
-				}
-				if err != nil {
-					return err
-				}
-				intervals = append(intervals, iv)
-			}
-			if dryRun {
-				return a.printDryRun(intervals, skipped, false)
-			}
-			a.applyMemoryBudget(budget)
-			if len(intervals) == 0 {
-				if a.jsonOutput() {
-					return a.printJSON(map[string]any{"runs": skipped})
-				}
-				names := make([]string, len(skipped))
-				for i, s := range skipped {
-					names[i] = s.View
-				}
-				fmt.Fprintf(a.stdout, "Nothing to materialize: %s already up to date with %s.\n", strings.Join(names, ", "), end.Format(time.RFC3339))
-				return nil
-			}
-			return a.materializeViews(cmd, env, intervals, skipped)
-		},
 	}
+	cmd.RunE = a.withProject(func(ctx context.Context, p *project.Project, args []string) error {
+		if endS == "" {
+			endS = "now"
+		}
+		end, err := parseTime("end", endS)
+		if err != nil {
+			return err
+		}
+		m, err := p.Materialize(ctx, project.MaterializeOptions{Views: args, DryRun: dryRun})
+		if err != nil {
+			return err
+		}
+		defer m.Close()
+		intervals, err := m.Incremental(ctx, end)
+		if err != nil {
+			return err
+		}
+		if dryRun {
+			rep := m.Plan(intervals, false)
+			return a.render(rep, func() { rep.WriteText(a.stdout) })
+		}
+		a.applyMemoryBudget(budget)
+		var names []string
+		for _, iv := range intervals {
+			if !iv.UpToDate {
+				return a.runIntervals(ctx, m, intervals, false)
+			}
+			names = append(names, iv.View)
+		}
+		rep := m.Plan(intervals, false)
+		rep.DryRun = false
+		return a.render(rep, func() {
+			a.printf("Nothing to materialize: %s already up to date with %s.\n", strings.Join(names, ", "), end.Format(time.RFC3339))
+		})
+	})
 	cmd.Flags().StringVar(&endS, "end", "", "end of the interval, exclusive (default now)")
 	cmd.Flags().Var(bytesize.NewValue(&budget, defaultMaterializeBudget), "memory-budget", "soft memory limit, e.g. 512MiB or 2GB: the Go heap is kept near it (GOMEMLIMIT overrides)")
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "print the plan without reading or writing anything")

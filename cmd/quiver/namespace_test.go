@@ -11,10 +11,10 @@ import (
 
 	"github.com/quiverfs/quiver/catalog"
 	"github.com/quiverfs/quiver/internal/config"
-	"github.com/quiverfs/quiver/internal/stores"
 	"github.com/quiverfs/quiver/internal/testenv"
 	"github.com/quiverfs/quiver/materialize"
 	"github.com/quiverfs/quiver/offline/iceberg"
+	"github.com/quiverfs/quiver/project"
 )
 
 // Issue 22 item 3: "Shop" and the valid name "shop_d00aae6b" both mapped to the Iceberg
@@ -113,24 +113,26 @@ func materializeInto(t *testing.T, env map[string]string, dir, namespace string,
 	ctx := context.Background()
 	cfg, err := config.Load(dir, func(k string) string { return env[k] })
 	require.NoError(t, err)
-	reg, err := stores.OpenRegistry(ctx, cfg)
+	reg, err := project.OpenRegistry(ctx, cfg)
 	require.NoError(t, err)
 	defer reg.Close()
 	applied, err := catalog.Load(ctx, reg, cfg.Project)
 	require.NoError(t, err)
-	uri, err := stores.CatalogURI(cfg)
+	uri, err := project.CatalogURI(cfg)
 	require.NoError(t, err)
 	cat, err := iceberg.OpenCatalog(ctx, iceberg.CatalogConfig{URI: uri, Warehouse: cfg.Offline.Warehouse})
 	require.NoError(t, err)
 	defer cat.Close()
 	st, err := iceberg.NewStore(ctx, cat, iceberg.StoreOptions{Namespace: namespace})
 	require.NoError(t, err)
-	srcs, err := stores.Sources(cfg, nil, false)
+	srcs, err := project.Sources(cfg, nil, false)
 	require.NoError(t, err)
-	e := &materializeEnv{cfg: cfg, reg: reg, repo: applied.Repo, applied: applied, sources: srcs, offline: &stores.Offline{Store: st, Catalog: cat}}
-	for _, v := range applied.Repo.FeatureViews {
-		job, err := e.job(v)
+	views, err := applied.Views()
+	require.NoError(t, err)
+	for _, v := range views {
+		src, err := srcs.Open(v.Source)
 		require.NoError(t, err)
+		job := materialize.Job{Project: cfg.Project, Schema: v.Schema, Source: src, Offline: st, OfflineReader: st, TTL: v.Def.TTL.Std()}
 		_, err = materialize.Run(ctx, reg, job, start, end, materialize.Options{})
 		require.NoError(t, err)
 	}
@@ -188,7 +190,7 @@ func TestProjectRefusesNamespaceOwnedByAnother(t *testing.T) {
 	ctx := context.Background()
 	cfg, err := config.Load(dir, func(k string) string { return env[k] })
 	require.NoError(t, err)
-	reg, err := stores.OpenRegistry(ctx, cfg)
+	reg, err := project.OpenRegistry(ctx, cfg)
 	require.NoError(t, err)
 	require.NoError(t, reg.ClaimNamespace(ctx, iceberg.ProjectNamespace("beta"), "alpha"))
 	require.NoError(t, reg.Close())

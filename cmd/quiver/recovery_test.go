@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
 
 	"github.com/quiverfs/quiver/internal/testenv"
 )
@@ -37,7 +38,11 @@ func TestMain(m *testing.M) {
 		main()
 		return
 	}
-	os.Exit(m.Run())
+	// Every goroutine the commands start (servers, committers, consumers, watchers) is owned
+	// and stopped: none outlives the tests, but the waiters of the shared test servers.
+	goleak.VerifyTestMain(m,
+		goleak.IgnoreAnyFunction("github.com/quiverfs/quiver/internal/testenv.(*Postgres).start.func1"),
+		goleak.IgnoreAnyFunction("github.com/quiverfs/quiver/internal/testenv.(*Redis).Start.func1"))
 }
 
 // lockedBuffer is a bytes.Buffer a child process writes to while the test reads it.

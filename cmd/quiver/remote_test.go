@@ -27,7 +27,7 @@ import (
 	"google.golang.org/grpc/peer"
 
 	"github.com/quiverfs/quiver/internal/config"
-	"github.com/quiverfs/quiver/internal/stores"
+	"github.com/quiverfs/quiver/project"
 	pb "github.com/quiverfs/quiver/proto/quiver/serving/v1"
 	"github.com/quiverfs/quiver/serving"
 	"github.com/quiverfs/quiver/serving/model/onnx"
@@ -95,10 +95,10 @@ func startTLSServer(t *testing.T, repo *contractRepo, lib string, serverCA, clie
 	t.Cleanup(cancel)
 	cfg, err := config.Load(repo.dir, func(string) string { return "" })
 	require.NoError(t, err)
-	reg, err := stores.OpenRegistry(ctx, cfg)
+	reg, err := project.OpenRegistry(ctx, cfg)
 	require.NoError(t, err)
 	t.Cleanup(func() { reg.Close() })
-	store, err := stores.OpenOnline(ctx, cfg)
+	store, err := project.OpenOnline(ctx, cfg)
 	require.NoError(t, err)
 	t.Cleanup(func() { store.Close() })
 	srv, err := serving.NewServer(ctx, serving.Options{Project: cfg.Project, Registry: reg, Store: store,

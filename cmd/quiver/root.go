@@ -2,20 +2,17 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
-	"os"
-	"os/user"
 	"sync"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
 	"github.com/quiverfs/quiver/definitions"
-	"github.com/quiverfs/quiver/internal/config"
 	"github.com/quiverfs/quiver/internal/errkind"
-	"github.com/quiverfs/quiver/registry"
-	"github.com/quiverfs/quiver/registry/open"
+	"github.com/quiverfs/quiver/project"
 )
 
 // fileWriter is where commands print; *os.File in production, a buffer in tests.
@@ -30,7 +27,6 @@ type app struct {
 	getenv func(string) string
 	// secrets are values no output may show (store passwords, tokens); see scrub.
 	secrets []string
-
 	// printed: the command printed the details of the error it returns (reported).
 	printed bool
 
@@ -70,33 +66,12 @@ predictions over gRPC.`,
 	root.PersistentFlags().StringVarP(&a.output, "output", "o", "table", "output format: table or json")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return errkind.Mark(errkind.Usage, err) })
 	root.AddCommand(
-		a.initCommand(),
-		a.validateCommand(),
-		a.importCommand(),
-		a.planCommand(),
-		a.applyCommand(),
-		a.listCommand(),
-		a.describeCommand(),
-		a.materializeCommand(),
-		a.materializeIncrementalCommand(),
-		a.pushCommand(),
-		a.streamCommand(),
-		a.statusCommand(),
-		a.datasetCommand(),
-		a.trainCommand(),
-		a.runsCommand(),
-		a.modelsCommand(),
-		a.lineageCommand(),
-		a.serveCommand(),
-		a.serveModelCommand(),
-		a.uiCommand(),
-		a.getOnlineCommand(),
-		a.onlineCommand(),
-		a.gcCommand(),
-		a.auditCommand(),
-		a.predictCommand(),
-		a.healthCommand(),
-		a.versionCommand(),
+		a.initCommand(), a.validateCommand(), a.importCommand(), a.planCommand(), a.applyCommand(),
+		a.listCommand(), a.describeCommand(), a.materializeCommand(), a.materializeIncrementalCommand(),
+		a.pushCommand(), a.streamCommand(), a.statusCommand(), a.datasetCommand(), a.trainCommand(),
+		a.runsCommand(), a.modelsCommand(), a.lineageCommand(), a.serveCommand(), a.serveModelCommand(),
+		a.uiCommand(), a.getOnlineCommand(), a.onlineCommand(), a.gcCommand(), a.auditCommand(),
+		a.predictCommand(), a.healthCommand(), a.versionCommand(),
 	)
 	for _, c := range root.Commands() {
 		wrapArgs(c)
@@ -121,47 +96,61 @@ func wrapArgs(c *cobra.Command) {
 	}
 }
 
-// config loads the repo's quiver.yaml with environment overrides.
-func (a *app) config() (*config.Config, error) {
-	cfg, err := config.Load(a.dir, a.getenv)
+// parent is a command that only groups subcommands; alone it says what it needs.
+func parent(use, short, needs string, children ...*cobra.Command) *cobra.Command {
+	cmd := &cobra.Command{Use: use, Short: short, Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return usage("%s", needs) }}
+	cmd.AddCommand(children...)
+	return cmd
+}
+
+// open opens the feature repo of -C (its quiver.yaml; stores open on first use).
+func (a *app) open() (*project.Project, error) {
+	p, err := project.Open(project.Options{Dir: a.dir, Getenv: a.getenv, Logger: a.logger(), Notices: a.stderr, Version: quiverVersion()})
 	if err != nil {
 		return nil, err
 	}
-	a.addURLSecrets(cfg.Registry, cfg.Online, cfg.Trino.DSN, cfg.Offline.CatalogURI)
-	return cfg, nil
+	a.addURLSecrets(p.Config.Registry, p.Config.Online, p.Config.Trino.DSN, p.Config.Offline.CatalogURI)
+	return p, nil
 }
 
-// definitions loads and validates the repo's definitions.
-func (a *app) definitions(cfg *config.Config) (*definitions.Repo, error) {
-	return definitions.LoadAllowing(cfg.Root, cfg.AllowedPaths, cfg.Definitions...)
-}
-
-// registry opens the configured registry.
-func (a *app) registry(ctx context.Context, cfg *config.Config) (registry.Store, error) {
-	return open.Open(ctx, cfg.Registry)
+// withProject is a command's RunE that opens the feature repo, runs fn and closes it.
+func (a *app) withProject(fn func(ctx context.Context, p *project.Project, args []string) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		p, err := a.open()
+		if err != nil {
+			return err
+		}
+		defer p.Close()
+		return fn(cmd.Context(), p, args)
+	}
 }
 
 func (a *app) jsonOutput() bool { return a.output == "json" }
+
+// render prints out as JSON with -o json, and else runs table.
+func (a *app) render(out any, table func()) error {
+	if a.jsonOutput() {
+		return a.printJSON(out)
+	}
+	table()
+	return nil
+}
 
 // table returns a tab-aligned writer for human output; call Flush when done.
 func (a *app) table() *tabwriter.Writer {
 	return tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
 }
 
-// whoAmI names the person or service applying a change: $QUIVER_USER, else user@host,
-// sanitized for the audit fields it is recorded in. It is not authenticated.
-func (a *app) whoAmI() string { return registry.SanitizePrincipal(a.rawWhoAmI()) }
+// printf prints to stdout.
+func (a *app) printf(format string, args ...any) { fmt.Fprintf(a.stdout, format, args...) }
 
-func (a *app) rawWhoAmI() string {
-	if u := a.getenv("QUIVER_USER"); u != "" {
-		return u
-	}
-	name := a.getenv("USER")
-	if u, err := user.Current(); err == nil && u.Username != "" {
-		name = u.Username
-	}
-	if host, err := os.Hostname(); err == nil && host != "" {
-		return name + "@" + host
-	}
-	return name
+// logger is the process's one structured logger on stderr. It is made once: the server, the
+// push committer and the stream consumer log from their own goroutines, and one handler
+// serializes their writes (two handlers on one writer would interleave and race).
+func (a *app) logger() *slog.Logger {
+	a.logOnce.Do(func() {
+		a.log = slog.New(slog.NewJSONHandler(a.stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	})
+	return a.log
 }

@@ -1,37 +1,27 @@
 package main
 
-// The serving commands: serve, serve-model, get-online, predict and health. They only parse
-// flags and call packages; all behaviour lives in serving/.
+// The serving commands: serve, serve-model, get-online, predict and health. They parse flags
+// and call project (serve, a local get-online) or a quiver serve (the rest).
 
 import (
 	"context"
-	"fmt"
-	"log/slog"
 	"runtime/debug"
-	"strconv"
 	"strings"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc/codes"
-	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 
-	"github.com/quiverfs/quiver/catalog"
-	"github.com/quiverfs/quiver/definitions"
+	"github.com/quiverfs/quiver/ingest"
 	"github.com/quiverfs/quiver/internal/bytesize"
-	"github.com/quiverfs/quiver/internal/config"
 	"github.com/quiverfs/quiver/internal/errkind"
-	"github.com/quiverfs/quiver/internal/stores"
+	"github.com/quiverfs/quiver/project"
 	pb "github.com/quiverfs/quiver/proto/quiver/serving/v1"
-	"github.com/quiverfs/quiver/registry"
 	"github.com/quiverfs/quiver/serving"
-	"github.com/quiverfs/quiver/serving/auth"
+	"github.com/quiverfs/quiver/serving/client"
 	"github.com/quiverfs/quiver/serving/model/oip"
 	"github.com/quiverfs/quiver/serving/model/onnx"
-	"github.com/quiverfs/quiver/training"
 )
 
 // onnxFlags are the ONNX Runtime flags shared by serve and serve-model.
@@ -53,23 +43,11 @@ func (f onnxFlags) options() onnx.Options {
 	return onnx.Options{LibraryPath: f.lib, Sessions: f.sessions, CUDA: f.cuda, DeviceID: f.device}
 }
 
-// logger is the process's one structured logger on stderr. It is made once: the server, the
-// push committer and the stream consumer log from their own goroutines, and one handler
-// serializes their writes (two handlers on one writer would interleave and race).
-func (a *app) logger() *slog.Logger {
-	a.logOnce.Do(func() {
-		a.log = slog.New(slog.NewJSONHandler(a.stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	})
-	return a.log
-}
-
 func (a *app) serveCommand() *cobra.Command {
 	var (
-		opts     serving.Options
-		ox       onnxFlags
-		clientCA string
-		push     pushFlags
-		gogc     int
+		opts project.ServeOptions
+		ox   onnxFlags
+		gogc int
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -88,104 +66,37 @@ quiver.yaml; without authentication the server listens on loopback addresses onl
 --metrics-addr needs --allow-unauthenticated-metrics. --health-addr serves health alone, in
 plain HTTP, for probes that cannot present a client certificate. See docs/security.md.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx := cmd.Context()
-			if a.getenv("GOGC") == "" && gogc != 0 {
-				defer debug.SetGCPercent(debug.SetGCPercent(gogc))
-			}
-			cfg, err := a.config()
-			if err != nil {
-				return err
-			}
-			sc, err := auth.ParseConfig(config.FileName, cfg.Root, cfg.Serving)
-			if err != nil {
-				return err
-			}
-			if opts.TLSCertFile != "" || opts.TLSKeyFile != "" { // flags win over quiver.yaml
-				sc.TLS.CertFile, sc.TLS.KeyFile = opts.TLSCertFile, opts.TLSKeyFile
-			}
-			if clientCA != "" {
-				sc.TLS.ClientCAFile = clientCA
-			}
-			if err := sc.Validate(); err != nil {
-				return err
-			}
-			if opts.TLS, err = auth.ServerTLS(sc.TLS); err != nil {
-				return err
-			}
-			opts.DisableReflection = !sc.Reflection
-			reg, err := stores.OpenRegistry(ctx, cfg)
-			if err != nil {
-				return err
-			}
-			defer reg.Close()
-			// The model runtimes are loaded now, so a missing one fails the start, not the
-			// first Predict. (Definitions that cannot be loaded are NewServer's to report.)
-			var declared *definitions.Repo
-			if applied, err := catalog.Load(ctx, reg, cfg.Project); err == nil {
-				declared = applied.Repo
-			}
-			if err := serving.CheckModelRuntimes(ctx, declared, reg, cfg.Project, ox.options()); err != nil {
-				return err
-			}
-			store, err := stores.OpenOnline(ctx, cfg)
-			if err != nil {
-				return err
-			}
-			defer store.Close()
-			metrics := prometheus.NewRegistry()
-			metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-			opts.Project, opts.Registry, opts.Store = cfg.Project, reg, store
-			opts.Logger, opts.Registerer, opts.Gatherer = a.logger(), metrics, metrics
-			opts.Models = serving.RuntimeOpener{BaseDir: cfg.Root, ONNX: ox.options()}
-			opts.ModelResolver = &serving.RegistryResolver{Models: reg, Project: cfg.Project}
-			if sc.AuthEnabled() {
-				opts.Auth, err = auth.New(ctx, sc, auth.Options{Project: cfg.Project, Logger: opts.Logger, Registerer: metrics})
-				if err != nil {
-					return err
-				}
-			}
-			ps, err := a.openPushServer(ctx, cfg, reg, store, metrics, push)
-			if err != nil {
-				return err
-			}
-			if ps == nil {
-				srv, err := serving.NewServer(ctx, opts)
-				if err != nil {
-					return err
-				}
-				return srv.Run(ctx) // returns after graceful shutdown on SIGINT/SIGTERM
-			}
-			defer ps.Close()
-			opts.Pusher = ps.in
-			srv, err := serving.NewServer(ctx, opts)
-			if err != nil {
-				return err
-			}
-			return runWithPush(ctx, srv, ps, reg, cfg, opts.RefreshInterval)
-		},
 	}
-	f := cmd.Flags()
-	f.StringVar(&opts.Addr, "addr", serving.DefaultAddr, "gRPC listen address HOST:PORT")
-	f.StringVar(&opts.MetricsAddr, "metrics-addr", "127.0.0.1:9464", "Prometheus /metrics listen address HOST:PORT (empty: none); never authenticated, so loopback only unless --allow-unauthenticated-metrics")
-	f.BoolVar(&opts.AllowUnauthenticatedMetrics, "allow-unauthenticated-metrics", false, "serve /metrics on a non-loopback --metrics-addr (anyone who reaches it reads the server's metrics)")
-	f.StringVar(&opts.HealthAddr, "health-addr", "", "plain-HTTP health listen address HOST:PORT (GET /healthz; no TLS, no credentials, health only) for probes that cannot present a client certificate (empty: none)")
-	f.StringVar(&opts.HTTPAddr, "http-addr", "", "HTTP/JSON API listen address HOST:PORT (empty: none); see docs/serving.md")
-	f.BoolVar(&opts.PreloadModels, "preload-models", true, "open every model at startup and refuse to start when one cannot be opened (false: open each on its first request)")
-	f.DurationVar(&opts.StartupTimeout, "startup-timeout", serving.DefaultStartupTimeout, "give up starting when the registry or a model takes longer than this")
-	f.StringVar(&opts.TLSCertFile, "tls-cert", "", "TLS certificate file (PEM); with --tls-key, serve TLS")
-	f.StringVar(&opts.TLSKeyFile, "tls-key", "", "TLS private key file (PEM)")
-	f.StringVar(&clientCA, "tls-client-ca", "", "CA certificates (PEM) client certificates must chain to: require mTLS (overrides serving.tls.client_ca)")
-	f.BoolVar(&opts.AllowUnauthenticated, "allow-unauthenticated", false, "serve without authentication on a non-loopback address (anyone who reaches it reads every feature and model)")
-	f.DurationVar(&opts.RefreshInterval, "refresh", serving.DefaultRefreshInterval, "how often to check the registry for new definitions")
-	f.IntVar(&opts.MaxEntityRows, "max-entity-rows", serving.DefaultMaxEntityRows, "most entity rows per request")
-	f.Var(bytesize.NewIntValue(&opts.MaxRecvMsgBytes, serving.DefaultMaxRecvMsgBytes), "max-recv-bytes", "largest request, a gRPC message or an HTTP/JSON body alike, e.g. 4MiB")
-	f.Var(bytesize.NewIntValue(&opts.MaxInflightRequestBytes, 0), "max-inflight-request-bytes", "most bytes of large requests (64KiB or more) decoded and served at once; others wait within their deadline (default 4 × --max-recv-bytes)")
-	f.DurationVar(&opts.RequestTimeout, "request-timeout", serving.DefaultRequestTimeout, "deadline for requests that come without one")
-	f.DurationVar(&opts.ShutdownTimeout, "shutdown-timeout", serving.DefaultShutdownTimeout, "how long to drain in-flight calls on shutdown")
+	cmd.RunE = a.withProject(func(ctx context.Context, p *project.Project, _ []string) error {
+		if a.getenv("GOGC") == "" && gogc != 0 {
+			defer debug.SetGCPercent(debug.SetGCPercent(gogc))
+		}
+		opts.ONNX = ox.options()
+		return p.Serve(ctx, opts) // returns after graceful shutdown on SIGINT/SIGTERM
+	})
+	f, so := cmd.Flags(), &opts.Server
+	f.StringVar(&so.Addr, "addr", serving.DefaultAddr, "gRPC listen address HOST:PORT")
+	f.StringVar(&so.MetricsAddr, "metrics-addr", "127.0.0.1:9464", "Prometheus /metrics listen address HOST:PORT (empty: none); never authenticated, so loopback only unless --allow-unauthenticated-metrics")
+	f.BoolVar(&so.AllowUnauthenticatedMetrics, "allow-unauthenticated-metrics", false, "serve /metrics on a non-loopback --metrics-addr (anyone who reaches it reads the server's metrics)")
+	f.StringVar(&so.HealthAddr, "health-addr", "", "plain-HTTP health listen address HOST:PORT (GET /healthz; no TLS, no credentials, health only) for probes that cannot present a client certificate (empty: none)")
+	f.StringVar(&so.HTTPAddr, "http-addr", "", "HTTP/JSON API listen address HOST:PORT (empty: none); see docs/serving.md")
+	f.BoolVar(&so.PreloadModels, "preload-models", true, "open every model at startup and refuse to start when one cannot be opened (false: open each on its first request)")
+	f.DurationVar(&so.StartupTimeout, "startup-timeout", serving.DefaultStartupTimeout, "give up starting when the registry or a model takes longer than this")
+	f.StringVar(&so.TLSCertFile, "tls-cert", "", "TLS certificate file (PEM); with --tls-key, serve TLS")
+	f.StringVar(&so.TLSKeyFile, "tls-key", "", "TLS private key file (PEM)")
+	f.StringVar(&opts.ClientCA, "tls-client-ca", "", "CA certificates (PEM) client certificates must chain to: require mTLS (overrides serving.tls.client_ca)")
+	f.BoolVar(&so.AllowUnauthenticated, "allow-unauthenticated", false, "serve without authentication on a non-loopback address (anyone who reaches it reads every feature and model)")
+	f.DurationVar(&so.RefreshInterval, "refresh", serving.DefaultRefreshInterval, "how often to check the registry for new definitions")
+	f.IntVar(&so.MaxEntityRows, "max-entity-rows", serving.DefaultMaxEntityRows, "most entity rows per request")
+	f.Var(bytesize.NewIntValue(&so.MaxRecvMsgBytes, serving.DefaultMaxRecvMsgBytes), "max-recv-bytes", "largest request, a gRPC message or an HTTP/JSON body alike, e.g. 4MiB")
+	f.Var(bytesize.NewIntValue(&so.MaxInflightRequestBytes, 0), "max-inflight-request-bytes", "most bytes of large requests (64KiB or more) decoded and served at once; others wait within their deadline (default 4 × --max-recv-bytes)")
+	f.DurationVar(&so.RequestTimeout, "request-timeout", serving.DefaultRequestTimeout, "deadline for requests that come without one")
+	f.DurationVar(&so.ShutdownTimeout, "shutdown-timeout", serving.DefaultShutdownTimeout, "how long to drain in-flight calls on shutdown")
 	f.IntVar(&gogc, "gogc", 400, "the Go garbage collector's GOGC for this server: its live heap is small, and collecting it less often than Go's default (100) took 5-20% off the server CPU per call in docs/BENCHMARKS.md; 0 leaves Go's setting; the GOGC environment variable, when set, wins")
 	a.addONNXFlags(cmd, &ox)
-	addPushFlags(cmd, &push)
+	f.BoolVar(&opts.Push.Enabled, "push", true, "accept PushFeatures for the project's push views (false: refuse them)")
+	f.StringVar(&opts.Push.LogDir, "push-log", "", "directory of the push write-ahead log, on a local disk (default: .quiver/push-log/PROJECT in the feature repo); one server per directory")
+	f.DurationVar(&opts.Push.CommitInterval, "push-commit-interval", ingest.DefaultCommitInterval, "most time an acknowledged push waits before its offline commit")
 	return cmd
 }
 
@@ -265,53 +176,32 @@ features read request fields: give them with --request NAME=VALUE, once per row.
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
 			defer cancel()
-			req := &pb.GetOnlineFeaturesRequest{FullFeatureNames: fullNames}
-			reqCtx, err := serving.ParseUntyped("request", request)
+			req, err := serving.FeaturesRequest(service, features, fullNames, request)
 			if err != nil {
 				return err
 			}
-			req.RequestContext = reqCtx
-			if service != "" {
-				req.Kind = &pb.GetOnlineFeaturesRequest_FeatureService{FeatureService: service}
-			} else {
-				req.Kind = &pb.GetOnlineFeaturesRequest_Features{Features: &pb.FeatureList{Val: features}}
-			}
-			var (
-				resp    *pb.GetOnlineFeaturesResponse
-				callErr error
-			)
-			if remote.server != "" {
-				ents, err := serving.ParseUntyped("entity", entities)
-				if err != nil {
+			var resp *pb.GetOnlineFeaturesResponse
+			if remote.Server != "" {
+				if req.Entities, err = serving.ParseUntyped("entity", entities); err != nil {
 					return err
 				}
-				req.Entities = ents
 				conn, err := a.dial(&remote)
 				if err != nil {
 					return err
 				}
 				defer conn.Close()
-				resp, callErr = pb.NewFeatureServingClient(conn).GetOnlineFeatures(ctx, req)
+				if resp, err = pb.NewFeatureServingClient(conn).GetOnlineFeatures(ctx, req); err != nil {
+					return statusError(err)
+				}
 			} else {
-				cfg, reg, ents, err := a.entityFlags(ctx, entities)
+				p, err := a.open()
 				if err != nil {
 					return err
 				}
-				defer reg.Close()
-				req.Entities = ents
-				store, err := stores.OpenOnline(ctx, cfg)
-				if err != nil {
+				defer p.Close()
+				if resp, err = p.GetOnline(ctx, req, entities); err != nil {
 					return err
 				}
-				defer store.Close()
-				srv, err := serving.NewServer(ctx, serving.Options{Project: cfg.Project, Registry: reg, Store: store})
-				if err != nil {
-					return err
-				}
-				resp, callErr = srv.GetOnlineFeatures(ctx, req)
-			}
-			if callErr != nil {
-				return statusError(callErr)
 			}
 			if a.jsonOutput() {
 				return a.printProto(resp)
@@ -328,30 +218,6 @@ features read request fields: give them with --request NAME=VALUE, once per row.
 	a.addRemoteFlags(cmd, &remote, "ask a running quiver serve at HOST:PORT instead of reading the store (no feature repo needed)")
 	f.DurationVar(&timeout, "timeout", 10*time.Second, "give up after this long")
 	return cmd
-}
-
-// entityFlags loads the repo config and its applied definitions, and parses --entity
-// KEY=VALUE flags with the join keys' declared types. The caller closes the registry.
-func (a *app) entityFlags(ctx context.Context, flags []string) (*config.Config, registry.Store, map[string]*pb.RepeatedValue, error) {
-	cfg, err := a.config()
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	reg, err := stores.OpenRegistry(ctx, cfg)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	defs, err := serving.LoadDefinitions(ctx, reg, cfg.Project)
-	if err != nil {
-		reg.Close()
-		return nil, nil, nil, err
-	}
-	ents, err := serving.ParseEntities(defs, flags)
-	if err != nil {
-		reg.Close()
-		return nil, nil, nil, err
-	}
-	return cfg, reg, ents, nil
 }
 
 func (a *app) predictCommand() *cobra.Command {
@@ -376,24 +242,12 @@ they are written (42 int, 0.5 float, true bool, "42" or anything else string).`,
   quiver predict --server localhost:6566 --model churn --entity user_id=7 --request spend_30d=12.5 -o json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if remote.server == "" || modelRef == "" || len(entities) == 0 {
+			if remote.Server == "" || modelRef == "" || len(entities) == 0 {
 				return usage("predict needs --server, --model and at least one --entity KEY=VALUE")
 			}
-			ents, err := serving.ParseUntyped("entity", entities)
+			req, err := serving.PredictRequestOf(modelRef, entities, request, include)
 			if err != nil {
 				return err
-			}
-			reqCtx, err := serving.ParseUntyped("request", request)
-			if err != nil {
-				return err
-			}
-			name, version, alias := training.ParseModelRef(modelRef)
-			ref := &pb.ModelRef{Name: name}
-			switch {
-			case alias != "":
-				ref.Selector = &pb.ModelRef_Alias{Alias: alias}
-			case version > 0:
-				ref.Selector = &pb.ModelRef_Version{Version: strconv.Itoa(version)}
 			}
 			conn, err := a.dial(&remote)
 			if err != nil {
@@ -402,28 +256,14 @@ they are written (42 int, 0.5 float, true bool, "42" or anything else string).`,
 			defer conn.Close()
 			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
 			defer cancel()
-			resp, err := pb.NewFeatureServingClient(conn).Predict(ctx, &pb.PredictRequest{Model: ref, Entities: ents, RequestContext: reqCtx, IncludeFeatures: include})
+			resp, err := pb.NewFeatureServingClient(conn).Predict(ctx, req)
 			if err != nil {
 				return statusError(err)
 			}
 			if a.jsonOutput() {
 				return a.printProto(resp)
 			}
-			fmt.Fprintf(a.stdout, "model %s version %s (feature service %s), %d row(s):\n", resp.GetModelName(), resp.GetModelVersion(), resp.GetFeatureService(), resp.GetRows())
-			tw := a.table()
-			header := "  ROW"
-			for _, o := range resp.GetOutputs() {
-				header += "\t" + strings.ToUpper(o.GetName())
-			}
-			fmt.Fprintln(tw, header)
-			for r := 0; r < int(resp.GetRows()); r++ {
-				line := "  " + strconv.Itoa(r)
-				for _, o := range resp.GetOutputs() {
-					line += "\t" + serving.FormatValue(o.GetValues()[r])
-				}
-				fmt.Fprintln(tw, line)
-			}
-			return tw.Flush()
+			return serving.WritePrediction(a.stdout, resp)
 		},
 	}
 	f := cmd.Flags()
@@ -450,39 +290,22 @@ func (a *app) healthCommand() *cobra.Command {
 		Short: "Check a quiver serve's grpc.health.v1 status (exit 0 when SERVING, 3 otherwise)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if remote.server == "" {
+			if remote.Server == "" {
 				return usage("health needs --server HOST:PORT")
 			}
-			server := remote.server
+			server := remote.Server
 			conn, err := a.dial(&remote)
 			if err != nil {
 				return err
 			}
 			defer conn.Close()
-			client := healthpb.NewHealthClient(conn)
-			deadline := time.Now().Add(wait)
-			for {
-				ctx, cancel := context.WithTimeout(cmd.Context(), 2*time.Second)
-				resp, err := client.Check(ctx, &healthpb.HealthCheckRequest{})
-				cancel()
-				if err == nil && resp.GetStatus() == healthpb.HealthCheckResponse_SERVING {
-					if a.jsonOutput() {
-						return a.printJSON(healthJSON{Server: server, Status: resp.GetStatus().String()})
-					}
-					fmt.Fprintf(a.stdout, "%s: SERVING\n", server)
-					return nil
-				}
-				if time.Now().After(deadline) || cmd.Context().Err() != nil {
-					if err != nil {
-						if c := status.Code(err); c == codes.Unauthenticated || c == codes.PermissionDenied {
-							return statusError(err)
-						}
-						return errkind.Errorf(errkind.Unavailable, "%s: %v", server, status.Convert(err).Message())
-					}
-					return errkind.Errorf(errkind.Unavailable, "%s: %s", server, resp.GetStatus())
-				}
-				time.Sleep(100 * time.Millisecond)
+			st, err := client.WaitServing(cmd.Context(), conn, wait)
+			if c := status.Code(err); c == codes.Unauthenticated || c == codes.PermissionDenied {
+				return statusError(err)
+			} else if err != nil {
+				return errkind.Errorf(errkind.Unavailable, "%s: %v", server, status.Convert(err).Message())
 			}
+			return a.render(healthJSON{Server: server, Status: st.String()}, func() { a.printf("%s: SERVING\n", server) })
 		},
 	}
 	a.addRemoteFlags(cmd, &remote, "the quiver serve to check, HOST:PORT")

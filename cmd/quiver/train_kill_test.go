@@ -13,6 +13,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/quiverfs/quiver/training"
 )
 
 // procStat is what a test reads of a process from /proc/PID/stat.
@@ -181,9 +183,9 @@ func TestSparklineExtremeValues(t *testing.T) {
 		{math.NaN()},
 		{math.MaxFloat64, math.MaxFloat64},
 	} {
-		s := sparkline(values, 40)
+		s := training.Sparkline(values, 40)
 		require.Equal(t, len(values), utf8.RuneCountInString(s), "%v: %q", values, s)
 	}
-	require.Equal(t, "▁▄█", sparkline([]float64{-1e308, 0, 1e308}, 40))
-	require.Equal(t, "▁ █", sparkline([]float64{1, math.NaN(), 2}, 40))
+	require.Equal(t, "▁▄█", training.Sparkline([]float64{-1e308, 0, 1e308}, 40))
+	require.Equal(t, "▁ █", training.Sparkline([]float64{1, math.NaN(), 2}, 40))
 }

@@ -1,16 +1,11 @@
 package main
 
 import (
-	"crypto/tls"
-	"fmt"
-	"strings"
+	"context"
 
 	"github.com/spf13/cobra"
 
-	"github.com/quiverfs/quiver/internal/config"
-	"github.com/quiverfs/quiver/internal/stores"
-	"github.com/quiverfs/quiver/serving/auth"
-	"github.com/quiverfs/quiver/ui"
+	"github.com/quiverfs/quiver/project"
 )
 
 // uiDefaultAddr is where quiver ui listens unless --addr says otherwise: loopback only.
@@ -36,62 +31,17 @@ credentials as quiver serve, and the policy must grant the caller the project. W
 authentication a non-loopback --addr is refused unless --allow-unauthenticated is given.
 See docs/ui.md.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx := cmd.Context()
-			cfg, err := a.config()
-			if err != nil {
-				return err
-			}
-			sc, err := auth.ParseConfig(config.FileName, cfg.Root, cfg.Serving)
-			if err != nil {
-				return err
-			}
-			if err := sc.Validate(); err != nil {
-				return err
-			}
-			if !sc.AuthEnabled() && !ui.IsLoopback(addr) && !allowUnauth {
-				return usage("ui: --addr %s is not a loopback address and no authentication is configured in the serving: section of %s; configure it, listen on 127.0.0.1, or give --allow-unauthenticated (anyone who reaches it reads the whole registry)", addr, config.FileName)
-			}
-			tlsConfig, err := auth.ServerTLS(sc.TLS)
-			if err != nil {
-				return err
-			}
-			reg, err := stores.OpenRegistry(ctx, cfg)
-			if err != nil {
-				return err
-			}
-			defer reg.Close()
-			logger := a.logger()
-			var guard *auth.Guard
-			if sc.AuthEnabled() {
-				guard, err = auth.New(ctx, sc, auth.Options{Project: cfg.Project, Logger: logger, Resources: ui.Resources,
-					OpenHTTPPaths: ui.OpenPaths})
-				if err != nil {
-					return err
-				}
-			}
-			srv, err := ui.New(ui.Options{Project: cfg.Project, Registry: reg, Warehouse: cfg.Offline.Warehouse, Guard: guard, Logger: logger})
-			if err != nil {
-				return err
-			}
-			ln, url, err := ui.Listen(addr)
-			if err != nil {
-				return err
-			}
-			if tlsConfig != nil {
-				ln = tls.NewListener(ln, tlsConfig)
-				url = "https" + strings.TrimPrefix(url, "http")
-			}
-			if a.jsonOutput() {
-				if err := a.printJSON(map[string]any{"project": cfg.Project, "url": url, "authentication": guard != nil}); err != nil {
-					return err
-				}
-			} else {
-				fmt.Fprintf(a.stdout, "Quiver UI for project %s: %s (Ctrl-C stops it)\n", cfg.Project, url)
-			}
-			return ui.Serve(ctx, ln, srv)
-		},
 	}
+	cmd.RunE = a.withProject(func(ctx context.Context, p *project.Project, _ []string) error {
+		u, err := p.OpenUI(ctx, addr, allowUnauth)
+		if err != nil {
+			return err
+		}
+		if err := a.render(u, func() { a.printf("Quiver UI for project %s: %s (Ctrl-C stops it)\n", u.Project, u.URL) }); err != nil {
+			return err
+		}
+		return u.Serve(ctx)
+	})
 	cmd.Flags().StringVar(&addr, "addr", uiDefaultAddr, "listen address HOST:PORT (port 0: any free port)")
 	cmd.Flags().BoolVar(&allowUnauth, "allow-unauthenticated", false, "serve without authentication on a non-loopback address")
 	return cmd

@@ -13,8 +13,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/quiverfs/quiver/internal/config"
-	"github.com/quiverfs/quiver/internal/stores"
 	"github.com/quiverfs/quiver/internal/testenv"
+	"github.com/quiverfs/quiver/project"
 	"github.com/quiverfs/quiver/training"
 )
 
@@ -105,7 +105,7 @@ func TestNoOpMaterializationsKeepTheCache(t *testing.T) {
 	snapshots := func() int {
 		cfg, err := config.Load(dir, func(string) string { return "" })
 		require.NoError(t, err)
-		off, err := stores.OpenOffline(context.Background(), cfg, nil)
+		off, err := project.OpenOffline(context.Background(), cfg, nil)
 		require.NoError(t, err)
 		defer off.Close()
 		snaps, err := off.Snapshots(context.Background(), "user_stats", 1)

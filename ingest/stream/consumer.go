@@ -1,5 +1,5 @@
 // Package stream consumes Kafka stream sources (definitions.KafkaSource) into both stores
-// through the same path as pushed rows: each message is decoded and checked against the view
+// through the same write path as pushed rows (ingest.Writer): each message is decoded and checked against the view
 // (a bad message is dead-lettered or counted and skipped, never stopping the consumer), the
 // latest row per entity is written to the online store through its stale-write guard, and
 // the rows are appended to the view's Iceberg table. Consumer offsets are committed only after
@@ -11,10 +11,10 @@ package stream
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"reflect"
 	"strconv"
 	"sync"
@@ -28,14 +28,9 @@ import (
 
 	"github.com/quiverfs/quiver/definitions"
 	"github.com/quiverfs/quiver/ingest"
-	"github.com/quiverfs/quiver/materialize"
 	"github.com/quiverfs/quiver/offline"
 	"github.com/quiverfs/quiver/online"
 )
-
-// SummaryOffsetsPrefix starts the snapshot summary key holding a consumer group's next offset
-// per partition of a topic: PREFIX + group + "/" + topic, a JSON object of partition → offset.
-const SummaryOffsetsPrefix = "quiver.stream-offsets."
 
 // Defaults of Options.
 const (
@@ -54,10 +49,8 @@ type Options struct {
 	// SessionTimeout is the consumer group session timeout: how long after a consumer dies
 	// its partitions move to another; default DefaultSessionTimeout.
 	SessionTimeout time.Duration
-	// Lock, when set, is held around every offline commit (the warehouse lock).
-	Lock    func(ctx context.Context) (unlock func(), err error)
-	Logger  *slog.Logger
-	Metrics *Metrics
+	Logger         *slog.Logger
+	Metrics        *Metrics
 	// ClientOpts are added to the Kafka client's options.
 	ClientOpts []kgo.Opt
 	// BeforeCommit, when set, is called before each offline commit, with the consumer's lock
@@ -110,14 +103,13 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 
 // Consumer consumes one view's Kafka source.
 type Consumer struct {
-	view   *ingest.View
-	src    *definitions.Source
-	group  string
-	dec    *decoder
-	online online.Writer
-	off    ingest.Offline
-	opts   Options
-	log    *slog.Logger
+	view  *ingest.View
+	src   *definitions.Source
+	group string
+	dec   *decoder
+	w     *ingest.Writer
+	opts  Options
+	log   *slog.Logger
 
 	mu          sync.Mutex
 	marks       map[int32]int64 // next offset per partition held offline (loaded, then kept)
@@ -155,8 +147,8 @@ type update struct {
 // errReload ends one client's run so that Run starts another with new definitions.
 var errReload = errors.New("definitions changed")
 
-// New returns a consumer of view v's Kafka source src.
-func New(v *ingest.View, src *definitions.Source, on online.Writer, off ingest.Offline, opts Options) (*Consumer, error) {
+// New returns a consumer of view v's Kafka source src that writes through w.
+func New(v *ingest.View, src *definitions.Source, w *ingest.Writer, opts Options) (*Consumer, error) {
 	if src == nil || src.Kafka == nil {
 		return nil, fmt.Errorf("view %q: its source is not a kafka source: %w", v.Name, definitions.ErrInvalid)
 	}
@@ -189,7 +181,7 @@ func New(v *ingest.View, src *definitions.Source, on online.Writer, off ingest.O
 	if err != nil {
 		return nil, err
 	}
-	c := &Consumer{online: on, off: off, opts: opts, pendMarks: map[int32]int64{}}
+	c := &Consumer{w: w, opts: opts, pendMarks: map[int32]int64{}}
 	c.use(update{view: v, src: src, dec: dec})
 	return c, nil
 }
@@ -248,41 +240,6 @@ func (c *Consumer) reloadLocked(u *update) {
 	c.log.Info("definitions changed: consuming with the new ones from the committed offsets", "previous_generation", old, "uncommitted_rows_consumed_again", rows)
 }
 
-func (c *Consumer) summaryKey() string {
-	return SummaryOffsetsPrefix + c.group + "/" + c.src.Kafka.Topic
-}
-
-// StoredOffsets reads, from a view table's snapshot summaries, the next offset per partition
-// that the offline table holds for a group and topic.
-func StoredOffsets(ctx context.Context, off ingest.Offline, view string, generation int, group, topic string) (map[int32]int64, error) {
-	out := map[int32]int64{}
-	snaps, err := off.Snapshots(ctx, view, generation)
-	if errors.Is(err, offline.ErrTableNotFound) {
-		return out, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	key := SummaryOffsetsPrefix + group + "/" + topic
-	for _, s := range snaps { // oldest first; each holds the whole map
-		raw, ok := s.Summary[key]
-		if !ok {
-			continue
-		}
-		var m map[string]int64
-		if err := json.Unmarshal([]byte(raw), &m); err != nil {
-			return nil, fmt.Errorf("snapshot %d: %s: %w", s.ID, key, err)
-		}
-		for p, o := range m {
-			n, err := strconv.ParseInt(p, 10, 32)
-			if err == nil {
-				out[int32(n)] = max(out[int32(n)], o)
-			}
-		}
-	}
-	return out, nil
-}
-
 // Run consumes until ctx is done or a fatal error. Before returning it commits what it has
 // written online. Definitions given by Update are taken between polls: what was consumed
 // before is committed with the old ones, then a new Kafka client consumes with the new ones.
@@ -300,7 +257,11 @@ func (c *Consumer) run(ctx context.Context) error {
 	c.mu.Lock()
 	c.restart = false
 	c.mu.Unlock()
-	marks, err := StoredOffsets(ctx, c.off, c.view.Name, c.view.Schema.Generation, c.group, c.src.Kafka.Topic)
+	snaps, err := c.w.Commits(ctx, c.view.Name, c.view.Schema.Generation)
+	var marks map[int32]int64
+	if err == nil {
+		marks, err = offline.StreamOffsets(snaps, c.group, c.src.Kafka.Topic)
+	}
 	if err != nil {
 		return fmt.Errorf("stream %q: read stored offsets: %w", c.view.Name, err)
 	}
@@ -426,8 +387,8 @@ func (c *Consumer) process(ctx context.Context, cl *kgo.Client, fetches kgo.Fetc
 		if err != nil {
 			return fmt.Errorf("stream %q: %w", c.view.Name, err) // decode checks every value: a bug
 		}
-		if c.view.Online != nil && c.online != nil {
-			if _, err := materialize.WriteLatest(ctx, c.online, c.view.Online, c.view.Schema, rec); err != nil {
+		if c.view.Online != nil && c.w.Online != nil {
+			if _, err := c.w.WriteOnline(ctx, c.view, rec); err != nil {
 				rec.Release()
 				return fmt.Errorf("stream %q: %w", c.view.Name, err)
 			}
@@ -473,27 +434,13 @@ func (c *Consumer) flushLocked(ctx context.Context, cl *kgo.Client) error {
 		return errReload
 	}
 	if len(c.pending) > 0 {
-		next := map[string]int64{}
-		for p, o := range c.marks {
-			next[strconv.Itoa(int(p))] = o
-		}
+		next := maps.Clone(c.marks)
 		for p, o := range c.pendMarks {
-			next[strconv.Itoa(int(p))] = max(next[strconv.Itoa(int(p))], o)
-		}
-		raw, err := json.Marshal(next) // keys sorted
-		if err != nil {
-			return err
-		}
-		if c.opts.Lock != nil {
-			unlock, err := c.opts.Lock(ctx)
-			if err != nil {
-				return err
-			}
-			defer unlock()
+			next[p] = max(next[p], o)
 		}
 		recs := c.pending
 		c.pending, c.pendRows = nil, 0
-		wr, err := c.off.Append(ctx, c.view.Schema, offline.NewSliceStream(recs[0].Schema(), recs...), map[string]string{c.summaryKey(): string(raw)})
+		wr, err := c.w.Commit(ctx, c.view.Schema, recs, offline.StreamToken(c.group, c.src.Kafka.Topic, next))
 		if err != nil {
 			// The rows are online; they come again from Kafka, whose offsets stay put.
 			c.broken = fmt.Errorf("stream %q: commit offline: %w", c.view.Name, err)

@@ -81,7 +81,7 @@ func (s *Store) Append(ctx context.Context, vs offline.ViewSchema, rows offline.
 	if buf.rowsIn == 0 {
 		return offline.WriteResult{NoOp: true}, nil
 	}
-	p := ice.Properties{SummaryView: vs.View}
+	p := ice.Properties{offline.SummaryView: vs.View}
 	for k, v := range props {
 		p[k] = v
 	}

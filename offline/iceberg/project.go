@@ -10,6 +10,8 @@ import (
 
 	"github.com/apache/iceberg-go/catalog"
 	"github.com/apache/iceberg-go/table"
+
+	"github.com/quiverfs/quiver/offline"
 )
 
 // LegacyNamespace held every project's view tables before each project had a namespace of
@@ -141,7 +143,7 @@ func (s *Store) AdoptLegacyTables(ctx context.Context, owns OwnsTable) ([]string
 		if snap == nil || snap.Summary == nil {
 			continue
 		}
-		mine, err := owns(ctx, view, snap.Summary.Properties[SummaryRunID])
+		mine, err := owns(ctx, view, snap.Summary.Properties[offline.SummaryRunID])
 		if err != nil {
 			return moved, fmt.Errorf("owner of legacy offline table %s: %w", strings.Join(id, "."), err)
 		}
@@ -168,10 +170,10 @@ type RunProject func(ctx context.Context, runID string) (string, error)
 // unknown. Run ids are looked up once per cache.
 func currentWriter(ctx context.Context, tbl *table.Table, who RunProject, cache map[string]string) (string, error) {
 	snap := tbl.CurrentSnapshot()
-	if snap == nil || snap.Summary == nil || snap.Summary.Properties[SummaryRunID] == "" {
+	if snap == nil || snap.Summary == nil || snap.Summary.Properties[offline.SummaryRunID] == "" {
 		return "", nil
 	}
-	id := snap.Summary.Properties[SummaryRunID]
+	id := snap.Summary.Properties[offline.SummaryRunID]
 	if p, ok := cache[id]; ok {
 		return p, nil
 	}

@@ -24,14 +24,6 @@ import (
 	"github.com/quiverfs/quiver/offline"
 )
 
-// Snapshot summary keys WriteInterval records.
-const (
-	SummaryRunID         = "quiver.run-id"
-	SummaryIntervalStart = "quiver.interval-start"
-	SummaryIntervalEnd   = "quiver.interval-end"
-	SummaryView          = "quiver.view"
-)
-
 // PropMaterializedFrom is the table property where WriteInterval records the earliest start
 // of the intervals ever written to the table (RFC 3339): where its materialized history
 // begins. Table properties outlive snapshot expiry.
@@ -178,7 +170,7 @@ func (s *Store) ensure(ctx context.Context, vs offline.ViewSchema) (*table.Table
 			SourceIDs: []int{ts.ID}, FieldID: 1000, Name: PartitionField, Transform: ice.DayTransform{},
 		})
 		props := ice.Properties{
-			SummaryView: vs.View,
+			offline.SummaryView: vs.View,
 		}
 		// Each day partition a write touches keeps a Parquet writer open with one row group
 		// buffered; smaller row groups and pages than iceberg-go's defaults bound a
@@ -259,7 +251,7 @@ func (s *Store) ensure(ctx context.Context, vs offline.ViewSchema) (*table.Table
 // WriteInterval implements offline.Writer with one Iceberg overwrite commit: the files of
 // the interval's days are deleted (or, for days the interval covers only in part, rewritten
 // without the interval's rows) and the new rows appended, in a single snapshot whose summary
-// records SummaryRunID, SummaryIntervalStart and SummaryIntervalEnd.
+// records offline.SummaryRunID, offline.SummaryIntervalStart and offline.SummaryIntervalEnd.
 //
 // Rows are de-duplicated before writing. They are held in memory up to
 // StoreOptions.MemoryBudget bytes, then spilled to disk in StoreOptions.SpillBuckets hash
@@ -338,10 +330,10 @@ func (s *Store) WriteInterval(ctx context.Context, vs offline.ViewSchema, r offl
 		}
 	}
 	props := ice.Properties{
-		SummaryRunID:         runID,
-		SummaryIntervalStart: r.Start.UTC().Format(time.RFC3339Nano),
-		SummaryIntervalEnd:   r.End.UTC().Format(time.RFC3339Nano),
-		SummaryView:          vs.View,
+		offline.SummaryRunID:         runID,
+		offline.SummaryIntervalStart: r.Start.UTC().Format(time.RFC3339Nano),
+		offline.SummaryIntervalEnd:   r.End.UTC().Format(time.RFC3339Nano),
+		offline.SummaryView:          vs.View,
 	}
 	for attempt := 1; ; attempt++ {
 		res, err = s.commit(ctx, tbl, vs, buf, keyCols, start, end, props)
@@ -392,7 +384,7 @@ func materializedFrom(tbl *table.Table) (time.Time, bool) {
 		if sn.Summary == nil {
 			continue
 		}
-		if t, err := time.Parse(time.RFC3339Nano, sn.Summary.Properties[SummaryIntervalStart]); err == nil && (from.IsZero() || t.Before(from)) {
+		if t, err := time.Parse(time.RFC3339Nano, sn.Summary.Properties[offline.SummaryIntervalStart]); err == nil && (from.IsZero() || t.Before(from)) {
 			from = t
 		}
 	}
@@ -837,11 +829,11 @@ func (s *Store) Snapshots(ctx context.Context, view string, generation int) ([]o
 				o.Summary[k] = v
 			}
 		}
-		o.RunID = o.Summary[SummaryRunID]
-		if st, err := time.Parse(time.RFC3339Nano, o.Summary[SummaryIntervalStart]); err == nil {
+		o.RunID = o.Summary[offline.SummaryRunID]
+		if st, err := time.Parse(time.RFC3339Nano, o.Summary[offline.SummaryIntervalStart]); err == nil {
 			o.Interval.Start = st
 		}
-		if en, err := time.Parse(time.RFC3339Nano, o.Summary[SummaryIntervalEnd]); err == nil {
+		if en, err := time.Parse(time.RFC3339Nano, o.Summary[offline.SummaryIntervalEnd]); err == nil {
 			o.Interval.End = en
 		}
 		out = append(out, o)

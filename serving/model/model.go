@@ -7,6 +7,8 @@ package model
 import (
 	"context"
 	"fmt"
+	"strconv"
+	"strings"
 
 	"github.com/quiverfs/quiver/internal/errkind"
 )
@@ -87,6 +89,18 @@ type Ref struct {
 	Name    string
 	Version string
 	Alias   string
+}
+
+// ParseRef parses NAME, NAME@vN, NAME@N or NAME@ALIAS.
+func ParseRef(s string) Ref {
+	name, rest, ok := strings.Cut(s, "@")
+	if !ok {
+		return Ref{Name: name}
+	}
+	if n, err := strconv.Atoi(strings.TrimPrefix(rest, "v")); err == nil && (strings.HasPrefix(rest, "v") || rest == strconv.Itoa(n)) {
+		return Ref{Name: name, Version: strconv.Itoa(n)}
+	}
+	return Ref{Name: name, Alias: rest}
 }
 
 func (r Ref) String() string {

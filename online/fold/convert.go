@@ -1,4 +1,4 @@
-package materialize
+package fold
 
 import (
 	"fmt"
@@ -21,9 +21,10 @@ type valuer[T any] interface {
 	Value(i int) T
 }
 
-// columnReader returns a reader for an Arrow column holding values of declared type t, as the
-// offline package's canonical schema lays them out (offline.ArrowType).
-func columnReader(col arrow.Array, t definitions.Type) (valueAt, error) {
+// ColumnReader returns a reader for an Arrow column holding values of declared type t, as the
+// offline package's canonical schema lays them out (offline.ArrowType): row i as an online
+// value (null for a null slot).
+func ColumnReader(col arrow.Array, t definitions.Type) (func(i int) online.Value, error) {
 	var (
 		read valueAt
 		ok   bool

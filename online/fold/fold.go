@@ -1,4 +1,8 @@
-package materialize
+// Package fold folds canonical batches of a feature view (the offline layout: join keys,
+// event_ts, created_ts, features) into the latest row per entity and writes those rows to an
+// online store through its stale-write guard. It is the online half of every write: a
+// materialization run, a push and a stream all write online through it.
+package fold
 
 import (
 	"context"
@@ -15,34 +19,38 @@ import (
 	"github.com/quiverfs/quiver/online"
 )
 
-// latest keeps, per entity key, the row with the greatest (event_ts, created_ts) seen so far,
+// Fold keeps, per entity key, the row with the greatest (event_ts, created_ts) seen so far,
 // so the online store is written once per entity rather than once per source row. Its memory
 // is bounded by maxEntities: when full, it flushes to the online store and starts over. The
 // store itself never lets an older row replace a newer one, so flushing early changes how
 // many writes are made, never the result.
-type latest struct {
+type Fold struct {
 	view        *online.View
 	schema      offline.ViewSchema
 	writer      online.Writer
 	maxEntities int
 	batchSize   int
 
-	// only, when set, restricts the fold to these entities (others are skipped).
-	only map[online.EntityKey]struct{}
-	// since, when not zero, skips rows whose event time is before it.
-	since   time.Time
-	rows    map[online.EntityKey]int // entity key -> index into buf
-	byID    map[int64]int            // the same, for a view keyed by one int64 join key (fast path)
-	buf     []online.Row
-	written int64
-	stale   int64 // of written, rows the store kept its newer row for (online.KeptWriter)
+	// Only, when set, restricts the fold to these entities (others are skipped).
+	Only map[online.EntityKey]struct{}
+	// Since, when not zero, skips rows whose event time is before it.
+	Since time.Time
+	// Written is the number of entity rows sent to the store so far; Stale, of those, the
+	// rows the store kept its newer row for (online.KeptWriter; 0 when it cannot tell).
+	Written, Stale int64
+
+	rows map[online.EntityKey]int // entity key -> index into buf
+	byID map[int64]int            // the same, for a view keyed by one int64 join key (fast path)
+	buf  []online.Row
 
 	keyBuf  []byte
 	keyVals []online.Value
 }
 
-func newLatest(v *online.View, vs offline.ViewSchema, w online.Writer, maxEntities, batchSize int) *latest {
-	return &latest{
+// New returns a fold of view v (whose canonical schema is vs) into w, holding at most
+// maxEntities rows before it flushes, written batchSize rows per call.
+func New(v *online.View, vs offline.ViewSchema, w online.Writer, maxEntities, batchSize int) *Fold {
+	return &Fold{
 		view: v, schema: vs, writer: w, maxEntities: maxEntities, batchSize: batchSize,
 		rows:    make(map[online.EntityKey]int),
 		byID:    make(map[int64]int),
@@ -50,13 +58,13 @@ func newLatest(v *online.View, vs offline.ViewSchema, w online.Writer, maxEntiti
 	}
 }
 
-// add folds one canonical batch (join keys, event_ts, created_ts, features) into the latest
+// Add folds one canonical batch (join keys, event_ts, created_ts, features) into the latest
 // rows, flushing when the entity bound is reached.
-func (l *latest) add(ctx context.Context, rec arrow.RecordBatch) error {
+func (l *Fold) Add(ctx context.Context, rec arrow.RecordBatch) error {
 	nk := len(l.schema.JoinKeys)
-	keys := make([]valueAt, nk)
+	keys := make([]func(int) online.Value, nk)
 	for i, c := range l.schema.JoinKeys {
-		r, err := columnReader(rec.Column(i), c.Type)
+		r, err := ColumnReader(rec.Column(i), c.Type)
 		if err != nil {
 			return fmt.Errorf("join key %q: %w", c.Name, err)
 		}
@@ -70,13 +78,13 @@ func (l *latest) add(ctx context.Context, rec arrow.RecordBatch) error {
 	if !ok {
 		return fmt.Errorf("created_ts column is %s, want a timestamp", rec.Column(nk+1).DataType())
 	}
-	feats := make([]valueAt, len(l.schema.Features))
+	feats := make([]func(int) online.Value, len(l.schema.Features))
 	for i, c := range l.schema.Features {
 		col := rec.Column(nk + 2 + i)
 		if list, ok := col.(*array.List); ok && list.ListValues().NullN() > 0 {
 			return fmt.Errorf("feature %q: an array holds a null element; online arrays cannot hold nulls (make the whole array null instead)", c.Name)
 		}
-		r, err := columnReader(col, c.Type)
+		r, err := ColumnReader(col, c.Type)
 		if err != nil {
 			return fmt.Errorf("feature %q: %w", c.Name, err)
 		}
@@ -85,7 +93,7 @@ func (l *latest) add(ctx context.Context, rec arrow.RecordBatch) error {
 	// A view keyed by one int64 join key (the common case) looks rows up by the id itself:
 	// no key encoding and no string hashing per source row, only per entity kept.
 	var ids *array.Int64
-	if nk == 1 && l.only == nil && !l.schema.JoinKeys[0].Type.Array && l.schema.JoinKeys[0].Type.Elem == definitions.Int64 {
+	if nk == 1 && l.Only == nil && !l.schema.JoinKeys[0].Type.Array && l.schema.JoinKeys[0].Type.Elem == definitions.Int64 {
 		ids, _ = rec.Column(0).(*array.Int64)
 	}
 	eventUnit := eventCol.DataType().(*arrow.TimestampType).Unit
@@ -99,7 +107,7 @@ func (l *latest) add(ctx context.Context, rec arrow.RecordBatch) error {
 			}
 		}
 		eventTS := eventCol.Value(i).ToTime(eventUnit).UTC()
-		if eventTS.Before(l.since) {
+		if eventTS.Before(l.Since) {
 			continue
 		}
 		var createdTS time.Time
@@ -116,8 +124,8 @@ func (l *latest) add(ctx context.Context, rec arrow.RecordBatch) error {
 			if err != nil {
 				return err
 			}
-			if l.only != nil {
-				if _, ok := l.only[online.EntityKey(kb)]; !ok {
+			if l.Only != nil {
+				if _, ok := l.Only[online.EntityKey(kb)]; !ok {
 					continue
 				}
 			}
@@ -130,7 +138,7 @@ func (l *latest) add(ctx context.Context, rec arrow.RecordBatch) error {
 			}
 		} else {
 			if len(l.buf) >= l.maxEntities {
-				if err := l.flush(ctx); err != nil {
+				if err := l.Flush(ctx); err != nil {
 					return err
 				}
 			}
@@ -157,7 +165,7 @@ func (l *latest) add(ctx context.Context, rec arrow.RecordBatch) error {
 }
 
 // keyOf encodes row i's entity key into l.keyBuf and returns it (valid until the next call).
-func (l *latest) keyOf(keys []valueAt, i int) ([]byte, error) {
+func (l *Fold) keyOf(keys []func(int) online.Value, i int) ([]byte, error) {
 	for k := range keys {
 		l.keyVals[k] = keys[k](i)
 	}
@@ -174,8 +182,8 @@ func (l *latest) keyOf(keys []valueAt, i int) ([]byte, error) {
 // work and the store's overlap instead of taking turns.
 const onlineWriters = 2
 
-// flush writes every held row to the online store in batches and forgets them.
-func (l *latest) flush(ctx context.Context) error {
+// Flush writes every held row to the online store in batches and forgets them.
+func (l *Fold) Flush(ctx context.Context) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(onlineWriters)
 	var written, stale atomic.Int64
@@ -197,8 +205,8 @@ func (l *latest) flush(ctx context.Context) error {
 		})
 	}
 	err := g.Wait()
-	l.written += written.Load()
-	l.stale += stale.Load()
+	l.Written += written.Load()
+	l.Stale += stale.Load()
 	if err != nil {
 		return err
 	}
@@ -206,4 +214,33 @@ func (l *latest) flush(ctx context.Context) error {
 	clear(l.byID)
 	l.buf = l.buf[:0]
 	return nil
+}
+
+// Holds reports whether the fold holds a row of entity key.
+func (l *Fold) Holds(key online.EntityKey) bool {
+	_, ok := l.rows[key]
+	return ok
+}
+
+// Result reports a WriteLatest.
+type Result struct {
+	// Written is the number of entity rows sent to the store: the latest row per entity.
+	Written int64
+	// Stale is how many of those the store ignored because it held a newer row (0 when the
+	// store cannot tell: it does not implement online.KeptWriter).
+	Stale int64
+}
+
+// WriteLatest writes the latest row per entity of canonical batches to the online store
+// through its stale-write guard: a row older than the stored one is dropped. It folds rows
+// exactly as a materialization run does.
+func WriteLatest(ctx context.Context, w online.Writer, v *online.View, vs offline.ViewSchema, recs ...arrow.RecordBatch) (Result, error) {
+	acc := New(v, vs, w, 1_000_000, 2048)
+	for _, rec := range recs {
+		if err := acc.Add(ctx, rec); err != nil {
+			return Result{acc.Written, acc.Stale}, err
+		}
+	}
+	err := acc.Flush(ctx)
+	return Result{acc.Written, acc.Stale}, err
 }

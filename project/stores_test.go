@@ -1,4 +1,4 @@
-package stores
+package project
 
 import (
 	"testing"

@@ -1,7 +1,8 @@
-// Package stores opens the stores a feature repo's configuration names. It is the one place
-// that chooses a backend by URL scheme or definition kind: registries (through registry/open),
-// online stores, the offline store and sources.
-package stores
+package project
+
+// The stores a feature repo's configuration names. This file is the one place that chooses a
+// backend by URL scheme or definition kind: registries (through registry/open), online
+// stores, the offline store and sources.
 
 import (
 	"context"
@@ -28,6 +29,10 @@ import (
 func OpenRegistry(ctx context.Context, cfg *config.Config) (registry.Store, error) {
 	return open.Open(ctx, cfg.Registry)
 }
+
+// CountsCheaply reports whether the configured online store counts a view's rows without
+// scanning the whole store (the embedded store does; Redis scans every key of the project).
+func CountsCheaply(cfg *config.Config) bool { return strings.HasPrefix(cfg.Online, "sqlite://") }
 
 // OpenOnline opens the configured online store: sqlite:// is the embedded store, redis://,
 // rediss:// and redis-cluster:// are Redis.

@@ -1,4 +1,4 @@
-package materialize
+package fold
 
 import (
 	"context"
@@ -117,12 +117,12 @@ func TestLatestFastPathMatchesKeyedPath(t *testing.T) {
 		defer store.Close()
 		w := &boundedWriter{Writer: store}
 		const bound, batch = 7, 3
-		l := newLatest(ov, vs, w, bound, batch)
+		l := New(ov, vs, w, bound, batch)
 		if !fast {
-			l.only = only
+			l.Only = only
 		}
 		for _, b := range batches {
-			require.NoError(t, l.add(ctx, b))
+			require.NoError(t, l.Add(ctx, b))
 			require.LessOrEqual(t, len(l.buf), bound, "entities held")
 			if fast {
 				require.Empty(t, l.rows, "the fast path keeps no encoded keys")
@@ -130,7 +130,7 @@ func TestLatestFastPathMatchesKeyedPath(t *testing.T) {
 				require.Empty(t, l.byID)
 			}
 		}
-		require.NoError(t, l.flush(ctx))
+		require.NoError(t, l.Flush(ctx))
 		require.LessOrEqual(t, w.maxBatch, batch)
 		res, err := store.Read(ctx, online.ReadRequest{Views: []online.ViewRead{{View: ov, Keys: keys}}})
 		require.NoError(t, err)

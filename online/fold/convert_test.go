@@ -1,4 +1,4 @@
-package materialize
+package fold
 
 import (
 	"testing"
@@ -65,7 +65,7 @@ func TestColumnReaderEveryType(t *testing.T) {
 			tc.append(b)
 			col := b.NewArray()
 			defer col.Release()
-			read, err := columnReader(col, typ)
+			read, err := ColumnReader(col, typ)
 			require.NoError(t, err)
 			require.True(t, read(0).IsNull())
 			require.True(t, tc.want.Equal(read(1)), "got %v, want %v", read(1), tc.want)
@@ -75,7 +75,7 @@ func TestColumnReaderEveryType(t *testing.T) {
 	defer ints.Release()
 	col := ints.NewArray()
 	defer col.Release()
-	_, err := columnReader(col, definitions.MustType("string"))
+	_, err := ColumnReader(col, definitions.MustType("string"))
 	require.ErrorContains(t, err, "column is int64, want string")
 }
 

@@ -1,0 +1,298 @@
+package project
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/quiverfs/quiver/catalog"
+	"github.com/quiverfs/quiver/internal/errkind"
+	"github.com/quiverfs/quiver/internal/warehouselock"
+	"github.com/quiverfs/quiver/materialize"
+	"github.com/quiverfs/quiver/offline/iceberg"
+	"github.com/quiverfs/quiver/online"
+	"github.com/quiverfs/quiver/registry"
+)
+
+// MaterializeOptions choose what a Materialization covers.
+type MaterializeOptions struct {
+	// Views are the views to load; none means every view materialization loads (all but
+	// push and Kafka views), or every view with OnlineOnly.
+	Views []string
+	// OnlineOnly loads the online store from the offline tables, which every view has, push
+	// and Kafka views too; no source is read.
+	OnlineOnly bool
+	// DryRun opens no store and reaps nothing: the Materialization only plans.
+	DryRun bool
+}
+
+// Materialization is an opened materialization: the views of one catalog snapshot and the
+// stores they are loaded into, with the warehouse lock held shared (so gc never removes what
+// a run wrote but has not committed). Close lets go of it.
+type Materialization struct {
+	p     *Project
+	Views []*catalog.View
+	// Options are the run options every run shares (heartbeat, actor).
+	Options materialize.Options
+
+	onlineOnly bool
+	sources    *SourceSet
+	unlock     func()
+}
+
+// Materialize opens the views to load and, unless DryRun, reaps abandoned runs and opens the
+// stores they need.
+func (p *Project) Materialize(ctx context.Context, opts MaterializeOptions) (*Materialization, error) {
+	lease, err := p.Lease()
+	if err != nil {
+		return nil, err
+	}
+	m := &Materialization{p: p, onlineOnly: opts.OnlineOnly,
+		Options: materialize.Options{Heartbeat: registry.HeartbeatInterval(lease), Actor: p.Actor()}}
+	if !opts.DryRun {
+		if err := p.Reap(ctx); err != nil {
+			return nil, err
+		}
+	}
+	snap, err := p.Catalog(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if m.Views, err = snap.Views(opts.Views...); err != nil {
+		return nil, err
+	}
+	if len(opts.Views) == 0 && !opts.OnlineOnly {
+		all := m.Views
+		m.Views = nil
+		for _, v := range all {
+			if v.Materialized() {
+				m.Views = append(m.Views, v)
+			}
+		}
+	}
+	if len(m.Views) == 0 {
+		return nil, errkind.Errorf(errkind.Invalid, "project %q has no feature views in the registry; run quiver apply first", p.Name())
+	}
+	if opts.DryRun {
+		return m, nil
+	}
+	if m.unlock, err = p.LockShared(ctx); err != nil {
+		return nil, err
+	}
+	off, err := p.Offline(ctx)
+	if err != nil {
+		m.Close()
+		return nil, err
+	}
+	needTrino := false
+	for _, v := range m.Views {
+		needTrino = needTrino || v.Source.Trino != nil
+	}
+	if m.sources, err = Sources(p.Config, off, needTrino); err != nil {
+		m.Close()
+		return nil, err
+	}
+	for _, v := range m.Views {
+		if v.Online != nil {
+			if _, err := p.Online(ctx); err != nil {
+				m.Close()
+				return nil, err
+			}
+			break
+		}
+	}
+	return m, nil
+}
+
+// Close lets go of the warehouse lock and the sources (the project's stores stay open).
+func (m *Materialization) Close() {
+	if m.unlock != nil {
+		m.unlock()
+		m.unlock = nil
+	}
+	if m.sources != nil {
+		_ = m.sources.Close()
+		m.sources = nil
+	}
+}
+
+// job is the materialization job of one view. For OnlineOnly it has no source: the online
+// store is loaded from the offline table.
+func (m *Materialization) job(ctx context.Context, v *catalog.View) (materialize.Job, error) {
+	off, err := m.p.Offline(ctx)
+	if err != nil {
+		return materialize.Job{}, err
+	}
+	job := materialize.Job{Project: m.p.Name(), Schema: v.Schema, Offline: off, OfflineReader: off, TTL: v.Def.TTL.Std()}
+	if !m.onlineOnly {
+		if job.Source, err = m.sources.Open(v.Source); err != nil {
+			return materialize.Job{}, err
+		}
+	}
+	if v.Online != nil {
+		if job.Online, err = m.p.Online(ctx); err != nil {
+			return materialize.Job{}, err
+		}
+		job.OnlineView = v.Online
+	}
+	return job, nil
+}
+
+// Incremental is each view's interval from its watermark to end (UpToDate when there is
+// nothing to run).
+func (m *Materialization) Incremental(ctx context.Context, end time.Time) ([]materialize.Interval, error) {
+	reg, err := m.p.Registry(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]materialize.Interval, 0, len(m.Views))
+	for _, v := range m.Views {
+		iv, err := materialize.IncrementalInterval(ctx, reg, m.p.Name(), v.Name, v.Def.TTL.Std(), end)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, iv)
+	}
+	return out, nil
+}
+
+// RunOptions tune one run.
+type RunOptions struct {
+	// ReplaceOnline makes the online store what the offline table says for the interval's
+	// entities (materialize.Options.ReplaceOnline).
+	ReplaceOnline bool
+	// Progress is called with the rows read so far.
+	Progress func(rows int64)
+}
+
+// Run materializes one interval of one view. When the run fails it removes what the run
+// wrote to the offline table without committing it, if no other writer runs.
+func (m *Materialization) Run(ctx context.Context, iv materialize.Interval, opts RunOptions) (materialize.Result, error) {
+	v, err := m.p.snap.View(iv.View)
+	if err != nil {
+		return materialize.Result{}, err
+	}
+	job, err := m.job(ctx, v)
+	if err != nil {
+		return materialize.Result{}, fmt.Errorf("view %q: %w", iv.View, err)
+	}
+	reg, err := m.p.Registry(ctx)
+	if err != nil {
+		return materialize.Result{}, err
+	}
+	ro := m.Options
+	ro.OnlineSince, ro.ReplaceOnline, ro.Progress = iv.OnlineFrom, opts.ReplaceOnline, opts.Progress
+	res, err := materialize.Run(ctx, reg, job, iv.Start, iv.End, ro)
+	if err != nil {
+		m.cleanupFailedWrite(ctx, iceberg.TableName(iv.View, v.Generation))
+	}
+	return res, err
+}
+
+// Sync loads the online store from view v's offline table.
+func (m *Materialization) Sync(ctx context.Context, v *catalog.View, progress func(rows int64)) (materialize.SyncResult, error) {
+	job, err := m.job(ctx, v)
+	if err != nil {
+		return materialize.SyncResult{}, fmt.Errorf("view %q: %w", v.Name, err)
+	}
+	reg, err := m.p.Registry(ctx)
+	if err != nil {
+		return materialize.SyncResult{}, err
+	}
+	return materialize.SyncOnline(ctx, reg, job, materialize.Options{Actor: m.Options.Actor, Progress: progress})
+}
+
+// cleanupFailedWrite removes the files a failed run wrote to a view's offline table without
+// committing them (a full disk stays full otherwise). It needs the warehouse to itself: it
+// lets go of the shared lock and cleans only if no other writer holds it; else the next gc
+// does.
+func (m *Materialization) cleanupFailedWrite(ctx context.Context, table string) {
+	if m.unlock == nil {
+		return
+	}
+	m.unlock()
+	m.unlock = nil
+	release, ok, err := warehouselock.TryExclusive(m.p.Config.Offline.Warehouse)
+	if err != nil || !ok {
+		m.p.notice("quiver: other writers are running; quiver gc will remove what the failed run of %s left", table)
+		return
+	}
+	defer release()
+	off, err := m.p.Offline(ctx)
+	if err != nil {
+		return
+	}
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	res, err := off.CollectGarbage(cctx, table, iceberg.GCOptions{OrphansOnly: true})
+	if err != nil {
+		m.p.notice("quiver: clean up after the failed run of %s: %v (quiver gc will retry)", table, err)
+		return
+	}
+	var n int64
+	for _, f := range res.Files {
+		n += f.Bytes
+	}
+	if len(res.Files) > 0 {
+		m.p.notice("quiver: removed %d files (%d bytes) the failed run of %s left", len(res.Files), n, table)
+	}
+}
+
+// ResetWatermark moves a view's watermark back to to, recorded in the audit trail.
+func (p *Project) ResetWatermark(ctx context.Context, view string, to time.Time) (from, now registry.Watermark, err error) {
+	snap, err := p.Catalog(ctx)
+	if err != nil {
+		return from, now, err
+	}
+	if _, err := snap.View(view); err != nil {
+		return from, now, err
+	}
+	reg, err := p.Registry(ctx)
+	if err != nil {
+		return from, now, err
+	}
+	return materialize.ResetWatermark(ctx, reg, p.Name(), view, to, p.Actor())
+}
+
+// OnlineDeletion is what DeleteOnline removed.
+type OnlineDeletion struct {
+	View     string   `json:"view"`
+	Entities []string `json:"entities"` // as given
+	Keys     int      `json:"-"`        // the entities named
+	Deleted  int64    `json:"deleted"`  // the rows removed
+}
+
+// DeleteOnline removes entities (KEY=VALUE, a join key per entity once) of one view from the
+// online store, recorded in the audit trail.
+func (p *Project) DeleteOnline(ctx context.Context, view string, entities []string) (OnlineDeletion, error) {
+	snap, err := p.Catalog(ctx)
+	if err != nil {
+		return OnlineDeletion{}, err
+	}
+	v, err := snap.View(view)
+	if err != nil {
+		return OnlineDeletion{}, err
+	}
+	ov := v.Online
+	if ov == nil { // not served, but rows may have been written before online: false
+		o, err := online.NewView(p.Name(), v.Def, v.Entities)
+		if err != nil {
+			return OnlineDeletion{}, err
+		}
+		ov = o.WithGeneration(v.Generation)
+	}
+	keys, desc, err := materialize.ParseEntityKeys(ov, entities)
+	if err != nil {
+		return OnlineDeletion{}, err
+	}
+	store, err := p.Online(ctx)
+	if err != nil {
+		return OnlineDeletion{}, err
+	}
+	reg, err := p.Registry(ctx)
+	if err != nil {
+		return OnlineDeletion{}, err
+	}
+	n, err := materialize.DeleteOnline(ctx, reg, p.Name(), store, ov, keys, desc, p.Actor())
+	return OnlineDeletion{View: v.Name, Entities: desc, Keys: len(keys), Deleted: n}, err
+}
