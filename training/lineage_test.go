@@ -31,7 +31,7 @@ func (r *applyingRegistry) landApply(ctx context.Context) {
 		require.NoError(r.t, err)
 		repo, err := definitions.NewRepo(f.Objects)
 		require.NoError(r.t, err)
-		objs, err := r.Store.ListObjects(ctx, project, "")
+		objs, err := r.ListObjects(ctx, project, "")
 		require.NoError(r.t, err)
 		applied := make([]definitions.Applied, len(objs))
 		for i, o := range objs {
@@ -39,13 +39,13 @@ func (r *applyingRegistry) landApply(ctx context.Context) {
 		}
 		changes, err := definitions.Plan(repo, applied)
 		require.NoError(r.t, err)
-		rev, err := r.Store.CurrentRevision(ctx, project)
+		rev, err := r.CurrentRevision(ctx, project)
 		require.NoError(r.t, err)
 		req := registry.ApplyRequest{Project: project, BaseRevision: rev, Author: "test"}
 		for _, c := range changes {
 			req.Changes = append(req.Changes, registry.Change{Kind: c.Kind, Name: c.Name, Hash: c.Hash, Spec: c.Spec})
 		}
-		res, err := r.Store.Apply(ctx, req)
+		res, err := r.Apply(ctx, req)
 		require.NoError(r.t, err)
 		require.Len(r.t, res.Versions, 2, "the apply changes the service and the view")
 	})

@@ -110,15 +110,8 @@ func (a *app) datasetListCommand() *cobra.Command {
 		Short: "List dataset versions",
 		Args:  cobra.MaximumNArgs(1),
 	}
-	cmd.RunE = a.withProject(func(ctx context.Context, p *project.Project, args []string) error {
-		name := ""
-		if len(args) == 1 {
-			name = args[0]
-		}
-		reg, err := p.Registry(ctx)
-		if err != nil {
-			return err
-		}
+	cmd.RunE = a.withRegistry(func(ctx context.Context, p *project.Project, reg registry.Store, args []string) error {
+		name := optional(args)
 		list, err := reg.ListDatasets(ctx, p.Name(), name)
 		if err != nil {
 			return fmt.Errorf("list datasets: %w", err)

@@ -18,6 +18,12 @@ import (
 	"github.com/quiverfs/quiver/registry"
 )
 
+// checkKindArg checks a command's KIND argument before anything is opened.
+func checkKindArg(_ *cobra.Command, args []string) error {
+	_, err := parseKindArg(args[0])
+	return err
+}
+
 func parseKindArg(s string) (definitions.Kind, error) {
 	k, err := definitions.ParseKind(s)
 	if err != nil {
@@ -28,16 +34,13 @@ func parseKindArg(s string) (definitions.Kind, error) {
 
 func (a *app) listCommand() *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "list KIND",
-		Short: "List registered objects of a kind: entities, sources, views, services, models, jobs",
-		Args:  cobra.ExactArgs(1),
+		Use:     "list KIND",
+		Short:   "List registered objects of a kind: entities, sources, views, services, models, jobs",
+		Args:    cobra.ExactArgs(1),
+		PreRunE: checkKindArg,
 	}
-	cmd.RunE = a.withProject(func(ctx context.Context, p *project.Project, args []string) error {
+	cmd.RunE = a.withRegistry(func(ctx context.Context, p *project.Project, reg registry.Store, args []string) error {
 		kind, err := parseKindArg(args[0])
-		if err != nil {
-			return err
-		}
-		reg, err := p.Registry(ctx)
 		if err != nil {
 			return err
 		}
@@ -89,16 +92,15 @@ func (a *app) describeCommand() *cobra.Command {
 		Use:   "describe KIND NAME",
 		Short: "Show one registered object (latest version, or --version N) and its history",
 		Args:  cobra.ExactArgs(2),
+		PreRunE: func(cmd *cobra.Command, args []string) error {
+			if version < 0 {
+				return usage("--version must be 1 or more, got %d", version)
+			}
+			return checkKindArg(cmd, args)
+		},
 	}
-	cmd.RunE = a.withProject(func(ctx context.Context, p *project.Project, args []string) error {
+	cmd.RunE = a.withRegistry(func(ctx context.Context, p *project.Project, reg registry.Store, args []string) error {
 		kind, err := parseKindArg(args[0])
-		if err != nil {
-			return err
-		}
-		if version < 0 {
-			return usage("--version must be 1 or more, got %d", version)
-		}
-		reg, err := p.Registry(ctx)
 		if err != nil {
 			return err
 		}

@@ -91,11 +91,7 @@ func (a *app) auditCommand() *cobra.Command {
 		Short: "Show the audit trail of corrections: online syncs and deletes, replace-online runs, watermark resets, gc",
 		Args:  cobra.NoArgs,
 	}
-	cmd.RunE = a.withProject(func(ctx context.Context, p *project.Project, _ []string) error {
-		reg, err := p.Registry(ctx)
-		if err != nil {
-			return err
-		}
+	cmd.RunE = a.withRegistry(func(ctx context.Context, p *project.Project, reg registry.Store, _ []string) error {
 		events, err := reg.ListAudit(ctx, registry.AuditFilter{Project: p.Name(), Action: registry.AuditAction(action), Target: target, Limit: limit})
 		if err != nil {
 			return err

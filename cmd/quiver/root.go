@@ -13,6 +13,7 @@ import (
 	"github.com/quiverfs/quiver/definitions"
 	"github.com/quiverfs/quiver/internal/errkind"
 	"github.com/quiverfs/quiver/project"
+	"github.com/quiverfs/quiver/registry"
 )
 
 // fileWriter is where commands print; *os.File in production, a buffer in tests.
@@ -124,6 +125,25 @@ func (a *app) withProject(fn func(ctx context.Context, p *project.Project, args 
 		defer p.Close()
 		return fn(cmd.Context(), p, args)
 	}
+}
+
+// withRegistry is withProject for a command that reads the registry.
+func (a *app) withRegistry(fn func(ctx context.Context, p *project.Project, reg registry.Store, args []string) error) func(*cobra.Command, []string) error {
+	return a.withProject(func(ctx context.Context, p *project.Project, args []string) error {
+		reg, err := p.Registry(ctx)
+		if err != nil {
+			return err
+		}
+		return fn(ctx, p, reg, args)
+	})
+}
+
+// optional is the optional argument of a command ("" when not given).
+func optional(args []string) string {
+	if len(args) == 1 {
+		return args[0]
+	}
+	return ""
 }
 
 func (a *app) jsonOutput() bool { return a.output == "json" }

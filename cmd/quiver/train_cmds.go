@@ -102,15 +102,14 @@ default 2m) are marked FAILED (abandoned) first, and any process of such a train
 alive on this host is killed.`,
 		Args: cobra.NoArgs,
 	}
-	list.RunE = a.withProject(func(ctx context.Context, p *project.Project, _ []string) error {
+	list.PreRunE = func(*cobra.Command, []string) error {
 		if kind != "training" && kind != "materialization" {
 			return usage("--kind %q: valid kinds: training, materialization", kind)
 		}
+		return nil
+	}
+	list.RunE = a.withRegistry(func(ctx context.Context, p *project.Project, reg registry.Store, _ []string) error {
 		if err := p.Reap(ctx); err != nil {
-			return err
-		}
-		reg, err := p.Registry(ctx)
-		if err != nil {
 			return err
 		}
 		if kind == "materialization" {
@@ -149,11 +148,7 @@ alive on this host is killed.`,
 		Short: "Show a run: params, tags, metrics (final, best, and a sparkline over steps)",
 		Args:  cobra.ExactArgs(1),
 	}
-	show.RunE = a.withProject(func(ctx context.Context, p *project.Project, args []string) error {
-		reg, err := p.Registry(ctx)
-		if err != nil {
-			return err
-		}
+	show.RunE = a.withRegistry(func(ctx context.Context, p *project.Project, reg registry.Store, args []string) error {
 		run, err := training.ResolveRunID(ctx, reg, p.Name(), args[0]) // a unique prefix will do
 		if err != nil {
 			return err
@@ -223,15 +218,8 @@ func (a *app) modelsCommand() *cobra.Command {
 		Short: "List model versions and their aliases",
 		Args:  cobra.MaximumNArgs(1),
 	}
-	list.RunE = a.withProject(func(ctx context.Context, p *project.Project, args []string) error {
-		name := ""
-		if len(args) == 1 {
-			name = args[0]
-		}
-		reg, err := p.Registry(ctx)
-		if err != nil {
-			return err
-		}
+	list.RunE = a.withRegistry(func(ctx context.Context, p *project.Project, reg registry.Store, args []string) error {
+		name := optional(args)
 		versions, err := reg.ListModelVersions(ctx, p.Name(), name)
 		if err != nil {
 			return fmt.Errorf("list models: %w", err)
@@ -269,11 +257,7 @@ func (a *app) modelsCommand() *cobra.Command {
 		Short: "Show a model version: its run, dataset, artifact and alias history",
 		Args:  cobra.ExactArgs(1),
 	}
-	show.RunE = a.withProject(func(ctx context.Context, p *project.Project, args []string) error {
-		reg, err := p.Registry(ctx)
-		if err != nil {
-			return err
-		}
+	show.RunE = a.withRegistry(func(ctx context.Context, p *project.Project, reg registry.Store, args []string) error {
 		mv, err := training.ResolveModel(ctx, reg, p.Name(), args[0])
 		if err != nil {
 			return err
@@ -339,11 +323,7 @@ func (a *app) lineageCommand() *cobra.Command {
 		Short: "Trace a model version to its run, dataset, feature definitions (on-demand views and request sources too) and offline snapshots",
 		Args:  cobra.ExactArgs(1),
 	}
-	cmd.RunE = a.withProject(func(ctx context.Context, p *project.Project, args []string) error {
-		reg, err := p.Registry(ctx)
-		if err != nil {
-			return err
-		}
+	cmd.RunE = a.withRegistry(func(ctx context.Context, p *project.Project, reg registry.Store, args []string) error {
 		tr, err := training.TraceModel(ctx, reg, p.Name(), args[0])
 		if err != nil {
 			return err
