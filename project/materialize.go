@@ -31,6 +31,7 @@ type MaterializeOptions struct {
 // a run wrote but has not committed). Close lets go of it.
 type Materialization struct {
 	p     *Project
+	snap  *catalog.Snapshot
 	Views []*catalog.View
 	// Options are the run options every run shares (heartbeat, actor).
 	Options materialize.Options
@@ -54,11 +55,10 @@ func (p *Project) Materialize(ctx context.Context, opts MaterializeOptions) (*Ma
 			return nil, err
 		}
 	}
-	snap, err := p.Catalog(ctx)
-	if err != nil {
+	if m.snap, err = p.Catalog(ctx); err != nil {
 		return nil, err
 	}
-	if m.Views, err = snap.Views(opts.Views...); err != nil {
+	if m.Views, err = m.snap.Views(opts.Views...); err != nil {
 		return nil, err
 	}
 	if len(opts.Views) == 0 && !opts.OnlineOnly {
@@ -168,7 +168,7 @@ type RunOptions struct {
 // Run materializes one interval of one view. When the run fails it removes what the run
 // wrote to the offline table without committing it, if no other writer runs.
 func (m *Materialization) Run(ctx context.Context, iv materialize.Interval, opts RunOptions) (materialize.Result, error) {
-	v, err := m.p.snap.View(iv.View)
+	v, err := m.snap.View(iv.View)
 	if err != nil {
 		return materialize.Result{}, err
 	}

@@ -233,7 +233,7 @@ func (s *Server) featureView(r *http.Request) (*page, error) {
 	if err != nil {
 		return nil, err
 	}
-	d.Generation = max(gens[name], 1)
+	d.Generation = registry.Generation(gens, name)
 	// Runs are paged with ?runs=N (1-based), newest first. The registry lists runs from the
 	// newest with a limit, so page N reads N pages; views rarely have more than a few
 	// thousand runs.
