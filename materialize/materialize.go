@@ -26,9 +26,6 @@ import (
 	"github.com/quiverfs/quiver/registry"
 )
 
-// ErrNothingToDo is returned by Plan for a view whose watermark is already at or past the end.
-var ErrNothingToDo = errors.New("nothing to materialize")
-
 // Runs is the part of the registry materialization needs.
 type Runs interface {
 	StartRun(ctx context.Context, project, view string, start, end time.Time) (registry.MaterializationRun, error)
