@@ -22,19 +22,28 @@ if [[ -x "$bin" ]]; then
 	exit 0
 fi
 command -v go >/dev/null || { echo "seaweedfs.sh: go not found" >&2; exit 1; }
+mkdir -p "$cache/seaweedfs"
+exec 9>"$cache/seaweedfs/.lock" # one build at a time (parallel test binaries may call this script)
+flock 9
+if [[ -x "$bin" ]]; then
+	echo "$bin"
+	exit 0
+fi
 
-info="$(go mod download -json "$SEAWEEDFS_MODULE@$SEAWEEDFS_VERSION")" ||
+tmp="$(mktemp -d)"
+trap 'chmod -R u+w "$tmp" 2>/dev/null; rm -rf "$tmp"' EXIT
+# Outside any module, so the download touches no go.mod or go.sum.
+info="$(cd "$tmp" && go mod download -json "$SEAWEEDFS_MODULE@$SEAWEEDFS_VERSION")" ||
 	{ echo "seaweedfs.sh: go mod download $SEAWEEDFS_MODULE@$SEAWEEDFS_VERSION failed:" >&2; echo "$info" >&2; exit 1; }
 sum="$(sed -n 's/^[[:space:]]*"Sum": "\(.*\)",*$/\1/p' <<<"$info")"
 src="$(sed -n 's/^[[:space:]]*"Dir": "\(.*\)",*$/\1/p' <<<"$info")"
 [[ "$sum" == "$SEAWEEDFS_SUM" ]] || { echo "seaweedfs.sh: checksum mismatch: got $sum, want $SEAWEEDFS_SUM" >&2; exit 1; }
 
-tmp="$(mktemp -d)"
-trap 'chmod -R u+w "$tmp" 2>/dev/null; rm -rf "$tmp"' EXIT
 cp -r "$src" "$tmp/src"
 chmod -R u+w "$tmp/src"
 mkdir -p "$(dirname "$bin")"
 (cd "$tmp/src" && GOFLAGS=-mod=readonly CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$tmp/weed" ./weed) >&2 ||
 	{ echo "seaweedfs.sh: go build ./weed failed" >&2; exit 1; }
-install -m 0755 "$tmp/weed" "$bin"
+install -m 0755 "$tmp/weed" "$bin.tmp"
+mv "$bin.tmp" "$bin" # atomic: an interrupted install leaves no half-written binary behind
 echo "$bin"

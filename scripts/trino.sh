@@ -15,7 +15,7 @@
 # version is the one Trino manages), checking Maven Central's checksums; every resulting file is
 # then checked against the SHA-256 sums in scripts/trino/SHA256SUMS, so a different resolution
 # fails the install. Downloads stay in Maven's local repository (~/.m2), so a reinstall is offline.
-# The server needs Java 25: TRINO_JAVA_HOME, default /usr/lib/jvm/temurin-25-jdk-amd64.
+# The server needs Java 25: QUIVER_TRINO_JAVA_HOME, default /usr/lib/jvm/temurin-25-jdk-amd64.
 # Re-running is a no-op once installed.
 set -euo pipefail
 
@@ -38,8 +38,8 @@ if [[ -f "$dir/.installed" && -z "${QUIVER_WRITE_SUMS:-}" ]]; then
 	echo "$dir"
 	exit 0
 fi
-java_home="${TRINO_JAVA_HOME:-/usr/lib/jvm/temurin-25-jdk-amd64}"
-[[ -x "$java_home/bin/javac" ]] || { echo "trino.sh: no JDK at $java_home (Trino $TRINO_VERSION needs Java 25; set TRINO_JAVA_HOME)" >&2; exit 1; }
+java_home="${QUIVER_TRINO_JAVA_HOME:-/usr/lib/jvm/temurin-25-jdk-amd64}"
+[[ -x "$java_home/bin/javac" ]] || { echo "trino.sh: no JDK at $java_home (Trino $TRINO_VERSION needs Java 25; set QUIVER_TRINO_JAVA_HOME)" >&2; exit 1; }
 command -v mvn >/dev/null || { echo "trino.sh: mvn not found (Debian: apt-get install -y maven)" >&2; exit 1; }
 
 source "$root/scripts/lib/maven.sh"

@@ -21,11 +21,11 @@ import (
 
 // Kafka test broker: org.apache.kafka:kafka_2.13 from Maven Central, installed by
 // scripts/kafka.sh. QUIVER_KAFKA_HOME names the install directory (its libs/ is the class
-// path); unset, the helper runs the script. The JVM is QUIVER_KAFKA_JAVA, else java on PATH
-// (Kafka 4 needs Java 17 or newer).
+// path); unset, the helper runs the script. The JVM is QUIVER_KAFKA_JAVA_HOME/bin/java, else
+// java on PATH (Kafka 4 needs Java 17 or newer).
 const (
 	kafkaHomeEnv      = "QUIVER_KAFKA_HOME"
-	kafkaJavaEnv      = "QUIVER_KAFKA_JAVA"
+	kafkaJavaEnv      = "QUIVER_KAFKA_JAVA_HOME"
 	kafkaScript       = "kafka.sh"
 	kafkaStartTimeout = 120 * time.Second
 	kafkaHeap         = "512m"
@@ -85,6 +85,7 @@ func SharedKafka(t TB) *Kafka {
 	if err := json.Unmarshal(raw, &k); err != nil {
 		t.Fatalf("shared kafka: %v", err)
 	}
+	t.Logf("kafka shared by the test run at %s (dir %s)", k.Addr, k.Dir)
 	return &k
 }
 
@@ -93,11 +94,11 @@ func startKafka(dir string, detached bool) (*Kafka, error) {
 	if err != nil {
 		return nil, err
 	}
-	java := os.Getenv(kafkaJavaEnv)
-	if java == "" {
-		if java, err = LookBinary("java", "openjdk-17-jre-headless"); err != nil {
-			return nil, err
-		}
+	var java string
+	if h := os.Getenv(kafkaJavaEnv); h != "" {
+		java = filepath.Join(h, "bin", "java")
+	} else if java, err = LookBinary("java", "openjdk-17-jre-headless"); err != nil {
+		return nil, err
 	}
 	classpath := filepath.Join(home, "libs", "*")
 	logConf := filepath.Join(dir, "log4j2.properties")

@@ -93,6 +93,7 @@ func SharedS3(t TB) *S3 {
 	if err := json.Unmarshal(raw, &s); err != nil {
 		t.Fatalf("shared s3: %v", err)
 	}
+	t.Logf("s3 (seaweedfs) shared by the test run at %s (dir %s)", s.Endpoint, s.Dir)
 	return &s
 }
 

@@ -23,13 +23,13 @@ import (
 
 // Trino test server: Trino 483 assembled from Maven Central parts by scripts/trino.sh (lib/,
 // plugin/iceberg, plugin/memory, launcher/). QUIVER_TRINO_HOME names the install directory;
-// unset, the helper runs the script. It needs Java 25: QUIVER_TRINO_JAVA, default
-// /usr/lib/jvm/temurin-25-jdk-amd64/bin/java.
+// unset, the helper runs the script. It needs Java 25: QUIVER_TRINO_JAVA_HOME, default
+// /usr/lib/jvm/temurin-25-jdk-amd64.
 const (
 	trinoHomeEnv      = "QUIVER_TRINO_HOME"
-	trinoJavaEnv      = "QUIVER_TRINO_JAVA"
+	trinoJavaEnv      = "QUIVER_TRINO_JAVA_HOME"
 	trinoScript       = "trino.sh"
-	trinoDefaultJava  = "/usr/lib/jvm/temurin-25-jdk-amd64/bin/java"
+	trinoDefaultJava  = "/usr/lib/jvm/temurin-25-jdk-amd64"
 	trinoDefaultHeap  = "1G"
 	trinoStartTimeout = 4 * time.Minute
 	trinoUser         = "quiver-test"
@@ -120,6 +120,7 @@ func SharedTrinoServer(t TB) *TrinoServer {
 	if err := json.Unmarshal(raw, &s); err != nil {
 		t.Fatalf("shared trino: %v", err)
 	}
+	t.Logf("trino shared by the test run at %s (dir %s)", s.URL, s.Dir)
 	return &s
 }
 
@@ -128,12 +129,13 @@ func startTrinoServer(dir string, o TrinoOptions, detached bool) (*TrinoServer, 
 	if err != nil {
 		return nil, err
 	}
-	java := os.Getenv(trinoJavaEnv)
-	if java == "" {
-		java = trinoDefaultJava
+	javaHome := os.Getenv(trinoJavaEnv)
+	if javaHome == "" {
+		javaHome = trinoDefaultJava
 	}
+	java := filepath.Join(javaHome, "bin", "java")
 	if fi, err := os.Stat(java); err != nil || fi.IsDir() {
-		return nil, fmt.Errorf("trino needs Java 25: no java at %s (install Temurin 25 there or set %s)", java, trinoJavaEnv)
+		return nil, fmt.Errorf("trino needs Java 25: no %s (install Temurin 25 at %s or set %s to a Java 25 home)", java, trinoDefaultJava, trinoJavaEnv)
 	}
 	catalogDir := filepath.Join(dir, "etc", "catalog")
 	if err := os.MkdirAll(catalogDir, 0o755); err != nil {
