@@ -137,6 +137,11 @@ func stopGroup(pgid int, done <-chan struct{}, grace time.Duration) {
 	_ = syscall.Kill(-pgid, syscall.SIGKILL)
 	if done != nil {
 		<-done
+		return
+	}
+	// Not our child: wait until the leader is gone (or a zombie of its parent) after SIGKILL.
+	for end := time.Now().Add(5 * time.Second); processAlive(pgid) && time.Now().Before(end); {
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 
