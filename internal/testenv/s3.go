@@ -293,12 +293,14 @@ func (s *S3) IcebergProperties() map[string]string {
 // server; add them to an Iceberg catalog whose warehouse is s3://BUCKET/...
 func (s *S3) TrinoProperties() map[string]string {
 	return map[string]string{
-		"fs.native-s3.enabled":   "true",
-		"s3.endpoint":            s.Endpoint,
-		"s3.region":              s.Region,
-		"s3.path-style-access":   "true",
-		"s3.aws-access-key":      s.AccessKey,
-		"s3.aws-secret-key":      s.SecretKey,
+		"fs.native-s3.enabled": "true",
+		"s3.endpoint":          s.Endpoint,
+		"s3.region":            s.Region,
+		"s3.path-style-access": "true",
+		"s3.aws-access-key":    s.AccessKey,
+		"s3.aws-secret-key":    s.SecretKey,
+		// S3's minimum part size (Trino's default is 32MB): files of a few MB already go up as
+		// multipart uploads, as large files do in production.
 		"s3.streaming.part-size": "5MB",
 	}
 }
