@@ -45,7 +45,7 @@ duckdb:
 
 ## trino, kafka, s3: install the real servers the tests start (docs/testing.md): Trino 483 assembled
 ## from Maven Central parts, Kafka 4.4.0 from Maven Central, SeaweedFS built from its Go module.
-## Each is pinned and checksummed, cached in $${QUIVER_CACHE:-$$HOME/.cache/quiver}; a second run is instant.
+## Each is pinned and checksummed, cached in ${QUIVER_CACHE:-$HOME/.cache/quiver}; a second run is instant.
 trino:
 	@./scripts/trino.sh
 kafka:
