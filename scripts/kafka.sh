@@ -37,6 +37,7 @@ trap 'rm -rf "$stage"' EXIT
 maven_copy "$root/scripts/kafka/pom.xml" "$stage/libs" -Dkafka.version="$KAFKA_VERSION"
 check_sums "$stage" "$root/scripts/kafka/SHA256SUMS" "Kafka $KAFKA_VERSION"
 echo "$KAFKA_VERSION" >"$stage/.installed"
+chmod 755 "$stage" # mktemp made it 0700
 rm -rf "$dir"
 mv "$stage" "$dir"
 trap - EXIT

@@ -70,6 +70,7 @@ mkdir -p "$stage/launcher"
 "$java_home/bin/javac" -nowarn -d "$stage/launcher" -cp "$stage/lib/trino-main-$TRINO_VERSION.jar" \
 	"$root/scripts/trino/QuiverTrinoServer.java"
 echo "$TRINO_VERSION" >"$stage/.installed"
+chmod 755 "$stage" # mktemp made it 0700
 rm -rf "$dir"
 mv "$stage" "$dir"
 trap - EXIT
