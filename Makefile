@@ -12,7 +12,7 @@ LDFLAGS   := -X main.Version=$(VERSION)
 GOLANGCI_LINT_VERSION ?= v2.15.0
 GOLANGCI_LINT         ?= $(GO) run github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
 
-.PHONY: all build test vet fmt-check lint unit fuzz bench proto proto-check proto-lint feast feast-proto feast-proto-check bench-feast onnxruntime duckdb demo ui-screenshots clean \
+.PHONY: all build test vet fmt-check lint unit fuzz bench proto proto-check proto-lint feast feast-proto feast-proto-check bench-feast onnxruntime duckdb trino kafka s3 testenv-deps demo ui-screenshots clean \
 	python-proto python-proto-check python-test bench-python
 
 all: build
@@ -44,8 +44,35 @@ lint:
 duckdb:
 	npm ci --prefix scripts/duckdb --no-audit --no-fund --loglevel=error
 
-unit: duckdb feast
-	QUIVER_ONNXRUNTIME_LIB=$$(./scripts/onnxruntime.sh) $(GO) test -race -timeout 30m $(TESTFLAGS) $(PKGS)
+## trino, kafka, s3: install the real servers the tests start (docs/testing.md): Trino 483 assembled
+## from Maven Central parts, Kafka 4.4.0 from Maven Central, SeaweedFS built from its Go module.
+## Each is pinned and checksummed, cached in ${QUIVER_CACHE:-$HOME/.cache/quiver}; a second run is instant.
+trino:
+	@./scripts/trino.sh
+kafka:
+	@./scripts/kafka.sh
+s3:
+	@./scripts/seaweedfs.sh
+testenv-deps: trino kafka s3
+
+# The test servers (internal/testenv) that many packages need, Trino, Kafka and S3, are started
+# once per run: QUIVER_TESTENV_DIR names a fresh run directory where the first test binary that
+# needs one records it and the others reuse it; bin/testenv stops them all when the run ends,
+# however it ends (docs/testing.md). TESTENV_RUN prefixes a command with that and with the
+# install paths of every component.
+define TESTENV_RUN
+	$(GO) build -o $(BIN)/testenv ./internal/testenv/cmd/testenv && \
+	dir=$$(mktemp -d "$${TMPDIR:-/tmp}/quiver-testenv-XXXXXX") && \
+	trap '$(BIN)/testenv stop "'"$$dir"'"' EXIT && trap 'exit 130' INT TERM && \
+	QUIVER_TESTENV_DIR=$$dir \
+	QUIVER_TRINO_HOME=$$(./scripts/trino.sh) \
+	QUIVER_KAFKA_HOME=$$(./scripts/kafka.sh) \
+	QUIVER_WEED=$$(./scripts/seaweedfs.sh) \
+	QUIVER_ONNXRUNTIME_LIB=$$(./scripts/onnxruntime.sh)
+endef
+
+unit: duckdb feast testenv-deps
+	@$(TESTENV_RUN) $(GO) test -race -timeout 30m $(TESTFLAGS) $(PKGS)
 
 # A short run of each fuzz target, on top of the seed corpora the unit tests already replay.
 fuzz:
@@ -55,8 +82,8 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzRequests$$' -fuzztime $(FUZZTIME) ./serving
 	$(GO) test -run '^$$' -fuzz '^FuzzReadSegment$$' -fuzztime $(FUZZTIME) ./ingest
 
-bench:
-	QUIVER_ONNXRUNTIME_LIB=$$(./scripts/onnxruntime.sh) $(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+bench: testenv-deps
+	@$(TESTENV_RUN) $(GO) test -run '^$$' -bench . -benchmem $(PKGS)
 
 ## proto: regenerate the gRPC and HTTP/JSON gateway code (needs protoc and the well-known types: apt-get install -y protobuf-compiler libprotobuf-dev)
 proto:
