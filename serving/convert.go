@@ -46,7 +46,7 @@ func fromProto(v *pb.Value, want definitions.Type) (online.Value, bool) {
 		case *pb.Value_FloatVal:
 			return online.Float32(k.FloatVal), true
 		case *pb.Value_DoubleVal:
-			return online.Float32(float32(k.DoubleVal)), true
+			return float32Of(k.DoubleVal)
 		}
 	case definitions.Float64:
 		switch k := v.Kind.(type) {
@@ -330,7 +330,7 @@ func coerce(v online.Value, want definitions.Type) (online.Value, bool) {
 		}
 	case definitions.Float32:
 		if got.Elem == definitions.Float64 {
-			return online.Float32(float32(v.Float64())), true
+			return float32Of(v.Float64())
 		}
 	case definitions.Float64:
 		if got.Elem == definitions.Float32 {
@@ -338,6 +338,15 @@ func coerce(v online.Value, want definitions.Type) (online.Value, bool) {
 		}
 	}
 	return online.Value{}, false
+}
+
+// float32Of rounds x to the nearest float32; false when x is finite and beyond float32's range.
+func float32Of(x float64) (online.Value, bool) {
+	f := float32(x)
+	if math.IsInf(float64(f), 0) && !math.IsInf(x, 0) {
+		return online.Value{}, false
+	}
+	return online.Float32(f), true
 }
 
 // typeOfValueType is the declared type of a wire enum (the inverse of valueTypeOf).

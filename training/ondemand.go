@@ -1,7 +1,9 @@
 package training
 
 import (
+	"errors"
 	"fmt"
+	"math"
 	"slices"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -108,9 +110,9 @@ func (od *datasetOnDemand) bind(schema *arrow.Schema, nEntity int, joined func(v
 	return nil
 }
 
-// compute evaluates every on-demand feature over one joined batch: out[view][k] is the Arrow
-// column of the view's k-th requested feature.
-func (od *datasetOnDemand) compute(rec arrow.RecordBatch) ([][]arrow.Array, error) {
+// compute evaluates every on-demand feature over one joined batch, whose first row is entity
+// row firstRow: out[view][k] is the Arrow column of the view's k-th requested feature.
+func (od *datasetOnDemand) compute(rec arrow.RecordBatch, firstRow int64) ([][]arrow.Array, error) {
 	rows := int(rec.NumRows())
 	out := make([][]arrow.Array, len(od.views))
 	for vi, v := range od.views {
@@ -119,6 +121,10 @@ func (od *datasetOnDemand) compute(rec arrow.RecordBatch) ([][]arrow.Array, erro
 		for i, s := range v.src {
 			c, err := arrowValues(rec.Column(s.idx), needs[i].Field.Type)
 			if err != nil {
+				var re *rowError
+				if errors.As(err, &re) && s.request {
+					return nil, fmt.Errorf("%w: entity column %q row %d: %w", ErrInvalidInput, needs[i].Field.Name, firstRow+int64(re.row), re.err)
+				}
 				return nil, fmt.Errorf("on-demand view %q input %s.%s: %w", v.view.Def.Name, needs[i].Input, needs[i].Field.Name, err)
 			}
 			cols[i] = c
@@ -140,7 +146,8 @@ func (od *datasetOnDemand) compute(rec arrow.RecordBatch) ([][]arrow.Array, erro
 }
 
 // requestReadable reports whether an entity column of type dt can feed a request field of
-// type t: the same type, a lossless widening, or whole numbers for a float field.
+// type t: the same type, a lossless widening, whole numbers for a float field, or a float64
+// for a float32 field (rounded to the nearest float32, as serving rounds a request's double).
 func requestReadable(dt arrow.DataType, t definitions.Type) (definitions.Type, bool) {
 	got, ok := offline.TypeFromArrow(dt)
 	if !ok || got.Array || t.Array {
@@ -155,10 +162,18 @@ func requestReadable(dt arrow.DataType, t definitions.Type) (definitions.Type, b
 	case definitions.Float64:
 		return got, got.Elem == definitions.Float32 || got.Elem == definitions.Int32 || got.Elem == definitions.Int64
 	case definitions.Float32:
-		return got, got.Elem == definitions.Int32
+		return got, got.Elem == definitions.Int32 || got.Elem == definitions.Float64
 	}
 	return got, false
 }
+
+// rowError is a value of a column that its declared type cannot hold.
+type rowError struct {
+	row int
+	err error
+}
+
+func (e *rowError) Error() string { return fmt.Sprintf("row %d: %v", e.row, e.err) }
 
 // arrowValues converts a column to values of declared type t (null for nulls).
 func arrowValues(a arrow.Array, t definitions.Type) ([]online.Value, error) {
@@ -204,10 +219,24 @@ func arrowValues(a arrow.Array, t definitions.Type) ([]online.Value, error) {
 			return nil, fmt.Errorf("float32 column for a %s field", t)
 		}
 	case *array.Float64:
-		if t.Elem != definitions.Float64 {
+		switch t.Elem {
+		case definitions.Float64:
+			set(func(i int) online.Value { return online.Float64(c.Value(i)) })
+		case definitions.Float32:
+			for i := range n {
+				if !a.IsValid(i) {
+					continue
+				}
+				x := c.Value(i)
+				f := float32(x)
+				if math.IsInf(float64(f), 0) && !math.IsInf(x, 0) {
+					return nil, &rowError{i, fmt.Errorf("float64 value %g is outside float32's range", x)}
+				}
+				out[i] = online.Float32(f)
+			}
+		default:
 			return nil, fmt.Errorf("float64 column for a %s field", t)
 		}
-		set(func(i int) online.Value { return online.Float64(c.Value(i)) })
 	case *array.Boolean:
 		if t.Elem != definitions.Bool {
 			return nil, fmt.Errorf("bool column for a %s field", t)
