@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/quiverfs/quiver/definitions"
+	"github.com/quiverfs/quiver/value"
 )
 
 // TilesPerWindow is how many tiles an aggregation window is split into online. A window w is
@@ -152,8 +153,8 @@ func (v *View) FoldTiles(enc []byte, events []AggEvent, now time.Time) ([]byte, 
 			if val.IsNull() {
 				continue
 			}
-			if ct := l.columns[ts.col].Type; val.typ != ct {
-				return nil, time.Time{}, fmt.Errorf("view %q: column %q is %s, got a %s value: %w", v.Name, l.columns[ts.col].Name, ct, val.typ, ErrTypeMismatch)
+			if ct := l.columns[ts.col].Type; val.Type() != ct {
+				return nil, time.Time{}, fmt.Errorf("view %q: column %q is %s, got a %s value: %w", v.Name, l.columns[ts.col].Name, ct, val.Type(), ErrTypeMismatch)
 			}
 			idx := floorDiv(ev, ts.tile)
 			tiles := series[s]
@@ -194,18 +195,18 @@ func floorDiv(a, b int64) int64 {
 
 // bits is a value's number as int64 bits, or float64 bits for a float series.
 func bits(val Value, float bool) uint64 {
-	if float && val.typ.Elem == definitions.Float32 {
-		return math.Float64bits(float64(math.Float32frombits(uint32(val.num))))
+	if float && val.Type().Elem == definitions.Float32 {
+		return math.Float64bits(float64(math.Float32frombits(uint32(val.Bits()))))
 	}
-	return val.num
+	return val.Bits()
 }
 
 func (t *tile) add(float bool, ev, cr int64, val Value, distinct bool) {
 	b := bits(val, float)
 	if distinct {
-		k := val.str
-		if val.typ.Elem != definitions.String && val.typ.Elem != definitions.Bytes {
-			k = string(binary.LittleEndian.AppendUint64(nil, val.num))
+		k := val.Payload()
+		if val.Type().Elem != definitions.String && val.Type().Elem != definitions.Bytes {
+			k = string(binary.LittleEndian.AppendUint64(nil, val.Bits()))
 		}
 		if i, found := slices.BinarySearch(t.distinct, k); !found {
 			t.distinct = slices.Insert(t.distinct, i, k)
@@ -485,7 +486,7 @@ func valueOfBits(b uint64, t definitions.Type, float bool) Value {
 	case definitions.Bool:
 		return Bool(b != 0)
 	}
-	return Value{typ: t, num: b} // int64, timestamp (µs)
+	return value.FromBits(t, b) // int64, timestamp (µs)
 }
 
 // MaxWindow is the longest aggregation window of an aggregation view, 0 for other views.

@@ -248,7 +248,7 @@ func (b *ResultBuilder) Set(vi, row int, data string) error {
 		if !hit[0] || tiles.IsNull() {
 			return nil
 		}
-		if err := v.agg.readTiles(tiles.str, b.now, b.scrVal, hit); err != nil {
+		if err := v.agg.readTiles(tiles.Payload(), b.now, b.scrVal, hit); err != nil {
 			return fmt.Errorf("view %q: %w", v.Name, err)
 		}
 	}

@@ -101,7 +101,7 @@ func TestFloat32RequestFieldSameInServingAndDatasetCreate(t *testing.T) {
 	})
 	require.ErrorIs(t, err, training.ErrInvalidInput)
 	require.ErrorContains(t, err, `"amount32"`)
-	require.ErrorContains(t, err, "row 1")
+	require.ErrorContains(t, err, "row 2") // entity files count rows from 1
 	require.ErrorContains(t, err, "float32")
 }
 
