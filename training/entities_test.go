@@ -216,3 +216,13 @@ func TestEntityFileStringForBytesKey(t *testing.T) {
 	require.ErrorIs(t, err, training.ErrInvalidInput)
 	require.ErrorContains(t, err, `join key column "user_id" is float64, want int64`)
 }
+
+// TestEntityFileWithoutRows: a CSV entity file with a header and no rows is refused naming it
+// (arrow-go's CSV reader panicked on it).
+func TestEntityFileWithoutRows(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "e.csv")
+	require.NoError(t, os.WriteFile(path, []byte("user_id,event_timestamp\n"), 0o644))
+	_, _, err := readAll(t, training.EntityFile{Path: path, Keys: int64Key})
+	require.ErrorIs(t, err, training.ErrInvalidInput)
+	require.ErrorContains(t, err, "entity file "+path+" has no rows")
+}
