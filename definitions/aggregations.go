@@ -7,22 +7,24 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/quiverfs/quiver/internal/aggfn"
 	"github.com/quiverfs/quiver/internal/yamlx"
 )
 
-// AggFunc is a windowed aggregation function.
-type AggFunc string
+// AggFunc is a windowed aggregation function: aggfn's, the kernel the offline join and the
+// online tiles share.
+type AggFunc = aggfn.Func
 
 // The aggregation functions. Every function ignores null values (SQL semantics): count counts
 // the events whose column is not null, last is the latest non-null value.
 const (
-	AggCount         AggFunc = "count"
-	AggSum           AggFunc = "sum"
-	AggMean          AggFunc = "mean"
-	AggMin           AggFunc = "min"
-	AggMax           AggFunc = "max"
-	AggLast          AggFunc = "last"
-	AggCountDistinct AggFunc = "count_distinct"
+	AggCount         = aggfn.Count
+	AggSum           = aggfn.Sum
+	AggMean          = aggfn.Mean
+	AggMin           = aggfn.Min
+	AggMax           = aggfn.Max
+	AggLast          = aggfn.Last
+	AggCountDistinct = aggfn.CountDistinct
 )
 
 // AggFuncs lists every function, for error messages.

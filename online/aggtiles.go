@@ -391,7 +391,7 @@ func (l *aggLayout) readTiles(enc string, now time.Time, out []Value, found []bo
 	}
 	for f, o := range l.outs {
 		found[f] = true
-		b, ok := parts[o.series].Result(aggfn.Func(o.fn), l.series[o.series].float, dcount[o.series])
+		b, ok := parts[o.series].Result(o.fn, l.series[o.series].float, dcount[o.series])
 		switch {
 		case !ok:
 			out[f] = Null()
