@@ -20,7 +20,7 @@ func everyType() map[string][]value.Value {
 		"int32":            {value.NewInt32(math.MinInt32), value.Null()},
 		"int64":            {value.NewInt64(math.MaxInt64), value.Null()},
 		"float32":          {value.NewFloat32(float32(math.NaN())), value.Null()},
-		"float64":          {value.NewFloat64(-0.0), value.Null()},
+		"float64":          {value.NewFloat64(math.Copysign(0, -1)), value.Null()},
 		"bool":             {value.NewBool(true), value.Null()},
 		"string":           {value.NewString("héllo\x00"), value.Null()},
 		"bytes":            {value.NewBytes([]byte{0, 0xff}), value.Null()},

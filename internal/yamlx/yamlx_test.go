@@ -26,10 +26,10 @@ func decode(t *testing.T, src string, allowed ...string) ([]string, []string) {
 }
 
 func TestMapping(t *testing.T) {
-	keys, problems := decode(t, "name: a\nnmae: b\nname: c\n[x]: 1\nother: 2\n", "name", "type")
+	keys, problems := decode(t, "name: a\nnmea: b\nname: c\n[x]: 1\nother: 2\n", "name", "type")
 	require.Equal(t, []string{"name"}, keys)
 	require.Equal(t, []string{
-		`2:1: unknown key "nmae" in thing (valid keys: name, type); did you mean "name"?`,
+		`2:1: unknown key "nmea" in thing (valid keys: name, type); did you mean "name"?`,
 		`3:1: key "name" appears twice in thing`,
 		`4:1: thing keys must be plain names, got a list`,
 		`5:1: unknown key "other" in thing (valid keys: name, type)`,
