@@ -13,6 +13,7 @@ import (
 	"github.com/quiverfs/quiver/definitions"
 	"github.com/quiverfs/quiver/offline"
 	"github.com/quiverfs/quiver/online"
+	"github.com/quiverfs/quiver/value"
 )
 
 // latest keeps, per entity key, the row with the greatest (event_ts, created_ts) seen so far,
@@ -54,9 +55,9 @@ func newLatest(v *online.View, vs offline.ViewSchema, w online.Writer, maxEntiti
 // rows, flushing when the entity bound is reached.
 func (l *latest) add(ctx context.Context, rec arrow.RecordBatch) error {
 	nk := len(l.schema.JoinKeys)
-	keys := make([]valueAt, nk)
+	keys := make([]func(int) online.Value, nk)
 	for i, c := range l.schema.JoinKeys {
-		r, err := columnReader(rec.Column(i), c.Type)
+		r, err := value.ColumnReader(rec.Column(i), c.Type)
 		if err != nil {
 			return fmt.Errorf("join key %q: %w", c.Name, err)
 		}
@@ -70,13 +71,13 @@ func (l *latest) add(ctx context.Context, rec arrow.RecordBatch) error {
 	if !ok {
 		return fmt.Errorf("created_ts column is %s, want a timestamp", rec.Column(nk+1).DataType())
 	}
-	feats := make([]valueAt, len(l.schema.Features))
+	feats := make([]func(int) online.Value, len(l.schema.Features))
 	for i, c := range l.schema.Features {
 		col := rec.Column(nk + 2 + i)
 		if list, ok := col.(*array.List); ok && list.ListValues().NullN() > 0 {
 			return fmt.Errorf("feature %q: an array holds a null element; online arrays cannot hold nulls (make the whole array null instead)", c.Name)
 		}
-		r, err := columnReader(col, c.Type)
+		r, err := value.ColumnReader(col, c.Type)
 		if err != nil {
 			return fmt.Errorf("feature %q: %w", c.Name, err)
 		}
@@ -157,7 +158,7 @@ func (l *latest) add(ctx context.Context, rec arrow.RecordBatch) error {
 }
 
 // keyOf encodes row i's entity key into l.keyBuf and returns it (valid until the next call).
-func (l *latest) keyOf(keys []valueAt, i int) ([]byte, error) {
+func (l *latest) keyOf(keys []func(int) online.Value, i int) ([]byte, error) {
 	for k := range keys {
 		l.keyVals[k] = keys[k](i)
 	}

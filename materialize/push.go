@@ -5,7 +5,6 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 
-	"github.com/quiverfs/quiver/definitions"
 	"github.com/quiverfs/quiver/offline"
 	"github.com/quiverfs/quiver/online"
 )
@@ -32,14 +31,4 @@ func WriteLatest(ctx context.Context, w online.Writer, v *online.View, vs offlin
 	}
 	err := acc.flush(ctx)
 	return OnlineWrite{acc.written, acc.stale}, err
-}
-
-// ColumnValues returns a reader of an Arrow column of declared type t, laid out as the
-// offline package's canonical schema lays it out, as online values (null for a null slot).
-func ColumnValues(col arrow.Array, t definitions.Type) (func(i int) online.Value, error) {
-	r, err := columnReader(col, t)
-	if err != nil {
-		return nil, err
-	}
-	return r, nil
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/quiverfs/quiver/offline"
 	"github.com/quiverfs/quiver/online"
 	"github.com/quiverfs/quiver/registry"
+	"github.com/quiverfs/quiver/value"
 )
 
 // ErrNotBackwards is returned by ResetWatermark for a time at or after the current watermark:
@@ -210,9 +211,9 @@ func keysOf(ctx context.Context, job Job, snapshot int64, r offline.Range, set m
 	vals := make([]online.Value, len(cols))
 	var buf []byte
 	_, err := scanInto(ctx, job, snapshot, r, cols, func(ctx context.Context, rec arrow.RecordBatch) error {
-		readers := make([]valueAt, len(cols))
+		readers := make([]func(int) online.Value, len(cols))
 		for i, c := range job.Schema.JoinKeys {
-			rd, err := columnReader(rec.Column(i), c.Type)
+			rd, err := value.ColumnReader(rec.Column(i), c.Type)
 			if err != nil {
 				return fmt.Errorf("join key %q: %w", c.Name, err)
 			}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/quiverfs/quiver/offline"
 	"github.com/quiverfs/quiver/online"
+	"github.com/quiverfs/quiver/value"
 )
 
 // tilesLookback is how far before a run's end an aggregation view's events can still reach a
@@ -64,9 +65,9 @@ func rebuildTiles(ctx context.Context, job Job, end time.Time, snap int64, batch
 		}
 		err = func() error {
 			defer rec.Release()
-			keys := make([]valueAt, nk)
+			keys := make([]func(int) online.Value, nk)
 			for i, c := range job.Schema.JoinKeys {
-				if keys[i], err = columnReader(rec.Column(i), c.Type); err != nil {
+				if keys[i], err = value.ColumnReader(rec.Column(i), c.Type); err != nil {
 					return fmt.Errorf("join key %q: %w", c.Name, err)
 				}
 			}
@@ -75,9 +76,9 @@ func rebuildTiles(ctx context.Context, job Job, end time.Time, snap int64, batch
 			if !ok1 || !ok2 {
 				return fmt.Errorf("offline table of %q: event_ts and created_ts must be timestamps", job.Schema.View)
 			}
-			cols := make([]valueAt, len(job.Schema.Features))
+			cols := make([]func(int) online.Value, len(job.Schema.Features))
 			for i, c := range job.Schema.Features {
-				if cols[i], err = columnReader(rec.Column(nk+2+i), c.Type); err != nil {
+				if cols[i], err = value.ColumnReader(rec.Column(nk+2+i), c.Type); err != nil {
 					return fmt.Errorf("column %q: %w", c.Name, err)
 				}
 			}

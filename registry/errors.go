@@ -17,6 +17,8 @@ var (
 	ErrInvalid = errors.New("invalid argument")
 	// ErrUnavailable: the store cannot be reached or opened. The CLI maps it to exit code 3.
 	ErrUnavailable = errors.New("registry unavailable")
+	// ErrClosed: the store was used after Close.
+	ErrClosed = errors.New("registry closed")
 )
 
 // More specific errors, layered on the sentinels.

@@ -335,7 +335,7 @@ func CreateDataset(ctx context.Context, reg Registry, store offline.Reader, repo
 			}
 			var computed [][]arrow.Array
 			if od != nil {
-				if computed, err = od.compute(joinedRec); err != nil {
+				if computed, err = od.compute(joinedRec, done); err != nil {
 					joinedRec.Release()
 					return nil, err
 				}

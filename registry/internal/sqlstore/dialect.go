@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -33,6 +34,8 @@ type Dialect struct {
 	// us (connection refused or lost, server shutting down, authentication failed); such
 	// errors are returned matching registry.ErrUnavailable. Nil: none are.
 	Unavailable func(error) bool
+
+	closed *atomic.Bool // set by Store.Close: errors from then on are registry.ErrClosed
 }
 
 // textTimeLayout is fixed width, so text order is time order.
