@@ -84,6 +84,9 @@ func newSignIn(opts Options) (*signIn, error) {
 			client = &http.Client{Timeout: 10 * time.Second}
 		}
 		si.oidc = newOIDCClient(o, client, opts.Now)
+		if cb := si.oidc.callbackPath(); cb == "/" || cb == pathSignIn || cb == pathSignInOIDC || cb == pathSignOut || isOpen(cb) {
+			return nil, fmt.Errorf("ui: the path of serving.ui.oidc.redirect_url, %s, is one of the UI's own pages; use e.g. %s", cb, "/signin/oidc/callback")
+		}
 	}
 	return si, nil
 }

@@ -546,3 +546,17 @@ func TestValuesHiddenWithoutGrant(t *testing.T) {
 	require.Contains(t, diff, "hidden: values need a grant")
 	require.NotContains(t, pageAs(readerToken, "/datasets/churn_training/diff?a=1&b=2"), "hidden: values need a grant")
 }
+
+// TestSignInRefusesACallbackOnAUIPage: a redirect URL whose path is one of the UI's own pages
+// is a startup error, not a routing conflict.
+func TestSignInRefusesACallbackOnAUIPage(t *testing.T) {
+	f := newFixture(t)
+	cfg := &auth.Config{APITokens: []auth.APIToken{{Name: "viewer", SHA256: sha256.Sum256([]byte(viewerToken))}}}
+	g, err := auth.New(context.Background(), cfg, auth.Options{Project: project, Resources: Resources, OpenHTTPPaths: OpenPaths})
+	require.NoError(t, err)
+	for _, p := range []string{"/signin", "/signin/oidc", "/signout", "/healthz", "/static/x"} {
+		ui := auth.UIConfig{OIDC: &auth.OIDCConfig{Issuer: "https://idp.example.com", ClientID: "q", RedirectURL: "https://q.example.com" + p}}
+		_, err := New(Options{Project: project, Registry: f.reg, Guard: g, SignIn: ui})
+		require.ErrorContains(t, err, "is one of the UI's own pages", p)
+	}
+}
