@@ -49,6 +49,9 @@ See docs/ui.md.`,
 			if err != nil {
 				return err
 			}
+			if err := sc.CheckUI(); err != nil {
+				return err
+			}
 			a.addSecret(sc.UI.SessionKey.Reveal())
 			if o := sc.UI.OIDC; o != nil {
 				a.addSecret(o.ClientSecret.Reveal())

@@ -139,7 +139,7 @@ func (c *Config) Validate() error {
 	if c.Policy != nil && !c.UIAuthEnabled() {
 		return configErrorf("a policy is configured but no authentication method is: add tls.client_ca, jwt or api_tokens to the serving: section")
 	}
-	return c.UI.checkSessionKey()
+	return nil
 }
 
 // ParseConfig decodes the serving: section of file (its YAML node n, nil when absent).
@@ -156,12 +156,12 @@ func ParseConfigEnv(file, baseDir string, n *yaml.Node, getenv func(string) stri
 	c := &Config{Reflection: true}
 	c.UI.defaults(getenv)
 	if n == nil {
-		return c, c.UI.checkSessionKey()
+		return c, nil
 	}
 	d := &decoder{file: file, getenv: getenv}
 	n = resolve(n)
 	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
-		return c, c.UI.checkSessionKey()
+		return c, nil
 	}
 	var policyFileNode *yaml.Node
 	for _, kv := range d.mapping(n, "serving", []string{"reflection", "tls", "jwt", "api_tokens", "policy", "policy_file", "ui"}) {
@@ -264,6 +264,7 @@ type decoder struct {
 	file   string
 	getenv func(string) string // nil: os.Getenv
 	errs   definitions.ErrorList
+	uiErrs definitions.ErrorList // secrets of the ui: section that cannot be read (CheckUI)
 }
 
 func (d *decoder) env(name string) string {

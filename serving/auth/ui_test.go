@@ -144,7 +144,10 @@ func TestParseUIConfigBad(t *testing.T) {
 		{"ui grant bad project", "serving:\n" + tok + "  policy:\n    grants:\n      - { principals: ['*'], ui: [shop-eu] }\n", nil, []string{`grant ui project "shop-eu" is not a project name`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := parseWithEnv(t, dir, tc.doc, tc.env)
+			c, err := parseWithEnv(t, dir, tc.doc, tc.env)
+			if err == nil {
+				err = c.CheckUI()
+			}
 			require.Error(t, err)
 			require.ErrorIs(t, err, auth.ErrConfig)
 			require.ErrorIs(t, err, definitions.ErrInvalid, "the CLI exits 1")
@@ -158,6 +161,21 @@ func TestParseUIConfigBad(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestUISecretsDoNotStopServing: the UI's secrets are needed by quiver ui only: a
+// configuration whose OIDC client secret and session key file are missing still parses (for
+// quiver serve), and CheckUI names both.
+func TestUISecretsDoNotStopServing(t *testing.T) {
+	doc := "serving:\n  api_tokens: [{ name: a, sha256: " + authtest.SHA256("a") + " }]\n  ui:\n    session_key_file: gone.key\n" +
+		"    oidc: { issuer: 'https://idp.example.com', client_id: q, redirect_url: 'https://q.example.com/cb' }\n"
+	c, err := parseWithEnv(t, t.TempDir(), doc, nil)
+	require.NoError(t, err)
+	require.True(t, c.AuthEnabled())
+	err = c.CheckUI()
+	require.ErrorIs(t, err, auth.ErrConfig)
+	require.ErrorContains(t, err, "quiver.yaml:4:23: ui session_key_file: open ")
+	require.ErrorContains(t, err, "$QUIVER_UI_OIDC_CLIENT_SECRET is not set")
 }
 
 // TestUIGrant: a ui grant lets its principals browse the UI of the projects it names and

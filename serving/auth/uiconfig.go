@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/quiverfs/quiver/definitions"
 )
 
 // Defaults and environment variables of the serving.ui section.
@@ -67,6 +69,10 @@ type UIConfig struct {
 	SecureCookies bool
 	// OIDC, when set, offers "Sign in with ..." through an OpenID Connect provider.
 	OIDC *OIDCConfig
+
+	// unavailable are the secrets that could not be read: errors for quiver ui (CheckUI),
+	// not for the other commands that read the serving: section.
+	unavailable definitions.ErrorList
 }
 
 // OIDCConfig is an OpenID Connect relying party: the authorization code flow with PKCE.
@@ -116,12 +122,12 @@ func (d *decoder) ui(n *yaml.Node, baseDir string) UIConfig {
 			if u.SessionKeyFile != "" && d.env(EnvSessionKey) == "" {
 				data, err := os.ReadFile(u.SessionKeyFile)
 				if err != nil {
-					d.errorf(kv.value, "ui session_key_file: %v", err)
+					d.uiErrorf(kv.value, "ui session_key_file: %v", err)
 					break
 				}
 				u.SessionKey = NewSecret(strings.TrimSpace(string(data)))
 				if len(u.SessionKey.Reveal()) < MinSessionKeyBytes {
-					d.errorf(kv.value, "ui session_key_file %s holds %d bytes; a session key needs at least %d (make one with: head -c 32 /dev/urandom | base64 > %s)",
+					d.uiErrorf(kv.value, "ui session_key_file %s holds %d bytes; a session key needs at least %d (make one with: head -c 32 /dev/urandom | base64 > %s)",
 						u.SessionKeyFile, len(u.SessionKey.Reveal()), MinSessionKeyBytes, u.SessionKeyFile)
 				}
 			}
@@ -132,6 +138,7 @@ func (d *decoder) ui(n *yaml.Node, baseDir string) UIConfig {
 		}
 	}
 	u.defaults(d.env)
+	u.unavailable = d.uiErrs
 	return u
 }
 
@@ -145,13 +152,25 @@ func (u *UIConfig) defaults(getenv func(string) string) {
 	}
 }
 
-// checkSessionKey reports a session key from the environment that is too short.
-func (u *UIConfig) checkSessionKey() error {
+// CheckUI reports what quiver ui needs from the ui: section and could not have: a session
+// key file or an OIDC client secret that is missing, unreadable or too short, or a
+// $QUIVER_UI_SESSION_KEY that is too short. ParseConfig does not fail on these, so that
+// quiver serve and the other commands run without the UI's secrets.
+func (c *Config) CheckUI() error {
+	u := &c.UI
 	if u.SessionKeyFile == "" && !u.SessionKey.IsZero() && len(u.SessionKey.Reveal()) < MinSessionKeyBytes {
 		return configErrorf("$%s holds %d bytes; a session key needs at least %d (make one with: head -c 32 /dev/urandom | base64)",
 			EnvSessionKey, len(u.SessionKey.Reveal()), MinSessionKeyBytes)
 	}
+	if err := u.unavailable.Err(); err != nil {
+		return fmt.Errorf("%w: %w", ErrConfig, err)
+	}
 	return nil
+}
+
+// uiErrorf records a secret of the ui: section that cannot be read (CheckUI).
+func (d *decoder) uiErrorf(n *yaml.Node, format string, args ...any) {
+	d.uiErrs = append(d.uiErrs, &definitions.Error{Pos: d.pos(n), Msg: fmt.Sprintf(format, args...)})
 }
 
 var oidcKeys = []string{"issuer", "client_id", "client_secret_file", "client_secret_env", "redirect_url", "scopes", "subject_claim", "groups_claim", "name"}
@@ -204,9 +223,9 @@ func (d *decoder) oidc(n *yaml.Node, baseDir string) *OIDCConfig {
 	case o.ClientSecretFile != "":
 		data, err := os.ReadFile(o.ClientSecretFile)
 		if err != nil {
-			d.errorf(secretNode, "oidc client_secret_file: %v", err)
+			d.uiErrorf(secretNode, "oidc client_secret_file: %v", err)
 		} else if o.ClientSecret = NewSecret(strings.TrimSpace(string(data))); o.ClientSecret.IsZero() {
-			d.errorf(secretNode, "oidc client_secret_file %s is empty", o.ClientSecretFile)
+			d.uiErrorf(secretNode, "oidc client_secret_file %s is empty", o.ClientSecretFile)
 		}
 	default:
 		env, at := o.ClientSecretEnv, secretNode
@@ -214,7 +233,7 @@ func (d *decoder) oidc(n *yaml.Node, baseDir string) *OIDCConfig {
 			env, at = EnvOIDCClientSecret, n
 		}
 		if o.ClientSecret = NewSecret(strings.TrimSpace(d.env(env))); o.ClientSecret.IsZero() {
-			d.errorf(at, "oidc needs the client secret: $%s is not set (or give client_secret_file)", env)
+			d.uiErrorf(at, "oidc needs the client secret: $%s is not set (or give client_secret_file)", env)
 		}
 	}
 	o.defaults()
