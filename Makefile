@@ -13,7 +13,7 @@ GOLANGCI_LINT_VERSION ?= v2.15.0
 GOLANGCI_LINT         ?= $(GO) run github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
 
 .PHONY: all build test vet fmt-check lint unit fuzz bench proto proto-check proto-lint feast feast-proto feast-proto-check bench-feast onnxruntime duckdb trino kafka s3 testenv-deps demo ui-screenshots clean \
-	python-proto python-proto-check python-test bench-python
+	python-proto python-proto-check python-test bench-python release release-check
 
 all: build
 
@@ -147,9 +147,19 @@ bench-python: build
 ui-screenshots:
 	QUIVER_UI_SCREENSHOTS=1 $(GO) test -count=1 -run TestBrowser ./ui
 
+## release: reproducible release binaries in dist/ — linux/amd64 (cgo, ONNX Runtime), linux/arm64 and
+## darwin/arm64 (pure Go) — stripped, -trimpath, the version stamped, with a CycloneDX SBOM each and
+## SHA256SUMS (scripts/release.sh; docs/deploy.md)
+release:
+	VERSION=$(VERSION) ./scripts/release.sh dist
+
+## release-check: build the release twice (two checkouts, two directories) and fail unless identical
+release-check:
+	VERSION=$(VERSION) ./scripts/release-check.sh
+
 ## demo: the whole loop on embedded defaults, no servers needed
 demo: build
 	./scripts/demo.sh
 
 clean:
-	rm -rf $(BIN)
+	rm -rf $(BIN) dist

@@ -31,8 +31,11 @@ rendered on the server and every asset is embedded in this binary: nothing is fe
 the network.
 
 It listens on loopback (` + uiDefaultAddr + `) by default. When the serving: section of
-quiver.yaml configures authentication (mTLS, JWT, API tokens), every page needs the same
-credentials as quiver serve, and the policy must grant the caller the project. Without
+quiver.yaml configures authentication (mTLS, JWT, API tokens, or OpenID Connect in
+serving.ui.oidc), a browser is sent to a sign-in page that takes an API token or signs in
+through the identity provider, and keeps a session cookie; API clients send the same
+credentials as to quiver serve. The policy must grant the caller ui (or the whole project) of
+the project; dataset column statistics need a grant of the column's feature view. Without
 authentication a non-loopback --addr is refused unless --allow-unauthenticated is given.
 See docs/ui.md.`,
 		Args: cobra.NoArgs,
@@ -42,14 +45,21 @@ See docs/ui.md.`,
 			if err != nil {
 				return err
 			}
-			sc, err := auth.ParseConfig(config.FileName, cfg.Root, cfg.Serving)
+			sc, err := auth.ParseConfigEnv(config.FileName, cfg.Root, cfg.Serving, a.getenv)
 			if err != nil {
 				return err
+			}
+			if err := sc.CheckUI(); err != nil {
+				return err
+			}
+			a.addSecret(sc.UI.SessionKey.Reveal())
+			if o := sc.UI.OIDC; o != nil {
+				a.addSecret(o.ClientSecret.Reveal())
 			}
 			if err := sc.Validate(); err != nil {
 				return err
 			}
-			if !sc.AuthEnabled() && !ui.IsLoopback(addr) && !allowUnauth {
+			if !sc.UIAuthEnabled() && !ui.IsLoopback(addr) && !allowUnauth {
 				return usagef(fmt.Errorf("ui: --addr %s is not a loopback address and no authentication is configured in the serving: section of %s; configure it, listen on 127.0.0.1, or give --allow-unauthenticated (anyone who reaches it reads the whole registry)", addr, config.FileName))
 			}
 			tlsConfig, err := auth.ServerTLS(sc.TLS)
@@ -63,14 +73,14 @@ See docs/ui.md.`,
 			defer reg.Close()
 			logger := a.logger()
 			var guard *auth.Guard
-			if sc.AuthEnabled() {
+			if sc.UIAuthEnabled() {
 				guard, err = auth.New(ctx, sc, auth.Options{Project: cfg.Project, Logger: logger, Resources: ui.Resources,
 					OpenHTTPPaths: ui.OpenPaths})
 				if err != nil {
 					return err
 				}
 			}
-			srv, err := ui.New(ui.Options{Project: cfg.Project, Registry: reg, Warehouse: cfg.Offline.Warehouse, Guard: guard, Logger: logger})
+			srv, err := ui.New(ui.Options{Project: cfg.Project, Registry: reg, Warehouse: cfg.Offline.Warehouse, Guard: guard, SignIn: sc.UI, Logger: logger})
 			if err != nil {
 				return err
 			}

@@ -42,6 +42,9 @@ type Config struct {
 	Policy *Policy
 	// PolicyFile is where Policy was read from, when it came from a file.
 	PolicyFile string
+	// UI is how people sign in to quiver ui (the ui: key); its zero value is filled with
+	// the defaults by ParseConfig.
+	UI UIConfig
 }
 
 // TLSConfig configures the server's TLS and, with ClientCAFile, mTLS.
@@ -103,6 +106,9 @@ type Grant struct {
 	Models          []string
 	// PushViews are the feature views the principals may write rows to (PushFeatures).
 	PushViews []string
+	// UI are the projects (or "*") whose web UI the principals may browse, read-only and
+	// without feature values: it grants nothing on the serving surfaces.
+	UI []string
 	// Pos is where the grant is written.
 	Pos definitions.Pos
 }
@@ -130,7 +136,7 @@ func (c *Config) Validate() error {
 	case t.ClientAuth != "" && t.ClientAuth != ClientAuthRequire && t.ClientAuth != ClientAuthVerifyIfGiven:
 		return configErrorf("tls: client_auth %q is not valid; valid values: require, verify_if_given", t.ClientAuth)
 	}
-	if c.Policy != nil && !c.AuthEnabled() {
+	if c.Policy != nil && !c.UIAuthEnabled() {
 		return configErrorf("a policy is configured but no authentication method is: add tls.client_ca, jwt or api_tokens to the serving: section")
 	}
 	return nil
@@ -141,17 +147,24 @@ func (c *Config) Validate() error {
 // Every problem is reported with its file:line:col, as a definitions.ErrorList wrapped in
 // ErrConfig.
 func ParseConfig(file, baseDir string, n *yaml.Node) (*Config, error) {
+	return ParseConfigEnv(file, baseDir, n, os.Getenv)
+}
+
+// ParseConfigEnv is ParseConfig reading environment variables ($QUIVER_UI_SESSION_KEY, the
+// OIDC client secret's) with getenv.
+func ParseConfigEnv(file, baseDir string, n *yaml.Node, getenv func(string) string) (*Config, error) {
 	c := &Config{Reflection: true}
+	c.UI.defaults(getenv)
 	if n == nil {
 		return c, nil
 	}
-	d := newDecoder(file)
+	d := newDecoder(file, getenv)
 	n = yamlx.Resolve(n)
 	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
 		return c, nil
 	}
 	var policyFileNode *yaml.Node
-	for _, kv := range d.Mapping(n, "serving", []string{"reflection", "tls", "jwt", "api_tokens", "policy", "policy_file"}) {
+	for _, kv := range d.Mapping(n, "serving", []string{"reflection", "tls", "jwt", "api_tokens", "policy", "policy_file", "ui"}) {
 		switch kv.Key {
 		case "reflection":
 			c.Reflection = d.Bool(kv, "serving")
@@ -166,6 +179,8 @@ func ParseConfig(file, baseDir string, n *yaml.Node) (*Config, error) {
 		case "policy_file":
 			c.PolicyFile = d.path(kv, "serving", baseDir)
 			policyFileNode = kv.Value
+		case "ui":
+			c.UI = d.ui(kv.Value, baseDir)
 		}
 	}
 	if c.Policy != nil && c.PolicyFile != "" {
@@ -228,7 +243,7 @@ func LoadPolicyFile(path string) (*Policy, error) {
 
 // ParsePolicy decodes a policy document (grants: [...]); file names it in errors.
 func ParsePolicy(file string, data []byte) (*Policy, error) {
-	d := newDecoder(file)
+	d := newDecoder(file, nil)
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		line, col, msg := yamlx.SyntaxError(err)
@@ -249,12 +264,21 @@ func ParsePolicy(file string, data []byte) (*Policy, error) {
 // internal/yamlx, keeping every problem in errs.
 type decoder struct {
 	*yamlx.Decoder
-	file string
-	errs definitions.ErrorList
+	file   string
+	getenv func(string) string // nil: os.Getenv
+	errs   definitions.ErrorList
+	uiErrs definitions.ErrorList // secrets of the ui: section that cannot be read (CheckUI)
 }
 
-func newDecoder(file string) *decoder {
-	d := &decoder{file: file}
+func (d *decoder) env(name string) string {
+	if d.getenv == nil {
+		return os.Getenv(name)
+	}
+	return d.getenv(name)
+}
+
+func newDecoder(file string, getenv func(string) string) *decoder {
+	d := &decoder{file: file, getenv: getenv}
 	d.Decoder = yamlx.NewDecoder(func(line, col int, msg string) {
 		d.errs = append(d.errs, &definitions.Error{Pos: definitions.Pos{File: file, Line: line, Col: col}, Msg: msg})
 	})
@@ -476,7 +500,7 @@ func (d *decoder) policy(n *yaml.Node, what string) *Policy {
 	return p
 }
 
-var grantKeys = []string{"principals", "projects", "feature_services", "feature_views", "models", "push_views"}
+var grantKeys = []string{"principals", "projects", "feature_services", "feature_views", "models", "push_views", "ui"}
 
 func (d *decoder) grant(n *yaml.Node) (Grant, bool) {
 	g := Grant{Pos: d.pos(n)}
@@ -493,9 +517,9 @@ func (d *decoder) grant(n *yaml.Node) (Grant, bool) {
 				if msg := checkPrincipal(s); msg != "" {
 					d.Errorf(at, "%s", msg)
 				}
-			case "projects":
+			case "projects", "ui":
 				if s != "*" && !definitions.ValidName(s) {
-					d.Errorf(at, "grant project %q is not a project name or \"*\"", s)
+					d.Errorf(at, "grant %s %q is not a project name or \"*\"", map[string]string{"projects": "project", "ui": "ui project"}[kv.Key], s)
 				}
 			default:
 				if msg := checkResourceName(s); msg != "" {
@@ -516,6 +540,8 @@ func (d *decoder) grant(n *yaml.Node) (Grant, bool) {
 			g.Models = items
 		case "push_views":
 			g.PushViews = items
+		case "ui":
+			g.UI = items
 		}
 	}
 	if n.Kind != yaml.MappingNode {
@@ -524,8 +550,8 @@ func (d *decoder) grant(n *yaml.Node) (Grant, bool) {
 	if len(g.Principals) == 0 {
 		d.Errorf(n, "grant needs principals: who it grants to (subject:NAME, group:NAME, cert:SUBJECT, token:NAME or \"*\")")
 	}
-	if len(g.Projects)+len(g.FeatureServices)+len(g.FeatureViews)+len(g.Models)+len(g.PushViews) == 0 {
-		d.Errorf(n, "grant grants nothing: give projects, feature_services, feature_views, models or push_views")
+	if len(g.Projects)+len(g.FeatureServices)+len(g.FeatureViews)+len(g.Models)+len(g.PushViews)+len(g.UI) == 0 {
+		d.Errorf(n, "grant grants nothing: give projects, feature_services, feature_views, models, push_views or ui")
 	}
 	return g, len(d.errs) == before
 }
