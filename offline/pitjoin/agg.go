@@ -187,10 +187,9 @@ func merge(a, b part, float bool) part {
 	}
 	r := part{n: a.n + b.n, si: a.si + b.si, sf: a.sf + b.sf}
 	if float {
-		r.mnF, r.mxF = math.Min(a.mnF, b.mnF), math.Max(a.mxF, b.mxF)
-		if math.IsNaN(a.mnF) || math.IsNaN(b.mnF) {
-			r.mnF, r.mxF = minNaN(a.mnF, b.mnF), maxNaN(a.mxF, b.mxF)
-		}
+		// Always through the NaN-aware pair: a partial's minimum can be a number while its
+		// maximum is NaN, and math.Max(NaN, +Inf) is +Inf.
+		r.mnF, r.mxF = minNaN(a.mnF, b.mnF), maxNaN(a.mxF, b.mxF)
 	} else {
 		r.mnI, r.mxI = min(a.mnI, b.mnI), max(a.mxI, b.mxI)
 	}
@@ -202,7 +201,8 @@ func merge(a, b part, float bool) part {
 	return r
 }
 
-// NaN orders above every number, as in SQL engines (DuckDB, Trino, Iceberg).
+// NaN orders above every number, as in SQL engines' ORDER BY (DuckDB, Trino, Iceberg); Trino's
+// max skips NaN, so the pushed-down SQL asks for NaN explicitly (offline/trino/aggregations.go).
 func minNaN(a, b float64) float64 {
 	if math.IsNaN(a) {
 		return b
