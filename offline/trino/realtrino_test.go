@@ -465,7 +465,6 @@ func headerOf(s *arrow.Schema) string {
 	return strings.Join(names, "|")
 }
 
-
 // TestJoinRefusesMixedCaseTables: Trino folds identifiers to lower case, so a view whose offline
 // table has upper-case letters cannot be read there (the real Trino says "Table
 // 'cat.ns.shop_view' does not exist"); the pushdown refuses it up front, naming the view.
