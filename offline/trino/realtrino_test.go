@@ -409,7 +409,6 @@ func (f *pitFixture) inProcess(t *testing.T, cutoff bool) (string, []string) {
 func TestRealTrinoPointInTimeMatchesInProcessEngine(t *testing.T) {
 	f := newPITFixture(t, 7)
 	for _, cutoff := range []bool{false, true} {
-
 		wantCols, want := f.inProcess(t, cutoff)
 		gotCols, got := f.pushdown(t, cutoff)
 		require.Equal(t, wantCols, gotCols)
@@ -419,6 +418,69 @@ func TestRealTrinoPointInTimeMatchesInProcessEngine(t *testing.T) {
 		require.Len(t, got, len(want))
 		requireSameCells(t, strings.Split(wantCols, "|"), want, got, fmt.Sprintf("cutoff %v", cutoff))
 	}
+	t.Run("ZonelessTimesAreUTC", func(t *testing.T) { testZonelessTimesAreUTC(t, f) })
+}
+
+// testZonelessTimesAreUTC: a timestamp without a time zone means UTC in Quiver (as in Parquet
+// and entity files), whatever the zone of the machine Quiver runs on. trino-go-client makes the
+// machine's zone (TZ) the session's, in which Trino reads zone-less timestamps; here TZ is New
+// York, and both the source and the pushed-down join must still read such values as UTC. (It
+// changes f: run it last.)
+func testZonelessTimesAreUTC(t *testing.T, f *pitFixture) {
+	t.Setenv("TZ", "America/New_York")
+	ctx := context.Background()
+	tr := realTrino()
+
+	// The entity rows again, their times zone-less.
+	naive := &arrow.TimestampType{Unit: arrow.Microsecond}
+	fields := f.entities.Schema().Fields()
+	fields[2].Type = naive
+	cols := f.entities.Columns()
+	d := cols[2].Data()
+	tsCol := array.NewTimestampData(array.NewData(naive, d.Len(), d.Buffers(), nil, d.NullN(), d.Offset()))
+	defer tsCol.Release()
+	ents := array.NewRecordBatch(arrow.NewSchema(fields, nil), []arrow.Array{cols[0], cols[1], tsCol, cols[3]}, f.entities.NumRows())
+	defer ents.Release()
+	mem := tr.AddCatalog(t, testenv.MemoryCatalog("naive"))
+	table := mem + ".default.ents"
+	tr.LoadTable(t, table, ents)
+
+	client, err := Open(tr.DSN(f.iceCatalog, pitNamespace)) // a new session, in New York
+	require.NoError(t, err)
+	defer client.Close()
+	f.client, f.entities, f.entQuery = client, ents, "SELECT user_id, shop, event_timestamp, label FROM "+table
+	wantCols, want := f.inProcess(t, false)
+	gotCols, got := f.pushdown(t, false)
+	require.Equal(t, wantCols, gotCols)
+	sort.Strings(want)
+	sort.Strings(got)
+	require.Len(t, got, len(want))
+	requireSameCells(t, strings.Split(wantCols, "|"), want, got, "zone-less entity times")
+
+	// A source reading the same zone-less column as its event time.
+	ty := definitions.MustType
+	vs := offline.ViewSchema{View: "e", JoinKeys: []offline.Column{{Name: "user_id", Type: ty("int64")}}, Features: []offline.Column{{Name: "label", Type: ty("int64")}}}
+	src := newSource(t, client, definitions.TrinoSource{Table: table}, offline.Fields{Timestamp: "event_timestamp"})
+	rng := offline.Range{Start: pitTime.Add(-24 * time.Hour), End: pitTime.Add(30 * 24 * time.Hour)}
+	st, err := src.Read(ctx, vs, rng)
+	require.NoError(t, err)
+	tbl, err := offline.ReadAll(ctx, st)
+	require.NoError(t, err)
+	defer tbl.Release()
+	gotTimes := map[int64]int{}
+	tr2 := array.NewTableReader(tbl, 0)
+	defer tr2.Release()
+	for tr2.Next() {
+		c := tr2.RecordBatch().Column(1).(*array.Timestamp)
+		for i := range c.Len() {
+			gotTimes[int64(c.Value(i))]++
+		}
+	}
+	wantTimes := map[int64]int{}
+	for i := range tsCol.Len() {
+		wantTimes[int64(tsCol.Value(i))]++
+	}
+	require.Equal(t, wantTimes, gotTimes)
 }
 
 // requireSameCells compares rendered rows cell by cell, floats with a fraction to 1e-9
@@ -475,67 +537,4 @@ func TestJoinRefusesMixedCaseTables(t *testing.T) {
 		Views: []JoinView{{Name: "Shop_View", Table: "quiver_shop.Shop_View", JoinKeys: []string{"user_id"}, Features: []string{"n"}}}})
 	require.ErrorIs(t, err, offline.ErrInvalidSource)
 	require.ErrorContains(t, err, `view "Shop_View": its offline table quiver_shop.Shop_View has upper-case letters`)
-}
-
-// TestRealTrinoNaiveTimestampsAreUTC: a timestamp without a time zone means UTC in Quiver (as
-// in Parquet and entity files), whatever the zone of the machine Quiver runs on.
-// trino-go-client makes the machine's zone (TZ) the session's, in which Trino reads zone-less
-// timestamps; here TZ is New York, and both the source and the pushed-down join must still read
-// such values as UTC.
-func TestRealTrinoNaiveTimestampsAreUTC(t *testing.T) {
-	f := newPITFixture(t, 11)
-	t.Setenv("TZ", "America/New_York")
-	ctx := context.Background()
-	tr := realTrino()
-
-	// The entity rows again, their times zone-less.
-	naive := &arrow.TimestampType{Unit: arrow.Microsecond}
-	fields := f.entities.Schema().Fields()
-	fields[2].Type = naive
-	cols := f.entities.Columns()
-	d := cols[2].Data()
-	tsCol := array.NewTimestampData(array.NewData(naive, d.Len(), d.Buffers(), nil, d.NullN(), d.Offset()))
-	defer tsCol.Release()
-	ents := array.NewRecordBatch(arrow.NewSchema(fields, nil), []arrow.Array{cols[0], cols[1], tsCol, cols[3]}, f.entities.NumRows())
-	defer ents.Release()
-	mem := tr.AddCatalog(t, testenv.MemoryCatalog("naive"))
-	table := mem + ".default.ents"
-	tr.LoadTable(t, table, ents)
-
-	client, err := Open(tr.DSN(f.iceCatalog, pitNamespace)) // a new session, in New York
-	require.NoError(t, err)
-	defer client.Close()
-	f.client, f.entities, f.entQuery = client, ents, "SELECT user_id, shop, event_timestamp, label FROM "+table
-	wantCols, want := f.inProcess(t, false)
-	gotCols, got := f.pushdown(t, false)
-	require.Equal(t, wantCols, gotCols)
-	sort.Strings(want)
-	sort.Strings(got)
-	require.Len(t, got, len(want))
-	requireSameCells(t, strings.Split(wantCols, "|"), want, got, "zone-less entity times")
-
-	// A source reading the same zone-less column as its event time.
-	ty := definitions.MustType
-	vs := offline.ViewSchema{View: "e", JoinKeys: []offline.Column{{Name: "user_id", Type: ty("int64")}}, Features: []offline.Column{{Name: "label", Type: ty("int64")}}}
-	src := newSource(t, client, definitions.TrinoSource{Table: table}, offline.Fields{Timestamp: "event_timestamp"})
-	rng := offline.Range{Start: pitTime.Add(-24 * time.Hour), End: pitTime.Add(30 * 24 * time.Hour)}
-	st, err := src.Read(ctx, vs, rng)
-	require.NoError(t, err)
-	tbl, err := offline.ReadAll(ctx, st)
-	require.NoError(t, err)
-	defer tbl.Release()
-	gotTimes := map[int64]int{}
-	tr2 := array.NewTableReader(tbl, 0)
-	defer tr2.Release()
-	for tr2.Next() {
-		c := tr2.RecordBatch().Column(1).(*array.Timestamp)
-		for i := range c.Len() {
-			gotTimes[int64(c.Value(i))]++
-		}
-	}
-	wantTimes := map[int64]int{}
-	for i := range tsCol.Len() {
-		wantTimes[int64(tsCol.Value(i))]++
-	}
-	require.Equal(t, wantTimes, gotTimes)
 }
