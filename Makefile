@@ -45,14 +45,14 @@ duckdb:
 	npm ci --prefix scripts/duckdb --no-audit --no-fund --loglevel=error
 
 ## trino, kafka, s3: install the real servers the tests start (docs/testing.md): Trino 483 assembled
-## from Maven Central parts, Kafka 4.4.0 from Maven Central, SeaweedFS built from its Go module.
+## from Maven Central parts, Kafka 4.4.0 and S3Proxy 4.1.0 (the S3 server) from Maven Central.
 ## Each is pinned and checksummed, cached in ${QUIVER_CACHE:-$HOME/.cache/quiver}; a second run is instant.
 trino:
 	@./scripts/trino.sh
 kafka:
 	@./scripts/kafka.sh
 s3:
-	@./scripts/seaweedfs.sh
+	@./scripts/s3proxy.sh
 testenv-deps: trino kafka s3
 
 # The test servers (internal/testenv) that many packages need, Trino, Kafka and S3, are started
@@ -67,7 +67,7 @@ define TESTENV_RUN
 	QUIVER_TESTENV_DIR=$$dir \
 	QUIVER_TRINO_HOME=$$(./scripts/trino.sh) \
 	QUIVER_KAFKA_HOME=$$(./scripts/kafka.sh) \
-	QUIVER_WEED=$$(./scripts/seaweedfs.sh) \
+	QUIVER_S3PROXY_HOME=$$(./scripts/s3proxy.sh) \
 	QUIVER_ONNXRUNTIME_LIB=$$(./scripts/onnxruntime.sh)
 endef
 

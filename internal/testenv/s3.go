@@ -21,46 +21,49 @@ import (
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 )
 
-// S3 test server: SeaweedFS (`weed server` with its S3 gateway), built from source by
-// scripts/seaweedfs.sh. QUIVER_WEED names the binary; unset, the helper runs the script.
+// S3 test server: S3Proxy (org.gaul:s3proxy, its self-contained jar from Maven Central) over
+// jclouds' filesystem blob store, installed by scripts/s3proxy.sh. QUIVER_S3PROXY_HOME names the
+// install directory (lib/ holds the jar); unset, the helper runs the script. The JVM is
+// QUIVER_S3PROXY_JAVA_HOME/bin/java, else java on PATH (S3Proxy 4 needs Java 17 or newer).
 const (
-	weedEnv         = "QUIVER_WEED"
-	weedScript      = "seaweedfs.sh"
-	s3StartTimeout  = 90 * time.Second
-	s3Region        = "us-east-1"
-	s3AccessKey     = "quiver"
-	s3SecretKey     = "quiver-test-secret"
-	s3ProbeBucket   = "quiver-testenv-probe"
-	s3VolumeLimitMB = 64 // small volumes: every bucket is a SeaweedFS collection with volumes of its own
+	s3proxyHomeEnv = "QUIVER_S3PROXY_HOME"
+	s3proxyJavaEnv = "QUIVER_S3PROXY_JAVA_HOME"
+	s3proxyScript  = "s3proxy.sh"
+	s3proxyHeap    = "256m"
+	s3StartTimeout = 90 * time.Second
+	s3Region       = "us-east-1"
+	s3AccessKey    = "quiver"
+	s3SecretKey    = "quiver-test-secret"
+	s3ProbeBucket  = "quiver-testenv-probe"
 )
 
-// S3 is a throwaway S3-compatible object store on loopback ports: SeaweedFS's master, volume
-// server, filer and S3 gateway in one `weed server` process, data in a temporary directory,
-// requests signed with AccessKey/SecretKey (SigV4) and addressed path-style.
+// S3 is a throwaway S3-compatible object store on a loopback port: S3Proxy keeping buckets as
+// directories and objects as files in a temporary directory, requests signed with
+// AccessKey/SecretKey (AWS SigV4, or V2) and addressed path-style.
 type S3 struct {
-	// Endpoint is the gateway's URL, e.g. "http://127.0.0.1:41234".
+	// Endpoint is the server's URL, e.g. "http://127.0.0.1:41234".
 	Endpoint string `json:"endpoint"`
 	// Region is the region clients sign for.
 	Region string `json:"region"`
 	// AccessKey and SecretKey are the one identity's credentials (all permissions).
 	AccessKey string `json:"access_key"`
 	SecretKey string `json:"secret_key"`
-	// Dir is the server's directory: data under data/, its log in weed.log.
+	// Dir is the server's directory: s3proxy.conf, the buckets under data/, its log in s3proxy.log.
 	Dir string `json:"dir"`
 
 	proc *process
 }
 
-// StartS3 starts SeaweedFS with its S3 gateway on free loopback ports in a temporary directory,
-// waits until a bucket can be created, and stops it when t cleans up.
+// StartS3 starts S3Proxy on a free loopback port in a temporary directory, waits until a bucket
+// can be created and written, and stops it when t cleans up.
 func StartS3(t TB) *S3 {
 	t.Helper()
 	s, err := startS3(t.TempDir(), false)
 	if err != nil {
-		t.Fatalf("start s3 (seaweedfs): %v", err)
+		t.Fatalf("start s3 (s3proxy): %v", err)
 	}
 	t.Cleanup(s.proc.stop)
-	t.Logf("s3 (seaweedfs) listening on %s (dir %s)", s.Endpoint, s.Dir)
+	t.Logf("s3 (s3proxy) listening on %s (dir %s)", s.Endpoint, s.Dir)
 	return s
 }
 
@@ -87,87 +90,80 @@ func SharedS3(t TB) *S3 {
 		return s.proc, s, nil
 	})
 	if err != nil {
-		t.Fatalf("start s3 (seaweedfs): %v", err)
+		t.Fatalf("start s3 (s3proxy): %v", err)
 	}
 	var s S3
 	if err := json.Unmarshal(raw, &s); err != nil {
 		t.Fatalf("shared s3: %v", err)
 	}
-	t.Logf("s3 (seaweedfs) shared by the test run at %s (dir %s)", s.Endpoint, s.Dir)
+	t.Logf("s3 (s3proxy) shared by the test run at %s (dir %s)", s.Endpoint, s.Dir)
 	return &s
 }
 
 func startS3(dir string, detached bool) (*S3, error) {
-	bin, err := installed(weedEnv, weedScript)
+	home, err := installed(s3proxyHomeEnv, s3proxyScript)
 	if err != nil {
 		return nil, err
 	}
+	jars, _ := filepath.Glob(filepath.Join(home, "lib", "s3proxy-*-jar-with-dependencies.jar"))
+	if len(jars) != 1 {
+		return nil, fmt.Errorf("s3proxy: want one s3proxy-*-jar-with-dependencies.jar in %s, found %d (reinstall with scripts/%s)", filepath.Join(home, "lib"), len(jars), s3proxyScript)
+	}
+	var java string
+	if h := os.Getenv(s3proxyJavaEnv); h != "" {
+		java = filepath.Join(h, "bin", "java")
+	} else if java, err = LookBinary("java", "openjdk-17-jre-headless"); err != nil {
+		return nil, err
+	}
 	for attempt := 1; ; attempt++ {
-		s, err := tryStartS3(bin, dir, detached)
+		s, err := tryStartS3(java, jars[0], dir, detached)
 		if err == nil || attempt == 3 || !portTaken(err) {
 			return s, err
 		}
 	}
 }
 
-func tryStartS3(bin, dir string, detached bool) (*S3, error) {
-	// master, volume, filer and S3 gateway: an HTTP and a gRPC port each.
-	ports := make([]int, 8)
-	for i := range ports {
-		p, err := FreePort()
-		if err != nil {
-			return nil, err
-		}
-		ports[i] = p
+func tryStartS3(java, jar, dir string, detached bool) (*S3, error) {
+	port, err := FreePort()
+	if err != nil {
+		return nil, err
 	}
 	data := filepath.Join(dir, "data")
 	if err := os.MkdirAll(data, 0o755); err != nil {
 		return nil, err
 	}
 	s := &S3{
-		Endpoint:  "http://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[6])),
+		Endpoint:  "http://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
 		Region:    s3Region,
 		AccessKey: s3AccessKey,
 		SecretKey: s3SecretKey,
 		Dir:       dir,
 	}
-	identities := map[string]any{"identities": []any{map[string]any{
-		"name":        "quiver",
-		"credentials": []any{map[string]string{"accessKey": s.AccessKey, "secretKey": s.SecretKey}},
-		"actions":     []string{"Admin", "Read", "List", "Tagging", "Write"},
-	}}}
-	conf, _ := json.Marshal(identities)
-	confPath := filepath.Join(dir, "s3.json")
-	if err := os.WriteFile(confPath, conf, 0o600); err != nil {
+	conf := propertiesFile(map[string]string{
+		"s3proxy.endpoint":      s.Endpoint,
+		"s3proxy.authorization": "aws-v2-or-v4",
+		"s3proxy.identity":      s.AccessKey,
+		"s3proxy.credential":    s.SecretKey,
+		// Buckets are directories under data/, objects files (a key's "/" a subdirectory).
+		"jclouds.provider":           "filesystem",
+		"jclouds.filesystem.basedir": data,
+		// Trino's native S3 file system lists with x-amz-optional-object-attributes (it asks for
+		// the restore status of archived objects), which S3Proxy answers 501 Not Implemented
+		// unless told to ignore headers it does not implement; none of its objects is archived.
+		"s3proxy.ignore-unknown-headers": "true",
+	})
+	confPath := filepath.Join(dir, "s3proxy.conf")
+	if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {
 		return nil, err
 	}
-	// weed reads master.toml from its working directory: one volume per new bucket instead of
-	// seven (a bucket is a collection with volumes of its own), no maintenance scripts.
-	if err := os.WriteFile(filepath.Join(dir, "master.toml"), []byte(weedMasterTOML), 0o644); err != nil {
-		return nil, err
-	}
-	port := func(i int) string { return strconv.Itoa(ports[i]) }
 	args := []string{
-		"server",
-		"-dir=" + data,
-		"-ip=127.0.0.1", "-ip.bind=127.0.0.1",
-		"-master.port=" + port(0), "-master.port.grpc=" + port(1),
-		"-master.telemetry=false",
-		"-master.volumeSizeLimitMB=" + strconv.Itoa(s3VolumeLimitMB),
-		"-volume.port=" + port(2), "-volume.port.grpc=" + port(3),
-		"-volume.max=0", // as many volumes as the disk holds (free space / volume size)
-		"-volume.preStopSeconds=0",
-		"-filer", "-filer.port=" + port(4), "-filer.port.grpc=" + port(5),
-		"-filer.localSocket=" + filepath.Join(dir, "filer.sock"),
-		"-s3", "-s3.port=" + port(6), "-s3.port.grpc=" + port(7),
-		"-s3.config=" + confPath,
-		"-s3.localSocket=" + filepath.Join(dir, "s3.sock"),
-		"-s3.port.iceberg=0", "-s3.port.lance=0",
+		"-Xms32m", "-Xmx" + s3proxyHeap, "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
+		"-jar", jar, "--properties", confPath,
 	}
-	p, err := startProcess("weed server", bin, args, processOptions{
-		Dir: dir, Log: filepath.Join(dir, "weed.log"), Detached: detached,
-		// weed server's graceful stop retries volume growth for a while; its data is throwaway.
-		StopGrace: 2 * time.Second,
+	p, err := startProcess("s3proxy", java, args, processOptions{
+		Dir: dir, Log: filepath.Join(dir, "s3proxy.log"), Detached: detached,
+		// S3Proxy's logback configuration reads these: warnings and errors only, no request lines.
+		Env: []string{"LOG_LEVEL=warn", "JETTY_LOG_LEVEL=warn"},
 	})
 	if err != nil {
 		return nil, err
@@ -180,20 +176,8 @@ func tryStartS3(bin, dir string, detached bool) (*S3, error) {
 	return s, nil
 }
 
-const weedMasterTOML = `[master.maintenance]
-scripts = ""
-sleep_minutes = 17
-
-[master.volume_growth]
-copy_1 = 1
-copy_2 = 1
-copy_3 = 1
-copy_other = 1
-`
-
-// probe creates (or finds) a bucket and writes an object in it: the gateway, the filer, its
-// lock ring and a writable volume all answer. (The filer joins the lock ring some seconds
-// after the gateway listens; writes wait for it.)
+// probe creates (or finds) a bucket and writes an object in it: the server answers, checks the
+// signature and writes to its store.
 func (s *S3) probe() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -293,7 +277,7 @@ func (s *S3) IcebergProperties() map[string]string {
 // server; add them to an Iceberg catalog whose warehouse is s3://BUCKET/...
 func (s *S3) TrinoProperties() map[string]string {
 	return map[string]string{
-		"fs.native-s3.enabled": "true",
+		"fs.s3.enabled":        "true",
 		"s3.endpoint":          s.Endpoint,
 		"s3.region":            s.Region,
 		"s3.path-style-access": "true",

@@ -14,7 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// TestStartS3 makes one round trip through the real SeaweedFS S3 gateway with aws-sdk-go-v2,
+// TestStartS3 makes one round trip through the real S3 server (S3Proxy) with aws-sdk-go-v2,
 // path-style and signed: put (single and multipart), list, get, delete (DeleteObjects).
 func TestStartS3(t *testing.T) {
 	srv := StartS3(t)

@@ -4,17 +4,21 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/iceberg-go/table"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
+	"github.com/quiverfs/quiver/offline"
 	"github.com/quiverfs/quiver/offline/iceberg"
+	"github.com/quiverfs/quiver/offline/sourcetest"
 )
 
 // TestStartTrinoServer starts the real Trino with an Iceberg JDBC catalog on PostgreSQL (the
@@ -88,9 +92,11 @@ func TestStartTrinoServer(t *testing.T) {
 }
 
 // TestTrinoIcebergOnS3 gives the shared Trino (AddCatalog, a dynamic catalog) an Iceberg JDBC
-// catalog whose warehouse is a bucket on the real S3 server, read and written through Trino's
-// native S3 file system: the table's metadata and data files land in the bucket, and DROP TABLE
-// removes them.
+// catalog whose warehouse is a bucket on the real S3 server (S3Proxy), read and written through
+// Trino's native S3 file system, and Quiver's iceberg-go catalog the same warehouse: Trino's
+// INSERT (a data file over the 5 MB part size: a multipart upload), DELETE (a position-delete
+// file) and DROP TABLE show up as objects in the bucket; iceberg-go reads what Trino wrote,
+// deletes applied, and Trino reads what Quiver's offline store wrote there.
 func TestTrinoIcebergOnS3(t *testing.T) {
 	ctx := context.Background()
 	pg := StartPostgres(t)
@@ -98,7 +104,7 @@ func TestTrinoIcebergOnS3(t *testing.T) {
 	store := StartS3(t)
 	bucket := store.NewBucket(t)
 
-	qcat, err := iceberg.OpenCatalog(ctx, iceberg.CatalogConfig{URI: dbURL, Warehouse: "s3://" + bucket + "/warehouse"})
+	qcat, err := iceberg.OpenCatalog(ctx, iceberg.CatalogConfig{URI: dbURL, Warehouse: "s3://" + bucket + "/warehouse", Props: store.IcebergProperties()})
 	require.NoError(t, err)
 	defer qcat.Close()
 
@@ -123,7 +129,7 @@ func TestTrinoIcebergOnS3(t *testing.T) {
 
 	keys := s3Keys(t, store, bucket)
 	var metadata, data int
-	for _, k := range keys {
+	for k := range keys {
 		require.True(t, strings.HasPrefix(k, "warehouse/s3smoke/t-"), k)
 		switch {
 		case strings.HasSuffix(k, ".metadata.json"):
@@ -135,20 +141,67 @@ func TestTrinoIcebergOnS3(t *testing.T) {
 	require.GreaterOrEqual(t, metadata, 3, keys) // create, insert, delete
 	require.GreaterOrEqual(t, data, 2, keys)     // the data file and the position-delete file
 
-	_, err = db.ExecContext(ctx, "DROP TABLE "+name+".s3smoke.t")
+	// 100,000 rows of random hex: a data file over the 5 MB part size Trino streams in.
+	_, err = db.ExecContext(ctx, "INSERT INTO "+name+".s3smoke.t SELECT i * 1000 + j, to_hex(sha512(to_utf8(CAST(i * 1000 + j AS varchar)))) "+
+		"FROM UNNEST(sequence(1, 400)) AS a(i) CROSS JOIN UNNEST(sequence(1, 250)) AS b(j)")
 	require.NoError(t, err)
-	require.Empty(t, s3Keys(t, store, bucket), "DROP TABLE removes the table's files")
+	var largest int64
+	for _, size := range s3Keys(t, store, bucket) {
+		largest = max(largest, size)
+	}
+	require.Greater(t, largest, int64(5<<20), "a data file went up in parts")
+
+	// iceberg-go reads the table from the bucket, Trino's position delete applied.
+	tbl, err := qcat.Iceberg().LoadTable(ctx, table.Identifier{"s3smoke", "t"})
+	require.NoError(t, err)
+	at, err := tbl.Scan(table.WithSelectedFields("id")).ToArrowTable(ctx)
+	require.NoError(t, err)
+	ids := map[int64]bool{}
+	rdr := array.NewTableReader(at, 0)
+	for rdr.Next() {
+		col := rdr.RecordBatch().Column(0).(*array.Int64)
+		for i := range col.Len() {
+			ids[col.Value(i)] = true
+		}
+	}
+	rdr.Release()
+	at.Release()
+	require.Len(t, ids, 100_001)
+	require.False(t, ids[1], "the deleted row")
+
+	// Quiver's offline store writes a view table into the bucket; Trino reads it.
+	off, err := iceberg.NewStore(ctx, qcat, iceberg.StoreOptions{Namespace: "s3smoke"})
+	require.NoError(t, err)
+	rows := sourcetest.Rows()
+	batch := sourcetest.SourceBatch(memory.DefaultAllocator, rows)
+	defer batch.Release()
+	m, err := offline.NewMapper("test", batch.Schema(), sourcetest.View(), sourcetest.Fields(), offline.Range{Start: sourcetest.Base, End: sourcetest.Base.AddDate(0, 0, 10)}, memory.DefaultAllocator)
+	require.NoError(t, err)
+	canon, err := m.Map(ctx, batch)
+	require.NoError(t, err)
+	res, err := off.WriteInterval(ctx, sourcetest.View(), offline.Range{Start: sourcetest.Base, End: sourcetest.Base.AddDate(0, 0, 10)},
+		offline.NewSliceStream(canon.Schema(), canon), "run-s3")
+	require.NoError(t, err)
+	require.Equal(t, []string{strconv.FormatInt(res.RowsWritten, 10)}, trinoRows(t, db, "SELECT count(*) FROM "+name+".s3smoke.user_stats"))
+	require.Equal(t, []string{"5 <nil> 0.5"}, trinoRows(t, db, "SELECT user_id, name, spend FROM "+name+".s3smoke.user_stats WHERE user_id = 5"))
+
+	for _, tab := range []string{"t", "user_stats"} {
+		_, err = db.ExecContext(ctx, "DROP TABLE "+name+".s3smoke."+tab)
+		require.NoError(t, err)
+	}
+	require.Empty(t, s3Keys(t, store, bucket), "DROP TABLE removes the tables' files")
 }
 
-func s3Keys(t *testing.T, store *S3, bucket string) []string {
+// s3Keys lists the bucket's objects and their sizes.
+func s3Keys(t *testing.T, store *S3, bucket string) map[string]int64 {
 	t.Helper()
-	var keys []string
+	keys := map[string]int64{}
 	pages := s3.NewListObjectsV2Paginator(store.Client(), &s3.ListObjectsV2Input{Bucket: aws.String(bucket)})
 	for pages.HasMorePages() {
 		page, err := pages.NextPage(context.Background())
 		require.NoError(t, err)
 		for _, o := range page.Contents {
-			keys = append(keys, aws.ToString(o.Key))
+			keys[aws.ToString(o.Key)] = aws.ToInt64(o.Size)
 		}
 	}
 	return keys

@@ -1,5 +1,5 @@
-# Shared by scripts/trino.sh and scripts/kafka.sh, which assemble Java servers from Maven Central
-# artifacts. Source it; it defines two functions.
+# Shared by scripts/trino.sh, scripts/kafka.sh and scripts/s3proxy.sh, which assemble Java servers
+# from Maven Central artifacts. Source it; it defines two functions.
 
 # maven_copy POM OUTDIR [MAVEN_ARGS...]: copies the runtime dependencies POM resolves into OUTDIR.
 # Maven checks each download against Maven Central's checksums (--strict-checksums) and keeps it
