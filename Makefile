@@ -12,8 +12,8 @@ LDFLAGS   := -X main.Version=$(VERSION)
 GOLANGCI_LINT_VERSION ?= v2.15.0
 GOLANGCI_LINT         ?= $(GO) run github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
 
-.PHONY: all build test vet fmt-check lint unit fuzz bench proto proto-check proto-lint feast feast-proto feast-proto-check bench-feast onnxruntime duckdb demo ui-screenshots clean \
-	python-proto python-proto-check python-test bench-python
+.PHONY: all build test vet fmt-check lint unit fuzz bench proto proto-check proto-lint feast feast-proto feast-proto-check bench-feast onnxruntime duckdb trino kafka s3 testenv-deps demo ui-screenshots clean \
+	python-proto python-proto-check python-test bench-python release release-check
 
 all: build
 
@@ -44,8 +44,35 @@ lint:
 duckdb:
 	npm ci --prefix scripts/duckdb --no-audit --no-fund --loglevel=error
 
-unit: duckdb feast
-	QUIVER_ONNXRUNTIME_LIB=$$(./scripts/onnxruntime.sh) $(GO) test -race -timeout 30m $(TESTFLAGS) $(PKGS)
+## trino, kafka, s3: install the real servers the tests start (docs/testing.md): Trino 483 assembled
+## from Maven Central parts, Kafka 4.4.0 and S3Proxy 4.1.0 (the S3 server) from Maven Central.
+## Each is pinned and checksummed, cached in ${QUIVER_CACHE:-$HOME/.cache/quiver}; a second run is instant.
+trino:
+	@./scripts/trino.sh
+kafka:
+	@./scripts/kafka.sh
+s3:
+	@./scripts/s3proxy.sh
+testenv-deps: trino kafka s3
+
+# The test servers (internal/testenv) that many packages need, Trino, Kafka and S3, are started
+# once per run: QUIVER_TESTENV_DIR names a fresh run directory where the first test binary that
+# needs one records it and the others reuse it; bin/testenv stops them all when the run ends,
+# however it ends (docs/testing.md). TESTENV_RUN prefixes a command with that and with the
+# install paths of every component.
+define TESTENV_RUN
+	$(GO) build -o $(BIN)/testenv ./internal/testenv/cmd/testenv && \
+	dir=$$(mktemp -d "$${TMPDIR:-/tmp}/quiver-testenv-XXXXXX") && \
+	trap '$(BIN)/testenv stop "'"$$dir"'"' EXIT && trap 'exit 130' INT TERM && \
+	QUIVER_TESTENV_DIR=$$dir \
+	QUIVER_TRINO_HOME=$$(./scripts/trino.sh) \
+	QUIVER_KAFKA_HOME=$$(./scripts/kafka.sh) \
+	QUIVER_S3PROXY_HOME=$$(./scripts/s3proxy.sh) \
+	QUIVER_ONNXRUNTIME_LIB=$$(./scripts/onnxruntime.sh)
+endef
+
+unit: duckdb feast testenv-deps
+	@$(TESTENV_RUN) $(GO) test -race -timeout 30m $(TESTFLAGS) $(PKGS)
 
 # A short run of each fuzz target, on top of the seed corpora the unit tests already replay.
 fuzz:
@@ -54,9 +81,11 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzReadTiles$$' -fuzztime $(FUZZTIME) ./online
 	$(GO) test -run '^$$' -fuzz '^FuzzRequests$$' -fuzztime $(FUZZTIME) ./serving
 	$(GO) test -run '^$$' -fuzz '^FuzzReadSegment$$' -fuzztime $(FUZZTIME) ./ingest
+	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./ingest/stream
+	$(GO) test -run '^$$' -fuzz '^FuzzParsePolicy$$' -fuzztime $(FUZZTIME) ./serving/auth
 
-bench:
-	QUIVER_ONNXRUNTIME_LIB=$$(./scripts/onnxruntime.sh) $(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+bench: testenv-deps
+	@$(TESTENV_RUN) $(GO) test -run '^$$' -bench . -benchmem $(PKGS)
 
 ## proto: regenerate the gRPC and HTTP/JSON gateway code (needs protoc and the well-known types: apt-get install -y protobuf-compiler libprotobuf-dev)
 proto:
@@ -118,9 +147,19 @@ bench-python: build
 ui-screenshots:
 	QUIVER_UI_SCREENSHOTS=1 $(GO) test -count=1 -run TestBrowser ./ui
 
+## release: reproducible release binaries in dist/ — linux/amd64 (cgo, ONNX Runtime), linux/arm64 and
+## darwin/arm64 (pure Go) — stripped, -trimpath, the version stamped, with a CycloneDX SBOM each and
+## SHA256SUMS (scripts/release.sh; docs/deploy.md)
+release:
+	VERSION=$(VERSION) ./scripts/release.sh dist
+
+## release-check: build the release twice (two checkouts, two directories) and fail unless identical
+release-check:
+	VERSION=$(VERSION) ./scripts/release-check.sh
+
 ## demo: the whole loop on embedded defaults, no servers needed
 demo: build
 	./scripts/demo.sh
 
 clean:
-	rm -rf $(BIN)
+	rm -rf $(BIN) dist

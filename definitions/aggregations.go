@@ -6,21 +6,25 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/quiverfs/quiver/internal/aggfn"
+	"github.com/quiverfs/quiver/internal/yamlx"
 )
 
-// AggFunc is a windowed aggregation function.
-type AggFunc string
+// AggFunc is a windowed aggregation function: aggfn's, the kernel the offline join and the
+// online tiles share.
+type AggFunc = aggfn.Func
 
 // The aggregation functions. Every function ignores null values (SQL semantics): count counts
 // the events whose column is not null, last is the latest non-null value.
 const (
-	AggCount         AggFunc = "count"
-	AggSum           AggFunc = "sum"
-	AggMean          AggFunc = "mean"
-	AggMin           AggFunc = "min"
-	AggMax           AggFunc = "max"
-	AggLast          AggFunc = "last"
-	AggCountDistinct AggFunc = "count_distinct"
+	AggCount         = aggfn.Count
+	AggSum           = aggfn.Sum
+	AggMean          = aggfn.Mean
+	AggMin           = aggfn.Min
+	AggMax           = aggfn.Max
+	AggLast          = aggfn.Last
+	AggCountDistinct = aggfn.CountDistinct
 )
 
 // AggFuncs lists every function, for error messages.
@@ -134,21 +138,21 @@ func aggValidTypes(fn AggFunc) string {
 
 // aggregations decodes a view's aggregations list.
 func (d *decoder) aggregations(kv keyValue) []Aggregation {
-	n := kv.value
+	n := kv.Value
 	if n.Kind != yaml.SequenceNode {
-		d.errorf(n, "aggregations must be a list of { column, function, windows } mappings, got %s", describe(n))
+		d.Errorf(n, "aggregations must be a list of { column, function, windows } mappings, got %s", yamlx.Describe(n))
 		return nil
 	}
 	var out []Aggregation
 	for _, item := range n.Content {
-		item = resolve(item)
+		item = yamlx.Resolve(item)
 		a := Aggregation{Pos: d.pos(item)}
-		for _, akv := range d.mapping(item, "aggregation", []string{"column", "function", "windows"}) {
-			switch akv.key {
+		for _, akv := range d.Mapping(item, "aggregation", []string{"column", "function", "windows"}) {
+			switch akv.Key {
 			case "column":
-				a.Column = d.str(akv, "aggregation")
+				a.Column = d.Str(akv, "aggregation")
 			case "function":
-				s := d.str(akv, "aggregation")
+				s := d.Str(akv, "aggregation")
 				if s == "" {
 					continue
 				}
@@ -157,31 +161,31 @@ func (d *decoder) aggregations(kv keyValue) []Aggregation {
 					for i, f := range AggFuncs {
 						names[i] = string(f)
 					}
-					d.errorf(akv.value, "unknown aggregation function %q (valid functions: %s)%s", s, strings.Join(names, ", "), suggest(s, names))
+					d.Errorf(akv.Value, "unknown aggregation function %q (valid functions: %s)%s", s, strings.Join(names, ", "), Suggest(s, names))
 					continue
 				}
 				a.Function = AggFunc(s)
 			case "windows":
-				if akv.value.Kind != yaml.SequenceNode || len(akv.value.Content) == 0 {
-					d.errorf(akv.value, "aggregation windows must be a non-empty list of durations like [1h, 1d, 7d], got %s", describe(akv.value))
+				if akv.Value.Kind != yaml.SequenceNode || len(akv.Value.Content) == 0 {
+					d.Errorf(akv.Value, "aggregation windows must be a non-empty list of durations like [1h, 1d, 7d], got %s", yamlx.Describe(akv.Value))
 					continue
 				}
-				for _, wn := range akv.value.Content {
-					wn = resolve(wn)
+				for _, wn := range akv.Value.Content {
+					wn = yamlx.Resolve(wn)
 					if wn.Kind != yaml.ScalarNode || wn.Tag == "!!null" {
-						d.errorf(wn, "aggregation window must be a duration like 1h, got %s", describe(wn))
+						d.Errorf(wn, "aggregation window must be a duration like 1h, got %s", yamlx.Describe(wn))
 						continue
 					}
 					w, err := ParseDuration(wn.Value)
 					switch {
 					case err != nil:
-						d.errorf(wn, "aggregation window %q is not a duration; want %s", wn.Value, validWindows)
+						d.Errorf(wn, "aggregation window %q is not a duration; want %s", wn.Value, validWindows)
 					case w <= 0:
-						d.errorf(wn, "aggregation window %q must be longer than 0; want %s", wn.Value, validWindows)
+						d.Errorf(wn, "aggregation window %q must be longer than 0; want %s", wn.Value, validWindows)
 					case w.Std() > MaxWindow:
-						d.errorf(wn, "aggregation window %q is too long; the longest is %s", wn.Value, Duration(MaxWindow))
+						d.Errorf(wn, "aggregation window %q is too long; the longest is %s", wn.Value, Duration(MaxWindow))
 					case w.Std()%time.Minute != 0:
-						d.errorf(wn, "aggregation window %q must be a whole number of minutes (online tiles are 1/60 of a window)", wn.Value)
+						d.Errorf(wn, "aggregation window %q must be a whole number of minutes (online tiles are 1/60 of a window)", wn.Value)
 					default:
 						a.Windows = append(a.Windows, w)
 					}
@@ -192,13 +196,13 @@ func (d *decoder) aggregations(kv keyValue) []Aggregation {
 			continue
 		}
 		if a.Column == "" {
-			d.errorf(item, "aggregation has no column; name one of the view's columns")
+			d.Errorf(item, "aggregation has no column; name one of the view's columns")
 		}
 		if a.Function == "" && !d.hasKey(item, "function") {
-			d.errorf(item, "aggregation of %q has no function (valid functions: count, sum, mean, min, max, last, count_distinct)", a.Column)
+			d.Errorf(item, "aggregation of %q has no function (valid functions: count, sum, mean, min, max, last, count_distinct)", a.Column)
 		}
 		if len(a.Windows) == 0 && !d.hasKey(item, "windows") {
-			d.errorf(item, "aggregation of %q has no windows; add windows: [1h, 1d]", a.Column)
+			d.Errorf(item, "aggregation of %q has no windows; add windows: [1h, 1d]", a.Column)
 		}
 		out = append(out, a)
 	}
@@ -207,7 +211,7 @@ func (d *decoder) aggregations(kv keyValue) []Aggregation {
 
 func (d *decoder) hasKey(n *yaml.Node, key string) bool {
 	for i := 0; i+1 < len(n.Content); i += 2 {
-		if resolve(n.Content[i]).Value == key {
+		if yamlx.Resolve(n.Content[i]).Value == key {
 			return true
 		}
 	}
@@ -219,14 +223,14 @@ func (d *decoder) hasKey(n *yaml.Node, key string) bool {
 // a column's type, and duplicate feature names.
 func (d *decoder) finishAggregations(v *FeatureView, n *yaml.Node) {
 	if len(v.Features) > 0 {
-		d.errorf(n, "feature view %q has both features and aggregations; an aggregation view's features are made by its aggregations (declare the event columns under columns:)", v.Name)
+		d.Errorf(n, "feature view %q has both features and aggregations; an aggregation view's features are made by its aggregations (declare the event columns under columns:)", v.Name)
 		return
 	}
 	if v.TTL != 0 {
-		d.errorf(n, "feature view %q has aggregations and a ttl; an aggregation's windows bound the events it reads, remove the ttl", v.Name)
+		d.Errorf(n, "feature view %q has aggregations and a ttl; an aggregation's windows bound the events it reads, remove the ttl", v.Name)
 	}
 	if len(v.Columns) == 0 {
-		d.errorf(n, "feature view %q has aggregations but no columns; declare the event columns they read: columns: [{ name: amount, type: float64 }]", v.Name)
+		d.Errorf(n, "feature view %q has aggregations but no columns; declare the event columns they read: columns: [{ name: amount, type: float64 }]", v.Name)
 		return
 	}
 	seenCol := map[string]bool{}
@@ -248,7 +252,7 @@ func (d *decoder) finishAggregations(v *FeatureView, n *yaml.Node) {
 		col, ok := v.Column(a.Column)
 		if !ok {
 			if a.Column != "" {
-				d.errs.add(a.Pos, "aggregation refers to unknown column %q of feature view %q (its columns: %s)%s", a.Column, v.Name, quoteList(names), suggest(a.Column, names))
+				d.errs.add(a.Pos, "aggregation refers to unknown column %q of feature view %q (its columns: %s)%s", a.Column, v.Name, quoteList(names), Suggest(a.Column, names))
 			}
 			continue
 		}

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/quiverfs/quiver/internal/errkind"
+	"github.com/quiverfs/quiver/internal/yamlx"
 )
 
 // ErrInvalid is wrapped by every error that reports invalid definitions, so callers can tell
@@ -106,52 +107,10 @@ func (l ErrorList) sort() {
 	})
 }
 
-// suggest returns `; did you mean "x"?` when one of the candidates is close to s, else "".
-func suggest(s string, candidates []string) string {
-	best, bestDist := "", -1
-	for _, c := range candidates {
-		d := levenshtein(strings.ToLower(s), strings.ToLower(c))
-		if bestDist < 0 || d < bestDist {
-			best, bestDist = c, d
-		}
-	}
-	limit := max(2, len(s)/3)
-	if best == "" || bestDist > limit {
-		return ""
-	}
-	return fmt.Sprintf("; did you mean %q?", best)
-}
-
-// Suggest is the exported form of the "did you mean" helper, for other packages' error
-// messages (unknown feature names in serving requests, for example).
-func Suggest(s string, candidates []string) string { return suggest(s, candidates) }
-
-// levenshtein is the edit distance between a and b, in bytes.
-func levenshtein(a, b string) int {
-	if len(a) > 256 || len(b) > 256 { // names are short; bound the work on hostile input
-		if a == b {
-			return 0
-		}
-		return max(len(a), len(b))
-	}
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
-}
+// Suggest returns `; did you mean "x"?` when one of the candidates is close to s, else "", for
+// error messages here and in other packages (unknown feature names in serving requests, for
+// example). It is yamlx.Suggest.
+func Suggest(s string, candidates []string) string { return yamlx.Suggest(s, candidates) }
 
 // quoteList formats names for "valid ones are ..." messages, eliding long lists.
 func quoteList(names []string) string {

@@ -56,64 +56,64 @@ func (k *KafkaSource) Field(column string) string {
 
 func (d *decoder) kafkaSource(n *yaml.Node) *KafkaSource {
 	k := &KafkaSource{Pos: d.pos(n)}
-	for _, kv := range d.mapping(n, "kafka source", []string{"brokers", "topic", "group", "format", "schema", "fields", "on_error", "dead_letter_topic"}) {
-		switch kv.key {
+	for _, kv := range d.Mapping(n, "kafka source", []string{"brokers", "topic", "group", "format", "schema", "fields", "on_error", "dead_letter_topic"}) {
+		switch kv.Key {
 		case "brokers":
-			k.Brokers = d.strList(kv, "kafka source")
+			k.Brokers = d.StrList(kv, "kafka source")
 			for i, b := range k.Brokers {
 				if _, port, ok := strings.Cut(b, ":"); !ok || port == "" {
-					at := kv.value
-					if i < len(kv.value.Content) {
-						at = kv.value.Content[i]
+					at := kv.Value
+					if i < len(kv.Value.Content) {
+						at = kv.Value.Content[i]
 					}
-					d.errorf(at, "kafka broker %q must be HOST:PORT", b)
+					d.Errorf(at, "kafka broker %q must be HOST:PORT", b)
 				}
 			}
 		case "topic":
-			k.Topic = d.str(kv, "kafka source")
+			k.Topic = d.Str(kv, "kafka source")
 		case "group":
-			k.Group = d.str(kv, "kafka source")
+			k.Group = d.Str(kv, "kafka source")
 		case "format":
-			k.Format = d.str(kv, "kafka source")
+			k.Format = d.Str(kv, "kafka source")
 			if k.Format != KafkaJSON && k.Format != KafkaAvro && k.Format != "" {
-				d.errorf(kv.value, "kafka format %q: valid formats: json, avro", k.Format)
+				d.Errorf(kv.Value, "kafka format %q: valid formats: json, avro", k.Format)
 			}
 		case "schema":
-			k.Schema = d.str(kv, "kafka source")
+			k.Schema = d.Str(kv, "kafka source")
 			if k.Schema != "" && !json.Valid([]byte(k.Schema)) {
-				d.errorf(kv.value, "kafka schema must be an Avro schema written as JSON")
+				d.Errorf(kv.Value, "kafka schema must be an Avro schema written as JSON")
 			}
 		case "fields":
-			k.Fields = d.strMap(kv, "kafka source")
+			k.Fields = d.StrMap(kv, "kafka source")
 		case "on_error":
-			k.OnError = d.str(kv, "kafka source")
+			k.OnError = d.Str(kv, "kafka source")
 			if k.OnError != OnErrorSkip && k.OnError != OnErrorDeadLetr && k.OnError != "" {
-				d.errorf(kv.value, "kafka on_error %q: valid: skip (count and skip the message), dead_letter (copy it to dead_letter_topic)", k.OnError)
+				d.Errorf(kv.Value, "kafka on_error %q: valid: skip (count and skip the message), dead_letter (copy it to dead_letter_topic)", k.OnError)
 			}
 		case "dead_letter_topic":
-			k.DeadLetterTopic = d.str(kv, "kafka source")
+			k.DeadLetterTopic = d.Str(kv, "kafka source")
 		}
 	}
 	if n.Kind != yaml.MappingNode {
 		return k
 	}
 	if len(k.Brokers) == 0 {
-		d.errorf(n, "kafka source needs brokers: a list of HOST:PORT")
+		d.Errorf(n, "kafka source needs brokers: a list of HOST:PORT")
 	}
 	if k.Topic == "" {
-		d.errorf(n, "kafka source needs a topic")
+		d.Errorf(n, "kafka source needs a topic")
 	}
 	if k.Format == KafkaAvro && k.Schema == "" {
-		d.errorf(n, "kafka source with format avro needs schema: the Avro schema of the message values, as JSON")
+		d.Errorf(n, "kafka source with format avro needs schema: the Avro schema of the message values, as JSON")
 	}
 	if k.Format != KafkaAvro && k.Schema != "" {
-		d.errorf(n, "kafka schema is only for format avro")
+		d.Errorf(n, "kafka schema is only for format avro")
 	}
 	if k.OnError == OnErrorDeadLetr && k.DeadLetterTopic == "" {
-		d.errorf(n, "kafka on_error: dead_letter needs dead_letter_topic")
+		d.Errorf(n, "kafka on_error: dead_letter needs dead_letter_topic")
 	}
 	if k.DeadLetterTopic != "" && k.OnError != OnErrorDeadLetr {
-		d.errorf(n, "kafka dead_letter_topic is used only with on_error: dead_letter")
+		d.Errorf(n, "kafka dead_letter_topic is used only with on_error: dead_letter")
 	}
 	return k
 }

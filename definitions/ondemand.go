@@ -7,6 +7,8 @@ import (
 	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/quiverfs/quiver/internal/yamlx"
 )
 
 // RequestSource declares the values a caller passes with a request (the request context):
@@ -144,21 +146,21 @@ func (d *decoder) exprLocation(n *yaml.Node) ExprLocation {
 func (d *decoder) requestSource(n *yaml.Node) *RequestSource {
 	s := &RequestSource{Pos: d.pos(n)}
 	var fields *yaml.Node
-	for _, kv := range d.mapping(n, "request source", []string{"name", "fields", "description", "tags"}) {
-		switch kv.key {
+	for _, kv := range d.Mapping(n, "request source", []string{"name", "fields", "description", "tags"}) {
+		switch kv.Key {
 		case "name":
 			s.Name = d.name(kv, "request source")
 		case "fields":
-			fields = kv.value
+			fields = kv.Value
 			s.Fields = d.fields(kv, "request field")
 		case "description":
-			s.Description = d.str(kv, "request source")
+			s.Description = d.Str(kv, "request source")
 		case "tags":
-			s.Tags = d.strMap(kv, "request source")
+			s.Tags = d.StrMap(kv, "request source")
 		}
 	}
 	if s.Name != "" && fields == nil {
-		d.errorf(n, "request source %q has no fields; add fields: [{ name: amount, type: float64 }]", s.Name)
+		d.Errorf(n, "request source %q has no fields; add fields: [{ name: amount, type: float64 }]", s.Name)
 	}
 	return s
 }
@@ -166,84 +168,84 @@ func (d *decoder) requestSource(n *yaml.Node) *RequestSource {
 func (d *decoder) onDemandView(n *yaml.Node) *OnDemandFeatureView {
 	v := &OnDemandFeatureView{Pos: d.pos(n)}
 	var features *yaml.Node
-	for _, kv := range d.mapping(n, "on-demand feature view", []string{"name", "inputs", "features", "description", "tags"}) {
-		switch kv.key {
+	for _, kv := range d.Mapping(n, "on-demand feature view", []string{"name", "inputs", "features", "description", "tags"}) {
+		switch kv.Key {
 		case "name":
 			v.Name = d.name(kv, "on-demand feature view")
 		case "inputs":
-			v.Inputs = d.strList(kv, "on-demand feature view")
-			v.InputsPos = d.pos(kv.value)
+			v.Inputs = d.StrList(kv, "on-demand feature view")
+			v.InputsPos = d.pos(kv.Value)
 		case "features":
-			features = kv.value
+			features = kv.Value
 			v.Features = d.onDemandFeatures(kv)
 		case "description":
-			v.Description = d.str(kv, "on-demand feature view")
+			v.Description = d.Str(kv, "on-demand feature view")
 		case "tags":
-			v.Tags = d.strMap(kv, "on-demand feature view")
+			v.Tags = d.StrMap(kv, "on-demand feature view")
 		}
 	}
 	if v.Name != "" {
 		if len(v.Inputs) == 0 {
-			d.errorf(n, "on-demand feature view %q has no inputs; add inputs: [a request source or feature view, ...]", v.Name)
+			d.Errorf(n, "on-demand feature view %q has no inputs; add inputs: [a request source or feature view, ...]", v.Name)
 		}
 		if features == nil {
-			d.errorf(n, "on-demand feature view %q has no features; add features: [{ name: ..., type: ..., expr: ... }]", v.Name)
+			d.Errorf(n, "on-demand feature view %q has no features; add features: [{ name: ..., type: ..., expr: ... }]", v.Name)
 		}
 	}
 	return v
 }
 
 func (d *decoder) onDemandFeatures(kv keyValue) []OnDemandFeature {
-	n := kv.value
+	n := kv.Value
 	if n.Kind != yaml.SequenceNode {
-		d.errorf(n, "features must be a list of { name, type, expr } mappings, got %s", describe(n))
+		d.Errorf(n, "features must be a list of { name, type, expr } mappings, got %s", yamlx.Describe(n))
 		return nil
 	}
 	out := make([]OnDemandFeature, 0, len(n.Content))
 	for _, item := range n.Content {
-		item = resolve(item)
+		item = yamlx.Resolve(item)
 		f := OnDemandFeature{Pos: d.pos(item)}
 		var typ, expr *yaml.Node
-		for _, fkv := range d.mapping(item, "on-demand feature", []string{"name", "type", "expr", "description"}) {
-			switch fkv.key {
+		for _, fkv := range d.Mapping(item, "on-demand feature", []string{"name", "type", "expr", "description"}) {
+			switch fkv.Key {
 			case "name":
 				f.Name = d.name(fkv, "on-demand feature")
 			case "type":
-				typ = fkv.value
-				s := d.str(fkv, "on-demand feature")
+				typ = fkv.Value
+				s := d.Str(fkv, "on-demand feature")
 				if s == "" {
 					continue
 				}
 				t, err := ParseType(s)
 				if err != nil {
-					d.errorf(fkv.value, "on-demand feature %q: %v%s", f.Name, err, suggest(s, typeNames()))
+					d.Errorf(fkv.Value, "on-demand feature %q: %v%s", f.Name, err, Suggest(s, typeNames()))
 					continue
 				}
 				if t.Array {
-					d.errorf(fkv.value, "on-demand feature %q has type %s; on-demand features are scalars: int32, int64, float32, float64, bool, string, bytes or timestamp", f.Name, t)
+					d.Errorf(fkv.Value, "on-demand feature %q has type %s; on-demand features are scalars: int32, int64, float32, float64, bool, string, bytes or timestamp", f.Name, t)
 					continue
 				}
 				f.Type = t
 			case "expr":
-				expr = fkv.value
-				f.Expr = d.str(fkv, "on-demand feature")
-				f.ExprLoc = d.exprLocation(fkv.value)
+				expr = fkv.Value
+				f.Expr = d.Str(fkv, "on-demand feature")
+				f.ExprLoc = d.exprLocation(fkv.Value)
 			case "description":
-				f.Description = d.str(fkv, "on-demand feature")
+				f.Description = d.Str(fkv, "on-demand feature")
 			}
 		}
 		if item.Kind != yaml.MappingNode {
 			continue
 		}
 		if f.Name == "" {
-			d.errorf(item, "on-demand feature has no name")
+			d.Errorf(item, "on-demand feature has no name")
 			continue
 		}
 		if typ == nil {
-			d.errorf(item, "on-demand feature %q has no type; valid types: int32, int64, float32, float64, bool, string, bytes, timestamp", f.Name)
+			d.Errorf(item, "on-demand feature %q has no type; valid types: int32, int64, float32, float64, bool, string, bytes, timestamp", f.Name)
 		}
 		if expr == nil {
-			d.errorf(item, "on-demand feature %q has no expr; add expr: a CEL expression over its view's inputs", f.Name)
+			d.Errorf(item, "on-demand feature %q has no expr; add expr: a CEL expression over its view's inputs", f.Name)
 		}
 		out = append(out, f)
 	}
@@ -288,7 +290,7 @@ func (r *Repo) checkOnDemand(v *OnDemandFeatureView, errs *ErrorList) {
 		seen[in] = true
 		if r.RequestSource(in) == nil && r.FeatureView(in) == nil {
 			names := append(r.Names(KindRequestSource), r.Names(KindFeatureView)...)
-			errs.add(pos, "%s refers to unknown input %q (request sources and feature views: %s)%s", from, in, quoteList(names), suggest(in, names))
+			errs.add(pos, "%s refers to unknown input %q (request sources and feature views: %s)%s", from, in, quoteList(names), Suggest(in, names))
 			ok = false
 		}
 	}
@@ -340,7 +342,7 @@ func (r *Repo) onDemandRef(ref FeatureRef) ([]ResolvedFeature, error) {
 		for i, f := range v.Features {
 			valid[i] = f.Name
 		}
-		return nil, fmt.Errorf("unknown feature %q of on-demand view %q (its features: %s)%s", ref.Feature, v.Name, quoteList(valid), suggest(ref.Feature, valid))
+		return nil, fmt.Errorf("unknown feature %q of on-demand view %q (its features: %s)%s", ref.Feature, v.Name, quoteList(valid), Suggest(ref.Feature, valid))
 	}
 	return out, nil
 }

@@ -1,6 +1,10 @@
 package definitions
 
-import "go.yaml.in/yaml/v3"
+import (
+	"go.yaml.in/yaml/v3"
+
+	"github.com/quiverfs/quiver/internal/yamlx"
+)
 
 // PushSource marks a source whose rows are written by producers — `quiver push` and the
 // PushFeatures RPC — rather than read by materialization. Its timestamp_field and
@@ -11,9 +15,9 @@ type PushSource struct{}
 // pushSource decodes `push: {}`; the push source has no settings of its own.
 func (d *decoder) pushSource(n *yaml.Node) *PushSource {
 	if n.Kind != yaml.MappingNode {
-		d.errorf(n, "push source must be an empty mapping (push: {}), got %s", describe(n))
+		d.Errorf(n, "push source must be an empty mapping (push: {}), got %s", yamlx.Describe(n))
 	} else if len(n.Content) > 0 {
-		d.errorf(n.Content[0], "unknown key %q in push source: it takes no keys; write push: {}", n.Content[0].Value)
+		d.Errorf(n.Content[0], "unknown key %q in push source: it takes no keys; write push: {}", n.Content[0].Value)
 	}
 	return &PushSource{}
 }

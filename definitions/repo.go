@@ -195,7 +195,7 @@ func (r *Repo) JoinKeys(v *FeatureView) []Field {
 // UnknownError says that a name of some kind does not exist, listing close valid names.
 func (r *Repo) UnknownError(k Kind, name string) error {
 	names := r.Names(k)
-	return errkind.Errorf(errkind.Invalid, "unknown %s %q (valid %ss: %s)%s", k.Label(), name, k.Label(), quoteList(names), suggest(name, names))
+	return errkind.Errorf(errkind.Invalid, "unknown %s %q (valid %ss: %s)%s", k.Label(), name, k.Label(), quoteList(names), Suggest(name, names))
 }
 
 // ref checks that name refers to an existing object of kind k, reporting at pos.
@@ -207,7 +207,7 @@ func (r *Repo) ref(pos Pos, from string, k Kind, name string, errs *ErrorList) b
 		return true
 	}
 	names := r.Names(k)
-	errs.add(pos, "%s refers to unknown %s %q (declared %ss: %s)%s", from, k.Label(), name, k.Label(), quoteList(names), suggest(name, names))
+	errs.add(pos, "%s refers to unknown %s %q (declared %ss: %s)%s", from, k.Label(), name, k.Label(), quoteList(names), Suggest(name, names))
 	return false
 }
 
@@ -298,7 +298,7 @@ func (r *Repo) checkService(s *FeatureService, errs *ErrorList) {
 			for i, f := range v.Features {
 				valid[i] = f.Name
 			}
-			errs.add(s.Pos, "%s refers to unknown feature %q of view %q (its features: %s)%s", from, ref.Feature, v.Name, quoteList(valid), suggest(ref.Feature, valid))
+			errs.add(s.Pos, "%s refers to unknown feature %q of view %q (its features: %s)%s", from, ref.Feature, v.Name, quoteList(valid), Suggest(ref.Feature, valid))
 			continue
 		}
 		for _, n := range names {
@@ -379,7 +379,7 @@ func (r *Repo) ResolveRefs(refs []FeatureRef) ([]ResolvedFeature, error) {
 			for i, f := range v.Features {
 				valid[i] = f.Name
 			}
-			return nil, fmt.Errorf("unknown feature %q of view %q (its features: %s)%s", ref.Feature, v.Name, quoteList(valid), suggest(ref.Feature, valid))
+			return nil, fmt.Errorf("unknown feature %q of view %q (its features: %s)%s", ref.Feature, v.Name, quoteList(valid), Suggest(ref.Feature, valid))
 		}
 		out = append(out, ResolvedFeature{View: v, Feature: f})
 	}

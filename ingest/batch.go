@@ -3,7 +3,6 @@ package ingest
 import (
 	"context"
 	"fmt"
-	"math"
 	"slices"
 	"strings"
 	"time"
@@ -15,7 +14,7 @@ import (
 	"github.com/quiverfs/quiver/definitions"
 	"github.com/quiverfs/quiver/offline"
 	"github.com/quiverfs/quiver/online"
-	"github.com/quiverfs/quiver/online/fold"
+	"github.com/quiverfs/quiver/value"
 )
 
 // Batch is a columnar batch of rows for one view, as the push API takes it: one column per
@@ -39,8 +38,8 @@ var (
 
 // Build validates b against the view and returns it as a canonical Arrow batch (join keys,
 // event_ts, created_ts, features). Every join key and feature of the view must be given and
-// no other column; values must have the column's type (integers and floats convert when they
-// fit); join keys and event times must not be null. The first fault found refuses the whole
+// no other column; values must have the column's type or convert to it (value.Coerce); join
+// keys and event times must not be null. The first fault found refuses the whole
 // batch with ErrInvalidBatch, naming the column and row.
 func (v *View) Build(b Batch, mem memory.Allocator) (arrow.RecordBatch, error) {
 	if mem == nil {
@@ -126,123 +125,23 @@ func (v *View) columnNames() []string {
 	return out
 }
 
-// buildColumn appends vals, each coerced to want, to a new array of type dt.
+// buildColumn appends vals, each coerced to want (value.Coerce), to a new array of type dt.
 func buildColumn(mem memory.Allocator, dt arrow.DataType, want definitions.Type, vals []online.Value, key bool) (arrow.Array, error) {
 	bld := array.NewBuilder(mem, dt)
 	defer bld.Release()
 	for r, val := range vals {
-		if val.IsNull() {
-			if key {
-				return nil, fmt.Errorf("row %d: join key is null", r)
-			}
-			bld.AppendNull()
-			continue
+		if val.IsNull() && key {
+			return nil, fmt.Errorf("row %d: join key is null", r)
 		}
-		val, ok := coerce(val, want)
-		if !ok {
-			return nil, fmt.Errorf("row %d: %s value does not fit %s", r, val.Type(), want)
+		val, err := value.Coerce(val, want)
+		if err != nil {
+			return nil, fmt.Errorf("row %d: %w", r, err)
 		}
-		if err := appendValue(bld, val); err != nil {
+		if err := value.Append(bld, val); err != nil {
 			return nil, fmt.Errorf("row %d: %w", r, err)
 		}
 	}
 	return bld.NewArray(), nil
-}
-
-// coerce converts numbers between widths when the value fits; other types must match.
-func coerce(v online.Value, want definitions.Type) (online.Value, bool) {
-	got := v.Type()
-	if got == want {
-		return v, true
-	}
-	if got.Array || want.Array {
-		return v, false
-	}
-	switch got.Elem {
-	case definitions.Int32, definitions.Int64:
-		i := v.Int64()
-		if got.Elem == definitions.Int32 {
-			i = int64(v.Int32())
-		}
-		switch want.Elem {
-		case definitions.Int64:
-			return online.Int64(i), true
-		case definitions.Int32:
-			if i < math.MinInt32 || i > math.MaxInt32 {
-				return v, false
-			}
-			return online.Int32(int32(i)), true
-		case definitions.Float64:
-			return online.Float64(float64(i)), true
-		case definitions.Float32:
-			return online.Float32(float32(i)), true
-		}
-	case definitions.Float32, definitions.Float64:
-		f := v.Float64()
-		if got.Elem == definitions.Float32 {
-			f = float64(v.Float32())
-		}
-		switch want.Elem {
-		case definitions.Float64:
-			return online.Float64(f), true
-		case definitions.Float32:
-			return online.Float32(float32(f)), true
-		}
-	case definitions.String:
-		if want.Elem == definitions.Bytes {
-			return online.Bytes([]byte(v.Str())), true
-		}
-	}
-	return v, false
-}
-
-func appendValue(b array.Builder, v online.Value) error {
-	switch b := b.(type) {
-	case *array.Int32Builder:
-		b.Append(v.Int32())
-	case *array.Int64Builder:
-		b.Append(v.Int64())
-	case *array.Float32Builder:
-		b.Append(v.Float32())
-	case *array.Float64Builder:
-		b.Append(v.Float64())
-	case *array.BooleanBuilder:
-		b.Append(v.Bool())
-	case *array.StringBuilder:
-		b.Append(v.Str())
-	case *array.BinaryBuilder:
-		b.Append(v.BytesValue())
-	case *array.TimestampBuilder:
-		b.Append(arrow.Timestamp(v.Time().UnixMicro()))
-	case *array.ListBuilder:
-		b.Append(true)
-		vb := b.ValueBuilder()
-		switch vb := vb.(type) {
-		case *array.Int32Builder:
-			vb.AppendValues(v.Int32s(), nil)
-		case *array.Int64Builder:
-			vb.AppendValues(v.Int64s(), nil)
-		case *array.Float32Builder:
-			vb.AppendValues(v.Float32s(), nil)
-		case *array.Float64Builder:
-			vb.AppendValues(v.Float64s(), nil)
-		case *array.BooleanBuilder:
-			vb.AppendValues(v.Bools(), nil)
-		case *array.StringBuilder:
-			vb.AppendValues(v.Strings(), nil)
-		case *array.BinaryBuilder:
-			vb.AppendValues(v.BytesArray(), nil)
-		case *array.TimestampBuilder:
-			for _, t := range v.Timestamps() {
-				vb.Append(arrow.Timestamp(t.UnixMicro()))
-			}
-		default:
-			return fmt.Errorf("unsupported array element type %s", vb.Type())
-		}
-	default:
-		return fmt.Errorf("unsupported type %s", b.Type())
-	}
-	return nil
 }
 
 // FromArrow validates a batch read from a pushed file — columns named like the view's join
@@ -371,7 +270,7 @@ func (v *View) ToBatch(recs ...arrow.RecordBatch) (Batch, error) {
 					}
 				}
 			default:
-				read, err := fold.ColumnReader(col, c.Type)
+				read, err := value.ColumnReader(col, c.Type)
 				if err != nil {
 					return b, fmt.Errorf("view %q: column %q: %w", v.Name, c.Name, err)
 				}

@@ -8,17 +8,12 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
-	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/array"
-	"github.com/apache/arrow-go/v18/arrow/csv"
 	"github.com/apache/arrow-go/v18/arrow/memory"
-	"github.com/apache/arrow-go/v18/parquet/file"
-	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 
 	"github.com/quiverfs/quiver/definitions"
+	"github.com/quiverfs/quiver/internal/tabular"
 	"github.com/quiverfs/quiver/offline"
 )
 
@@ -29,6 +24,10 @@ import (
 func ReadFile(ctx context.Context, v *View, path string, mem memory.Allocator) (recs []arrow.RecordBatch, batchID string, err error) {
 	if mem == nil {
 		mem = memory.DefaultAllocator
+	}
+	format, err := tabular.FormatOf(path)
+	if err != nil {
+		return nil, "", invalidBatchf("push file %s: %w", path, err)
 	}
 	f, err := os.Open(path)
 	if err != nil {
@@ -48,29 +47,18 @@ func ReadFile(ctx context.Context, v *View, path string, mem memory.Allocator) (
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return nil, "", err
 	}
-	var rr array.RecordReader
-	switch strings.ToLower(filepath.Ext(path)) {
-	case ".parquet", ".pq":
-		pf, err := file.NewParquetReader(f)
-		if err != nil {
-			return nil, "", invalidBatchf("push file %s is not Parquet: %w", path, err)
-		}
-		defer pf.Close()
-		fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{BatchSize: 64 << 10}, mem)
-		if err != nil {
-			return nil, "", invalidBatchf("push file %s: %w", path, err)
-		}
-		if rr, err = fr.GetRecordReader(ctx, nil, nil); err != nil {
-			return nil, "", invalidBatchf("push file %s: %w", path, err)
-		}
-	case ".csv":
-		types, err := v.csvTypes()
-		if err != nil {
+	opts := tabular.Options{Allocator: mem}
+	if format == tabular.CSV {
+		if opts.CSVTypes, err = v.csvTypes(); err != nil {
 			return nil, "", err
 		}
-		rr = csv.NewInferringReader(f, csv.WithHeader(true), csv.WithColumnTypes(types), csv.WithChunk(64<<10), csv.WithNullReader(true, ""), csv.WithAllocator(mem))
-	default:
-		return nil, "", invalidBatchf("push file %s: unknown format; valid: a .parquet or .csv file", path)
+	}
+	rr, err := tabular.NewReader(ctx, f, format, opts)
+	if errors.Is(err, tabular.ErrNoRows) {
+		return nil, "", invalidBatchf("push file %s has no rows", path)
+	}
+	if err != nil {
+		return nil, "", invalidBatchf("push file %s: %w", path, err)
 	}
 	defer rr.Release()
 	var row int64

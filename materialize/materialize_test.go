@@ -19,6 +19,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
 
 	"github.com/quiverfs/quiver/definitions"
 	"github.com/quiverfs/quiver/materialize"
@@ -158,7 +159,8 @@ func openEnv(t testing.TB, dir string, batchSize int64) *env {
 	require.NoError(t, err)
 	e.online, err = embedded.Open(ctx, filepath.Join(dir, "online.db"), embedded.Options{})
 	require.NoError(t, err)
-	t.Cleanup(func() { e.online.Close() })
+	store := e.online // tests may swap e.online; this one is closed all the same
+	t.Cleanup(func() { store.Close() })
 
 	srcDef := &definitions.Source{Name: "activity", Parquet: &definitions.ParquetSource{Path: "activity.parquet"}, TimestampField: "ts", CreatedTimestampField: "created"}
 	src, err := parquet.New(srcDef, parquet.Options{BaseDir: dir, BatchSize: batchSize})
@@ -367,7 +369,7 @@ func TestMain(m *testing.M) {
 		runChild(dir)
 		return
 	}
-	os.Exit(m.Run())
+	goleak.VerifyTestMain(m)
 }
 
 func runChild(dir string) {

@@ -20,6 +20,7 @@ import (
 	"github.com/quiverfs/quiver/online"
 	"github.com/quiverfs/quiver/online/fold"
 	"github.com/quiverfs/quiver/registry"
+	"github.com/quiverfs/quiver/value"
 )
 
 // ErrNotBackwards is returned by ResetWatermark for a time at or after the current watermark:
@@ -215,7 +216,7 @@ func keysOf(ctx context.Context, job Job, snapshot int64, r offline.Range, set m
 	_, err := scanInto(ctx, job, snapshot, r, cols, func(ctx context.Context, rec arrow.RecordBatch) error {
 		readers := make([]func(int) online.Value, len(cols))
 		for i, c := range job.Schema.JoinKeys {
-			rd, err := fold.ColumnReader(rec.Column(i), c.Type)
+			rd, err := value.ColumnReader(rec.Column(i), c.Type)
 			if err != nil {
 				return fmt.Errorf("join key %q: %w", c.Name, err)
 			}

@@ -11,7 +11,7 @@ import (
 
 	"github.com/quiverfs/quiver/offline"
 	"github.com/quiverfs/quiver/online"
-	"github.com/quiverfs/quiver/online/fold"
+	"github.com/quiverfs/quiver/value"
 )
 
 // tilesLookback is how far before a run's end an aggregation view's events can still reach a
@@ -67,7 +67,7 @@ func rebuildTiles(ctx context.Context, job Job, end time.Time, snap int64, batch
 			defer rec.Release()
 			keys := make([]func(int) online.Value, nk)
 			for i, c := range job.Schema.JoinKeys {
-				if keys[i], err = fold.ColumnReader(rec.Column(i), c.Type); err != nil {
+				if keys[i], err = value.ColumnReader(rec.Column(i), c.Type); err != nil {
 					return fmt.Errorf("join key %q: %w", c.Name, err)
 				}
 			}
@@ -78,7 +78,7 @@ func rebuildTiles(ctx context.Context, job Job, end time.Time, snap int64, batch
 			}
 			cols := make([]func(int) online.Value, len(job.Schema.Features))
 			for i, c := range job.Schema.Features {
-				if cols[i], err = fold.ColumnReader(rec.Column(nk+2+i), c.Type); err != nil {
+				if cols[i], err = value.ColumnReader(rec.Column(nk+2+i), c.Type); err != nil {
 					return fmt.Errorf("column %q: %w", c.Name, err)
 				}
 			}

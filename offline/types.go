@@ -1,85 +1,22 @@
 package offline
 
 import (
-	"fmt"
-
 	"github.com/apache/arrow-go/v18/arrow"
 
 	"github.com/quiverfs/quiver/definitions"
+	"github.com/quiverfs/quiver/value"
 )
 
-// TimestampType is the Arrow type of every timestamp Quiver stores: microseconds, UTC.
-var TimestampType arrow.DataType = &arrow.TimestampType{Unit: arrow.Microsecond, TimeZone: "UTC"}
+// TimestampType is the Arrow type of every timestamp Quiver stores: microseconds, UTC
+// (value.TimestampType).
+var TimestampType = value.TimestampType
 
-// ArrowType is the canonical Arrow type of a declared type. Arrays are lists whose elements
-// are nullable. It returns an error for an invalid type.
-func ArrowType(t definitions.Type) (arrow.DataType, error) {
-	elem, err := arrowScalar(t.Elem)
-	if err != nil {
-		return nil, err
-	}
-	if t.Array {
-		return arrow.ListOf(elem), nil
-	}
-	return elem, nil
-}
+// ArrowType is the canonical Arrow type of a declared type (value.ArrowType).
+func ArrowType(t definitions.Type) (arrow.DataType, error) { return value.ArrowType(t) }
 
-func arrowScalar(s definitions.Scalar) (arrow.DataType, error) {
-	switch s {
-	case definitions.Int32:
-		return arrow.PrimitiveTypes.Int32, nil
-	case definitions.Int64:
-		return arrow.PrimitiveTypes.Int64, nil
-	case definitions.Float32:
-		return arrow.PrimitiveTypes.Float32, nil
-	case definitions.Float64:
-		return arrow.PrimitiveTypes.Float64, nil
-	case definitions.Bool:
-		return arrow.FixedWidthTypes.Boolean, nil
-	case definitions.String:
-		return arrow.BinaryTypes.String, nil
-	case definitions.Bytes:
-		return arrow.BinaryTypes.Binary, nil
-	case definitions.Timestamp:
-		return TimestampType, nil
-	}
-	return nil, fmt.Errorf("no arrow type for %s", s)
-}
-
-// TypeFromArrow is the declared type an Arrow type is read as without conversion, if any.
-// Timestamps of any unit and time zone map to timestamp; large strings and binaries and large
-// lists map to their ordinary forms.
-func TypeFromArrow(dt arrow.DataType) (definitions.Type, bool) {
-	switch dt.ID() {
-	case arrow.LIST, arrow.LARGE_LIST, arrow.FIXED_SIZE_LIST:
-		elem, ok := scalarFromArrow(dt.(arrow.ListLikeType).Elem())
-		return definitions.Type{Elem: elem, Array: true}, ok
-	}
-	s, ok := scalarFromArrow(dt)
-	return definitions.Type{Elem: s}, ok
-}
-
-func scalarFromArrow(dt arrow.DataType) (definitions.Scalar, bool) {
-	switch dt.ID() {
-	case arrow.INT32:
-		return definitions.Int32, true
-	case arrow.INT64:
-		return definitions.Int64, true
-	case arrow.FLOAT32:
-		return definitions.Float32, true
-	case arrow.FLOAT64:
-		return definitions.Float64, true
-	case arrow.BOOL:
-		return definitions.Bool, true
-	case arrow.STRING, arrow.LARGE_STRING, arrow.STRING_VIEW:
-		return definitions.String, true
-	case arrow.BINARY, arrow.LARGE_BINARY, arrow.BINARY_VIEW:
-		return definitions.Bytes, true
-	case arrow.TIMESTAMP:
-		return definitions.Timestamp, true
-	}
-	return definitions.Invalid, false
-}
+// TypeFromArrow is the declared type an Arrow type is read as without conversion, if any
+// (value.TypeFromArrow).
+func TypeFromArrow(dt arrow.DataType) (definitions.Type, bool) { return value.TypeFromArrow(dt) }
 
 // Readable reports whether a column of Arrow type dt can be read as declared type t, and
 // whether that needs a conversion. Besides exact matches it allows lossless widening:

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/quiverfs/quiver/definitions"
+	"github.com/quiverfs/quiver/internal/aggfn"
+	"github.com/quiverfs/quiver/value"
 )
 
 // TilesPerWindow is how many tiles an aggregation window is split into online. A window w is
@@ -88,15 +90,12 @@ type AggEvent struct {
 	Values             []Value
 }
 
-// tile is the partial aggregate of one series over one tile.
+// tile is the partial aggregate of one series over one tile (the aggfn kernel the offline
+// join uses too), and the tile's distinct values, sorted, for count_distinct.
 type tile struct {
-	idx            int64
-	n              int64
-	sum            uint64 // int64 or float64 bits
-	mn, mx         uint64
-	lastEv, lastCr int64
-	lastV          uint64
-	distinct       []string // sorted
+	idx int64
+	aggfn.State
+	distinct []string
 }
 
 // BuildTiles encodes the tiles of one entity of aggregation view v from all of its events
@@ -152,8 +151,8 @@ func (v *View) FoldTiles(enc []byte, events []AggEvent, now time.Time) ([]byte, 
 			if val.IsNull() {
 				continue
 			}
-			if ct := l.columns[ts.col].Type; val.typ != ct {
-				return nil, time.Time{}, fmt.Errorf("view %q: column %q is %s, got a %s value: %w", v.Name, l.columns[ts.col].Name, ct, val.typ, ErrTypeMismatch)
+			if ct := l.columns[ts.col].Type; val.Type() != ct {
+				return nil, time.Time{}, fmt.Errorf("view %q: column %q is %s, got a %s value: %w", v.Name, l.columns[ts.col].Name, ct, val.Type(), ErrTypeMismatch)
 			}
 			idx := floorDiv(ev, ts.tile)
 			tiles := series[s]
@@ -194,68 +193,23 @@ func floorDiv(a, b int64) int64 {
 
 // bits is a value's number as int64 bits, or float64 bits for a float series.
 func bits(val Value, float bool) uint64 {
-	if float && val.typ.Elem == definitions.Float32 {
-		return math.Float64bits(float64(math.Float32frombits(uint32(val.num))))
+	if float && val.Type().Elem == definitions.Float32 {
+		return math.Float64bits(float64(math.Float32frombits(uint32(val.Bits()))))
 	}
-	return val.num
+	return val.Bits()
 }
 
 func (t *tile) add(float bool, ev, cr int64, val Value, distinct bool) {
-	b := bits(val, float)
 	if distinct {
-		k := val.str
-		if val.typ.Elem != definitions.String && val.typ.Elem != definitions.Bytes {
-			k = string(binary.LittleEndian.AppendUint64(nil, val.num))
+		k := val.Payload()
+		if val.Type().Elem != definitions.String && val.Type().Elem != definitions.Bytes {
+			k = aggfn.DistinctKey(val.Bits())
 		}
 		if i, found := slices.BinarySearch(t.distinct, k); !found {
 			t.distinct = slices.Insert(t.distinct, i, k)
 		}
 	}
-	one := tile{n: 1, sum: b, mn: b, mx: b, lastEv: ev, lastCr: cr, lastV: b}
-	t.merge(&one, float)
-}
-
-// merge folds o into t (the distinct sets are not merged).
-func (t *tile) merge(o *tile, float bool) {
-	if o.n == 0 {
-		return
-	}
-	if t.n == 0 {
-		t.n, t.sum, t.mn, t.mx, t.lastEv, t.lastCr, t.lastV = o.n, o.sum, o.mn, o.mx, o.lastEv, o.lastCr, o.lastV
-		return
-	}
-	t.n += o.n
-	if float {
-		a, b := math.Float64frombits(t.mn), math.Float64frombits(o.mn)
-		t.sum = math.Float64bits(math.Float64frombits(t.sum) + math.Float64frombits(o.sum))
-		t.mn = math.Float64bits(minNaNFirst(a, b))
-		t.mx = math.Float64bits(maxNaN(math.Float64frombits(t.mx), math.Float64frombits(o.mx)))
-	} else {
-		t.sum = uint64(int64(t.sum) + int64(o.sum))
-		t.mn = uint64(min(int64(t.mn), int64(o.mn)))
-		t.mx = uint64(max(int64(t.mx), int64(o.mx)))
-	}
-	if o.lastEv > t.lastEv || (o.lastEv == t.lastEv && o.lastCr >= t.lastCr) {
-		t.lastEv, t.lastCr, t.lastV = o.lastEv, o.lastCr, o.lastV
-	}
-}
-
-// NaN orders above every number, as in the offline engine and SQL engines.
-func minNaNFirst(a, b float64) float64 {
-	if math.IsNaN(a) {
-		return b
-	}
-	if math.IsNaN(b) {
-		return a
-	}
-	return math.Min(a, b)
-}
-
-func maxNaN(a, b float64) float64 {
-	if math.IsNaN(a) || math.IsNaN(b) {
-		return math.NaN()
-	}
-	return math.Max(a, b)
+	t.Add(bits(val, float), ev, cr, float)
 }
 
 func (l *aggLayout) encode(series [][]tile) []byte {
@@ -267,13 +221,13 @@ func (l *aggLayout) encode(series [][]tile) []byte {
 		for _, t := range tiles {
 			b = binary.AppendVarint(b, t.idx-prev)
 			prev = t.idx
-			b = binary.AppendUvarint(b, uint64(t.n))
-			b = binary.LittleEndian.AppendUint64(b, t.sum)
-			b = binary.LittleEndian.AppendUint64(b, t.mn)
-			b = binary.LittleEndian.AppendUint64(b, t.mx)
-			b = binary.AppendVarint(b, t.lastEv)
-			b = binary.AppendVarint(b, t.lastCr)
-			b = binary.LittleEndian.AppendUint64(b, t.lastV)
+			b = binary.AppendUvarint(b, uint64(t.N))
+			b = binary.LittleEndian.AppendUint64(b, t.Sum)
+			b = binary.LittleEndian.AppendUint64(b, t.Min)
+			b = binary.LittleEndian.AppendUint64(b, t.Max)
+			b = binary.AppendVarint(b, t.LastEv)
+			b = binary.AppendVarint(b, t.LastCr)
+			b = binary.LittleEndian.AppendUint64(b, t.Last)
 			if l.series[s].distinct {
 				b = binary.AppendUvarint(b, uint64(len(t.distinct)))
 				for _, k := range t.distinct {
@@ -369,8 +323,8 @@ func (l *aggLayout) scan(enc string, visit func(s int, t *tile)) (int64, error) 
 				return 0, bad("truncated tile")
 			}
 			prev += d
-			t = tile{idx: prev, n: int64(n), sum: sum, mn: mn, mx: mx, lastEv: le, lastCr: lc, lastV: lv, distinct: t.distinct[:0]}
-			if t.n > 0 {
+			t = tile{idx: prev, State: aggfn.State{N: int64(n), Sum: sum, Min: mn, Max: mx, LastEv: le, LastCr: lc, Last: lv}, distinct: t.distinct[:0]}
+			if t.N > 0 {
 				latest = max(latest, le)
 			}
 			if l.series[s].distinct {
@@ -400,11 +354,11 @@ func (l *aggLayout) scan(enc string, visit func(s int, t *tile)) (int64, error) 
 // entry per feature): each window is the TilesPerWindow tiles ending with the one holding now.
 func (l *aggLayout) readTiles(enc string, now time.Time, out []Value, found []bool) error {
 	t := now.UnixMicro()
-	var partsBuf [16]tile
+	var partsBuf [16]aggfn.State
 	var countBuf [16]int64
 	parts, dcount := partsBuf[:0], countBuf[:0]
 	if len(l.series) > len(partsBuf) {
-		parts, dcount = make([]tile, 0, len(l.series)), make([]int64, 0, len(l.series))
+		parts, dcount = make([]aggfn.State, 0, len(l.series)), make([]int64, 0, len(l.series))
 	}
 	parts, dcount = parts[:len(l.series)], dcount[:len(l.series)]
 	var sets []map[string]struct{}
@@ -422,7 +376,7 @@ func (l *aggLayout) readTiles(enc string, now time.Time, out []Value, found []bo
 		if tl.idx <= k-TilesPerWindow || tl.idx > k {
 			return
 		}
-		parts[s].merge(tl, ts.float)
+		parts[s] = aggfn.Merge(parts[s], tl.State, ts.float)
 		for _, d := range tl.distinct {
 			sets[s][d] = struct{}{}
 		}
@@ -436,45 +390,24 @@ func (l *aggLayout) readTiles(enc string, now time.Time, out []Value, found []bo
 		}
 	}
 	for f, o := range l.outs {
-		p := &parts[o.series]
 		found[f] = true
-		float := l.series[o.series].float
-		switch o.fn {
-		case definitions.AggCount:
-			out[f] = Int64(p.n)
-			continue
-		case definitions.AggCountDistinct:
-			out[f] = Int64(dcount[o.series])
-			continue
-		}
-		if p.n == 0 {
+		b, ok := parts[o.series].Result(o.fn, l.series[o.series].float, dcount[o.series])
+		switch {
+		case !ok:
 			out[f] = Null()
-			continue
+		case o.fn == definitions.AggCount || o.fn == definitions.AggCountDistinct:
+			out[f] = Int64(int64(b))
+		case o.fn == definitions.AggMean:
+			out[f] = Float64(math.Float64frombits(b))
+		default:
+			out[f] = valueOfBits(b, o.typ)
 		}
-		var b uint64
-		switch o.fn {
-		case definitions.AggSum:
-			b = p.sum
-		case definitions.AggMean:
-			if float {
-				out[f] = Float64(math.Float64frombits(p.sum) / float64(p.n))
-			} else {
-				out[f] = Float64(float64(int64(p.sum)) / float64(p.n))
-			}
-			continue
-		case definitions.AggMin:
-			b = p.mn
-		case definitions.AggMax:
-			b = p.mx
-		case definitions.AggLast:
-			b = p.lastV
-		}
-		out[f] = valueOfBits(b, o.typ, float)
 	}
 	return nil
 }
 
-func valueOfBits(b uint64, t definitions.Type, float bool) Value {
+// valueOfBits is a result of sum, min, max or last as a value of the output type t.
+func valueOfBits(b uint64, t definitions.Type) Value {
 	switch t.Elem {
 	case definitions.Float64:
 		return Float64(math.Float64frombits(b))
@@ -485,7 +418,7 @@ func valueOfBits(b uint64, t definitions.Type, float bool) Value {
 	case definitions.Bool:
 		return Bool(b != 0)
 	}
-	return Value{typ: t, num: b} // int64, timestamp (µs)
+	return value.FromBits(t, b) // int64, timestamp (µs)
 }
 
 // MaxWindow is the longest aggregation window of an aggregation view, 0 for other views.

@@ -3,10 +3,10 @@ package online
 import (
 	"encoding/binary"
 	"fmt"
-	"math"
 	"time"
 
 	"github.com/quiverfs/quiver/definitions"
+	"github.com/quiverfs/quiver/value"
 )
 
 // RowFormatVersion is the first byte of every encoded row (docs/online-format.md).
@@ -52,16 +52,16 @@ func fixedSize(t definitions.Type) int {
 }
 
 func appendPayload(b []byte, v Value) []byte {
-	switch fixedSize(v.typ) {
+	switch fixedSize(v.Type()) {
 	case 4:
-		return binary.LittleEndian.AppendUint32(b, uint32(v.num))
+		return binary.LittleEndian.AppendUint32(b, uint32(v.Bits()))
 	case 8:
-		return binary.LittleEndian.AppendUint64(b, v.num)
+		return binary.LittleEndian.AppendUint64(b, v.Bits())
 	case 1:
-		return append(b, byte(v.num))
+		return append(b, byte(v.Bits()))
 	}
-	b = binary.AppendUvarint(b, uint64(len(v.str)))
-	return append(b, v.str...)
+	b = binary.AppendUvarint(b, uint64(len(v.Payload())))
+	return append(b, v.Payload()...)
 }
 
 // OrderedMicros maps a time to 8 bytes whose unsigned big-endian order is the time order.
@@ -93,10 +93,10 @@ func EncodeRow(dst []byte, v *View, r *Row) ([]byte, error) {
 			dst = append(dst, 0)
 			continue
 		}
-		if val.typ != features[i].Type {
-			return dst, fmt.Errorf("view %q: feature %q is %s, got a %s value: %w", v.Name, features[i].Name, features[i].Type, val.typ, ErrTypeMismatch)
+		if val.Type() != features[i].Type {
+			return dst, fmt.Errorf("view %q: feature %q is %s, got a %s value: %w", v.Name, features[i].Name, features[i].Type, val.Type(), ErrTypeMismatch)
 		}
-		dst = append(dst, typeByte(val.typ))
+		dst = append(dst, typeByte(val.Type()))
 		dst = appendPayload(dst, val)
 	}
 	return dst, nil
@@ -149,33 +149,35 @@ func DecodeRow(data string, v *View, out []Value, found []bool) (eventTS time.Ti
 			if !ok {
 				return time.Time{}, fmt.Errorf("row feature %d type %#x: %w", i, tb, ErrCorrupt)
 			}
-			val.typ = t
 			switch size := fixedSize(t); size {
 			case 0:
 				ln, k := uvarintString(p)
 				if k <= 0 || ln > uint64(len(p)-k) {
 					return time.Time{}, fmt.Errorf("row feature %d length: %w", i, ErrCorrupt)
 				}
-				val.str = p[k : k+int(ln)]
+				payload := p[k : k+int(ln)]
 				p = p[k+int(ln):]
-				if !validArrayPayload(t, val.str) {
+				if !value.ValidPayload(t, payload) {
 					return time.Time{}, fmt.Errorf("row feature %d payload: %w", i, ErrCorrupt)
 				}
+				val = value.FromPayload(t, payload)
 			default:
 				if len(p) < size {
 					return time.Time{}, fmt.Errorf("row feature %d payload: %w", i, ErrCorrupt)
 				}
+				var bits uint64
 				switch size {
 				case 4:
-					val.num = uint64(le32(p))
+					bits = uint64(le32(p))
 					if t.Elem == definitions.Int32 {
-						val.num = uint64(int64(int32(val.num)))
+						bits = uint64(int64(int32(bits)))
 					}
 				case 8:
-					val.num = le64(p)
+					bits = le64(p)
 				case 1:
-					val.num = uint64(p[0] & 1)
+					bits = uint64(p[0] & 1)
 				}
+				val = value.FromBits(t, bits)
 				p = p[size:]
 			}
 		}
@@ -192,13 +194,13 @@ func DecodeRow(data string, v *View, out []Value, found []bool) (eventTS time.Ti
 		if j < 0 {
 			continue
 		}
-		if tb != 0 && val.typ != features[j].Type {
+		if tb != 0 && val.Type() != features[j].Type {
 			// A compatible widening (int32 to int64, float32 to float64) reads the stored
 			// value as the new type; any other type change reads as not found.
-			if !definitions.Widens(val.typ, features[j].Type) {
+			if !definitions.Widens(val.Type(), features[j].Type) {
 				continue
 			}
-			val = widen(val, features[j].Type)
+			val, _ = value.Coerce(val, features[j].Type) // a widening never fails
 		}
 		out[j], found[j] = val, true
 	}
@@ -206,28 +208,4 @@ func DecodeRow(data string, v *View, out []Value, found []bool) (eventTS time.Ti
 		return time.Time{}, fmt.Errorf("row has %d trailing bytes: %w", len(p), ErrCorrupt)
 	}
 	return eventTS, nil
-}
-
-// widen converts a scalar value to the wider type to (definitions.Widens).
-func widen(val Value, to definitions.Type) Value {
-	if val.typ.Elem == definitions.Float32 {
-		return Float64(float64(math.Float32frombits(uint32(val.num))))
-	}
-	val.typ = to // int32 payloads are stored sign-extended
-	return val
-}
-
-func validArrayPayload(t definitions.Type, s string) bool {
-	if !t.Array {
-		return true // string, bytes
-	}
-	switch t.Elem {
-	case definitions.Int32, definitions.Float32:
-		return len(s)%4 == 0
-	case definitions.Int64, definitions.Float64, definitions.Timestamp:
-		return len(s)%8 == 0
-	case definitions.String, definitions.Bytes:
-		return eachVarElem(s, func(string) {})
-	}
-	return true
 }

@@ -148,30 +148,6 @@ func TestNewViewErrors(t *testing.T) {
 	require.ErrorIs(t, err, online.ErrInvalidArgument)
 }
 
-func TestValueAccessors(t *testing.T) {
-	ts := time.Date(2024, 1, 2, 3, 4, 5, 6789, time.UTC)
-	require.True(t, online.Null().IsNull())
-	require.True(t, online.Value{}.IsNull())
-	require.Equal(t, int32(-3), online.Int32(-3).Int32())
-	require.Equal(t, float32(1.5), online.Float32(1.5).Float32())
-	require.Equal(t, 2.5, online.Float64(2.5).Float64())
-	require.True(t, online.Bool(true).Bool())
-	require.Equal(t, ts.Truncate(time.Microsecond), online.Timestamp(ts).Time())
-	require.Equal(t, []byte{1, 2}, online.Bytes([]byte{1, 2}).BytesValue())
-	require.Equal(t, []int64{1, -2}, online.Int64s([]int64{1, -2}).Int64s())
-	require.Equal(t, []float64{1, -2}, online.Float64s([]float64{1, -2}).Float64s())
-	require.Equal(t, []bool{true, false}, online.Bools([]bool{true, false}).Bools())
-	require.Equal(t, []time.Time{ts.Truncate(time.Microsecond)}, online.Timestamps([]time.Time{ts}).Timestamps())
-	require.Equal(t, [][]byte{{1}, {}}, online.BytesArray([][]byte{{1}, {}}).BytesArray())
-	require.Equal(t, 3, online.Strings([]string{"a", "", "c"}).Len())
-	require.Equal(t, 2, online.Float32s([]float32{1, 2}).Len())
-	// Wrong-type accessors give zero values, never panic.
-	require.Zero(t, online.String("x").Int64())
-	require.Nil(t, online.Int64(1).Float32s())
-	require.Equal(t, "", online.Int64(1).Str())
-	require.Equal(t, definitions.MustType("array<string>"), online.Strings(nil).Type())
-}
-
 func TestResultBuilderZeroFeatures(t *testing.T) {
 	v := onlinetest.MustView(t, "shop", onlinetest.FeatureView("v", []string{"user"}, 0, "int64"))
 	enc, err := online.EncodeRow(nil, v, &online.Row{EventTS: time.Now(), Values: []online.Value{online.Int64(1)}})

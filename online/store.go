@@ -101,7 +101,10 @@ type Reader interface {
 }
 
 // Store is an online store: a Reader and a Writer over one connection. Close releases it; a
-// Store is safe for concurrent use by many goroutines.
+// Store is safe for concurrent use by many goroutines. Every method fails with an error
+// matching context.Canceled when ctx is cancelled (not ErrUnavailable: the caller left, the
+// store is fine), with ErrClosed after Close, and with ErrUnavailable when the store's server
+// cannot be reached.
 type Store interface {
 	Reader
 	Writer
@@ -245,7 +248,7 @@ func (b *ResultBuilder) Set(vi, row int, data string) error {
 		if !hit[0] || tiles.IsNull() {
 			return nil
 		}
-		if err := v.agg.readTiles(tiles.str, b.now, b.scrVal, hit); err != nil {
+		if err := v.agg.readTiles(tiles.Payload(), b.now, b.scrVal, hit); err != nil {
 			return fmt.Errorf("view %q: %w", v.Name, err)
 		}
 	}

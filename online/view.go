@@ -230,10 +230,10 @@ func (v *View) AppendKeyBytes(buf []byte, values ...Value) ([]byte, error) {
 		if val.IsNull() {
 			return nil, fmt.Errorf("view %q: join key %q is null: %w", v.Name, jk.Name, ErrInvalidArgument)
 		}
-		if val.typ != jk.Type {
-			return nil, fmt.Errorf("view %q: join key %q is %s, got a %s value: %w", v.Name, jk.Name, jk.Type, val.typ, ErrTypeMismatch)
+		if val.Type() != jk.Type {
+			return nil, fmt.Errorf("view %q: join key %q is %s, got a %s value: %w", v.Name, jk.Name, jk.Type, val.Type(), ErrTypeMismatch)
 		}
-		b = append(b, typeByte(val.typ))
+		b = append(b, typeByte(val.Type()))
 		b = appendPayload(b, val)
 	}
 	return b, nil

@@ -42,6 +42,9 @@ type Options struct {
 	Notices io.Writer
 	// Version is the Quiver version recorded in lineage and run info.
 	Version string
+	// Secret is told every secret a use case reads from the configuration (a session key,
+	// a client secret), so that the caller can keep it out of what it prints; nil: nobody.
+	Secret func(string)
 }
 
 // Project is an opened feature repo. Its stores are opened on first use and closed by Close.
@@ -59,6 +62,9 @@ type Project struct {
 
 // Open reads dir's quiver.yaml with the environment's overrides. It opens no store.
 func Open(opts Options) (*Project, error) {
+	if opts.Secret == nil {
+		opts.Secret = func(string) {}
+	}
 	if opts.Getenv == nil {
 		opts.Getenv = os.Getenv
 	}

@@ -28,14 +28,21 @@ type UI struct {
 // (and TLS) of quiver.yaml's serving: section; without authentication, on a loopback address
 // only unless allowUnauthenticated.
 func (p *Project) OpenUI(ctx context.Context, addr string, allowUnauthenticated bool) (*UI, error) {
-	sc, err := auth.ParseConfig(config.FileName, p.Config.Root, p.Config.Serving)
+	sc, err := auth.ParseConfigEnv(config.FileName, p.Config.Root, p.Config.Serving, p.opts.Getenv)
 	if err != nil {
 		return nil, err
+	}
+	if err := sc.CheckUI(); err != nil {
+		return nil, err
+	}
+	p.opts.Secret(sc.UI.SessionKey.Reveal())
+	if o := sc.UI.OIDC; o != nil {
+		p.opts.Secret(o.ClientSecret.Reveal())
 	}
 	if err := sc.Validate(); err != nil {
 		return nil, err
 	}
-	if !sc.AuthEnabled() && !ui.IsLoopback(addr) && !allowUnauthenticated {
+	if !sc.UIAuthEnabled() && !ui.IsLoopback(addr) && !allowUnauthenticated {
 		return nil, errkind.Errorf(errkind.Usage, "ui: --addr %s is not a loopback address and no authentication is configured in the serving: section of %s; configure it, listen on 127.0.0.1, or give --allow-unauthenticated (anyone who reaches it reads the whole registry)", addr, config.FileName)
 	}
 	tlsConfig, err := auth.ServerTLS(sc.TLS)
@@ -47,12 +54,12 @@ func (p *Project) OpenUI(ctx context.Context, addr string, allowUnauthenticated 
 		return nil, err
 	}
 	var guard *auth.Guard
-	if sc.AuthEnabled() {
+	if sc.UIAuthEnabled() {
 		if guard, err = auth.New(ctx, sc, auth.Options{Project: p.Name(), Logger: p.Logger(), Resources: ui.Resources, OpenHTTPPaths: ui.OpenPaths}); err != nil {
 			return nil, err
 		}
 	}
-	srv, err := ui.New(ui.Options{Project: p.Name(), Registry: reg, Warehouse: p.Config.Offline.Warehouse, Guard: guard, Logger: p.Logger()})
+	srv, err := ui.New(ui.Options{Project: p.Name(), Registry: reg, Warehouse: p.Config.Offline.Warehouse, Guard: guard, SignIn: sc.UI, Logger: p.Logger()})
 	if err != nil {
 		return nil, err
 	}

@@ -18,6 +18,8 @@ var (
 	ErrInvalid = errkind.New(errkind.Invalid, "invalid argument")
 	// ErrUnavailable: the store cannot be reached or opened. The CLI maps it to exit code 3.
 	ErrUnavailable = errkind.New(errkind.Unavailable, "registry unavailable")
+	// ErrClosed: the store was used after Close.
+	ErrClosed = errkind.New(errkind.Unavailable, "registry closed")
 )
 
 // More specific errors, layered on the sentinels.

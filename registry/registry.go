@@ -8,7 +8,8 @@
 // registry/open, and are checked by the conformance suite in registry/registrytest.
 //
 // All times are UTC with microsecond precision. Methods return errors that match the
-// sentinels in errors.go (ErrNotFound, ErrConflict, ErrInvalid, ErrUnavailable).
+// sentinels in errors.go (ErrNotFound, ErrConflict, ErrInvalid, ErrUnavailable, ErrClosed),
+// and context.Canceled when ctx is cancelled.
 package registry
 
 import (

@@ -1,7 +1,6 @@
 package serving
 
 import (
-	"math"
 	"time"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -9,115 +8,74 @@ import (
 	"github.com/quiverfs/quiver/definitions"
 	"github.com/quiverfs/quiver/online"
 	pb "github.com/quiverfs/quiver/proto/quiver/serving/v1"
+	"github.com/quiverfs/quiver/value"
 )
 
 // This file converts between wire values and online.Value, at the edge: nothing past the
 // handlers sees generated types.
 
-// fromProto converts a wire value to a value of type want. Widening conversions a client in
-// another language would expect are accepted (int32 for int64, int64 for int32 in range,
-// float for double and double for float); anything else is an error naming both types.
+// fromProto converts a wire value to a value of type want by the one rule (value.Coerce);
+// false when it is not a valid value or does not convert.
 func fromProto(v *pb.Value, want definitions.Type) (online.Value, bool) {
-	if v == nil || v.Kind == nil {
-		return online.Null(), true
+	x, ok := valueFromProto(v)
+	if !ok {
+		return online.Value{}, false
 	}
-	if want.Array {
-		return arrayFromProto(v, want.Elem)
-	}
-	switch want.Elem {
-	case definitions.Int32:
-		switch k := v.Kind.(type) {
-		case *pb.Value_Int32Val:
-			return online.Int32(k.Int32Val), true
-		case *pb.Value_Int64Val:
-			if k.Int64Val >= math.MinInt32 && k.Int64Val <= math.MaxInt32 {
-				return online.Int32(int32(k.Int64Val)), true
-			}
-		}
-	case definitions.Int64:
-		switch k := v.Kind.(type) {
-		case *pb.Value_Int64Val:
-			return online.Int64(k.Int64Val), true
-		case *pb.Value_Int32Val:
-			return online.Int64(int64(k.Int32Val)), true
-		}
-	case definitions.Float32:
-		switch k := v.Kind.(type) {
-		case *pb.Value_FloatVal:
-			return online.Float32(k.FloatVal), true
-		case *pb.Value_DoubleVal:
-			return online.Float32(float32(k.DoubleVal)), true
-		}
-	case definitions.Float64:
-		switch k := v.Kind.(type) {
-		case *pb.Value_DoubleVal:
-			return online.Float64(k.DoubleVal), true
-		case *pb.Value_FloatVal:
-			return online.Float64(float64(k.FloatVal)), true
-		}
-	case definitions.Bool:
-		if k, ok := v.Kind.(*pb.Value_BoolVal); ok {
-			return online.Bool(k.BoolVal), true
-		}
-	case definitions.String:
-		if k, ok := v.Kind.(*pb.Value_StringVal); ok {
-			return online.String(k.StringVal), true
-		}
-	case definitions.Bytes:
-		if k, ok := v.Kind.(*pb.Value_BytesVal); ok {
-			return online.Bytes(k.BytesVal), true
-		}
-	case definitions.Timestamp:
-		if k, ok := v.Kind.(*pb.Value_TimestampVal); ok && k.TimestampVal.IsValid() {
-			return online.Timestamp(k.TimestampVal.AsTime()), true
-		}
-	}
-	return online.Value{}, false
+	x, err := value.Coerce(x, want)
+	return x, err == nil
 }
 
-func arrayFromProto(v *pb.Value, elem definitions.Scalar) (online.Value, bool) {
-	switch elem {
-	case definitions.Int32:
-		if k, ok := v.Kind.(*pb.Value_Int32ListVal); ok {
-			return online.Int32s(k.Int32ListVal.GetVal()), true
+// valueFromProto converts a wire value to the value of the type it carries (a Value with no
+// field set is null); false for an invalid timestamp. Its type is checked, and converted,
+// against the declared one with value.Coerce.
+func valueFromProto(v *pb.Value) (online.Value, bool) {
+	switch k := v.GetKind().(type) {
+	case nil:
+		return value.Null(), true
+	case *pb.Value_Int32Val:
+		return value.NewInt32(k.Int32Val), true
+	case *pb.Value_Int64Val:
+		return value.NewInt64(k.Int64Val), true
+	case *pb.Value_FloatVal:
+		return value.NewFloat32(k.FloatVal), true
+	case *pb.Value_DoubleVal:
+		return value.NewFloat64(k.DoubleVal), true
+	case *pb.Value_BoolVal:
+		return value.NewBool(k.BoolVal), true
+	case *pb.Value_StringVal:
+		return value.NewString(k.StringVal), true
+	case *pb.Value_BytesVal:
+		return value.NewBytes(k.BytesVal), true
+	case *pb.Value_TimestampVal:
+		if !k.TimestampVal.IsValid() {
+			return value.Value{}, false
 		}
-	case definitions.Int64:
-		if k, ok := v.Kind.(*pb.Value_Int64ListVal); ok {
-			return online.Int64s(k.Int64ListVal.GetVal()), true
-		}
-	case definitions.Float32:
-		if k, ok := v.Kind.(*pb.Value_FloatListVal); ok {
-			return online.Float32s(k.FloatListVal.GetVal()), true
-		}
-	case definitions.Float64:
-		if k, ok := v.Kind.(*pb.Value_DoubleListVal); ok {
-			return online.Float64s(k.DoubleListVal.GetVal()), true
-		}
-	case definitions.Bool:
-		if k, ok := v.Kind.(*pb.Value_BoolListVal); ok {
-			return online.Bools(k.BoolListVal.GetVal()), true
-		}
-	case definitions.String:
-		if k, ok := v.Kind.(*pb.Value_StringListVal); ok {
-			return online.Strings(k.StringListVal.GetVal()), true
-		}
-	case definitions.Bytes:
-		if k, ok := v.Kind.(*pb.Value_BytesListVal); ok {
-			return online.BytesArray(k.BytesListVal.GetVal()), true
-		}
-	case definitions.Timestamp:
-		if k, ok := v.Kind.(*pb.Value_TimestampListVal); ok {
-			ts := make([]time.Time, len(k.TimestampListVal.GetVal()))
-			for i, t := range k.TimestampListVal.GetVal() {
-				if !t.IsValid() {
-					return online.Value{}, false
-				}
-				ts[i] = t.AsTime()
+		return value.NewTimestamp(k.TimestampVal.AsTime()), true
+	case *pb.Value_Int32ListVal:
+		return value.NewInt32s(k.Int32ListVal.GetVal()), true
+	case *pb.Value_Int64ListVal:
+		return value.NewInt64s(k.Int64ListVal.GetVal()), true
+	case *pb.Value_FloatListVal:
+		return value.NewFloat32s(k.FloatListVal.GetVal()), true
+	case *pb.Value_DoubleListVal:
+		return value.NewFloat64s(k.DoubleListVal.GetVal()), true
+	case *pb.Value_BoolListVal:
+		return value.NewBools(k.BoolListVal.GetVal()), true
+	case *pb.Value_StringListVal:
+		return value.NewStrings(k.StringListVal.GetVal()), true
+	case *pb.Value_BytesListVal:
+		return value.NewBytesArray(k.BytesListVal.GetVal()), true
+	case *pb.Value_TimestampListVal:
+		ts := make([]time.Time, len(k.TimestampListVal.GetVal()))
+		for i, t := range k.TimestampListVal.GetVal() {
+			if !t.IsValid() {
+				return value.Value{}, false
 			}
-			return online.Timestamps(ts), true
+			ts[i] = t.AsTime()
 		}
+		return value.NewTimestamps(ts), true
 	}
-	return online.Value{}, false
+	return value.Value{}, false
 }
 
 // protoKind names the type a wire value carries, for error messages.
@@ -235,58 +193,6 @@ type timestamp = timestamppb.Timestamp
 
 func timestampProto(t time.Time) *timestamp { return timestamppb.New(t) }
 
-// valueFromProto converts a wire value to the value of the type it carries (a Value with no
-// field set is null). Its type is checked, and widened, against the declared one by coerce.
-func valueFromProto(v *pb.Value) (online.Value, bool) {
-	t, ok := protoType(v)
-	if !ok {
-		return online.Null(), v == nil || v.Kind == nil
-	}
-	return fromProto(v, t)
-}
-
-// protoType is the type a wire value carries; false for null.
-func protoType(v *pb.Value) (definitions.Type, bool) {
-	var t definitions.Type
-	switch v.GetKind().(type) {
-	case *pb.Value_Int32Val:
-		t.Elem = definitions.Int32
-	case *pb.Value_Int64Val:
-		t.Elem = definitions.Int64
-	case *pb.Value_FloatVal:
-		t.Elem = definitions.Float32
-	case *pb.Value_DoubleVal:
-		t.Elem = definitions.Float64
-	case *pb.Value_BoolVal:
-		t.Elem = definitions.Bool
-	case *pb.Value_StringVal:
-		t.Elem = definitions.String
-	case *pb.Value_BytesVal:
-		t.Elem = definitions.Bytes
-	case *pb.Value_TimestampVal:
-		t.Elem = definitions.Timestamp
-	case *pb.Value_Int32ListVal:
-		t = definitions.Type{Elem: definitions.Int32, Array: true}
-	case *pb.Value_Int64ListVal:
-		t = definitions.Type{Elem: definitions.Int64, Array: true}
-	case *pb.Value_FloatListVal:
-		t = definitions.Type{Elem: definitions.Float32, Array: true}
-	case *pb.Value_DoubleListVal:
-		t = definitions.Type{Elem: definitions.Float64, Array: true}
-	case *pb.Value_BoolListVal:
-		t = definitions.Type{Elem: definitions.Bool, Array: true}
-	case *pb.Value_StringListVal:
-		t = definitions.Type{Elem: definitions.String, Array: true}
-	case *pb.Value_BytesListVal:
-		t = definitions.Type{Elem: definitions.Bytes, Array: true}
-	case *pb.Value_TimestampListVal:
-		t = definitions.Type{Elem: definitions.Timestamp, Array: true}
-	default:
-		return t, false
-	}
-	return t, true
-}
-
 // columnsFromProto converts wire columns (entities or request-time values) to domain columns;
 // name says which field they came from, for errors.
 func columnsFromProto(name string, cols map[string]*pb.RepeatedValue) (map[string][]online.Value, error) {
@@ -306,38 +212,6 @@ func columnsFromProto(name string, cols map[string]*pb.RepeatedValue) (map[strin
 		out[k] = vals
 	}
 	return out, nil
-}
-
-// coerce returns v as a value of type want, with the widening conversions a client in another
-// language would expect (int32 for int64, int64 in range for int32, float32 and float64 for
-// each other); null is null of any type. False when v cannot be a want.
-func coerce(v online.Value, want definitions.Type) (online.Value, bool) {
-	got := v.Type()
-	if v.IsNull() || got == want {
-		return v, true
-	}
-	if got.Array || want.Array {
-		return online.Value{}, false
-	}
-	switch want.Elem {
-	case definitions.Int32:
-		if got.Elem == definitions.Int64 && v.Int64() >= math.MinInt32 && v.Int64() <= math.MaxInt32 {
-			return online.Int32(int32(v.Int64())), true
-		}
-	case definitions.Int64:
-		if got.Elem == definitions.Int32 {
-			return online.Int64(int64(v.Int32())), true
-		}
-	case definitions.Float32:
-		if got.Elem == definitions.Float64 {
-			return online.Float32(float32(v.Float64())), true
-		}
-	case definitions.Float64:
-		if got.Elem == definitions.Float32 {
-			return online.Float64(float64(v.Float32())), true
-		}
-	}
-	return online.Value{}, false
 }
 
 // typeOfValueType is the declared type of a wire enum (the inverse of valueTypeOf).

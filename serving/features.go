@@ -11,6 +11,7 @@ import (
 	"github.com/quiverfs/quiver/definitions"
 	"github.com/quiverfs/quiver/online"
 	pb "github.com/quiverfs/quiver/proto/quiver/serving/v1"
+	"github.com/quiverfs/quiver/value"
 )
 
 // readPlan is a resolved feature request: which views to read, which of their features, and
@@ -256,9 +257,9 @@ func fillKeys(p *readPlan, e entityRows) error {
 				if val.IsNull() {
 					return invalidf("join key %q row %d is null", jk.Name, r)
 				}
-				cv, ok := coerce(val, jk.Type)
-				if !ok {
-					return invalidf("join key %q row %d: want %s, got %s", jk.Name, r, jk.Type, val.Type())
+				cv, err := value.Coerce(val, jk.Type)
+				if err != nil {
+					return invalidf("join key %q row %d: %v", jk.Name, r, err)
 				}
 				vals[j] = cv
 			}

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
+	"github.com/quiverfs/quiver/catalog"
 	"github.com/quiverfs/quiver/registry/open"
 	"github.com/quiverfs/quiver/serving"
 )
@@ -185,11 +186,21 @@ func TestServeStopsEverything(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	opts := e.options(t)
 	opts.MetricsAddr, opts.HTTPAddr = "127.0.0.1:0", "127.0.0.1:0"
+	polled := &polledRegistry{Reader: opts.Registry, polls: make(chan struct{}, 1)}
+	opts.Registry = polled
 	srv, err := serving.NewServer(context.Background(), opts)
 	require.NoError(t, err)
+	select { // NewServer's own load
+	case <-polled.polls:
+	default:
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := serveAsync(srv, ctx, mustListen(t))
-	time.Sleep(100 * time.Millisecond) // let the refresh loop tick
+	select { // the refresh loop ticked
+	case <-polled.polls:
+	case <-time.After(time.Minute):
+		t.Fatal("the refresh loop never polled the registry")
+	}
 	cancel()
 	require.NoError(t, hangGuard(t, done))
 
@@ -213,4 +224,19 @@ type failingListener struct {
 func (l *failingListener) Accept() (net.Conn, error) {
 	<-l.fail
 	return nil, errors.New("listener broke")
+}
+
+// polledRegistry signals on polls each time the registry revision is read (without blocking:
+// one pending signal at most), so a test can wait for the refresh loop's tick.
+type polledRegistry struct {
+	catalog.Reader
+	polls chan struct{}
+}
+
+func (r *polledRegistry) CurrentRevision(ctx context.Context, project string) (int64, error) {
+	select {
+	case r.polls <- struct{}{}:
+	default:
+	}
+	return r.Reader.CurrentRevision(ctx, project)
 }

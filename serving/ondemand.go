@@ -10,6 +10,7 @@ import (
 	"github.com/quiverfs/quiver/definitions"
 	"github.com/quiverfs/quiver/online"
 	"github.com/quiverfs/quiver/transform"
+	"github.com/quiverfs/quiver/value"
 )
 
 // On-demand features in serving: a read plan that holds on-demand features reads the stored
@@ -127,9 +128,9 @@ func (od *onDemandPlan) requestColumns(cols map[string][]online.Value, rows int,
 		t := od.in.Request[j].Type
 		col := make([]online.Value, rows)
 		for r, x := range vals {
-			v, ok := coerceRequest(x, t)
-			if !ok {
-				return nil, invalidf("request_context %q row %d: want %s, got %s", n, r, t, x.Type())
+			v, err := value.Coerce(x, t)
+			if err != nil {
+				return nil, invalidf("request_context %q row %d: %v", n, r, err)
 			}
 			col[r] = v
 		}
@@ -236,20 +237,4 @@ func presentValues(c *online.Column) []online.Value {
 		}
 	}
 	return c.Values
-}
-
-// coerceRequest is coerce, also taking whole numbers for float fields (a client that writes
-// amount=10 means 10.0), as `dataset create` does for entity columns.
-func coerceRequest(x online.Value, t definitions.Type) (online.Value, bool) {
-	if !x.IsNull() && !t.Array && !x.Type().Array {
-		switch {
-		case t.Elem == definitions.Float64 && x.Type().Elem == definitions.Int64:
-			return online.Float64(float64(x.Int64())), true
-		case t.Elem == definitions.Float64 && x.Type().Elem == definitions.Int32:
-			return online.Float64(float64(x.Int32())), true
-		case t.Elem == definitions.Float32 && x.Type().Elem == definitions.Int32:
-			return online.Float32(float32(x.Int32())), true
-		}
-	}
-	return coerce(x, t)
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/quiverfs/quiver/online"
 	pb "github.com/quiverfs/quiver/proto/quiver/serving/v1"
 	"github.com/quiverfs/quiver/serving/model"
+	"github.com/quiverfs/quiver/value"
 )
 
 // Predict implements pb.FeatureServingServer.
@@ -260,9 +261,9 @@ func requestContext(p *readPlan, cols map[string][]online.Value, rows int) ([][]
 		t := p.features[i].Feature.Type
 		col := make([]online.Value, rows)
 		for r, x := range vals {
-			v, ok := coerce(x, t)
-			if !ok {
-				return nil, invalidf("request_context %q row %d: want %s, got %s", n, r, t, x.Type())
+			v, err := value.Coerce(x, t)
+			if err != nil {
+				return nil, invalidf("request_context %q row %d: %v", n, r, err)
 			}
 			col[r] = v
 		}

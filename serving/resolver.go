@@ -25,6 +25,8 @@ type RegistryResolver struct {
 	// TTL is how long a resolution is reused; an alias moved in the registry is served after
 	// at most TTL. Default 5s.
 	TTL time.Duration
+	// Now is the clock TTL is measured with. Default time.Now.
+	Now func() time.Time
 
 	mu    sync.Mutex
 	cache map[model.Ref]resolved
@@ -43,6 +45,9 @@ func (r *RegistryResolver) ResolveModel(ctx context.Context, d *Definitions, ref
 		ttl = 5 * time.Second
 	}
 	now := time.Now()
+	if r.Now != nil {
+		now = r.Now()
+	}
 	r.mu.Lock()
 	if c, ok := r.cache[ref]; ok && now.Before(c.expires) {
 		r.mu.Unlock()

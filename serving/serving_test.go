@@ -5,6 +5,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -170,9 +171,8 @@ func TestErrors(t *testing.T) {
 		require.Equal(t, codes.ResourceExhausted, status.Code(err))
 	})
 	t.Run("deadline", func(t *testing.T) {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Nanosecond)
+		ctx, cancel := context.WithDeadline(context.Background(), time.Now().Add(-time.Second)) // already past
 		defer cancel()
-		time.Sleep(time.Millisecond)
 		_, err := c.GetOnlineFeatures(ctx, &pb.GetOnlineFeaturesRequest{Kind: svc("profile"), Entities: users(1)})
 		require.Equal(t, codes.DeadlineExceeded, status.Code(err))
 	})
@@ -273,15 +273,17 @@ func TestRefreshDefinitions(t *testing.T) {
 }
 
 // sumModel is a stand-in model runtime: its one output per row is the sum of the row's
-// inputs, NaN counted as 1000 so missing values show.
+// inputs, NaN counted as 1000 so missing values show. When release is set, Predict closes
+// started (once) and waits for release to be closed.
 type sumModel struct {
-	delay  time.Duration
-	closed chan struct{}
+	started, release chan struct{}
+	closed           chan struct{}
 }
 
 func (m *sumModel) Predict(ctx context.Context, in *model.Batch) ([]model.Tensor, error) {
-	if m.delay > 0 {
-		time.Sleep(m.delay)
+	if m.release != nil {
+		close(m.started)
+		<-m.release
 	}
 	out := model.Tensor{Name: "sum", Shape: []int64{int64(in.Rows), 1}, Float32: make([]float32, in.Rows)}
 	for r := range in.Rows {
@@ -357,7 +359,8 @@ func TestGracefulShutdownDrains(t *testing.T) {
 	e := newEnv(t, redisSrv.Addr)
 	opts := e.options(t)
 	closed := make(chan struct{})
-	opts.Models = sumOpener(&sumModel{delay: 300 * time.Millisecond, closed: closed})
+	m := &sumModel{started: make(chan struct{}), release: make(chan struct{}), closed: closed}
+	opts.Models = sumOpener(m)
 	srv, err := serving.NewServer(context.Background(), opts)
 	require.NoError(t, err)
 	lisCtx, stop := context.WithCancel(context.Background())
@@ -370,8 +373,21 @@ func TestGracefulShutdownDrains(t *testing.T) {
 			Entities: map[string]*pb.RepeatedValue{"user_id": col(i64(1)), "merchant_id": col(str("m1"))}})
 		result <- err
 	}()
-	time.Sleep(100 * time.Millisecond) // the call is in flight
+	<-m.started // the call is in flight
 	stop()
+	// The server is shutting down (health says NOT_SERVING, or new calls are refused) while
+	// the call is still in the model.
+	health := healthpb.NewHealthClient(conn)
+	require.Eventually(t, func() bool {
+		resp, err := health.Check(context.Background(), &healthpb.HealthCheckRequest{})
+		return err != nil || resp.Status == healthpb.HealthCheckResponse_NOT_SERVING
+	}, 10*time.Second, 5*time.Millisecond)
+	select {
+	case err := <-result:
+		t.Fatalf("the in-flight call ended before the model answered: %v", err)
+	default:
+	}
+	close(m.release)
 	require.NoError(t, <-result, "an in-flight call finishes during shutdown")
 	require.NoError(t, <-done)
 	select {
@@ -423,7 +439,8 @@ func TestRegistryResolver(t *testing.T) {
 		opened = append(opened, v.Version+":"+v.Path)
 		return &sumModel{}, nil
 	})
-	opts.ModelResolver = &serving.RegistryResolver{Models: e.reg, Project: e.project, TTL: time.Millisecond}
+	clock := &manualClock{now: time.Now()}
+	opts.ModelResolver = &serving.RegistryResolver{Models: e.reg, Project: e.project, TTL: time.Minute, Now: clock.Now}
 	_, conn := startBufconn(t, opts)
 	c := pb.NewFeatureServingClient(conn)
 	predict := func(ref *pb.ModelRef) (*pb.PredictResponse, error) {
@@ -441,7 +458,10 @@ func TestRegistryResolver(t *testing.T) {
 	}
 	_, err = e.reg.SetModelAlias(ctx, registry.AliasUpdate{Project: e.project, Name: "churn", Alias: "production", Version: 1, By: "test"})
 	require.NoError(t, err)
-	time.Sleep(5 * time.Millisecond) // past the resolver's TTL
+	resp, err = predict(&pb.ModelRef{Name: "churn"})
+	require.NoError(t, err)
+	require.Equal(t, "1", resp.ModelVersion, "within the TTL the cached resolution answers")
+	clock.Advance(time.Minute) // past the resolver's TTL
 
 	resp, err = predict(&pb.ModelRef{Name: "churn"})
 	require.NoError(t, err)
@@ -459,10 +479,10 @@ func TestRegistryResolver(t *testing.T) {
 	// Moving the alias is seen by the running server, without a restart.
 	_, err = e.reg.SetModelAlias(ctx, registry.AliasUpdate{Project: e.project, Name: "churn", Alias: "production", Version: 2, By: "test"})
 	require.NoError(t, err)
-	require.Eventually(t, func() bool {
-		resp, err := predict(&pb.ModelRef{Name: "churn", Selector: &pb.ModelRef_Alias{Alias: "production"}})
-		return err == nil && resp.ModelVersion == "2"
-	}, 5*time.Second, 5*time.Millisecond)
+	clock.Advance(time.Minute)
+	resp, err = predict(&pb.ModelRef{Name: "churn", Selector: &pb.ModelRef_Alias{Alias: "production"}})
+	require.NoError(t, err)
+	require.Equal(t, "2", resp.ModelVersion)
 
 	_, err = predict(&pb.ModelRef{Name: "churn", Selector: &pb.ModelRef_Alias{Alias: "staging"}})
 	st := status.Convert(err)
@@ -470,4 +490,22 @@ func TestRegistryResolver(t *testing.T) {
 	require.Contains(t, st.Message(), `no alias "staging" (its aliases: production)`)
 	_, err = predict(&pb.ModelRef{Name: "churn", Selector: &pb.ModelRef_Version{Version: "9"}})
 	require.Equal(t, codes.NotFound, status.Code(err))
+}
+
+// manualClock is a clock that moves only when told to.
+type manualClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *manualClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *manualClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
 }

@@ -325,7 +325,7 @@ func CreateDataset(ctx context.Context, reg Registry, store offline.Reader, snap
 			}
 			var computed [][]arrow.Array
 			if od != nil {
-				if computed, err = od.compute(joinedRec); err != nil {
+				if computed, err = od.compute(joinedRec, done); err != nil {
 					joinedRec.Release()
 					return nil, err
 				}

@@ -4,19 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
-	"github.com/apache/arrow-go/v18/arrow/csv"
-	"github.com/apache/arrow-go/v18/arrow/memory"
-	"github.com/apache/arrow-go/v18/parquet/file"
-	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 
 	"github.com/quiverfs/quiver/definitions"
+	"github.com/quiverfs/quiver/internal/tabular"
 	"github.com/quiverfs/quiver/offline"
 )
 
@@ -34,17 +28,6 @@ type EntityFile struct {
 	RejectNaiveTimestamps bool
 }
 
-// entityFormat picks the reader by extension.
-func entityFormat(path string) (string, error) {
-	switch strings.ToLower(filepath.Ext(path)) {
-	case ".parquet", ".pq":
-		return "parquet", nil
-	case ".csv":
-		return "csv", nil
-	}
-	return "", fmt.Errorf("%w: entity file %s: unknown format; use a .parquet or .csv file", ErrInvalidInput, path)
-}
-
 // Open returns a reader over the entity rows, checking that the join keys and the timestamp
 // are there with usable types and that no column name repeats. The returned schema is the
 // file's, except that join keys are read with their declared types (integer keys of another
@@ -52,20 +35,24 @@ func entityFormat(path string) (string, error) {
 // timestamps as microseconds UTC (a timestamp without a time zone is read as UTC, or refused
 // with RejectNaiveTimestamps).
 func (e EntityFile) Open(ctx context.Context) (array.RecordReader, error) {
-	format, err := entityFormat(e.Path)
+	format, err := tabular.FormatOf(e.Path)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: entity file %s: %w", ErrInvalidInput, e.Path, err)
 	}
-	var rr array.RecordReader
-	switch format {
-	case "parquet":
-		rr, err = e.openParquet(ctx, nil)
-	case "csv":
-		rr, err = e.openCSV()
+	opts := tabular.Options{Parallel: true}
+	if format == tabular.CSV {
+		if opts.CSVTypes, err = e.csvTypes(); err != nil {
+			return nil, err
+		}
+	}
+	src, err := tabular.Open(ctx, e.Path, opts)
+	if errors.Is(err, tabular.ErrNoRows) {
+		return nil, fmt.Errorf("%w: entity file %s has no rows", ErrInvalidInput, e.Path)
 	}
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: entity file %s: %w", ErrInvalidInput, e.Path, err)
 	}
+	rr := array.RecordReader(&namedReader{RecordReader: src, path: e.Path})
 	if dups := duplicateColumns(rr.Schema()); len(dups) > 0 {
 		rr.Release()
 		return nil, duplicatesError(e.Path, dups)
@@ -115,55 +102,12 @@ func (e EntityFile) check(schema *arrow.Schema) error {
 	return nil
 }
 
-func (e EntityFile) openParquet(ctx context.Context, columns []string) (array.RecordReader, error) {
-	f, err := os.Open(e.Path)
-	if err != nil {
-		return nil, fmt.Errorf("%w: entity file: %w", ErrInvalidInput, err)
-	}
-	pf, err := file.NewParquetReader(f)
-	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("%w: entity file %s is not Parquet: %w", ErrInvalidInput, e.Path, err)
-	}
-	fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{BatchSize: 64 << 10, Parallel: true}, memory.DefaultAllocator)
-	if err != nil {
-		pf.Close()
-		return nil, fmt.Errorf("%w: entity file %s: %w", ErrInvalidInput, e.Path, err)
-	}
-	var idx []int
-	if columns != nil {
-		schema, err := fr.Schema()
-		if err != nil {
-			pf.Close()
-			return nil, err
-		}
-		for _, c := range columns {
-			fi := schema.FieldIndices(c)
-			if len(fi) == 0 {
-				pf.Close()
-				return nil, fmt.Errorf("%w: entity file %s has no column %q", ErrInvalidInput, e.Path, c)
-			}
-			idx = append(idx, fr.Manifest.Fields[fi[0]].ColIndex)
-		}
-	}
-	rr, err := fr.GetRecordReader(ctx, idx, nil)
-	if err != nil {
-		pf.Close()
-		return nil, fmt.Errorf("%w: entity file %s: %w", ErrInvalidInput, e.Path, err)
-	}
-	return &closingReader{RecordReader: rr, close: pf.Close}, nil
-}
-
-func (e EntityFile) openCSV() (array.RecordReader, error) {
-	f, err := os.Open(e.Path)
-	if err != nil {
-		return nil, fmt.Errorf("%w: entity file: %w", ErrInvalidInput, err)
-	}
+// csvTypes are the Arrow types of a CSV entity file's key and timestamp columns.
+func (e EntityFile) csvTypes() (map[string]arrow.DataType, error) {
 	types := map[string]arrow.DataType{EventTimestampColumn: offline.TimestampType}
 	for _, k := range e.Keys {
 		t, err := offline.ArrowType(k.Type)
 		if err != nil {
-			f.Close()
 			return nil, err
 		}
 		if k.Type == (definitions.Type{Elem: definitions.Int32}) {
@@ -173,92 +117,18 @@ func (e EntityFile) openCSV() (array.RecordReader, error) {
 		}
 		types[k.Name] = t
 	}
-	r := csv.NewInferringReader(f,
-		csv.WithHeader(true),
-		csv.WithColumnTypes(types),
-		csv.WithChunk(64<<10),
-		csv.WithNullReader(true, ""),
-	)
-	cr := &csvReader{RecordReader: r, file: f, path: e.Path}
-	// The inferring reader knows its schema only after reading the first chunk: read it now,
-	// and hand it out again on the first Next.
-	if !r.Next() {
-		err := cr.Err()
-		cr.Release()
-		if err == nil {
-			err = fmt.Errorf("%w: entity file %s has no rows", ErrInvalidInput, e.Path)
-		}
-		return nil, err
-	}
-	cr.first = r.RecordBatch()
-	cr.first.Retain()
-	return cr, nil
+	return types, nil
 }
 
-type closingReader struct {
+// namedReader names the entity file in read errors.
+type namedReader struct {
 	array.RecordReader
-	close func() error
-	done  bool
+	path string
 }
 
-func (r *closingReader) Release() {
-	r.RecordReader.Release()
-	if !r.done {
-		r.done = true
-		_ = r.close()
+func (r *namedReader) Err() error {
+	if err := r.RecordReader.Err(); err != nil {
+		return fmt.Errorf("%w: entity file %s: %w", ErrInvalidInput, r.path, err)
 	}
-}
-
-// csvReader closes the file and names the file in parse errors.
-type csvReader struct {
-	array.RecordReader
-	file  *os.File
-	path  string
-	done  bool
-	first arrow.RecordBatch // read ahead to learn the schema; returned by the first Next
-	cur   arrow.RecordBatch
-}
-
-func (r *csvReader) Next() bool {
-	if r.cur != nil && r.cur == r.first {
-		r.first.Release()
-		r.first = nil
-	}
-	if r.first != nil {
-		r.cur = r.first
-		return true
-	}
-	if !r.RecordReader.Next() {
-		r.cur = nil
-		return false
-	}
-	r.cur = r.RecordReader.RecordBatch()
-	return true
-}
-
-func (r *csvReader) RecordBatch() arrow.RecordBatch { return r.cur }
-
-// Record is RecordBatch.
-//
-// Deprecated: use RecordBatch.
-func (r *csvReader) Record() arrow.RecordBatch { return r.cur }
-
-func (r *csvReader) Err() error {
-	err := r.RecordReader.Err()
-	if err == nil || errors.Is(err, io.EOF) {
-		return nil
-	}
-	return fmt.Errorf("%w: entity file %s: %w", ErrInvalidInput, r.path, err)
-}
-
-func (r *csvReader) Release() {
-	if r.first != nil {
-		r.first.Release()
-		r.first = nil
-	}
-	r.RecordReader.Release()
-	if !r.done {
-		r.done = true
-		r.file.Close()
-	}
+	return nil
 }

@@ -189,3 +189,40 @@ func TestCreateDatasetNormalizesEntityTimestamps(t *testing.T) {
 	require.ErrorIs(t, err, training.ErrInvalidInput)
 	require.ErrorContains(t, err, "without a time zone")
 }
+
+// TestEntityFileStringForBytesKey: a string column for a bytes join key is read as its UTF-8
+// bytes, as serving takes a string for a bytes key (value.Coerce); a float column for an int
+// key is refused, as serving refuses it.
+func TestEntityFileStringForBytesKey(t *testing.T) {
+	dir := t.TempDir()
+	ts := &arrow.TimestampType{Unit: arrow.Microsecond, TimeZone: "UTC"}
+	sb := array.NewStringBuilder(memory.DefaultAllocator)
+	sb.AppendValues([]string{"a", "é"}, nil)
+	path := filepath.Join(dir, "s.parquet")
+	writeEntityParquet(t, path, []arrow.Field{{Name: "device", Type: arrow.BinaryTypes.String}, {Name: "event_timestamp", Type: ts}}, sb.NewArray(), timestamps(ts, 1, 2))
+	bytesKey := []definitions.Field{{Name: "device", Type: definitions.MustType("bytes")}}
+	schema, recs, err := readAll(t, training.EntityFile{Path: path, Keys: bytesKey})
+	require.NoError(t, err)
+	require.Equal(t, arrow.BinaryTypes.Binary, schema.Field(0).Type)
+	col := recs[0].Column(0).(*array.Binary)
+	require.Equal(t, []byte("a"), col.Value(0))
+	require.Equal(t, []byte("é"), col.Value(1))
+
+	fb := array.NewFloat64Builder(memory.DefaultAllocator)
+	fb.AppendValues([]float64{1, 2}, nil)
+	path = filepath.Join(dir, "f.parquet")
+	writeEntityParquet(t, path, []arrow.Field{{Name: "user_id", Type: arrow.PrimitiveTypes.Float64}, {Name: "event_timestamp", Type: ts}}, fb.NewArray(), timestamps(ts, 1, 2))
+	_, _, err = readAll(t, training.EntityFile{Path: path, Keys: int64Key})
+	require.ErrorIs(t, err, training.ErrInvalidInput)
+	require.ErrorContains(t, err, `join key column "user_id" is float64, want int64`)
+}
+
+// TestEntityFileWithoutRows: a CSV entity file with a header and no rows is refused naming it
+// (arrow-go's CSV reader panicked on it).
+func TestEntityFileWithoutRows(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "e.csv")
+	require.NoError(t, os.WriteFile(path, []byte("user_id,event_timestamp\n"), 0o644))
+	_, _, err := readAll(t, training.EntityFile{Path: path, Keys: int64Key})
+	require.ErrorIs(t, err, training.ErrInvalidInput)
+	require.ErrorContains(t, err, "entity file "+path+" has no rows")
+}

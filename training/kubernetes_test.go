@@ -4,11 +4,14 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 	"go.yaml.in/yaml/v3"
 	batchv1 "k8s.io/api/batch/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	sigsyaml "sigs.k8s.io/yaml"
 
 	"github.com/quiverfs/quiver/training"
@@ -80,4 +83,74 @@ func TestValidateKubernetesJob(t *testing.T) {
 		})
 	}
 	require.Equal(t, []string{"/mnt/ds"}, training.LocalLocations(training.KubernetesJob{DatasetURI: "/mnt/ds", OutputURI: "s3://b/out"}))
+}
+
+// quantityVerdict is what ValidateKubernetesJob says of cpu q: "ok", "invalid" or "not positive".
+func quantityVerdict(q string) string {
+	err := training.ValidateKubernetesJob(training.KubernetesJob{Job: "j", Image: "i", Command: []string{"c"}, CPU: q})
+	switch {
+	case err == nil:
+		return "ok"
+	case strings.Contains(err.Error(), "is not a Kubernetes quantity"):
+		return "invalid"
+	case strings.Contains(err.Error(), "must be more than 0"):
+		return "not positive"
+	}
+	return err.Error()
+}
+
+// apimachineryVerdict is what k8s.io/apimachinery's parser, which Kubernetes runs, says of q.
+func apimachineryVerdict(q string) string {
+	v, err := resource.ParseQuantity(q)
+	switch {
+	case err != nil:
+		return "invalid"
+	case v.Sign() <= 0:
+		return "not positive"
+	}
+	return "ok"
+}
+
+var quantitySeeds = []string{
+	"4", "500m", "16Gi", "0.5", "1.", ".5", "1.G", "0", "-1", "+2", "000", "0.000", "-", "+", ".",
+	"1e3", "1E-3", "1e", "1e+", "1e-", "1e3.5", "1ee3", "1Ki", "1ki", "1K", "1KiB", "1Gb", "16 GB", "four",
+	"1n", "1u", "0.1n", "1e-1000", "1e9999999999999999999", "12345678901234567890", "1.5Gi", "1.5Mi", "1P", "1Ei",
+	"1E", "1T", "1k", "1M", "1G", " 1", "1 ", "0x10", "1_000", "1,5", "١", "1i", "1m3", "1e3m", "--1", "+-1", "1..2",
+}
+
+// TestKubernetesQuantityMatchesKubernetes: the manifest's own quantity parser agrees with
+// k8s.io/apimachinery's, which Kubernetes runs, on what is a quantity and what is above 0;
+// and a rendered manifest decodes to the quantity the job gave.
+func TestKubernetesQuantityMatchesKubernetes(t *testing.T) {
+	for _, q := range quantitySeeds {
+		require.Equal(t, apimachineryVerdict(q), quantityVerdict(q), "%q", q)
+	}
+	out, err := training.RenderKubernetesJob(training.KubernetesJob{Job: "j", RunID: "r", Image: "i", Command: []string{"c"}, CPU: "0.5", Memory: "1.5Gi", GPU: 1})
+	require.NoError(t, err)
+	var job batchv1.Job
+	require.NoError(t, sigsyaml.UnmarshalStrict(out, &job))
+	res := job.Spec.Template.Spec.Containers[0].Resources
+	require.Zero(t, res.Requests.Cpu().Cmp(resource.MustParse("500m")))
+	require.Zero(t, res.Requests.Memory().Cmp(resource.MustParse("1536Mi")))
+	require.Zero(t, res.Limits.Name("nvidia.com/gpu", resource.DecimalSI).Cmp(resource.MustParse("1")))
+}
+
+// hugeExponent matches quantities whose exponent has 7 digits or more.
+var hugeExponent = regexp.MustCompile(`[eE][+-]?0*[0-9]{7,}$`)
+
+func FuzzKubernetesQuantity(f *testing.F) {
+	for _, q := range quantitySeeds {
+		f.Add(q)
+	}
+	f.Fuzz(func(t *testing.T, q string) {
+		if q == "" {
+			return // no quantity given: nothing to check
+		}
+		if hugeExponent.MatchString(q) {
+			return // Kubernetes' parser would compute 10^(that many) digits
+		}
+		if want, got := apimachineryVerdict(q), quantityVerdict(q); want != got {
+			t.Fatalf("%q: Kubernetes says %s, quiver says %s", q, want, got)
+		}
+	})
 }

@@ -12,10 +12,12 @@ import (
 
 	"github.com/quiverfs/quiver/definitions"
 	"github.com/quiverfs/quiver/offline"
+	"github.com/quiverfs/quiver/value"
 )
 
-// Entity rows are normalized as they are read (issue 18): integer join keys of another width
-// are converted to the declared type when every value fits, and timestamps of any unit or time
+// Entity rows are normalized as they are read (issue 18): join keys of another type are
+// converted to the declared type by the one rule (value.Coerce: integers of another width when
+// every value fits, strings for bytes), and timestamps of any unit or time
 // zone become microseconds UTC, the precision of every other timestamp in Quiver.
 
 // columnConv converts one column of a batch; row is the index of the batch's first row in the
@@ -102,6 +104,32 @@ func intConv(path, name string, want definitions.Scalar) columnConv {
 	}
 }
 
+// coercible reports whether a join key column of Arrow type dt is not of the declared type
+// want but its values convert to it by the one rule (value.Coerce): a string column for a
+// bytes key. (Integer keys of other widths take intConv, timestamps timestampConv.)
+func coercible(dt arrow.DataType, want definitions.Type) bool {
+	got, ok := value.TypeFromArrow(dt)
+	return ok && got != want && got.Elem != definitions.Timestamp && !isInteger(dt) && value.CanCoerce(got, want)
+}
+
+// coerceConv converts a column to the declared type want value by value (value.Coerce).
+func coerceConv(path, name string, want definitions.Type) columnConv {
+	return func(arr arrow.Array, row int64) (arrow.Array, error) {
+		got, _ := value.TypeFromArrow(arr.DataType())
+		read, err := value.ColumnReader(arr, got)
+		if err != nil {
+			return nil, fmt.Errorf("%w: entity file %s: column %q: %w", ErrInvalidInput, path, name, err)
+		}
+		vals := make([]value.Value, arr.Len())
+		for i := range vals {
+			if vals[i], err = value.Coerce(read(i), want); err != nil {
+				return nil, fmt.Errorf("%w: entity file %s: column %q row %d: %w", ErrInvalidInput, path, name, row+int64(i)+1, err)
+			}
+		}
+		return value.NewArrowArray(memory.DefaultAllocator, want, vals)
+	}
+}
+
 // micros converts a timestamp value of a unit to microseconds, rounding down, and false on
 // overflow.
 func micros(v int64, unit arrow.TimeUnit) (int64, bool) {
@@ -169,6 +197,10 @@ func (e EntityFile) normalizePlan(schema *arrow.Schema) (map[int]columnConv, *ar
 				continue
 			}
 			convs[i] = intConv(e.Path, f.Name, want.Elem)
+			fields[i].Type = t
+		case isKey && coercible(f.Type, want):
+			t, _ := offline.ArrowType(want)
+			convs[i] = coerceConv(e.Path, f.Name, want)
 			fields[i].Type = t
 		case f.Type.ID() == arrow.TIMESTAMP && (f.Name == EventTimestampColumn || (isKey && want.Elem == definitions.Timestamp && !want.Array)):
 			ts := f.Type.(*arrow.TimestampType)

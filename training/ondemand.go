@@ -1,17 +1,16 @@
 package training
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 
 	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/quiverfs/quiver/definitions"
-	"github.com/quiverfs/quiver/offline"
-	"github.com/quiverfs/quiver/online"
 	"github.com/quiverfs/quiver/transform"
+	"github.com/quiverfs/quiver/value"
 )
 
 // On-demand features in dataset create: the join reads the stored features the expressions
@@ -91,7 +90,7 @@ func (od *datasetOnDemand) bind(schema *arrow.Schema, nEntity int, joined func(v
 		if reqCol[j] < 0 {
 			return fmt.Errorf("%w: the entity rows have no column %q, field of %s; add a column %q (%s) to the entity file", ErrInvalidInput, n, from, n, r.Type)
 		}
-		if _, ok := requestReadable(schema.Field(reqCol[j]).Type, r.Type); !ok {
+		if !requestReadable(schema.Field(reqCol[j]).Type, r.Type) {
 			return fmt.Errorf("%w: entity column %q is %s; request field %q of %s is %s", ErrInvalidInput, n, schema.Field(reqCol[j]).Type, n, from, r.Type)
 		}
 	}
@@ -108,28 +107,33 @@ func (od *datasetOnDemand) bind(schema *arrow.Schema, nEntity int, joined func(v
 	return nil
 }
 
-// compute evaluates every on-demand feature over one joined batch: out[view][k] is the Arrow
-// column of the view's k-th requested feature.
-func (od *datasetOnDemand) compute(rec arrow.RecordBatch) ([][]arrow.Array, error) {
+// compute evaluates every on-demand feature over one joined batch, whose first row is entity
+// row firstRow (0-based; errors name rows from 1, as the entity file's other errors do):
+// out[view][k] is the Arrow column of the view's k-th requested feature.
+func (od *datasetOnDemand) compute(rec arrow.RecordBatch, firstRow int64) ([][]arrow.Array, error) {
 	rows := int(rec.NumRows())
 	out := make([][]arrow.Array, len(od.views))
 	for vi, v := range od.views {
 		needs := v.view.Needs()
-		cols := make([][]online.Value, len(v.src))
+		cols := make([][]value.Value, len(v.src))
 		for i, s := range v.src {
-			c, err := arrowValues(rec.Column(s.idx), needs[i].Field.Type)
+			c, err := columnValues(rec.Column(s.idx), needs[i].Field.Type)
 			if err != nil {
+				var re *rowError
+				if errors.As(err, &re) && s.request {
+					return nil, fmt.Errorf("%w: entity column %q row %d: %w", ErrInvalidInput, needs[i].Field.Name, firstRow+int64(re.row)+1, re.err)
+				}
 				return nil, fmt.Errorf("on-demand view %q input %s.%s: %w", v.view.Def.Name, needs[i].Input, needs[i].Field.Name, err)
 			}
 			cols[i] = c
 		}
-		vals := make([][]online.Value, len(v.features))
+		vals := make([][]value.Value, len(v.features))
 		if err := v.view.Eval(rows, cols, v.features, vals); err != nil {
 			return nil, err
 		}
 		out[vi] = make([]arrow.Array, len(vals))
 		for k, col := range vals {
-			a, err := arrowArray(col, v.view.Def.Features[v.features[k]].Type)
+			a, err := value.NewArrowArray(memory.DefaultAllocator, v.view.Def.Features[v.features[k]].Type, col)
 			if err != nil {
 				return nil, err
 			}
@@ -140,140 +144,38 @@ func (od *datasetOnDemand) compute(rec arrow.RecordBatch) ([][]arrow.Array, erro
 }
 
 // requestReadable reports whether an entity column of type dt can feed a request field of
-// type t: the same type, a lossless widening, or whole numbers for a float field.
-func requestReadable(dt arrow.DataType, t definitions.Type) (definitions.Type, bool) {
-	got, ok := offline.TypeFromArrow(dt)
-	if !ok || got.Array || t.Array {
-		return got, false
-	}
-	if got == t {
-		return got, true
-	}
-	switch t.Elem {
-	case definitions.Int64:
-		return got, got.Elem == definitions.Int32
-	case definitions.Float64:
-		return got, got.Elem == definitions.Float32 || got.Elem == definitions.Int32 || got.Elem == definitions.Int64
-	case definitions.Float32:
-		return got, got.Elem == definitions.Int32
-	}
-	return got, false
+// type t: a scalar column whose values convert to t by the one rule (value.Coerce).
+func requestReadable(dt arrow.DataType, t definitions.Type) bool {
+	got, ok := value.TypeFromArrow(dt)
+	return ok && !got.Array && !t.Array && value.CanCoerce(got, t)
 }
 
-// arrowValues converts a column to values of declared type t (null for nulls).
-func arrowValues(a arrow.Array, t definitions.Type) ([]online.Value, error) {
-	n := a.Len()
-	out := make([]online.Value, n)
-	set := func(f func(i int) online.Value) {
-		for i := range n {
-			if a.IsValid(i) {
-				out[i] = f(i)
-			}
-		}
-	}
-	switch c := a.(type) {
-	case *array.Int32:
-		switch t.Elem {
-		case definitions.Int32:
-			set(func(i int) online.Value { return online.Int32(c.Value(i)) })
-		case definitions.Int64:
-			set(func(i int) online.Value { return online.Int64(int64(c.Value(i))) })
-		case definitions.Float64:
-			set(func(i int) online.Value { return online.Float64(float64(c.Value(i))) })
-		case definitions.Float32:
-			set(func(i int) online.Value { return online.Float32(float32(c.Value(i))) })
-		default:
-			return nil, fmt.Errorf("int32 column for a %s field", t)
-		}
-	case *array.Int64:
-		switch t.Elem {
-		case definitions.Int64:
-			set(func(i int) online.Value { return online.Int64(c.Value(i)) })
-		case definitions.Float64:
-			set(func(i int) online.Value { return online.Float64(float64(c.Value(i))) })
-		default:
-			return nil, fmt.Errorf("int64 column for a %s field", t)
-		}
-	case *array.Float32:
-		switch t.Elem {
-		case definitions.Float32:
-			set(func(i int) online.Value { return online.Float32(c.Value(i)) })
-		case definitions.Float64:
-			set(func(i int) online.Value { return online.Float64(float64(c.Value(i))) })
-		default:
-			return nil, fmt.Errorf("float32 column for a %s field", t)
-		}
-	case *array.Float64:
-		if t.Elem != definitions.Float64 {
-			return nil, fmt.Errorf("float64 column for a %s field", t)
-		}
-		set(func(i int) online.Value { return online.Float64(c.Value(i)) })
-	case *array.Boolean:
-		if t.Elem != definitions.Bool {
-			return nil, fmt.Errorf("bool column for a %s field", t)
-		}
-		set(func(i int) online.Value { return online.Bool(c.Value(i)) })
-	case *array.String:
-		if t.Elem != definitions.String {
-			return nil, fmt.Errorf("string column for a %s field", t)
-		}
-		set(func(i int) online.Value { return online.String(c.Value(i)) })
-	case *array.LargeString:
-		if t.Elem != definitions.String {
-			return nil, fmt.Errorf("string column for a %s field", t)
-		}
-		set(func(i int) online.Value { return online.String(c.Value(i)) })
-	case *array.Binary:
-		if t.Elem != definitions.Bytes {
-			return nil, fmt.Errorf("binary column for a %s field", t)
-		}
-		set(func(i int) online.Value { return online.Bytes(c.Value(i)) })
-	case *array.Timestamp:
-		if t.Elem != definitions.Timestamp {
-			return nil, fmt.Errorf("timestamp column for a %s field", t)
-		}
-		unit := c.DataType().(*arrow.TimestampType).Unit
-		set(func(i int) online.Value { return online.Timestamp(c.Value(i).ToTime(unit)) })
-	default:
+// columnValues reads an Arrow column of the joined rows as values of declared type t, each
+// converted by value.Coerce; the error names the row of the batch that does not convert.
+func columnValues(a arrow.Array, t definitions.Type) ([]value.Value, error) {
+	got, ok := value.TypeFromArrow(a.DataType())
+	if !ok {
 		return nil, fmt.Errorf("%s column cannot be read as %s", a.DataType(), t)
+	}
+	read, err := value.ColumnReader(a, got)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]value.Value, a.Len())
+	for i := range out {
+		if out[i], err = value.Coerce(read(i), t); err != nil {
+			return nil, &rowError{i, err}
+		}
 	}
 	return out, nil
 }
 
-// arrowArray builds the Arrow column of on-demand values of declared type t.
-func arrowArray(vals []online.Value, t definitions.Type) (arrow.Array, error) {
-	dt, err := offline.ArrowType(t)
-	if err != nil {
-		return nil, err
-	}
-	b := array.NewBuilder(memory.DefaultAllocator, dt)
-	defer b.Release()
-	b.Reserve(len(vals))
-	for _, v := range vals {
-		if v.IsNull() {
-			b.AppendNull()
-			continue
-		}
-		switch bb := b.(type) {
-		case *array.Int32Builder:
-			bb.Append(v.Int32())
-		case *array.Int64Builder:
-			bb.Append(v.Int64())
-		case *array.Float32Builder:
-			bb.Append(v.Float32())
-		case *array.Float64Builder:
-			bb.Append(v.Float64())
-		case *array.BooleanBuilder:
-			bb.Append(v.Bool())
-		case *array.StringBuilder:
-			bb.Append(v.Str())
-		case *array.BinaryBuilder:
-			bb.Append(v.BytesValue())
-		case *array.TimestampBuilder:
-			bb.Append(arrow.Timestamp(v.Time().UnixMicro()))
-		default:
-			return nil, fmt.Errorf("no Arrow builder for %s", t)
-		}
-	}
-	return b.NewArray(), nil
+// rowError is a value of a column that its declared type cannot hold.
+type rowError struct {
+	row int
+	err error
 }
+
+func (e *rowError) Error() string { return fmt.Sprintf("row %d: %v", e.row, e.err) }
+
+func (e *rowError) Unwrap() error { return e.err }

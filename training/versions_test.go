@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
 
 	"github.com/quiverfs/quiver/catalog"
 	"github.com/quiverfs/quiver/internal/testenv"
@@ -35,7 +36,7 @@ func TestMain(m *testing.M) {
 		crashingBuild(dir)
 		return
 	}
-	os.Exit(m.Run())
+	goleak.VerifyTestMain(m)
 }
 
 // crashingBuild starts a dataset build over the fixture in dir and hangs while writing it.

@@ -17,7 +17,6 @@ import (
 	"math"
 	"slices"
 	"sync"
-	"time"
 
 	"github.com/google/cel-go/cel"
 	"github.com/google/cel-go/common/types"
@@ -25,7 +24,7 @@ import (
 	"github.com/google/cel-go/interpreter"
 
 	"github.com/quiverfs/quiver/definitions"
-	"github.com/quiverfs/quiver/online"
+	"github.com/quiverfs/quiver/value"
 )
 
 // Set holds the compiled programs of every on-demand view of one definitions snapshot. It is
@@ -125,7 +124,7 @@ func (a *activation) Parent() interpreter.Activation { return nil }
 // Eval computes features (indexes into Def.Features) for rows rows. cols are the needed
 // columns, parallel to Needs(), each with rows values of the field's declared type or null.
 // out[k] receives the column of features[k]; it is allocated when nil or too short.
-func (v *View) Eval(rows int, cols [][]online.Value, features []int, out [][]online.Value) error {
+func (v *View) Eval(rows int, cols [][]value.Value, features []int, out [][]value.Value) error {
 	if len(cols) != len(v.needs) {
 		return fmt.Errorf("on-demand view %q: %d input columns for %d needed", v.Def.Name, len(cols), len(v.needs))
 	}
@@ -145,7 +144,7 @@ func (v *View) Eval(rows int, cols [][]online.Value, features []int, out [][]onl
 	defer v.acts.Put(act)
 	for k := range features {
 		if len(out[k]) < rows {
-			out[k] = make([]online.Value, rows)
+			out[k] = make([]value.Value, rows)
 		}
 	}
 	for r := range rows {
@@ -159,17 +158,17 @@ func (v *View) Eval(rows int, cols [][]online.Value, features []int, out [][]onl
 	return nil
 }
 
-func (v *View) evalOne(fi int, act *activation) online.Value {
+func (v *View) evalOne(fi int, act *activation) value.Value {
 	val, _, err := v.progs[fi].Eval(act)
 	if err != nil || val == nil || types.IsError(val) || types.IsUnknown(val) {
-		return online.Null()
+		return value.Null()
 	}
 	return fromCEL(val, v.Def.Features[fi].Type)
 }
 
 // toCEL is a value of declared type t as CEL sees it; nil for null (or a value of another
 // type, which callers never pass).
-func toCEL(x online.Value, t definitions.Type) ref.Val {
+func toCEL(x value.Value, t definitions.Type) ref.Val {
 	if x.IsNull() || x.Type() != t {
 		return nil
 	}
@@ -202,49 +201,39 @@ var (
 	canonicalNaN32 = math.Float32frombits(0x7fc00000)
 )
 
-// fromCEL converts a result to the feature's declared type; null when it does not fit.
-func fromCEL(val ref.Val, t definitions.Type) online.Value {
-	switch t.Elem {
-	case definitions.Int32:
-		if n, ok := val.(types.Int); ok && n >= math.MinInt32 && n <= math.MaxInt32 {
-			return online.Int32(int32(n))
+// fromCEL converts a result to the feature's declared type by the one rule (value.Coerce);
+// null when it does not convert (an int32 or float32 result out of range). Every NaN is the
+// canonical one.
+func fromCEL(val ref.Val, t definitions.Type) value.Value {
+	var v value.Value
+	switch x := val.(type) {
+	case types.Int:
+		v = value.NewInt64(int64(x))
+	case types.Double:
+		f := float64(x)
+		if math.IsNaN(f) {
+			f = canonicalNaN
 		}
-	case definitions.Int64:
-		if n, ok := val.(types.Int); ok {
-			return online.Int64(int64(n))
-		}
-	case definitions.Float32:
-		if f, ok := val.(types.Double); ok {
-			if math.IsNaN(float64(f)) {
-				return online.Float32(canonicalNaN32)
-			}
-			return online.Float32(float32(f))
-		}
-	case definitions.Float64:
-		if f, ok := val.(types.Double); ok {
-			if math.IsNaN(float64(f)) {
-				return online.Float64(canonicalNaN)
-			}
-			return online.Float64(float64(f))
-		}
-	case definitions.Bool:
-		if b, ok := val.(types.Bool); ok {
-			return online.Bool(bool(b))
-		}
-	case definitions.String:
-		if s, ok := val.(types.String); ok {
-			return online.String(string(s))
-		}
-	case definitions.Bytes:
-		if b, ok := val.(types.Bytes); ok {
-			return online.Bytes([]byte(b))
-		}
-	case definitions.Timestamp:
-		if ts, ok := val.(types.Timestamp); ok {
-			return online.Timestamp(ts.Time.UTC().Truncate(time.Microsecond))
-		}
+		v = value.NewFloat64(f)
+	case types.Bool:
+		v = value.NewBool(bool(x))
+	case types.String:
+		v = value.NewString(string(x))
+	case types.Bytes:
+		v = value.NewBytes([]byte(x))
+	case types.Timestamp:
+		v = value.NewTimestamp(x.Time)
+	default:
+		return value.Null()
 	}
-	return online.Null()
+	out, err := value.Coerce(v, t)
+	if err != nil {
+		return value.Null()
+	}
+	if t.Elem == definitions.Float32 && math.IsNaN(float64(out.Float32())) {
+		return value.NewFloat32(canonicalNaN32)
+	}
+	return out
 }
 
 // Inputs gathers what on-demand views computed together read: the request fields (one per

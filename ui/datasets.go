@@ -231,6 +231,8 @@ type datasetColumn struct {
 	FeatureURL string
 	Stats      *columnStats
 	Spark      template.HTML
+	// Hidden, when set, says why the column's statistics are not shown (values.go).
+	Hidden string
 }
 
 func (s *Server) datasetPage(r *http.Request, ds registry.Dataset) (*page, error) {
@@ -247,16 +249,27 @@ func (s *Server) datasetPage(r *http.Request, ds registry.Dataset) (*page, error
 	}
 	slices.Reverse(versions)
 	d.Versions = versions
-	stats, err := s.snapshotStats(ctx, ds)
-	if err != nil {
-		d.StatsError = err.Error()
+	hidden := make([]string, len(m.Schema))
+	anyShown := false
+	for i, c := range m.Schema {
+		hidden[i] = s.hiddenBecause(r, c)
+		anyShown = anyShown || hidden[i] == ""
+	}
+	var stats []columnStats
+	if anyShown {
+		if stats, err = s.snapshotStats(ctx, ds); err != nil {
+			d.StatsError = err.Error()
+		}
 	}
 	byName := map[string]*columnStats{}
 	for i := range stats {
 		byName[stats[i].Name] = &stats[i]
 	}
-	for _, c := range m.Schema {
-		col := datasetColumn{ColumnInfo: c, Stats: byName[c.Name]}
+	for i, c := range m.Schema {
+		col := datasetColumn{ColumnInfo: c, Stats: byName[c.Name], Hidden: hidden[i]}
+		if col.Hidden != "" {
+			col.Stats = nil
+		}
 		if view, _, ok := strings.Cut(c.Feature, ":"); ok {
 			col.FeatureURL = kindPath(definitions.KindFeatureView, view)
 		}
@@ -289,6 +302,7 @@ type statDiff struct {
 	MeanA, MeanB           string
 	DistinctA, DistinctB   int64
 	Changed                bool
+	Hidden                 string // why the values are not shown (values.go)
 }
 
 // datasetDiff is GET /datasets/{name}/diff?a=V&b=W: schema, lineage and statistics of two
@@ -328,6 +342,10 @@ func (s *Server) datasetDiff(r *http.Request) (*page, error) {
 			x, okA := sa[c.Name]
 			y := sb[c.Name]
 			if !okA {
+				continue
+			}
+			if why := s.hiddenBecause(r, c); why != "" {
+				d.Stats = append(d.Stats, statDiff{Name: c.Name, Hidden: why})
 				continue
 			}
 			row := statDiff{Name: c.Name, RowsA: x.Rows, RowsB: y.Rows, NullA: pct(x.NullRate()), NullB: pct(y.NullRate()),

@@ -66,6 +66,11 @@ type Options struct {
 	// with auth.Options{Resources: Resources, OpenHTTPPaths: OpenPaths}) and authorizes it for
 	// the project. Nil: no authentication.
 	Guard *auth.Guard
+	// SignIn configures the sign-in pages a Guard brings: the session lifetime and key, and
+	// OpenID Connect (auth.Config.UI, the serving.ui section). Unused without a Guard.
+	SignIn auth.UIConfig
+	// HTTPClient talks to the OpenID Connect provider. Default: a client with a 10s timeout.
+	HTTPClient *http.Client
 	// Logger receives one line per failed request. Default: discard.
 	Logger *slog.Logger
 	// Now is the clock ages are measured with. Default time.Now.
@@ -75,13 +80,16 @@ type Options struct {
 // UIMethod is the method name the UI's requests are authorized as (auth.Guard.Authorize).
 const UIMethod = "/quiver.ui/Browse"
 
-// Resources is the auth.ResourcesFunc of the UI: every page reads the whole project.
+// Resources is the auth.ResourcesFunc of the UI: every page needs the project's ui grant
+// (auth.KindUI), which a project grant also gives. Pages that show feature values (dataset
+// column statistics) check the value grants themselves and hide what is not granted.
 func Resources(project, _ string, _ any) []auth.Resource {
-	return []auth.Resource{{Kind: auth.KindProject, Project: project}}
+	return []auth.Resource{{Kind: auth.KindUI, Project: project}}
 }
 
 // OpenPaths are served without credentials (auth.Options.OpenHTTPPaths): the health check and
-// the stylesheet. A path ending in "/" opens everything under it.
+// the stylesheet. A path ending in "/" opens everything under it. The sign-in pages are open
+// too, but served by the UI's own handler.
 var OpenPaths = []string{"/healthz", "/static/"}
 
 func isOpen(path string) bool {
@@ -103,6 +111,7 @@ type Server struct {
 	handler  http.Handler
 	stats    *statsCache
 	catalogC catalogCache
+	signin   *signIn // nil without a Guard
 }
 
 // New builds a Server; it parses the embedded templates.
@@ -135,6 +144,11 @@ func New(opts Options) (*Server, error) {
 		}
 		s.pages[base] = t
 	}
+	if opts.Guard != nil {
+		if s.signin, err = newSignIn(opts); err != nil {
+			return nil, err
+		}
+	}
 	s.handler = s.routes()
 	return s, nil
 }
@@ -161,20 +175,10 @@ func (s *Server) routes() http.Handler {
 		return nil, notFoundf("no such page")
 	}))
 	var h http.Handler = mux
-	h = headers(h)
-	if g := s.opts.Guard; g != nil {
-		inner := h
-		h = g.HTTPMiddleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if !isOpen(r.URL.Path) {
-				if err := g.Authorize(r.Context(), UIMethod, nil); err != nil {
-					auth.WriteHTTPError(w, err)
-					return
-				}
-			}
-			inner.ServeHTTP(w, r)
-		}))
+	if s.opts.Guard != nil {
+		h = s.guarded(mux, s.signInPages())
 	}
-	return h
+	return headers(h)
 }
 
 // noDirectories answers 404 for a path of fsys that is not a file — a directory, which next
@@ -216,9 +220,15 @@ type page struct {
 	Nav      string // the navigation entry to mark current: catalog, datasets, runs, models
 	Crumbs   []crumb
 	Data     any
+	// Bare leaves the navigation and search out (the sign-in page).
+	Bare bool
 	// filled by render
 	Project string
 	Status  int
+	// User is who the request is signed in as (with a Guard); SignOutCSRF, set for a
+	// signed-in session, puts the Sign out button in the header.
+	User        string
+	SignOutCSRF string
 }
 
 type crumb struct{ Label, URL string }
@@ -245,7 +255,7 @@ func (s *Server) wrap(h func(*http.Request) (*page, error)) http.HandlerFunc {
 		if err != nil {
 			p = s.errorPage(r, err)
 		}
-		s.render(w, p)
+		s.render(w, r, p)
 	}
 }
 
@@ -268,13 +278,19 @@ func (s *Server) errorPage(r *http.Request, err error) *page {
 	return &page{Template: "error", Title: http.StatusText(status), Status: status, Data: msg}
 }
 
-func (s *Server) render(w http.ResponseWriter, p *page) {
+func (s *Server) render(w http.ResponseWriter, r *http.Request, p *page) {
 	t := s.pages[p.Template]
 	if t == nil {
 		http.Error(w, "no template "+p.Template, http.StatusInternalServerError)
 		return
 	}
 	p.Project = s.opts.Project
+	if pr := auth.FromContext(r.Context()); pr != nil && !p.Bare {
+		p.User = pr.String()
+		if sess := sessionFrom(r.Context()); sess != nil {
+			p.SignOutCSRF = s.signin.seal.csrf("signout", sess.ID)
+		}
+	}
 	if p.Status == 0 {
 		p.Status = http.StatusOK
 	}

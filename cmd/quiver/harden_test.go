@@ -148,7 +148,14 @@ func TestEveryDryRunWritesNothing(t *testing.T) {
 	now := time.Now().UTC()
 	writeFile(t, filepath.Join(dir, "data", "new_labels.csv"), "user_id,event_timestamp,churned\n1,"+now.Add(-time.Hour).Format(time.RFC3339)+",true\n")
 	start, end := now.Add(-3*24*time.Hour).Format(time.RFC3339), now.Add(2*time.Hour).Format(time.RFC3339)
+	// A Feast repository for import feast: the kitchen-sink registry of definitions/feast's tests.
+	feastRepo := filepath.Join(t.TempDir(), "feature_repo")
+	reg, err := os.ReadFile(filepath.Join("..", "..", "definitions", "feast", "testdata", "kitchen_sink_registry.db"))
+	require.NoError(t, err)
+	writeFile(t, filepath.Join(feastRepo, "data", "registry.db"), string(reg))
+	writeFile(t, filepath.Join(feastRepo, "feature_store.yaml"), "project: shop\nregistry: data/registry.db\nprovider: local\n")
 	cases := map[string][][]string{
+		"quiver import feast":            {{"import", "feast", feastRepo, "--out", filepath.Join(t.TempDir(), "imported"), "--dry-run"}},
 		"quiver materialize":             {{"materialize", "--start", start, "--end", end, "--dry-run"}},
 		"quiver materialize-incremental": {{"materialize-incremental", "--end", end, "--dry-run"}},
 		"quiver gc":                      {{"gc", "--dry-run"}, {"gc", "--dry-run", "--older-than", "0s"}},

@@ -107,7 +107,7 @@ func parent(use, short, needs string, children ...*cobra.Command) *cobra.Command
 
 // open opens the feature repo of -C (its quiver.yaml; stores open on first use).
 func (a *app) open() (*project.Project, error) {
-	p, err := project.Open(project.Options{Dir: a.dir, Getenv: a.getenv, Logger: a.logger(), Notices: a.stderr, Version: quiverVersion()})
+	p, err := project.Open(project.Options{Dir: a.dir, Getenv: a.getenv, Logger: a.logger(), Notices: a.stderr, Version: quiverVersion(), Secret: a.addSecret})
 	if err != nil {
 		return nil, err
 	}

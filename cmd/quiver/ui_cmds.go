@@ -26,8 +26,11 @@ rendered on the server and every asset is embedded in this binary: nothing is fe
 the network.
 
 It listens on loopback (` + uiDefaultAddr + `) by default. When the serving: section of
-quiver.yaml configures authentication (mTLS, JWT, API tokens), every page needs the same
-credentials as quiver serve, and the policy must grant the caller the project. Without
+quiver.yaml configures authentication (mTLS, JWT, API tokens, or OpenID Connect in
+serving.ui.oidc), a browser is sent to a sign-in page that takes an API token or signs in
+through the identity provider, and keeps a session cookie; API clients send the same
+credentials as to quiver serve. The policy must grant the caller ui (or the whole project) of
+the project; dataset column statistics need a grant of the column's feature view. Without
 authentication a non-loopback --addr is refused unless --allow-unauthenticated is given.
 See docs/ui.md.`,
 		Args: cobra.NoArgs,

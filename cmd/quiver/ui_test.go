@@ -136,4 +136,54 @@ func TestUICommandAuthentication(t *testing.T) {
 	require.Contains(t, body, "clicks_7d")
 	code, _ = httpGet(t, p.url+"healthz", "")
 	require.Equal(t, http.StatusOK, code)
+
+	// A browser is sent to the sign-in page instead (issue 28).
+	req, err := http.NewRequest(http.MethodGet, p.url+"runs", nil)
+	require.NoError(t, err)
+	req.Header.Set("Accept", "text/html")
+	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := noFollow.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+	require.Equal(t, "/signin?next=%2Fruns", resp.Header.Get("Location"))
+	code, body = httpGet(t, p.url+"signin", "")
+	require.Equal(t, http.StatusOK, code)
+	require.Contains(t, body, `id="signin-form"`)
+}
+
+// TestUICommandOIDC: serving.ui.oidc needs its client secret, read from the environment (or a
+// file) at startup; the error names the variable, and the secret is never printed.
+func TestUICommandOIDC(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "shop")
+	require.Equal(t, exitOK, quiver(t, nil, "init", dir, "--project", "shop").code)
+	path := filepath.Join(dir, "quiver.yaml")
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	writeFile(t, path, strings.TrimRight(string(b), "\n")+`
+serving:
+  ui:
+    oidc:
+      issuer: https://idp.example.com
+      client_id: quiver-ui
+      redirect_url: http://127.0.0.1:8484/signin/oidc/callback
+      name: Example IdP
+  policy:
+    grants: [{ principals: ["group:data-eng"], ui: [shop] }]
+`)
+	r := quiver(t, nil, "-C", dir, "apply")
+	require.Equal(t, exitOK, r.code, r.stderr)
+
+	r = quiver(t, nil, "-C", dir, "ui", "--addr", "127.0.0.1:0")
+	require.Equal(t, exitInvalid, r.code, r.stderr)
+	require.Contains(t, r.stderr, "oidc needs the client secret: $QUIVER_UI_OIDC_CLIENT_SECRET is not set")
+
+	const secret = "s3cret-client-value"
+	p := startUI(t, dir, map[string]string{"QUIVER_UI_OIDC_CLIENT_SECRET": secret, "QUIVER_UI_SESSION_KEY": strings.Repeat("k", 32)})
+	code, body := httpGet(t, p.url+"signin", "")
+	require.Equal(t, http.StatusOK, code)
+	require.Contains(t, body, "Sign in with Example IdP")
+	require.NotContains(t, body, secret)
+	code, _ = httpGet(t, p.url, "")
+	require.Equal(t, http.StatusUnauthorized, code, "OIDC alone still guards every page")
 }

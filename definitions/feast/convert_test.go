@@ -392,3 +392,11 @@ func TestWrite(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "project: shop\ndefinitions: [defs]\n", string(b))
 }
+
+// The kitchen-sink registry as Feast writes it (registry.db), for tests of other packages that
+// need a Feast repository without Feast (cmd/quiver's dry-run test). Rewritten with -update.
+func TestKitchenSinkRegistryFile(t *testing.T) {
+	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(kitchenSink())
+	require.NoError(t, err)
+	golden(t, "kitchen_sink_registry.db", string(b))
+}

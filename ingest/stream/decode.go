@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"strconv"
 	"time"
 
@@ -16,6 +15,7 @@ import (
 	"github.com/quiverfs/quiver/ingest"
 	"github.com/quiverfs/quiver/offline"
 	"github.com/quiverfs/quiver/online"
+	"github.com/quiverfs/quiver/value"
 )
 
 // errBadMessage marks a message that cannot be read as a row of the view.
@@ -128,165 +128,82 @@ func toTime(v any) (time.Time, error) {
 	return time.Time{}, fmt.Errorf("%T is not a time", v)
 }
 
-// toValue converts a decoded JSON or Avro value to type t.
+// toValue converts a decoded JSON or Avro value to type t: the message's own value, converted
+// by the one rule (value.Coerce). A JSON number is an int64 when it is an integer, else a
+// float64; JSON carries bytes as base64 strings and timestamps, like Avro's long timestamps, as
+// RFC 3339 strings or epoch milliseconds.
 func toValue(raw any, t definitions.Type) (online.Value, error) {
-	if t.Array {
-		list, ok := raw.([]any)
-		if !ok {
-			return online.Value{}, fmt.Errorf("want a list for %s, got %T", t, raw)
-		}
-		return arrayValue(list, t.Elem)
+	if !t.Array {
+		return scalarValue(raw, t.Elem)
 	}
-	return scalarValue(raw, t.Elem)
+	list, ok := raw.([]any)
+	if !ok {
+		return online.Value{}, fmt.Errorf("want a list for %s, got %T", t, raw)
+	}
+	elems := make([]value.Value, len(list))
+	for i, e := range list {
+		if e == nil {
+			return online.Value{}, fmt.Errorf("element %d is null; arrays cannot hold nulls", i)
+		}
+		v, err := scalarValue(e, t.Elem)
+		if err != nil {
+			return online.Value{}, fmt.Errorf("element %d: %w", i, err)
+		}
+		elems[i] = v
+	}
+	return value.NewArray(t.Elem, elems)
 }
 
 func scalarValue(raw any, s definitions.Scalar) (online.Value, error) {
 	bad := func() (online.Value, error) { return online.Value{}, fmt.Errorf("%v (%T) is not a %s", raw, raw, s) }
 	switch s {
-	case definitions.Int32, definitions.Int64:
-		var i int64
-		switch n := raw.(type) {
-		case json.Number:
-			v, err := strconv.ParseInt(string(n), 10, 64)
-			if err != nil {
-				return bad()
-			}
-			i = v
-		case int64:
-			i = n
-		case int32:
-			i = int64(n)
-		case int:
-			i = int64(n)
-		default:
-			return bad()
-		}
-		if s == definitions.Int32 {
-			if i < math.MinInt32 || i > math.MaxInt32 {
-				return bad()
-			}
-			return online.Int32(int32(i)), nil
-		}
-		return online.Int64(i), nil
-	case definitions.Float32, definitions.Float64:
-		var f float64
-		switch n := raw.(type) {
-		case json.Number:
-			v, err := n.Float64()
-			if err != nil {
-				return bad()
-			}
-			f = v
-		case float64:
-			f = n
-		case float32:
-			f = float64(n)
-		case int64:
-			f = float64(n)
-		case int32:
-			f = float64(n)
-		default:
-			return bad()
-		}
-		if s == definitions.Float32 {
-			return online.Float32(float32(f)), nil
-		}
-		return online.Float64(f), nil
-	case definitions.Bool:
-		b, ok := raw.(bool)
-		if !ok {
-			return bad()
-		}
-		return online.Bool(b), nil
-	case definitions.String:
-		str, ok := raw.(string)
-		if !ok {
-			return bad()
-		}
-		return online.String(str), nil
-	case definitions.Bytes:
-		switch b := raw.(type) {
-		case []byte:
-			return online.Bytes(b), nil
-		case string: // JSON: base64
-			dec, err := base64.StdEncoding.DecodeString(b)
-			if err != nil {
-				return bad()
-			}
-			return online.Bytes(dec), nil
-		}
-		return bad()
 	case definitions.Timestamp:
 		ts, err := toTime(raw)
 		if err != nil || ts.IsZero() {
 			return bad()
 		}
-		return online.Timestamp(ts), nil
-	}
-	return bad()
-}
-
-func arrayValue(list []any, s definitions.Scalar) (online.Value, error) {
-	vals := make([]online.Value, len(list))
-	for i, e := range list {
-		if e == nil {
-			return online.Value{}, fmt.Errorf("element %d is null; arrays cannot hold nulls", i)
-		}
-		v, err := scalarValue(e, s)
-		if err != nil {
-			return online.Value{}, fmt.Errorf("element %d: %w", i, err)
-		}
-		vals[i] = v
-	}
-	switch s {
-	case definitions.Int32:
-		out := make([]int32, len(vals))
-		for i, v := range vals {
-			out[i] = v.Int32()
-		}
-		return online.Int32s(out), nil
-	case definitions.Int64:
-		out := make([]int64, len(vals))
-		for i, v := range vals {
-			out[i] = v.Int64()
-		}
-		return online.Int64s(out), nil
-	case definitions.Float32:
-		out := make([]float32, len(vals))
-		for i, v := range vals {
-			out[i] = v.Float32()
-		}
-		return online.Float32s(out), nil
-	case definitions.Float64:
-		out := make([]float64, len(vals))
-		for i, v := range vals {
-			out[i] = v.Float64()
-		}
-		return online.Float64s(out), nil
-	case definitions.Bool:
-		out := make([]bool, len(vals))
-		for i, v := range vals {
-			out[i] = v.Bool()
-		}
-		return online.Bools(out), nil
-	case definitions.String:
-		out := make([]string, len(vals))
-		for i, v := range vals {
-			out[i] = v.Str()
-		}
-		return online.Strings(out), nil
+		return value.NewTimestamp(ts), nil
 	case definitions.Bytes:
-		out := make([][]byte, len(vals))
-		for i, v := range vals {
-			out[i] = v.BytesValue()
+		if b, ok := raw.(string); ok { // JSON: base64
+			dec, err := base64.StdEncoding.DecodeString(b)
+			if err != nil {
+				return bad()
+			}
+			return value.NewBytes(dec), nil
 		}
-		return online.BytesArray(out), nil
-	case definitions.Timestamp:
-		out := make([]time.Time, len(vals))
-		for i, v := range vals {
-			out[i] = v.Time()
-		}
-		return online.Timestamps(out), nil
 	}
-	return online.Value{}, fmt.Errorf("unsupported array type array<%s>", s)
+	var v value.Value
+	switch x := raw.(type) {
+	case json.Number:
+		if i, err := strconv.ParseInt(string(x), 10, 64); err == nil {
+			v = value.NewInt64(i)
+		} else if f, err := x.Float64(); err == nil {
+			v = value.NewFloat64(f)
+		} else {
+			return bad()
+		}
+	case int64:
+		v = value.NewInt64(x)
+	case int32:
+		v = value.NewInt32(x)
+	case int:
+		v = value.NewInt64(int64(x))
+	case float64:
+		v = value.NewFloat64(x)
+	case float32:
+		v = value.NewFloat32(x)
+	case bool:
+		v = value.NewBool(x)
+	case string:
+		v = value.NewString(x)
+	case []byte:
+		v = value.NewBytes(x)
+	default:
+		return bad()
+	}
+	out, err := value.Coerce(v, definitions.Type{Elem: s})
+	if err != nil {
+		return online.Value{}, fmt.Errorf("%v: %w", raw, err)
+	}
+	return out, nil
 }

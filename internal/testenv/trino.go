@@ -331,15 +331,20 @@ func expandPrepared(stmt string, headers []string) string {
 // versionAsOf matches Iceberg time travel, which PostgreSQL has no equivalent of.
 var versionAsOf = regexp.MustCompile(`(?i)\s+FOR\s+VERSION\s+AS\s+OF\s+[0-9]+`)
 
+// isNaN matches Trino's is_nan(x) over a plain column reference; PostgreSQL has no is_nan, but
+// orders NaN above every number and takes NaN = NaN as true, so x = 'NaN' says the same.
+var isNaN = regexp.MustCompile(`(?i)\bis_nan\(([^()]*)\)`)
+
 // translateStatement turns the client's EXECUTE IMMEDIATE '<sql>' USING a, b form into
 // PostgreSQL SQL with $n parameters and their values; other statements pass through. CAST(x AS
-// DOUBLE) becomes DOUBLE PRECISION. Iceberg
+// DOUBLE) becomes DOUBLE PRECISION, is_nan(x) x = 'NaN'. Iceberg
 // time travel (FOR VERSION AS OF n) is dropped: the test tables have no snapshots, so tests
 // that use it check the SQL text, not the pinning.
 func translateStatement(stmt string) (string, []any, error) {
 	const prefix = "EXECUTE IMMEDIATE "
 	s := versionAsOf.ReplaceAllString(strings.TrimSpace(stmt), "")
 	s = strings.ReplaceAll(s, " AS DOUBLE)", " AS DOUBLE PRECISION)") // Trino's name for float8
+	s = isNaN.ReplaceAllString(s, "(($1) = 'NaN'::float8)")
 	if !strings.HasPrefix(s, prefix) {
 		return s, nil, nil
 	}

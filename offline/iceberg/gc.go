@@ -98,8 +98,9 @@ func (s *Store) RetentionHorizon(ctx context.Context, view string, generation in
 // CollectGarbage expires the view's snapshots committed before the retention horizon (now
 // minus OlderThan) that are neither current, pinned, nor the one current at the horizon, in one catalog commit that asserts the table did not
 // change meanwhile, then removes every file under the table's location that no remaining
-// snapshot needs: data files, manifests and manifest lists of expired snapshots, files of
-// writes that never committed (killed or failed runs), and superseded metadata files.
+// snapshot needs: data and delete files, manifests, manifest lists and statistics files of
+// expired snapshots, files of writes that never committed (killed or failed runs), and
+// superseded metadata files.
 //
 // iceberg-go v0.7.0 has Transaction.ExpireSnapshots and Table.DeleteOrphanFiles; they are
 // not used because expiry there can keep a snapshot only through a branch or tag ref (a
@@ -190,6 +191,23 @@ func (s *Store) CollectGarbage(ctx context.Context, view string, opts GCOptions)
 	// The expiry commit supersedes the current metadata file: a dry run lists it too.
 	if !opts.DryRun || len(res.ExpiredSnapshots) == 0 {
 		mark(tbl.MetadataLocation())
+	}
+	kept := map[int64]bool{}
+	for _, snap := range keep {
+		kept[snap.SnapshotID] = true
+	}
+	// Statistics files (Puffin files Trino's ANALYZE writes) and partition statistics files are
+	// named by the table metadata, per snapshot, and by no manifest: those of the snapshots that
+	// stay stay too (an expiry drops the others from the metadata).
+	for st := range tbl.Metadata().Statistics() {
+		if kept[st.SnapshotID] {
+			mark(st.StatisticsPath)
+		}
+	}
+	for st := range tbl.Metadata().PartitionStatistics() {
+		if kept[st.SnapshotID] {
+			mark(st.StatisticsPath)
+		}
 	}
 	for _, snap := range keep {
 		mark(snap.ManifestList)

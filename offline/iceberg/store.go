@@ -2,6 +2,7 @@ package iceberg
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -368,8 +369,210 @@ func (s *Store) commit(ctx context.Context, tbl *table.Table, vs offline.ViewSch
 		tableProps = ice.Properties{PropMaterializedFrom: time.UnixMicro(start).UTC().Format(time.RFC3339Nano)}
 	}
 	return s.commitWith(ctx, tbl, vs, buf, keyCols, tableProps, func(tx *table.Transaction, rdr *dedupReader) error {
-		return tx.Overwrite(ctx, rdr, props, table.WithOverwriteFilter(intervalFilter(start, end)))
+		filter, keep, err := overwriteFilter(ctx, tbl, start, end)
+		if err != nil {
+			return err
+		}
+		if keep == nil {
+			return tx.Overwrite(ctx, rdr, props, table.WithOverwriteFilter(filter))
+		}
+		kept, err := scanReader(ctx, tbl, keep, rdr.Schema(), s.opts.Allocator)
+		if err != nil {
+			return err
+		}
+		rdr.Retain() // the concatenation releases it; commitWith still reads its counts
+		in := &concatReader{readers: []array.RecordReader{rdr, kept}}
+		in.refs.Store(1)
+		defer in.Release()
+		return tx.Overwrite(ctx, in, props, table.WithOverwriteFilter(filter))
 	})
+}
+
+// overwriteFilter is the filter of the overwrite that replaces the rows of [start, end). It is
+// the interval itself, and keep is nil, unless a data file the interval touches has delete
+// files (position or equality deletes, deletion vectors: what Trino's DELETE, UPDATE and MERGE
+// write). iceberg-go v0.7.0 rewrites a file the filter covers in part from the file alone,
+// without its delete files, so rows another engine deleted would come back. Then the filter
+// widens to whole files — the smallest time range that holds every file it touches, found by
+// widening to the touched files' event_ts bounds until no other file is touched (all time when
+// a file has no bounds, or null event times) — so no file is rewritten, and keep selects the
+// rows of that range outside the interval, which the caller reads back through a scan (which
+// applies the deletes) and writes again with the new rows.
+func overwriteFilter(ctx context.Context, tbl *table.Table, start, end int64) (filter, keep ice.BooleanExpression, err error) {
+	interval := intervalFilter(start, end)
+	cur := tbl.CurrentSnapshot()
+	if cur == nil {
+		return interval, nil, nil
+	}
+	f, ok := tbl.Schema().FindFieldByName(offline.EventTS)
+	if !ok {
+		return nil, nil, fmt.Errorf("table has no %s column", offline.EventTS)
+	}
+	ref := ice.Reference(offline.EventTS)
+	outside := ice.NewOr(ice.LessThan(ref, ice.Timestamp(start)), ice.GreaterThanEqual(ref, ice.Timestamp(end)))
+	lo, hi := start, end
+	for first := true; ; first = false {
+		tasks, err := tbl.Scan(table.WithRowFilter(intervalFilter(lo, hi)), table.WithSnapshotID(cur.SnapshotID)).PlanFiles(ctx)
+		if err != nil {
+			return nil, nil, fmt.Errorf("plan files of the interval: %w", err)
+		}
+		deletes := false
+		nlo, nhi := lo, hi
+		for _, task := range tasks {
+			deletes = deletes || len(task.DeleteFiles)+len(task.EqualityDeleteFiles)+len(task.DeletionVectorFiles) > 0
+			l, u, ok := timeBounds(task.File, f.ID)
+			if !ok {
+				return ice.AlwaysTrue{}, ice.NewOr(outside, ice.IsNull(ref)), nil
+			}
+			nlo, nhi = min(nlo, l), max(nhi, u+1)
+		}
+		if first && !deletes {
+			return interval, nil, nil
+		}
+		if nlo == lo && nhi == hi {
+			return intervalFilter(lo, hi), ice.NewAnd(intervalFilter(lo, hi), outside), nil
+		}
+		lo, hi = nlo, nhi
+	}
+}
+
+// timeBounds are a data file's lowest and highest event_ts (field id), in microseconds; ok is
+// false when the file does not record them or holds null event times.
+func timeBounds(df ice.DataFile, id int) (lo, hi int64, ok bool) {
+	if n, found := df.NullValueCounts()[id]; !found || n > 0 {
+		return 0, 0, false
+	}
+	l, u := df.LowerBoundValues()[id], df.UpperBoundValues()[id]
+	if len(l) != 8 || len(u) != 8 { // a timestamp bound is 8 bytes, little-endian microseconds
+		return 0, 0, false
+	}
+	return int64(binary.LittleEndian.Uint64(l)), int64(binary.LittleEndian.Uint64(u)), true
+}
+
+// scanReader reads the current snapshot's rows that filter selects (delete files applied) as
+// batches of target's columns.
+func scanReader(ctx context.Context, tbl *table.Table, filter ice.BooleanExpression, target *arrow.Schema, mem memory.Allocator) (array.RecordReader, error) {
+	opts := []table.ScanOption{table.WithRowFilter(filter)}
+	if cur := tbl.CurrentSnapshot(); cur != nil {
+		opts = append(opts, table.WithSnapshotID(cur.SnapshotID))
+	}
+	scan := tbl.Scan(opts...)
+	_, seq, err := scan.ToArrowRecords(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read the rows kept around the interval: %w", err)
+	}
+	next, stop := iter.Pull2(seq)
+	r := &funcReader{schema: target, stop: func() { stop(); _ = scan.Close() }, next: func() (arrow.RecordBatch, error) {
+		rec, err, ok := next()
+		if !ok {
+			return nil, io.EOF
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read the rows kept around the interval: %w", err)
+		}
+		defer rec.Release()
+		return conformScan(ctx, rec, target, mem)
+	}}
+	r.refs.Store(1)
+	return r, nil
+}
+
+// funcReader is an array.RecordReader over a function returning batches, then io.EOF.
+type funcReader struct {
+	schema *arrow.Schema
+	next   func() (arrow.RecordBatch, error)
+	stop   func()
+	refs   atomic.Int64
+	cur    arrow.RecordBatch
+	err    error
+	done   bool
+}
+
+func (r *funcReader) Retain()                        { r.refs.Add(1) }
+func (r *funcReader) Schema() *arrow.Schema          { return r.schema }
+func (r *funcReader) Err() error                     { return r.err }
+func (r *funcReader) RecordBatch() arrow.RecordBatch { return r.cur }
+
+// Record is the deprecated name of RecordBatch.
+func (r *funcReader) Record() arrow.RecordBatch { return r.cur }
+
+func (r *funcReader) Release() {
+	if r.refs.Add(-1) == 0 {
+		if r.cur != nil {
+			r.cur.Release()
+			r.cur = nil
+		}
+		r.stop()
+	}
+}
+
+func (r *funcReader) Next() bool {
+	if r.cur != nil {
+		r.cur.Release()
+		r.cur = nil
+	}
+	if r.done || r.err != nil {
+		return false
+	}
+	rec, err := r.next()
+	if errors.Is(err, io.EOF) {
+		r.done = true
+		return false
+	}
+	if err != nil {
+		r.err = err
+		return false
+	}
+	r.cur = rec
+	return true
+}
+
+// concatReader reads its readers one after the other; it releases them when released. They
+// share one schema.
+type concatReader struct {
+	readers []array.RecordReader
+	i       int
+	refs    atomic.Int64
+}
+
+func (c *concatReader) Retain()               { c.refs.Add(1) }
+func (c *concatReader) Schema() *arrow.Schema { return c.readers[0].Schema() }
+
+func (c *concatReader) Release() {
+	if c.refs.Add(-1) == 0 {
+		for _, r := range c.readers {
+			r.Release()
+		}
+	}
+}
+
+func (c *concatReader) Next() bool {
+	for c.i < len(c.readers) {
+		if c.readers[c.i].Next() {
+			return true
+		}
+		if c.readers[c.i].Err() != nil {
+			return false
+		}
+		c.i++
+	}
+	return false
+}
+
+func (c *concatReader) RecordBatch() arrow.RecordBatch {
+	return c.readers[min(c.i, len(c.readers)-1)].RecordBatch()
+}
+
+// Record is the deprecated name of RecordBatch.
+func (c *concatReader) Record() arrow.RecordBatch { return c.RecordBatch() }
+
+func (c *concatReader) Err() error {
+	for _, r := range c.readers {
+		if err := r.Err(); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // materializedFrom is where a table's materialized history begins: its PropMaterializedFrom,

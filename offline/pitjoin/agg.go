@@ -11,17 +11,19 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"golang.org/x/sync/errgroup"
+
+	"github.com/quiverfs/quiver/internal/aggfn"
 )
 
-// Aggregation functions (the same names as definitions.AggFunc).
+// Aggregation functions (the same names as definitions.AggFunc; the kernel is aggfn's).
 const (
-	AggCount         = "count"
-	AggSum           = "sum"
-	AggMean          = "mean"
-	AggMin           = "min"
-	AggMax           = "max"
-	AggLast          = "last"
-	AggCountDistinct = "count_distinct"
+	AggCount         = string(aggfn.Count)
+	AggSum           = string(aggfn.Sum)
+	AggMean          = string(aggfn.Mean)
+	AggMin           = string(aggfn.Min)
+	AggMax           = string(aggfn.Max)
+	AggLast          = string(aggfn.Last)
+	AggCountDistinct = string(aggfn.CountDistinct)
 )
 
 // Aggregation is one windowed aggregation feature of a View: Function of the event column
@@ -166,95 +168,41 @@ func (vj *viewJoin) initAgg() error {
 	return nil
 }
 
-// part is a partial aggregate of one event column over some events: what count, sum, mean,
-// min, max and last need. Partials merge associatively; merge(a, b) takes b as the later events.
-type part struct {
-	n              int64
-	si             int64
-	sf             float64
-	mnI, mxI       int64
-	mnF, mxF       float64
-	lastEv, lastCr int64
-	lastV          uint64
-}
-
-func merge(a, b part, float bool) part {
-	if a.n == 0 {
-		return b
-	}
-	if b.n == 0 {
-		return a
-	}
-	r := part{n: a.n + b.n, si: a.si + b.si, sf: a.sf + b.sf}
-	if float {
-		r.mnF, r.mxF = math.Min(a.mnF, b.mnF), math.Max(a.mxF, b.mxF)
-		if math.IsNaN(a.mnF) || math.IsNaN(b.mnF) {
-			r.mnF, r.mxF = minNaN(a.mnF, b.mnF), maxNaN(a.mxF, b.mxF)
-		}
-	} else {
-		r.mnI, r.mxI = min(a.mnI, b.mnI), max(a.mxI, b.mxI)
-	}
-	if b.lastEv > a.lastEv || (b.lastEv == a.lastEv && b.lastCr >= a.lastCr) {
-		r.lastEv, r.lastCr, r.lastV = b.lastEv, b.lastCr, b.lastV
-	} else {
-		r.lastEv, r.lastCr, r.lastV = a.lastEv, a.lastCr, a.lastV
-	}
-	return r
-}
-
-// NaN orders above every number, as in SQL engines (DuckDB, Trino, Iceberg).
-func minNaN(a, b float64) float64 {
-	if math.IsNaN(a) {
-		return b
-	}
-	if math.IsNaN(b) {
-		return a
-	}
-	return math.Min(a, b)
-}
-
-func maxNaN(a, b float64) float64 {
-	if math.IsNaN(a) || math.IsNaN(b) {
-		return math.NaN()
-	}
-	return math.Max(a, b)
-}
-
-// swag is a sliding-window aggregator over a FIFO of partials (two stacks): push at the back,
+// swag is a sliding-window aggregator over a FIFO of partials (aggfn.State; two stacks): push at the back,
 // pop at the front, query the whole window, each amortized O(1) without ever subtracting, so
 // sums of floats carry no cancellation error from events that left the window.
 type swag struct {
 	float bool
-	front []part // suffix aggregates: front[i] = merge of front elements i..top (older first)
-	back  []part
-	bagg  part
+	front []aggfn.State // suffix aggregates: front[i] = merge of front elements i..top (older first)
+	back  []aggfn.State
+	bagg  aggfn.State
 }
 
-func (s *swag) reset() { s.front, s.back, s.bagg = s.front[:0], s.back[:0], part{} }
+func (s *swag) reset() { s.front, s.back, s.bagg = s.front[:0], s.back[:0], aggfn.State{} }
 
-func (s *swag) push(p part) {
+func (s *swag) push(p aggfn.State) {
 	s.back = append(s.back, p)
-	s.bagg = merge(s.bagg, p, s.float)
+	s.bagg = aggfn.Merge(s.bagg, p, s.float)
 }
 
 func (s *swag) pop() {
 	if len(s.front) == 0 {
 		// Move the back to the front, newest first, keeping aggregates of "this and newer".
-		var acc part
+		var acc aggfn.State
 		for i := len(s.back) - 1; i >= 0; i-- {
-			acc = merge(s.back[i], acc, s.float)
+			acc = aggfn.Merge(s.back[i], acc, s.float)
 			s.front = append(s.front, acc)
 		}
-		s.back, s.bagg = s.back[:0], part{}
+		s.back, s.bagg = s.back[:0], aggfn.State{}
 	}
 	s.front = s.front[:len(s.front)-1]
 }
 
-func (s *swag) query() part {
+func (s *swag) query() aggfn.State {
 	if len(s.front) == 0 {
 		return s.bagg
 	}
-	return merge(s.front[len(s.front)-1], s.bagg, s.float)
+	return aggfn.Merge(s.front[len(s.front)-1], s.bagg, s.float)
 }
 
 // aggEvent is one deduplicated event of a key, in (event_ts, created_ts) order.
@@ -327,7 +275,7 @@ type aggWorker struct {
 	sw     []swag              // per (column, window)
 	dis    []map[string]int32  // per (column, window): distinct values in the prompt window
 	seen   map[string]struct{} // scratch for the late events
-	res    []part              // per (column, window)
+	res    []aggfn.State       // per (column, window)
 	dcount []int64             // per (column, window)
 }
 
@@ -337,7 +285,7 @@ func newAggWorker(vj *viewJoin, chunks []*chunk) *aggWorker {
 	a := &aggWorker{vj: vj, st: st, chunks: chunks,
 		vals: make([][]uint64, nc), ok: make([][]bool, nc), keys: make([][]string, nc),
 		sw: make([]swag, nc*nw), dis: make([]map[string]int32, nc*nw), seen: map[string]struct{}{},
-		res: make([]part, nc*nw), dcount: make([]int64, nc*nw)}
+		res: make([]aggfn.State, nc*nw), dcount: make([]int64, nc*nw)}
 	for c := range nc {
 		for w := range nw {
 			a.sw[c*nw+w].float = st.kinds[c] == valFloat
@@ -457,7 +405,8 @@ func (a *aggWorker) group(g int, fs []cand) {
 					if a.evs[e].cr > t {
 						continue // created after T: not known at T
 					}
-					a.res[k] = mergeOrdered(a.res[k], a.single(c, int(e)), a.sw[k].float)
+					// Partials whose events interleave in time: Last compares timestamps.
+					a.res[k] = aggfn.Merge(a.res[k], a.single(c, int(e)), a.sw[k].float)
 					if a.dis[k] != nil && a.ok[c][e] {
 						key := a.keys[c][e]
 						if _, in := a.dis[k][key]; !in {
@@ -477,69 +426,18 @@ func (a *aggWorker) group(g int, fs []cand) {
 	}
 }
 
-// mergeOrdered merges two partials whose events interleave in time: last compares timestamps.
-func mergeOrdered(a, b part, float bool) part { return merge(a, b, float) }
-
 // single is the partial of one event's value of column c.
-func (a *aggWorker) single(c, e int) part {
-	if !a.ok[c][e] {
-		return part{}
-	}
-	v := a.vals[c][e]
-	p := part{n: 1, lastEv: a.evs[e].ev, lastCr: a.evs[e].cr, lastV: v}
-	if a.st.kinds[c] == valFloat {
-		f := math.Float64frombits(v)
-		p.sf, p.mnF, p.mxF = f, f, f
-	} else {
-		i := int64(v)
-		p.si, p.mnI, p.mxI = i, i, i
+func (a *aggWorker) single(c, e int) aggfn.State {
+	var p aggfn.State
+	if a.ok[c][e] {
+		p.Add(a.vals[c][e], a.evs[e].ev, a.evs[e].cr, a.st.kinds[c] == valFloat)
 	}
 	return p
 }
 
-func (a *aggWorker) emit(s int, fn string, k valKind, p part, distinct int64, r int) {
-	vals, valid := a.st.vals[s], a.st.valid[s]
-	switch fn {
-	case AggCount:
-		vals[r] = uint64(p.n)
-		return
-	case AggCountDistinct:
-		vals[r] = uint64(distinct)
-		return
-	}
-	if p.n == 0 {
-		return
-	}
-	valid[r] = true
-	float := k == valFloat
-	switch fn {
-	case AggSum:
-		if float {
-			vals[r] = math.Float64bits(p.sf)
-		} else {
-			vals[r] = uint64(p.si)
-		}
-	case AggMean:
-		if float {
-			vals[r] = math.Float64bits(p.sf / float64(p.n))
-		} else {
-			vals[r] = math.Float64bits(float64(p.si) / float64(p.n))
-		}
-	case AggMin:
-		if float {
-			vals[r] = math.Float64bits(p.mnF)
-		} else {
-			vals[r] = uint64(p.mnI)
-		}
-	case AggMax:
-		if float {
-			vals[r] = math.Float64bits(p.mxF)
-		} else {
-			vals[r] = uint64(p.mxI)
-		}
-	case AggLast:
-		vals[r] = p.lastV
-	}
+// emit stores aggregation s of entity row r.
+func (a *aggWorker) emit(s int, fn string, k valKind, p aggfn.State, distinct int64, r int) {
+	a.st.vals[s][r], a.st.valid[s][r] = p.Result(aggfn.Func(fn), k == valFloat, distinct)
 }
 
 // valueBits is a non-null numeric or bool value as int64 bits (integers, timestamps in the
@@ -576,12 +474,7 @@ func distinctKey(arr arrow.Array, l int) string {
 	case *array.LargeBinary:
 		return string(a.Value(l))
 	}
-	v := valueBits(arr, l)
-	b := [8]byte{}
-	for i := range b {
-		b[i] = byte(v >> (8 * i))
-	}
-	return string(b[:])
+	return aggfn.DistinctKey(valueBits(arr, l))
 }
 
 // finishAgg turns the computed values into the view's output arrays, one per aggregation.

@@ -75,6 +75,11 @@ func aggCTE(b *strings.Builder, name, table string, v JoinView, ts string, cutof
 			e = "MIN(" + x + ")"
 		case "max":
 			e = "MAX(" + x + ")"
+			if a.Float {
+				// NaN orders above every number (docs/aggregations.md), but Trino's max skips
+				// NaN unless every value is NaN: a window holding a NaN has the max of its NaNs.
+				e = "CASE WHEN BOOL_OR(is_nan(" + x + ")) FILTER (WHERE " + in + ") THEN MAX(" + x + ") FILTER (WHERE " + in + " AND is_nan(" + x + ")) ELSE MAX(" + x + ") FILTER (WHERE " + in + ") END"
+			}
 		case "count_distinct":
 			e = "COUNT(DISTINCT " + x + ")"
 		case "last": // the latest non-null value by (event_ts, created_ts), a null created_ts lowest
@@ -82,7 +87,7 @@ func aggCTE(b *strings.Builder, name, table string, v JoinView, ts string, cutof
 		default:
 			return fmt.Errorf("%w: aggregation %q of view %q: unknown function %q (valid: count, sum, mean, min, max, last, count_distinct)", offline.ErrInvalidSource, a.Name, v.Name, a.Function)
 		}
-		if a.Function != "last" {
+		if a.Function != "last" && (a.Function != "max" || !a.Float) {
 			e += " FILTER (WHERE " + in + ")"
 		}
 		if a.Function == "sum" {

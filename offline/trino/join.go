@@ -108,6 +108,11 @@ func BuildJoinSQL(spec JoinSpec) (string, error) {
 			}
 		}
 		alias := "v" + strconv.Itoa(i)
+		if strings.ToLower(v.Table) != v.Table {
+			// Trino folds every identifier to lower case, quoted or not, and its Iceberg JDBC
+			// catalog looks names up as given: a table with upper-case letters is invisible.
+			return "", fmt.Errorf("%w: view %q: its offline table %s has upper-case letters, which Trino folds to lower case and so cannot find; join it with the local engine, or rename the view in lower case", offline.ErrInvalidSource, v.Name, v.Table)
+		}
 		table, err := quoteTable(v.Table)
 		if err != nil {
 			return "", err

@@ -46,12 +46,22 @@ type Client struct {
 // Open returns a client for a trino-go-client DSN (http[s]://user@host:port?catalog=..&schema=..).
 // It does not connect until a query runs, but checks that the DSN parses: the driver would
 // report a bad one at the first query, quoting it password and all.
+//
+// The session time zone is UTC unless the DSN sets one (timezone=...): Trino reads a timestamp
+// without a zone in the session's zone, and Quiver takes such timestamps as UTC everywhere
+// (Parquet, entity files), where the driver would otherwise use the machine's zone.
 func Open(dsn string) (*Client, error) {
 	if dsn == "" {
 		return nil, fmt.Errorf("open trino: %w: no dsn", offline.ErrInvalidSource)
 	}
-	if _, err := url.Parse(dsn); err != nil {
+	u, err := url.Parse(dsn)
+	if err != nil {
 		return nil, fmt.Errorf("%w: %w", redact.ParseError("open trino", dsn, err), offline.ErrInvalidSource)
+	}
+	if q := u.Query(); q.Get("timezone") == "" {
+		q.Set("timezone", "UTC")
+		u.RawQuery = q.Encode()
+		dsn = u.String()
 	}
 	db, err := sql.Open("trino", dsn)
 	if err != nil {
@@ -335,7 +345,7 @@ func arrowType(name string) (arrow.DataType, error) {
 		return arrow.BinaryTypes.Binary, nil
 	case "timestamp":
 		// with or without time zone: read as instants; a zone-less timestamp is taken in the
-		// session time zone by the client, so set the session to UTC for such columns.
+		// session time zone, UTC unless the DSN says otherwise (Open).
 		return offline.TimestampType, nil
 	}
 	return nil, fmt.Errorf("unsupported trino type %s", name)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -26,14 +27,20 @@ import (
 var (
 	update = flag.Bool("update", false, "rewrite the golden files in testdata")
 	pg     *testenv.Postgres
+	// mainTB owns the servers the package's tests share (PostgreSQL, and the real Trino once a
+	// test asks for it).
+	mainTB *testenv.MainTB
 )
 
 func TestMain(m *testing.M) {
 	flag.Parse()
-	mtb := testenv.NewMainTB("offline/trino")
-	pg = testenv.StartPostgres(mtb)
+	mainTB = testenv.NewMainTB("offline/trino")
+	pg = testenv.StartPostgres(mainTB)
 	code := m.Run()
-	mtb.Close()
+	mainTB.Close()
+	// trino-go-client talks to Trino through http.DefaultClient, whose idle keep-alive
+	// connections to the real (shared, still running) server outlive the tests' clients.
+	http.DefaultClient.CloseIdleConnections()
 	if code == 0 {
 		if err := goleak.Find(); err != nil {
 			fmt.Fprintln(os.Stderr, "goleak:", err)

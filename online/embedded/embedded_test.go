@@ -32,10 +32,11 @@ func open(t *testing.T, path string) *Store {
 	return s
 }
 
+// TestConformance: the embedded store is a file, with no server to lose (no unavailable case).
 func TestConformance(t *testing.T) {
 	onlinetest.RunStoreTests(t, func(t *testing.T) online.Store {
 		return open(t, filepath.Join(t.TempDir(), "online.db"))
-	})
+	}, nil)
 }
 
 func TestOpenURL(t *testing.T) {

@@ -17,6 +17,7 @@ import (
 	"github.com/quiverfs/quiver/definitions"
 	"github.com/quiverfs/quiver/offline"
 	"github.com/quiverfs/quiver/online"
+	"github.com/quiverfs/quiver/value"
 )
 
 // Fold keeps, per entity key, the row with the greatest (event_ts, created_ts) seen so far,
@@ -64,7 +65,7 @@ func (l *Fold) Add(ctx context.Context, rec arrow.RecordBatch) error {
 	nk := len(l.schema.JoinKeys)
 	keys := make([]func(int) online.Value, nk)
 	for i, c := range l.schema.JoinKeys {
-		r, err := ColumnReader(rec.Column(i), c.Type)
+		r, err := value.ColumnReader(rec.Column(i), c.Type)
 		if err != nil {
 			return fmt.Errorf("join key %q: %w", c.Name, err)
 		}
@@ -84,7 +85,7 @@ func (l *Fold) Add(ctx context.Context, rec arrow.RecordBatch) error {
 		if list, ok := col.(*array.List); ok && list.ListValues().NullN() > 0 {
 			return fmt.Errorf("feature %q: an array holds a null element; online arrays cannot hold nulls (make the whole array null instead)", c.Name)
 		}
-		r, err := ColumnReader(col, c.Type)
+		r, err := value.ColumnReader(col, c.Type)
 		if err != nil {
 			return fmt.Errorf("feature %q: %w", c.Name, err)
 		}

@@ -103,8 +103,13 @@ func SampleValues(seed int) []online.Value {
 	}
 }
 
-// RunStoreTests runs the conformance suite against stores made by newStore.
-func RunStoreTests(t *testing.T, newStore NewStore) {
+// Unavailable returns a store that works and a function that stops its server for good (kills
+// the process), after which the store cannot be reached. The suite closes the store.
+type Unavailable func(t *testing.T) (s online.Store, stop func())
+
+// RunStoreTests runs the conformance suite against stores made by newStore. unavailable is
+// nil for a backend that has no server to lose (the embedded store is a file).
+func RunStoreTests(t *testing.T, newStore NewStore, unavailable Unavailable) {
 	open := func(t *testing.T) online.Store {
 		s := newStore(t)
 		t.Cleanup(func() { require.NoError(t, s.Close()) })
@@ -128,9 +133,108 @@ func RunStoreTests(t *testing.T, newStore NewStore) {
 		{"ViewGainsAndLosesFeatures", testSchemaChange},
 		{"ProjectIsolation", testProjectIsolation},
 		{"EmptyRequests", testEmpty},
+		{"CancelledContext", testCancelled},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.run(t, open(t)) })
+	}
+	t.Run("ClosedStore", func(t *testing.T) { testClosed(t, newStore(t)) })
+	if unavailable != nil {
+		t.Run("UnavailableStore", func(t *testing.T) {
+			s, stop := unavailable(t)
+			t.Cleanup(func() { require.NoError(t, s.Close()) })
+			testUnavailable(t, s, stop)
+		})
+	}
+}
+
+// failureCase is one call of every Store method, for the failure tests.
+type failureCase struct {
+	name string
+	call func(ctx context.Context) error
+}
+
+// everyMethod calls each method of s on a view holding one row of entity 1.
+func everyMethod(t *testing.T, s online.Store, v *online.View) []failureCase {
+	k := UserKey(t, v, 1)
+	row := []online.Row{{Key: k, EventTS: base.Add(time.Hour), Values: []online.Value{online.Int64(2)}}}
+	cases := []failureCase{
+		{"Read", func(ctx context.Context) error {
+			_, err := s.Read(ctx, online.ReadRequest{Views: []online.ViewRead{{View: v, Keys: []online.EntityKey{k}}}})
+			return err
+		}},
+		{"Write", func(ctx context.Context) error { return s.Write(ctx, v, row) }},
+		{"DeleteEntities", func(ctx context.Context) error {
+			_, err := s.DeleteEntities(ctx, v, []online.EntityKey{k})
+			return err
+		}},
+		{"DeleteView", func(ctx context.Context) error { return s.DeleteView(ctx, v) }},
+	}
+	if kw, ok := s.(online.KeptWriter); ok {
+		cases = append(cases, failureCase{"WriteKept", func(ctx context.Context) error {
+			_, err := kw.WriteKept(ctx, v, row)
+			return err
+		}})
+	}
+	if c, ok := s.(online.Counter); ok {
+		cases = append(cases, failureCase{"CountView", func(ctx context.Context) error {
+			_, err := c.CountView(ctx, v)
+			return err
+		}})
+	}
+	return cases
+}
+
+// writeOne writes entity 1's row of v (value 1) and checks that it reads back.
+func writeOne(t *testing.T, s online.Store, v *online.View) {
+	t.Helper()
+	require.NoError(t, s.Write(context.Background(), v, []online.Row{{Key: UserKey(t, v, 1), EventTS: base, Values: []online.Value{online.Int64(1)}}}))
+	res := read(t, s, online.ViewRead{View: v, Keys: []online.EntityKey{UserKey(t, v, 1)}})
+	require.Equal(t, int64(1), res.Columns[0].Values[0].Int64())
+}
+
+// testCancelled: every method called with a cancelled context fails with an error matching
+// context.Canceled and changes nothing.
+func testCancelled(t *testing.T, s online.Store) {
+	v := MustView(t, Project(t), FeatureView("v", []string{"user"}, 0, "int64"))
+	writeOne(t, s, v)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	for _, c := range everyMethod(t, s, v) {
+		err := c.call(ctx)
+		require.ErrorIs(t, err, context.Canceled, c.name)
+		require.NotErrorIs(t, err, online.ErrUnavailable, "%s: the store is fine, the caller left", c.name)
+	}
+	res := read(t, s, online.ViewRead{View: v, Keys: []online.EntityKey{UserKey(t, v, 1)}})
+	require.Equal(t, online.Present, res.Columns[0].Statuses[0], "the row is still there")
+	require.Equal(t, int64(1), res.Columns[0].Values[0].Int64(), "and was not replaced")
+}
+
+// testClosed: every method of a closed store fails with ErrClosed; closing again is not an
+// error.
+func testClosed(t *testing.T, s online.Store) {
+	v := MustView(t, Project(t), FeatureView("v", []string{"user"}, 0, "int64"))
+	writeOne(t, s, v)
+	require.NoError(t, s.Close())
+	for _, c := range everyMethod(t, s, v) {
+		err := c.call(context.Background())
+		require.ErrorIs(t, err, online.ErrClosed, c.name)
+	}
+	require.NoError(t, s.Close(), "a second Close")
+}
+
+// testUnavailable: once the store's server is gone, every method fails with ErrUnavailable
+// (not ErrClosed, not a bare driver error) within the caller's deadline.
+func testUnavailable(t *testing.T, s online.Store, stop func()) {
+	v := MustView(t, Project(t), FeatureView("v", []string{"user"}, 0, "int64"))
+	writeOne(t, s, v)
+	stop()
+	for _, c := range everyMethod(t, s, v) {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		err := c.call(ctx)
+		cancel()
+		require.ErrorIs(t, err, online.ErrUnavailable, c.name)
+		require.NotErrorIs(t, err, online.ErrClosed, c.name)
 	}
 }
 

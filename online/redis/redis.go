@@ -149,12 +149,16 @@ func (s *Store) Close() error {
 // Client returns the underlying client, for tests and tools.
 func (s *Store) Client() goredis.UniversalClient { return s.client }
 
-// wrap names the address and classifies err: server error replies stay as they are, anything
-// else (connection refused, timeouts, a closed client) is ErrUnavailable; a cancelled or
-// expired ctx is reported too, so errors.Is(err, context.DeadlineExceeded) holds.
+// wrap names the address and classifies err: server error replies stay as they are, a
+// cancelled ctx is context.Canceled (the caller left; the store is fine), anything else
+// (connection refused, timeouts, a closed client) is ErrUnavailable; an expired ctx is
+// reported too, so errors.Is(err, context.DeadlineExceeded) holds.
 func (s *Store) wrap(ctx context.Context, op string, err error) error {
 	if errors.Is(err, goredis.ErrClosed) {
 		return fmt.Errorf("redis %s: %s: %w", s.addr, op, online.ErrClosed)
+	}
+	if errors.Is(ctx.Err(), context.Canceled) {
+		return fmt.Errorf("redis %s: %s: %w", s.addr, op, context.Canceled)
 	}
 	var reply goredis.Error
 	if errors.As(err, &reply) && !isConnError(reply) {

@@ -16,16 +16,25 @@ import (
 	"github.com/quiverfs/quiver/online/onlinetest"
 )
 
+// TestConformanceSingleNode runs the suite, its unavailable case on a server of its own that
+// it kills.
 func TestConformanceSingleNode(t *testing.T) {
 	onlinetest.RunStoreTests(t, func(t *testing.T) online.Store {
 		return New(newSingleClient(single.Addr), Options{})
+	}, func(t *testing.T) (online.Store, func()) {
+		srv := testenv.StartRedis(t)
+		// Few retries keep the test short; go-redis's defaults retry for a few seconds.
+		client := goredis.NewClient(&goredis.Options{Addr: srv.Addr, ContextTimeoutEnabled: true, MaxRetries: 1, DialerRetries: 1})
+		return New(client, Options{}), srv.Kill
 	})
 }
 
+// TestConformanceCluster: the same backend on a cluster (the unavailable case, a whole
+// cluster lost, is the single node's; TestClusterNodeDown loses one node).
 func TestConformanceCluster(t *testing.T) {
 	onlinetest.RunStoreTests(t, func(t *testing.T) online.Store {
 		return New(newClusterClient(cluster.Addrs()), Options{})
-	})
+	}, nil)
 }
 
 // TestConformanceSmallBatches runs the suite with one row per script and tiny pipelines,
@@ -33,7 +42,7 @@ func TestConformanceCluster(t *testing.T) {
 func TestConformanceSmallBatches(t *testing.T) {
 	onlinetest.RunStoreTests(t, func(t *testing.T) online.Store {
 		return New(newSingleClient(single.Addr), Options{WriteBatch: 3, RowsPerScript: 1})
-	})
+	}, nil)
 }
 
 // roundTrips counts what a client sends: single commands and pipelines (with their size).

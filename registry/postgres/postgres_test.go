@@ -42,8 +42,15 @@ func open(t *testing.T, url string) registry.Store {
 	return s
 }
 
+// TestConformance runs the suite, its unavailable case on a server of its own that it stops.
 func TestConformance(t *testing.T) {
-	registrytest.Run(t, func(t *testing.T) registry.Store { return open(t, pg.NewDatabase(t)) })
+	registrytest.Run(t, func(t *testing.T) registry.Store { return open(t, pg.NewDatabase(t)) },
+		func(t *testing.T) (registry.Store, func()) {
+			lost := testenv.StartPostgres(t)
+			s, err := postgres.Open(context.Background(), lost.NewDatabase(t))
+			require.NoError(t, err)
+			return s, lost.Stop
+		})
 }
 
 // Several processes opening a new database at once migrate it once, without errors.

@@ -1,10 +1,12 @@
 // Package registrytest is the conformance suite every registry backend runs:
 //
 //	func TestConformance(t *testing.T) {
-//		registrytest.Run(t, func(t *testing.T) registry.Store { return openFresh(t) })
+//		registrytest.Run(t, func(t *testing.T) registry.Store { return openFresh(t) }, nil)
 //	}
 //
-// open must return a new, empty store for each call and close it when t cleans up.
+// open must return a new, empty store for each call and close it when t cleans up (the suite
+// may have closed it already). unavailable is nil for a backend with no server to lose (SQLite
+// is a file).
 package registrytest
 
 import (
@@ -22,8 +24,9 @@ import (
 	"github.com/quiverfs/quiver/registry"
 )
 
-// Run runs every conformance test against stores made by open.
-func Run(t *testing.T, open func(t *testing.T) registry.Store) {
+// Run runs every conformance test against stores made by open, and the unavailable-store test
+// against unavailable's when it is not nil.
+func Run(t *testing.T, open func(t *testing.T) registry.Store, unavailable Unavailable) {
 	tests := []struct {
 		name string
 		fn   func(t *testing.T, s registry.Store)
@@ -66,10 +69,19 @@ func Run(t *testing.T, open func(t *testing.T) registry.Store) {
 		{"Namespaces", testNamespaces},
 		{"ConcurrentNamespaceClaims", testConcurrentNamespaceClaims},
 		{"ReadApplied", testReadApplied},
+		{"CancelledContext", testCancelled},
+		{"ClosedStore", testClosed},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.fn(t, open(t))
+		})
+	}
+	if unavailable != nil {
+		t.Run("UnavailableStore", func(t *testing.T) {
+			s, stop := unavailable(t)
+			t.Cleanup(func() { require.NoError(t, s.Close()) })
+			testUnavailable(t, s, stop)
 		})
 	}
 }

@@ -27,10 +27,11 @@ func open(t *testing.T, path string) registry.Store {
 	return s
 }
 
+// TestConformance: a SQLite registry is a file, with no server to lose (no unavailable case).
 func TestConformance(t *testing.T) {
 	registrytest.Run(t, func(t *testing.T) registry.Store {
 		return open(t, filepath.Join(t.TempDir(), "registry.db"))
-	})
+	}, nil)
 }
 
 func TestCreatesParentDirAndPersists(t *testing.T) {

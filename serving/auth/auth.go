@@ -29,6 +29,11 @@ const (
 	// KindPushView is writing rows to a feature view (PushFeatures). Only a push_views grant
 	// covers it: project grants do not, so writing is always granted on its own.
 	KindPushView
+	// KindUI is browsing a project in the web UI (quiver ui): its definitions, datasets, runs
+	// and models, but no feature values. A ui grant covers it, and so does a project grant.
+	KindUI
+
+	kindCount = KindUI + 1
 )
 
 func (k Kind) String() string {
@@ -43,6 +48,8 @@ func (k Kind) String() string {
 		return "model"
 	case KindPushView:
 		return "push to feature view"
+	case KindUI:
+		return "ui"
 	}
 	return "resource"
 }
@@ -56,8 +63,11 @@ type Resource struct {
 }
 
 func (r Resource) String() string {
-	if r.Kind == KindProject {
+	switch r.Kind {
+	case KindProject:
 		return "project " + quote(r.Project)
+	case KindUI:
+		return "the ui of project " + quote(r.Project)
 	}
 	return r.Kind.String() + " " + quote(r.Name) + " in project " + quote(r.Project)
 }

@@ -7,13 +7,13 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
 
 	"github.com/quiverfs/quiver/definitions"
+	"github.com/quiverfs/quiver/internal/yamlx"
 )
 
 // Defaults of the serving: section's zero values.
@@ -42,6 +42,9 @@ type Config struct {
 	Policy *Policy
 	// PolicyFile is where Policy was read from, when it came from a file.
 	PolicyFile string
+	// UI is how people sign in to quiver ui (the ui: key); its zero value is filled with
+	// the defaults by ParseConfig.
+	UI UIConfig
 }
 
 // TLSConfig configures the server's TLS and, with ClientCAFile, mTLS.
@@ -103,6 +106,9 @@ type Grant struct {
 	Models          []string
 	// PushViews are the feature views the principals may write rows to (PushFeatures).
 	PushViews []string
+	// UI are the projects (or "*") whose web UI the principals may browse, read-only and
+	// without feature values: it grants nothing on the serving surfaces.
+	UI []string
 	// Pos is where the grant is written.
 	Pos definitions.Pos
 }
@@ -130,7 +136,7 @@ func (c *Config) Validate() error {
 	case t.ClientAuth != "" && t.ClientAuth != ClientAuthRequire && t.ClientAuth != ClientAuthVerifyIfGiven:
 		return configErrorf("tls: client_auth %q is not valid; valid values: require, verify_if_given", t.ClientAuth)
 	}
-	if c.Policy != nil && !c.AuthEnabled() {
+	if c.Policy != nil && !c.UIAuthEnabled() {
 		return configErrorf("a policy is configured but no authentication method is: add tls.client_ca, jwt or api_tokens to the serving: section")
 	}
 	return nil
@@ -141,35 +147,44 @@ func (c *Config) Validate() error {
 // Every problem is reported with its file:line:col, as a definitions.ErrorList wrapped in
 // ErrConfig.
 func ParseConfig(file, baseDir string, n *yaml.Node) (*Config, error) {
+	return ParseConfigEnv(file, baseDir, n, os.Getenv)
+}
+
+// ParseConfigEnv is ParseConfig reading environment variables ($QUIVER_UI_SESSION_KEY, the
+// OIDC client secret's) with getenv.
+func ParseConfigEnv(file, baseDir string, n *yaml.Node, getenv func(string) string) (*Config, error) {
 	c := &Config{Reflection: true}
+	c.UI.defaults(getenv)
 	if n == nil {
 		return c, nil
 	}
-	d := &decoder{file: file}
-	n = resolve(n)
+	d := newDecoder(file, getenv)
+	n = yamlx.Resolve(n)
 	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
 		return c, nil
 	}
 	var policyFileNode *yaml.Node
-	for _, kv := range d.mapping(n, "serving", []string{"reflection", "tls", "jwt", "api_tokens", "policy", "policy_file"}) {
-		switch kv.key {
+	for _, kv := range d.Mapping(n, "serving", []string{"reflection", "tls", "jwt", "api_tokens", "policy", "policy_file", "ui"}) {
+		switch kv.Key {
 		case "reflection":
-			c.Reflection = d.boolean(kv, "serving")
+			c.Reflection = d.Bool(kv, "serving")
 		case "tls":
-			c.TLS = d.tls(kv.value, baseDir)
+			c.TLS = d.tls(kv.Value, baseDir)
 		case "jwt":
-			c.JWT = d.jwt(kv.value, baseDir)
+			c.JWT = d.jwt(kv.Value, baseDir)
 		case "api_tokens":
-			c.APITokens = d.apiTokens(kv.value)
+			c.APITokens = d.apiTokens(kv.Value)
 		case "policy":
-			c.Policy = d.policy(kv.value, "serving policy")
+			c.Policy = d.policy(kv.Value, "serving policy")
 		case "policy_file":
 			c.PolicyFile = d.path(kv, "serving", baseDir)
-			policyFileNode = kv.value
+			policyFileNode = kv.Value
+		case "ui":
+			c.UI = d.ui(kv.Value, baseDir)
 		}
 	}
 	if c.Policy != nil && c.PolicyFile != "" {
-		d.errorf(policyFileNode, "give the policy inline (policy:) or in a file (policy_file:), not both")
+		d.Errorf(policyFileNode, "give the policy inline (policy:) or in a file (policy_file:), not both")
 	}
 	if err := d.err(); err != nil {
 		return nil, err
@@ -207,7 +222,7 @@ func (c *Config) checkTokenNames() error {
 				if len(names) > 0 {
 					valid = "configured: " + strings.Join(names, ", ")
 				}
-				errs = append(errs, &definitions.Error{Pos: g.Pos, Msg: fmt.Sprintf("grant names API token %q, which serving.api_tokens does not define (%s)%s", name, valid, definitions.Suggest(name, names))})
+				errs = append(errs, &definitions.Error{Pos: g.Pos, Msg: fmt.Sprintf("grant names API token %q, which serving.api_tokens does not define (%s)%s", name, valid, yamlx.Suggest(name, names))})
 			}
 		}
 	}
@@ -228,10 +243,10 @@ func LoadPolicyFile(path string) (*Policy, error) {
 
 // ParsePolicy decodes a policy document (grants: [...]); file names it in errors.
 func ParsePolicy(file string, data []byte) (*Policy, error) {
-	d := &decoder{file: file}
+	d := newDecoder(file, nil)
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
-		line, col, msg := yamlErrorPos(err)
+		line, col, msg := yamlx.SyntaxError(err)
 		d.errs = append(d.errs, &definitions.Error{Pos: definitions.Pos{File: file, Line: line, Col: col}, Msg: msg})
 		return nil, d.err()
 	}
@@ -245,15 +260,32 @@ func ParsePolicy(file string, data []byte) (*Policy, error) {
 	return p, nil
 }
 
+// decoder decodes the serving section and policy files with the strict YAML walk of
+// internal/yamlx, keeping every problem in errs.
 type decoder struct {
-	file string
-	errs definitions.ErrorList
+	*yamlx.Decoder
+	file   string
+	getenv func(string) string // nil: os.Getenv
+	errs   definitions.ErrorList
+	uiErrs definitions.ErrorList // secrets of the ui: section that cannot be read (CheckUI)
 }
 
-type keyValue struct {
-	key   string
-	value *yaml.Node
+func (d *decoder) env(name string) string {
+	if d.getenv == nil {
+		return os.Getenv(name)
+	}
+	return d.getenv(name)
 }
+
+func newDecoder(file string, getenv func(string) string) *decoder {
+	d := &decoder{file: file, getenv: getenv}
+	d.Decoder = yamlx.NewDecoder(func(line, col int, msg string) {
+		d.errs = append(d.errs, &definitions.Error{Pos: definitions.Pos{File: file, Line: line, Col: col}, Msg: msg})
+	})
+	return d
+}
+
+type keyValue = yamlx.KeyValue
 
 func (d *decoder) err() error {
 	if err := d.errs.Err(); err != nil {
@@ -262,72 +294,18 @@ func (d *decoder) err() error {
 	return nil
 }
 
-func (d *decoder) errorf(n *yaml.Node, format string, args ...any) {
-	d.errs = append(d.errs, &definitions.Error{Pos: d.pos(n), Msg: fmt.Sprintf(format, args...)})
-}
-
 func (d *decoder) pos(n *yaml.Node) definitions.Pos {
 	return definitions.Pos{File: d.file, Line: n.Line, Col: n.Column}
 }
 
-func resolve(n *yaml.Node) *yaml.Node { return definitions.ResolveAlias(n) }
-
-func describe(n *yaml.Node) string { return definitions.DescribeNode(n) }
-
-// mapping checks that n is a mapping whose keys are all in allowed (no repeats) and returns
-// its entries in order.
-func (d *decoder) mapping(n *yaml.Node, what string, allowed []string) []keyValue {
-	n = resolve(n)
-	if n.Kind != yaml.MappingNode {
-		d.errorf(n, "%s must be a mapping of %s, got %s", what, strings.Join(allowed, ", "), describe(n))
-		return nil
-	}
-	seen := map[string]bool{}
-	var out []keyValue
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := resolve(n.Content[i]), resolve(n.Content[i+1])
-		switch {
-		case k.Kind != yaml.ScalarNode || k.Tag == "!!merge":
-			d.errorf(k, "%s keys must be plain names, got %s", what, describe(k))
-		case !slices.Contains(allowed, k.Value):
-			d.errorf(k, "unknown key %q in %s (valid keys: %s)%s", k.Value, what, strings.Join(allowed, ", "), definitions.Suggest(k.Value, allowed))
-		case seen[k.Value]:
-			d.errorf(k, "key %q appears twice in %s", k.Value, what)
-		default:
-			seen[k.Value] = true
-			out = append(out, keyValue{key: k.Value, value: v})
-		}
-	}
-	return out
-}
-
-func (d *decoder) str(kv keyValue, what string) string {
-	n := kv.value
-	if n.Kind != yaml.ScalarNode || n.Tag == "!!null" || n.Value == "" {
-		d.errorf(n, "%s %s must be a non-empty string, got %s", what, kv.key, describe(n))
-		return ""
-	}
-	return n.Value
-}
-
-func (d *decoder) boolean(kv keyValue, what string) bool {
-	n := kv.value
-	if n.Kind != yaml.ScalarNode || n.Tag != "!!bool" {
-		d.errorf(n, "%s %s must be true or false, got %s", what, kv.key, describe(n))
-		return false
-	}
-	v, _ := strconv.ParseBool(strings.ToLower(n.Value))
-	return v
-}
-
 func (d *decoder) duration(kv keyValue, what string) time.Duration {
-	s := d.str(kv, what)
+	s := d.NonEmptyStr(kv, what)
 	if s == "" {
 		return 0
 	}
 	v, err := time.ParseDuration(s)
 	if err != nil || v < 0 {
-		d.errorf(kv.value, "%s %s %q is not a duration; write e.g. 30s, 5m or 1h", what, kv.key, s)
+		d.Errorf(kv.Value, "%s %s %q is not a duration; write e.g. 30s, 5m or 1h", what, kv.Key, s)
 		return 0
 	}
 	return v
@@ -335,19 +313,19 @@ func (d *decoder) duration(kv keyValue, what string) time.Duration {
 
 // strList accepts a list of strings, or one string.
 func (d *decoder) strList(kv keyValue, what string) []string {
-	n := kv.value
+	n := kv.Value
 	if n.Kind == yaml.ScalarNode && n.Tag != "!!null" && n.Value != "" {
 		return []string{n.Value}
 	}
 	if n.Kind != yaml.SequenceNode {
-		d.errorf(n, "%s %s must be a list of strings, got %s", what, kv.key, describe(n))
+		d.Errorf(n, "%s %s must be a list of strings, got %s", what, kv.Key, yamlx.Describe(n))
 		return nil
 	}
 	out := make([]string, 0, len(n.Content))
 	for _, item := range n.Content {
-		item = resolve(item)
+		item = yamlx.Resolve(item)
 		if item.Kind != yaml.ScalarNode || item.Tag == "!!null" || item.Value == "" {
-			d.errorf(item, "%s %s must be a list of non-empty strings, got %s in it", what, kv.key, describe(item))
+			d.Errorf(item, "%s %s must be a list of non-empty strings, got %s in it", what, kv.Key, yamlx.Describe(item))
 			continue
 		}
 		out = append(out, item.Value)
@@ -356,7 +334,7 @@ func (d *decoder) strList(kv keyValue, what string) []string {
 }
 
 func (d *decoder) path(kv keyValue, what, baseDir string) string {
-	p := d.str(kv, what)
+	p := d.NonEmptyStr(kv, what)
 	if p == "" || filepath.IsAbs(p) {
 		return p
 	}
@@ -366,33 +344,33 @@ func (d *decoder) path(kv keyValue, what, baseDir string) string {
 func (d *decoder) tls(n *yaml.Node, baseDir string) TLSConfig {
 	var t TLSConfig
 	var caNode, authNode *yaml.Node
-	for _, kv := range d.mapping(n, "serving tls", []string{"cert", "key", "client_ca", "client_auth"}) {
-		switch kv.key {
+	for _, kv := range d.Mapping(n, "serving tls", []string{"cert", "key", "client_ca", "client_auth"}) {
+		switch kv.Key {
 		case "cert":
 			t.CertFile = d.path(kv, "tls", baseDir)
 		case "key":
 			t.KeyFile = d.path(kv, "tls", baseDir)
 		case "client_ca":
 			t.ClientCAFile = d.path(kv, "tls", baseDir)
-			caNode = kv.value
+			caNode = kv.Value
 		case "client_auth":
-			t.ClientAuth = d.str(kv, "tls")
-			authNode = kv.value
+			t.ClientAuth = d.NonEmptyStr(kv, "tls")
+			authNode = kv.Value
 			if t.ClientAuth != "" && t.ClientAuth != ClientAuthRequire && t.ClientAuth != ClientAuthVerifyIfGiven {
-				d.errorf(kv.value, "tls client_auth %q is not valid; valid values: require, verify_if_given%s", t.ClientAuth, definitions.Suggest(t.ClientAuth, []string{ClientAuthRequire, ClientAuthVerifyIfGiven}))
+				d.Errorf(kv.Value, "tls client_auth %q is not valid; valid values: require, verify_if_given%s", t.ClientAuth, yamlx.Suggest(t.ClientAuth, []string{ClientAuthRequire, ClientAuthVerifyIfGiven}))
 				t.ClientAuth = ""
 			}
 		}
 	}
-	if n = resolve(n); n.Kind == yaml.MappingNode {
+	if n = yamlx.Resolve(n); n.Kind == yaml.MappingNode {
 		if (t.CertFile == "") != (t.KeyFile == "") {
-			d.errorf(n, "tls needs both cert and key (PEM files)")
+			d.Errorf(n, "tls needs both cert and key (PEM files)")
 		}
 		if caNode != nil && t.CertFile == "" {
-			d.errorf(caNode, "tls client_ca (mTLS) needs the server's cert and key")
+			d.Errorf(caNode, "tls client_ca (mTLS) needs the server's cert and key")
 		}
 		if authNode != nil && caNode == nil {
-			d.errorf(authNode, "tls client_auth needs client_ca")
+			d.Errorf(authNode, "tls client_auth needs client_ca")
 		}
 	}
 	return t
@@ -400,43 +378,43 @@ func (d *decoder) tls(n *yaml.Node, baseDir string) TLSConfig {
 
 func (d *decoder) jwt(n *yaml.Node, baseDir string) *JWTConfig {
 	j := &JWTConfig{}
-	for _, kv := range d.mapping(n, "serving jwt", []string{"jwks_file", "jwks_url", "issuer", "audience", "clock_skew", "groups_claim", "algorithms", "jwks_refresh"}) {
-		switch kv.key {
+	for _, kv := range d.Mapping(n, "serving jwt", []string{"jwks_file", "jwks_url", "issuer", "audience", "clock_skew", "groups_claim", "algorithms", "jwks_refresh"}) {
+		switch kv.Key {
 		case "jwks_file":
 			j.JWKSFile = d.path(kv, "jwt", baseDir)
 		case "jwks_url":
-			j.JWKSURL = d.str(kv, "jwt")
+			j.JWKSURL = d.NonEmptyStr(kv, "jwt")
 			if u, err := url.Parse(j.JWKSURL); j.JWKSURL != "" && (err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "") {
-				d.errorf(kv.value, "jwt jwks_url %q is not an http(s) URL; want e.g. https://idp.example.com/.well-known/jwks.json", j.JWKSURL)
+				d.Errorf(kv.Value, "jwt jwks_url %q is not an http(s) URL; want e.g. https://idp.example.com/.well-known/jwks.json", j.JWKSURL)
 			}
 		case "issuer":
-			j.Issuer = d.str(kv, "jwt")
+			j.Issuer = d.NonEmptyStr(kv, "jwt")
 		case "audience":
 			j.Audiences = d.strList(kv, "jwt")
 		case "clock_skew":
 			j.ClockSkew = d.duration(kv, "jwt")
 		case "groups_claim":
-			j.GroupsClaim = d.str(kv, "jwt")
+			j.GroupsClaim = d.NonEmptyStr(kv, "jwt")
 		case "algorithms":
 			j.Algorithms = d.strList(kv, "jwt")
 			for _, a := range j.Algorithms {
 				if !slices.Contains(DefaultAlgorithms, a) {
-					d.errorf(kv.value, "jwt algorithm %q is not accepted; valid algorithms: %s%s", a, strings.Join(DefaultAlgorithms, ", "), definitions.Suggest(a, DefaultAlgorithms))
+					d.Errorf(kv.Value, "jwt algorithm %q is not accepted; valid algorithms: %s%s", a, strings.Join(DefaultAlgorithms, ", "), yamlx.Suggest(a, DefaultAlgorithms))
 				}
 			}
 		case "jwks_refresh":
 			j.JWKSRefresh = d.duration(kv, "jwt")
 		}
 	}
-	if n = resolve(n); n.Kind == yaml.MappingNode {
+	if n = yamlx.Resolve(n); n.Kind == yaml.MappingNode {
 		if (j.JWKSFile == "") == (j.JWKSURL == "") {
-			d.errorf(n, "jwt needs exactly one of jwks_file and jwks_url")
+			d.Errorf(n, "jwt needs exactly one of jwks_file and jwks_url")
 		}
 		if j.Issuer == "" {
-			d.errorf(n, "jwt needs issuer: the iss every accepted token carries")
+			d.Errorf(n, "jwt needs issuer: the iss every accepted token carries")
 		}
 		if len(j.Audiences) == 0 {
-			d.errorf(n, "jwt needs audience: the aud (one or a list) a token must carry to be accepted here")
+			d.Errorf(n, "jwt needs audience: the aud (one or a list) a token must carry to be accepted here")
 		}
 	}
 	j.defaults()
@@ -459,30 +437,30 @@ func (j *JWTConfig) defaults() {
 }
 
 func (d *decoder) apiTokens(n *yaml.Node) []APIToken {
-	n = resolve(n)
+	n = yamlx.Resolve(n)
 	if n.Kind != yaml.SequenceNode {
-		d.errorf(n, "serving api_tokens must be a list of {name, sha256}, got %s", describe(n))
+		d.Errorf(n, "serving api_tokens must be a list of {name, sha256}, got %s", yamlx.Describe(n))
 		return nil
 	}
 	var out []APIToken
 	names := map[string]bool{}
 	for _, item := range n.Content {
-		item = resolve(item)
+		item = yamlx.Resolve(item)
 		var t APIToken
 		var hasHash bool
-		for _, kv := range d.mapping(item, "api token", []string{"name", "sha256"}) {
-			switch kv.key {
+		for _, kv := range d.Mapping(item, "api token", []string{"name", "sha256"}) {
+			switch kv.Key {
 			case "name":
-				t.Name = d.str(kv, "api token")
+				t.Name = d.NonEmptyStr(kv, "api token")
 				if names[t.Name] {
-					d.errorf(kv.value, "api token %q is defined twice", t.Name)
+					d.Errorf(kv.Value, "api token %q is defined twice", t.Name)
 				}
 				names[t.Name] = true
 			case "sha256":
-				s := d.str(kv, "api token")
+				s := d.NonEmptyStr(kv, "api token")
 				b, err := hex.DecodeString(s)
 				if s != "" && (err != nil || len(b) != 32) {
-					d.errorf(kv.value, "api token sha256 must be 64 hex digits (printf %%s \"$TOKEN\" | sha256sum), got %d characters", len(s))
+					d.Errorf(kv.Value, "api token sha256 must be 64 hex digits (printf %%s \"$TOKEN\" | sha256sum), got %d characters", len(s))
 					continue
 				}
 				copy(t.SHA256[:], b)
@@ -490,7 +468,7 @@ func (d *decoder) apiTokens(n *yaml.Node) []APIToken {
 			}
 		}
 		if item.Kind == yaml.MappingNode && (t.Name == "" || !hasHash) {
-			d.errorf(item, "api token needs name and sha256")
+			d.Errorf(item, "api token needs name and sha256")
 			continue
 		}
 		if t.Name != "" && hasHash {
@@ -502,19 +480,19 @@ func (d *decoder) apiTokens(n *yaml.Node) []APIToken {
 
 func (d *decoder) policy(n *yaml.Node, what string) *Policy {
 	p := &Policy{}
-	n = resolve(n)
-	kvs := d.mapping(n, what, []string{"grants"})
+	n = yamlx.Resolve(n)
+	kvs := d.Mapping(n, what, []string{"grants"})
 	if n.Kind == yaml.MappingNode && len(kvs) == 0 && len(n.Content) == 0 {
-		d.errorf(n, "%s needs grants: a list of {principals, projects, feature_services, feature_views, models}", what)
+		d.Errorf(n, "%s needs grants: a list of {principals, projects, feature_services, feature_views, models}", what)
 	}
 	for _, kv := range kvs {
-		list := kv.value
+		list := kv.Value
 		if list.Kind != yaml.SequenceNode {
-			d.errorf(list, "grants must be a list of {principals, projects, feature_services, feature_views, models}, got %s", describe(list))
+			d.Errorf(list, "grants must be a list of {principals, projects, feature_services, feature_views, models}, got %s", yamlx.Describe(list))
 			continue
 		}
 		for _, item := range list.Content {
-			if g, ok := d.grant(resolve(item)); ok {
+			if g, ok := d.grant(yamlx.Resolve(item)); ok {
 				p.Grants = append(p.Grants, g)
 			}
 		}
@@ -522,34 +500,34 @@ func (d *decoder) policy(n *yaml.Node, what string) *Policy {
 	return p
 }
 
-var grantKeys = []string{"principals", "projects", "feature_services", "feature_views", "models", "push_views"}
+var grantKeys = []string{"principals", "projects", "feature_services", "feature_views", "models", "push_views", "ui"}
 
 func (d *decoder) grant(n *yaml.Node) (Grant, bool) {
 	g := Grant{Pos: d.pos(n)}
 	before := len(d.errs)
-	for _, kv := range d.mapping(n, "grant", grantKeys) {
+	for _, kv := range d.Mapping(n, "grant", grantKeys) {
 		items := d.strList(kv, "grant")
 		for i, s := range items {
-			at := kv.value
-			if kv.value.Kind == yaml.SequenceNode && i < len(kv.value.Content) {
-				at = kv.value.Content[i]
+			at := kv.Value
+			if kv.Value.Kind == yaml.SequenceNode && i < len(kv.Value.Content) {
+				at = kv.Value.Content[i]
 			}
-			switch kv.key {
+			switch kv.Key {
 			case "principals":
 				if msg := checkPrincipal(s); msg != "" {
-					d.errorf(at, "%s", msg)
+					d.Errorf(at, "%s", msg)
 				}
-			case "projects":
+			case "projects", "ui":
 				if s != "*" && !definitions.ValidName(s) {
-					d.errorf(at, "grant project %q is not a project name or \"*\"", s)
+					d.Errorf(at, "grant %s %q is not a project name or \"*\"", map[string]string{"projects": "project", "ui": "ui project"}[kv.Key], s)
 				}
 			default:
 				if msg := checkResourceName(s); msg != "" {
-					d.errorf(at, "grant %s: %s", strings.TrimSuffix(kv.key, "s"), msg)
+					d.Errorf(at, "grant %s: %s", strings.TrimSuffix(kv.Key, "s"), msg)
 				}
 			}
 		}
-		switch kv.key {
+		switch kv.Key {
 		case "principals":
 			g.Principals = items
 		case "projects":
@@ -562,16 +540,18 @@ func (d *decoder) grant(n *yaml.Node) (Grant, bool) {
 			g.Models = items
 		case "push_views":
 			g.PushViews = items
+		case "ui":
+			g.UI = items
 		}
 	}
 	if n.Kind != yaml.MappingNode {
 		return g, false
 	}
 	if len(g.Principals) == 0 {
-		d.errorf(n, "grant needs principals: who it grants to (subject:NAME, group:NAME, cert:SUBJECT, token:NAME or \"*\")")
+		d.Errorf(n, "grant needs principals: who it grants to (subject:NAME, group:NAME, cert:SUBJECT, token:NAME or \"*\")")
 	}
-	if len(g.Projects)+len(g.FeatureServices)+len(g.FeatureViews)+len(g.Models)+len(g.PushViews) == 0 {
-		d.errorf(n, "grant grants nothing: give projects, feature_services, feature_views, models or push_views")
+	if len(g.Projects)+len(g.FeatureServices)+len(g.FeatureViews)+len(g.Models)+len(g.PushViews)+len(g.UI) == 0 {
+		d.Errorf(n, "grant grants nothing: give projects, feature_services, feature_views, models, push_views or ui")
 	}
 	return g, len(d.errs) == before
 }
@@ -591,7 +571,7 @@ func checkPrincipal(s string) string {
 	}
 	kinds := []string{"subject", "group", "cert", "token"}
 	prefix, _, _ := strings.Cut(s, ":")
-	return fmt.Sprintf("principal %q must start with subject:, group:, cert: or token: (or be \"*\" for any authenticated caller)%s", s, definitions.Suggest(prefix, kinds))
+	return fmt.Sprintf("principal %q must start with subject:, group:, cert: or token: (or be \"*\" for any authenticated caller)%s", s, yamlx.Suggest(prefix, kinds))
 }
 
 // checkResourceName returns what is wrong with NAME, PROJECT/NAME, "*" or PROJECT/*, or "".
@@ -607,18 +587,4 @@ func checkResourceName(s string) string {
 		return fmt.Sprintf("%q is not a valid name; write NAME, PROJECT/NAME, \"*\" or PROJECT/*", s)
 	}
 	return ""
-}
-
-// yamlErrorPos extracts the line (and column) from a YAML syntax error.
-func yamlErrorPos(err error) (line, col int, msg string) {
-	line, col = 1, 1
-	s := strings.TrimPrefix(err.Error(), "yaml: ")
-	if rest, ok := strings.CutPrefix(s, "line "); ok {
-		num, tail, _ := strings.Cut(rest, ":")
-		if v, err := strconv.Atoi(num); err == nil {
-			line = v
-			s = strings.TrimSpace(tail)
-		}
-	}
-	return line, col, "invalid YAML: " + s
 }

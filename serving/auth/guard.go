@@ -70,7 +70,7 @@ type Guard struct {
 // (cfg.AuthEnabled). It reads the JWKS file or URL now: an unreadable or invalid key set is
 // an error naming it.
 func New(ctx context.Context, cfg *Config, opts Options) (*Guard, error) {
-	if !cfg.AuthEnabled() {
+	if !cfg.UIAuthEnabled() {
 		return nil, configErrorf("no authentication method is configured (tls.client_ca, jwt or api_tokens)")
 	}
 	if err := cfg.Validate(); err != nil {
@@ -129,7 +129,7 @@ func New(ctx context.Context, cfg *Config, opts Options) (*Guard, error) {
 	if err := opts.Registerer.Register(g.denials); err != nil {
 		return nil, fmt.Errorf("auth: register metrics: %w", err)
 	}
-	if !cfg.TLSEnabled() {
+	if cfg.AuthEnabled() && !cfg.TLSEnabled() {
 		opts.Logger.Warn("bearer tokens are accepted over plaintext: configure serving.tls so they cannot be read on the wire")
 	}
 	if g.policy == nil {

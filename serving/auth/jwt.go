@@ -179,24 +179,30 @@ func newJWTVerifier(ctx context.Context, cfg JWTConfig, client *http.Client, now
 
 // verify checks raw's signature, issuer, audience and times and returns its principal.
 func (v *jwtVerifier) verify(ctx context.Context, raw string) (*Principal, error) {
+	p, _, err := v.verifyExpiry(ctx, raw)
+	return p, err
+}
+
+// verifyExpiry is verify that also returns the token's expiry.
+func (v *jwtVerifier) verifyExpiry(ctx context.Context, raw string) (*Principal, time.Time, error) {
 	now := v.now()
 	v.mu.RLock()
 	c, ok := v.cache[raw]
 	v.mu.RUnlock()
 	if ok && !v.noCache && now.Sub(c.checked) < tokenCacheTTL {
 		if now.After(c.expiry.Add(v.cfg.ClockSkew)) {
-			return nil, unauthenticated(reasonExpired, "token expired at %s", c.expiry.UTC().Format(time.RFC3339))
+			return nil, time.Time{}, unauthenticated(reasonExpired, "token expired at %s", c.expiry.UTC().Format(time.RFC3339))
 		}
-		return c.p, nil
+		return c.p, c.expiry, nil
 	}
 	tok, err := jwt.ParseSigned(raw, v.algs)
 	if err != nil {
-		return nil, unauthenticated(reasonInvalid, "bearer token is not a JWT signed with an accepted algorithm (%v)", v.cfg.Algorithms)
+		return nil, time.Time{}, unauthenticated(reasonInvalid, "bearer token is not a JWT signed with an accepted algorithm (%v)", v.cfg.Algorithms)
 	}
 	kid := tok.Headers[0].KeyID
 	keys := v.keys.lookup(ctx, kid)
 	if len(keys) == 0 {
-		return nil, unauthenticated(reasonInvalid, "token key id %q is not in the server's key set", kid)
+		return nil, time.Time{}, unauthenticated(reasonInvalid, "token key id %q is not in the server's key set", kid)
 	}
 	var claims jwt.Claims
 	var extra map[string]json.RawMessage
@@ -208,33 +214,33 @@ func (v *jwtVerifier) verify(ctx context.Context, raw string) (*Principal, error
 		}
 	}
 	if !verified {
-		return nil, unauthenticated(reasonInvalid, "token signature does not verify")
+		return nil, time.Time{}, unauthenticated(reasonInvalid, "token signature does not verify")
 	}
 	if err := claims.ValidateWithLeeway(jwt.Expected{Issuer: v.cfg.Issuer, AnyAudience: v.cfg.Audiences, Time: now}, v.cfg.ClockSkew); err != nil {
 		switch {
 		case errors.Is(err, jwt.ErrExpired):
-			return nil, unauthenticated(reasonExpired, "token expired at %s", claims.Expiry.Time().UTC().Format(time.RFC3339))
+			return nil, time.Time{}, unauthenticated(reasonExpired, "token expired at %s", claims.Expiry.Time().UTC().Format(time.RFC3339))
 		case errors.Is(err, jwt.ErrInvalidIssuer):
-			return nil, unauthenticated(reasonInvalid, "token issuer %q is not the issuer this server accepts", claims.Issuer)
+			return nil, time.Time{}, unauthenticated(reasonInvalid, "token issuer %q is not the issuer this server accepts", claims.Issuer)
 		case errors.Is(err, jwt.ErrInvalidAudience):
-			return nil, unauthenticated(reasonInvalid, "token audience %q does not include one this server accepts", []string(claims.Audience))
+			return nil, time.Time{}, unauthenticated(reasonInvalid, "token audience %q does not include one this server accepts", []string(claims.Audience))
 		case errors.Is(err, jwt.ErrNotValidYet):
-			return nil, unauthenticated(reasonInvalid, "token is not valid before %s", claims.NotBefore.Time().UTC().Format(time.RFC3339))
+			return nil, time.Time{}, unauthenticated(reasonInvalid, "token is not valid before %s", claims.NotBefore.Time().UTC().Format(time.RFC3339))
 		case errors.Is(err, jwt.ErrIssuedInTheFuture):
-			return nil, unauthenticated(reasonInvalid, "token is issued in the future")
+			return nil, time.Time{}, unauthenticated(reasonInvalid, "token is issued in the future")
 		}
-		return nil, unauthenticated(reasonInvalid, "token claims do not validate")
+		return nil, time.Time{}, unauthenticated(reasonInvalid, "token claims do not validate")
 	}
 	if claims.Expiry == nil {
-		return nil, unauthenticated(reasonInvalid, "token has no expiry (exp); only expiring tokens are accepted")
+		return nil, time.Time{}, unauthenticated(reasonInvalid, "token has no expiry (exp); only expiring tokens are accepted")
 	}
 	if claims.Subject == "" {
-		return nil, unauthenticated(reasonInvalid, "token has no subject (sub)")
+		return nil, time.Time{}, unauthenticated(reasonInvalid, "token has no subject (sub)")
 	}
 	p := &Principal{Subject: claims.Subject, Groups: groupsOf(extra[v.cfg.GroupsClaim])}
 	p.ids = p.buildIDs()
 	v.remember(raw, cachedToken{p: p, expiry: claims.Expiry.Time(), checked: now})
-	return p, nil
+	return p, claims.Expiry.Time(), nil
 }
 
 // groupsOf reads a groups claim: a list of strings or one string.

@@ -14,8 +14,11 @@ type nameKey struct{ project, name string }
 type perms struct {
 	allProjects bool
 	projects    map[string]struct{}
+	// allUI and ui are the projects whose UI a ui grant names ("*": every project).
+	allUI bool
+	ui    map[string]struct{}
 	// byKind[kind] holds (project, name) pairs; name "*" covers every one in the project.
-	byKind [KindPushView + 1]map[nameKey]struct{}
+	byKind [kindCount]map[nameKey]struct{}
 }
 
 func compilePolicy(p *Policy, project string) *compiledPolicy {
@@ -27,7 +30,7 @@ func compilePolicy(p *Policy, project string) *compiledPolicy {
 		for _, id := range g.Principals {
 			pm := c.byID[id]
 			if pm == nil {
-				pm = &perms{projects: map[string]struct{}{}}
+				pm = &perms{projects: map[string]struct{}{}, ui: map[string]struct{}{}}
 				for k := range pm.byKind {
 					pm.byKind[k] = map[nameKey]struct{}{}
 				}
@@ -38,6 +41,12 @@ func compilePolicy(p *Policy, project string) *compiledPolicy {
 					pm.allProjects = true
 				}
 				pm.projects[pr] = struct{}{}
+			}
+			for _, pr := range g.UI {
+				if pr == "*" {
+					pm.allUI = true
+				}
+				pm.ui[pr] = struct{}{}
 			}
 			for kind, names := range map[Kind][]string{KindFeatureService: g.FeatureServices, KindFeatureView: g.FeatureViews, KindModel: g.Models, KindPushView: g.PushViews} {
 				for _, n := range names {
@@ -64,8 +73,12 @@ func (pm *perms) allows(r Resource) bool {
 	if _, ok := pm.projects[r.Project]; ok {
 		return true
 	}
-	if r.Kind == KindProject {
+	switch r.Kind {
+	case KindProject:
 		return false
+	case KindUI:
+		_, ok := pm.ui[r.Project]
+		return ok || pm.allUI
 	}
 	return pm.allowsName(r)
 }

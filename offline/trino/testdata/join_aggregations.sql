@@ -10,7 +10,7 @@ SELECT user_id, event_timestamp, label FROM labels
     COUNT(f."amount") FILTER (WHERE f."event_ts" > e."event_timestamp" - INTERVAL '86400' SECOND) AS "amount_count_1d",
     AVG(CAST(f."amount" AS DOUBLE)) FILTER (WHERE f."event_ts" > e."event_timestamp" - INTERVAL '86400' SECOND) AS "amount_mean_1d",
     MIN(f."amount") FILTER (WHERE f."event_ts" > e."event_timestamp" - INTERVAL '604800' SECOND) AS "amount_min_7d",
-    MAX(f."amount") FILTER (WHERE f."event_ts" > e."event_timestamp" - INTERVAL '604800' SECOND) AS "amount_max_7d",
+    CASE WHEN BOOL_OR(is_nan(f."amount")) FILTER (WHERE f."event_ts" > e."event_timestamp" - INTERVAL '604800' SECOND) THEN MAX(f."amount") FILTER (WHERE f."event_ts" > e."event_timestamp" - INTERVAL '604800' SECOND AND is_nan(f."amount")) ELSE MAX(f."amount") FILTER (WHERE f."event_ts" > e."event_timestamp" - INTERVAL '604800' SECOND) END AS "amount_max_7d",
     (ARRAY_AGG(f."amount" ORDER BY f."event_ts" DESC, f."created_ts" DESC NULLS LAST) FILTER (WHERE f."event_ts" > e."event_timestamp" - INTERVAL '86400' SECOND AND f."amount" IS NOT NULL))[1] AS "amount_last_1d",
     CAST(SUM(f."qty") FILTER (WHERE f."event_ts" > e."event_timestamp" - INTERVAL '604800' SECOND) AS BIGINT) AS "qty_sum_7d",
     COUNT(DISTINCT f."merchant") FILTER (WHERE f."event_ts" > e."event_timestamp" - INTERVAL '86400' SECOND) AS "merchant_count_distinct_1d"

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -37,6 +38,8 @@ type Dialect struct {
 	// Snapshot are the options of a transaction whose statements all read one snapshot of
 	// the database (REPEATABLE READ on Postgres; any read transaction on SQLite in WAL mode).
 	Snapshot sql.TxOptions
+
+	closed *atomic.Bool // set by Store.Close: errors from then on are registry.ErrClosed
 }
 
 // textTimeLayout is fixed width, so text order is time order.

@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/quiverfs/quiver/registry"
@@ -27,11 +28,16 @@ var _ registry.Store = (*Store)(nil)
 // New returns a Store over db. closeFn, when not nil, runs after db is closed (to close a
 // pool underneath it).
 func New(db *sql.DB, d Dialect, closeFn func() error) *Store {
+	d.closed = new(atomic.Bool)
 	return &Store{db: db, d: &d, closeFn: closeFn}
 }
 
-// Close closes the database handle.
+// Close closes the database handle; calls after it fail with registry.ErrClosed. Closing
+// twice is not an error.
 func (s *Store) Close() error {
+	if s.d.closed.Swap(true) {
+		return nil
+	}
 	err := s.db.Close()
 	if s.closeFn != nil {
 		err = errors.Join(err, s.closeFn())
@@ -79,9 +85,13 @@ type scanRow struct {
 
 func (r scanRow) Scan(dest ...any) error { return r.d.classify(r.r.Scan(dest...)) }
 
-// classify marks errors that mean the database cannot be reached — refused, lost, shut
-// down, or refusing our credentials — as registry.ErrUnavailable. Others pass unchanged.
+// classify marks errors of a closed store as registry.ErrClosed, and errors that mean the
+// database cannot be reached — refused, lost, shut down, or refusing our credentials — as
+// registry.ErrUnavailable. Others pass unchanged.
 func (d *Dialect) classify(err error) error {
+	if err != nil && d.closed != nil && d.closed.Load() && !errors.Is(err, registry.ErrClosed) {
+		return fmt.Errorf("%s: %w: %w", d.Name, registry.ErrClosed, err)
+	}
 	if err == nil || d.Unavailable == nil || errors.Is(err, registry.ErrUnavailable) || !d.Unavailable(err) {
 		return err
 	}

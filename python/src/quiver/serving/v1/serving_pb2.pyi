@@ -323,11 +323,13 @@ class PushFeaturesRequest(_message.Message):
     def __init__(self, feature_view: _Optional[str] = ..., columns: _Optional[_Mapping[str, RepeatedValue]] = ..., event_timestamps_micros: _Optional[_Iterable[int]] = ..., created_timestamps_micros: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class PushFeaturesResponse(_message.Message):
-    __slots__ = ("rows", "online_rows", "log_sequence")
+    __slots__ = ("rows", "online_rows", "log_sequence", "stale_rows")
     ROWS_FIELD_NUMBER: _ClassVar[int]
     ONLINE_ROWS_FIELD_NUMBER: _ClassVar[int]
     LOG_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    STALE_ROWS_FIELD_NUMBER: _ClassVar[int]
     rows: int
     online_rows: int
     log_sequence: int
-    def __init__(self, rows: _Optional[int] = ..., online_rows: _Optional[int] = ..., log_sequence: _Optional[int] = ...) -> None: ...
+    stale_rows: int
+    def __init__(self, rows: _Optional[int] = ..., online_rows: _Optional[int] = ..., log_sequence: _Optional[int] = ..., stale_rows: _Optional[int] = ...) -> None: ...

@@ -1,0 +1,127 @@
+// Package aggfn is the partial-aggregate kernel of windowed aggregations, shared by the
+// offline point-in-time join (offline/pitjoin) and the online tiles (online), so that a
+// windowed feature is computed the same way for training and for serving.
+//
+// A State is the partial aggregate of one event column over some events: what count, sum,
+// mean, min, max and last need. States merge associatively; count_distinct keeps a set of
+// DistinctKey values beside them.
+package aggfn
+
+import (
+	"encoding/binary"
+	"math"
+)
+
+// Func is an aggregation function (the names of definitions.AggFunc).
+type Func string
+
+// The functions.
+const (
+	Count         Func = "count"
+	Sum           Func = "sum"
+	Mean          Func = "mean"
+	Min           Func = "min"
+	Max           Func = "max"
+	Last          Func = "last"
+	CountDistinct Func = "count_distinct"
+)
+
+// State is a partial aggregate. Numbers are held as 64 bits: for an integer column (and
+// timestamps, and bools as 0 or 1) an int64, for a float column a float64's bits; every call
+// on a State says which with float. The zero State aggregates no events.
+type State struct {
+	N             int64
+	Sum, Min, Max uint64
+	// LastEv and LastCr are the (event_ts, created_ts) of the last event, in any one unit.
+	LastEv, LastCr int64
+	Last           uint64
+}
+
+// Add folds one non-null event value (bits) with timestamps ev and cr into s.
+func (s *State) Add(bits uint64, ev, cr int64, float bool) {
+	*s = Merge(*s, State{N: 1, Sum: bits, Min: bits, Max: bits, LastEv: ev, LastCr: cr, Last: bits}, float)
+}
+
+// Merge is the partial aggregate of a's and b's events. Last is the value of the event with the
+// greatest (event_ts, created_ts), b's on a tie. Float sums add in the order given; NaN orders
+// above every number, as in SQL engines (DuckDB, Trino, Iceberg): min ignores NaN unless every
+// value is NaN, max is NaN when any value is.
+func Merge(a, b State, float bool) State {
+	if a.N == 0 {
+		return b
+	}
+	if b.N == 0 {
+		return a
+	}
+	r := State{N: a.N + b.N}
+	if float {
+		r.Sum = math.Float64bits(math.Float64frombits(a.Sum) + math.Float64frombits(b.Sum))
+		r.Min = math.Float64bits(minNaN(math.Float64frombits(a.Min), math.Float64frombits(b.Min)))
+		r.Max = math.Float64bits(maxNaN(math.Float64frombits(a.Max), math.Float64frombits(b.Max)))
+	} else {
+		r.Sum = uint64(int64(a.Sum) + int64(b.Sum))
+		r.Min = uint64(min(int64(a.Min), int64(b.Min)))
+		r.Max = uint64(max(int64(a.Max), int64(b.Max)))
+	}
+	if b.LastEv > a.LastEv || (b.LastEv == a.LastEv && b.LastCr >= a.LastCr) {
+		r.LastEv, r.LastCr, r.Last = b.LastEv, b.LastCr, b.Last
+	} else {
+		r.LastEv, r.LastCr, r.Last = a.LastEv, a.LastCr, a.Last
+	}
+	return r
+}
+
+func minNaN(a, b float64) float64 {
+	if math.IsNaN(a) {
+		return b
+	}
+	if math.IsNaN(b) {
+		return a
+	}
+	return math.Min(a, b)
+}
+
+func maxNaN(a, b float64) float64 {
+	if math.IsNaN(a) || math.IsNaN(b) {
+		return math.NaN()
+	}
+	return math.Max(a, b)
+}
+
+// Result is fn over the events of s (distinct: how many distinct values they hold, for
+// count_distinct), as 64 bits: an int64 for count and count_distinct, a float64 for mean, and
+// for sum, min, max and last a number of the column's kind (float says which). valid is false
+// when there is no value: no events, for every function but count and count_distinct (0).
+func (s State) Result(fn Func, float bool, distinct int64) (bits uint64, valid bool) {
+	switch fn {
+	case Count:
+		return uint64(s.N), true
+	case CountDistinct:
+		return uint64(distinct), true
+	}
+	if s.N == 0 {
+		return 0, false
+	}
+	switch fn {
+	case Sum:
+		return s.Sum, true
+	case Mean:
+		if float {
+			return math.Float64bits(math.Float64frombits(s.Sum) / float64(s.N)), true
+		}
+		return math.Float64bits(float64(int64(s.Sum)) / float64(s.N)), true
+	case Min:
+		return s.Min, true
+	case Max:
+		return s.Max, true
+	case Last:
+		return s.Last, true
+	}
+	return 0, false
+}
+
+// DistinctKey is the set key count_distinct counts a non-string value by: its 64 bits, little
+// endian. (A string or bytes value is its own key.)
+func DistinctKey(bits uint64) string {
+	return string(binary.LittleEndian.AppendUint64(make([]byte, 0, 8), bits))
+}
