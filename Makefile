@@ -83,6 +83,9 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzReadSegment$$' -fuzztime $(FUZZTIME) ./ingest
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./ingest/stream
 	$(GO) test -run '^$$' -fuzz '^FuzzParsePolicy$$' -fuzztime $(FUZZTIME) ./serving/auth
+	$(GO) test -run '^$$' -fuzz '^FuzzProjectNamespace$$' -fuzztime $(FUZZTIME) ./offline/iceberg
+	$(GO) test -run '^$$' -fuzz '^FuzzKubernetesQuantity$$' -fuzztime $(FUZZTIME) ./training
+	$(GO) test -run '^$$' -fuzz '^FuzzLineChart$$' -fuzztime $(FUZZTIME) ./ui
 
 bench: testenv-deps
 	@$(TESTENV_RUN) $(GO) test -run '^$$' -bench . -benchmem $(PKGS)
