@@ -37,6 +37,7 @@ import (
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/flight"
 	flightpb "github.com/apache/arrow-go/v18/arrow/flight/gen/flight"
 	"github.com/apache/arrow-go/v18/arrow/ipc"
@@ -337,23 +338,34 @@ func (s *Service) DoPut(stream flight.FlightService_DoPutServer) (err error) {
 	return stream.Send(&flight.PutResult{AppMetadata: meta})
 }
 
-// writeEntities writes the record batches of rr to a Parquet file at path.
+// writeEntities writes the record batches of rr to a Parquet file at path. The file depends
+// on the rows only: the schema is written without its metadata (pandas' own, say) and with
+// every column nullable, and the rows in one row group whatever the batches they came in,
+// so the same rows sent again make the same file, and reuse the version built from it.
 func writeEntities(path string, rr *flight.Reader) error {
 	f, err := os.Create(path)
 	if err != nil {
 		return fmt.Errorf("stage the entity rows: %w", err)
 	}
 	defer f.Close()
+	fields := make([]arrow.Field, rr.Schema().NumFields())
+	for i, fd := range rr.Schema().Fields() {
+		fields[i] = arrow.Field{Name: fd.Name, Type: fd.Type, Nullable: true}
+	}
+	schema := arrow.NewSchema(fields, nil)
 	props := parquet.NewWriterProperties(parquet.WithCompression(compress.Codecs.Snappy), parquet.WithStats(false))
-	w, err := pqarrow.NewFileWriter(rr.Schema(), f, props, pqarrow.NewArrowWriterProperties(pqarrow.WithStoreSchema()))
+	w, err := pqarrow.NewFileWriter(schema, f, props, pqarrow.NewArrowWriterProperties(pqarrow.WithStoreSchema()))
 	if err != nil {
 		return fmt.Errorf("%w: entity rows: %w", ErrInvalidRequest, err)
 	}
 	rows := int64(0)
 	for rr.Next() {
-		rec := rr.RecordBatch()
-		rows += rec.NumRows()
-		if err := w.WriteBuffered(rec); err != nil {
+		in := rr.RecordBatch()
+		rows += in.NumRows()
+		rec := array.NewRecordBatch(schema, in.Columns(), in.NumRows())
+		err := w.WriteBuffered(rec)
+		rec.Release()
+		if err != nil {
 			_ = w.Close()
 			return fmt.Errorf("stage the entity rows: %w", err)
 		}
