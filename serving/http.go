@@ -25,6 +25,7 @@ import (
 //	POST /v1/get-online-features   body: GetOnlineFeaturesRequest  → GetOnlineFeaturesResponse
 //	POST /v1/predict               body: PredictRequest            → PredictResponse
 //	POST /v1/push-features         body: PushFeaturesRequest       → PushFeaturesResponse
+//	POST /v1/online-features       plain JSON in and out (http_plain.go)
 //	GET  /healthz                  200 {"status":"SERVING"}, 503 otherwise
 //
 // Bodies are protobuf's JSON mapping with the .proto's snake_case field names (camelCase is
@@ -62,6 +63,7 @@ func (s *Server) HTTPHandler() http.Handler {
 	_ = pb.RegisterFeatureServingHandlerServer(context.Background(), gw, impl)
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+healthPath, s.httpHealth)
+	mux.HandleFunc("POST "+plainPath, s.httpOnlineFeatures) // plain JSON (http_plain.go)
 	mux.Handle("/", gw)
 	h := s.httpCall(mux)
 	if s.opts.Auth != nil {
@@ -93,7 +95,7 @@ func httpEndpoints() []string {
 		}
 		out = append(out, "POST /v1/"+path.String())
 	}
-	return append(out, "GET "+healthPath)
+	return append(out, "POST "+plainPath, "GET "+healthPath)
 }
 
 // httpCall is what the gRPC interceptors do for gRPC calls: a deadline for requests without
