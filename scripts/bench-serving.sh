@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# 1-entity GetOnlineFeatures (3 views × 10 features) over gRPC and over HTTP/JSON against a real
+# 1-entity GetOnlineFeatures (3 views × 10 features) over gRPC and over HTTP/JSON (typed and plain) against a real
 # `quiver serve` process, beside the redis-benchmark HMGET ceiling, in one run against one
 # throwaway redis-server. The server is pinned to CPU $SERVER_CPU (default 0); Redis,
 # redis-benchmark and the load generator to $LOAD_CPU (default 1). See docs/BENCHMARKS.md.

@@ -37,10 +37,11 @@ import (
 func (s *Server) HTTPHandler() http.Handler {
 	endpoints := strings.Join(httpEndpoints(), ", ")
 	gw := runtime.NewServeMux(
-		runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.JSONPb{
+		// GetOnlineFeatures' answer is written by hand (http_typed.go), the rest by protojson.
+		runtime.WithMarshalerOption(runtime.MIMEWildcard, gatewayMarshaler{&runtime.JSONPb{
 			MarshalOptions:   protojson.MarshalOptions{UseProtoNames: true},
 			UnmarshalOptions: protojson.UnmarshalOptions{},
-		}),
+		}}),
 		runtime.WithErrorHandler(s.httpError),
 		runtime.WithRoutingErrorHandler(func(ctx context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w http.ResponseWriter, r *http.Request, code int) {
 			msg := http.StatusText(code)
