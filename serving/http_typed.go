@@ -283,7 +283,7 @@ func (w *typedWriter) doubles(v []float64) { w.list(len(v), func(i int) { w.floa
 func (w *typedWriter) bools(v []bool) {
 	w.list(len(v), func(i int) { w.b = strconv.AppendBool(w.b, v[i]) })
 }
-func (w *typedWriter) strs(v []string)       { w.list(len(v), func(i int) { w.str(v[i]) }) }
+func (w *typedWriter) strs(v []string)      { w.list(len(v), func(i int) { w.str(v[i]) }) }
 func (w *typedWriter) bytesList(v [][]byte) { w.list(len(v), func(i int) { w.bytes(v[i]) }) }
 func (w *typedWriter) timestamps(v []*timestamppb.Timestamp) {
 	w.list(len(v), func(i int) { w.timestamp(v[i]) })
