@@ -29,7 +29,7 @@ func TestTypedResponseMatchesProtojson(t *testing.T) {
 		{Kind: &pb.Value_Int64Val{Int64Val: math.MaxInt64}}, {Kind: &pb.Value_Int64Val{Int64Val: 0}},
 		{Kind: &pb.Value_FloatVal{FloatVal: 0.1}}, {Kind: &pb.Value_FloatVal{FloatVal: 1e-7}}, {Kind: &pb.Value_FloatVal{FloatVal: 3e21}},
 		{Kind: &pb.Value_DoubleVal{DoubleVal: math.NaN()}}, {Kind: &pb.Value_DoubleVal{DoubleVal: math.Inf(-1)}},
-		{Kind: &pb.Value_DoubleVal{DoubleVal: 1e-7}}, {Kind: &pb.Value_DoubleVal{DoubleVal: 123456789.125}}, {Kind: &pb.Value_DoubleVal{DoubleVal: -0.0}},
+		{Kind: &pb.Value_DoubleVal{DoubleVal: 1e-7}}, {Kind: &pb.Value_DoubleVal{DoubleVal: 123456789.125}}, {Kind: &pb.Value_DoubleVal{DoubleVal: math.Copysign(0, -1)}},
 		{Kind: &pb.Value_BoolVal{BoolVal: false}}, {Kind: &pb.Value_StringVal{StringVal: "\"\\\b\f\n\r\t\x01\x1f<>&é\u2028"}},
 		{Kind: &pb.Value_StringVal{StringVal: ""}}, {Kind: &pb.Value_BytesVal{BytesVal: []byte{0, 255}}}, {Kind: &pb.Value_BytesVal{}},
 		{Kind: &pb.Value_TimestampVal{TimestampVal: ts(0, 0)}}, {Kind: &pb.Value_TimestampVal{TimestampVal: ts(1765000000, 123000000)}},
