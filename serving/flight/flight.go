@@ -71,6 +71,11 @@ const ActionCreateDataset = "create_dataset"
 // DefaultBatchRows is the most rows of one record batch DoGet sends.
 const DefaultBatchRows = 64 << 10
 
+// DefaultMaxBatchBytes is about the most bytes of one record batch DoGet sends: a batch of
+// wider rows (arrays, long strings) is cut in slices, so that no message comes near the
+// server's --max-send-bytes (64 MiB by default).
+const DefaultMaxBatchBytes = 16 << 20
+
 // Errors of the service. They carry error kinds (internal/errkind) that serving.StatusOf maps.
 var (
 	// ErrInvalidRequest: a descriptor, ticket or command that cannot be read.
@@ -140,6 +145,9 @@ type Options struct {
 	Logger *slog.Logger
 	// BatchRows bounds the rows of one record batch of DoGet. Default DefaultBatchRows.
 	BatchRows int
+	// MaxBatchBytes bounds (about) the bytes of one record batch of DoGet. Default
+	// DefaultMaxBatchBytes.
+	MaxBatchBytes int64
 }
 
 // Service serves Arrow Flight. Register it on a gRPC server with Register.
@@ -162,6 +170,9 @@ func New(opts Options) (*Service, error) {
 	}
 	if opts.BatchRows <= 0 {
 		opts.BatchRows = DefaultBatchRows
+	}
+	if opts.MaxBatchBytes <= 0 {
+		opts.MaxBatchBytes = DefaultMaxBatchBytes
 	}
 	return &Service{opts: opts, mem: memory.DefaultAllocator}, nil
 }
@@ -285,7 +296,7 @@ func (s *Service) streamPart(ctx context.Context, path string, stream flight.Dat
 	w := flight.NewRecordWriter(stream, ipc.WithSchema(rr.Schema()), ipc.WithAllocator(s.mem))
 	defer w.Close()
 	for rr.Next() {
-		if err := w.Write(rr.RecordBatch()); err != nil {
+		if err := writeBounded(w, rr.RecordBatch(), s.opts.MaxBatchBytes); err != nil {
 			return err
 		}
 	}
@@ -293,6 +304,42 @@ func (s *Service) streamPart(ctx context.Context, path string, stream flight.Dat
 		return fmt.Errorf("read %s: %w", filepath.Base(path), err)
 	}
 	return nil
+}
+
+// writeBounded writes rec in slices of about maxBytes at most (rows taken as equally wide).
+func writeBounded(w *flight.Writer, rec arrow.RecordBatch, maxBytes int64) error {
+	size, rows := int64(0), rec.NumRows()
+	for _, c := range rec.Columns() {
+		size += dataBytes(c.Data())
+	}
+	if size <= maxBytes || rows <= 1 {
+		return w.Write(rec)
+	}
+	pieces := (size + maxBytes - 1) / maxBytes
+	step := max(1, (rows+pieces-1)/pieces)
+	for off := int64(0); off < rows; off += step {
+		part := rec.NewSlice(off, min(off+step, rows))
+		err := w.Write(part)
+		part.Release()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// dataBytes is the bytes of an array's buffers, its children's included.
+func dataBytes(d arrow.ArrayData) int64 {
+	n := int64(0)
+	for _, b := range d.Buffers() {
+		if b != nil {
+			n += int64(b.Len())
+		}
+	}
+	for _, c := range d.Children() {
+		n += dataBytes(c)
+	}
+	return n
 }
 
 // DoPut builds a dataset from the entity rows sent, as its descriptor's command asks.

@@ -12,6 +12,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/flight"
 	"github.com/apache/arrow-go/v18/arrow/ipc"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/protobuf/proto"
 
@@ -143,4 +144,48 @@ func TestDoPutWithoutRows(t *testing.T) {
 	err = writeEntities(filepath.Join(t.TempDir(), "e.parquet"), rr)
 	require.ErrorContains(t, err, "no entity rows")
 	require.ErrorIs(t, err, ErrInvalidRequest)
+}
+
+// TestDoGetBoundsBatchBytes: a part of wide rows is sent in record batches of about
+// MaxBatchBytes at most, every row once, in order.
+func TestDoGetBoundsBatchBytes(t *testing.T) {
+	schema := arrow.NewSchema([]arrow.Field{{Name: "id", Type: arrow.PrimitiveTypes.Int64}, {Name: "blob", Type: arrow.BinaryTypes.String}}, nil)
+	b := array.NewRecordBuilder(memory.DefaultAllocator, schema)
+	defer b.Release()
+	const rows = 5000
+	for i := range rows {
+		b.Field(0).(*array.Int64Builder).Append(int64(i))
+		b.Field(1).(*array.StringBuilder).Append(string(bytes.Repeat([]byte{'a' + byte(i%26)}, 1000)))
+	}
+	rec := b.NewRecordBatch()
+	defer rec.Release()
+	path := filepath.Join(t.TempDir(), "part.parquet")
+	f, err := os.Create(path)
+	require.NoError(t, err)
+	pw, err := pqarrow.NewFileWriter(schema, f, nil, pqarrow.DefaultWriterProps())
+	require.NoError(t, err)
+	require.NoError(t, pw.Write(rec))
+	require.NoError(t, pw.Close())
+
+	_, err = New(Options{Project: "p"})
+	require.ErrorContains(t, err, "datasets are required")
+	svc := &Service{opts: Options{BatchRows: rows, MaxBatchBytes: 1 << 20}, mem: memory.DefaultAllocator}
+	s := &ipcStream{}
+	require.NoError(t, svc.streamPart(t.Context(), path, s))
+	require.Greater(t, len(s.msgs), 5, "about 5 MB of rows in batches of 1 MiB")
+	for _, m := range s.msgs {
+		require.Less(t, len(m.DataBody), 2<<20)
+	}
+	rr, err := flight.NewRecordReader(s)
+	require.NoError(t, err)
+	defer rr.Release()
+	next := int64(0)
+	for rr.Next() {
+		ids := rr.RecordBatch().Column(0).(*array.Int64)
+		for i := range ids.Len() {
+			require.Equal(t, next, ids.Value(i))
+			next++
+		}
+	}
+	require.EqualValues(t, rows, next)
 }
