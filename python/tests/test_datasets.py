@@ -101,6 +101,10 @@ def test_a_million_rows_through_flight_equal_their_parquet_files(client, env):
     shown, want = parquet_of(env, info.ref)
     assert got.num_rows == n and shown["rows"] == n
     assert got.equals(want)
+    # Streamed, batch by batch: the same rows, no batch over 64 Ki rows.
+    batches = list(client.read_dataset(info.ref))
+    assert len(batches) >= n // 65536 and all(b.num_rows <= 65536 for b in batches)
+    assert pa.Table.from_batches(batches).equals(want)
     # Features were joined: most rows find a value (the shop's users are active daily).
     assert got.column("clicks_7d").null_count < n // 2
 
@@ -134,6 +138,8 @@ def test_dataset_errors(client, env):
         client.get_dataset("no_such_dataset")
     with pytest.raises(quiver.NotFoundError, match="churn_train@v999"):
         client.get_dataset("churn_train@v999")
+    with pytest.raises(quiver.NotFoundError, match="churn_train@v999"):
+        next(iter(client.read_dataset("churn_train@v999")))
     with pytest.raises(quiver.InvalidArgumentError, match="NAME@vN"):
         client.get_dataset("churn train")
     with pytest.raises(quiver.InvalidArgumentError, match="contradicts"):

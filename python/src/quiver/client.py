@@ -442,6 +442,14 @@ class Client:
         n, v = parse_ref(name, version)
         return self._datasets().read(n, v, parallelism, timeout)
 
+    def read_dataset(self, name: str, version: int | None = None, *, timeout: float | None = None) -> Any:
+        """A registered dataset as an iterator of ``pyarrow.RecordBatch`` (at most 64 Ki rows
+        each), part after part in the snapshot's order: for training loops that must not hold
+        the dataset in memory. Same references and grants as :meth:`get_dataset`.
+        """
+        n, v = parse_ref(name, version)
+        return self._datasets().batches(n, v, timeout)
+
     def dataset_info(self, name: str, version: int | None = None, *, timeout: float | None = None) -> DatasetInfo:
         """The registered version ``get_dataset`` would read, without reading it."""
         import json

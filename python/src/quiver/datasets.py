@@ -165,6 +165,21 @@ class FlightDatasets:
                 tables = list(pool.map(part, endpoints))  # in the snapshot's order
         return pa.concat_tables(tables)
 
+    def batches(self, name: str, version: int | None, timeout: float | None) -> Any:
+        """The version's record batches, part after part, one batch in memory at a time."""
+        info = self.info(name, version, timeout)
+        for ep in info.endpoints:
+            try:
+                reader = self._client.do_get(ep.ticket, self._options(timeout))
+                while True:
+                    try:
+                        chunk = reader.read_chunk()
+                    except StopIteration:
+                        break
+                    yield chunk.data
+            except (fl.FlightError, pa.ArrowException) as e:
+                raise from_flight_error(e) from None
+
     def create(self, name: str, table: pa.Table, feature_service: str, *, at: str | None,
                created_cutoff: bool, rebuild: bool, timeout: float | None) -> DatasetInfo:
         cmd: dict[str, Any] = {"name": name, "feature_service": feature_service}
