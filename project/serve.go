@@ -108,7 +108,8 @@ func (p *Project) Serve(ctx context.Context, opts ServeOptions) error {
 		}
 	}
 	// Arrow Flight (datasets) shares the gRPC port: one listener, one TLS and auth setup.
-	fl, err := flight.New(flight.Options{Project: p.Name(), Datasets: flightDatasets{p: p, watcher: watcher}, Auth: sopts.Auth, Logger: sopts.Logger})
+	fl, err := flight.New(flight.Options{Project: p.Name(), Datasets: flightDatasets{p: p, watcher: watcher}, Auth: sopts.Auth,
+		Logger: sopts.Logger, Registerer: metrics})
 	if err != nil {
 		return err
 	}

@@ -302,6 +302,13 @@ func TestFlightDatasets(t *testing.T) {
 	_, err = readEndpoint(reader, c, info.Endpoint[0])
 	requireCode(t, err, codes.NotFound, "removed")
 
+	// Metrics: calls by method and code, rows sent.
+	metrics := scrape(t, p.metrics)
+	require.Contains(t, metrics, `quiver_flight_calls_total{code="OK",method="DoGet"}`)
+	require.Contains(t, metrics, `quiver_flight_calls_total{code="PermissionDenied",method="GetFlightInfo"} 1`)
+	require.Contains(t, metrics, `quiver_flight_calls_total{code="OK",method="DoPut"} 2`)
+	require.Regexp(t, `quiver_flight_rows_sent_total [1-9]`, metrics)
+
 	require.Equal(t, exitOK, p.stop(t).code)
 }
 

@@ -46,6 +46,7 @@ import (
 	"github.com/apache/arrow-go/v18/parquet/compress"
 	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -148,13 +149,18 @@ type Options struct {
 	// MaxBatchBytes bounds (about) the bytes of one record batch of DoGet. Default
 	// DefaultMaxBatchBytes.
 	MaxBatchBytes int64
+	// Registerer receives the service's metrics. Default: a new private registry.
+	Registerer prometheus.Registerer
 }
 
 // Service serves Arrow Flight. Register it on a gRPC server with Register.
 type Service struct {
 	flight.BaseFlightServer
-	opts Options
-	mem  memory.Allocator
+	opts     Options
+	mem      memory.Allocator
+	calls    *prometheus.CounterVec // method, code
+	rowsSent prometheus.Counter
+	bytes    prometheus.Counter // record batch bytes sent by DoGet
 }
 
 // New builds the service.
@@ -174,7 +180,35 @@ func New(opts Options) (*Service, error) {
 	if opts.MaxBatchBytes <= 0 {
 		opts.MaxBatchBytes = DefaultMaxBatchBytes
 	}
-	return &Service{opts: opts, mem: memory.DefaultAllocator}, nil
+	if opts.Registerer == nil {
+		opts.Registerer = prometheus.NewRegistry()
+	}
+	s := &Service{opts: opts, mem: memory.DefaultAllocator,
+		calls: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "quiver", Subsystem: "flight", Name: "calls_total",
+			Help: "Arrow Flight calls (datasets), by method and gRPC status code.",
+		}, []string{"method", "code"}),
+		rowsSent: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "quiver", Subsystem: "flight", Name: "rows_sent_total",
+			Help: "Dataset rows sent by DoGet.",
+		}),
+		bytes: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "quiver", Subsystem: "flight", Name: "batch_bytes_sent_total",
+			Help: "Bytes of the Arrow record batches sent by DoGet (before IPC framing).",
+		}),
+	}
+	for _, c := range []prometheus.Collector{s.calls, s.rowsSent, s.bytes} {
+		if err := opts.Registerer.Register(c); err != nil {
+			return nil, fmt.Errorf("flight: register metrics: %w", err)
+		}
+	}
+	return s, nil
+}
+
+// count records a call's outcome; it returns err.
+func (s *Service) count(method string, err error) error {
+	s.calls.WithLabelValues(strings.TrimPrefix(method, ServicePrefix), status.Code(err).String()).Inc()
+	return err
 }
 
 // Register registers the service on r (serving.Options.Services).
@@ -208,6 +242,7 @@ type PutMetadata struct {
 
 // GetFlightInfo describes a dataset version: its schema and one endpoint per part.
 func (s *Service) GetFlightInfo(ctx context.Context, desc *flight.FlightDescriptor) (_ *flight.FlightInfo, err error) {
+	defer func() { _ = s.count(MethodGetFlightInfo, err) }()
 	defer s.recover(ctx, MethodGetFlightInfo, &err)
 	name, version, err := parsePath(desc)
 	if err != nil {
@@ -245,6 +280,7 @@ func (s *Service) GetFlightInfo(ctx context.Context, desc *flight.FlightDescript
 // DoGet streams one part of a dataset version, named by a ticket of GetFlightInfo.
 func (s *Service) DoGet(tkt *flight.Ticket, stream flight.FlightService_DoGetServer) (err error) {
 	ctx := stream.Context()
+	defer func() { _ = s.count(MethodDoGet, err) }()
 	defer s.recover(ctx, MethodDoGet, &err)
 	var t ticket
 	dec := json.NewDecoder(strings.NewReader(string(tkt.GetTicket())))
@@ -296,9 +332,13 @@ func (s *Service) streamPart(ctx context.Context, path string, stream flight.Dat
 	w := flight.NewRecordWriter(stream, ipc.WithSchema(rr.Schema()), ipc.WithAllocator(s.mem))
 	defer w.Close()
 	for rr.Next() {
-		if err := writeBounded(w, rr.RecordBatch(), s.opts.MaxBatchBytes); err != nil {
+		rec := rr.RecordBatch()
+		n, err := writeBounded(w, rec, s.opts.MaxBatchBytes)
+		if err != nil {
 			return err
 		}
+		s.rowsSent.Add(float64(rec.NumRows()))
+		s.bytes.Add(float64(n))
 	}
 	if err := rr.Err(); err != nil && !errors.Is(err, io.EOF) {
 		return fmt.Errorf("read %s: %w", filepath.Base(path), err)
@@ -306,14 +346,15 @@ func (s *Service) streamPart(ctx context.Context, path string, stream flight.Dat
 	return nil
 }
 
-// writeBounded writes rec in slices of about maxBytes at most (rows taken as equally wide).
-func writeBounded(w *flight.Writer, rec arrow.RecordBatch, maxBytes int64) error {
+// writeBounded writes rec in slices of about maxBytes at most (rows taken as equally wide);
+// it returns rec's bytes.
+func writeBounded(w *flight.Writer, rec arrow.RecordBatch, maxBytes int64) (int64, error) {
 	size, rows := int64(0), rec.NumRows()
 	for _, c := range rec.Columns() {
 		size += dataBytes(c.Data())
 	}
 	if size <= maxBytes || rows <= 1 {
-		return w.Write(rec)
+		return size, w.Write(rec)
 	}
 	pieces := (size + maxBytes - 1) / maxBytes
 	step := max(1, (rows+pieces-1)/pieces)
@@ -322,10 +363,10 @@ func writeBounded(w *flight.Writer, rec arrow.RecordBatch, maxBytes int64) error
 		err := w.Write(part)
 		part.Release()
 		if err != nil {
-			return err
+			return size, err
 		}
 	}
-	return nil
+	return size, nil
 }
 
 // dataBytes is the bytes of an array's buffers, its children's included.
@@ -345,6 +386,7 @@ func dataBytes(d arrow.ArrayData) int64 {
 // DoPut builds a dataset from the entity rows sent, as its descriptor's command asks.
 func (s *Service) DoPut(stream flight.FlightService_DoPutServer) (err error) {
 	ctx := stream.Context()
+	defer func() { _ = s.count(MethodDoPut, err) }()
 	defer s.recover(ctx, MethodDoPut, &err)
 	rr, err := flight.NewRecordReader(stream, ipc.WithAllocator(s.mem))
 	if err != nil {

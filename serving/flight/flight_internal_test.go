@@ -2,6 +2,7 @@ package flight
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"os"
 	"path/filepath"
@@ -169,7 +170,8 @@ func TestDoGetBoundsBatchBytes(t *testing.T) {
 
 	_, err = New(Options{Project: "p"})
 	require.ErrorContains(t, err, "datasets are required")
-	svc := &Service{opts: Options{BatchRows: rows, MaxBatchBytes: 1 << 20}, mem: memory.DefaultAllocator}
+	svc, err := New(Options{Project: "p", Datasets: noDatasets{}, BatchRows: rows, MaxBatchBytes: 1 << 20})
+	require.NoError(t, err)
 	s := &ipcStream{}
 	require.NoError(t, svc.streamPart(t.Context(), path, s))
 	require.Greater(t, len(s.msgs), 5, "about 5 MB of rows in batches of 1 MiB")
@@ -188,4 +190,13 @@ func TestDoGetBoundsBatchBytes(t *testing.T) {
 		}
 	}
 	require.EqualValues(t, rows, next)
+}
+
+type noDatasets struct{}
+
+func (noDatasets) Dataset(context.Context, string, int) (Dataset, error) {
+	return Dataset{}, ErrNotFound
+}
+func (noDatasets) Create(context.Context, CreateRequest) (Created, error) {
+	return Created{}, ErrNotFound
 }
