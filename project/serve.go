@@ -15,6 +15,7 @@ import (
 	"github.com/quiverfs/quiver/internal/config"
 	"github.com/quiverfs/quiver/serving"
 	"github.com/quiverfs/quiver/serving/auth"
+	"github.com/quiverfs/quiver/serving/flight"
 	"github.com/quiverfs/quiver/serving/model/onnx"
 )
 
@@ -44,7 +45,8 @@ type PushOptions struct {
 	CommitInterval time.Duration
 }
 
-// Serve serves the project's online features and predictions until ctx is done. One run
+// Serve serves the project's online features and predictions, and its datasets over Arrow
+// Flight on the same port, until ctx is done. One run
 // group owns every goroutine: the server (gRPC, HTTP/JSON, health, /metrics), the push
 // committer, and the one catalog watcher that moves the server and the push ingester to a
 // new registry revision together, so pushes are checked against the revision served. The
@@ -99,10 +101,19 @@ func (p *Project) Serve(ctx context.Context, opts ServeOptions) error {
 	sopts.Models = serving.RuntimeOpener{BaseDir: p.Config.Root, ONNX: opts.ONNX}
 	sopts.ModelResolver = &serving.RegistryResolver{Models: reg, Project: p.Name()}
 	if sc.AuthEnabled() {
-		if sopts.Auth, err = auth.New(ctx, sc, auth.Options{Project: p.Name(), Logger: sopts.Logger, Registerer: metrics}); err != nil {
+		// The Flight service authorizes each call itself, once it knows the dataset.
+		aopts := auth.Options{Project: p.Name(), Logger: sopts.Logger, Registerer: metrics, HandlerAuthorized: []string{flight.ServicePrefix}}
+		if sopts.Auth, err = auth.New(ctx, sc, aopts); err != nil {
 			return err
 		}
 	}
+	// Arrow Flight (datasets) shares the gRPC port: one listener, one TLS and auth setup.
+	fl, err := flight.New(flight.Options{Project: p.Name(), Datasets: flightDatasets{p: p, watcher: watcher}, Auth: sopts.Auth,
+		Logger: sopts.Logger, Registerer: metrics})
+	if err != nil {
+		return err
+	}
+	sopts.Services = append(sopts.Services, fl.Register)
 	in, err := p.openIngester(ctx, snap, metrics, opts.Push)
 	if err != nil {
 		return err

@@ -4,10 +4,14 @@
 # 100 entities of the churn_v1 service (1 view x 3 features) of a `quiver init` repo, online
 # store a throwaway redis-server. The server is pinned to CPU $SERVER_CPU (default 0); Redis and
 # both clients to $LOAD_CPU (default 1). ROUNDS (default 2) alternates Go and Python rounds.
-# Prints a table; see docs/BENCHMARKS.md.
+# Then, in the same run, a dataset of FLIGHT_ROWS entity rows (default 5,000,000; 0: none)
+# built through create_dataset and read FLIGHT_ROUNDS times (default 3) over Arrow Flight
+# (get_dataset) and directly from its Parquet files with pyarrow, alternately.
+# Prints tables; see docs/BENCHMARKS.md.
 #
 #   scripts/bench-python.sh
 #   CALLS=20000 ROUNDS=3 scripts/bench-python.sh
+#   CALLS=0 FLIGHT_ROWS=5000000 scripts/bench-python.sh     # the Flight part only
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # quiver serve checks at start that the ONNX Runtime its models need can be loaded.
@@ -52,6 +56,8 @@ serve_pid=$!
 echo "# $(date -u +%FT%TZ) $(nproc) CPUs, load: $(cut -d' ' -f1-3 /proc/loadavg); $("$venv/bin/python" -c 'import sys, grpc, google.protobuf as p; print(f"Python {sys.version.split()[0]}, grpcio {grpc.__version__}, protobuf {p.__version__}")'), $(go version | cut -d' ' -f3)"
 echo "# quiver serve on CPU $server_cpu; redis and the clients on CPU $load_cpu; concurrency 1, one connection; churn_v1 (3 features)"
 results=$dir/results.jsonl
+touch "$results"
+[ "$calls" = 0 ] && rounds=0
 for r in $(seq "$rounds"); do
 	for n in 1 100; do
 		c=$calls
@@ -66,8 +72,30 @@ done
 "$venv/bin/python" - "$results" <<'PY'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
+if not rows:
+    sys.exit(0)
 print(f"| round | entities | client | calls | p50 µs | p99 µs | calls/s |")
 print(f"| ---: | ---: | --- | ---: | ---: | ---: | ---: |")
 for r in sorted(rows, key=lambda r: (r["entities"], r["round"])):
     print(f"| {r['round']} | {r['entities']} | {r['client']} | {r['count']} | {r['p50_us']:.0f} | {r['p99_us']:.0f} | {r['rps']} |")
 PY
+
+flight_rows=${FLIGHT_ROWS:-5000000}
+if [ "$flight_rows" != 0 ]; then
+	echo
+	echo "# Arrow Flight: a dataset of $flight_rows rows (churn_v1); quiver serve on CPU $server_cpu, the Python reader on CPU $load_cpu"
+	ref=$("$venv/bin/python" scripts/bench-python-client.py flight-create "127.0.0.1:$port" "$flight_rows")
+	location=$("$dir/quiver" -C "$dir/shop" -o json dataset show "$ref" | "$venv/bin/python" -c 'import json, sys; print(json.load(sys.stdin)["location"])')
+	warehouse=$dir/shop/.quiver/warehouse
+	taskset -c "$load_cpu" "$venv/bin/python" scripts/bench-python-client.py flight-read "127.0.0.1:$port" "$ref" "$warehouse/$location" "${FLIGHT_ROUNDS:-3}" >"$dir/flight.jsonl"
+	"$venv/bin/python" - "$dir/flight.jsonl" <<'PY'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+r0 = rows[0]
+print(f"{r0['rows']:,} rows in {r0['parts']} Parquet part(s): {r0['parquet_mb']} MB of Parquet, {r0['arrow_mb']} MB of Arrow")
+print("| round | read | seconds | rows/s | Arrow MB/s |")
+print("| ---: | --- | ---: | ---: | ---: |")
+for r in rows:
+    print(f"| {r['round']} | {r['how']} | {r['seconds']:.2f} | {r['rows_per_s']:,} | {r['arrow_mb_per_s']:,.0f} |")
+PY
+fi

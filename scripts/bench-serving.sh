@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# 1-entity GetOnlineFeatures (3 views × 10 features) over gRPC and over HTTP/JSON against a real
+# 1-entity GetOnlineFeatures (3 views × 10 features) over gRPC and over HTTP/JSON (typed and plain) against a real
 # `quiver serve` process, beside the redis-benchmark HMGET ceiling, in one run against one
 # throwaway redis-server. The server is pinned to CPU $SERVER_CPU (default 0); Redis,
 # redis-benchmark and the load generator to $LOAD_CPU (default 1). See docs/BENCHMARKS.md.
@@ -7,6 +7,7 @@
 #   scripts/bench-serving.sh                 # from the repository root
 #   CALLS=50000 COUNT=3 scripts/bench-serving.sh
 #   BASE_QUIVER=/path/to/older/quiver scripts/bench-serving.sh   # also the gRPC path of an older build
+#   BASE_QUIVER=... BASE_ALL=1 scripts/bench-serving.sh            # ... and its HTTP/JSON paths (a build that has them)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # quiver serve checks at start that the ONNX Runtime its models need can be loaded.
@@ -39,8 +40,10 @@ QUIVER_BENCH_QUIVER="$dir/quiver" QUIVER_BENCH_REDIS="127.0.0.1:$port" QUIVER_BE
 	taskset -c "$load_cpu" go test -run '^$' -bench '^BenchmarkTransports$' -benchtime "${calls}x" -count "${COUNT:-1}" ./serving/ |
 	grep -E '^Benchmark'
 if [ -n "${BASE_QUIVER:-}" ]; then
-	echo "## the same gRPC calls against BASE_QUIVER=$BASE_QUIVER"
-	QUIVER_BENCH_QUIVER="$dir/quiver-base" QUIVER_BENCH_ONLY=grpc QUIVER_BENCH_REDIS="127.0.0.1:$port" QUIVER_BENCH_CPU="$server_cpu" \
+	only=grpc
+	[ -n "${BASE_ALL:-}" ] && only=
+	echo "## the same ${only:-gRPC and HTTP} calls against BASE_QUIVER=$BASE_QUIVER"
+	QUIVER_BENCH_QUIVER="$dir/quiver-base" QUIVER_BENCH_ONLY=$only QUIVER_BENCH_REDIS="127.0.0.1:$port" QUIVER_BENCH_CPU="$server_cpu" \
 		taskset -c "$load_cpu" go test -run '^$' -bench '^BenchmarkTransports$' -benchtime "${calls}x" -count "${COUNT:-1}" ./serving/ |
 		grep -E '^Benchmark'
 fi

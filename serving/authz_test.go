@@ -170,4 +170,34 @@ func TestOnDemandInputsNeedGrants(t *testing.T) {
 	require.NotContains(t, got, "0.01005", "no value of the input leaks")
 	code, got = post("od-in", body)
 	require.Equal(t, http.StatusOK, code, got)
+
+	// The plain JSON form: the same policy.
+	postPlain := func(token, body string) (int, string) {
+		req, err := http.NewRequest(http.MethodPost, httpBase+"/v1/online-features", strings.NewReader(body))
+		require.NoError(t, err)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer t-"+token)
+		}
+		r, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
+		require.NoError(t, err)
+		defer r.Body.Close()
+		b, err := io.ReadAll(r.Body)
+		require.NoError(t, err)
+		return r.StatusCode, string(b)
+	}
+	plain := `{"features": ["txn_od:ratio"], "entities": {"user_id": [1]}, "request_context": {"amount": [1.0], "country": ["NL"]}}`
+	code, got = postPlain("", plain)
+	require.Equal(t, http.StatusUnauthorized, code, got)
+	code, got = postPlain("od", plain)
+	require.Equal(t, http.StatusForbidden, code, got)
+	require.Contains(t, got, `feature view \"user_stats\"`)
+	require.NotContains(t, got, "0.01005", "no value of the input leaks")
+	code, got = postPlain("svc", plain)
+	require.Equal(t, http.StatusForbidden, code, got)
+	require.Contains(t, got, `feature view \"txn_od\"`)
+	code, got = postPlain("od-in", plain)
+	require.Equal(t, http.StatusOK, code, got)
+	require.Contains(t, got, `"ratio":[0.01005`)
+	code, got = postPlain("svc", `{"feature_service": "mixed", "entities": {"user_id": [1], "merchant_id": ["m1"]}, "request_context": {"amount": [1], "country": ["NL"]}}`)
+	require.Equal(t, http.StatusOK, code, got)
 }

@@ -74,6 +74,11 @@ func statusOf(ctx context.Context, err error) (*status.Status, bool) {
 	return status.New(codes.Internal, "internal error"), true
 }
 
+// StatusOf is statusOf for the other gRPC services of the server (serving/flight): the status
+// of err, and whether it is an internal error, whose detail the caller logs and the client
+// does not see.
+func StatusOf(ctx context.Context, err error) (*status.Status, bool) { return statusOf(ctx, err) }
+
 // kindError classifies err as kind for statusOf without adding kind's text to the message
 // the client reads.
 type kindError struct{ kind, err error }

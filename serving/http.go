@@ -25,6 +25,7 @@ import (
 //	POST /v1/get-online-features   body: GetOnlineFeaturesRequest  → GetOnlineFeaturesResponse
 //	POST /v1/predict               body: PredictRequest            → PredictResponse
 //	POST /v1/push-features         body: PushFeaturesRequest       → PushFeaturesResponse
+//	POST /v1/online-features       plain JSON in and out (http_plain.go)
 //	GET  /healthz                  200 {"status":"SERVING"}, 503 otherwise
 //
 // Bodies are protobuf's JSON mapping with the .proto's snake_case field names (camelCase is
@@ -36,10 +37,11 @@ import (
 func (s *Server) HTTPHandler() http.Handler {
 	endpoints := strings.Join(httpEndpoints(), ", ")
 	gw := runtime.NewServeMux(
-		runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.JSONPb{
+		// GetOnlineFeatures' answer is written by hand (http_typed.go), the rest by protojson.
+		runtime.WithMarshalerOption(runtime.MIMEWildcard, gatewayMarshaler{&runtime.JSONPb{
 			MarshalOptions:   protojson.MarshalOptions{UseProtoNames: true},
 			UnmarshalOptions: protojson.UnmarshalOptions{},
-		}),
+		}}),
 		runtime.WithErrorHandler(s.httpError),
 		runtime.WithRoutingErrorHandler(func(ctx context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w http.ResponseWriter, r *http.Request, code int) {
 			msg := http.StatusText(code)
@@ -62,6 +64,7 @@ func (s *Server) HTTPHandler() http.Handler {
 	_ = pb.RegisterFeatureServingHandlerServer(context.Background(), gw, impl)
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+healthPath, s.httpHealth)
+	mux.HandleFunc("POST "+plainPath, s.httpOnlineFeatures) // plain JSON (http_plain.go)
 	mux.Handle("/", gw)
 	h := s.httpCall(mux)
 	if s.opts.Auth != nil {
@@ -93,7 +96,7 @@ func httpEndpoints() []string {
 		}
 		out = append(out, "POST /v1/"+path.String())
 	}
-	return append(out, "GET "+healthPath)
+	return append(out, "POST "+plainPath, "GET "+healthPath)
 }
 
 // httpCall is what the gRPC interceptors do for gRPC calls: a deadline for requests without

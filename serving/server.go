@@ -144,6 +144,9 @@ type Options struct {
 	Pusher Pusher
 	// DisableReflection turns gRPC server reflection off.
 	DisableReflection bool
+	// Services register further gRPC services on the server's port, behind the same TLS,
+	// authentication and limits (Arrow Flight, package serving/flight). Nil: none.
+	Services []func(grpc.ServiceRegistrar)
 }
 
 func (o Options) withDefaults() Options {
@@ -309,6 +312,9 @@ func NewServer(ctx context.Context, opts Options) (*Server, error) {
 	}
 	s.grpc = grpc.NewServer(sopts...)
 	pb.RegisterFeatureServingServer(s.grpc, s)
+	for _, register := range opts.Services {
+		register(s.grpc)
+	}
 	s.health = health.NewServer()
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	if !opts.DisableReflection {

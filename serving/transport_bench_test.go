@@ -24,6 +24,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/quiverfs/quiver/internal/testenv"
 	onlineredis "github.com/quiverfs/quiver/online/redis"
@@ -33,8 +34,8 @@ import (
 )
 
 // BenchmarkTransports measures 1-entity GetOnlineFeatures (3 views × 10 features) over gRPC,
-// over gRPC with JWT authentication and a policy (a second server), and over HTTP/JSON
-// against a real `quiver serve` process, pinned to its own CPU, and reports
+// over gRPC with JWT authentication and a policy (a second server), over HTTP/JSON in the
+// typed form and in the plain form (/v1/online-features) against a real `quiver serve` process, pinned to its own CPU, and reports
 // the server's CPU per call from /proc/PID/stat. scripts/bench-serving.sh runs it beside the
 // redis-benchmark HMGET ceiling; see docs/BENCHMARKS.md.
 //
@@ -116,17 +117,54 @@ func BenchmarkTransports(b *testing.B) {
 		}
 		return err
 	}
+	plainURL := "http://" + httpAddr + "/v1/online-features"
+	plainCall := func(_ int, rng *rand.Rand) error {
+		body := `{"feature_service":"bench30","entities":{"user_id":[` + strconv.Itoa(rng.IntN(benchUsers)) + `]}}`
+		resp, err := httpClient.Post(plainURL, "application/json", strings.NewReader(body))
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		got, err := io.ReadAll(resp.Body)
+		if err == nil && (resp.StatusCode != http.StatusOK || !bytes.Contains(got, []byte(`"v2_f9"`)) || !bytes.Contains(got, []byte(`"PRESENT"`))) {
+			err = fmt.Errorf("unexpected response %d: %.200s", resp.StatusCode, got)
+		}
+		return err
+	}
+	// The answer's bytes on the wire (the message, or the HTTP body), for one entity.
+	answerBytes := map[string]int{}
+	if !grpcOnly {
+		one := &pb.GetOnlineFeaturesRequest{Kind: &pb.GetOnlineFeaturesRequest_FeatureService{FeatureService: "bench30"},
+			Entities: benchEntities(rand.New(rand.NewPCG(3, 4)), 1)}
+		resp, err := pb.NewFeatureServingClient(conns[0]).GetOnlineFeatures(ctx, one)
+		require.NoError(b, err)
+		answerBytes["grpc"], answerBytes["grpc-jwt"] = proto.Size(resp), proto.Size(resp)
+		for name, req := range map[string]struct{ url, body string }{
+			"http-json":  {url, `{"feature_service":"bench30","entities":{"user_id":{"val":[{"int64_val":"1"}]}}}`},
+			"http-plain": {plainURL, `{"feature_service":"bench30","entities":{"user_id":[1]}}`},
+		} {
+			r, err := httpClient.Post(req.url, "application/json", strings.NewReader(req.body))
+			require.NoError(b, err)
+			got, err := io.ReadAll(r.Body)
+			require.NoError(b, err)
+			_ = r.Body.Close()
+			answerBytes[name] = len(got)
+		}
+	}
 	for _, conc := range []int{1, 16} {
 		for _, tr := range []struct {
 			name string
 			call func(int, *rand.Rand) error
 			srv  *exec.Cmd
-		}{{"grpc", grpcCall, cmd}, {"grpc-jwt", jwtCall, jwtCmd}, {"http-json", httpCall, cmd}} {
+		}{{"grpc", grpcCall, cmd}, {"grpc-jwt", jwtCall, jwtCmd}, {"http-json", httpCall, cmd}, {"http-plain", plainCall, cmd}} {
 			if grpcOnly && tr.name != "grpc" {
 				continue
 			}
 			b.Run(fmt.Sprintf("%s/conc=%d", tr.name, conc), func(b *testing.B) {
 				processLoad(b, tr.srv.Process.Pid, conc, tr.call)
+				if n := answerBytes[tr.name]; n > 0 {
+					b.ReportMetric(float64(n), "answer-B")
+				}
 			})
 		}
 	}

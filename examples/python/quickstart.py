@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Quiver from Python, notebook-style: online features, a prediction and a push.
+"""Quiver from Python, notebook-style: online features, a prediction, a training frame and a push.
 
 Run it against a `quiver serve` of the example shop repo (docs/python.md, "Try it"):
 
@@ -9,10 +9,10 @@ Run it against a `quiver serve` of the example shop repo (docs/python.md, "Try i
     pip install '../python[pandas]'                 # from the Quiver checkout
     python ../examples/python/quickstart.py [--server 127.0.0.1:6566]
 
-The push step needs a push view; it adds features/quickstart_live.yaml to the repo given with --repo and
-applies it first (a running server picks the new definitions up within its --refresh). The
-training-frame step (get_historical_features over Arrow Flight) comes with the client's
-phase 2 (docs/python.md, "Coming").
+The training frame needs the repo's labels (--repo: data/labels.parquet) and goes over Arrow
+Flight on the same address. The push step needs a push view; it adds
+features/quickstart_live.yaml to the repo given with --repo and applies it first (a running
+server picks the new definitions up within its --refresh).
 """
 
 import argparse
@@ -74,7 +74,15 @@ def main() -> None:
         except quiver.NotFoundError as e:
             print(f"no churn model yet ({e.message}); run `quiver train churn_train`")
 
-        # 4. Push fresh rows from a DataFrame: served at once.
+        # 4. A point-in-time-correct training frame for labelled entity rows, joined on the
+        #    server (registered as dataset churn_v1_historical) and read back over Arrow Flight.
+        if args.repo:
+            labels = pd.read_parquet(Path(args.repo) / "data" / "labels.parquet")  # user_id, event_timestamp, churned
+            job = client.get_historical_features(labels, "churn_v1")
+            frame = job.to_pandas()
+            print(f"training frame {job.info.ref}: {len(frame)} rows, columns {list(frame.columns)}")
+
+        # 5. Push fresh rows from a DataFrame: served at once.
         if args.repo:
             repo = Path(args.repo)
             (repo / "features" / "quickstart_live.yaml").write_text(LIVE_VIEW)

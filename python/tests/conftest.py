@@ -200,6 +200,7 @@ serving:
       - principals: [token:reader]
         feature_services: [churn_v1]
         models: [churn]
+        datasets: [churn_train]
       - principals: [token:writer]
         feature_views: [user_live]
         push_views: [user_live]

@@ -14,4 +14,5 @@ def test_quickstart_runs(env, server):
     assert out.returncode == 0, out.stdout + out.stderr
     assert "NOT_FOUND" in out.stdout  # user 999999
     assert "churn v1:" in out.stdout
+    assert "training frame churn_v1_historical@v" in out.stdout and "600 rows" in out.stdout
     assert "PushResult(rows=2, online_rows=2" in out.stdout

@@ -32,8 +32,13 @@ const (
 	// KindUI is browsing a project in the web UI (quiver ui): its definitions, datasets, runs
 	// and models, but no feature values. A ui grant covers it, and so does a project grant.
 	KindUI
+	// KindDataset is reading a registered training dataset's rows (Arrow Flight DoGet) or
+	// building a version of it (Flight DoPut). Only a datasets grant covers it: a dataset
+	// holds the history of every feature it joined, in bulk, and building one writes the
+	// warehouse, so a project grant (online reads) does not give it.
+	KindDataset
 
-	kindCount = KindUI + 1
+	kindCount = KindDataset + 1
 )
 
 func (k Kind) String() string {
@@ -50,6 +55,8 @@ func (k Kind) String() string {
 		return "push to feature view"
 	case KindUI:
 		return "ui"
+	case KindDataset:
+		return "dataset"
 	}
 	return "resource"
 }

@@ -109,6 +109,9 @@ type Grant struct {
 	// UI are the projects (or "*") whose web UI the principals may browse, read-only and
 	// without feature values: it grants nothing on the serving surfaces.
 	UI []string
+	// Datasets are the training datasets the principals may read (Arrow Flight) and build
+	// versions of; nothing else grants them.
+	Datasets []string
 	// Pos is where the grant is written.
 	Pos definitions.Pos
 }
@@ -500,7 +503,7 @@ func (d *decoder) policy(n *yaml.Node, what string) *Policy {
 	return p
 }
 
-var grantKeys = []string{"principals", "projects", "feature_services", "feature_views", "models", "push_views", "ui"}
+var grantKeys = []string{"principals", "projects", "feature_services", "feature_views", "models", "push_views", "ui", "datasets"}
 
 func (d *decoder) grant(n *yaml.Node) (Grant, bool) {
 	g := Grant{Pos: d.pos(n)}
@@ -542,6 +545,8 @@ func (d *decoder) grant(n *yaml.Node) (Grant, bool) {
 			g.PushViews = items
 		case "ui":
 			g.UI = items
+		case "datasets":
+			g.Datasets = items
 		}
 	}
 	if n.Kind != yaml.MappingNode {
@@ -550,8 +555,8 @@ func (d *decoder) grant(n *yaml.Node) (Grant, bool) {
 	if len(g.Principals) == 0 {
 		d.Errorf(n, "grant needs principals: who it grants to (subject:NAME, group:NAME, cert:SUBJECT, token:NAME or \"*\")")
 	}
-	if len(g.Projects)+len(g.FeatureServices)+len(g.FeatureViews)+len(g.Models)+len(g.PushViews)+len(g.UI) == 0 {
-		d.Errorf(n, "grant grants nothing: give projects, feature_services, feature_views, models, push_views or ui")
+	if len(g.Projects)+len(g.FeatureServices)+len(g.FeatureViews)+len(g.Models)+len(g.PushViews)+len(g.UI)+len(g.Datasets) == 0 {
+		d.Errorf(n, "grant grants nothing: give projects, feature_services, feature_views, models, push_views, ui or datasets")
 	}
 	return g, len(d.errs) == before
 }

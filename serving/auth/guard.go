@@ -51,6 +51,12 @@ type Options struct {
 	// OpenHTTPPaths are HTTP paths served without credentials. Default: the health paths
 	// (/healthz, /readyz, /livez and /grpc.health.v1.Health/*).
 	OpenHTTPPaths []string
+	// HandlerAuthorized are gRPC method prefixes ("/pkg.Service/") whose handlers authorize
+	// every call themselves, with Authorize or AuthorizeResources, once they know what it
+	// reads (a Flight ticket names its dataset only inside its opaque bytes): the interceptors
+	// authenticate those calls and put the principal in the context, nothing more. Default:
+	// none.
+	HandlerAuthorized []string
 }
 
 // Guard authenticates and authorizes calls. It is safe for concurrent use.
@@ -59,6 +65,8 @@ type Guard struct {
 	log       *slog.Logger
 	resources ResourcesFunc
 	openHTTP  []string
+	// byHandler: method prefixes whose handlers authorize (Options.HandlerAuthorized).
+	byHandler []string
 	policy    *compiledPolicy // nil: every authenticated caller may read everything
 	jwt       *jwtVerifier
 	tokens    map[[32]byte]*Principal
@@ -102,6 +110,7 @@ func New(ctx context.Context, cfg *Config, opts Options) (*Guard, error) {
 		log:       opts.Logger,
 		resources: opts.Resources,
 		openHTTP:  opts.OpenHTTPPaths,
+		byHandler: opts.HandlerAuthorized,
 		certs:     cfg.TLS.ClientCAFile != "",
 		denials: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "quiver", Subsystem: "serving", Name: "auth_denials_total",
@@ -249,6 +258,38 @@ func (g *Guard) AuthorizeReads(ctx context.Context, fullMethod, via string, rs .
 	return nil
 }
 
+// AuthorizeResources checks the principal in ctx (as Authorize does) for the resources a
+// call reads or writes, for handlers that authorize their own calls
+// (Options.HandlerAuthorized). A denial is logged and counted; the error matches
+// ErrPermissionDenied and names the first resource not granted, or ErrUnauthenticated when ctx
+// has no principal.
+func (g *Guard) AuthorizeResources(ctx context.Context, fullMethod string, rs ...Resource) error {
+	p := FromContext(ctx)
+	if p == nil {
+		err := unauthenticated(reasonNoCredentials, "no authenticated principal")
+		g.record(ctx, fullMethod, "", nil, err)
+		return err
+	}
+	if g.policy == nil {
+		return nil
+	}
+	if err := g.policy.check(p, rs); err != nil {
+		g.record(ctx, fullMethod, "", p, err)
+		return err
+	}
+	return nil
+}
+
+// handlerAuthorizes reports whether fullMethod's handler authorizes its calls itself.
+func (g *Guard) handlerAuthorizes(fullMethod string) bool {
+	for _, prefix := range g.byHandler {
+		if strings.HasPrefix(fullMethod, prefix) {
+			return true
+		}
+	}
+	return false
+}
+
 // record logs and counts a refused call.
 func (g *Guard) record(ctx context.Context, method, peerAddr string, p *Principal, err error) {
 	code, reason := codes.Unauthenticated, reasonInvalid
@@ -331,7 +372,7 @@ func (g *Guard) UnaryServerInterceptor() grpc.UnaryServerInterceptor {
 			return handler(ctx, req)
 		}
 		p, err := g.authenticateGRPC(ctx)
-		if err == nil && !authOnlyMethod(info.FullMethod) {
+		if err == nil && !authOnlyMethod(info.FullMethod) && !g.handlerAuthorizes(info.FullMethod) {
 			err = g.check(p, info.FullMethod, req)
 		}
 		if err != nil {
@@ -372,7 +413,7 @@ func (s *guardedStream) RecvMsg(m any) error {
 	if err := s.ServerStream.RecvMsg(m); err != nil {
 		return err
 	}
-	if authOnlyMethod(s.method) {
+	if authOnlyMethod(s.method) || s.g.handlerAuthorizes(s.method) {
 		return nil
 	}
 	if err := s.g.check(s.p, s.method, m); err != nil {

@@ -48,7 +48,7 @@ func compilePolicy(p *Policy, project string) *compiledPolicy {
 				}
 				pm.ui[pr] = struct{}{}
 			}
-			for kind, names := range map[Kind][]string{KindFeatureService: g.FeatureServices, KindFeatureView: g.FeatureViews, KindModel: g.Models, KindPushView: g.PushViews} {
+			for kind, names := range map[Kind][]string{KindFeatureService: g.FeatureServices, KindFeatureView: g.FeatureViews, KindModel: g.Models, KindPushView: g.PushViews, KindDataset: g.Datasets} {
 				for _, n := range names {
 					key := nameKey{project: project, name: n}
 					if pr, name, ok := strings.Cut(n, "/"); ok {
@@ -64,7 +64,7 @@ func compilePolicy(p *Policy, project string) *compiledPolicy {
 
 // allows reports whether the identity's grants cover r.
 func (pm *perms) allows(r Resource) bool {
-	if r.Kind == KindPushView {
+	if r.Kind == KindPushView || r.Kind == KindDataset {
 		return pm.allowsName(r)
 	}
 	if pm.allProjects {

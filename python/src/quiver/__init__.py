@@ -11,6 +11,7 @@ See docs/python.md. The generated gRPC stubs of the serving API are in
 """
 
 from .client import Client, TLSConfig
+from .datasets import DatasetInfo, HistoricalFeatures
 from .errors import (
     DeadlineExceededError,
     FailedPreconditionError,
@@ -33,6 +34,8 @@ __all__ = [
     "OnlineResponse",
     "Prediction",
     "PushResult",
+    "DatasetInfo",
+    "HistoricalFeatures",
     "QuiverError",
     "InvalidArgumentError",
     "NotFoundError",

@@ -11,6 +11,7 @@ import grpc
 import pyarrow as pa
 
 from . import _convert
+from .datasets import DatasetInfo, FlightDatasets, HistoricalFeatures, parse_ref
 from .errors import InvalidArgumentError, QuiverError, from_grpc_error
 from .response import OnlineResponse, Prediction, PushResult
 from .serving.v1 import serving_pb2 as pb
@@ -167,6 +168,7 @@ class Client:
         self._options = opts
         self._channel: grpc.Channel | None = None
         self._stub: Any = None
+        self._flight: Any = None  # pyarrow.flight.FlightClient, opened on first use
         self._closed = False
 
     # ---- plumbing -----------------------------------------------------------------------
@@ -197,6 +199,35 @@ class Client:
         except grpc.RpcError as e:
             raise from_grpc_error(e) from None
 
+    def _datasets(self) -> FlightDatasets:
+        """Arrow Flight on the same address (quiver serve serves it on its gRPC port)."""
+        import pyarrow.flight as fl
+
+        if self._closed:
+            raise QuiverError("the client is closed", grpc.StatusCode.CANCELLED)
+        if self._flight is None:
+            kw: dict[str, Any] = {}
+            if self._tls is None:
+                location = f"grpc+tcp://{self.address}"
+            else:
+                location = f"grpc+tls://{self.address}"
+                t = self._tls
+                if (t.client_cert is None) != (t.client_key is None):
+                    raise InvalidArgumentError("tls: give both client_cert and client_key for mTLS, or neither")
+                kw["tls_root_certs"] = _read_pem(t.root_ca, "root_ca")
+                kw["cert_chain"] = _read_pem(t.client_cert, "client_cert")
+                kw["private_key"] = _read_pem(t.client_key, "client_key")
+                kw["override_hostname"] = t.server_name
+            kw = {k: v for k, v in kw.items() if v is not None}
+            self._flight = fl.FlightClient(location, **kw)
+
+        def options(timeout: float | None) -> Any:
+            md = self._metadata()
+            headers = [(k.encode(), v.encode()) for k, v in md] if md else None
+            return fl.FlightCallOptions(timeout=timeout, headers=headers)
+
+        return FlightDatasets(self._flight, options)
+
     def close(self) -> None:
         """Closes the channel. Calls made after it raise; closing twice is harmless."""
         self._closed = True
@@ -204,6 +235,9 @@ class Client:
             self._channel.close()
             self._channel = None
             self._stub = None
+        if self._flight is not None:
+            self._flight.close()
+            self._flight = None
 
     def __enter__(self) -> Client:
         return self
@@ -387,6 +421,106 @@ class Client:
                 requests += 1
         return PushResult(rows=rows, online_rows=online, log_sequence=seq, requests=requests)
 
+    # ---- datasets (Arrow Flight) --------------------------------------------------------
+
+    def get_dataset(
+        self,
+        name: str,
+        version: int | None = None,
+        *,
+        parallelism: int | None = None,
+        timeout: float | None = None,
+    ) -> pa.Table:
+        """A registered training dataset as one ``pyarrow.Table``, downloaded over Arrow
+        Flight: ``"churn_train"`` (its latest version), ``"churn_train@v3"`` or
+        ``("churn_train", version=3)``. Its Parquet parts are read in parallel (``parallelism``
+        streams at once, default up to 8) and concatenated in the snapshot's order.
+
+        ``timeout`` bounds each Flight call (default: none; a dataset may be large). Needs a
+        ``datasets`` grant on the dataset when the server has a policy.
+        """
+        n, v = parse_ref(name, version)
+        return self._datasets().read(n, v, parallelism, timeout)
+
+    def read_dataset(self, name: str, version: int | None = None, *, timeout: float | None = None) -> Any:
+        """A registered dataset as an iterator of ``pyarrow.RecordBatch`` (at most 64 Ki rows
+        each), part after part in the snapshot's order: for training loops that must not hold
+        the dataset in memory. Same references and grants as :meth:`get_dataset`.
+        """
+        n, v = parse_ref(name, version)
+        return self._datasets().batches(n, v, timeout)
+
+    def dataset_info(self, name: str, version: int | None = None, *, timeout: float | None = None) -> DatasetInfo:
+        """The registered version ``get_dataset`` would read, without reading it."""
+        import json
+
+        n, v = parse_ref(name, version)
+        info = self._datasets().info(n, v, timeout if timeout is not None else self.timeout)
+        meta = json.loads(info.app_metadata or b"{}")
+        return DatasetInfo(name=meta.get("name", n), version=int(meta.get("version", 0)), content_id=meta.get("content_id", ""),
+                           rows=int(info.total_records), parts=len(info.endpoints))
+
+    def create_dataset(
+        self,
+        name: str,
+        entity_df: Any,
+        feature_service: str,
+        *,
+        at: Any = None,
+        created_cutoff: bool = False,
+        rebuild: bool = False,
+        timeout: float | None = None,
+    ) -> DatasetInfo:
+        """Builds the next version of dataset ``name``: the point-in-time-correct values of
+        ``feature_service``'s features for each row of ``entity_df`` (a pandas DataFrame or a
+        pyarrow Table with the join keys, an ``event_timestamp`` column and any label columns,
+        which pass through), exactly as ``quiver dataset create`` does. The rows are sent over
+        Arrow Flight (``DoPut``); the join runs on the server. The same rows sent again reuse
+        the version built from them (``reused``) unless ``rebuild``.
+
+        ``at`` pins the offline tables (a datetime or an RFC 3339 string); ``created_cutoff``
+        also requires each feature row's created time to be at or before the entity row's time.
+        Needs a ``datasets`` grant on ``name`` and a grant on the feature service.
+        """
+        n, v = parse_ref(name, None)
+        if v is not None:
+            raise InvalidArgumentError(f"create_dataset {name!r}: give the name only; the server numbers the version")
+        if not isinstance(feature_service, str) or not feature_service:
+            raise InvalidArgumentError(f"create_dataset: feature_service: want a feature service name, got {feature_service!r}")
+        table = _as_table(entity_df, "create_dataset: entity_df")
+        if table.num_rows == 0:
+            raise InvalidArgumentError(f"create_dataset {name}: entity_df has no rows")
+        if at is not None and not isinstance(at, str):
+            import datetime as dt
+
+            if not isinstance(at, dt.datetime):
+                raise InvalidArgumentError(f"create_dataset: at: want a datetime or an RFC 3339 string, got {type(at).__name__}")
+            if at.tzinfo is None:
+                at = at.replace(tzinfo=dt.timezone.utc)
+            at = at.isoformat()
+        return self._datasets().create(n, table, feature_service, at=at, created_cutoff=created_cutoff,
+                                       rebuild=rebuild, timeout=timeout)
+
+    def get_historical_features(
+        self,
+        entity_df: Any,
+        feature_service: str,
+        *,
+        dataset: str | None = None,
+        at: Any = None,
+        created_cutoff: bool = False,
+        timeout: float | None = None,
+    ) -> HistoricalFeatures:
+        """Feast's ``get_historical_features``: the point-in-time-correct features of
+        ``feature_service`` for each row of ``entity_df``. The join runs on the server as a
+        dataset build (``create_dataset``), registered as a version of ``dataset`` (default
+        ``FEATURE_SERVICE_historical``) so it is reproducible and its lineage recorded; the
+        same rows asked again reuse it. ``.to_arrow()`` / ``.to_pandas()`` download it.
+        """
+        name = dataset if dataset is not None else f"{feature_service}_historical"
+        info = self.create_dataset(name, entity_df, feature_service, at=at, created_cutoff=created_cutoff, timeout=timeout)
+        return HistoricalFeatures(info, lambda: self.get_dataset(info.name, info.version, timeout=timeout))
+
     @staticmethod
     def _push_requests(view: str, table: pa.Table, value_names: list[str], event: list[int],
                        created: list[int] | None, lo: int, hi: int, max_bytes: int) -> Any:
@@ -406,7 +540,7 @@ class Client:
         yield lo, hi, req
 
 
-def _as_table(data: Any) -> pa.Table:
+def _as_table(data: Any, where: str = "push: data") -> pa.Table:
     if isinstance(data, pa.Table):
         return data
     if isinstance(data, pa.RecordBatch):
@@ -415,9 +549,9 @@ def _as_table(data: Any) -> pa.Table:
         try:
             return pa.Table.from_pandas(data, preserve_index=False)
         except (pa.ArrowInvalid, pa.ArrowTypeError) as e:
-            raise InvalidArgumentError(f"push: the DataFrame cannot be read as Arrow: {e}") from None
+            raise InvalidArgumentError(f"{where}: the DataFrame cannot be read as Arrow: {e}") from None
     raise InvalidArgumentError(
-        f"push: data: want a pandas DataFrame or a pyarrow Table / RecordBatch, got {type(data).__name__}"
+        f"{where}: want a pandas DataFrame or a pyarrow Table / RecordBatch, got {type(data).__name__}"
     )
 
 
