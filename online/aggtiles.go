@@ -284,6 +284,7 @@ func (l *aggLayout) encode(series [][]tile, ids []eventID) []byte {
 			prev = t.idx
 			b = binary.AppendUvarint(b, uint64(t.N))
 			b = binary.LittleEndian.AppendUint64(b, t.Sum)
+			b = binary.AppendVarint(b, t.SumHi)
 			b = binary.LittleEndian.AppendUint64(b, t.Min)
 			b = binary.LittleEndian.AppendUint64(b, t.Max)
 			b = binary.AppendVarint(b, t.LastEv)
@@ -338,6 +339,7 @@ func (l *aggLayout) scan(enc string, visit func(s int, t *tile)) (int64, string,
 	if enc[0] != tilesFormatVersion && enc[0] != tilesFormatVersion1 {
 		return 0, "", bad("unknown format version")
 	}
+	v2 := enc[0] == tilesFormatVersion
 	p := enc[1:]
 	uv := func() (uint64, bool) {
 		var x uint64
@@ -385,6 +387,14 @@ func (l *aggLayout) scan(enc string, visit func(s int, t *tile)) (int64, string,
 			d, ok1 := sv()
 			n, ok2 := uv()
 			sum, ok3 := u64()
+			var sumHi int64
+			if v2 {
+				hi, ok := sv()
+				ok3 = ok3 && ok
+				sumHi = hi
+			} else if !l.series[s].float {
+				sumHi = aggfn.Widen(sum) // format 1 held int64 sums
+			}
 			mn, ok4 := u64()
 			mx, ok5 := u64()
 			le, ok6 := sv()
@@ -394,7 +404,7 @@ func (l *aggLayout) scan(enc string, visit func(s int, t *tile)) (int64, string,
 				return 0, "", bad("truncated tile")
 			}
 			prev += d
-			t = tile{idx: prev, State: aggfn.State{N: int64(n), Sum: sum, Min: mn, Max: mx, LastEv: le, LastCr: lc, Last: lv}, distinct: t.distinct[:0]}
+			t = tile{idx: prev, State: aggfn.State{N: int64(n), Sum: sum, SumHi: sumHi, Min: mn, Max: mx, LastEv: le, LastCr: lc, Last: lv}, distinct: t.distinct[:0]}
 			if t.N > 0 {
 				latest = max(latest, le)
 			}

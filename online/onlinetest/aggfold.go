@@ -118,6 +118,26 @@ func RunTileFoldTests(t *testing.T, newStore NewClockedStore) {
 		res := read(t, s, online.ViewRead{View: v, Keys: []online.EntityKey{k}})
 		require.Equal(t, int64(writers*per), res.Columns[1].Values[0].Int64(), "qty_count_1d")
 	})
+	t.Run("IntegerSumsSaturate", func(t *testing.T) {
+		c := &Clock{t: aggBase}
+		s, f := open(t, c)
+		v := AggView(t, Project(t))
+		k := UserKey(t, v, 3)
+		ctx := context.Background()
+		for i, q := range []int64{math.MaxInt64, 1, math.MaxInt64} {
+			_, err := f.FoldEvents(ctx, v, []online.EntityEvents{{Key: k, Events: []online.AggEvent{AggEvent(aggBase.Add(-time.Duration(i+1)*time.Minute), q, 1, "m")}}})
+			require.NoError(t, err)
+		}
+		res := read(t, s, online.ViewRead{View: v, Keys: []online.EntityKey{k}})
+		require.Equal(t, "qty_sum_1d", res.Columns[3].Field().Name)
+		require.Equal(t, int64(math.MaxInt64), res.Columns[3].Values[0].Int64(), "clamped, not wrapped")
+		_, err := f.FoldEvents(ctx, v, []online.EntityEvents{{Key: k, Events: []online.AggEvent{
+			AggEvent(aggBase.Add(-10*time.Minute), math.MinInt64, 1, "m"), AggEvent(aggBase.Add(-11*time.Minute), math.MinInt64, 1, "m"),
+		}}})
+		require.NoError(t, err)
+		res = read(t, s, online.ViewRead{View: v, Keys: []online.EntityKey{k}})
+		require.Equal(t, int64(-1), res.Columns[3].Values[0].Int64(), "exact once back in range: 2(2^63-1) + 1 - 2^64")
+	})
 	t.Run("LateAndDuplicateEvents", func(t *testing.T) {
 		c := &Clock{t: aggBase}
 		s, f := open(t, c)
