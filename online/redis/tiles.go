@@ -4,6 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"time"
 
 	goredis "github.com/redis/go-redis/v9"
 
@@ -36,13 +41,39 @@ return res
 
 var tilesCAS = goredis.NewScript(tilesCASScript)
 
+// foldLocks serialize the folds of one entity within this process (striped by key), so that
+// concurrent pushes of the same entities wait for each other instead of failing each other's
+// compare-and-set round after round; the compare-and-set still guards against other processes.
+var foldLocks [4096]sync.Mutex
+
+// lockEntities locks the stripes of keys, in order, and returns the unlock.
+func lockEntities(keys []string) func() {
+	stripes := make([]int, 0, len(keys))
+	for _, k := range keys {
+		h := fnv.New32a()
+		_, _ = h.Write([]byte(k))
+		stripes = append(stripes, int(h.Sum32()%uint32(len(foldLocks))))
+	}
+	slices.Sort(stripes)
+	stripes = slices.Compact(stripes)
+	for _, s := range stripes {
+		foldLocks[s].Lock()
+	}
+	return func() {
+		for _, s := range stripes {
+			foldLocks[s].Unlock()
+		}
+	}
+}
+
 // maxFoldRounds bounds the read-fold-store rounds of one FoldEvents call: a round repeats
 // only for entities another writer changed in between.
 const maxFoldRounds = 100
 
 var _ online.TileFolder = (*Store)(nil)
 
-// FoldEvents implements online.TileFolder: each round reads the pending entities' rows in one
+// FoldEvents implements online.TileFolder: holding this process's locks of the entities, each
+// round reads the pending entities' rows in one
 // pipeline of HGETs, folds their events in Go at the store's clock, and stores the results
 // with tilesCASScript (one EVALSHA per RowsPerScript entities of one slot); entities another
 // writer changed in between go to the next round.
@@ -61,11 +92,19 @@ func (s *Store) FoldEvents(ctx context.Context, v *online.View, entities []onlin
 		keys[i] = string(buf)
 	}
 	fld := field(v)
+	defer lockEntities(keys)()
 	pending := make([]int, len(entities))
 	for i := range pending {
 		pending[i] = i
 	}
 	for round := 0; len(pending) > 0; round++ {
+		if round > 0 { // another process changed some of them: back off a little, with jitter
+			select {
+			case <-time.After(time.Duration(rand.Int64N(int64(min(round, 50)) * int64(time.Millisecond)))):
+			case <-ctx.Done():
+				return total, s.wrap(ctx, fmt.Sprintf("fold events of view %q", v.Name), ctx.Err())
+			}
+		}
 		if round == maxFoldRounds {
 			return total, fmt.Errorf("redis %s: fold events of view %q: %d entities changed under every one of %d attempts: %w", s.addr, v.Name, len(pending), maxFoldRounds, online.ErrUnavailable)
 		}
