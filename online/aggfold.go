@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"math"
 	"slices"
 	"time"
 
@@ -31,13 +32,20 @@ func compareIDs(a, b eventID) int {
 }
 
 // appendIDs encodes sorted identities: a count, then each as the varint difference of its
-// event_ts from the previous one's and of its created_ts from its event_ts (wrapping).
+// event_ts from the previous one's, and a uvarint: 0 for no created_ts, else 1 + the zigzag
+// encoding of created_ts - event_ts (so an event without created_ts, or created at its event
+// time, costs one byte).
 func appendIDs(b []byte, ids []eventID) []byte {
 	b = binary.AppendUvarint(b, uint64(len(ids)))
 	prev := int64(0)
 	for _, id := range ids {
 		b = binary.AppendVarint(b, id.ev-prev)
-		b = binary.AppendVarint(b, id.cr-id.ev)
+		if id.cr == math.MinInt64 {
+			b = append(b, 0)
+		} else {
+			d := id.cr - id.ev
+			b = binary.AppendUvarint(b, uint64(d<<1^d>>63)+1)
+		}
 		prev = id.ev
 	}
 	return b
@@ -58,13 +66,16 @@ func decodeIDs(p string) ([]eventID, error) {
 		if k1 <= 0 {
 			return nil, bad
 		}
-		c, k2 := binary.Varint(b[k1:])
+		c, k2 := binary.Uvarint(b[k1:])
 		if k2 <= 0 {
 			return nil, bad
 		}
 		b = b[k1+k2:]
-		id := eventID{ev: prev + d}
-		id.cr = id.ev + c
+		id := eventID{ev: prev + d, cr: math.MinInt64}
+		if c != 0 {
+			z := c - 1
+			id.cr = id.ev + (int64(z>>1) ^ -int64(z&1))
+		}
 		if i > 0 && compareIDs(ids[len(ids)-1], id) >= 0 {
 			return nil, bad
 		}
