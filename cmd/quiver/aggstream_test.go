@@ -113,6 +113,9 @@ func genAggEvents(r *rand.Rand, n, users int, now time.Time, salt int) []aggEv {
 			e.user, e.ev = p.user, p.ev
 		}
 		e.cr = now.Add(time.Duration(salt+i) * time.Microsecond)
+		if r.IntN(3) == 0 { // created before its event time
+			e.cr = e.ev.Add(-time.Minute - time.Duration(salt+i)*time.Microsecond)
+		}
 		if r.IntN(4) == 0 {
 			e.cr = time.Time{}
 			e.ev = e.ev.Add(-time.Duration(salt+i) * time.Microsecond)

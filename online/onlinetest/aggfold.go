@@ -206,6 +206,9 @@ func testFoldParity(t *testing.T, s online.Store, f online.TileFolder, c *Clock)
 			}
 			e := AggEvent(ev, r.Int64N(200)-50, float64(r.IntN(1000))/8, fmt.Sprint("m", r.IntN(6)))
 			e.CreatedTS = now.Add(time.Duration(len(all)+len(batch)) * time.Microsecond)
+			if r.IntN(3) == 0 { // created before its event time
+				e.CreatedTS = ev.Add(-time.Hour - time.Duration(len(all)+len(batch))*time.Microsecond)
+			}
 			if r.IntN(4) == 0 {
 				e.CreatedTS = time.Time{}
 				e.EventTS = e.EventTS.Add(time.Duration(len(all)+len(batch)) * time.Microsecond) // distinct identity
