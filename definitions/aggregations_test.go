@@ -124,7 +124,8 @@ func TestAggOutputTypes(t *testing.T) {
 		{AggMin, "timestamp", "timestamp", true},
 		{AggMax, "string", "", false},
 		{AggLast, "bool", "bool", true},
-		{AggLast, "string", "", false},
+		{AggLast, "string", "string", true}, // issue 27
+		{AggLast, "bytes", "", false},
 		{AggCountDistinct, "string", "int64", true},
 		{AggCountDistinct, "float64", "", false},
 	} {
@@ -164,4 +165,29 @@ feature_views:
 		require.True(t, r.Source("transactions").IsPush())
 		require.Equal(t, []string{"amount_sum_1d"}, []string{r.FeatureView("txn_aggs").Features[0].Name})
 	}
+}
+
+// TestAggregationLastOfString (issue 27): last accepts a string column and makes a string
+// feature.
+func TestAggregationLastOfString(t *testing.T) {
+	f, err := Parse("a.yaml", []byte(`
+entities:
+  - name: user
+    join_keys: [{ name: user_id, type: int64 }]
+sources:
+  - name: txns
+    push: {}
+    timestamp_field: event_ts
+feature_views:
+  - name: txn_aggs
+    entities: [user]
+    source: txns
+    columns: [{ name: merchant, type: string }]
+    aggregations:
+      - { column: merchant, function: last, windows: [1d] }
+`))
+	require.NoError(t, err)
+	r, err := NewRepo(f.Objects)
+	require.NoError(t, err)
+	require.Equal(t, Field{Name: "merchant_last_1d", Type: MustType("string")}, Field{Name: r.FeatureView("txn_aggs").Features[0].Name, Type: r.FeatureView("txn_aggs").Features[0].Type})
 }

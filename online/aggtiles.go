@@ -45,6 +45,8 @@ type tileSeries struct {
 	window   int64 // µs
 	tile     int64 // µs
 	distinct bool
+	str      bool // a string column: its values count and are last's, as strings
+	last     bool // last is asked: a string column's tiles hold their last value
 }
 
 type aggOut struct {
@@ -65,10 +67,14 @@ func newAggLayout(fv *definitions.FeatureView) (*aggLayout, error) {
 		if s < 0 {
 			s = len(l.series)
 			el := fv.Columns[col].Type.Elem
-			l.series = append(l.series, tileSeries{col: col, window: w, tile: w / TilesPerWindow, float: el == definitions.Float32 || el == definitions.Float64})
+			l.series = append(l.series, tileSeries{col: col, window: w, tile: w / TilesPerWindow, float: el == definitions.Float32 || el == definitions.Float64,
+				str: el == definitions.String})
 		}
 		if af.Function == definitions.AggCountDistinct {
 			l.series[s].distinct = true
+		}
+		if af.Function == definitions.AggLast {
+			l.series[s].last = true
 		}
 		out, _ := definitions.AggOutputType(af.Function, af.Column.Type)
 		l.outs = append(l.outs, aggOut{series: s, fn: af.Function, typ: out})
@@ -208,7 +214,7 @@ func (st *tileState) fold(events []AggEvent) error {
 			if !found {
 				tiles = slices.Insert(tiles, i, tile{idx: idx})
 			}
-			tiles[i].add(ts.float, ev, createdMicros(e.CreatedTS), val, ts.distinct)
+			tiles[i].add(&ts, ev, createdMicros(e.CreatedTS), val)
 			st.series[s] = tiles
 		}
 	}
@@ -260,8 +266,8 @@ func bits(val Value, float bool) uint64 {
 	return val.Bits()
 }
 
-func (t *tile) add(float bool, ev, cr int64, val Value, distinct bool) {
-	if distinct {
+func (t *tile) add(ts *tileSeries, ev, cr int64, val Value) {
+	if ts.distinct {
 		k := val.Payload()
 		if val.Type().Elem != definitions.String && val.Type().Elem != definitions.Bytes {
 			k = aggfn.DistinctKey(val.Bits())
@@ -270,7 +276,11 @@ func (t *tile) add(float bool, ev, cr int64, val Value, distinct bool) {
 			t.distinct = slices.Insert(t.distinct, i, k)
 		}
 	}
-	t.Add(bits(val, float), ev, cr, float)
+	if ts.str {
+		t.AddString(val.Payload(), ev, cr)
+		return
+	}
+	t.Add(bits(val, ts.float), ev, cr, ts.float)
 }
 
 func (l *aggLayout) encode(series [][]tile, ids []eventID) []byte {
@@ -290,6 +300,10 @@ func (l *aggLayout) encode(series [][]tile, ids []eventID) []byte {
 			b = binary.AppendVarint(b, t.LastEv)
 			b = binary.AppendVarint(b, t.LastCr)
 			b = binary.LittleEndian.AppendUint64(b, t.Last)
+			if l.series[s].str && l.series[s].last {
+				b = binary.AppendUvarint(b, uint64(len(t.LastStr)))
+				b = append(b, t.LastStr...)
+			}
 			if l.series[s].distinct {
 				b = binary.AppendUvarint(b, uint64(len(t.distinct)))
 				for _, k := range t.distinct {
@@ -403,8 +417,16 @@ func (l *aggLayout) scan(enc string, visit func(s int, t *tile)) (int64, string,
 			if !ok1 || !ok2 || !ok3 || !ok4 || !ok5 || !ok6 || !ok7 || !ok8 {
 				return 0, "", bad("truncated tile")
 			}
+			var lastStr string
+			if v2 && l.series[s].str && l.series[s].last {
+				ln, ok := uv()
+				if !ok || ln > uint64(len(p)) {
+					return 0, "", bad("last value")
+				}
+				lastStr, p = p[:ln], p[ln:]
+			}
 			prev += d
-			t = tile{idx: prev, State: aggfn.State{N: int64(n), Sum: sum, SumHi: sumHi, Min: mn, Max: mx, LastEv: le, LastCr: lc, Last: lv}, distinct: t.distinct[:0]}
+			t = tile{idx: prev, State: aggfn.State{N: int64(n), Sum: sum, SumHi: sumHi, Min: mn, Max: mx, LastEv: le, LastCr: lc, Last: lv, LastStr: lastStr}, distinct: t.distinct[:0]}
 			if t.N > 0 {
 				latest = max(latest, le)
 			}
@@ -477,6 +499,8 @@ func (l *aggLayout) readTiles(enc string, now time.Time, out []Value, found []bo
 			out[f] = Int64(int64(b))
 		case o.fn == definitions.AggMean:
 			out[f] = Float64(math.Float64frombits(b))
+		case o.fn == definitions.AggLast && l.series[o.series].str:
+			out[f] = String(parts[o.series].LastStr)
 		default:
 			out[f] = valueOfBits(b, o.typ)
 		}

@@ -26,6 +26,7 @@ feature_views:
       - { column: amount, function: sum, windows: [1h, 1d] }
       - { column: qty, function: last, windows: [1h] }
       - { column: merchant, function: count_distinct, windows: [1d] }
+      - { column: merchant, function: last, windows: [1h] }
 `))
 	require.NoError(t, err)
 	v, err := online.NewView("p", f.Objects[0].(*definitions.FeatureView), []definitions.Entity{{Name: "user", JoinKeys: []definitions.Field{{Name: "user_id", Type: definitions.MustType("int64")}}}})

@@ -41,6 +41,8 @@ type State struct {
 	// LastEv and LastCr are the (event_ts, created_ts) of the last event, in any one unit.
 	LastEv, LastCr int64
 	Last           uint64
+	// LastStr is the last event's value of a string column (AddString), for last.
+	LastStr string
 }
 
 // Add folds one non-null event value (bits) with timestamps ev and cr into s.
@@ -50,6 +52,12 @@ func (s *State) Add(bits uint64, ev, cr int64, float bool) {
 		one.SumHi = Widen(bits)
 	}
 	*s = Merge(*s, one, float)
+}
+
+// AddString folds one non-null event value of a string column, s, with timestamps ev and cr:
+// it counts (count) and is last's candidate (LastStr); sum, min and max do not apply.
+func (s *State) AddString(str string, ev, cr int64) {
+	*s = Merge(*s, State{N: 1, LastEv: ev, LastCr: cr, LastStr: str}, false)
 }
 
 // Merge is the partial aggregate of a's and b's events. Last is the value of the event with the
@@ -74,9 +82,9 @@ func Merge(a, b State, float bool) State {
 		r.Max = uint64(max(int64(a.Max), int64(b.Max)))
 	}
 	if b.LastEv > a.LastEv || (b.LastEv == a.LastEv && b.LastCr >= a.LastCr) {
-		r.LastEv, r.LastCr, r.Last = b.LastEv, b.LastCr, b.Last
+		r.LastEv, r.LastCr, r.Last, r.LastStr = b.LastEv, b.LastCr, b.Last, b.LastStr
 	} else {
-		r.LastEv, r.LastCr, r.Last = a.LastEv, a.LastCr, a.Last
+		r.LastEv, r.LastCr, r.Last, r.LastStr = a.LastEv, a.LastCr, a.Last, a.LastStr
 	}
 	return r
 }

@@ -150,3 +150,17 @@ func TestIntegerSumSaturates(t *testing.T) {
 	require.True(t, ok)
 	require.InDelta(t, float64(math.MaxInt64), math.Float64frombits(b), 1e3)
 }
+
+// TestLastString (issue 27): last of a string column is the value of the event with the
+// greatest (event_ts, created_ts), merged in any order.
+func TestLastString(t *testing.T) {
+	var a, b aggfn.State
+	a.AddString("x", 5, 1)
+	a.AddString("y", 3, 9)
+	b.AddString("z", 5, 2)
+	b.AddString("w", 1, 0)
+	for _, s := range []aggfn.State{aggfn.Merge(a, b, false), aggfn.Merge(b, a, false)} {
+		require.Equal(t, "z", s.LastStr)
+		require.Equal(t, int64(4), s.N)
+	}
+}

@@ -33,7 +33,8 @@ func (c *Clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
 func (c *Clock) Set(t time.Time) { c.mu.Lock(); c.t = t; c.mu.Unlock() }
 
 // AggView is the aggregation view the tile-fold suite uses: events of user with an int64
-// qty, a float64 amount and a string merchant, aggregated over 1h and 1d.
+// qty, a float64 amount and a string merchant, aggregated over 1h and 1d (last of the string
+// too).
 func AggView(t testing.TB, project string) *online.View {
 	t.Helper()
 	f, err := definitions.Parse("agg.yaml", []byte(`
@@ -49,6 +50,7 @@ feature_views:
       - { column: qty, function: last, windows: [1d] }
       - { column: amount, function: mean, windows: [1h] }
       - { column: merchant, function: count_distinct, windows: [1d] }
+      - { column: merchant, function: last, windows: [1h] }
 `))
 	require.NoError(t, err)
 	v, err := online.NewView(project, f.Objects[0].(*definitions.FeatureView), Entities)
