@@ -18,6 +18,7 @@ batch=${BATCH:-50}
 dir=$(mktemp -d)
 port=$((20000 + RANDOM % 20000))
 grpc_port=$((port + 1))
+metrics_port=$((port + 2))
 taskset -c "$load_cpu" redis-server --port "$port" --bind 127.0.0.1 --dir "$dir" --save '' --appendonly no \
 	--daemonize no --logfile "$dir/redis.log" &
 pid=$!
@@ -58,12 +59,12 @@ YAML
 
 echo "# $(date -u +%FT%TZ) $(nproc) CPUs, $(redis-server --version | cut -d' ' -f3), $(go version | cut -d' ' -f3), load: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "## quiver serve pinned to CPU $server_cpu (push log fsynced), redis and load generator to CPU $load_cpu; $rate events/s for ${secs}s, $batch events per request"
-taskset -c "$server_cpu" "$dir/quiver" -C "$dir/shop" serve --addr "127.0.0.1:$grpc_port" --metrics-addr "" \
+taskset -c "$server_cpu" "$dir/quiver" -C "$dir/shop" serve --addr "127.0.0.1:$grpc_port" --metrics-addr "127.0.0.1:$metrics_port" \
 	--push-commit-interval 5s 2>"$dir/serve.log" &
 serve_pid=$!
 "$dir/quiver" health --server "127.0.0.1:$grpc_port" --wait 30s >/dev/null
 load() { taskset -c "$load_cpu" "$dir/benchaggpush" -server "127.0.0.1:$grpc_port" -redis "127.0.0.1:$port" \
-	-server-pid "$serve_pid" -rate "$rate" -seconds "$secs" -batch "$batch" "$@"; }
+	-server-pid "$serve_pid" -metrics "127.0.0.1:$metrics_port" -rate "$rate" -seconds "$secs" -batch "$batch" "$@"; }
 load -view user_live -kind plain -users 10000
 load -view txn_aggs -kind agg -users 10000
 load -view user_live -kind plain -users 100

@@ -7,14 +7,17 @@
 // B events every B/R seconds, each event stamped with its send time, never waiting for an
 // earlier ack), and reports the event-to-acknowledgement latency per event (an upper bound of
 // event-to-online: the server writes online before it logs and acknowledges), Redis's CPU
-// time per event (INFO cpu before and after) and, with -server-pid, the server's.
+// time per event (INFO cpu before and after), with -server-pid the server's, and with
+// -metrics the server's own event-to-online histogram over the run (bucket upper bounds).
 package main
 
 import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"math"
+	"net/http"
 	"math/rand/v2"
 	"os"
 	"slices"
@@ -47,6 +50,7 @@ func run() error {
 	batch := flag.Int("batch", 50, "events per request")
 	users := flag.Int("users", 10_000, "distinct entities")
 	serverPID := flag.Int("server-pid", 0, "quiver serve's pid, for its CPU time")
+	metrics := flag.String("metrics", "", "quiver serve's metrics address, for its event-to-online histogram")
 	flag.Parse()
 	conn, err := grpc.NewClient(*server, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
@@ -104,7 +108,7 @@ func run() error {
 	var errs int
 	var firstErr error
 	var wg sync.WaitGroup
-	cpu0, srv0 := redisCPU(), procCPU(*serverPID)
+	cpu0, srv0, hist0 := redisCPU(), procCPU(*serverPID), scrape(*metrics)
 	start := time.Now()
 	end := start.Add(time.Duration(*seconds) * time.Second)
 	tick := time.NewTicker(interval)
@@ -135,7 +139,7 @@ func run() error {
 	tick.Stop()
 	wg.Wait()
 	el := time.Since(start)
-	cpu1, srv1 := redisCPU(), procCPU(*serverPID)
+	cpu1, srv1, hist1 := redisCPU(), procCPU(*serverPID), scrape(*metrics)
 	if errs > 0 {
 		return fmt.Errorf("%d requests failed, the first: %w", errs, firstErr)
 	}
@@ -147,6 +151,10 @@ func run() error {
 		(cpu1-cpu0)*1e6/float64(sent))
 	if *serverPID != 0 {
 		fmt.Printf(", server CPU %.1f µs/event", (srv1-srv0)*1e6/float64(sent))
+	}
+	if *metrics != "" {
+		n, p50, p99 := quantiles(hist0, hist1)
+		fmt.Printf("; server event-to-online (%d events) p50 ≤ %s, p99 ≤ %s", n, p50, p99)
 	}
 	fmt.Println()
 	return nil
@@ -166,4 +174,72 @@ func procCPU(pid int) float64 {
 	ut, _ := strconv.ParseFloat(f[11], 64)
 	st, _ := strconv.ParseFloat(f[12], 64)
 	return (ut + st) / 100 // clock ticks (USER_HZ 100)
+}
+
+// bucket is one cumulative bucket of a Prometheus histogram.
+type bucket struct {
+	le    float64
+	count float64
+}
+
+// scrape reads quiver serve's event-to-online histogram of pushes (nil without an address).
+func scrape(addr string) []bucket {
+	if addr == "" {
+		return nil
+	}
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		return nil
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil
+	}
+	const prefix = `quiver_ingest_event_to_online_seconds_bucket{path="push",le="`
+	var bs []bucket
+	for _, line := range strings.Split(string(body), "\n") {
+		rest, ok := strings.CutPrefix(line, prefix)
+		if !ok {
+			continue
+		}
+		le, val, _ := strings.Cut(rest, `"} `)
+		f, err := strconv.ParseFloat(le, 64)
+		if le == "+Inf" {
+			f, err = math.Inf(1), nil
+		}
+		c, err2 := strconv.ParseFloat(strings.TrimSpace(val), 64)
+		if err == nil && err2 == nil {
+			bs = append(bs, bucket{f, c})
+		}
+	}
+	return bs
+}
+
+// quantiles are the events observed between two scrapes and the upper bounds of the buckets
+// holding their 50th and 99th percentiles.
+func quantiles(before, after []bucket) (int64, string, string) {
+	if len(after) == 0 {
+		return 0, "?", "?"
+	}
+	diff := make([]bucket, len(after))
+	for i, b := range after {
+		diff[i] = b
+		if i < len(before) {
+			diff[i].count -= before[i].count
+		}
+	}
+	total := diff[len(diff)-1].count
+	at := func(p float64) string {
+		for _, b := range diff {
+			if b.count >= p*total {
+				if math.IsInf(b.le, 1) {
+					return "+Inf"
+				}
+				return time.Duration(b.le * float64(time.Second)).String()
+			}
+		}
+		return "+Inf"
+	}
+	return int64(total), at(.5), at(.99)
 }
