@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -271,7 +272,8 @@ func TestAggregationsFromPushAndKafka(t *testing.T) {
 			streamed := genAggEvents(rnd, 500, users, start, 1000)
 
 			// Push: batches out of order, some sent twice; the server killed with SIGKILL half
-			// way, the last acknowledged batches sent again to the new one (lost acks).
+			// way with pushes in flight, which are sent again to the new one with the last
+			// acknowledged batches (lost acks).
 			rnd.Shuffle(len(pushed), func(i, j int) { pushed[i], pushed[j] = pushed[j], pushed[i] })
 			var batches [][]aggEv
 			for i := 0; i < len(pushed); {
@@ -299,12 +301,21 @@ func TestAggregationsFromPushAndKafka(t *testing.T) {
 					send(batches[rnd.IntN(i+1)])
 				}
 			}
+			// Killed while three pushes are in flight: each is folded online, logged, both or
+			// neither; their clients resend them, and the last three acknowledged ones too.
+			var inflight sync.WaitGroup
+			for _, b := range batches[half : half+3] {
+				inflight.Go(func() { _, _ = client.PushFeatures(context.Background(), pushAggRequest(b)) })
+			}
+			time.Sleep(time.Duration(rnd.IntN(4)) * time.Millisecond)
 			require.NoError(t, syscall.Kill(first.pid, syscall.SIGKILL))
 			_ = first.wait()
+			inflight.Wait()
 			second, out := pushServe(t, dir, addr, env, "--push-commit-interval", "300ms")
-			for _, b := range batches[max(half-3, 0):half] {
+			for _, b := range batches[max(half-3, 0) : half+3] {
 				send(b)
 			}
+			half += 3
 			for i, b := range batches[half:] {
 				send(b)
 				if rnd.IntN(5) == 0 {
