@@ -98,7 +98,7 @@ func (v *FeatureView) MaxWindow() time.Duration {
 
 // AggOutputType is the type of fn's result over a column of type t, and whether fn accepts t.
 // count and count_distinct give int64; sum gives int64 over integers and float64 over floats;
-// mean gives float64; min, max and last give t.
+// mean gives float64; min, max and last give t (last also of a string column).
 func AggOutputType(fn AggFunc, t Type) (Type, bool) {
 	scalar := func(ok bool) bool { return ok && !t.Array }
 	switch fn {
@@ -116,7 +116,7 @@ func AggOutputType(fn AggFunc, t Type) (Type, bool) {
 	case AggMin, AggMax:
 		return t, scalar(t.Elem == Int32 || t.Elem == Int64 || t.Elem == Float32 || t.Elem == Float64 || t.Elem == Timestamp)
 	case AggLast:
-		return t, scalar(t.Elem == Int32 || t.Elem == Int64 || t.Elem == Float32 || t.Elem == Float64 || t.Elem == Timestamp || t.Elem == Bool)
+		return t, scalar(t.Elem == Int32 || t.Elem == Int64 || t.Elem == Float32 || t.Elem == Float64 || t.Elem == Timestamp || t.Elem == Bool || t.Elem == String)
 	}
 	return Type{}, false
 }
@@ -131,7 +131,7 @@ func aggValidTypes(fn AggFunc) string {
 	case AggMin, AggMax:
 		return "int32, int64, float32, float64, timestamp"
 	case AggLast:
-		return "int32, int64, float32, float64, bool, timestamp"
+		return "int32, int64, float32, float64, bool, timestamp, string"
 	}
 	return "any type"
 }

@@ -124,7 +124,8 @@ func TestAggOutputTypes(t *testing.T) {
 		{AggMin, "timestamp", "timestamp", true},
 		{AggMax, "string", "", false},
 		{AggLast, "bool", "bool", true},
-		{AggLast, "string", "", false},
+		{AggLast, "string", "string", true}, // issue 27
+		{AggLast, "bytes", "", false},
 		{AggCountDistinct, "string", "int64", true},
 		{AggCountDistinct, "float64", "", false},
 	} {
@@ -136,9 +137,9 @@ func TestAggOutputTypes(t *testing.T) {
 	}
 }
 
-// Push and stream ingestion write rows, not tiles: an aggregation view on a push or Kafka
-// source is refused at validate time rather than served wrong.
-func TestAggregationsRefusePushSources(t *testing.T) {
+// An aggregation view may read a push or a kafka source: pushed and streamed events are folded
+// into its online tiles (docs/aggregations.md, issue 27).
+func TestAggregationsOnPushSources(t *testing.T) {
 	for _, src := range []string{
 		"    push: {}\n",
 		"    kafka: { brokers: [\"127.0.0.1:9092\"], topic: t, group: g, format: json }\n",
@@ -159,9 +160,34 @@ feature_views:
       - { column: amount, function: sum, windows: [1d] }
 `))
 		require.NoError(t, err)
-		_, err = NewRepo(f.Objects)
-		require.ErrorIs(t, err, ErrInvalid)
-		require.Contains(t, err.Error(), `feature view "txn_aggs" declares aggregations over source "transactions"`)
-		require.Contains(t, err.Error(), "push and stream ingestion do not maintain aggregation tiles yet")
+		r, err := NewRepo(f.Objects)
+		require.NoError(t, err, src)
+		require.True(t, r.Source("transactions").IsPush())
+		require.Equal(t, []string{"amount_sum_1d"}, []string{r.FeatureView("txn_aggs").Features[0].Name})
 	}
+}
+
+// TestAggregationLastOfString (issue 27): last accepts a string column and makes a string
+// feature.
+func TestAggregationLastOfString(t *testing.T) {
+	f, err := Parse("a.yaml", []byte(`
+entities:
+  - name: user
+    join_keys: [{ name: user_id, type: int64 }]
+sources:
+  - name: txns
+    push: {}
+    timestamp_field: event_ts
+feature_views:
+  - name: txn_aggs
+    entities: [user]
+    source: txns
+    columns: [{ name: merchant, type: string }]
+    aggregations:
+      - { column: merchant, function: last, windows: [1d] }
+`))
+	require.NoError(t, err)
+	r, err := NewRepo(f.Objects)
+	require.NoError(t, err)
+	require.Equal(t, Field{Name: "merchant_last_1d", Type: MustType("string")}, Field{Name: r.FeatureView("txn_aggs").Features[0].Name, Type: r.FeatureView("txn_aggs").Features[0].Type})
 }

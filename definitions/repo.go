@@ -229,11 +229,9 @@ func (r *Repo) checkEntity(e *Entity, errs *ErrorList) {
 
 func (r *Repo) checkView(v *FeatureView, errs *ErrorList) {
 	from := "feature view " + strconvQuote(v.Name)
-	if r.ref(v.Pos, from, KindSource, v.Source, errs) && v.IsAggregation() && r.Source(v.Source).IsPush() {
-		// Push and stream ingestion write rows, not tiles (docs/aggregations.md): an
-		// aggregation view fed that way would serve raw rows as partial aggregates.
-		errs.add(v.Pos, "%s declares aggregations over source %q, a %s source; aggregation views read a batch source (parquet, iceberg or trino): push and stream ingestion do not maintain aggregation tiles yet", from, v.Source, r.Source(v.Source).SourceType())
-	}
+	// An aggregation view may read any source: push and stream ingestion fold its events
+	// into the online tiles (docs/aggregations.md).
+	r.ref(v.Pos, from, KindSource, v.Source, errs)
 	keys := map[string]string{} // join key -> entity
 	for _, en := range v.Entities {
 		if !r.ref(v.Pos, from, KindEntity, en, errs) {

@@ -55,10 +55,12 @@ type Options struct {
 type Result struct {
 	Rows int64
 	// OnlineRows is the number of entity rows the online store took: of the latest row per
-	// entity of the batch, those not older than the row the store held.
+	// entity of the batch, those not older than the row the store held. For an aggregation
+	// view: the events folded into the tiles.
 	OnlineRows int64
 	// StaleRows is the number of entity rows the online store ignored because it held a newer
-	// row for the entity (the stale-write guard). They still go to the offline table.
+	// row for the entity (the stale-write guard). They still go to the offline table. For an
+	// aggregation view: the events the tiles already held (redeliveries) or no window reaches.
 	StaleRows int64
 	// Seq is the batch's sequence number in the push log (of the log id LogID).
 	Seq uint64

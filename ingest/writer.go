@@ -29,10 +29,14 @@ type Writer struct {
 }
 
 // WriteOnline writes the latest row per entity of recs, batches of v, to the online store;
-// nothing for a view with online: false or a Writer without one.
+// nothing for a view with online: false or a Writer without one. An aggregation view's events
+// are folded into its entities' tiles instead (aggregate.go).
 func (w *Writer) WriteOnline(ctx context.Context, v *View, recs ...arrow.RecordBatch) (fold.Result, error) {
 	if v.Online == nil || w.Online == nil {
 		return fold.Result{}, nil
+	}
+	if v.Online.IsAggregation() {
+		return foldAggregates(ctx, w.Online, v, recs...)
 	}
 	return fold.WriteLatest(ctx, w.Online, v.Online, v.Schema, recs...)
 }

@@ -22,7 +22,12 @@ const TilesPerWindow = 60
 // tilesFeature is the one value an aggregation view stores per entity: its encoded tiles.
 const tilesFeature = "__tiles"
 
-const tilesFormatVersion = 1
+// The tiles' format versions: 1 holds the tiles, 2 (written now) the tiles and the identities
+// of the events they hold (aggfold.go).
+const (
+	tilesFormatVersion1 = 1
+	tilesFormatVersion  = 2
+)
 
 // aggLayout is how an aggregation view's tiles are laid out and read.
 type aggLayout struct {
@@ -40,6 +45,8 @@ type tileSeries struct {
 	window   int64 // µs
 	tile     int64 // µs
 	distinct bool
+	str      bool // a string column: its values count and are last's, as strings
+	last     bool // last is asked: a string column's tiles hold their last value
 }
 
 type aggOut struct {
@@ -60,10 +67,14 @@ func newAggLayout(fv *definitions.FeatureView) (*aggLayout, error) {
 		if s < 0 {
 			s = len(l.series)
 			el := fv.Columns[col].Type.Elem
-			l.series = append(l.series, tileSeries{col: col, window: w, tile: w / TilesPerWindow, float: el == definitions.Float32 || el == definitions.Float64})
+			l.series = append(l.series, tileSeries{col: col, window: w, tile: w / TilesPerWindow, float: el == definitions.Float32 || el == definitions.Float64,
+				str: el == definitions.String})
 		}
 		if af.Function == definitions.AggCountDistinct {
 			l.series[s].distinct = true
+		}
+		if af.Function == definitions.AggLast {
+			l.series[s].last = true
 		}
 		out, _ := definitions.AggOutputType(af.Function, af.Column.Type)
 		l.outs = append(l.outs, aggOut{series: s, fn: af.Function, typ: out})
@@ -126,54 +137,110 @@ func (v *View) BuildTiles(events []AggEvent, now time.Time) ([]byte, time.Time, 
 // FoldTiles folds events into an entity's encoded tiles (nil: none yet) and returns the new
 // encoding and the greatest event timestamp. Each event counts once per call: folding the same
 // event twice counts it twice, so a caller that may resend events (a push retry) must
-// deduplicate them first or rebuild with BuildTiles. Tiles that no read at or after the earlier
-// of now and the newest event can reach are dropped.
+// deduplicate them first (FoldEvents does) or rebuild with BuildTiles. The encoding records
+// the identity (event_ts, created_ts) of every event it holds (aggfold.go). Tiles that no read
+// at or after the earlier of now and the newest event can reach are dropped, and so are the
+// identities of the events they held.
 func (v *View) FoldTiles(enc []byte, events []AggEvent, now time.Time) ([]byte, time.Time, error) {
-	l := v.agg
-	if l == nil {
-		return nil, time.Time{}, fmt.Errorf("view %q has no aggregations: %w", v.Name, ErrInvalidArgument)
-	}
-	series, latest, err := l.decode(enc)
+	st, err := v.decodeTiles(enc)
 	if err != nil {
-		return nil, time.Time{}, fmt.Errorf("view %q: %w", v.Name, err)
+		return nil, time.Time{}, err
+	}
+	if err := st.fold(events); err != nil {
+		return nil, time.Time{}, err
+	}
+	b, latest := st.finish(now)
+	return b, latest, nil
+}
+
+// tileState is an entity's decoded tiles, for folding.
+type tileState struct {
+	v      *View
+	series [][]tile
+	latest int64     // µs, math.MinInt64 for none
+	ids    []eventID // of the events the tiles hold, sorted
+	added  []eventID // of the events folded since decoding, in folding order
+}
+
+func (v *View) decodeTiles(enc []byte) (*tileState, error) {
+	if v.agg == nil {
+		return nil, fmt.Errorf("view %q has no aggregations: %w", v.Name, ErrInvalidArgument)
+	}
+	series, latest, ids, err := v.agg.decode(enc)
+	if err != nil {
+		return nil, fmt.Errorf("view %q: %w", v.Name, err)
+	}
+	return &tileState{v: v, series: series, latest: latest, ids: ids}, nil
+}
+
+// check tells whether e is an event the view can fold.
+func (st *tileState) check(e *AggEvent) error {
+	v, l := st.v, st.v.agg
+	if len(e.Values) != len(l.columns) {
+		return fmt.Errorf("view %q: event has %d values for %d columns: %w", v.Name, len(e.Values), len(l.columns), ErrInvalidArgument)
+	}
+	if e.EventTS.IsZero() {
+		return fmt.Errorf("view %q: event has no event timestamp: %w", v.Name, ErrInvalidArgument)
+	}
+	for _, ts := range l.series {
+		val := e.Values[ts.col]
+		if ct := l.columns[ts.col].Type; !val.IsNull() && val.Type() != ct {
+			return fmt.Errorf("view %q: column %q is %s, got a %s value: %w", v.Name, l.columns[ts.col].Name, ct, val.Type(), ErrTypeMismatch)
+		}
+	}
+	return nil
+}
+
+// fold adds events to the tiles, each once.
+func (st *tileState) fold(events []AggEvent) error {
+	l := st.v.agg
+	for i := range events {
+		if err := st.check(&events[i]); err != nil {
+			return err
+		}
 	}
 	for _, e := range events {
-		if len(e.Values) != len(l.columns) {
-			return nil, time.Time{}, fmt.Errorf("view %q: event has %d values for %d columns: %w", v.Name, len(e.Values), len(l.columns), ErrInvalidArgument)
-		}
-		if e.EventTS.IsZero() {
-			return nil, time.Time{}, fmt.Errorf("view %q: event has no event timestamp: %w", v.Name, ErrInvalidArgument)
-		}
 		ev := e.EventTS.UnixMicro()
-		latest = max(latest, ev)
+		st.latest = max(st.latest, ev)
+		st.added = append(st.added, eventID{ev: ev, cr: createdMicros(e.CreatedTS)})
 		for s, ts := range l.series {
 			val := e.Values[ts.col]
 			if val.IsNull() {
 				continue
 			}
-			if ct := l.columns[ts.col].Type; val.Type() != ct {
-				return nil, time.Time{}, fmt.Errorf("view %q: column %q is %s, got a %s value: %w", v.Name, l.columns[ts.col].Name, ct, val.Type(), ErrTypeMismatch)
-			}
 			idx := floorDiv(ev, ts.tile)
-			tiles := series[s]
+			tiles := st.series[s]
 			i, found := slices.BinarySearchFunc(tiles, idx, func(t tile, x int64) int { return cmp.Compare(t.idx, x) })
 			if !found {
 				tiles = slices.Insert(tiles, i, tile{idx: idx})
 			}
-			tiles[i].add(ts.float, ev, createdMicros(e.CreatedTS), val, ts.distinct)
-			series[s] = tiles
+			tiles[i].add(&ts, ev, createdMicros(e.CreatedTS), val)
+			st.series[s] = tiles
 		}
 	}
-	// Drop tiles no read at or after min(now, newest event) can reach.
-	from := latest
+	return nil
+}
+
+// finish drops the tiles, and the identities of events, that no read at or after
+// min(now, newest event) can reach, and encodes the rest.
+func (st *tileState) finish(now time.Time) ([]byte, time.Time) {
+	l := st.v.agg
+	from := st.latest
 	if !now.IsZero() {
 		from = min(from, now.UnixMicro())
 	}
 	for s, ts := range l.series {
 		oldest := floorDiv(from, ts.tile) - TilesPerWindow
-		series[s] = slices.DeleteFunc(series[s], func(t tile) bool { return t.idx <= oldest })
+		st.series[s] = slices.DeleteFunc(st.series[s], func(t tile) bool { return t.idx <= oldest })
 	}
-	return l.encode(series), time.UnixMicro(latest).UTC(), nil
+	ids := st.ids
+	if len(st.added) > 0 {
+		ids = append(slices.Clone(st.ids), st.added...)
+		slices.SortFunc(ids, compareIDs)
+		ids = slices.Compact(ids)
+	}
+	ids = slices.DeleteFunc(ids, func(id eventID) bool { return !l.live(id.ev, from) })
+	return l.encode(st.series, ids), time.UnixMicro(st.latest).UTC()
 }
 
 func createdMicros(t time.Time) int64 {
@@ -199,8 +266,8 @@ func bits(val Value, float bool) uint64 {
 	return val.Bits()
 }
 
-func (t *tile) add(float bool, ev, cr int64, val Value, distinct bool) {
-	if distinct {
+func (t *tile) add(ts *tileSeries, ev, cr int64, val Value) {
+	if ts.distinct {
 		k := val.Payload()
 		if val.Type().Elem != definitions.String && val.Type().Elem != definitions.Bytes {
 			k = aggfn.DistinctKey(val.Bits())
@@ -209,10 +276,14 @@ func (t *tile) add(float bool, ev, cr int64, val Value, distinct bool) {
 			t.distinct = slices.Insert(t.distinct, i, k)
 		}
 	}
-	t.Add(bits(val, float), ev, cr, float)
+	if ts.str {
+		t.AddString(val.Payload(), ev, cr)
+		return
+	}
+	t.Add(bits(val, ts.float), ev, cr, ts.float)
 }
 
-func (l *aggLayout) encode(series [][]tile) []byte {
+func (l *aggLayout) encode(series [][]tile, ids []eventID) []byte {
 	b := []byte{tilesFormatVersion}
 	b = binary.AppendUvarint(b, uint64(len(series)))
 	for s, tiles := range series {
@@ -223,11 +294,16 @@ func (l *aggLayout) encode(series [][]tile) []byte {
 			prev = t.idx
 			b = binary.AppendUvarint(b, uint64(t.N))
 			b = binary.LittleEndian.AppendUint64(b, t.Sum)
+			b = binary.AppendVarint(b, t.SumHi)
 			b = binary.LittleEndian.AppendUint64(b, t.Min)
 			b = binary.LittleEndian.AppendUint64(b, t.Max)
 			b = binary.AppendVarint(b, t.LastEv)
 			b = binary.AppendVarint(b, t.LastCr)
 			b = binary.LittleEndian.AppendUint64(b, t.Last)
+			if l.series[s].str && l.series[s].last {
+				b = binary.AppendUvarint(b, uint64(len(t.LastStr)))
+				b = append(b, t.LastStr...)
+			}
 			if l.series[s].distinct {
 				b = binary.AppendUvarint(b, uint64(len(t.distinct)))
 				for _, k := range t.distinct {
@@ -237,36 +313,47 @@ func (l *aggLayout) encode(series [][]tile) []byte {
 			}
 		}
 	}
-	return b
+	return appendIDs(b, ids)
 }
 
 // decode reads encoded tiles; nil or empty is no tiles. It returns the newest event time
-// (µs) among the tiles' last events, math.MinInt64 for none.
-func (l *aggLayout) decode(enc []byte) ([][]tile, int64, error) {
+// (µs) among the tiles' last events, math.MinInt64 for none, and the identities of the events
+// the tiles hold (none in the first format version).
+func (l *aggLayout) decode(enc []byte) ([][]tile, int64, []eventID, error) {
 	series := make([][]tile, len(l.series))
-	latest, err := l.scan(string(enc), func(s int, t *tile) {
+	latest, rest, err := l.scan(string(enc), func(s int, t *tile) {
 		c := *t
 		c.distinct = slices.Clone(t.distinct)
 		series[s] = append(series[s], c)
 	})
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, nil, err
 	}
-	return series, latest, nil
+	var ids []eventID
+	if len(enc) > 0 && enc[0] == tilesFormatVersion {
+		if ids, err = decodeIDs(rest); err != nil {
+			return nil, 0, nil, err
+		}
+	} else if rest != "" {
+		return nil, 0, nil, fmt.Errorf("aggregation tiles: trailing bytes: %w", ErrCorrupt)
+	}
+	return series, latest, ids, nil
 }
 
 // scan walks encoded tiles in order, calling visit with each (series, tile); the tile and its
 // distinct values (substrings of enc) are valid only during the call. It returns the newest
-// event time (µs), math.MinInt64 for none.
-func (l *aggLayout) scan(enc string, visit func(s int, t *tile)) (int64, error) {
+// event time (µs), math.MinInt64 for none, and what follows the tiles (the event identities of
+// format version 2).
+func (l *aggLayout) scan(enc string, visit func(s int, t *tile)) (int64, string, error) {
 	latest := int64(math.MinInt64)
 	if len(enc) == 0 {
-		return latest, nil
+		return latest, "", nil
 	}
 	bad := func(what string) error { return fmt.Errorf("aggregation tiles: %s: %w", what, ErrCorrupt) }
-	if enc[0] != tilesFormatVersion {
-		return 0, bad("unknown format version")
+	if enc[0] != tilesFormatVersion && enc[0] != tilesFormatVersion1 {
+		return 0, "", bad("unknown format version")
 	}
+	v2 := enc[0] == tilesFormatVersion
 	p := enc[1:]
 	uv := func() (uint64, bool) {
 		var x uint64
@@ -301,41 +388,57 @@ func (l *aggLayout) scan(enc string, visit func(s int, t *tile)) (int64, error) 
 	}
 	ns, ok := uv()
 	if !ok || ns != uint64(len(l.series)) {
-		return 0, bad("series count differs from the view's aggregations")
+		return 0, "", bad("series count differs from the view's aggregations")
 	}
 	var t tile
 	for s := range l.series {
 		nt, ok := uv()
 		if !ok || nt > uint64(len(p)) {
-			return 0, bad("tile count")
+			return 0, "", bad("tile count")
 		}
 		prev := int64(0)
 		for range nt {
 			d, ok1 := sv()
 			n, ok2 := uv()
 			sum, ok3 := u64()
+			var sumHi int64
+			if v2 {
+				hi, ok := sv()
+				ok3 = ok3 && ok
+				sumHi = hi
+			} else if !l.series[s].float {
+				sumHi = aggfn.Widen(sum) // format 1 held int64 sums
+			}
 			mn, ok4 := u64()
 			mx, ok5 := u64()
 			le, ok6 := sv()
 			lc, ok7 := sv()
 			lv, ok8 := u64()
 			if !ok1 || !ok2 || !ok3 || !ok4 || !ok5 || !ok6 || !ok7 || !ok8 {
-				return 0, bad("truncated tile")
+				return 0, "", bad("truncated tile")
+			}
+			var lastStr string
+			if v2 && l.series[s].str && l.series[s].last {
+				ln, ok := uv()
+				if !ok || ln > uint64(len(p)) {
+					return 0, "", bad("last value")
+				}
+				lastStr, p = p[:ln], p[ln:]
 			}
 			prev += d
-			t = tile{idx: prev, State: aggfn.State{N: int64(n), Sum: sum, Min: mn, Max: mx, LastEv: le, LastCr: lc, Last: lv}, distinct: t.distinct[:0]}
+			t = tile{idx: prev, State: aggfn.State{N: int64(n), Sum: sum, SumHi: sumHi, Min: mn, Max: mx, LastEv: le, LastCr: lc, Last: lv, LastStr: lastStr}, distinct: t.distinct[:0]}
 			if t.N > 0 {
 				latest = max(latest, le)
 			}
 			if l.series[s].distinct {
 				nd, ok := uv()
 				if !ok || nd > uint64(len(p)) {
-					return 0, bad("distinct count")
+					return 0, "", bad("distinct count")
 				}
 				for range nd {
 					ln, ok := uv()
 					if !ok || ln > uint64(len(p)) {
-						return 0, bad("distinct value")
+						return 0, "", bad("distinct value")
 					}
 					t.distinct = append(t.distinct, p[:ln])
 					p = p[ln:]
@@ -344,10 +447,7 @@ func (l *aggLayout) scan(enc string, visit func(s int, t *tile)) (int64, error) 
 			visit(s, &t)
 		}
 	}
-	if len(p) != 0 {
-		return 0, bad("trailing bytes")
-	}
-	return latest, nil
+	return latest, p, nil
 }
 
 // readTiles computes the view's features at now from encoded tiles into out and found (one
@@ -370,7 +470,7 @@ func (l *aggLayout) readTiles(enc string, now time.Time, out []Value, found []bo
 			sets[s] = map[string]struct{}{}
 		}
 	}
-	_, err := l.scan(enc, func(s int, tl *tile) {
+	_, _, err := l.scan(enc, func(s int, tl *tile) {
 		ts := &l.series[s]
 		k := floorDiv(t, ts.tile)
 		if tl.idx <= k-TilesPerWindow || tl.idx > k {
@@ -399,6 +499,8 @@ func (l *aggLayout) readTiles(enc string, now time.Time, out []Value, found []bo
 			out[f] = Int64(int64(b))
 		case o.fn == definitions.AggMean:
 			out[f] = Float64(math.Float64frombits(b))
+		case o.fn == definitions.AggLast && l.series[o.series].str:
+			out[f] = String(parts[o.series].LastStr)
 		default:
 			out[f] = valueOfBits(b, o.typ)
 		}

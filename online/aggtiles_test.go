@@ -1,8 +1,10 @@
 package online_test
 
 import (
+	"bytes"
 	"errors"
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 
@@ -24,6 +26,7 @@ feature_views:
       - { column: amount, function: sum, windows: [1h, 1d] }
       - { column: qty, function: last, windows: [1h] }
       - { column: merchant, function: count_distinct, windows: [1d] }
+      - { column: merchant, function: last, windows: [1h] }
 `))
 	require.NoError(t, err)
 	v, err := online.NewView("p", f.Objects[0].(*definitions.FeatureView), []definitions.Entity{{Name: "user", JoinKeys: []definitions.Field{{Name: "user_id", Type: definitions.MustType("int64")}}}})
@@ -88,4 +91,42 @@ func FuzzReadTiles(f *testing.F) {
 			t.Fatalf("error %v does not wrap ErrCorrupt", err)
 		}
 	})
+}
+
+// Folding in any split, with redeliveries, gives the tiles and event identities of one build,
+// created_ts null or not; a fold of events the tiles hold changes nothing.
+func TestFoldEventsDedupesAcrossCalls(t *testing.T) {
+	v := aggTestView(t)
+	r := rand.New(rand.NewPCG(3, 3))
+	now := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
+	evs := randEvents(r, 200, now)
+	for i := range evs {
+		evs[i].EventTS = evs[i].EventTS.Add(time.Duration(i) * time.Microsecond)
+		if i%3 != 0 {
+			evs[i].CreatedTS = evs[i].EventTS.Add(time.Duration(r.Int64N(2e9)-1e9) * time.Microsecond)
+		}
+	}
+	// Folding at now ignores events no read at or after now reaches; building at now keeps
+	// those a read at the newest event reaches. At the newest event both keep the same.
+	now = slices.MaxFunc(evs, func(a, b online.AggEvent) int { return a.EventTS.Compare(b.EventTS) }).EventTS
+	built, _, err := v.BuildTiles(evs, now)
+	require.NoError(t, err)
+	var enc []byte
+	var total online.FoldStats
+	for i := 0; i < len(evs); i += 23 {
+		batch := append(slices.Clone(evs[i:min(i+23, len(evs))]), evs[r.IntN(min(i+23, len(evs)))])
+		out, _, st, err := v.FoldEvents(enc, batch, now)
+		require.NoError(t, err)
+		total.Add(st)
+		if out != nil {
+			enc = out
+		}
+	}
+	require.True(t, bytes.Equal(built, enc), "folded tiles differ from built: %d and %d bytes", len(enc), len(built))
+	out, _, st, err := v.FoldEvents(enc, evs, now)
+	require.NoError(t, err)
+	require.Nil(t, out)
+	require.Equal(t, total.Folded, st.Duplicates, "every event folded once is held")
+	require.Equal(t, int64(len(evs)), st.Duplicates+st.Late)
+	require.Positive(t, st.Late)
 }

@@ -162,7 +162,8 @@ type ResultBuilder struct {
 	scrHit []bool
 }
 
-// NewResultBuilder checks req and prepares a result with every value NotFound. now is the
+// NewResultBuilder checks req and prepares a result with every value NotFound (an aggregation
+// view's: what an entity without events reads, count 0 and nulls). now is the
 // time TTLs are measured against.
 func NewResultBuilder(req *ReadRequest, now time.Time) (*ResultBuilder, error) {
 	if len(req.Views) == 0 {
@@ -229,6 +230,7 @@ func NewResultBuilder(req *ReadRequest, now time.Time) (*ResultBuilder, error) {
 			}
 		}
 	}
+	b.emptyAggregates()
 	return b, nil
 }
 

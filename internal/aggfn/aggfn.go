@@ -10,6 +10,7 @@ package aggfn
 import (
 	"encoding/binary"
 	"math"
+	"math/bits"
 )
 
 // Func is an aggregation function (the names of definitions.AggFunc).
@@ -29,17 +30,34 @@ const (
 // State is a partial aggregate. Numbers are held as 64 bits: for an integer column (and
 // timestamps, and bools as 0 or 1) an int64, for a float column a float64's bits; every call
 // on a State says which with float. The zero State aggregates no events.
+//
+// An integer sum is exact in 128 bits, SumHi:Sum (two's complement, Sum the low half), so it
+// never wraps and does not depend on the order of events or merges; Result clamps it to the
+// int64 range (saturates).
 type State struct {
 	N             int64
 	Sum, Min, Max uint64
+	SumHi         int64
 	// LastEv and LastCr are the (event_ts, created_ts) of the last event, in any one unit.
 	LastEv, LastCr int64
 	Last           uint64
+	// LastStr is the last event's value of a string column (AddString), for last.
+	LastStr string
 }
 
 // Add folds one non-null event value (bits) with timestamps ev and cr into s.
 func (s *State) Add(bits uint64, ev, cr int64, float bool) {
-	*s = Merge(*s, State{N: 1, Sum: bits, Min: bits, Max: bits, LastEv: ev, LastCr: cr, Last: bits}, float)
+	one := State{N: 1, Sum: bits, Min: bits, Max: bits, LastEv: ev, LastCr: cr, Last: bits}
+	if !float {
+		one.SumHi = Widen(bits)
+	}
+	*s = Merge(*s, one, float)
+}
+
+// AddString folds one non-null event value of a string column, s, with timestamps ev and cr:
+// it counts (count) and is last's candidate (LastStr); sum, min and max do not apply.
+func (s *State) AddString(str string, ev, cr int64) {
+	*s = Merge(*s, State{N: 1, LastEv: ev, LastCr: cr, LastStr: str}, false)
 }
 
 // Merge is the partial aggregate of a's and b's events. Last is the value of the event with the
@@ -59,16 +77,36 @@ func Merge(a, b State, float bool) State {
 		r.Min = math.Float64bits(minNaN(math.Float64frombits(a.Min), math.Float64frombits(b.Min)))
 		r.Max = math.Float64bits(maxNaN(math.Float64frombits(a.Max), math.Float64frombits(b.Max)))
 	} else {
-		r.Sum = uint64(int64(a.Sum) + int64(b.Sum))
+		r.Sum, r.SumHi = add128(a.Sum, a.SumHi, b.Sum, b.SumHi)
 		r.Min = uint64(min(int64(a.Min), int64(b.Min)))
 		r.Max = uint64(max(int64(a.Max), int64(b.Max)))
 	}
 	if b.LastEv > a.LastEv || (b.LastEv == a.LastEv && b.LastCr >= a.LastCr) {
-		r.LastEv, r.LastCr, r.Last = b.LastEv, b.LastCr, b.Last
+		r.LastEv, r.LastCr, r.Last, r.LastStr = b.LastEv, b.LastCr, b.Last, b.LastStr
 	} else {
-		r.LastEv, r.LastCr, r.Last = a.LastEv, a.LastCr, a.Last
+		r.LastEv, r.LastCr, r.Last, r.LastStr = a.LastEv, a.LastCr, a.Last, a.LastStr
 	}
 	return r
+}
+
+// Widen is the 128-bit high half of an int64 x: its sign extension, for a State's SumHi.
+func Widen(x uint64) int64 { return int64(x) >> 63 }
+
+func add128(alo uint64, ahi int64, blo uint64, bhi int64) (uint64, int64) {
+	lo, carry := bits.Add64(alo, blo, 0)
+	return lo, ahi + bhi + int64(carry)
+}
+
+// intSum is an integer sum clamped to int64, and the sum as a float64.
+func (s State) intSum() (int64, float64) {
+	if s.SumHi == Widen(s.Sum) { // fits in int64
+		return int64(s.Sum), float64(int64(s.Sum))
+	}
+	f := float64(s.SumHi)*(1<<64) + float64(s.Sum)
+	if s.SumHi < 0 {
+		return math.MinInt64, f
+	}
+	return math.MaxInt64, f
 }
 
 func minNaN(a, b float64) float64 {
@@ -104,12 +142,17 @@ func (s State) Result(fn Func, float bool, distinct int64) (bits uint64, valid b
 	}
 	switch fn {
 	case Sum:
-		return s.Sum, true
+		if float {
+			return s.Sum, true
+		}
+		sum, _ := s.intSum()
+		return uint64(sum), true
 	case Mean:
 		if float {
 			return math.Float64bits(math.Float64frombits(s.Sum) / float64(s.N)), true
 		}
-		return math.Float64bits(float64(int64(s.Sum)) / float64(s.N)), true
+		_, sum := s.intSum()
+		return math.Float64bits(sum / float64(s.N)), true
 	case Min:
 		return s.Min, true
 	case Max:

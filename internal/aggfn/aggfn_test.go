@@ -125,3 +125,42 @@ func TestDistinctKey(t *testing.T) {
 	require.Equal(t, "\x01\x00\x00\x00\x00\x00\x00\x00", aggfn.DistinctKey(1))
 	require.NotEqual(t, aggfn.DistinctKey(i(-1)), aggfn.DistinctKey(i(1)))
 }
+
+// TestIntegerSumSaturates (issue 27): an integer sum is exact in 128 bits whatever the order
+// of events and merges, and its result is clamped to int64 instead of wrapping.
+func TestIntegerSumSaturates(t *testing.T) {
+	sum := func(s aggfn.State) int64 {
+		b, ok := s.Result(aggfn.Sum, false, 0)
+		require.True(t, ok)
+		return int64(b)
+	}
+	require.Equal(t, int64(math.MaxInt64), sum(fold([]uint64{i(math.MaxInt64), i(1)}, false)))
+	require.Equal(t, int64(math.MinInt64), sum(fold([]uint64{i(math.MinInt64), i(-1), i(-5)}, false)))
+	// The true sum fits: exact, in any order.
+	for _, vals := range [][]uint64{
+		{i(math.MaxInt64), i(1), i(-1)},
+		{i(1), i(math.MaxInt64), i(-1)},
+		{i(-1), i(1), i(math.MaxInt64)},
+	} {
+		require.Equal(t, int64(math.MaxInt64), sum(fold(vals, false)))
+	}
+	require.Equal(t, int64(-5), sum(fold([]uint64{i(math.MaxInt64), i(math.MaxInt64), i(math.MinInt64), i(math.MinInt64), i(-3)}, false))) // 2(2^63-1) - 2·2^63 - 3
+	// mean of a sum past int64 is the true mean.
+	b, ok := fold([]uint64{i(math.MaxInt64), i(math.MaxInt64)}, false).Result(aggfn.Mean, false, 0)
+	require.True(t, ok)
+	require.InDelta(t, float64(math.MaxInt64), math.Float64frombits(b), 1e3)
+}
+
+// TestLastString (issue 27): last of a string column is the value of the event with the
+// greatest (event_ts, created_ts), merged in any order.
+func TestLastString(t *testing.T) {
+	var a, b aggfn.State
+	a.AddString("x", 5, 1)
+	a.AddString("y", 3, 9)
+	b.AddString("z", 5, 2)
+	b.AddString("w", 1, 0)
+	for _, s := range []aggfn.State{aggfn.Merge(a, b, false), aggfn.Merge(b, a, false)} {
+		require.Equal(t, "z", s.LastStr)
+		require.Equal(t, int64(4), s.N)
+	}
+}

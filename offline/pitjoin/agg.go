@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -49,8 +50,10 @@ type aggState struct {
 	kinds  []valKind // per event column
 	out    []arrow.DataType
 	vals   [][]uint64 // per spec, per entity row: int64 or float64 bits
+	strs   [][]string // per spec of last of a string column (else nil), per entity row
 	valid  [][]bool
 	hasDis []bool // per event column: some spec counts its distinct values
+	hasStr []bool // per event column: a string column some spec takes the last of
 }
 
 type valKind uint8
@@ -104,6 +107,7 @@ func (vj *viewJoin) initAgg() error {
 		st.kinds = append(st.kinds, k)
 	}
 	st.hasDis = make([]bool, len(vj.fields))
+	st.hasStr = make([]bool, len(vj.fields))
 	for _, a := range st.specs {
 		if a.Window <= 0 {
 			return vj.errorf("aggregation %q: window %s must be positive: %w", a.Name, a.Window, ErrInvalidInput)
@@ -138,7 +142,17 @@ func (vj *viewJoin) initAgg() error {
 				return vj.errorf("aggregation %q: mean does not accept column %q of type %s: %w", a.Name, a.Column, dt, ErrTypeMismatch)
 			}
 			out = arrow.PrimitiveTypes.Float64
-		case AggMin, AggMax, AggLast:
+		case AggLast:
+			if dt.ID() == arrow.STRING || dt.ID() == arrow.LARGE_STRING {
+				out = arrow.BinaryTypes.String
+				st.hasStr[ci] = true
+				break
+			}
+			if k != valInt && k != valFloat && k != valBool {
+				return vj.errorf("aggregation %q: last does not accept column %q of type %s: %w", a.Name, a.Column, dt, ErrTypeMismatch)
+			}
+			out = dt
+		case AggMin, AggMax:
 			if k != valInt && k != valFloat && (k != valBool || a.Function != AggLast) {
 				return vj.errorf("aggregation %q: %s does not accept column %q of type %s: %w", a.Name, a.Function, a.Column, dt, ErrTypeMismatch)
 			}
@@ -156,6 +170,11 @@ func (vj *viewJoin) initAgg() error {
 		st.win = append(st.win, wi)
 		st.out = append(st.out, out)
 		st.vals = append(st.vals, make([]uint64, vj.ent.n))
+		var strs []string
+		if a.Function == AggLast && out.ID() == arrow.STRING {
+			strs = make([]string, vj.ent.n)
+		}
+		st.strs = append(st.strs, strs)
 		valid := make([]bool, vj.ent.n)
 		if a.Function == AggCount || a.Function == AggCountDistinct {
 			for i := range valid {
@@ -316,7 +335,7 @@ func (a *aggWorker) group(g int, fs []cand) {
 	for c := range vj.fields {
 		a.vals[c] = slices.Grow(a.vals[c][:0], n)[:n]
 		a.ok[c] = slices.Grow(a.ok[c][:0], n)[:n]
-		if st.hasDis[c] {
+		if st.hasDis[c] || st.hasStr[c] {
 			a.keys[c] = slices.Grow(a.keys[c][:0], n)[:n]
 		}
 		for i, e := range a.evs {
@@ -328,7 +347,7 @@ func (a *aggWorker) group(g int, fs []cand) {
 			}
 			a.ok[c][i] = true
 			a.vals[c][i] = valueBits(arr, l)
-			if st.hasDis[c] {
+			if st.hasDis[c] || st.hasStr[c] {
 				a.keys[c][i] = distinctKey(arr, l)
 			}
 		}
@@ -429,7 +448,11 @@ func (a *aggWorker) group(g int, fs []cand) {
 // single is the partial of one event's value of column c.
 func (a *aggWorker) single(c, e int) aggfn.State {
 	var p aggfn.State
-	if a.ok[c][e] {
+	switch {
+	case !a.ok[c][e]:
+	case a.st.hasStr[c]: // its values are strings: count and last
+		p.AddString(a.keys[c][e], a.evs[e].ev, a.evs[e].cr)
+	default:
 		p.Add(a.vals[c][e], a.evs[e].ev, a.evs[e].cr, a.st.kinds[c] == valFloat)
 	}
 	return p
@@ -437,6 +460,10 @@ func (a *aggWorker) single(c, e int) aggfn.State {
 
 // emit stores aggregation s of entity row r.
 func (a *aggWorker) emit(s int, fn string, k valKind, p aggfn.State, distinct int64, r int) {
+	if strs := a.st.strs[s]; strs != nil { // last of a string column; the event's memory is not ours
+		strs[r], a.st.valid[s][r] = strings.Clone(p.LastStr), p.N > 0
+		return
+	}
 	a.st.vals[s][r], a.st.valid[s][r] = p.Result(aggfn.Func(fn), k == valFloat, distinct)
 }
 
@@ -483,21 +510,29 @@ func (vj *viewJoin) finishAgg() error {
 	mem := vj.opts.Allocator
 	vj.store = make([]arrow.Array, len(st.specs))
 	for s := range st.specs {
-		a, err := buildAggArray(mem, st.out[s], st.vals[s], st.valid[s])
+		a, err := buildAggArray(mem, st.out[s], st.vals[s], st.strs[s], st.valid[s])
 		if err != nil {
 			return vj.errorf("aggregation %q: %w", st.specs[s].Name, err)
 		}
 		vj.store[s] = a
-		st.vals[s], st.valid[s] = nil, nil
+		st.vals[s], st.strs[s], st.valid[s] = nil, nil, nil
 	}
 	return nil
 }
 
-func buildAggArray(mem memory.Allocator, dt arrow.DataType, vals []uint64, valid []bool) (arrow.Array, error) {
+func buildAggArray(mem memory.Allocator, dt arrow.DataType, vals []uint64, strs []string, valid []bool) (arrow.Array, error) {
 	b := array.NewBuilder(mem, dt)
 	defer b.Release()
-	b.Reserve(len(vals))
+	b.Reserve(len(valid))
 	switch bb := b.(type) {
+	case *array.StringBuilder:
+		for i, v := range strs {
+			if valid[i] {
+				bb.Append(v)
+			} else {
+				bb.AppendNull()
+			}
+		}
 	case *array.Int64Builder:
 		for i, v := range vals {
 			if valid[i] {

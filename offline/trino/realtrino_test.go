@@ -137,6 +137,7 @@ func newPITFixture(t *testing.T, seed uint64) *pitFixture {
 			{Name: "qty_min_1d", Column: "qty", Function: "min", Window: 24 * time.Hour},
 			{Name: "qty_last_7d", Column: "qty", Function: "last", Window: 7 * 24 * time.Hour},
 			{Name: "merchant_count_distinct_1d", Column: "merchant", Function: "count_distinct", Window: 24 * time.Hour},
+			{Name: "merchant_last_1d", Column: "merchant", Function: "last", Window: 24 * time.Hour}, // a string: issue 27
 			{Name: "seen_max_7d", Column: "seen", Function: "max", Window: 7 * 24 * time.Hour},
 			{Name: "seen_last_1d", Column: "seen", Function: "last", Window: 24 * time.Hour},
 			{Name: "ok_last_1d", Column: "ok", Function: "last", Window: 24 * time.Hour},
