@@ -787,7 +787,7 @@ func (c *converter) streamFeatureViews() {
 		}
 		const kind = "stream_feature_view"
 		if len(s.GetAggregations()) > 0 {
-			c.report(kind, s.GetName(), "aggregations", Skipped, "stream aggregations: Quiver's aggregation views read a batch source (push and stream ingestion do not maintain aggregation tiles yet)", "declare an aggregation view over the batch source (docs/aggregations.md)")
+			c.report(kind, s.GetName(), "aggregations", Skipped, "stream aggregations are not converted (Feast's windows and Quiver's tiles differ); Quiver maintains windowed aggregations from a kafka: or push: source", "declare an aggregation view over the stream's kafka: source (docs/aggregations.md)")
 			continue
 		}
 		if s.GetFeatureTransformation().GetTransformation() != nil || s.GetUserDefinedFunction() != nil { //nolint:staticcheck // older registries hold the UDF here
