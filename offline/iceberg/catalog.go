@@ -7,17 +7,20 @@ package iceberg
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	ice "github.com/apache/iceberg-go"
 	"github.com/apache/iceberg-go/catalog"
 	"github.com/apache/iceberg-go/catalog/rest"
 	sqlcat "github.com/apache/iceberg-go/catalog/sql"
 	"github.com/apache/iceberg-go/table"
+	"github.com/jackc/pgx/v5/pgconn"
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
 	_ "modernc.org/sqlite"             // registers the pure-Go "sqlite" database/sql driver
 
@@ -105,7 +108,7 @@ func OpenCatalog(ctx context.Context, cfg CatalogConfig) (*Catalog, error) {
 		if err != nil {
 			return nil, fmt.Errorf("open iceberg catalog %s: %w", redact.URL(cfg.URI), err)
 		}
-		c, err := sqlcat.NewCatalog(name, db, sqlcat.Postgres, props)
+		c, err := newPostgresCatalog(name, db, props)
 		if err != nil {
 			_ = db.Close()
 			return nil, fmt.Errorf("open iceberg catalog %s: %w", redact.URL(cfg.URI), err)
@@ -125,6 +128,25 @@ func OpenCatalog(ctx context.Context, cfg CatalogConfig) (*Catalog, error) {
 	}
 	return nil, fmt.Errorf("open iceberg catalog %q: %w: want sqlite://PATH, postgres://... or an http(s) REST catalog URL", redact.URL(cfg.URI), offline.ErrInvalidSource)
 }
+
+// newPostgresCatalog opens the SQL catalog on db. iceberg-go creates the catalog's tables with
+// CREATE TABLE IF NOT EXISTS, which PostgreSQL does not make safe against itself: two
+// processes opening a new catalog at once (two quiver stream processes of one consumer group)
+// can fail with a unique violation on pg_type. The loser's tables exist by then: it tries again.
+func newPostgresCatalog(name string, db *sql.DB, props ice.Properties) (*sqlcat.Catalog, error) {
+	for attempt := 1; ; attempt++ {
+		c, err := sqlcat.NewCatalog(name, db, sqlcat.Postgres, props)
+		var pgErr *pgconn.PgError
+		if err == nil || attempt == 5 || !errors.As(err, &pgErr) || !pgCreateRace[pgErr.Code] {
+			return c, err
+		}
+		time.Sleep(time.Duration(attempt) * 50 * time.Millisecond)
+	}
+}
+
+// pgCreateRace are the PostgreSQL error codes of a concurrent CREATE TABLE IF NOT EXISTS:
+// unique_violation (on pg_type), duplicate_table, duplicate_object (the table's row type).
+var pgCreateRace = map[string]bool{"23505": true, "42P07": true, "42710": true}
 
 // Iceberg returns the iceberg-go catalog, for callers that need more than this package offers.
 func (c *Catalog) Iceberg() catalog.Catalog { return c.cat }
