@@ -44,7 +44,7 @@ func (p *Project) Dataset(ctx context.Context, ref string) (registry.Dataset, st
 	if ds.Deleted {
 		return registry.Dataset{}, "", fmt.Errorf("dataset %s@v%d was removed: %w", ds.Name, ds.Version, registry.ErrNotFound)
 	}
-	return ds, training.DatasetDir(p.Config.Offline.Warehouse, ds), nil
+	return ds, training.DatasetDir(p.FilesDir(), ds), nil
 }
 
 // DatasetRequest asks for a dataset; Project, Warehouse, QuiverVersion and CreatedBy are the
@@ -66,7 +66,7 @@ func (p *Project) CreateDataset(ctx context.Context, req DatasetRequest) (*train
 	if err != nil {
 		return nil, err
 	}
-	req.Project, req.Warehouse, req.QuiverVersion, req.CreatedBy = p.Name(), p.Config.Offline.Warehouse, p.opts.Version, p.Actor()
+	req.Project, req.Warehouse, req.QuiverVersion, req.CreatedBy = p.Name(), p.FilesDir(), p.opts.Version, p.Actor()
 	if req.Engine == training.EngineTrino {
 		if p.Config.Trino.DSN == "" {
 			return nil, errkind.New(errkind.Invalid, "--engine trino needs trino.dsn in quiver.yaml (or QUIVER_TRINO_DSN)")

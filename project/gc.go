@@ -76,8 +76,10 @@ func (r *GCResult) WriteText(w io.Writer) {
 }
 
 // GC reclaims space under the warehouse's exclusive lock: offline snapshots past the
-// retention that nothing pins, leftovers of killed commands (the project's own), the
-// project's dead work folders, and dataset files no live version references. What it
+// retention that nothing pins and the table files no snapshot needs (on object storage,
+// those last modified before the retention horizon: the lock does not reach there),
+// leftovers of killed commands (the project's own), the project's dead work folders, and
+// dataset files no live version references. What it
 // removed is recorded in the audit trail. A collector that fails fails gc (errkind.Failed)
 // after the others ran.
 func (p *Project) GC(ctx context.Context, opts GCOptions) (*GCResult, error) {
@@ -101,17 +103,17 @@ func (p *Project) GC(ctx context.Context, opts GCOptions) (*GCResult, error) {
 			return nil, err
 		}
 	}
-	release, err := warehouselock.Exclusive(ctx, p.Config.Offline.Warehouse, opts.Waiting)
+	release, err := warehouselock.Exclusive(ctx, p.FilesDir(), opts.Waiting)
 	if err != nil {
 		return nil, err
 	}
 	defer release()
-	warehouse, project, tmp := p.Config.Offline.Warehouse, p.Name(), p.tempDir()
+	files, project, tmp := p.FilesDir(), p.Name(), p.tempDir()
 	collectors := []housekeeping.Collector{
 		housekeeping.OfflineSnapshots(off.Store, reg, project),
-		housekeeping.Leftovers(warehouse, tmp, iceberg.ProjectNamespace(project)),
+		housekeeping.Leftovers(files, tmp, iceberg.ProjectNamespace(project)),
 		workFolders(tmp, project),
-		datasetFiles(reg, warehouse, project),
+		datasetFiles(reg, files, project),
 	}
 	reports, runErr := housekeeping.Run(ctx, collectors, housekeeping.Options{OlderThan: opts.OlderThan, DryRun: opts.DryRun, Now: time.Now()})
 	res := &GCResult{DryRun: opts.DryRun, OlderThan: opts.OlderThan.String(), Collectors: []GCCollector{}, retention: opts.OlderThan}

@@ -18,6 +18,7 @@ import (
 	ice "github.com/apache/iceberg-go"
 	"github.com/apache/iceberg-go/catalog"
 	"github.com/apache/iceberg-go/catalog/rest"
+	_ "github.com/apache/iceberg-go/io/gocloud/s3" // registers the s3:// (and s3a://, s3n://) file IO
 	sqlcat "github.com/apache/iceberg-go/catalog/sql"
 	"github.com/apache/iceberg-go/table"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -45,8 +46,32 @@ type CatalogConfig struct {
 	// Required for a SQL catalog; optional for REST, where the server may choose.
 	Warehouse string
 	// Props are extra catalog properties passed to iceberg-go (REST credentials, S3
-	// settings, ...).
+	// settings such as S3Props gives, ...).
 	Props map[string]string
+}
+
+// S3Props are the catalog properties that reach an s3:// warehouse as the standard AWS
+// environment describes it (getenv is os.Getenv in production): the endpoint of an
+// S3-compatible store from AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL (addressed path-style, as
+// such stores want), the region from AWS_REGION or AWS_DEFAULT_REGION. Credentials are not
+// copied: iceberg-go's S3 file IO takes them from the AWS SDK's default chain
+// (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN, AWS_PROFILE and the shared
+// config files, or the instance's role).
+func S3Props(getenv func(string) string) map[string]string {
+	props := map[string]string{}
+	for _, k := range []string{"AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"} {
+		if v := getenv(k); v != "" {
+			props["s3.endpoint"] = v
+			break
+		}
+	}
+	for _, k := range []string{"AWS_REGION", "AWS_DEFAULT_REGION"} {
+		if v := getenv(k); v != "" {
+			props["s3.region"] = v
+			break
+		}
+	}
+	return props
 }
 
 // Catalog is an open Iceberg catalog. Close releases it.
