@@ -22,8 +22,9 @@ import (
 // server (S3Proxy 4.1.0, internal/testenv) at s3://BUCKET/warehouse, the registry and the
 // Iceberg catalog on PostgreSQL, reached through the standard AWS environment
 // (AWS_ENDPOINT_URL_S3, AWS_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY): the offline
-// tables' files are in the bucket and nowhere on local disk; dataset create, verify, export and
-// train (whose trainer reads the dataset) work; Trino 483 reads the same tables through its
+// tables' files are in the bucket and nowhere on local disk; dataset create puts the snapshot
+// in the bucket too, and verify, export and train (whose trainer reads the dataset) work, also
+// from the bucket's copy alone; Trino 483 reads the same tables through its
 // native S3 file system; quiver gc removes the files of expired snapshots from the bucket and
 // nothing a live snapshot needs.
 func TestRealS3Warehouse(t *testing.T) {
@@ -125,9 +126,28 @@ echo fake-onnx > "$QUIVER_OUTPUT_DIR/model.onnx"
 	r := run("train", "churn_train")
 	require.Contains(t, r.stderr, "Dataset cache hit: reusing churn_train@v1", "training reads the dataset built before")
 	require.Contains(t, r.stdout, "Registered model churn v1")
-	manifests, err := filepath.Glob(filepath.Join(dir, ".quiver", "files", "projects", "shop", "datasets", "*", "manifest.json"))
+	// The snapshot is in the bucket, under the warehouse's layout, as well as in the local
+	// files directory it was built in.
+	manifests, err := filepath.Glob(filepath.Join(dir, ".quiver", "files", "projects", "shop", "datasets", "sha256-*", "manifest.json"))
 	require.NoError(t, err)
-	require.Len(t, manifests, 1, "the dataset snapshot is kept on local disk beside the repo (docs/storage.md)")
+	require.Len(t, manifests, 1, "the dataset snapshot is built in the repo's .quiver/files")
+	local := filepath.Dir(manifests[0])
+	remote := "warehouse/projects/shop/datasets/" + filepath.Base(local) + "/"
+	keys = bucketKeys(t, srv, bucket)
+	entries, err := os.ReadDir(local)
+	require.NoError(t, err)
+	for _, e := range entries {
+		require.True(t, keys[remote+e.Name()], "dataset file %s is in the bucket at %s", e.Name(), remote)
+	}
+	// A host without the local copy (here: the copy removed) reads the snapshot from the
+	// bucket: verify re-hashes what it pulled, and the trainer reads it.
+	require.NoError(t, os.RemoveAll(local))
+	run("dataset", "verify", "churn_train@v1")
+	require.FileExists(t, manifests[0])
+	require.NoError(t, os.RemoveAll(local))
+	r = run("train", "churn_train", "--dataset", "churn_train@v1")
+	require.Contains(t, r.stdout, "Registered model churn v2")
+	keys = bucketKeys(t, srv, bucket)
 
 	// gc: the first run's snapshot expires; its files leave the bucket, the live ones stay.
 	r = run("-o", "json", "gc", "--older-than", "0s")
