@@ -10,6 +10,7 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"time"
 
 	icebergio "github.com/apache/iceberg-go/io"
 )
@@ -161,4 +162,94 @@ func pullFile(fsys icebergio.IO, src, dest string) error {
 		return err
 	}
 	return errors.Join(out.Sync(), out.Close())
+}
+
+// CollectDatasets finds, and unless opts.DryRun removes, the copies in the warehouse of
+// project's dataset content folders that no live registered dataset version references and
+// whose files are older than opts.Grace (what CollectDatasetGarbage removes locally).
+// localRoot is the local files directory the layout is relative to.
+func (r Remote) CollectDatasets(ctx context.Context, reg GCRegistry, localRoot, project string, opts GCOptions) (GCResult, error) {
+	var res GCResult
+	if opts.Grace <= 0 {
+		opts.Grace = DefaultGCGrace
+	}
+	live, err := reg.ListDatasets(ctx, project, "")
+	if err != nil {
+		return res, fmt.Errorf("list datasets of project %q: %w", project, err)
+	}
+	referenced := map[string]bool{}
+	for _, d := range live {
+		if u, err := r.url(localRoot, DatasetDir(localRoot, d)); err == nil {
+			referenced[u] = true
+		}
+	}
+	root, err := r.url(localRoot, DatasetsDir(localRoot, project))
+	if err != nil {
+		return res, err
+	}
+	fsys, err := icebergio.LoadFS(ctx, r.Props, root)
+	if err != nil {
+		return res, fmt.Errorf("collect dataset copies under %s: %w", root, err)
+	}
+	lister, ok := fsys.(icebergio.ListableIO)
+	if !ok {
+		return res, fmt.Errorf("collect dataset copies under %s: the file system cannot list files", root)
+	}
+	type folder struct {
+		files []string
+		bytes int64
+		young bool
+	}
+	folders := map[string]*folder{}
+	var order []string
+	err = lister.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil
+			}
+			return err
+		}
+		if d.IsDir() {
+			return nil
+		}
+		first, _, _ := strings.Cut(strings.TrimPrefix(strings.TrimPrefix(p, root), "/"), "/")
+		dir := root + "/" + first
+		if !strings.HasPrefix(first, "sha256-") || referenced[dir] {
+			return nil
+		}
+		f := folders[dir]
+		if f == nil {
+			f = &folder{}
+			folders[dir] = f
+			order = append(order, dir)
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return nil //nolint:nilerr // removed meanwhile
+		}
+		f.files = append(f.files, p)
+		f.bytes += fi.Size()
+		f.young = f.young || time.Since(fi.ModTime()) <= opts.Grace
+		return nil
+	})
+	if err != nil {
+		return res, fmt.Errorf("collect dataset copies under %s: %w", root, err)
+	}
+	for _, dir := range order {
+		f := folders[dir]
+		if f.young {
+			continue
+		}
+		res.Items = append(res.Items, GCItem{Path: dir, Bytes: f.bytes, Reason: "copy of content of no live dataset version"})
+		res.Bytes += f.bytes
+		if opts.DryRun {
+			continue
+		}
+		for _, p := range f.files {
+			if err := fsys.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return res, fmt.Errorf("remove dataset copy %s: %w", p, err)
+			}
+		}
+	}
+	return res, nil
 }

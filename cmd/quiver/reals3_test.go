@@ -147,20 +147,28 @@ echo fake-onnx > "$QUIVER_OUTPUT_DIR/model.onnx"
 	require.NoError(t, os.RemoveAll(local))
 	r = run("train", "churn_train", "--dataset", "churn_train@v1")
 	require.Contains(t, r.stdout, "Registered model churn v2")
+	// A second snapshot, removed: gc takes its copy out of the bucket, not the live one's.
+	run("dataset", "create", "checkout_train", "--service", "checkout_v1", "--entities", filepath.Join(dir, "data", "checkouts.parquet"))
 	keys = bucketKeys(t, srv, bucket)
+	require.Len(t, datasetFolders(keys), 2, "two snapshots in the bucket")
+	run("dataset", "rm", "checkout_train@v1")
 
 	// gc: the first run's snapshot expires; its files leave the bucket, the live ones stay.
 	r = run("-o", "json", "gc", "--older-than", "0s")
 	var gc gcOut
 	require.NoError(t, json.Unmarshal([]byte(r.stdout), &gc), r.stdout)
-	removed := map[string]bool{}
+	removed, removedDatasets := map[string]bool{}, 0
 	for _, c := range gc.Collectors {
 		for _, it := range c.Removed {
-			if strings.HasPrefix(it.Path, "s3://") {
+			switch {
+			case strings.HasPrefix(it.Path, "s3://"+bucket+"/warehouse/projects/shop/datasets/sha256-"):
+				removedDatasets++
+			case strings.HasPrefix(it.Path, "s3://"):
 				removed[strings.TrimPrefix(it.Path, "s3://"+bucket+"/")] = true
 			}
 		}
 	}
+	require.Equal(t, 1, removedDatasets, "gc removes the removed snapshot's copy from the bucket")
 	t.Logf("gc removed %d objects from the bucket", len(removed))
 	require.NotEmpty(t, removed, "gc removes the expired snapshot's files from the bucket")
 	after := bucketKeys(t, srv, bucket)
@@ -171,6 +179,7 @@ echo fake-onnx > "$QUIVER_OUTPUT_DIR/model.onnx"
 		removedKinds = append(removedKinds, fileKindOf(k))
 	}
 	require.Contains(t, removedKinds, "data", "the replaced rows' Parquet files are gone")
+	require.Equal(t, []string{filepath.Base(local)}, datasetFolders(after), "only the live snapshot's copy is left in the bucket")
 	require.Equal(t, before, quiverRows(), "the table reads the same after gc")
 	require.Equal(t, before, lake.trinoRows(t, `SELECT * FROM "`+ns+`".user_stats`), "and so does Trino")
 	run("dataset", "verify", "churn_train@v1")
@@ -213,4 +222,20 @@ func fileKindOf(key string) string {
 		return "data"
 	}
 	return "other"
+}
+
+// datasetFolders lists the dataset content folders of project shop in the bucket.
+func datasetFolders(keys map[string]bool) []string {
+	const prefix = "warehouse/projects/shop/datasets/"
+	seen := map[string]bool{}
+	var out []string
+	for k := range keys {
+		if rest, ok := strings.CutPrefix(k, prefix); ok {
+			if f, _, _ := strings.Cut(rest, "/"); !seen[f] {
+				seen[f] = true
+				out = append(out, f)
+			}
+		}
+	}
+	return out
 }
