@@ -2,6 +2,7 @@ package project
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -162,6 +163,9 @@ func (p *Project) runJob(ctx context.Context, t *Training, req TrainRequest) err
 		TempDir: p.tempDir(), Supervisor: req.Supervisor,
 	})
 	t.Took = time.Since(began)
+	if perr := p.pushArtifact(ctx, reg, t.Run.ID); perr != nil {
+		err = errors.Join(err, perr)
+	}
 	if err != nil {
 		return err
 	}
@@ -249,4 +253,25 @@ func (p *Project) runOutputURI(runID string) string {
 		return strings.TrimSuffix(wh, "/") + "/" + path.Join("projects", iceberg.ProjectKey(p.Name()), "runs", runID, "output")
 	}
 	return filepath.Join(training.ProjectDir(p.FilesDir(), p.Name()), "runs", runID, "output")
+}
+
+// pushArtifact copies a run's artifact folder (its outputs and log) to an object-store
+// warehouse, beside the dataset snapshots (nothing with a local warehouse).
+func (p *Project) pushArtifact(ctx context.Context, reg registry.Store, id registry.TrainingRunID) error {
+	r := p.remote()
+	if r == nil || id == "" {
+		return nil
+	}
+	tags, err := reg.RunTags(ctx, id)
+	if err != nil {
+		return fmt.Errorf("run %s: %w", id, err)
+	}
+	dir := tags[training.TagArtifactURI]
+	if dir == "" {
+		return nil
+	}
+	if err := r.Push(ctx, p.FilesDir(), dir); err != nil {
+		return fmt.Errorf("run %s: its artifact is on local disk (%s) but not in the warehouse: %w", id, dir, err)
+	}
+	return nil
 }

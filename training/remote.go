@@ -36,8 +36,8 @@ func (r Remote) url(localRoot, dir string) (string, error) {
 	return strings.TrimSuffix(r.URL, "/") + "/" + path.Clean(filepath.ToSlash(rel)), nil
 }
 
-// Push copies the files of the dataset folder dir (under localRoot) to the warehouse. Files
-// already there with the same size are left alone.
+// Push copies the files under the folder dir (under localRoot: a dataset snapshot, a run's
+// artifact) to the warehouse. Files already there with the same size are left alone.
 func (r Remote) Push(ctx context.Context, localRoot, dir string) error {
 	dest, err := r.url(localRoot, dir)
 	if err != nil {
@@ -51,29 +51,32 @@ func (r Remote) Push(ctx context.Context, localRoot, dir string) error {
 	if !ok {
 		return fmt.Errorf("push dataset to %s: the file system cannot write", dest)
 	}
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return fmt.Errorf("push dataset %s: %w", dir, err)
-	}
-	for _, e := range entries {
-		if e.IsDir() {
-			continue
-		}
-		name := dest + "/" + e.Name()
-		fi, err := e.Info()
+	return filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
-			return fmt.Errorf("push dataset %s: %w", dir, err)
+			return fmt.Errorf("push %s: %w", dir, err)
+		}
+		if !d.Type().IsRegular() {
+			return nil
+		}
+		rel, err := filepath.Rel(dir, p)
+		if err != nil {
+			return err
+		}
+		name := dest + "/" + filepath.ToSlash(rel)
+		fi, err := d.Info()
+		if err != nil {
+			return fmt.Errorf("push %s: %w", dir, err)
 		}
 		if st, ok := fsys.(icebergio.StatIO); ok {
 			if have, err := st.Stat(name); err == nil && have.Size() == fi.Size() {
-				continue
+				return nil
 			}
 		}
-		if err := pushFile(w, filepath.Join(dir, e.Name()), name); err != nil {
-			return fmt.Errorf("push dataset file %s to %s: %w", e.Name(), dest, err)
+		if err := pushFile(w, p, name); err != nil {
+			return fmt.Errorf("push %s to %s: %w", rel, dest, err)
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
 func pushFile(w icebergio.WriteFileIO, src, dest string) error {
@@ -129,8 +132,16 @@ func (r Remote) Pull(ctx context.Context, localRoot, dir string) error {
 		if d.IsDir() {
 			return nil
 		}
+		rel := strings.TrimPrefix(strings.TrimPrefix(p, src), "/")
+		if rel == "" || strings.Contains("/"+rel+"/", "/../") {
+			return fmt.Errorf("unexpected object %s under %s", p, src)
+		}
 		n++
-		return pullFile(fsys, p, filepath.Join(tmp, path.Base(p)))
+		local := filepath.Join(tmp, filepath.FromSlash(rel))
+		if err := os.MkdirAll(filepath.Dir(local), 0o755); err != nil {
+			return err
+		}
+		return pullFile(fsys, p, local)
 	})
 	if err != nil {
 		return fmt.Errorf("pull dataset from %s: %w", src, err)

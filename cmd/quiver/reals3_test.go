@@ -24,7 +24,7 @@ import (
 // (AWS_ENDPOINT_URL_S3, AWS_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY): the offline
 // tables' files are in the bucket and nowhere on local disk; dataset create puts the snapshot
 // in the bucket too, and verify, export and train (whose trainer reads the dataset) work, also
-// from the bucket's copy alone; Trino 483 reads the same tables through its
+// from the bucket's copy alone; the run's artifact is copied to the bucket; Trino 483 reads the same tables through its
 // native S3 file system; quiver gc removes the files of expired snapshots from the bucket and
 // nothing a live snapshot needs.
 func TestRealS3Warehouse(t *testing.T) {
@@ -126,6 +126,14 @@ echo fake-onnx > "$QUIVER_OUTPUT_DIR/model.onnx"
 	r := run("train", "churn_train")
 	require.Contains(t, r.stderr, "Dataset cache hit: reusing churn_train@v1", "training reads the dataset built before")
 	require.Contains(t, r.stdout, "Registered model churn v1")
+	// The run's artifact (the model, the job's log) is in the bucket as well.
+	models, err := filepath.Glob(filepath.Join(dir, ".quiver", "files", "projects", "shop", "artifacts", "sha256-*", "model.onnx"))
+	require.NoError(t, err)
+	require.Len(t, models, 1)
+	art := "warehouse/projects/shop/artifacts/" + filepath.Base(filepath.Dir(models[0])) + "/"
+	keys = bucketKeys(t, srv, bucket)
+	require.True(t, keys[art+"model.onnx"], "the model is in the bucket at %s", art)
+	require.True(t, keys[art+"quiver-job.log"], "the job's log is in the bucket at %s", art)
 	// The snapshot is in the bucket, under the warehouse's layout, as well as in the local
 	// files directory it was built in.
 	manifests, err := filepath.Glob(filepath.Join(dir, ".quiver", "files", "projects", "shop", "datasets", "sha256-*", "manifest.json"))
