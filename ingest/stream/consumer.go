@@ -6,7 +6,8 @@
 // both stores hold the rows (at-least-once delivery). Each offline commit also records, in its
 // snapshot summary, the next offset of every partition it covers; after a crash between the
 // offline commit and the offset commit, redelivered messages below those offsets are skipped,
-// so the offline table holds every row once.
+// so the offline table holds every row once. Any number of consumers (processes) may share a
+// consumer group: each reads those offsets again for the partitions it is assigned.
 package stream
 
 import (
@@ -270,6 +271,9 @@ func (c *Consumer) run(ctx context.Context) error {
 	opts := []kgo.Opt{
 		kgo.SeedBrokers(k.Brokers...),
 		kgo.ConsumerGroup(c.group),
+		// Several processes may consume one group: a rebalance moves only the partitions that
+		// change hands (franz-go's default, named here), each flushed before it goes.
+		kgo.Balancers(kgo.CooperativeStickyBalancer()),
 		kgo.ConsumeTopics(k.Topic),
 		kgo.DisableAutoCommit(),
 		kgo.BlockRebalanceOnPoll(),
