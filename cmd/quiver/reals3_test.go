@@ -1,15 +1,21 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/apache/iceberg-go/utils"
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/stretchr/testify/require"
 
@@ -31,7 +37,24 @@ func TestRealS3Warehouse(t *testing.T) {
 	srv := testenv.SharedS3(t)
 	tr := testenv.SharedTrinoServer(t)
 	pg := testenv.StartPostgres(t)
-	ctx := context.Background()
+	// Every S3 client of this test binary has its HTTP transport, closed at the end, so no
+	// keep-alive connection to the run's shared S3 server outlives the test (goleak); the CLI
+	// runs as child processes.
+	tr3 := &http.Transport{}
+	t.Cleanup(func() {
+		tr3.CloseIdleConnections()
+		http.DefaultTransport.(*http.Transport).CloseIdleConnections() // the Trino client's
+	})
+	client := s3.New(s3.Options{
+		BaseEndpoint: aws.String(srv.Endpoint), Region: srv.Region, UsePathStyle: true,
+		Credentials: credentials.NewStaticCredentialsProvider(srv.AccessKey, srv.SecretKey, ""),
+		HTTPClient:  &http.Client{Transport: tr3},
+	})
+	ctx := utils.WithAwsConfig(context.Background(), &aws.Config{
+		Region:      srv.Region,
+		Credentials: credentials.NewStaticCredentialsProvider(srv.AccessKey, srv.SecretKey, ""),
+		HTTPClient:  &http.Client{Transport: tr3},
+	})
 	bucket := srv.NewBucket(t)
 	wh := "s3://" + bucket + "/warehouse"
 	t.Setenv("AWS_ENDPOINT_URL_S3", srv.Endpoint)
@@ -56,7 +79,7 @@ echo fake-onnx > "$QUIVER_OUTPUT_DIR/model.onnx"
 	require.NoError(t, os.WriteFile(jobs, []byte(strings.ReplaceAll(string(b), `command: ["shop-trainer"]`, `command: ["./train.sh"]`)), 0o644))
 	run := func(args ...string) result {
 		t.Helper()
-		r := quiver(t, env, append([]string{"-C", dir}, args...)...)
+		r := quiverChild(t, env, append([]string{"-C", dir}, args...)...)
 		require.Equal(t, exitOK, r.code, "quiver %v: %s", args, r.stderr)
 		return r
 	}
@@ -68,7 +91,7 @@ echo fake-onnx > "$QUIVER_OUTPUT_DIR/model.onnx"
 	run("materialize", "--start", start, "--end", end)
 	run("materialize", "--start", start, "--end", end)
 
-	keys := bucketKeys(t, srv, bucket)
+	keys := bucketKeys(t, client, bucket)
 	ns := iceberg.ProjectNamespace("shop")
 	table := "warehouse/" + ns + ".db/user_stats/" // iceberg-go's layout: NAMESPACE.db/TABLE
 	kinds := map[string]int{}
@@ -131,7 +154,7 @@ echo fake-onnx > "$QUIVER_OUTPUT_DIR/model.onnx"
 	require.NoError(t, err)
 	require.Len(t, models, 1)
 	art := "warehouse/projects/shop/artifacts/" + filepath.Base(filepath.Dir(models[0])) + "/"
-	keys = bucketKeys(t, srv, bucket)
+	keys = bucketKeys(t, client, bucket)
 	require.True(t, keys[art+"model.onnx"], "the model is in the bucket at %s", art)
 	require.True(t, keys[art+"quiver-job.log"], "the job's log is in the bucket at %s", art)
 	// The snapshot is in the bucket, under the warehouse's layout, as well as in the local
@@ -141,7 +164,7 @@ echo fake-onnx > "$QUIVER_OUTPUT_DIR/model.onnx"
 	require.Len(t, manifests, 1, "the dataset snapshot is built in the repo's .quiver/files")
 	local := filepath.Dir(manifests[0])
 	remote := "warehouse/projects/shop/datasets/" + filepath.Base(local) + "/"
-	keys = bucketKeys(t, srv, bucket)
+	keys = bucketKeys(t, client, bucket)
 	entries, err := os.ReadDir(local)
 	require.NoError(t, err)
 	for _, e := range entries {
@@ -157,7 +180,7 @@ echo fake-onnx > "$QUIVER_OUTPUT_DIR/model.onnx"
 	require.Contains(t, r.stdout, "Registered model churn v2")
 	// A second snapshot, removed: gc takes its copy out of the bucket, not the live one's.
 	run("dataset", "create", "checkout_train", "--service", "checkout_v1", "--entities", filepath.Join(dir, "data", "checkouts.parquet"))
-	keys = bucketKeys(t, srv, bucket)
+	keys = bucketKeys(t, client, bucket)
 	require.Len(t, datasetFolders(keys), 2, "two snapshots in the bucket")
 	run("dataset", "rm", "checkout_train@v1")
 
@@ -165,11 +188,11 @@ echo fake-onnx > "$QUIVER_OUTPUT_DIR/model.onnx"
 	// commit: gc with a retention longer than its age leaves it (no lock reaches the bucket;
 	// the retention horizon is its grace period), and removes no table file at all.
 	orphan := table + "data/event_ts_day=2026-01-01/in-flight-write.parquet"
-	_, err = srv.Client().PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(orphan), Body: strings.NewReader("not yet committed")})
+	_, err = client.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(orphan), Body: strings.NewReader("not yet committed")})
 	require.NoError(t, err)
 	r = run("-o", "json", "gc", "--older-than", "1h")
 	require.NotContains(t, r.stdout, "s3://"+bucket+"/"+table, "gc --older-than 1h removes no file of the table")
-	require.True(t, bucketKeys(t, srv, bucket)[orphan], "a young unreferenced file stays")
+	require.True(t, bucketKeys(t, client, bucket)[orphan], "a young unreferenced file stays")
 	keys[orphan] = true
 
 	// gc: the first run's snapshot expires; its files leave the bucket, the live ones stay,
@@ -191,7 +214,7 @@ echo fake-onnx > "$QUIVER_OUTPUT_DIR/model.onnx"
 	require.Equal(t, 1, removedDatasets, "gc removes the removed snapshot's copy from the bucket")
 	t.Logf("gc removed %d objects from the bucket", len(removed))
 	require.NotEmpty(t, removed, "gc removes the expired snapshot's files from the bucket")
-	after := bucketKeys(t, srv, bucket)
+	after := bucketKeys(t, client, bucket)
 	var removedKinds []string
 	for k := range removed {
 		require.True(t, keys[k], "gc removed %s, which was in the bucket", k)
@@ -215,10 +238,10 @@ echo fake-onnx > "$QUIVER_OUTPUT_DIR/model.onnx"
 }
 
 // bucketKeys lists every object key in bucket.
-func bucketKeys(t *testing.T, srv *testenv.S3, bucket string) map[string]bool {
+func bucketKeys(t *testing.T, client *s3.Client, bucket string) map[string]bool {
 	t.Helper()
 	out := map[string]bool{}
-	pages := s3.NewListObjectsV2Paginator(srv.Client(), &s3.ListObjectsV2Input{Bucket: aws.String(bucket)})
+	pages := s3.NewListObjectsV2Paginator(client, &s3.ListObjectsV2Input{Bucket: aws.String(bucket)})
 	for pages.HasMorePages() {
 		page, err := pages.NextPage(context.Background())
 		require.NoError(t, err)
@@ -259,4 +282,29 @@ func datasetFolders(keys map[string]bool) []string {
 		}
 	}
 	return out
+}
+
+// quiverChild runs one command line as a child process (this test binary as the CLI, see
+// TestMain), with env added to a clean environment: what it opens (S3 clients, connection
+// pools) ends with it.
+func quiverChild(t *testing.T, env map[string]string, args ...string) result {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], args...)
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "QUIVER_") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	cmd.Env = append(cmd.Env, cliEnv+"=1")
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	var exit *exec.ExitError
+	if err != nil && !errors.As(err, &exit) {
+		t.Fatalf("quiver %v: %v", args, err)
+	}
+	return result{code: cmd.ProcessState.ExitCode(), stdout: out.String(), stderr: errOut.String()}
 }
