@@ -81,7 +81,9 @@ func PushBatchCommit(snaps []Snapshot, batchID string) (Snapshot, bool) {
 }
 
 // StreamOffsets is the next offset per partition of topic that snaps record for a consumer
-// group: what the table holds of the stream.
+// group: what the table holds of the stream. Several consumers of one group commit to one
+// table, each recording the offsets it knows of (older ones for partitions another consumer
+// owns): the greatest any commit records is the one that counts.
 func StreamOffsets(snaps []Snapshot, group, topic string) (map[int32]int64, error) {
 	out := map[int32]int64{}
 	key := streamKey(group, topic)

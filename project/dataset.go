@@ -3,6 +3,7 @@ package project
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -44,7 +45,22 @@ func (p *Project) Dataset(ctx context.Context, ref string) (registry.Dataset, st
 	if ds.Deleted {
 		return registry.Dataset{}, "", fmt.Errorf("dataset %s@v%d was removed: %w", ds.Name, ds.Version, registry.ErrNotFound)
 	}
-	return ds, training.DatasetDir(p.Config.Offline.Warehouse, ds), nil
+	dir := training.DatasetDir(p.FilesDir(), ds)
+	if r := p.remote(); r != nil {
+		if err := r.Pull(ctx, p.FilesDir(), dir); err != nil {
+			return registry.Dataset{}, "", fmt.Errorf("dataset %s@v%d: %w", ds.Name, ds.Version, err)
+		}
+	}
+	return ds, dir, nil
+}
+
+// remote is the copy of the project's dataset snapshots in an object-store warehouse; nil when
+// the warehouse is a local directory.
+func (p *Project) remote() *training.Remote {
+	if !IsObjectStore(p.Config.Offline.Warehouse) {
+		return nil
+	}
+	return &training.Remote{URL: p.Config.Offline.Warehouse, Props: iceberg.S3Props(os.Getenv)}
 }
 
 // DatasetRequest asks for a dataset; Project, Warehouse, QuiverVersion and CreatedBy are the
@@ -66,7 +82,7 @@ func (p *Project) CreateDataset(ctx context.Context, req DatasetRequest) (*train
 	if err != nil {
 		return nil, err
 	}
-	req.Project, req.Warehouse, req.QuiverVersion, req.CreatedBy = p.Name(), p.Config.Offline.Warehouse, p.opts.Version, p.Actor()
+	req.Project, req.Warehouse, req.QuiverVersion, req.CreatedBy = p.Name(), p.FilesDir(), p.opts.Version, p.Actor()
 	if req.Engine == training.EngineTrino {
 		if p.Config.Trino.DSN == "" {
 			return nil, errkind.New(errkind.Invalid, "--engine trino needs trino.dsn in quiver.yaml (or QUIVER_TRINO_DSN)")
@@ -85,7 +101,17 @@ func (p *Project) CreateDataset(ctx context.Context, req DatasetRequest) (*train
 		return nil, err
 	}
 	defer unlock()
-	return training.CreateDataset(ctx, reg, off, snap, req)
+	res, err := training.CreateDataset(ctx, reg, off, snap, req)
+	if err != nil {
+		return nil, err
+	}
+	// A reused snapshot is pushed too: a push cut short before is completed.
+	if r := p.remote(); r != nil {
+		if err := r.Push(ctx, p.FilesDir(), res.Dir); err != nil {
+			return nil, fmt.Errorf("dataset %s@v%d is registered and on local disk, but not in the warehouse: %w (dataset create again copies it)", res.Dataset.Name, res.Dataset.Version, err)
+		}
+	}
+	return res, nil
 }
 
 // RemoveDataset marks a dataset version removed; unless force, it refuses a version a

@@ -76,8 +76,10 @@ func (r *GCResult) WriteText(w io.Writer) {
 }
 
 // GC reclaims space under the warehouse's exclusive lock: offline snapshots past the
-// retention that nothing pins, leftovers of killed commands (the project's own), the
-// project's dead work folders, and dataset files no live version references. What it
+// retention that nothing pins and the table files no snapshot needs (on object storage,
+// those last modified before the retention horizon: the lock does not reach there),
+// leftovers of killed commands (the project's own), the project's dead work folders, and
+// dataset files no live version references. What it
 // removed is recorded in the audit trail. A collector that fails fails gc (errkind.Failed)
 // after the others ran.
 func (p *Project) GC(ctx context.Context, opts GCOptions) (*GCResult, error) {
@@ -101,17 +103,17 @@ func (p *Project) GC(ctx context.Context, opts GCOptions) (*GCResult, error) {
 			return nil, err
 		}
 	}
-	release, err := warehouselock.Exclusive(ctx, p.Config.Offline.Warehouse, opts.Waiting)
+	release, err := warehouselock.Exclusive(ctx, p.FilesDir(), opts.Waiting)
 	if err != nil {
 		return nil, err
 	}
 	defer release()
-	warehouse, project, tmp := p.Config.Offline.Warehouse, p.Name(), p.tempDir()
+	files, project, tmp := p.FilesDir(), p.Name(), p.tempDir()
 	collectors := []housekeeping.Collector{
 		housekeeping.OfflineSnapshots(off.Store, reg, project),
-		housekeeping.Leftovers(warehouse, tmp, iceberg.ProjectNamespace(project)),
+		housekeeping.Leftovers(files, tmp, iceberg.ProjectNamespace(project)),
 		workFolders(tmp, project),
-		datasetFiles(reg, warehouse, project),
+		datasetFiles(reg, files, project, p.remote()),
 	}
 	reports, runErr := housekeeping.Run(ctx, collectors, housekeeping.Options{OlderThan: opts.OlderThan, DryRun: opts.DryRun, Now: time.Now()})
 	res := &GCResult{DryRun: opts.DryRun, OlderThan: opts.OlderThan.String(), Collectors: []GCCollector{}, retention: opts.OlderThan}
@@ -152,13 +154,20 @@ func workFolders(tempDir, project string) housekeeping.Collector {
 }
 
 // datasetFiles collects the dataset content no live registered version references, and the
-// staging folders of dead builds (training.CollectDatasetGarbage). gc holds the warehouse lock
-// exclusively, so no build is in flight: the grace period only needs to cover clock skew, and
-// follows OlderThan up to training.DefaultGCGrace.
-func datasetFiles(reg registry.Store, warehouse, project string) housekeeping.Collector {
+// staging folders of dead builds (training.CollectDatasetGarbage), and with an object-store
+// warehouse the copies there of that content (remote, nil otherwise). gc holds the warehouse
+// lock exclusively, so no build is in flight: the grace period only needs to cover clock
+// skew, and follows OlderThan up to training.DefaultGCGrace.
+func datasetFiles(reg registry.Store, files, project string, remote *training.Remote) housekeeping.Collector {
 	return housekeeping.Func{N: "dataset files", F: func(ctx context.Context, opts housekeeping.Options) (housekeeping.Report, error) {
 		grace := min(max(opts.OlderThan, time.Nanosecond), training.DefaultGCGrace)
-		res, err := training.CollectDatasetGarbage(ctx, reg, warehouse, project, training.GCOptions{DryRun: opts.DryRun, Grace: grace})
+		gopts := training.GCOptions{DryRun: opts.DryRun, Grace: grace}
+		res, err := training.CollectDatasetGarbage(ctx, reg, files, project, gopts)
+		if err == nil && remote != nil {
+			var more training.GCResult
+			more, err = remote.CollectDatasets(ctx, reg, files, project, gopts)
+			res.Items = append(res.Items, more.Items...)
+		}
 		var rep housekeeping.Report
 		for _, it := range res.Items {
 			rep.Items = append(rep.Items, housekeeping.Item{Kind: it.Reason, Path: it.Path, Bytes: it.Bytes})

@@ -212,7 +212,7 @@ func (m *Materialization) cleanupFailedWrite(ctx context.Context, table string) 
 	}
 	m.unlock()
 	m.unlock = nil
-	release, ok, err := warehouselock.TryExclusive(m.p.Config.Offline.Warehouse)
+	release, ok, err := warehouselock.TryExclusive(m.p.FilesDir())
 	if err != nil || !ok {
 		m.p.notice("quiver: other writers are running; quiver gc will remove what the failed run of %s left", table)
 		return

@@ -14,6 +14,8 @@ import (
 	"log/slog"
 	"os"
 	"os/user"
+	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -165,9 +167,22 @@ func (p *Project) Catalog(ctx context.Context) (*catalog.Snapshot, error) {
 
 // LockShared holds the warehouse lock shared while a command writes to the warehouse, so that
 // gc never removes files it has written but not committed yet. Call the returned func to
-// let go.
+// let go. With the warehouse on object storage the lock is on FilesDir, on this host: it keeps
+// gc from the dataset and run files there, and gc keeps from the bucket's young files by
+// itself (docs/storage.md).
 func (p *Project) LockShared(ctx context.Context) (func(), error) {
-	return warehouselock.Shared(ctx, p.Config.Offline.Warehouse)
+	return warehouselock.Shared(ctx, p.FilesDir())
+}
+
+// FilesDir is the local directory of the project's dataset snapshots and run artifacts: the
+// warehouse itself when it is a local directory; the repo's .quiver/files when the warehouse
+// is on object storage (s3://...), where only the offline tables are kept — datasets and
+// run artifacts are not written to object storage.
+func (p *Project) FilesDir() string {
+	if IsObjectStore(p.Config.Offline.Warehouse) {
+		return filepath.Join(p.Config.Root, ".quiver", "files")
+	}
+	return strings.TrimPrefix(p.Config.Offline.Warehouse, "file://")
 }
 
 // Close closes the stores that were opened.

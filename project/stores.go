@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strconv"
 	"strings"
 
@@ -86,6 +87,12 @@ func CatalogURI(cfg *config.Config) (string, error) {
 	return "", fmt.Errorf("offline catalog %q: valid catalogs: sql, rest: %w", cfg.Offline.Catalog, definitions.ErrInvalid)
 }
 
+// IsObjectStore reports whether a warehouse is on object storage (s3://, s3a://, gs://, ...)
+// rather than a local directory or file:// URL.
+func IsObjectStore(warehouse string) bool {
+	return strings.Contains(warehouse, "://") && !strings.HasPrefix(warehouse, "file://")
+}
+
 // RunReader looks up materialization runs; OpenOffline uses it to recognise a project's tables
 // in a warehouse written before projects had namespaces.
 type RunReader interface {
@@ -138,7 +145,11 @@ func openOffline(ctx context.Context, cfg *config.Config, reg Registry, write bo
 			return nil, err
 		}
 	}
-	cat, err := iceberg.OpenCatalog(ctx, iceberg.CatalogConfig{URI: uri, Warehouse: cfg.Offline.Warehouse})
+	cc := iceberg.CatalogConfig{URI: uri, Warehouse: cfg.Offline.Warehouse}
+	if IsObjectStore(cfg.Offline.Warehouse) {
+		cc.Props = iceberg.S3Props(os.Getenv)
+	}
+	cat, err := iceberg.OpenCatalog(ctx, cc)
 	if err != nil {
 		return nil, err
 	}

@@ -2,15 +2,18 @@ package project
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/quiverfs/quiver/definitions"
 	"github.com/quiverfs/quiver/internal/errkind"
+	"github.com/quiverfs/quiver/offline/iceberg"
 	"github.com/quiverfs/quiver/registry"
 	"github.com/quiverfs/quiver/training"
 )
@@ -92,7 +95,7 @@ func (p *Project) Train(ctx context.Context, req TrainRequest) (*Training, error
 			Project: p.Name(), Job: job.Name, RunID: runID, Image: job.Image, Namespace: req.Namespace,
 			Command: job.Command, Env: job.Env, Params: out.Params, GPU: job.Resources.GPU, CPU: job.Resources.CPU,
 			Memory: job.Resources.Memory, Retries: job.Retries, NodeSelector: job.NodeSelector,
-			OutputURI: filepath.Join(training.ProjectDir(p.Config.Offline.Warehouse, p.Name()), "runs", runID, "output"),
+			OutputURI: p.runOutputURI(runID),
 		}
 		if err := training.ValidateKubernetesJob(k8s); err != nil {
 			return nil, err
@@ -155,11 +158,14 @@ func (p *Project) runJob(ctx context.Context, t *Training, req TrainRequest) err
 	began := time.Now()
 	t.Run, err = training.RunJob(ctx, reg, training.JobRequest{
 		Project: p.Name(), Job: job, Model: model, Params: req.Params, Dataset: t.Dataset, DatasetDir: t.DatasetDir,
-		Warehouse: p.Config.Offline.Warehouse, WorkDir: p.Config.Root, Info: info, GitCommit: recorded, CreatedBy: p.Actor(),
+		Warehouse: p.FilesDir(), WorkDir: p.Config.Root, Info: info, GitCommit: recorded, CreatedBy: p.Actor(),
 		Stdout: req.Output, Stderr: req.Output, GPUs: training.DetectGPUs(ctx), Heartbeat: registry.HeartbeatInterval(lease),
 		TempDir: p.tempDir(), Supervisor: req.Supervisor,
 	})
 	t.Took = time.Since(began)
+	if perr := p.pushArtifact(ctx, reg, t.Run.ID); perr != nil {
+		err = errors.Join(err, perr)
+	}
 	if err != nil {
 		return err
 	}
@@ -203,7 +209,7 @@ func (p *Project) trainDataset(ctx context.Context, job *definitions.TrainingJob
 		if _, err := os.Stat(entities); err != nil {
 			return registry.Dataset{}, "", errkind.Errorf(errkind.Invalid, "training job %q entities: %w", job.Name, err)
 		}
-		return registry.Dataset{Name: job.Name}, training.DatasetsDir(p.Config.Offline.Warehouse, p.Name()), nil
+		return registry.Dataset{Name: job.Name}, training.DatasetsDir(p.FilesDir(), p.Name()), nil
 	}
 	res, err := p.CreateDataset(ctx, DatasetRequest{Name: job.Name, Service: job.FeatureService, Entities: entities})
 	if err != nil {
@@ -237,4 +243,35 @@ func (t *Training) WriteText(w io.Writer) {
 			fmt.Fprintf(w, "Registered model %s v%d (%s)\n", m.Name, m.Version, m.ArtifactURI)
 		}
 	}
+}
+
+// runOutputURI is where a Kubernetes Job's trainer writes its outputs: the project's runs/ID/output
+// under the warehouse, a URL on object storage (the pod writes there itself).
+func (p *Project) runOutputURI(runID string) string {
+	wh := p.Config.Offline.Warehouse
+	if IsObjectStore(wh) {
+		return strings.TrimSuffix(wh, "/") + "/" + path.Join("projects", iceberg.ProjectKey(p.Name()), "runs", runID, "output")
+	}
+	return filepath.Join(training.ProjectDir(p.FilesDir(), p.Name()), "runs", runID, "output")
+}
+
+// pushArtifact copies a run's artifact folder (its outputs and log) to an object-store
+// warehouse, beside the dataset snapshots (nothing with a local warehouse).
+func (p *Project) pushArtifact(ctx context.Context, reg registry.Store, id registry.TrainingRunID) error {
+	r := p.remote()
+	if r == nil || id == "" {
+		return nil
+	}
+	tags, err := reg.RunTags(ctx, id)
+	if err != nil {
+		return fmt.Errorf("run %s: %w", id, err)
+	}
+	dir := tags[training.TagArtifactURI]
+	if dir == "" {
+		return nil
+	}
+	if err := r.Push(ctx, p.FilesDir(), dir); err != nil {
+		return fmt.Errorf("run %s: its artifact is on local disk (%s) but not in the warehouse: %w", id, dir, err)
+	}
+	return nil
 }

@@ -59,7 +59,7 @@ func (p *Project) OpenUI(ctx context.Context, addr string, allowUnauthenticated 
 			return nil, err
 		}
 	}
-	srv, err := ui.New(ui.Options{Project: p.Name(), Registry: reg, Warehouse: p.Config.Offline.Warehouse, Guard: guard, SignIn: sc.UI, Logger: p.Logger()})
+	srv, err := ui.New(ui.Options{Project: p.Name(), Registry: reg, Warehouse: p.FilesDir(), Guard: guard, SignIn: sc.UI, Logger: p.Logger()})
 	if err != nil {
 		return nil, err
 	}

@@ -2,7 +2,9 @@
 # The whole Quiver loop on embedded defaults (SQLite registry, embedded online store, local
 # warehouse), no server needed: init -> apply -> materialize -> dataset -> train -> register and
 # alias the model -> serve -> Predict -> the web UI. Set QUIVER_REGISTRY / QUIVER_ONLINE to run the same
-# script against Postgres / Redis.
+# script against Postgres / Redis, and QUIVER_WAREHOUSE=s3://bucket/prefix with the AWS environment
+# (AWS_ENDPOINT_URL_S3, AWS_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY; docs/deploy.md) to keep
+# the warehouse on S3 (cmd/quiver's TestRealS3Warehouse runs that loop against S3Proxy).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 bin="$root/bin"

@@ -252,7 +252,7 @@ func (a *app) datasetDiffCommand() *cobra.Command {
 				return err
 			}
 		}
-		d, err := training.DiffDatasets(ctx, p.Config.Offline.Warehouse, ds[0], ds[1])
+		d, err := training.DiffDatasets(ctx, p.FilesDir(), ds[0], ds[1])
 		if err != nil {
 			return err
 		}

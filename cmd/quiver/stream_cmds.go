@@ -23,7 +23,9 @@ consumer group's offsets committed. A restart resumes from the committed offsets
 offline table already holds are not appended again. A message that cannot be read is copied to
 the source's dead_letter_topic (on_error: dead_letter) or counted and skipped (on_error: skip).
 Prometheus metrics (consumer lag per partition, event-to-online latency, message counts) are
-served on --metrics-addr. Run one quiver stream per consumer group. See docs/ingestion.md.
+served on --metrics-addr. Several quiver stream processes may consume one consumer group: they
+share its partitions, and when one dies the others take its partitions over (give each its
+own --metrics-addr on one host). See docs/ingestion.md.
 
 Every --refresh, and before every offline commit, it checks the registry's revision. After an
 apply that changes a consumed view or its source (a breaking change starts a new definition

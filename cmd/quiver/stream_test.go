@@ -20,8 +20,9 @@ import (
 	"github.com/quiverfs/quiver/internal/testenv"
 )
 
-// No Kafka broker can run on the machines these tests run on: they use franz-go's in-process
-// Kafka-protocol server (pkg/kfake), reached by quiver stream over TCP like a real cluster.
+// These fast tests use franz-go's in-process Kafka-protocol server (pkg/kfake), reached by
+// quiver stream over TCP like a cluster; realkafka_test.go runs the acceptance against the
+// real broker (Kafka 4.4.0).
 
 const (
 	streamUsers      = 1000

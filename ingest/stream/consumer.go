@@ -6,7 +6,8 @@
 // both stores hold the rows (at-least-once delivery). Each offline commit also records, in its
 // snapshot summary, the next offset of every partition it covers; after a crash between the
 // offline commit and the offset commit, redelivered messages below those offsets are skipped,
-// so the offline table holds every row once.
+// so the offline table holds every row once. Any number of consumers (processes) may share a
+// consumer group: each reads those offsets again for the partitions it is assigned.
 package stream
 
 import (
@@ -270,6 +271,9 @@ func (c *Consumer) run(ctx context.Context) error {
 	opts := []kgo.Opt{
 		kgo.SeedBrokers(k.Brokers...),
 		kgo.ConsumerGroup(c.group),
+		// Several processes may consume one group: a rebalance moves only the partitions that
+		// change hands (franz-go's default, named here), each flushed before it goes.
+		kgo.Balancers(kgo.CooperativeStickyBalancer()),
 		kgo.ConsumeTopics(k.Topic),
 		kgo.DisableAutoCommit(),
 		kgo.BlockRebalanceOnPoll(),
@@ -283,6 +287,13 @@ func (c *Consumer) run(ctx context.Context) error {
 		}),
 		kgo.OnPartitionsLost(func(context.Context, *kgo.Client, map[string][]int32) {
 			c.drop()
+		}),
+		// Another consumer of the group may have owned these partitions and committed their
+		// rows offline without committing the offsets (it was killed in between): what the
+		// table records of them now, not what it recorded at this client's start, says which
+		// redelivered messages it already holds. Called before their fetches begin.
+		kgo.OnPartitionsAssigned(func(ctx context.Context, _ *kgo.Client, assigned map[string][]int32) {
+			c.loadMarks(ctx, assigned[k.Topic])
 		}),
 	}
 	cl, err := kgo.NewClient(append(opts, c.opts.ClientOpts...)...)
@@ -330,6 +341,34 @@ func (c *Consumer) run(ctx context.Context) error {
 		return fmt.Errorf("%w (the messages since the last commit will be consumed again)", err)
 	}
 	return nil
+}
+
+// loadMarks reads the next offsets the offline table records of partitions (just assigned to
+// this consumer) into marks. When they cannot be read the consumer stops (broken): consuming
+// without them could append rows another consumer of the group already committed.
+func (c *Consumer) loadMarks(ctx context.Context, partitions []int32) {
+	if len(partitions) == 0 {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	snaps, err := c.w.Commits(ctx, c.view.Name, c.view.Schema.Generation)
+	var stored map[int32]int64
+	if err == nil {
+		stored, err = offline.StreamOffsets(snaps, c.group, c.src.Kafka.Topic)
+	}
+	if err != nil {
+		if c.broken == nil {
+			c.broken = fmt.Errorf("stream %q: read the stored offsets of assigned partitions %v: %w", c.view.Name, partitions, err)
+		}
+		return
+	}
+	for _, p := range partitions {
+		if o, ok := stored[p]; ok && o > c.marks[p] {
+			c.log.Info("assigned a partition another consumer committed offline", "partition", p, "stored_offset", o, "known_offset", c.marks[p])
+			c.marks[p] = o
+		}
+	}
 }
 
 // process handles one poll's records and commits when due.

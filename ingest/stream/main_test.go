@@ -6,4 +6,8 @@ import (
 	"go.uber.org/goleak"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+// TestMain checks no goroutine outlives the tests but the waiter of a Kafka broker this binary
+// started for the whole test run (QUIVER_TESTENV_DIR), which bin/testenv stops.
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m, goleak.IgnoreAnyFunction("github.com/quiverfs/quiver/internal/testenv.startProcess.func1"))
+}

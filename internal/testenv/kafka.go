@@ -202,11 +202,16 @@ func tryStartKafka(java, classpath, logConf, dir string, detached bool) (*Kafka,
 }
 
 // newKafkaClusterID returns a random cluster id as kafka-storage random-uuid does: 16 random
-// bytes, base64url without padding.
+// bytes, base64url without padding, never starting with '-' (Kafka's Uuid.randomUuid rejects
+// those too: kafka-storage format would read one as an option and fail, 1 start in 64).
 func newKafkaClusterID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	return base64.RawURLEncoding.EncodeToString(b[:])
+	for {
+		var b [16]byte
+		_, _ = rand.Read(b[:])
+		if id := base64.RawURLEncoding.EncodeToString(b[:]); id[0] != '-' {
+			return id
+		}
+	}
 }
 
 // probe asks the broker for cluster metadata and checks that it names itself as a broker and

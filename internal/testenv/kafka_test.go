@@ -57,3 +57,14 @@ func TestStartKafka(t *testing.T) {
 	})
 	require.Equal(t, int64(n), total)
 }
+
+// TestKafkaClusterIDNeverLooksLikeAnOption: kafka-storage format takes the id as an argument,
+// and one starting with '-' failed the broker's start (1 in 64).
+func TestKafkaClusterIDNeverLooksLikeAnOption(t *testing.T) {
+	for range 10_000 {
+		id := newKafkaClusterID()
+		if len(id) != 22 || id[0] == '-' {
+			t.Fatalf("cluster id %q", id)
+		}
+	}
+}

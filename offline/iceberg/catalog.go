@@ -7,17 +7,21 @@ package iceberg
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	ice "github.com/apache/iceberg-go"
 	"github.com/apache/iceberg-go/catalog"
 	"github.com/apache/iceberg-go/catalog/rest"
 	sqlcat "github.com/apache/iceberg-go/catalog/sql"
+	_ "github.com/apache/iceberg-go/io/gocloud/s3" // registers the s3:// (and s3a://, s3n://) file IO
 	"github.com/apache/iceberg-go/table"
+	"github.com/jackc/pgx/v5/pgconn"
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
 	_ "modernc.org/sqlite"             // registers the pure-Go "sqlite" database/sql driver
 
@@ -42,8 +46,32 @@ type CatalogConfig struct {
 	// Required for a SQL catalog; optional for REST, where the server may choose.
 	Warehouse string
 	// Props are extra catalog properties passed to iceberg-go (REST credentials, S3
-	// settings, ...).
+	// settings such as S3Props gives, ...).
 	Props map[string]string
+}
+
+// S3Props are the catalog properties that reach an s3:// warehouse as the standard AWS
+// environment describes it (getenv is os.Getenv in production): the endpoint of an
+// S3-compatible store from AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL (addressed path-style, as
+// such stores want), the region from AWS_REGION or AWS_DEFAULT_REGION. Credentials are not
+// copied: iceberg-go's S3 file IO takes them from the AWS SDK's default chain
+// (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN, AWS_PROFILE and the shared
+// config files, or the instance's role).
+func S3Props(getenv func(string) string) map[string]string {
+	props := map[string]string{}
+	for _, k := range []string{"AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"} {
+		if v := getenv(k); v != "" {
+			props["s3.endpoint"] = v
+			break
+		}
+	}
+	for _, k := range []string{"AWS_REGION", "AWS_DEFAULT_REGION"} {
+		if v := getenv(k); v != "" {
+			props["s3.region"] = v
+			break
+		}
+	}
+	return props
 }
 
 // Catalog is an open Iceberg catalog. Close releases it.
@@ -105,7 +133,7 @@ func OpenCatalog(ctx context.Context, cfg CatalogConfig) (*Catalog, error) {
 		if err != nil {
 			return nil, fmt.Errorf("open iceberg catalog %s: %w", redact.URL(cfg.URI), err)
 		}
-		c, err := sqlcat.NewCatalog(name, db, sqlcat.Postgres, props)
+		c, err := newPostgresCatalog(name, db, props)
 		if err != nil {
 			_ = db.Close()
 			return nil, fmt.Errorf("open iceberg catalog %s: %w", redact.URL(cfg.URI), err)
@@ -125,6 +153,25 @@ func OpenCatalog(ctx context.Context, cfg CatalogConfig) (*Catalog, error) {
 	}
 	return nil, fmt.Errorf("open iceberg catalog %q: %w: want sqlite://PATH, postgres://... or an http(s) REST catalog URL", redact.URL(cfg.URI), offline.ErrInvalidSource)
 }
+
+// newPostgresCatalog opens the SQL catalog on db. iceberg-go creates the catalog's tables with
+// CREATE TABLE IF NOT EXISTS, which PostgreSQL does not make safe against itself: two
+// processes opening a new catalog at once (two quiver stream processes of one consumer group)
+// can fail with a unique violation on pg_type. The loser's tables exist by then: it tries again.
+func newPostgresCatalog(name string, db *sql.DB, props ice.Properties) (*sqlcat.Catalog, error) {
+	for attempt := 1; ; attempt++ {
+		c, err := sqlcat.NewCatalog(name, db, sqlcat.Postgres, props)
+		var pgErr *pgconn.PgError
+		if err == nil || attempt == 5 || !errors.As(err, &pgErr) || !pgCreateRace[pgErr.Code] {
+			return c, err
+		}
+		time.Sleep(time.Duration(attempt) * 50 * time.Millisecond)
+	}
+}
+
+// pgCreateRace are the PostgreSQL error codes of a concurrent CREATE TABLE IF NOT EXISTS:
+// unique_violation (on pg_type), duplicate_table, duplicate_object (the table's row type).
+var pgCreateRace = map[string]bool{"23505": true, "42P07": true, "42710": true}
 
 // Iceberg returns the iceberg-go catalog, for callers that need more than this package offers.
 func (c *Catalog) Iceberg() catalog.Catalog { return c.cat }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	ice "github.com/apache/iceberg-go"
+	icebergio "github.com/apache/iceberg-go/io"
 	"github.com/apache/iceberg-go/table"
 
 	"github.com/quiverfs/quiver/offline"
@@ -108,8 +109,9 @@ func (s *Store) RetentionHorizon(ctx context.Context, view string, generation in
 // very files the real run removes, superseded metadata files included, from one walk.
 //
 // The caller must hold the warehouse lock exclusively (see internal/warehouselock): a
-// writer's files are unreferenced until its commit, and would otherwise look orphaned. Only
-// local (file://) warehouses are swept; elsewhere snapshots are expired and files are left.
+// writer's files are unreferenced until its commit, and would otherwise look orphaned. On
+// object storage (s3://), where that lock does not reach, only files last modified before
+// the retention horizon are removed (objectSweep).
 func (s *Store) CollectGarbage(ctx context.Context, view string, opts GCOptions) (GCResult, error) {
 	// view is a table name as Views lists it (TableName of a view and generation); generation
 	// 1 names a table by exactly that name.
@@ -171,17 +173,23 @@ func (s *Store) CollectGarbage(ctx context.Context, view string, opts GCOptions)
 		}
 	}
 
-	root, ok := localPath(tbl.Location())
-	if !ok {
-		return res, nil
-	}
 	fsys, err := tbl.FS(ctx)
 	if err != nil {
 		return res, fmt.Errorf("offline table %s: %w", name, err)
 	}
+	root, local := localPath(tbl.Location())
+	// On object storage (s3://...) the table's files are listed and removed through the
+	// table's file IO, by URL; there is no warehouse lock there, so a file is only removed
+	// when it was last modified before the retention horizon as well (see objectSweep).
+	norm := func(p string) (string, bool) {
+		if local {
+			return localPath(p)
+		}
+		return strings.TrimSuffix(p, "/"), strings.Contains(p, "://")
+	}
 	live := map[string]bool{}
 	mark := func(p string) {
-		if lp, ok := localPath(p); ok {
+		if lp, ok := norm(p); ok {
 			live[lp] = true
 		}
 	}
@@ -225,6 +233,9 @@ func (s *Store) CollectGarbage(ctx context.Context, view string, opts GCOptions)
 			}
 		}
 	}
+	if !local {
+		return objectSweep(tbl.Location(), fsys, live, cutoff, opts.DryRun, res)
+	}
 	err = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			if errors.Is(err, fs.ErrNotExist) {
@@ -253,6 +264,53 @@ func (s *Store) CollectGarbage(ctx context.Context, view string, opts GCOptions)
 	}
 	if !opts.DryRun {
 		removeEmptyDirs(root)
+	}
+	return res, nil
+}
+
+// objectSweep removes the files under an object-store table location (a URL) that live does
+// not hold and that were last modified before cutoff. Nothing keeps quiver gc and a writer on
+// object storage apart (the warehouse lock is a local flock), and a writer's files are
+// unreferenced until its commit: the retention horizon is also the grace period of a file no
+// snapshot references yet, so gc --older-than must be longer than the longest write.
+func objectSweep(location string, fsys icebergio.IO, live map[string]bool, cutoff time.Time, dryRun bool, res GCResult) (GCResult, error) {
+	name := location
+	lister, ok := fsys.(icebergio.ListableIO)
+	if !ok {
+		return res, fmt.Errorf("offline table at %s: its file system cannot list files: unreferenced files are not removed", name)
+	}
+	var doomed []string
+	err := lister.WalkDir(location, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil
+			}
+			return err
+		}
+		if d.IsDir() || live[strings.TrimSuffix(p, "/")] {
+			return nil
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return nil //nolint:nilerr // removed meanwhile: nothing to collect
+		}
+		if !fi.ModTime().Before(cutoff) {
+			return nil
+		}
+		res.Files = append(res.Files, RemovedFile{Path: p, Bytes: fi.Size(), Kind: fileKind(p)})
+		doomed = append(doomed, p)
+		return nil
+	})
+	if err != nil {
+		return res, fmt.Errorf("offline table at %s: list files: %w", name, err)
+	}
+	if dryRun {
+		return res, nil
+	}
+	for _, p := range doomed {
+		if err := fsys.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return res, fmt.Errorf("offline table at %s: remove unreferenced file %s: %w", name, p, err)
+		}
 	}
 	return res, nil
 }

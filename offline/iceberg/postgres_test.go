@@ -44,3 +44,27 @@ func TestPostgresCatalog(t *testing.T) {
 	require.Equal(t, "pg", snaps[0].RunID)
 	require.Equal(t, sourcetest.Expected(rows, all, true), scanAll(t, other, offline.ScanRequest{}))
 }
+
+// TestPostgresCatalogOpenedConcurrently: processes that open a new catalog in one PostgreSQL
+// database at the same moment (two quiver stream processes of one consumer group started
+// together) all open it; iceberg-go's CREATE TABLE IF NOT EXISTS races with itself there.
+func TestPostgresCatalogOpenedConcurrently(t *testing.T) {
+	ctx := context.Background()
+	pg := testenv.StartPostgres(t)
+	for range 3 {
+		cfg := CatalogConfig{URI: pg.NewDatabase(t), Warehouse: filepath.Join(t.TempDir(), "warehouse")}
+		errs := make(chan error, 8)
+		for range cap(errs) {
+			go func() {
+				cat, err := OpenCatalog(ctx, cfg)
+				if err == nil {
+					err = cat.Close()
+				}
+				errs <- err
+			}()
+		}
+		for range cap(errs) {
+			require.NoError(t, <-errs)
+		}
+	}
+}
