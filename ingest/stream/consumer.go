@@ -333,9 +333,7 @@ func (c *Consumer) run(ctx context.Context) error {
 			return errReload
 		}
 	}
-	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-	defer cancel()
-	if err := c.flush(fctx, cl); errors.Is(err, errReload) {
+	if err := c.flush(ctx, cl); errors.Is(err, errReload) {
 		return nil // new definitions: what was not committed is consumed again at the next start
 	} else if err != nil {
 		return fmt.Errorf("%w (the messages since the last commit will be consumed again)", err)
@@ -370,6 +368,10 @@ func (c *Consumer) loadMarks(ctx context.Context, partitions []int32) {
 		}
 	}
 }
+
+// commitTimeout bounds one commit (offline, then the offsets), which runs to its end even
+// after the consumer is told to stop.
+const commitTimeout = 30 * time.Second
 
 // process handles one poll's records and commits when due.
 func (c *Consumer) process(ctx context.Context, cl *kgo.Client, fetches kgo.Fetches) error {
@@ -461,6 +463,11 @@ func (c *Consumer) flushLocked(ctx context.Context, cl *kgo.Client) error {
 	if c.broken != nil {
 		return c.broken
 	}
+	// A commit once begun is finished, even when the consumer is told to stop meanwhile: a
+	// stop between the offline commit and the offset commit would otherwise end the process
+	// with an error, and the next start would consume the committed rows again.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), commitTimeout)
+	defer cancel()
 	if len(c.pending) > 0 && c.opts.BeforeCommit != nil {
 		c.opts.BeforeCommit(ctx)
 	}

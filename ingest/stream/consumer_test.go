@@ -158,3 +158,88 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// stopAfterCommit is an offline store whose first Append commits for real and then cancels
+// the consumer's context: a SIGTERM arriving between the offline commit and the offset commit.
+type stopAfterCommit struct {
+	ingest.Offline
+	stop func()
+	once atomic.Bool
+}
+
+func (s *stopAfterCommit) Append(ctx context.Context, vs offline.ViewSchema, rows offline.Stream, props map[string]string) (offline.WriteResult, error) {
+	res, err := s.Offline.Append(ctx, vs, rows, props)
+	if err == nil && s.once.CompareAndSwap(false, true) {
+		s.stop()
+	}
+	return res, err
+}
+
+// TestStopBetweenOfflineAndOffsetCommit: a consumer told to stop while it commits ends
+// cleanly (not "commit offsets: context canceled", exit 4 from quiver stream) and commits the
+// offsets of the rows it committed offline, so the next start does not consume them again.
+func TestStopBetweenOfflineAndOffsetCommit(t *testing.T) {
+	k := testenv.SharedKafka(t)
+	topic := k.NewTopic(t, 1)
+	group := "g-" + topic
+	ctx := context.Background()
+
+	dir := t.TempDir()
+	yaml := fmt.Sprintf(`entities:
+  - name: user
+    join_keys: [{ name: user_id, type: int64 }]
+sources:
+  - name: s
+    kafka: { brokers: [%s], topic: %s, group: %s, fields: { user_id: uid } }
+    timestamp_field: ts
+feature_views:
+  - name: v
+    entities: [user]
+    source: s
+    features:
+      - { name: clicks, type: int64 }
+`, k.Addr, topic, group)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "f.yaml"), []byte(yaml), 0o644))
+	repo, err := definitions.Load(dir)
+	require.NoError(t, err)
+	v, err := ingest.NewView("p", repo, repo.FeatureView("v"), 1)
+	require.NoError(t, err)
+	cat, err := iceberg.OpenCatalog(ctx, iceberg.CatalogConfig{URI: "sqlite://" + filepath.Join(dir, "catalog.db"), Warehouse: filepath.Join(dir, "warehouse")})
+	require.NoError(t, err)
+	defer cat.Close()
+	store, err := iceberg.NewStore(ctx, cat, iceberg.StoreOptions{Namespace: "p"})
+	require.NoError(t, err)
+
+	const n = 500
+	cl := k.Client(t)
+	var recs []*kgo.Record
+	t0 := time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC)
+	for i := range n {
+		recs = append(recs, &kgo.Record{Topic: topic, Value: fmt.Appendf(nil, `{"uid": %d, "clicks": %d, "ts": %q}`, i%50, i, t0.Add(time.Duration(i)*time.Second).Format(time.RFC3339))})
+	}
+	require.NoError(t, cl.ProduceSync(ctx, recs...).FirstErr())
+
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	c, err := New(v, repo.Source("s"), &ingest.Writer{Offline: &stopAfterCommit{Offline: store, stop: stop}}, Options{CommitInterval: 100 * time.Millisecond, MaxPending: n})
+	require.NoError(t, err)
+	done := make(chan error, 1)
+	go func() { done <- c.Run(runCtx) }()
+	select {
+	case err := <-done:
+		require.NoError(t, err, "a stop during a commit is a clean stop")
+	case <-time.After(60 * time.Second):
+		t.Fatal("the consumer did not stop")
+	}
+
+	snaps, err := store.Snapshots(ctx, "v", 1)
+	require.NoError(t, err)
+	next, err := offline.StreamOffsets(snaps, group, topic)
+	require.NoError(t, err)
+	require.NotEmpty(t, next, "the consumer committed rows offline")
+	committed, err := kadm.NewClient(cl).FetchOffsets(ctx, group)
+	require.NoError(t, err)
+	o, ok := committed.Lookup(topic, 0)
+	require.True(t, ok, "the group committed its offsets")
+	require.Equal(t, next[0], o.At, "the group's offset is where the offline commit left it")
+}
