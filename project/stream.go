@@ -19,6 +19,7 @@ import (
 	"github.com/quiverfs/quiver/ingest/stream"
 	"github.com/quiverfs/quiver/internal/errkind"
 	"github.com/quiverfs/quiver/online"
+	"github.com/quiverfs/quiver/serving/auth"
 )
 
 // StreamOptions are quiver stream's settings.
@@ -27,8 +28,11 @@ type StreamOptions struct {
 	Views []string
 	// Consumer tunes the consumers (commit interval, session timeout); Serve sets the rest.
 	Consumer stream.Options
-	// MetricsAddr is where /metrics is served; empty: nowhere.
+	// MetricsAddr is where /metrics is served; empty: nowhere. /metrics is never
+	// authenticated: a non-loopback address is refused unless AllowUnauthenticatedMetrics.
 	MetricsAddr string
+	// AllowUnauthenticatedMetrics lets MetricsAddr be a non-loopback address.
+	AllowUnauthenticatedMetrics bool
 	// Refresh is how often the registry is checked for new definitions (also checked before
 	// every offline commit).
 	Refresh time.Duration
@@ -42,6 +46,11 @@ type StreamOptions struct {
 func (p *Project) Stream(ctx context.Context, opts StreamOptions) error {
 	if opts.Refresh <= 0 {
 		return errkind.New(errkind.Usage, "--refresh must be positive")
+	}
+	if opts.MetricsAddr != "" && !opts.AllowUnauthenticatedMetrics {
+		if err := auth.CheckMetricsBind(opts.MetricsAddr); err != nil {
+			return err
+		}
 	}
 	snap, err := p.Catalog(ctx)
 	if err != nil {

@@ -41,7 +41,8 @@ for it and stops with an error (exit code 4).`,
 	f := cmd.Flags()
 	f.DurationVar(&opts.Consumer.CommitInterval, "commit-interval", stream.DefaultCommitInterval, "most time a consumed row waits before its offline commit and the offset commit")
 	f.DurationVar(&opts.Consumer.SessionTimeout, "session-timeout", stream.DefaultSessionTimeout, "consumer group session timeout: how soon a dead consumer's partitions move on")
-	f.StringVar(&opts.MetricsAddr, "metrics-addr", "127.0.0.1:9465", "Prometheus /metrics listen address HOST:PORT (empty: none)")
+	f.StringVar(&opts.MetricsAddr, "metrics-addr", "127.0.0.1:9465", "Prometheus /metrics listen address HOST:PORT (empty: none); never authenticated, so loopback only unless --allow-unauthenticated-metrics")
+	f.BoolVar(&opts.AllowUnauthenticatedMetrics, "allow-unauthenticated-metrics", false, "serve /metrics on a non-loopback --metrics-addr (anyone who reaches it reads the consumers' metrics)")
 	f.DurationVar(&opts.Refresh, "refresh", catalog.DefaultInterval, "how often to check the registry for new definitions of the consumed views")
 	return cmd
 }

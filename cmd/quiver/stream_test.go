@@ -256,3 +256,16 @@ func TestStreamFollowsApply(t *testing.T) {
 	}
 	require.Contains(t, out.String(), `feature view "user_stream" was removed`)
 }
+
+// TestStreamMetricsStayOnLoopback: quiver stream's /metrics is never authenticated, so, as for
+// quiver serve, a non-loopback --metrics-addr is refused at start unless
+// --allow-unauthenticated-metrics says so.
+func TestStreamMetricsStayOnLoopback(t *testing.T) {
+	dir := pushRepo(t, nil)
+	start := time.Now()
+	r := quiver(t, nil, "-C", dir, "stream", "--metrics-addr", "0.0.0.0:0")
+	require.Equal(t, exitInvalid, r.code, r.stderr)
+	require.Contains(t, r.stderr, "--metrics-addr 0.0.0.0:0 (every interface): /metrics is never authenticated")
+	require.Contains(t, r.stderr, "--allow-unauthenticated-metrics")
+	require.Less(t, time.Since(start), 10*time.Second, "fails at start, not after a hang")
+}
