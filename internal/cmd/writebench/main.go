@@ -13,7 +13,9 @@
 // incremental materialization runs). The view has ten features (~145 bytes a row) and
 // -ttl. It prints one JSON object: rows/s, the Redis server's CPU per row (utime + stime of
 // -redis-pid from /proc over the run), EVALSHA's time per row from INFO commandstats, this
-// process's CPU per row and its peak RSS.
+// process's CPU per row and its peak RSS. With -step N it writes N rows each time a line
+// arrives on stdin and prints a JSON line per segment before the total, so a script can
+// alternate two builds segment by segment on a machine whose load moves.
 //
 //	writebench -addr 127.0.0.1:6379 -redis-pid 1234 -shape materialize -rows 1000000
 //
@@ -22,6 +24,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -44,20 +47,25 @@ import (
 )
 
 type result struct {
-	Shape             string  `json:"shape"`
-	Rows              int     `json:"rows"`
-	Entities          int     `json:"entities"`
-	Batch             int     `json:"batch"`
-	Writers           int     `json:"writers"`
-	Seconds           float64 `json:"seconds"`
-	RowsPerSecond     float64 `json:"rows_per_s"`
-	RedisCPUPerRow    float64 `json:"redis_cpu_us_per_row"`
-	RedisBusy         float64 `json:"redis_busy"`
-	EvalshaUSPerRow   float64 `json:"evalsha_us_per_row"`
-	EvalshaCalls      int64   `json:"evalsha_calls"`
-	ClientCPUPerRow   float64 `json:"client_cpu_us_per_row"`
-	PeakRSSMiB        float64 `json:"peak_rss_mib"`
-	RedisUsedMemoryMB float64 `json:"redis_used_memory_mib"`
+	Shape           string  `json:"shape"`
+	Total           bool    `json:"total"` // the whole run (else one -step segment)
+	First           int     `json:"first_row"`
+	Rows            int     `json:"rows"`
+	Entities        int     `json:"entities"`
+	Batch           int     `json:"batch"`
+	Writers         int     `json:"writers"`
+	Seconds         float64 `json:"seconds"`
+	RowsPerSecond   float64 `json:"rows_per_s"`
+	RedisCPUSeconds float64 `json:"redis_cpu_s"`
+	RedisCPUPerRow  float64 `json:"redis_cpu_us_per_row"`
+	RedisBusy       float64 `json:"redis_busy"`
+	EvalshaSeconds  float64 `json:"evalsha_s"`
+	EvalshaUSPerRow float64 `json:"evalsha_us_per_row"`
+	EvalshaCalls    int64   `json:"evalsha_calls"`
+	ClientCPU       float64 `json:"client_cpu_s"`
+	ClientCPUPerRow float64 `json:"client_cpu_us_per_row"`
+	PeakRSSMiB      float64 `json:"peak_rss_mib"`
+	RedisUsedMiB    float64 `json:"redis_used_memory_mib"`
 }
 
 func main() {
@@ -68,6 +76,8 @@ func main() {
 	entities := flag.Int("entities", 1_000_000, "distinct entities; row i is entity i mod entities")
 	ttl := flag.Duration("ttl", 7*24*time.Hour, "the view's TTL (0: none)")
 	project := flag.String("project", "writebench", "the project the keys are written under")
+	step := flag.Int("step", 0, "write the rows in segments of this many, each when a line arrives on stdin, "+
+		"printing a JSON line per segment and one for the total (so a script can alternate two builds)")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the writes to this file")
 	flag.Parse()
 	if *cpuprofile != "" {
@@ -81,7 +91,7 @@ func main() {
 			os.Exit(1)
 		}
 	}
-	res, err := run(*addr, *pid, *shape, *rows, *entities, *ttl, *project)
+	err := run(*addr, *pid, *shape, *rows, *entities, *ttl, *project, *step)
 	if *cpuprofile != "" {
 		pprof.StopCPUProfile()
 	}
@@ -89,71 +99,113 @@ func main() {
 		fmt.Fprintln(os.Stderr, "writebench:", err)
 		os.Exit(1)
 	}
-	out, _ := json.Marshal(res)
-	fmt.Println(string(out))
 }
 
-func run(addr string, pid int, shape string, rows, entities int, ttl time.Duration, project string) (*result, error) {
-	res := &result{Shape: shape, Rows: rows, Entities: entities}
+// bench writes rows through one store and measures each segment.
+type bench struct {
+	res     result // the shape, and the totals so far
+	pid     int
+	view    *online.View
+	store   *redis.Store
+	admin   *goredis.Client
+	gen     *generator
+	written int
+}
+
+func run(addr string, pid int, shape string, rows, entities int, ttl time.Duration, project string, step int) error {
+	b := &bench{res: result{Shape: shape, Entities: entities}, pid: pid}
 	switch shape {
 	case "materialize":
-		res.Batch, res.Writers = 2048, 2
+		b.res.Batch, b.res.Writers = 2048, 2
 	case "push":
-		res.Batch, res.Writers = 1000, 4
+		b.res.Batch, b.res.Writers = 1000, 4
 	default:
-		return nil, fmt.Errorf("-shape %q: want materialize or push", shape)
+		return fmt.Errorf("-shape %q: want materialize or push", shape)
 	}
-	if rows <= 0 || entities <= 0 {
-		return nil, fmt.Errorf("-rows and -entities must be positive (got %d and %d)", rows, entities)
+	if rows <= 0 || entities <= 0 || step < 0 {
+		return fmt.Errorf("-rows and -entities must be positive and -step not negative (got %d, %d, %d)", rows, entities, step)
 	}
 	v, err := benchView(project, ttl)
 	if err != nil {
-		return nil, err
+		return err
 	}
+	b.view, b.gen = v, newGenerator(v, entities)
 	ctx := context.Background()
-	store := redis.New(goredis.NewClient(&goredis.Options{Addr: addr, ContextTimeoutEnabled: true, PoolSize: 16}), redis.Options{})
-	defer store.Close()
-	admin := goredis.NewClient(&goredis.Options{Addr: addr})
-	defer admin.Close()
-	if err := admin.Ping(ctx).Err(); err != nil {
-		return nil, fmt.Errorf("redis %s: %w", addr, err)
+	b.store = redis.New(goredis.NewClient(&goredis.Options{Addr: addr, ContextTimeoutEnabled: true, PoolSize: 16}), redis.Options{})
+	defer b.store.Close()
+	b.admin = goredis.NewClient(&goredis.Options{Addr: addr})
+	defer b.admin.Close()
+	if err := b.admin.Ping(ctx).Err(); err != nil {
+		return fmt.Errorf("redis %s: %w", addr, err)
 	}
+	if step == 0 {
+		step = rows
+	}
+	in := bufio.NewScanner(os.Stdin)
+	for first := 0; first < rows; first += step {
+		if step < rows && !in.Scan() {
+			return fmt.Errorf("stdin closed before row %d", first)
+		}
+		seg, err := b.segment(ctx, first, min(first+step, rows))
+		if err != nil {
+			return err
+		}
+		if step < rows {
+			if err := printJSON(seg); err != nil {
+				return err
+			}
+		}
+	}
+	t := b.res
+	t.Total, t.Rows = true, b.written
+	t.finish()
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err == nil {
+		t.PeakRSSMiB = float64(ru.Maxrss) / 1024
+	}
+	if info, err := b.admin.Info(ctx, "memory").Result(); err == nil {
+		if used, ok := infoField(info, "used_memory"); ok {
+			t.RedisUsedMiB = used / (1 << 20)
+		}
+	}
+	return printJSON(&t)
+}
 
-	gen := newGenerator(v, entities)
-	calls0, usec0, err := evalsha(ctx, admin)
+// segment writes rows [first, end) with the shape's writers and measures them.
+func (b *bench) segment(ctx context.Context, first, end int) (*result, error) {
+	calls0, usec0, err := evalsha(ctx, b.admin)
 	if err != nil {
 		return nil, err
 	}
-	redis0, err := procCPU(pid)
+	redis0, err := procCPU(b.pid)
 	if err != nil {
 		return nil, err
 	}
 	self0 := selfCPU()
 	start := time.Now()
 
+	batch := b.res.Batch
 	var next atomic.Int64 // the next batch to write
-	nbatches := (rows + res.Batch - 1) / res.Batch
+	nbatches := (end - first + batch - 1) / batch
 	var wg sync.WaitGroup
-	errs := make(chan error, res.Writers)
-	for range res.Writers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			buf := gen.newBatch(res.Batch)
+	errs := make(chan error, b.res.Writers)
+	for range b.res.Writers {
+		wg.Go(func() {
+			buf := b.gen.newBatch(batch)
 			for {
-				b := int(next.Add(1) - 1)
-				if b >= nbatches {
+				i := int(next.Add(1) - 1)
+				if i >= nbatches {
 					return
 				}
-				first := b * res.Batch
-				batch := gen.fill(buf, first, min(first+res.Batch, rows))
-				if err := store.Write(ctx, v, batch); err != nil {
+				from := first + i*batch
+				rows := b.gen.fill(buf, from, min(from+batch, end))
+				if err := b.store.Write(ctx, b.view, rows); err != nil {
 					errs <- err
 					next.Store(int64(nbatches))
 					return
 				}
 			}
-		}()
+		})
 	}
 	wg.Wait()
 	close(errs)
@@ -163,34 +215,44 @@ func run(addr string, pid int, shape string, rows, entities int, ttl time.Durati
 
 	elapsed := time.Since(start)
 	self1 := selfCPU()
-	redis1, err := procCPU(pid)
+	redis1, err := procCPU(b.pid)
 	if err != nil {
 		return nil, err
 	}
-	calls1, usec1, err := evalsha(ctx, admin)
+	calls1, usec1, err := evalsha(ctx, b.admin)
 	if err != nil {
 		return nil, err
 	}
-	n := float64(rows)
-	res.Seconds = elapsed.Seconds()
-	res.RowsPerSecond = n / elapsed.Seconds()
-	if pid > 0 {
-		res.RedisCPUPerRow = float64((redis1 - redis0).Microseconds()) / n
-		res.RedisBusy = (redis1 - redis0).Seconds() / elapsed.Seconds()
+	seg := result{Shape: b.res.Shape, First: first, Rows: end - first, Entities: b.res.Entities, Batch: batch, Writers: b.res.Writers,
+		Seconds: elapsed.Seconds(), RedisCPUSeconds: (redis1 - redis0).Seconds(), EvalshaSeconds: float64(usec1-usec0) / 1e6,
+		EvalshaCalls: calls1 - calls0, ClientCPU: (self1 - self0).Seconds()}
+	seg.finish()
+	b.written += seg.Rows
+	b.res.Seconds += seg.Seconds
+	b.res.RedisCPUSeconds += seg.RedisCPUSeconds
+	b.res.EvalshaSeconds += seg.EvalshaSeconds
+	b.res.EvalshaCalls += seg.EvalshaCalls
+	b.res.ClientCPU += seg.ClientCPU
+	return &seg, nil
+}
+
+// finish computes the rates from the sums.
+func (r *result) finish() {
+	n := float64(r.Rows)
+	r.RowsPerSecond = n / r.Seconds
+	r.RedisCPUPerRow = r.RedisCPUSeconds * 1e6 / n
+	r.RedisBusy = r.RedisCPUSeconds / r.Seconds
+	r.EvalshaUSPerRow = r.EvalshaSeconds * 1e6 / n
+	r.ClientCPUPerRow = r.ClientCPU * 1e6 / n
+}
+
+func printJSON(r *result) error {
+	out, err := json.Marshal(r)
+	if err != nil {
+		return err
 	}
-	res.EvalshaCalls = calls1 - calls0
-	res.EvalshaUSPerRow = float64(usec1-usec0) / n
-	res.ClientCPUPerRow = float64((self1 - self0).Microseconds()) / n
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err == nil {
-		res.PeakRSSMiB = float64(ru.Maxrss) / 1024
-	}
-	if info, err := admin.Info(ctx, "memory").Result(); err == nil {
-		if used, ok := infoField(info, "used_memory"); ok {
-			res.RedisUsedMemoryMB = used / (1 << 20)
-		}
-	}
-	return res, nil
+	_, err = fmt.Println(string(out))
+	return err
 }
 
 // benchView is a view of ten features of the usual kinds, ~145 bytes a row encoded: the row
