@@ -135,7 +135,7 @@ func TestWriteScriptMatchesLegacy(t *testing.T) {
 
 // TestWriteScriptCallsPerRow counts the Redis calls the guard makes for a call of 50 rows
 // (INFO commandstats of a throwaway server). A call probes its first key with PEXPIRETIME; when
-// that key is new, one EXISTS over the others tells whether all are: then each row is an HSET
+// that key is new, one EXISTS over the others tells whether all are: then each row is an HSETNX
 // (plus PEXPIREAT with a TTL), with no HGET and no probe. Otherwise each row starts with HGET;
 // a stored row is followed, when written, by HSET and PEXPIREAT ... GT (or PERSIST), and only
 // a row without a stored value is probed. A row identical to the stored one is not written
@@ -165,7 +165,7 @@ func TestWriteScriptCallsPerRow(t *testing.T) {
 		calls map[string]int64 // for the 50 rows
 	}{
 		{"new entities, no TTL", func() { require.NoError(t, s.Write(ctx, forever, rows(forever, 0, ev))) },
-			map[string]int64{"pexpiretime": 1, "exists": 1, "hset": n}},
+			map[string]int64{"pexpiretime": 1, "exists": 1, "hsetnx": n}},
 		{"the same rows again: nothing to write, PERSIST keeps the keys without expiry", func() { require.NoError(t, s.Write(ctx, forever, rows(forever, 0, ev))) },
 			map[string]int64{"pexpiretime": 1, "hget": n, "persist": n - 1}},
 		{"older rows", func() { require.NoError(t, s.Write(ctx, forever, rows(forever, 0, ev.Add(-time.Hour)))) },
@@ -184,7 +184,7 @@ func TestWriteScriptCallsPerRow(t *testing.T) {
 		ev    time.Time
 		calls map[string]int64
 	}{
-		{"new entities, TTL", 0, ev, map[string]int64{"pexpiretime": 1, "exists": 1, "hset": n, "pexpireat": n}},
+		{"new entities, TTL", 0, ev, map[string]int64{"pexpiretime": 1, "exists": 1, "hsetnx": n, "pexpireat": n}},
 		{"the same rows again: the expiry is already right", 0, ev, map[string]int64{"pexpiretime": 1, "hget": n, "pexpireat": n - 1}},
 		{"newer rows move the expiry", 0, ev.Add(time.Minute), map[string]int64{"pexpiretime": 1, "hget": n, "hset": n, "pexpireat": n}},
 		{"stale rows", 0, ev, map[string]int64{"pexpiretime": 1, "hget": n}},

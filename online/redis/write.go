@@ -32,8 +32,9 @@ import (
 // can per row and none it can skip:
 //   - The first key is probed with PEXPIRETIME (-2: no such key, -1: no expiry, else the
 //     expiry). When it does not exist, one EXISTS over the other keys tells whether this call
-//     writes only new keys (a first materialization): then each row is an HSET, plus
-//     PEXPIREAT with a TTL — no HGET, no probe.
+//     writes only new keys (a first materialization): then each row is an HSETNX, plus
+//     PEXPIREAT with a TTL — no HGET, no probe. HSETNX fails only for a key an earlier row of
+//     the call created, and that row goes on as below.
 //   - Otherwise each row starts with HGET. A stored row tells the key exists: after the HSET,
 //     PEXPIREAT ... GT or PERSIST says the rest in one call, whatever the key's expiry. Only
 //     a row without a stored value is probed with PEXPIRETIME, to tell a new key (which gets
@@ -60,38 +61,44 @@ if fresh then
     end
   end
 end
-local created = {}
 local now
 local written = 0
 for i = 1, n do
   local key, new = KEYS[i], ARGV[2 + 2 * i]
-  local probed, exp = false, 0
-  if i == 1 then
+  -- probed: exp is the key's PEXPIRETIME before this row (-2: no key, -1: no expiry);
+  -- otherwise the key exists and its expiry is unknown. stored: the row is in the hash.
+  local probed, exp, write, stored = false, 0, true, false
+  if (i == 1 and first == -2) or (fresh and i > 1) then
+    -- A key that did not exist when the call started: HSETNX fails only when an earlier row
+    -- of this call created it.
+    if call('HSETNX', key, field, new) == 1 then
+      probed, exp, stored = true, -2, true
+    end
+  elseif i == 1 then
     probed, exp = true, first
-  elseif fresh and not created[key] then
-    probed, exp = true, -2
   end
-  if fresh then created[key] = true end
-  local write, same = true, false
-  if not probed or exp ~= -2 then
+  if not stored then
     local old = call('HGET', key, field)
     if old then
       if old == new then
-        same = true
+        stored = true
       elseif #old >= 17 and byte(old, 1) == byte(new, 1) then
-        local n1, n2, n3, n4 = sunpack('>I4I4I4I4', new, 2)
-        local o1, o2, o3, o4 = sunpack('>I4I4I4I4', old, 2)
+        local n1, n2 = sunpack('>I4I4', new, 2)
+        local o1, o2 = sunpack('>I4I4', old, 2)
         if n1 ~= o1 then write = n1 > o1
         elseif n2 ~= o2 then write = n2 > o2
-        elseif n3 ~= o3 then write = n3 > o3
-        else write = n4 >= o4 end
+        else
+          n1, n2 = sunpack('>I4I4', new, 10)
+          o1, o2 = sunpack('>I4I4', old, 10)
+          if n1 ~= o1 then write = n1 > o1 else write = n2 >= o2 end
+        end
       end
     elseif not probed then
       probed, exp = true, call('PEXPIRETIME', key)
     end
   end
   if write then
-    if not same then call('HSET', key, field, new) end
+    if not stored then call('HSET', key, field, new) end
     if persist then
       if not probed or exp >= 0 then call('PERSIST', key) end
     else
