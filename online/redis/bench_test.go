@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
@@ -203,9 +204,14 @@ func BenchmarkWrite(b *testing.B) {
 	}
 }
 
-// newBenchClient has a connection per benchmark goroutine, as redis-benchmark -c 50 has.
+// newBenchClient has a connection per benchmark goroutine, as redis-benchmark -c 50 has. A
+// server run under valgrind (QUIVER_BENCH_CALLGRIND) answers a pipeline in seconds.
 func newBenchClient() *goredis.Client {
-	return goredis.NewClient(&goredis.Options{Addr: benchAddr(), ContextTimeoutEnabled: true, PoolSize: 64})
+	o := &goredis.Options{Addr: benchAddr(), ContextTimeoutEnabled: true, PoolSize: 64}
+	if os.Getenv("QUIVER_BENCH_CALLGRIND") != "" {
+		o.ReadTimeout, o.WriteTimeout = 10*time.Minute, 10*time.Minute
+	}
+	return goredis.NewClient(o)
 }
 
 // round2WriteScript is the guard as of issue 17's round 2 (2d2ff85): every row probed with
@@ -257,11 +263,25 @@ return written
 // INFO server's process_id and /proc: run it on the server's machine) and EVALSHA's time per
 // row (INFO commandstats), besides the client's ns/op. Run against QUIVER_BENCH_REDIS or the
 // package's throwaway server; see docs/BENCHMARKS.md, "Issue 29".
+//
+// CPU time on a shared machine moves with its load; instruction counts do not. With
+// QUIVER_BENCH_CALLGRIND=1 and QUIVER_BENCH_REDIS a redis-server run under valgrind
+// --tool=callgrind, the benchmark zeroes the server's counters before each measured loop and
+// dumps them after it (callgrind_control), naming the dump "<benchmark> rows=<N>".
 func BenchmarkGuard(b *testing.B) {
 	ctx := context.Background()
 	admin := newBenchClient()
 	defer admin.Close()
 	pid := redisPID(b, admin)
+	callgrind := os.Getenv("QUIVER_BENCH_CALLGRIND") != ""
+	control := func(args ...string) {
+		if !callgrind {
+			return
+		}
+		if out, err := exec.Command("callgrind_control", append(args, strconv.Itoa(pid))...).CombinedOutput(); err != nil {
+			b.Fatalf("callgrind_control %v: %v\n%s", args, err, out)
+		}
+	}
 	const batch = 2048
 	for _, workload := range []string{"first-load", "newer-rows", "replay", "stale-rows"} {
 		for _, sc := range []struct {
@@ -299,6 +319,7 @@ func BenchmarkGuard(b *testing.B) {
 				// loop is the writes'.
 				_, us0 := commandStat(b, admin, "evalsha")
 				c0 := procCPU(b, pid)
+				control("-z")
 				n := 0
 				for b.Loop() {
 					b.StopTimer()
@@ -319,6 +340,7 @@ func BenchmarkGuard(b *testing.B) {
 					}
 					n++
 				}
+				control("-d", fmt.Sprintf("%s rows=%d", b.Name(), n*batch))
 				cpu := procCPU(b, pid) - c0
 				_, us1 := commandStat(b, admin, "evalsha")
 				evalUS := us1 - us0

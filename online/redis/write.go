@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"unsafe"
 
 	goredis "github.com/redis/go-redis/v9"
 
@@ -194,7 +195,10 @@ func encodeRows(v *online.View, rows []online.Row, cluster bool) (*writeRows, er
 		}
 	}
 	w := &writeRows{strs: make([]string, 3*len(rows))}
-	str := string(arena)
+	// The string shares arena's memory instead of copying it (as strings.Builder does): arena
+	// is not written again, and nothing but these strings keeps it. The copy was 15% of a
+	// writer's CPU (a 400 KB string per 2048 rows).
+	str := unsafe.String(unsafe.SliceData(arena), len(arena))
 	from := 0
 	for i, e := range ends {
 		w.strs[i] = str[from:e]
