@@ -7,6 +7,7 @@
 #   online/redis/bench-write.sh                   # this tree, 1 M and 5 M rows over 1 M entities
 #   BASE=2d2ff85 online/redis/bench-write.sh      # and the store as of BASE, in the same run
 #   ROWS="200000 1000000" ENTITIES=200000 online/redis/bench-write.sh    # a quicker run
+#   TTL=0 SHAPES=materialize online/redis/bench-write.sh    # a view without TTL (scripts/bench.sh's)
 #
 # redis-server runs on CPU $REDIS_CPU (default 0), every load generator (redis-benchmark,
 # writebench) on CPU $LOAD_CPU (default 1). The machine is shared and its load moves within
@@ -22,6 +23,8 @@ entities=${ENTITIES:-1000000}
 redis_cpu=${REDIS_CPU:-0}
 load_cpu=${LOAD_CPU:-1}
 segments=${SEGMENTS:-10}
+ttl=${TTL:-168h}
+shapes=${SHAPES:-materialize push}
 ceiling_requests=${CEILING:-300000}
 dir=$(mktemp -d)
 port=$((20000 + RANDOM % 20000))
@@ -55,19 +58,19 @@ cli() { redis-cli -p "$port" "$@" >/dev/null; }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$pid/stat"; }
 
 echo "# $(date -u +%FT%TZ) $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), redis $(redis-server --version | cut -d' ' -f3 | cut -d= -f2), $(go version | cut -d' ' -f3), head $(git rev-parse --short HEAD)${BASE:+, base $(git rev-parse --short "$BASE")}"
-echo "# redis-server on CPU $redis_cpu, load generators on CPU $load_cpu; $entities entities (row i is entity i mod $entities, each pass one minute newer); $segments segments per run"
+echo "# redis-server on CPU $redis_cpu, load generators on CPU $load_cpu; view TTL $ttl; $entities entities (row i is entity i mod $entities, each pass one minute newer); $segments segments per run"
 # One encoded 10-feature row is ~148 bytes (scripts/bench.sh uses the same value).
 value=$(head -c 148 /dev/zero | tr '\0' v)
 
 results="$dir/results.jsonl"
 for rows in $rows_list; do
-	for shape in materialize push; do
+	for shape in $shapes; do
 		cli flushall
 		step=$(((rows + segments - 1) / segments))
 		declare -A fin=() fout=()
 		for rev in $revs; do
 			mkfifo "$dir/in-$rev" "$dir/out-$rev"
-			taskset -c "$load_cpu" "$dir/writebench-$rev" -addr "127.0.0.1:$port" -redis-pid "$pid" -shape "$shape" \
+			taskset -c "$load_cpu" "$dir/writebench-$rev" -addr "127.0.0.1:$port" -redis-pid "$pid" -shape "$shape" -ttl "$ttl" \
 				-rows "$rows" -entities "$entities" -project "wb_$rev" -step "$step" <"$dir/in-$rev" >"$dir/out-$rev" &
 			exec {fd}>"$dir/in-$rev"
 			fin[$rev]=$fd

@@ -59,6 +59,8 @@ type Store struct {
 	coalesce coalescer // read coalescing (coalesce.go)
 
 	script *goredis.Script // the write script; writeScript (tests compare it with others)
+
+	firstLoads firstLoads // per view field: whether writes try the scriptless first load (write.go)
 }
 
 var _ online.Store = (*Store)(nil)

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"unsafe"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -159,7 +161,19 @@ func (s *Store) WriteKept(ctx context.Context, v *online.View, rows []online.Row
 			// (rows of one key are one slot's, so a later row of a key stays later).
 			slices.SortStableFunc(order, func(a, b int32) int { return int(w.slot[a]) - int(w.slot[b]) })
 		}
-		n, err := s.writeChunk(ctx, v, w, order, &c)
+		var n int64
+		if v.TTL == 0 && s.firstLoads.try(c.field) {
+			// A view without TTL: rows of keys that have no row of it go without the script.
+			var rest []int32
+			n, rest, err = s.writeNew(ctx, v, w, order, &c)
+			kept += n
+			if err != nil {
+				return kept, err
+			}
+			s.firstLoads.note(c.field, len(order)-len(rest), len(order))
+			order = rest
+		}
+		n, err = s.writeChunk(ctx, v, w, order, &c)
 		kept += n
 		if err != nil {
 			return kept, err
@@ -229,11 +243,89 @@ func encodeRows(v *online.View, rows []online.Row, cluster bool) (*writeRows, er
 // callConsts are a Write's arguments shared by every script call.
 type callConsts struct{ sha, field, persist, grace string }
 
+// writeNew writes the rows of order (one pipeline's) that are the first of their view in their
+// key with no script: per row, HSETNX of the row, then PEXPIRETIME of the key, pipelined. A
+// row is done when HSETNX set the field (the key held no row of the view: there is nothing to
+// compare) and the key then has no expiry (-1): a view without TTL leaves its keys without
+// expiry, and a key that has none after the field is set cannot be given one by any writer
+// (the script gives an expiry only to a key it creates, or moves an existing one later). Every
+// other row — the field was there (the script compares), or the key has an expiry (another
+// view's TTL, which this row's view lifts) or is gone (it expired meanwhile) — is returned,
+// in order, for the script, which then reaches the outcome it would have reached alone (a row
+// HSETNX stored compares equal to itself). So a first load of a view without TTL costs two
+// plain commands a row instead of a script's calls, and the outcome is the script's. It
+// returns the rows done.
+func (s *Store) writeNew(ctx context.Context, v *online.View, w *writeRows, order []int32, c *callConsts) (int64, []int32, error) {
+	if len(order) == 0 {
+		return 0, nil, nil
+	}
+	args := make([]any, 0, 6*len(order))
+	pipe := s.client.Pipeline()
+	for _, i := range order {
+		from := len(args)
+		args = append(args, "hsetnx", &w.strs[3*i], &c.field, &w.strs[3*i+1], "pexpiretime", &w.strs[3*i])
+		pipe.Do(ctx, args[from:from+4:from+4]...)
+		pipe.Do(ctx, args[from+4:from+6:from+6]...)
+	}
+	cmds, err := pipe.Exec(ctx)
+	if err != nil {
+		return 0, nil, s.wrap(ctx, fmt.Sprintf("write view %q", v.Name), err)
+	}
+	var done int64
+	var rest []int32
+	for j, i := range order {
+		set, _ := cmds[2*j].(*goredis.Cmd).Int64()
+		exp, _ := cmds[2*j+1].(*goredis.Cmd).Int64()
+		if set == 1 && exp == -1 {
+			done++
+		} else {
+			rest = append(rest, i)
+		}
+	}
+	return done, rest, nil
+}
+
+// firstLoads remembers, per view field, whether writeNew is worth trying: a write of rows whose
+// keys already hold rows of the view pays its two commands on top of the script's, so after a
+// pipeline that writeNew mostly could not finish, the next skipFor pipelines of that view go
+// straight to the script.
+type firstLoads struct{ m sync.Map } // field -> *atomic.Int32: pipelines left to skip
+
+const skipFor = 16
+
+func (f *firstLoads) try(field string) bool {
+	c, ok := f.m.Load(field)
+	if !ok {
+		return true
+	}
+	n := c.(*atomic.Int32)
+	for {
+		left := n.Load()
+		if left <= 0 {
+			return true
+		}
+		if n.CompareAndSwap(left, left-1) {
+			return false
+		}
+	}
+}
+
+func (f *firstLoads) note(field string, done, rows int) {
+	if done*10 >= rows*9 {
+		return
+	}
+	c, _ := f.m.LoadOrStore(field, new(atomic.Int32))
+	c.(*atomic.Int32).Store(skipFor)
+}
+
 // writeChunk sends the rows of order (one pipeline's) as script calls of up to RowsPerScript
 // rows — on a cluster, of one slot each — in one pipeline, loading the script and retrying
 // once when the server does not have it. Arguments are pointers to strings, which go-redis
 // writes without allocating. It returns the number of rows the scripts stored.
 func (s *Store) writeChunk(ctx context.Context, v *online.View, w *writeRows, order []int32, c *callConsts) (int64, error) {
+	if len(order) == 0 {
+		return 0, nil
+	}
 	per := s.opts.RowsPerScript
 	// Script calls, as [from, to) spans of order.
 	var calls [][2]int
