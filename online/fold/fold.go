@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"math/bits"
 	"sync/atomic"
 	"time"
 
@@ -48,7 +49,7 @@ type Fold struct {
 	Written, Stale int64
 
 	rows map[online.EntityKey]entry // entity key -> held row
-	byID map[int64]entry            // the same, for a view keyed by one int64 join key (fast path)
+	byID idTable                    // the same, for a view keyed by one int64 join key (fast path)
 	buf  []online.Row               // held rows: Key only until Flush makes the rest
 
 	kinds  []kind              // per feature
@@ -139,7 +140,6 @@ func New(v *online.View, vs offline.ViewSchema, w online.Writer, maxEntities, ba
 	l := &Fold{
 		view: v, schema: vs, writer: w, maxEntities: maxEntities, batchSize: batchSize,
 		rows:    make(map[online.EntityKey]entry),
-		byID:    make(map[int64]entry),
 		keyVals: make([]online.Value, len(vs.JoinKeys)),
 		kinds:   make([]kind, len(vs.Features)),
 		varIdx:  make([]int, len(vs.Features)),
@@ -273,8 +273,11 @@ func (l *Fold) Add(ctx context.Context, rec arrow.RecordBatch) error {
 		var seen bool
 		fast := ids != nil && (!idNulls || ids.IsValid(i))
 		var kb []byte
+		var slot *idSlot
 		if fast {
-			e, seen = l.byID[idv[i]]
+			if slot, seen = l.byID.find(idv[i]); seen {
+				e = entry{idx: slot.e.idx - 1, o: slot.e.o}
+			}
 		} else {
 			var err error
 			if kb, err = l.keyOf(keys, i); err != nil {
@@ -310,9 +313,12 @@ func (l *Fold) Add(ctx context.Context, rec arrow.RecordBatch) error {
 			l.vals = append(l.vals, make([]online.Value, l.nvar)...)
 		}
 		e.o = o
-		if fast {
-			l.byID[idv[i]] = e
-		} else {
+		switch {
+		case fast && seen:
+			slot.e.o = o
+		case fast:
+			l.byID.insert(idv[i], e)
+		default:
 			l.rows[l.buf[e.idx].Key] = e // the held key: assigning string(kb) would allocate
 		}
 		base := int(e.idx) * nf
@@ -349,6 +355,79 @@ func (l *Fold) Add(ctx context.Context, rec arrow.RecordBatch) error {
 	return nil
 }
 
+// idTable maps an int64 join key to its held row: open addressing with linear probing, each
+// slot holding the key and the entry side by side, so a lookup is about one cache miss and an
+// update is a store through the slot (a Go map costs a second lookup to update, and more
+// misses). A slot's entry holds idx+1; 0 is an empty slot.
+type idTable struct {
+	slots []idSlot // a power of two
+	n     int
+	shift uint8
+}
+
+type idSlot struct {
+	key int64
+	e   entry
+}
+
+func (t *idTable) home(key int64) int {
+	return int((uint64(key) * 0x9E3779B97F4A7C15) >> t.shift)
+}
+
+// find returns key's slot and true, or false when key is not held.
+func (t *idTable) find(key int64) (*idSlot, bool) {
+	if t.n == 0 {
+		return nil, false
+	}
+	mask := len(t.slots) - 1
+	for i := t.home(key); ; i = (i + 1) & mask {
+		s := &t.slots[i]
+		if s.e.idx == 0 {
+			return nil, false
+		}
+		if s.key == key {
+			return s, true
+		}
+	}
+}
+
+// insert adds key, which is not held, with e (whose idx is the held row's index).
+func (t *idTable) insert(key int64, e entry) {
+	if (t.n+1)*4 > len(t.slots)*3 {
+		t.grow()
+	}
+	mask := len(t.slots) - 1
+	i := t.home(key)
+	for t.slots[i].e.idx != 0 {
+		i = (i + 1) & mask
+	}
+	e.idx++
+	t.slots[i] = idSlot{key: key, e: e}
+	t.n++
+}
+
+func (t *idTable) grow() {
+	old := t.slots
+	size := max(1024, 2*len(old))
+	t.slots = make([]idSlot, size)
+	t.shift = uint8(64 - bits.TrailingZeros(uint(size)))
+	t.n = 0
+	for _, s := range old {
+		if s.e.idx != 0 {
+			s.e.idx--
+			t.insert(s.key, s.e)
+		}
+	}
+}
+
+// reset forgets every key, keeping the table's size.
+func (t *idTable) reset() {
+	if t.n > 0 {
+		clear(t.slots)
+		t.n = 0
+	}
+}
+
 // keyOf encodes row i's entity key into l.keyBuf and returns it (valid until the next call).
 func (l *Fold) keyOf(keys []func(int) online.Value, i int) ([]byte, error) {
 	for k := range keys {
@@ -370,9 +449,11 @@ const onlineWriters = 2
 // Flush writes every held row to the online store in batches and forgets them.
 func (l *Fold) Flush(ctx context.Context) error {
 	// The held rows' timestamps live in the maps.
-	for _, e := range l.byID {
-		r := &l.buf[e.idx]
-		r.EventTS, r.CreatedTS = stampTime(e.o.es, e.o.en), stampTime(e.o.cs, e.o.cn)
+	for i := range l.byID.slots {
+		if e := &l.byID.slots[i].e; e.idx > 0 {
+			r := &l.buf[e.idx-1]
+			r.EventTS, r.CreatedTS = stampTime(e.o.es, e.o.en), stampTime(e.o.cs, e.o.cn)
+		}
 	}
 	for _, e := range l.rows {
 		r := &l.buf[e.idx]
@@ -442,7 +523,7 @@ func (l *Fold) Flush(ctx context.Context) error {
 		return err
 	}
 	clear(l.rows)
-	clear(l.byID)
+	l.byID.reset()
 	clear(l.buf) // drop the keys and values they hold
 	clear(l.vals)
 	l.buf, l.raw, l.null, l.vals = l.buf[:0], l.raw[:0], l.null[:0], l.vals[:0]
