@@ -228,6 +228,9 @@ func TestFoldEveryFeatureKind(t *testing.T) {
 		event, created time.Time // created zero: null
 		vals           []online.Value
 	}
+	older := func(r, w row) bool { // r sorts before w (a tie goes to the later row)
+		return r.event.Before(w.event) || (r.event.Equal(w.event) && r.created.Before(w.created))
+	}
 	const entities = 50
 	units := []arrow.TimeUnit{arrow.Second, arrow.Millisecond, arrow.Microsecond, arrow.Nanosecond}
 	var batches []arrow.RecordBatch
@@ -256,7 +259,7 @@ func TestFoldEveryFeatureKind(t *testing.T) {
 			for _, f := range vs.Features {
 				r.vals = append(r.vals, randValue(f.Type))
 			}
-			if w, ok := want[r.id]; !ok || !(r.event.Before(w.event) || (r.event.Equal(w.event) && r.created.Before(w.created))) {
+			if w, ok := want[r.id]; !ok || !older(r, w) {
 				want[r.id] = r
 			}
 			bld.Field(0).(*array.Int64Builder).Append(r.id)
