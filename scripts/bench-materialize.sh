@@ -92,7 +92,7 @@ for rows in $rows_list; do
 			taskset -c "$load_cpu" /usr/bin/time -v "$dir/quiver-$rev" -C "$repo" -o json materialize \
 				--start 2026-10-01 --end 2026-11-01 m >"$dir/out.json" 2>"$dir/time.txt"
 			t3=$(cpu_ticks)
-			ev=$(redis-cli -p "$port" info commandstats | grep -oE 'cmdstat_evalsha:calls=[0-9]+,usec=[0-9]+' | grep -oE '[0-9]+' | tail -1)
+			ev=$(redis-cli -p "$port" info commandstats | { grep -oE 'cmdstat_evalsha:calls=[0-9]+,usec=[0-9]+' || true; } | grep -oE '[0-9]+' | tail -1 || true)
 			python3 - "$dir/out.json" "$dir/time.txt" "$rev" "$rows" "$hset" "$((t1 - t0))" "$((t3 - t2))" "${ev:-0}" "$(cut -d' ' -f1 /proc/loadavg)" >>"$results" <<'PY'
 import json, re, sys
 out, tim, rev, rows, hset, hset_ticks, run_ticks, ev_usec, load = sys.argv[1:]
