@@ -259,6 +259,9 @@ func (s *Store) writeNew(ctx context.Context, v *online.View, w *writeRows, orde
 	if len(order) == 0 {
 		return 0, nil, nil
 	}
+	if !s.cluster {
+		return s.writeNewTx(ctx, v, w, order, c)
+	}
 	args := make([]any, 0, 6*len(order))
 	pipe := s.client.Pipeline()
 	for _, i := range order {
@@ -279,6 +282,72 @@ func (s *Store) writeNew(ctx context.Context, v *online.View, w *writeRows, orde
 		if set == 1 && exp == -1 {
 			done++
 		} else {
+			rest = append(rest, i)
+		}
+	}
+	return done, rest, nil
+}
+
+// writeNewTx is writeNew on a single node, one command a row: in one MULTI/EXEC, EXISTS over
+// the pipeline's keys and HSETNX of each row. When no key existed (a first load), a row whose
+// HSETNX set the field created its key, without expiry, in the same atomic step: it is done.
+// Otherwise the rows HSETNX stored are probed with PEXPIRETIME, as writeNew does, and done
+// when their key has no expiry.
+func (s *Store) writeNewTx(ctx context.Context, v *online.View, w *writeRows, order []int32, c *callConsts) (int64, []int32, error) {
+	args := make([]any, 0, 1+len(order)+4*len(order))
+	args = append(args, "exists")
+	for _, i := range order {
+		args = append(args, &w.strs[3*i])
+	}
+	pipe := s.client.TxPipeline()
+	pipe.Do(ctx, args...)
+	for _, i := range order {
+		from := len(args)
+		args = append(args, "hsetnx", &w.strs[3*i], &c.field, &w.strs[3*i+1])
+		pipe.Do(ctx, args[from:from+4:from+4]...)
+	}
+	cmds, err := pipe.Exec(ctx)
+	if err != nil {
+		return 0, nil, s.wrap(ctx, fmt.Sprintf("write view %q", v.Name), err)
+	}
+	existed, err := cmds[0].(*goredis.Cmd).Int64()
+	if err != nil {
+		return 0, nil, s.wrap(ctx, fmt.Sprintf("write view %q", v.Name), err)
+	}
+	set := make([]bool, len(order))
+	var probe []int // indexes into order of the rows HSETNX stored, when some key existed
+	var done int64
+	for j := range order {
+		n, _ := cmds[1+j].(*goredis.Cmd).Int64()
+		set[j] = n == 1
+		switch {
+		case !set[j]:
+		case existed == 0:
+			done++
+		default:
+			probe = append(probe, j)
+		}
+	}
+	if len(probe) > 0 {
+		pipe := s.client.Pipeline()
+		for _, j := range probe {
+			pipe.Do(ctx, "pexpiretime", &w.strs[3*order[j]])
+		}
+		res, err := pipe.Exec(ctx)
+		if err != nil {
+			return done, nil, s.wrap(ctx, fmt.Sprintf("write view %q", v.Name), err)
+		}
+		for k, j := range probe {
+			if exp, _ := res[k].(*goredis.Cmd).Int64(); exp != -1 {
+				set[j] = false // the script settles its expiry
+			} else {
+				done++
+			}
+		}
+	}
+	var rest []int32
+	for j, i := range order {
+		if !set[j] {
 			rest = append(rest, i)
 		}
 	}
