@@ -7,6 +7,8 @@ package fold
 import (
 	"context"
 	"fmt"
+	"math"
+	"math/bits"
 	"sync/atomic"
 	"time"
 
@@ -25,6 +27,12 @@ import (
 // is bounded by maxEntities: when full, it flushes to the online store and starts over. The
 // store itself never lets an older row replace a newer one, so flushing early changes how
 // many writes are made, never the result.
+//
+// It is the per-source-row loop of a materialization, so it is built for speed: a source row
+// costs one map lookup that also yields the held row's timestamps (no time.Time is made, no
+// held row is touched unless the source row wins), and a winning row's fixed-width values go
+// into flat, pointer-free arrays (no Value per feature, nothing for the GC to scan); the
+// online rows are made at Flush, one batch at a time.
 type Fold struct {
 	view        *online.View
 	schema      offline.ViewSchema
@@ -40,23 +48,139 @@ type Fold struct {
 	// rows the store kept its newer row for (online.KeptWriter; 0 when it cannot tell).
 	Written, Stale int64
 
-	rows map[online.EntityKey]int // entity key -> index into buf
-	byID map[int64]int            // the same, for a view keyed by one int64 join key (fast path)
-	buf  []online.Row
+	rows map[online.EntityKey]entry // entity key -> held row
+	byID idTable                    // the same, for a view keyed by one int64 join key (fast path)
+	buf  []online.Row               // held rows: Key only until Flush makes the rest
+
+	kinds  []kind              // per feature
+	varIdx []int               // per feature: its index among the variable-width ones
+	nvar   int                 // variable-width features
+	raw    []uint64            // held row idx, fixed-width feature f: raw[idx*nf+f] (bits)
+	null   []bool              // the same: a null value
+	vals   []online.Value      // held row idx, variable-width feature j: vals[idx*nvar+j]
+	pool   chan []online.Value // Flush's value buffers, one per batch in flight
 
 	keyBuf  []byte
 	keyVals []online.Value
 }
 
+// entry is a held row's index in buf and its (event_ts, created_ts), compared without
+// making a time.Time.
+type entry struct {
+	idx int32
+	o   order
+}
+
+// order is a row's (event_ts, created_ts) as seconds and nanoseconds since the Unix epoch; a
+// null created_ts is the zero time.Time's, as Add compared before (time.Time{}).
+type order struct {
+	es, cs int64
+	en, cn int32
+}
+
+// zeroSec is time.Time{} in seconds since the Unix epoch.
+var zeroSec = time.Time{}.Unix()
+
+// before reports whether o sorts before p: an earlier event, or the same event created earlier.
+func (o order) before(p order) bool {
+	if o.es != p.es {
+		return o.es < p.es
+	}
+	if o.en != p.en {
+		return o.en < p.en
+	}
+	if o.cs != p.cs {
+		return o.cs < p.cs
+	}
+	return o.cn < p.cn
+}
+
+// stamp splits a timestamp of unit u into seconds and nanoseconds (as ToTime(u) does).
+func stamp(v int64, u arrow.TimeUnit) (int64, int32) {
+	var per int64
+	switch u {
+	case arrow.Second:
+		return v, 0
+	case arrow.Millisecond:
+		per = 1e3
+	case arrow.Microsecond:
+		per = 1e6
+	default:
+		per = 1e9
+	}
+	sec, frac := v/per, v%per
+	if frac < 0 {
+		sec, frac = sec-1, frac+per
+	}
+	return sec, int32(frac * (1e9 / per))
+}
+
+func stampTime(sec int64, nsec int32) time.Time {
+	if sec == zeroSec && nsec == 0 {
+		return time.Time{}
+	}
+	return time.Unix(sec, int64(nsec)).UTC()
+}
+
+// kind is how the fold stores a feature's values: fixed-width kinds as bits in raw.
+type kind uint8
+
+const (
+	kindVar kind = iota // a Value in vals
+	kindInt32
+	kindInt64
+	kindFloat32
+	kindFloat64
+	kindBool
+)
+
 // New returns a fold of view v (whose canonical schema is vs) into w, holding at most
 // maxEntities rows before it flushes, written batchSize rows per call.
 func New(v *online.View, vs offline.ViewSchema, w online.Writer, maxEntities, batchSize int) *Fold {
-	return &Fold{
+	l := &Fold{
 		view: v, schema: vs, writer: w, maxEntities: maxEntities, batchSize: batchSize,
-		rows:    make(map[online.EntityKey]int),
-		byID:    make(map[int64]int),
+		rows:    make(map[online.EntityKey]entry),
 		keyVals: make([]online.Value, len(vs.JoinKeys)),
+		kinds:   make([]kind, len(vs.Features)),
+		varIdx:  make([]int, len(vs.Features)),
+		pool:    make(chan []online.Value, onlineWriters),
 	}
+	for i, c := range vs.Features {
+		k := kindVar
+		if !c.Type.Array {
+			switch c.Type.Elem {
+			case definitions.Int32:
+				k = kindInt32
+			case definitions.Int64:
+				k = kindInt64
+			case definitions.Float32:
+				k = kindFloat32
+			case definitions.Float64:
+				k = kindFloat64
+			case definitions.Bool:
+				k = kindBool
+			}
+		}
+		l.kinds[i] = k
+		if k == kindVar {
+			l.varIdx[i] = l.nvar
+			l.nvar++
+		}
+	}
+	return l
+}
+
+// column is one feature column of a batch, read the way its kind is stored.
+type column struct {
+	kind  kind
+	arr   arrow.Array
+	nulls bool // the column has nulls
+	i32   []int32
+	i64   []int64
+	f32   []float32
+	f64   []float64
+	b     *array.Boolean
+	read  func(int) online.Value // kindVar (and the reader every column is checked with)
 }
 
 // Add folds one canonical batch (join keys, event_ts, created_ts, features) into the latest
@@ -79,7 +203,7 @@ func (l *Fold) Add(ctx context.Context, rec arrow.RecordBatch) error {
 	if !ok {
 		return fmt.Errorf("created_ts column is %s, want a timestamp", rec.Column(nk+1).DataType())
 	}
-	feats := make([]func(int) online.Value, len(l.schema.Features))
+	cols := make([]column, len(l.schema.Features))
 	for i, c := range l.schema.Features {
 		col := rec.Column(nk + 2 + i)
 		if list, ok := col.(*array.List); ok && list.ListValues().NullN() > 0 {
@@ -89,7 +213,25 @@ func (l *Fold) Add(ctx context.Context, rec arrow.RecordBatch) error {
 		if err != nil {
 			return fmt.Errorf("feature %q: %w", c.Name, err)
 		}
-		feats[i] = r
+		fc := column{kind: l.kinds[i], arr: col, nulls: col.NullN() > 0, read: r}
+		switch a := col.(type) {
+		case *array.Int32:
+			fc.i32 = a.Int32Values()
+		case *array.Int64:
+			fc.i64 = a.Int64Values()
+		case *array.Float32:
+			fc.f32 = a.Float32Values()
+		case *array.Float64:
+			fc.f64 = a.Float64Values()
+		case *array.Boolean:
+			fc.b = a
+		default:
+			fc.kind = kindVar // (ColumnReader accepted it: only variable-width kinds get here)
+		}
+		if fc.kind != l.kinds[i] {
+			return fmt.Errorf("feature %q: column is %s, want %s", c.Name, col.DataType(), c.Type)
+		}
+		cols[i] = fc
 	}
 	// A view keyed by one int64 join key (the common case) looks rows up by the id itself:
 	// no key encoding and no string hashing per source row, only per entity kept.
@@ -97,8 +239,18 @@ func (l *Fold) Add(ctx context.Context, rec arrow.RecordBatch) error {
 	if nk == 1 && l.Only == nil && !l.schema.JoinKeys[0].Type.Array && l.schema.JoinKeys[0].Type.Elem == definitions.Int64 {
 		ids, _ = rec.Column(0).(*array.Int64)
 	}
+	var idv []int64
+	idNulls := false
+	if ids != nil {
+		idv, idNulls = ids.Int64Values(), ids.NullN() > 0
+	}
 	eventUnit := eventCol.DataType().(*arrow.TimestampType).Unit
 	createdUnit := createdCol.DataType().(*arrow.TimestampType).Unit
+	events, createds := eventCol.TimestampValues(), createdCol.TimestampValues()
+	createdNulls := createdCol.NullN() > 0
+	var since order
+	since.es, since.en = l.Since.Unix(), int32(l.Since.Nanosecond())
+	nf := len(cols)
 
 	n := int(rec.NumRows())
 	for i := 0; i < n; i++ {
@@ -107,22 +259,28 @@ func (l *Fold) Add(ctx context.Context, rec arrow.RecordBatch) error {
 				return err
 			}
 		}
-		eventTS := eventCol.Value(i).ToTime(eventUnit).UTC()
-		if eventTS.Before(l.Since) {
+		var o order
+		o.es, o.en = stamp(int64(events[i]), eventUnit)
+		if o.es < since.es || (o.es == since.es && o.en < since.en) {
 			continue
 		}
-		var createdTS time.Time
-		if !createdCol.IsNull(i) {
-			createdTS = createdCol.Value(i).ToTime(createdUnit).UTC()
-		}
-		var idx int
-		var seen bool
-		fast := ids != nil && ids.IsValid(i)
-		if fast {
-			idx, seen = l.byID[ids.Value(i)]
+		if createdNulls && createdCol.IsNull(i) {
+			o.cs = zeroSec
 		} else {
-			kb, err := l.keyOf(keys, i)
-			if err != nil {
+			o.cs, o.cn = stamp(int64(createds[i]), createdUnit)
+		}
+		var e entry
+		var seen bool
+		fast := ids != nil && (!idNulls || ids.IsValid(i))
+		var kb []byte
+		var slot *idSlot
+		if fast {
+			if slot, seen = l.byID.find(idv[i]); seen {
+				e = entry{idx: slot.e.idx - 1, o: slot.e.o}
+			}
+		} else {
+			var err error
+			if kb, err = l.keyOf(keys, i); err != nil {
 				return err
 			}
 			if l.Only != nil {
@@ -130,11 +288,10 @@ func (l *Fold) Add(ctx context.Context, rec arrow.RecordBatch) error {
 					continue
 				}
 			}
-			idx, seen = l.rows[online.EntityKey(kb)] // no allocation: only kept keys are copied
+			e, seen = l.rows[online.EntityKey(kb)] // no allocation: only kept keys are copied
 		}
 		if seen {
-			cur := &l.buf[idx]
-			if eventTS.Before(cur.EventTS) || (eventTS.Equal(cur.EventTS) && createdTS.Before(cur.CreatedTS)) {
+			if o.before(e.o) {
 				continue // older than what we hold
 			}
 		} else {
@@ -143,26 +300,132 @@ func (l *Fold) Add(ctx context.Context, rec arrow.RecordBatch) error {
 					return err
 				}
 			}
-			kb, err := l.keyOf(keys, i)
-			if err != nil {
-				return err
-			}
-			key := online.EntityKey(kb)
-			idx = len(l.buf)
-			l.buf = append(l.buf, online.Row{Key: key, Values: make([]online.Value, len(feats))})
 			if fast {
-				l.byID[ids.Value(i)] = idx
-			} else {
-				l.rows[key] = idx
+				var err error
+				if kb, err = l.keyOf(keys, i); err != nil {
+					return err
+				}
 			}
+			e.idx = int32(len(l.buf))
+			l.buf = append(l.buf, online.Row{Key: online.EntityKey(kb)})
+			l.raw = append(l.raw, make([]uint64, nf)...)
+			l.null = append(l.null, make([]bool, nf)...)
+			l.vals = append(l.vals, make([]online.Value, l.nvar)...)
 		}
-		row := &l.buf[idx]
-		row.EventTS, row.CreatedTS = eventTS, createdTS
-		for f := range feats {
-			row.Values[f] = feats[f](i)
+		e.o = o
+		switch {
+		case fast && seen:
+			slot.e.o = o
+		case fast:
+			l.byID.insert(idv[i], e)
+		default:
+			l.rows[l.buf[e.idx].Key] = e // the held key: assigning string(kb) would allocate
+		}
+		base := int(e.idx) * nf
+		raw, null := l.raw[base:base+nf:base+nf], l.null[base:base+nf:base+nf]
+		for f := range cols {
+			c := &cols[f]
+			if c.kind == kindVar {
+				l.vals[int(e.idx)*l.nvar+l.varIdx[f]] = c.read(i)
+				continue
+			}
+			if c.nulls && c.arr.IsNull(i) {
+				null[f] = true
+				continue
+			}
+			null[f] = false
+			switch c.kind {
+			case kindInt64:
+				raw[f] = uint64(c.i64[i])
+			case kindFloat64:
+				raw[f] = math.Float64bits(c.f64[i])
+			case kindInt32:
+				raw[f] = uint64(c.i32[i])
+			case kindFloat32:
+				raw[f] = uint64(math.Float32bits(c.f32[i]))
+			case kindBool:
+				if c.b.Value(i) {
+					raw[f] = 1
+				} else {
+					raw[f] = 0
+				}
+			}
 		}
 	}
 	return nil
+}
+
+// idTable maps an int64 join key to its held row: open addressing with linear probing, each
+// slot holding the key and the entry side by side, so a lookup is about one cache miss and an
+// update is a store through the slot (a Go map costs a second lookup to update, and more
+// misses). A slot's entry holds idx+1; 0 is an empty slot.
+type idTable struct {
+	slots []idSlot // a power of two
+	n     int
+	shift uint8
+}
+
+type idSlot struct {
+	key int64
+	e   entry
+}
+
+func (t *idTable) home(key int64) int {
+	return int((uint64(key) * 0x9E3779B97F4A7C15) >> t.shift)
+}
+
+// find returns key's slot and true, or false when key is not held.
+func (t *idTable) find(key int64) (*idSlot, bool) {
+	if t.n == 0 {
+		return nil, false
+	}
+	mask := len(t.slots) - 1
+	for i := t.home(key); ; i = (i + 1) & mask {
+		s := &t.slots[i]
+		if s.e.idx == 0 {
+			return nil, false
+		}
+		if s.key == key {
+			return s, true
+		}
+	}
+}
+
+// insert adds key, which is not held, with e (whose idx is the held row's index).
+func (t *idTable) insert(key int64, e entry) {
+	if (t.n+1)*4 > len(t.slots)*3 {
+		t.grow()
+	}
+	mask := len(t.slots) - 1
+	i := t.home(key)
+	for t.slots[i].e.idx != 0 {
+		i = (i + 1) & mask
+	}
+	e.idx++
+	t.slots[i] = idSlot{key: key, e: e}
+	t.n++
+}
+
+func (t *idTable) grow() {
+	old := t.slots
+	size := max(1024, 2*len(old))
+	t.slots = make([]idSlot, size)
+	t.shift = uint8(64 - bits.TrailingZeros(uint(size)))
+	t.n = 0
+	for _, s := range old {
+		if s.e.idx != 0 {
+			s.e.idx--
+			t.insert(s.key, s.e)
+		}
+	}
+}
+
+// reset forgets every key, keeping the table's size.
+func (t *idTable) reset() {
+	if t.n > 0 {
+		clear(t.slots)
+		t.n = 0
+	}
 }
 
 // keyOf encodes row i's entity key into l.keyBuf and returns it (valid until the next call).
@@ -185,13 +448,61 @@ const onlineWriters = 2
 
 // Flush writes every held row to the online store in batches and forgets them.
 func (l *Fold) Flush(ctx context.Context) error {
+	// The held rows' timestamps live in the maps.
+	for i := range l.byID.slots {
+		if e := &l.byID.slots[i].e; e.idx > 0 {
+			r := &l.buf[e.idx-1]
+			r.EventTS, r.CreatedTS = stampTime(e.o.es, e.o.en), stampTime(e.o.cs, e.o.cn)
+		}
+	}
+	for _, e := range l.rows {
+		r := &l.buf[e.idx]
+		r.EventTS, r.CreatedTS = stampTime(e.o.es, e.o.en), stampTime(e.o.cs, e.o.cn)
+	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(onlineWriters)
 	var written, stale atomic.Int64
 	kw, counts := l.writer.(online.KeptWriter)
+	nf := len(l.kinds)
 	for start := 0; start < len(l.buf); start += l.batchSize {
-		batch := l.buf[start:min(start+l.batchSize, len(l.buf))]
+		end := min(start+l.batchSize, len(l.buf))
+		batch := l.buf[start:end]
 		g.Go(func() error {
+			// The batch's values are made here, into a buffer reused once the write returns.
+			var vb []online.Value
+			select {
+			case vb = <-l.pool:
+			default:
+			}
+			if cap(vb) < len(batch)*nf {
+				vb = make([]online.Value, len(batch)*nf)
+			}
+			vb = vb[:len(batch)*nf]
+			defer func() { l.pool <- vb }()
+			for j := range batch {
+				idx := start + j
+				vals := vb[j*nf : (j+1)*nf : (j+1)*nf]
+				raw, null := l.raw[idx*nf:(idx+1)*nf], l.null[idx*nf:(idx+1)*nf]
+				for f, k := range l.kinds {
+					switch {
+					case k == kindVar:
+						vals[f] = l.vals[idx*l.nvar+l.varIdx[f]]
+					case null[f]:
+						vals[f] = value.Null()
+					case k == kindInt64:
+						vals[f] = value.NewInt64(int64(raw[f]))
+					case k == kindFloat64:
+						vals[f] = value.NewFloat64(math.Float64frombits(raw[f]))
+					case k == kindInt32:
+						vals[f] = value.NewInt32(int32(raw[f]))
+					case k == kindFloat32:
+						vals[f] = value.NewFloat32(math.Float32frombits(uint32(raw[f])))
+					case k == kindBool:
+						vals[f] = value.NewBool(raw[f] != 0)
+					}
+				}
+				batch[j].Values = vals
+			}
 			if counts {
 				kept, err := kw.WriteKept(gctx, l.view, batch)
 				if err != nil {
@@ -212,8 +523,10 @@ func (l *Fold) Flush(ctx context.Context) error {
 		return err
 	}
 	clear(l.rows)
-	clear(l.byID)
-	l.buf = l.buf[:0]
+	l.byID.reset()
+	clear(l.buf) // drop the keys and values they hold
+	clear(l.vals)
+	l.buf, l.raw, l.null, l.vals = l.buf[:0], l.raw[:0], l.null[:0], l.vals[:0]
 	return nil
 }
 

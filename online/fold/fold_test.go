@@ -4,6 +4,7 @@ import (
 	"context"
 	"math/rand/v2"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -17,6 +18,7 @@ import (
 	"github.com/quiverfs/quiver/offline"
 	"github.com/quiverfs/quiver/online"
 	"github.com/quiverfs/quiver/online/embedded"
+	"github.com/quiverfs/quiver/value"
 )
 
 // boundedWriter is an online store that records the largest batch it was handed (flush
@@ -149,4 +151,174 @@ func TestLatestFastPathMatchesKeyedPath(t *testing.T) {
 			}
 		}
 	}
+}
+
+// recorder is an online store in memory: per entity key, the row with the greatest
+// (EventTS, CreatedTS), a tie going to the later write, as the stale-write guard keeps. It
+// copies what it is handed (a fold reuses its rows' values once Write returns).
+type recorder struct {
+	online.Writer
+	mu   sync.Mutex
+	rows map[online.EntityKey]online.Row
+}
+
+func (w *recorder) Write(_ context.Context, _ *online.View, rows []online.Row) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, r := range rows {
+		if old, ok := w.rows[r.Key]; ok && (r.EventTS.Before(old.EventTS) || (r.EventTS.Equal(old.EventTS) && r.CreatedTS.Before(old.CreatedTS))) {
+			continue
+		}
+		r.Values = append([]online.Value(nil), r.Values...)
+		w.rows[r.Key] = r
+	}
+	return nil
+}
+
+// TestFoldEveryFeatureKind folds rows of a view with a feature of every kind — the
+// fixed-width ones the fold keeps as bits (int32, int64, float32, float64, bool) and the others
+// (string, bytes, timestamp, arrays) — with nulls, null created times, event times before 1970
+// and batches whose timestamps are in seconds, milliseconds or nanoseconds, through both paths
+// and a small entity bound, and checks the rows a store ends with against a brute force.
+func TestFoldEveryFeatureKind(t *testing.T) {
+	ctx := context.Background()
+	user := definitions.Entity{Name: "user", JoinKeys: []definitions.Field{{Name: "user_id", Type: definitions.MustType("int64")}}}
+	types := []string{"int32", "int64", "float32", "float64", "bool", "string", "bytes", "timestamp", "array<int64>", "array<string>"}
+	fv := &definitions.FeatureView{Name: "v", Entities: []string{"user"}, Source: "s", Online: true}
+	for i, ty := range types {
+		fv.Features = append(fv.Features, definitions.Field{Name: "f" + strconv.Itoa(i), Type: definitions.MustType(ty)})
+	}
+	vs, err := offline.NewViewSchema(fv, map[string]*definitions.Entity{"user": &user})
+	require.NoError(t, err)
+	ov, err := online.NewView("p", fv, []definitions.Entity{user})
+	require.NoError(t, err)
+
+	rng := rand.New(rand.NewPCG(5, 6))
+	randValue := func(ty definitions.Type) online.Value {
+		if rng.IntN(6) == 0 {
+			return value.Null()
+		}
+		if ty.Array {
+			if ty.Elem == definitions.Int64 {
+				return value.NewInt64s([]int64{rng.Int64(), rng.Int64N(5)})
+			}
+			return value.NewStrings([]string{"a" + strconv.Itoa(rng.IntN(9)), ""})
+		}
+		switch ty.Elem {
+		case definitions.Int32:
+			return value.NewInt32(int32(rng.Uint32()))
+		case definitions.Int64:
+			return value.NewInt64(rng.Int64() - rng.Int64())
+		case definitions.Float32:
+			return value.NewFloat32(rng.Float32() - 0.5)
+		case definitions.Float64:
+			return value.NewFloat64(rng.NormFloat64())
+		case definitions.Bool:
+			return value.NewBool(rng.IntN(2) == 0)
+		case definitions.String:
+			return value.NewString("s" + strconv.Itoa(rng.IntN(1000)))
+		case definitions.Bytes:
+			return value.NewBytes([]byte{byte(rng.IntN(256)), 0})
+		default:
+			return value.NewTimestamp(time.UnixMicro(rng.Int64N(1e15)).UTC())
+		}
+	}
+	type row struct {
+		id             int64
+		event, created time.Time // created zero: null
+		vals           []online.Value
+	}
+	older := func(r, w row) bool { // r sorts before w (a tie goes to the later row)
+		return r.event.Before(w.event) || (r.event.Equal(w.event) && r.created.Before(w.created))
+	}
+	const entities = 50
+	units := []arrow.TimeUnit{arrow.Second, arrow.Millisecond, arrow.Microsecond, arrow.Nanosecond}
+	var batches []arrow.RecordBatch
+	want := map[int64]row{}
+	for b := range 12 {
+		unit := units[b%len(units)]
+		fields := append([]arrow.Field(nil), vs.Arrow().Fields()...)
+		for _, i := range []int{1, 2} {
+			fields[i].Type = &arrow.TimestampType{Unit: unit, TimeZone: "UTC"}
+		}
+		bld := array.NewRecordBuilder(memory.NewGoAllocator(), arrow.NewSchema(fields, nil))
+		for range 150 {
+			// In quarter seconds (whole ones in a batch of seconds), few distinct times, so
+			// that ties are common; odd entities' all before 1970.
+			r := row{id: int64(rng.IntN(entities))}
+			r.event = time.Unix(int64(rng.IntN(5)-2)*1e8, 0).UTC()
+			if r.id%2 == 1 {
+				r.event = time.Unix(-int64(rng.IntN(3)+1)*1e8, 0).UTC()
+			}
+			if unit != arrow.Second {
+				r.event = r.event.Add(time.Duration(rng.IntN(3)) * 250 * time.Millisecond)
+			}
+			if rng.IntN(3) > 0 {
+				r.created = r.event.Add(time.Duration(rng.IntN(3)) * time.Second)
+			}
+			for _, f := range vs.Features {
+				r.vals = append(r.vals, randValue(f.Type))
+			}
+			if w, ok := want[r.id]; !ok || !older(r, w) {
+				want[r.id] = r
+			}
+			bld.Field(0).(*array.Int64Builder).Append(r.id)
+			bld.Field(1).(*array.TimestampBuilder).Append(toUnit(r.event, unit))
+			if r.created.IsZero() {
+				bld.Field(2).AppendNull()
+			} else {
+				bld.Field(2).(*array.TimestampBuilder).Append(toUnit(r.created, unit))
+			}
+			for f, v := range r.vals {
+				require.NoError(t, value.Append(bld.Field(3+f), v))
+			}
+		}
+		batches = append(batches, bld.NewRecordBatch())
+		bld.Release()
+	}
+	defer func() {
+		for _, b := range batches {
+			b.Release()
+		}
+	}()
+	only := map[online.EntityKey]struct{}{}
+	for id := range int64(entities) {
+		k, err := ov.Key(online.Int64(id))
+		require.NoError(t, err)
+		only[k] = struct{}{}
+	}
+	for _, fast := range []bool{true, false} {
+		for _, bound := range []int{7, 1000} {
+			w := &recorder{rows: map[online.EntityKey]online.Row{}}
+			l := New(ov, vs, w, bound, 4)
+			if !fast {
+				l.Only = only
+			}
+			for _, b := range batches {
+				require.NoError(t, l.Add(ctx, b))
+			}
+			require.NoError(t, l.Flush(ctx))
+			require.Len(t, w.rows, len(want))
+			for id, wr := range want {
+				k, err := ov.Key(online.Int64(id))
+				require.NoError(t, err)
+				got := w.rows[k]
+				require.True(t, wr.event.Equal(got.EventTS), "fast=%v bound=%d entity %d: event %s, want %s", fast, bound, id, got.EventTS, wr.event)
+				require.True(t, wr.created.Equal(got.CreatedTS), "fast=%v bound=%d entity %d: created %s, want %s", fast, bound, id, got.CreatedTS, wr.created)
+				require.Equal(t, wr.vals, got.Values, "fast=%v bound=%d entity %d", fast, bound, id)
+			}
+		}
+	}
+}
+
+func toUnit(t time.Time, u arrow.TimeUnit) arrow.Timestamp {
+	switch u {
+	case arrow.Second:
+		return arrow.Timestamp(t.Unix())
+	case arrow.Millisecond:
+		return arrow.Timestamp(t.UnixMilli())
+	case arrow.Microsecond:
+		return arrow.Timestamp(t.UnixMicro())
+	}
+	return arrow.Timestamp(t.UnixNano())
 }

@@ -8,7 +8,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -60,6 +59,8 @@ type Store struct {
 	coalesce coalescer // read coalescing (coalesce.go)
 
 	script *goredis.Script // the write script; writeScript (tests compare it with others)
+
+	firstLoads firstLoads // per view field: whether writes try the scriptless first load (write.go)
 }
 
 var _ online.Store = (*Store)(nil)
@@ -270,199 +271,6 @@ func (s *Store) Read(ctx context.Context, req online.ReadRequest) (*online.ReadR
 		}
 	}
 	return b.Result(), nil
-}
-
-// writeScript stores rows of one view in the hashes of their entities, skipping any row older
-// than the stored one. KEYS are the entities' hash keys. ARGV[1] is the view's hash field,
-// ARGV[2] 1 when the view has no TTL, ARGV[3] the expiry grace in ms; then for each key i,
-// ARGV[2+2i] is the encoded row and ARGV[3+2i] the row's event time plus the view's TTL, in
-// ms since the epoch. Rows are compared on bytes 2..17 of their encoding: (event_ts,
-// created_ts) as order-preserving big-endian integers, read as four unsigned 32-bit numbers
-// (exact in Lua's doubles). It returns the number of rows written.
-//
-// Each row starts with PEXPIRETIME, the cheapest call that tells what the row needs: -2 (no
-// such key: nothing to compare, and the HSET creates a key without expiry), -1 (a key without
-// expiry) or the key's expiry. So a row of a new entity costs 2 calls (3 with a TTL) and no
-// HGET; an existing one HGET + HSET, plus PERSIST only when a view without TTL meets a key
-// with an expiry, and PEXPIREAT only when the row moves the expiry later. The outcome is the
-// same as HGET, HSET, then PERSIST or PEXPIREAT ... GT on every row:
-//   - a view without TTL leaves the key without expiry;
-//   - a view with TTL moves the key's expiry to max(event + TTL, now) + grace when that is
-//     later, never earlier, and never gives an expiry to a key that had none (another view
-//     without TTL keeps it), except a key it creates.
-const writeScript = `
-local field = ARGV[1]
-local persist = ARGV[2] == '1'
-local grace = tonumber(ARGV[3])
-local unpack = struct.unpack
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local written = 0
-for i, key in ipairs(KEYS) do
-  local new = ARGV[2 + 2 * i]
-  local exp = redis.call('PEXPIRETIME', key)
-  local write = true
-  if exp ~= -2 then
-    local old = redis.call('HGET', key, field)
-    if old and #old >= 17 and string.byte(old, 1) == string.byte(new, 1) then
-      local n1, n2, n3, n4 = unpack('>I4I4I4I4', new, 2)
-      local o1, o2, o3, o4 = unpack('>I4I4I4I4', old, 2)
-      if n1 ~= o1 then write = n1 > o1
-      elseif n2 ~= o2 then write = n2 > o2
-      elseif n3 ~= o3 then write = n3 > o3
-      else write = n4 >= o4 end
-    end
-  end
-  if write then
-    redis.call('HSET', key, field, new)
-    if persist then
-      if exp >= 0 then redis.call('PERSIST', key) end
-    elseif exp ~= -1 then
-      local target = math.max(tonumber(ARGV[3 + 2 * i]), now) + grace
-      if exp == -2 or target > exp then redis.call('PEXPIREAT', key, target) end
-    end
-    written = written + 1
-  end
-end
-return written
-`
-
-var script = goredis.NewScript(writeScript)
-
-var _ online.KeptWriter = (*Store)(nil)
-
-// Write implements online.Writer: rows are encoded and checked first, then sent in pipelines
-// of Options.WriteBatch rows, RowsPerScript rows per EVALSHA of a script that keeps the newer
-// of the stored and the written row.
-func (s *Store) Write(ctx context.Context, v *online.View, rows []online.Row) error {
-	_, err := s.WriteKept(ctx, v, rows)
-	return err
-}
-
-// WriteKept implements online.KeptWriter: Write, counting the rows the script stored.
-func (s *Store) WriteKept(ctx context.Context, v *online.View, rows []online.Row) (int64, error) {
-	if len(rows) == 0 {
-		return 0, nil
-	}
-	// Encode everything first, so an invalid row fails the call before anything is written.
-	arena := make([]byte, 0, len(rows)*(online.RowHeaderLen+8+len(v.Features)*10+len(v.Project)+32))
-	type span struct{ key, val, exp [2]int }
-	spans := make([]span, len(rows))
-	ttlMS := v.TTL.Milliseconds()
-	var err error
-	for i := range rows {
-		r := &rows[i]
-		if r.Key == "" {
-			return 0, fmt.Errorf("write view %q row %d: empty entity key: %w", v.Name, i, online.ErrInvalidArgument)
-		}
-		var sp span
-		sp.key[0] = len(arena)
-		arena = appendHashKey(arena, v.Project, r.Key)
-		sp.key[1] = len(arena)
-		sp.val[0] = len(arena)
-		arena, err = online.EncodeRow(arena, v, r)
-		if err != nil {
-			return 0, fmt.Errorf("write view %q row %d: %w", v.Name, i, err)
-		}
-		sp.val[1] = len(arena)
-		sp.exp[0] = len(arena)
-		arena = strconv.AppendInt(arena, r.EventTS.UnixMilli()+ttlMS, 10)
-		sp.exp[1] = len(arena)
-		spans[i] = sp
-	}
-	// One string of every encoded row: keys and arguments are slices of it, so building the
-	// commands allocates per script call, not per row.
-	str := string(arena)
-	persist := "0"
-	if v.TTL == 0 {
-		persist = "1"
-	}
-	grace := strconv.FormatInt(s.opts.ExpiryGrace.Milliseconds(), 10)
-	var kept int64
-	order := make([]int, 0, s.opts.WriteBatch)
-	for start := 0; start < len(rows); start += s.opts.WriteBatch {
-		end := min(start+s.opts.WriteBatch, len(rows))
-		order = order[:0]
-		for i := start; i < end; i++ {
-			order = append(order, i)
-		}
-		if s.cluster {
-			// A script's keys must share a slot: group the batch's rows by slot.
-			slots := make(map[uint16][]int)
-			for _, i := range order {
-				sl := slotOf(arena[spans[i].key[0]:spans[i].key[1]])
-				slots[sl] = append(slots[sl], i)
-			}
-			order = order[:0]
-			groups := make([][]int, 0, len(slots))
-			for _, g := range slots {
-				groups = append(groups, g)
-			}
-			n, err := s.writeGroups(ctx, v, groups, func(i int) (k, val, exp string) {
-				sp := spans[i]
-				return str[sp.key[0]:sp.key[1]], str[sp.val[0]:sp.val[1]], str[sp.exp[0]:sp.exp[1]]
-			}, persist, grace)
-			kept += n
-			if err != nil {
-				return kept, err
-			}
-			continue
-		}
-		groups := make([][]int, 0, (len(order)+s.opts.RowsPerScript-1)/s.opts.RowsPerScript)
-		for i := 0; i < len(order); i += s.opts.RowsPerScript {
-			groups = append(groups, order[i:min(i+s.opts.RowsPerScript, len(order))])
-		}
-		n, err := s.writeGroups(ctx, v, groups, func(i int) (k, val, exp string) {
-			sp := spans[i]
-			return str[sp.key[0]:sp.key[1]], str[sp.val[0]:sp.val[1]], str[sp.exp[0]:sp.exp[1]]
-		}, persist, grace)
-		kept += n
-		if err != nil {
-			return kept, err
-		}
-	}
-	return kept, nil
-}
-
-// writeGroups sends one EVALSHA per group (splitting groups longer than RowsPerScript) in
-// one pipeline, loading the script and retrying once when the server does not have it. It
-// returns the number of rows the scripts stored.
-func (s *Store) writeGroups(ctx context.Context, v *online.View, groups [][]int, row func(int) (k, val, exp string), persist, grace string) (int64, error) {
-	for attempt := 0; ; attempt++ {
-		pipe := s.client.Pipeline()
-		for _, g := range groups {
-			for len(g) > 0 {
-				n := min(len(g), s.opts.RowsPerScript)
-				keys := make([]string, n)
-				vals := make([]string, 2*n) // args point into it: a *string in an interface does not allocate
-				args := make([]any, 3, 3+2*n)
-				args[0], args[1], args[2] = field(v), persist, grace
-				for j, i := range g[:n] {
-					keys[j], vals[2*j], vals[2*j+1] = row(i)
-					args = append(args, &vals[2*j], &vals[2*j+1])
-				}
-				pipe.EvalSha(ctx, s.script.Hash(), keys, args...)
-				g = g[n:]
-			}
-		}
-		cmds, err := pipe.Exec(ctx)
-		if err == nil {
-			var kept int64
-			for _, c := range cmds {
-				if n, err := c.(*goredis.Cmd).Int64(); err == nil {
-					kept += n
-				}
-			}
-			return kept, nil
-		}
-		if attempt == 0 && goredis.HasErrorPrefix(err, "NOSCRIPT") {
-			if lerr := s.script.Load(ctx, s.client).Err(); lerr != nil {
-				return 0, s.wrap(ctx, fmt.Sprintf("write view %q: load script", v.Name), lerr)
-			}
-			continue
-		}
-		return 0, s.wrap(ctx, fmt.Sprintf("write view %q", v.Name), err)
-	}
 }
 
 // DeleteEntities implements online.Writer with one pipelined HDEL per entity key (a hash
