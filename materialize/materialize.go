@@ -161,7 +161,12 @@ func Run(ctx context.Context, runs Runs, job Job, start, end time.Time, opts Opt
 	if err := job.Offline.EnsureTable(ctx, job.Schema); err != nil {
 		return res, fmt.Errorf("materialize %q: offline table: %w", view, err)
 	}
-	src, err := job.Source.Read(ctx, job.Schema, rng)
+	var src offline.Stream
+	if st, ok := job.Source.(*StagedSource); ok { // the Trino engine stages the run's interval
+		src, err = st.ReadRun(ctx, job.Schema, rng, run.ID)
+	} else {
+		src, err = job.Source.Read(ctx, job.Schema, rng)
+	}
 	if err != nil {
 		return res, fmt.Errorf("materialize %q: read %s: %w", view, job.Source, err)
 	}

@@ -95,7 +95,7 @@ func (a *app) applyMemoryBudget(budget int64) {
 const defaultMaterializeBudget = 1 << 30
 
 func (a *app) materializeCommand() *cobra.Command {
-	var startS, endS, resetView, toS string
+	var startS, endS, resetView, toS, engine string
 	var dryRun, onlineOnly, replaceOnline bool
 	var budget int64
 	cmd := &cobra.Command{
@@ -177,7 +177,7 @@ Recovery (see docs/operations.md):
 		if !start.Before(end) {
 			return usage("--start %s is not before --end %s", start.Format(time.RFC3339), end.Format(time.RFC3339))
 		}
-		m, err := p.Materialize(ctx, project.MaterializeOptions{Views: args, DryRun: dryRun})
+		m, err := p.Materialize(ctx, project.MaterializeOptions{Views: args, DryRun: dryRun, Engine: engine})
 		if err != nil {
 			return err
 		}
@@ -193,6 +193,7 @@ Recovery (see docs/operations.md):
 		a.applyMemoryBudget(budget)
 		return a.runIntervals(ctx, m, intervals, replaceOnline)
 	})
+	cmd.Flags().StringVar(&engine, "engine", project.EngineLocal, "what computes the rows: local (this process) or trino (Trino stages each interval in the shared Iceberg catalog; docs/scale-out.md)")
 	cmd.Flags().BoolVar(&onlineOnly, "online-only", false, "load the online store from the offline tables; nothing else is written")
 	cmd.Flags().BoolVar(&replaceOnline, "replace-online", false, "make the online store match the offline table for the interval's entities (corrections)")
 	cmd.Flags().StringVar(&resetView, "reset-watermark", "", "move this view's watermark back to --to (audited)")
@@ -205,7 +206,7 @@ Recovery (see docs/operations.md):
 }
 
 func (a *app) materializeIncrementalCommand() *cobra.Command {
-	var endS string
+	var endS, engine string
 	var dryRun bool
 	var budget int64
 	cmd := &cobra.Command{
@@ -226,7 +227,7 @@ A view already up to date is skipped and reported as such.`,
 		if err != nil {
 			return err
 		}
-		m, err := p.Materialize(ctx, project.MaterializeOptions{Views: args, DryRun: dryRun})
+		m, err := p.Materialize(ctx, project.MaterializeOptions{Views: args, DryRun: dryRun, Engine: engine})
 		if err != nil {
 			return err
 		}
@@ -254,6 +255,7 @@ A view already up to date is skipped and reported as such.`,
 		})
 	})
 	cmd.Flags().StringVar(&endS, "end", "", "end of the interval, exclusive (default now)")
+	cmd.Flags().StringVar(&engine, "engine", project.EngineLocal, "what computes the rows: local or trino (docs/scale-out.md)")
 	cmd.Flags().Var(bytesize.NewValue(&budget, defaultMaterializeBudget), "memory-budget", "soft memory limit, e.g. 512MiB or 2GB: the Go heap is kept near it (GOMEMLIMIT overrides)")
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "print the plan without reading or writing anything")
 	return cmd

@@ -1043,3 +1043,28 @@ func (s *Store) Snapshots(ctx context.Context, view string, generation int) ([]o
 	}
 	return out, nil
 }
+
+// ReadStaged streams the rows of table schema.table (a staging table another engine wrote
+// into the shared catalog) in vs's canonical columns and types. Its files are read in
+// parallel by iceberg-go's scan.
+func (s *Store) ReadStaged(ctx context.Context, schema, table string, vs offline.ViewSchema) (offline.Stream, error) {
+	st := &Store{cat: s.cat, ns: []string{schema}, opts: s.opts}
+	canon := vs.Arrow()
+	cols := make([]string, canon.NumFields())
+	for i, f := range canon.Fields() {
+		cols[i] = f.Name
+	}
+	scan, err := st.Scan(ctx, table, offline.ScanRequest{Columns: cols})
+	if err != nil {
+		return nil, err
+	}
+	mem := s.opts.Allocator
+	return offline.NewFuncStream(canon, func(ctx context.Context) (arrow.RecordBatch, error) {
+		rec, err := scan.Next(ctx)
+		if err != nil {
+			return nil, err
+		}
+		defer rec.Release()
+		return conformScan(ctx, rec, canon, mem)
+	}, scan.Close), nil
+}

@@ -1,0 +1,145 @@
+package main
+
+import (
+	"fmt"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/stretchr/testify/require"
+
+	"github.com/quiverfs/quiver/internal/testenv"
+	"github.com/quiverfs/quiver/materialize"
+	"github.com/quiverfs/quiver/offline/iceberg"
+)
+
+// TestScaleOutOnTrino is issue 24 against the real Trino 483: materialize --engine trino
+// (Trino stages each interval, Quiver commits it) equals the in-process engine row for row,
+// and a kill -9 at each point of a run, then a re-run, leaves the table exact and the
+// staging table dropped.
+func TestScaleOutOnTrino(t *testing.T) {
+	t.Cleanup(http.DefaultClient.CloseIdleConnections) // trino-go-client's keep-alive connections
+	tr := testenv.SharedTrinoServer(t)
+	pg := testenv.StartPostgres(t)
+	t.Run("EngineMatchesInProcess", func(t *testing.T) { testTrinoEngineMatchesInProcess(t, tr, pg) })
+}
+
+// soDefs is a project over a Trino source: a plain view of every type and an aggregation
+// view (whose table holds the raw events).
+func soDefs(table string) string {
+	defs := strings.Replace(rtLakeDefs, "FEATURES\n", rtFeatureYAML, 1)
+	return strings.Replace(defs, "parquet: { path: data/events.parquet }", `trino: { query: "SELECT * FROM `+table+`" }`, 1)
+}
+
+// soSourceRows are rtSourceRows with every fifth row twice (identical duplicates, which both
+// engines collapse).
+func soSourceRows(seed uint64, n, users int) arrow.RecordBatch {
+	rows := rtSourceRows(seed, n, users)
+	defer rows.Release()
+	var parts []arrow.RecordBatch
+	for i := int64(0); i < rows.NumRows(); i += 5 {
+		parts = append(parts, rows.NewSlice(i, min(i+5, rows.NumRows())), rows.NewSlice(i, i+1))
+	}
+	tbl := array.NewTableFromRecords(rows.Schema(), parts)
+	defer tbl.Release()
+	for _, p := range parts {
+		p.Release()
+	}
+	cols := make([]arrow.Array, tbl.NumCols())
+	for i := range cols {
+		c, err := array.Concatenate(tbl.Column(i).Data().Chunks(), memory.DefaultAllocator)
+		if err != nil {
+			panic(err)
+		}
+		cols[i] = c
+		defer c.Release()
+	}
+	return array.NewRecordBatch(rows.Schema(), cols, tbl.NumRows())
+}
+
+func testTrinoEngineMatchesInProcess(t *testing.T, tr *testenv.TrinoServer, pg *testenv.Postgres) {
+	l := newRTLake(t, tr, pg)
+	const users = 25
+	rows := soSourceRows(4, 500, users)
+	defer rows.Release()
+	table := l.mem + ".default.events"
+	tr.LoadTable(t, table, rows)
+	const first, mid, last = "2024-02-01T00:00:00Z", "2024-03-06T00:00:00Z", "2024-04-01T00:00:00Z"
+
+	localDir, localEnv := l.project(t, "local", soDefs(table))
+	trinoDir, trinoEnv := l.project(t, "staged", soDefs(table))
+	for _, p := range []struct {
+		dir    string
+		env    map[string]string
+		engine string
+	}{{localDir, localEnv, "local"}, {trinoDir, trinoEnv, "trino"}} {
+		r := quiver(t, p.env, "-C", p.dir, "apply")
+		require.Equal(t, exitOK, r.code, r.stderr)
+		r = quiver(t, p.env, "-C", p.dir, "materialize", "--engine", p.engine, "--start", first, "--end", mid)
+		require.Equal(t, exitOK, r.code, r.stderr)
+	}
+	for _, view := range []string{"prof", "txn"} {
+		want := l.scan(t, "local", view, 1)
+		require.NotEmpty(t, want)
+		require.Equal(t, want, l.scan(t, "staged", view, 1), "view %s, first half", view)
+	}
+	stageSchema := materialize.StageSchema(iceberg.ProjectNamespace("staged"))
+	stages := func() []string {
+		return l.trinoRows(t, fmt.Sprintf("SELECT table_name FROM %s.information_schema.tables WHERE table_schema = '%s' ORDER BY 1", l.ice, stageSchema))
+	}
+	require.Empty(t, stages(), "a finished run drops its staging table")
+	halfProf, halfTxn := l.scan(t, "staged", "prof", 1), l.scan(t, "staged", "txn", 1)
+
+	// kill -9 of quiver at each point of a run over the whole range: the table still holds
+	// the first half alone; a staging table left behind is dropped by the next run, which
+	// makes the table exact.
+	const lease = 2 * time.Second
+	for _, point := range []string{"stage", "staged", "commit"} {
+		env := map[string]string{"QUIVER_DEBUG_PAUSE_AT": point, "QUIVER_RUN_LEASE": lease.String()}
+		for k, v := range trinoEnv {
+			env[k] = v
+		}
+		cmd, out := quiverProcess(t, env, "-C", trinoDir, "materialize", "--engine", "trino", "--start", first, "--end", last, "prof")
+		waitFor(t, "quiver to pause at "+point, 3*time.Minute, func() bool { return strings.Contains(out.String(), "paused at "+point) })
+		require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
+		_ = cmd.Wait()
+		require.Equal(t, halfProf, l.scan(t, "staged", "prof", 1), "killed at %s: the table is unchanged", point)
+		if point != "stage" {
+			require.Len(t, stages(), 1, "killed at %s: the staging table is left", point)
+		}
+		time.Sleep(lease + lease/2) // the killed run is reaped
+		env = map[string]string{"QUIVER_RUN_LEASE": lease.String()}
+		for k, v := range trinoEnv {
+			env[k] = v
+		}
+		r := quiver(t, env, "-C", trinoDir, "materialize", "--engine", "trino", "--start", mid, "--end", last, "txn")
+		require.Equal(t, exitOK, r.code, r.stderr)
+		require.Empty(t, stages(), "killed at %s: the next run drops the staging table", point)
+		require.Equal(t, halfProf, l.scan(t, "staged", "prof", 1))
+	}
+	require.NotEqual(t, halfTxn, l.scan(t, "staged", "txn", 1))
+	r := quiver(t, trinoEnv, "-C", trinoDir, "materialize", "--engine", "trino", "--start", first, "--end", last, "prof")
+	require.Equal(t, exitOK, r.code, r.stderr)
+	r = quiver(t, localEnv, "-C", localDir, "materialize", "--start", first, "--end", last)
+	require.Equal(t, exitOK, r.code, r.stderr)
+	for _, view := range []string{"prof", "txn"} {
+		want := l.scan(t, "local", view, 1)
+		require.Equal(t, want, l.scan(t, "staged", view, 1), "view %s after the kills and re-runs", view)
+	}
+	require.Equal(t, getOnlineJSON(t, localEnv, localDir, "prof", rtFeatures, users), getOnlineJSON(t, trinoEnv, trinoDir, "prof", rtFeatures, users))
+	require.Empty(t, stages())
+
+	// A parquet source cannot be read by Trino: a clear error naming it.
+	pqDir, pqEnv := l.project(t, "pq", strings.Replace(rtLakeDefs, "FEATURES\n", rtFeatureYAML, 1))
+	rtWriteParquet(t, filepath.Join(pqDir, "data", "events.parquet"), rows)
+	require.Equal(t, exitOK, quiver(t, pqEnv, "-C", pqDir, "apply").code)
+	r = quiver(t, pqEnv, "-C", pqDir, "materialize", "--engine", "trino", "--start", first, "--end", last)
+	require.Equal(t, exitInvalid, r.code, r.stderr)
+	require.Contains(t, r.stderr, `source "events" is a parquet source; trino reads trino and iceberg sources`)
+}
