@@ -220,6 +220,18 @@ type RunOptions struct {
 // Run materializes one interval of one view. When the run fails it removes what the run
 // wrote to the offline table without committing it, if no other writer runs.
 func (m *Materialization) Run(ctx context.Context, iv materialize.Interval, opts RunOptions) (materialize.Result, error) {
+	res, err := m.run(ctx, iv, opts)
+	if err != nil {
+		if v, verr := m.snap.View(iv.View); verr == nil {
+			m.cleanupFailedWrite(ctx, iceberg.TableName(iv.View, v.Generation))
+		}
+	}
+	return res, err
+}
+
+// run is Run without the clean-up after a failure (a backfill cleans up once its running
+// chunks have stopped).
+func (m *Materialization) run(ctx context.Context, iv materialize.Interval, opts RunOptions) (materialize.Result, error) {
 	v, err := m.snap.View(iv.View)
 	if err != nil {
 		return materialize.Result{}, err
@@ -234,11 +246,7 @@ func (m *Materialization) Run(ctx context.Context, iv materialize.Interval, opts
 	}
 	ro := m.Options
 	ro.OnlineSince, ro.ReplaceOnline, ro.Progress = iv.OnlineFrom, opts.ReplaceOnline, opts.Progress
-	res, err := materialize.Run(ctx, reg, job, iv.Start, iv.End, ro)
-	if err != nil {
-		m.cleanupFailedWrite(ctx, iceberg.TableName(iv.View, v.Generation))
-	}
-	return res, err
+	return materialize.Run(ctx, reg, job, iv.Start, iv.End, ro)
 }
 
 // Sync loads the online store from view v's offline table.

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/quiverfs/quiver/catalog"
+	"github.com/quiverfs/quiver/definitions"
 	"github.com/quiverfs/quiver/internal/bytesize"
 	"github.com/quiverfs/quiver/materialize"
 	"github.com/quiverfs/quiver/project"
@@ -95,7 +96,8 @@ func (a *app) applyMemoryBudget(budget int64) {
 const defaultMaterializeBudget = 1 << 30
 
 func (a *app) materializeCommand() *cobra.Command {
-	var startS, endS, resetView, toS, engine string
+	var startS, endS, resetView, toS, engine, chunkS string
+	var parallel int
 	var dryRun, onlineOnly, replaceOnline bool
 	var budget int64
 	cmd := &cobra.Command{
@@ -166,6 +168,20 @@ Recovery (see docs/operations.md):
 		if startS == "" || endS == "" {
 			return usage("materialize needs --start and --end (or --online-only, or --reset-watermark VIEW --to T)")
 		}
+		var chunk time.Duration
+		switch {
+		case chunkS != "":
+			d, err := definitions.ParseDuration(chunkS)
+			if err != nil || d <= 0 {
+				return usage("--chunk %q is not a positive duration; use e.g. 1d, 6h or 30m", chunkS)
+			}
+			chunk = time.Duration(d)
+			if parallel < 1 {
+				return usage("--parallel %d: run at least 1 chunk at a time", parallel)
+			}
+		case cmd.Flags().Changed("parallel"):
+			return usage("--parallel goes with --chunk D (a backfill in chunks)")
+		}
 		start, err := parseTime("start", startS)
 		if err != nil {
 			return err
@@ -191,9 +207,15 @@ Recovery (see docs/operations.md):
 			return a.render(rep, func() { rep.WriteText(a.stdout) })
 		}
 		a.applyMemoryBudget(budget)
-		return a.runIntervals(ctx, m, intervals, replaceOnline)
+		if chunkS == "" {
+			return a.runIntervals(ctx, m, intervals, replaceOnline)
+		}
+		rep, err := m.Backfill(ctx, intervals, project.BackfillOptions{Chunk: chunk, Parallel: parallel, RunOptions: project.RunOptions{ReplaceOnline: replaceOnline}}, nil)
+		return a.report(rep, rep.WriteText, err)
 	})
 	cmd.Flags().StringVar(&engine, "engine", project.EngineLocal, "what computes the rows: local (this process) or trino (Trino stages each interval in the shared Iceberg catalog; docs/scale-out.md)")
+	cmd.Flags().StringVar(&chunkS, "chunk", "", "backfill in resumable chunks of this length (e.g. 1d): a re-run of the same backfill resumes at the chunks not done")
+	cmd.Flags().IntVar(&parallel, "parallel", 1, "with --chunk: how many chunks run at once")
 	cmd.Flags().BoolVar(&onlineOnly, "online-only", false, "load the online store from the offline tables; nothing else is written")
 	cmd.Flags().BoolVar(&replaceOnline, "replace-online", false, "make the online store match the offline table for the interval's entities (corrections)")
 	cmd.Flags().StringVar(&resetView, "reset-watermark", "", "move this view's watermark back to --to (audited)")

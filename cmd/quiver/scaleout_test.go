@@ -1,6 +1,9 @@
 package main
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"path/filepath"
@@ -28,6 +31,7 @@ func TestScaleOutOnTrino(t *testing.T) {
 	tr := testenv.SharedTrinoServer(t)
 	pg := testenv.StartPostgres(t)
 	t.Run("EngineMatchesInProcess", func(t *testing.T) { testTrinoEngineMatchesInProcess(t, tr, pg) })
+	t.Run("BackfillResumes", func(t *testing.T) { testBackfillResumes(t, tr, pg) })
 }
 
 // soDefs is a project over a Trino source: a plain view of every type and an aggregation
@@ -142,4 +146,98 @@ func testTrinoEngineMatchesInProcess(t *testing.T, tr *testenv.TrinoServer, pg *
 	r = quiver(t, pqEnv, "-C", pqDir, "materialize", "--engine", "trino", "--start", first, "--end", last)
 	require.Equal(t, exitInvalid, r.code, r.stderr)
 	require.Contains(t, r.stderr, `source "events" is a parquet source; trino reads trino and iceberg sources`)
+}
+
+// testBackfillResumes: a backfill through Trino in 2-day chunks, two at a time, killed -9
+// before its fourth chunk, then run again, resumes (the chunks done are not run again) and
+// leaves the same tables, online values and watermark as one uninterrupted in-process run.
+func testBackfillResumes(t *testing.T, tr *testenv.TrinoServer, pg *testenv.Postgres) {
+	l := newRTLake(t, tr, pg)
+	const users = 25
+	rows := soSourceRows(5, 600, users)
+	defer rows.Release()
+	table := l.mem + ".default.events"
+	tr.LoadTable(t, table, rows)
+	const start, end = "2024-03-01T00:00:00Z", "2024-03-11T00:00:00Z"
+	wholeDir, wholeEnv := l.project(t, "whole", soDefs(table))
+	chunkDir, chunkEnv := l.project(t, "chunked", soDefs(table))
+	for _, p := range []struct {
+		dir string
+		env map[string]string
+	}{{wholeDir, wholeEnv}, {chunkDir, chunkEnv}} {
+		r := quiver(t, p.env, "-C", p.dir, "apply")
+		require.Equal(t, exitOK, r.code, r.stderr)
+	}
+	r := quiver(t, wholeEnv, "-C", wholeDir, "materialize", "--start", start, "--end", end)
+	require.Equal(t, exitOK, r.code, r.stderr)
+
+	const lease = 2 * time.Second
+	env := map[string]string{"QUIVER_DEBUG_PAUSE_AT": "chunk-3", "QUIVER_RUN_LEASE": lease.String()}
+	for k, v := range chunkEnv {
+		env[k] = v
+	}
+	args := []string{"-C", chunkDir, "-o", "json", "materialize", "--engine", "trino", "--chunk", "2d", "--parallel", "2", "--start", start, "--end", end}
+	cmd, out := quiverProcess(t, env, args...)
+	waitFor(t, "the backfill to pause before chunk 3", 3*time.Minute, func() bool { return strings.Contains(out.String(), "paused at chunk-3") })
+	require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
+	_ = cmd.Wait()
+	require.NotEqual(t, l.scan(t, "whole", "prof", 1), l.scan(t, "chunked", "prof", 1), "the killed backfill loaded part of the range")
+
+	time.Sleep(lease + lease/2) // the killed runs are reaped
+	env = map[string]string{"QUIVER_RUN_LEASE": lease.String()}
+	for k, v := range chunkEnv {
+		env[k] = v
+	}
+	r = quiver(t, env, args...)
+	require.Equal(t, exitOK, r.code, r.stderr)
+	var rep struct {
+		Runs []struct {
+			View    string `json:"view"`
+			Skipped string `json:"skipped"`
+		} `json:"runs"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &rep), r.stdout)
+	resumed, ran := 0, 0
+	for _, run := range rep.Runs {
+		if run.View != "prof" {
+			continue
+		}
+		if strings.HasPrefix(run.Skipped, "done in an earlier run of backfill") {
+			resumed++
+		} else {
+			ran++
+		}
+	}
+	require.GreaterOrEqual(t, resumed, 2, "the chunks done before the kill are not run again: %s", r.stdout)
+	require.Equal(t, 5, resumed+ran, r.stdout)
+	for _, view := range []string{"prof", "txn"} {
+		want, got := l.scan(t, "whole", view, 1), l.scan(t, "chunked", view, 1)
+		require.NotEmpty(t, want)
+		require.Equal(t, checksum(want), checksum(got), "view %s", view)
+		require.Equal(t, want, got, "view %s", view)
+	}
+	require.Equal(t, getOnlineJSON(t, wholeEnv, wholeDir, "prof", rtFeatures, users), getOnlineJSON(t, chunkEnv, chunkDir, "prof", rtFeatures, users))
+	wm := func(env map[string]string, dir string) string {
+		r := quiver(t, env, "-C", dir, "materialize-incremental", "--dry-run", "--end", "2024-04-01T00:00:00Z")
+		require.Equal(t, exitOK, r.code, r.stderr)
+		return r.stdout
+	}
+	require.Contains(t, wm(chunkEnv, chunkDir), "2024-03-11T00:00:00Z", "the watermark is at the backfill's end")
+	require.Equal(t, wm(wholeEnv, wholeDir), wm(chunkEnv, chunkDir))
+
+	// Run again: every chunk is done, nothing is loaded.
+	r = quiver(t, chunkEnv, args...)
+	require.Equal(t, exitOK, r.code, r.stderr)
+	require.NotContains(t, r.stdout, `"run_id":""`)
+	require.Equal(t, 10, strings.Count(r.stdout, "done in an earlier run of backfill"), r.stdout)
+}
+
+// checksum is the SHA-256 of rendered rows, sorted.
+func checksum(rows []string) string {
+	h := sha256.New()
+	for _, r := range rows {
+		h.Write([]byte(r))
+		h.Write([]byte{'\n'})
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }

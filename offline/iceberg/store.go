@@ -8,6 +8,7 @@ import (
 	"io"
 	"iter"
 	"maps"
+	"math/rand/v2"
 	"os"
 	"strconv"
 	"strings"
@@ -344,7 +345,14 @@ func (s *Store) WriteInterval(ctx context.Context, vs offline.ViewSchema, r offl
 			}
 			return res, nil
 		}
-		// Another writer committed first: replay the buffered rows on the new state.
+		// Another writer committed first (parallel chunks of a backfill, a push): wait a
+		// random moment, so that racing writers spread out, and replay the buffered rows on
+		// the new state.
+		select {
+		case <-ctx.Done():
+			return res, ctx.Err()
+		case <-time.After(time.Duration(attempt) * time.Duration(10+rand.IntN(90)) * time.Millisecond):
+		}
 		if tbl, err = s.ensure(ctx, vs); err != nil {
 			return res, err
 		}
@@ -352,7 +360,7 @@ func (s *Store) WriteInterval(ctx context.Context, vs offline.ViewSchema, r offl
 }
 
 // maxCommitAttempts bounds how often WriteInterval retries a commit that lost a race.
-const maxCommitAttempts = 4
+const maxCommitAttempts = 8
 
 // isCommitConflict reports whether a commit lost a race with another writer. iceberg-go
 // v0.7.0 wraps some conflicts in table.ErrCommitFailed; the SQL catalog returns failed
