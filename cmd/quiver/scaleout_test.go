@@ -1,12 +1,15 @@
 package main
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"path/filepath"
+	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -15,6 +18,8 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet/file"
+	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 	"github.com/stretchr/testify/require"
 
 	"github.com/quiverfs/quiver/internal/testenv"
@@ -32,6 +37,7 @@ func TestScaleOutOnTrino(t *testing.T) {
 	pg := testenv.StartPostgres(t)
 	t.Run("EngineMatchesInProcess", func(t *testing.T) { testTrinoEngineMatchesInProcess(t, tr, pg) })
 	t.Run("BackfillResumes", func(t *testing.T) { testBackfillResumes(t, tr, pg) })
+	t.Run("DatasetThroughStagedTable", func(t *testing.T) { testDatasetThroughStagedTable(t, tr, pg) })
 }
 
 // soDefs is a project over a Trino source: a plain view of every type and an aggregation
@@ -240,4 +246,101 @@ func checksum(rows []string) string {
 		h.Write([]byte{'\n'})
 	}
 	return hex.EncodeToString(h.Sum(nil))
+}
+
+// testDatasetThroughStagedTable: dataset create --engine trino has Trino write the
+// point-in-time join with CREATE TABLE AS and reads the table's files: on randomized data
+// (plain views of every type, aggregations, with and without --created-cutoff) it equals the
+// in-process engine, the join's rows never pass through the coordinator (every statement
+// that runs the join is the CREATE TABLE AS, or reads no rows), and the staging table is
+// dropped.
+func testDatasetThroughStagedTable(t *testing.T, tr *testenv.TrinoServer, pg *testenv.Postgres) {
+	l := newRTLake(t, tr, pg)
+	const users = 30
+	rows := rtSourceRows(3, 600, users)
+	defer rows.Release()
+	dir, env := l.project(t, "pit", strings.Replace(rtLakeDefs, "FEATURES\n", rtFeatureYAML, 1))
+	env["QUIVER_TRINO_STAGE_PARTITION_ROWS"] = "97" // ten partitions, read two at a time
+	rtWriteParquet(t, filepath.Join(dir, "data", "events.parquet"), rows)
+	require.Equal(t, exitOK, quiver(t, env, "-C", dir, "apply").code)
+	r := quiver(t, env, "-C", dir, "materialize", "--start", "2024-02-01T00:00:00Z", "--end", "2024-04-01T00:00:00Z")
+	require.Equal(t, exitOK, r.code, r.stderr)
+	ents := rtEntities(t, rows, 900)
+	defer ents.Release()
+	entFile := filepath.Join(dir, "ents.parquet")
+	rtWriteParquet(t, entFile, ents)
+	tr.LoadTable(t, l.mem+".default.ents", ents)
+	entSQL := "SELECT user_id, event_timestamp, label FROM " + l.mem + ".default.ents"
+	for i, cutoff := range []bool{false, true} {
+		args := []string{"--service", "svc"}
+		if cutoff {
+			args = append(args, "--created-cutoff")
+		}
+		local := rtDataset(t, rtCreateDataset(t, env, dir, append([]string{"local" + strconv.Itoa(i), "--entities", entFile}, args...)...))
+		stagedDir := rtCreateDataset(t, env, dir, append([]string{"staged" + strconv.Itoa(i), "--engine", "trino", "--entities-sql", entSQL}, args...)...)
+		staged := rtDataset(t, stagedDir)
+		requireEntityOrder(t, stagedDir)
+		require.Equal(t, local[0], staged[0], "columns")
+		require.Len(t, staged, len(local))
+		rtRequireSameCells(t, local[0], local[1:], staged[1:], fmt.Sprintf("created cutoff %v", cutoff))
+	}
+	// Every statement of this lake's catalog that joined the entity rows either wrote the
+	// staging table or read no rows.
+	joins := l.trinoRows(t, fmt.Sprintf(`SELECT query FROM system.runtime.queries WHERE query LIKE '%%quiver_entities%%' AND query LIKE '%%%s.default.ents%%' AND query NOT LIKE '%%system.runtime.queries%%'`, l.mem))
+	require.NotEmpty(t, joins)
+	ctas := 0
+	for _, q := range joins {
+		switch {
+		case strings.HasPrefix(q, "CREATE TABLE"):
+			require.Contains(t, q, "truncate(quiver_row, 97)")
+			ctas++
+		case strings.Contains(q, "LIMIT 0"):
+		default:
+			t.Fatalf("a join's rows went through the coordinator: %s", q)
+		}
+	}
+	require.Equal(t, 2, ctas)
+	stageSchema := materialize.StageSchema(iceberg.ProjectNamespace("pit"))
+	require.Empty(t, l.trinoRows(t, fmt.Sprintf("SELECT table_name FROM %s.information_schema.tables WHERE table_schema = '%s'", l.ice, stageSchema)),
+		"the staging tables are dropped")
+	r = quiver(t, env, "-C", dir, "dataset", "verify", "staged1")
+	require.Equal(t, exitOK, r.code, r.stderr)
+}
+
+// requireEntityOrder checks that a dataset built from entity SQL has its rows in the order
+// the Trino engine numbers them: by (user_id, event_timestamp, label).
+func requireEntityOrder(t *testing.T, dir string) {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(dir, "*.parquet"))
+	require.NoError(t, err)
+	sort.Strings(files)
+	type key struct{ user, ts, label int64 }
+	var prev *key
+	n := 0
+	for _, p := range files {
+		rf, err := file.OpenParquetFile(p, false)
+		require.NoError(t, err)
+		fr, err := pqarrow.NewFileReader(rf, pqarrow.ArrowReadProperties{}, memory.DefaultAllocator)
+		require.NoError(t, err)
+		tbl, err := fr.ReadTable(context.Background())
+		require.NoError(t, err)
+		rdr := array.NewTableReader(tbl, 0)
+		for rdr.Next() {
+			rec := rdr.RecordBatch()
+			u, ts, l := rec.Column(0).(*array.Int64), rec.Column(1).(*array.Timestamp), rec.Column(2).(*array.Int64)
+			for i := range int(rec.NumRows()) {
+				k := key{u.Value(i), int64(ts.Value(i)), l.Value(i)}
+				if prev != nil {
+					require.True(t, prev.user < k.user || (prev.user == k.user && (prev.ts < k.ts || (prev.ts == k.ts && prev.label < k.label))),
+						"row %d of %s is out of order: %v after %v", n, p, k, *prev)
+				}
+				prev = &k
+				n++
+			}
+		}
+		rdr.Release()
+		tbl.Release()
+		require.NoError(t, rf.Close())
+	}
+	require.Positive(t, n)
 }

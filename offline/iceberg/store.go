@@ -1076,3 +1076,58 @@ func (s *Store) ReadStaged(ctx context.Context, schema, table string, vs offline
 		return conformScan(ctx, rec, canon, mem)
 	}, scan.Close), nil
 }
+
+// ReadRange streams the rows of table schema.table (a table another engine wrote into the
+// shared catalog) whose int64 column col is in [lo, hi), in out's columns and types; files
+// whose partition or statistics exclude the range are not read.
+func (s *Store) ReadRange(ctx context.Context, schema, name, col string, lo, hi int64, out *arrow.Schema) (offline.Stream, error) {
+	tbl, err := s.cat.cat.LoadTable(ctx, table.Identifier{schema, name})
+	name = schema + "." + name
+	if err != nil {
+		return nil, fmt.Errorf("load %s: %w", name, err)
+	}
+	cur := tbl.CurrentSnapshot()
+	if cur == nil {
+		return offline.NewSliceStream(out), nil
+	}
+	ref := ice.Reference(col)
+	scan := tbl.Scan(table.WithSnapshotID(cur.SnapshotID),
+		table.WithRowFilter(ice.NewAnd(ice.GreaterThanEqual(ref, lo), ice.LessThan(ref, hi))))
+	_, seq, err := scan.ToArrowRecords(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("scan %s: %w", name, err)
+	}
+	next, stop := iter.Pull2(seq)
+	mem := s.opts.Allocator
+	return offline.NewFuncStream(out, func(ctx context.Context) (arrow.RecordBatch, error) {
+		rec, err, ok := next()
+		if !ok {
+			return nil, io.EOF
+		}
+		if err != nil {
+			return nil, fmt.Errorf("scan %s: %w", name, err)
+		}
+		defer rec.Release()
+		return conformScan(ctx, rec, out, mem)
+	}, func() error {
+		stop()
+		return scan.Close()
+	}), nil
+}
+
+// TableRows is the number of rows in the current snapshot of schema.table.
+func (s *Store) TableRows(ctx context.Context, schema, name string) (int64, error) {
+	tbl, err := s.cat.cat.LoadTable(ctx, table.Identifier{schema, name})
+	if err != nil {
+		return 0, fmt.Errorf("load %s.%s: %w", schema, name, err)
+	}
+	cur := tbl.CurrentSnapshot()
+	if cur == nil || cur.Summary == nil {
+		return 0, nil
+	}
+	n, err := strconv.ParseInt(cur.Summary.Properties["total-records"], 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("%s.%s: snapshot %d has no total-records: %w", schema, name, cur.SnapshotID, err)
+	}
+	return n, nil
+}

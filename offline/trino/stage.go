@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/apache/arrow-go/v18/arrow"
+
 	"github.com/quiverfs/quiver/definitions"
 	"github.com/quiverfs/quiver/internal/errkind"
 	"github.com/quiverfs/quiver/offline"
@@ -165,4 +167,80 @@ func StageSource(src *definitions.Source) (definitions.TrinoSource, error) {
 		return definitions.TrinoSource{Table: src.Iceberg.Table}, nil
 	}
 	return definitions.TrinoSource{}, fmt.Errorf("%w: source %q is a %s source; trino reads trino and iceberg sources", ErrNoStageSource, src.Name, src.SourceType())
+}
+
+// ResultColumn is one column of a query's result: its name, Trino type, and the Arrow type
+// Query reads it as.
+type ResultColumn struct {
+	Name  string
+	Type  string
+	Arrow arrow.DataType
+}
+
+// ResultColumns returns a query's result columns, reading no rows.
+func (c *Client) ResultColumns(ctx context.Context, query string) ([]ResultColumn, error) {
+	q := strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(query), ";"))
+	rows, err := c.db.QueryContext(ctx, "SELECT * FROM (\n"+q+"\n) AS "+QuoteIdent("quiver_probe")+" LIMIT 0")
+	if err != nil {
+		return nil, fmt.Errorf("trino: read the result columns: %w", err)
+	}
+	defer rows.Close()
+	types, err := rows.ColumnTypes()
+	if err != nil {
+		return nil, fmt.Errorf("trino: read the result columns: %w", err)
+	}
+	out := make([]ResultColumn, len(types))
+	for i, ct := range types {
+		dt, err := arrowType(ct.DatabaseTypeName())
+		if err != nil {
+			return nil, fmt.Errorf("trino: column %q: %w", ct.Name(), err)
+		}
+		out[i] = ResultColumn{Name: ct.Name(), Type: ct.DatabaseTypeName(), Arrow: dt}
+	}
+	for rows.Next() {
+	}
+	return out, rows.Err()
+}
+
+// BuildResultCTAS writes the CREATE TABLE AS that stores a query's result (of columns cols,
+// the last of them an increasing row number rowCol) in schema.table as Parquet, partitioned by
+// truncate(rowCol, partitionRows) — each partition a contiguous range of row numbers, so the
+// result can be read back in order a partition at a time — with each column cast to a type
+// Iceberg stores (tinyint and smallint as integer, char(n) and varchar(n) as varchar, every
+// timestamp with microseconds).
+func BuildResultCTAS(schema, table, query string, cols []ResultColumn, rowCol string, partitionRows int64) string {
+	sel := make([]string, len(cols))
+	for i, c := range cols {
+		t := icebergTrinoType(c.Type)
+		if strings.EqualFold(t, c.Type) {
+			sel[i] = QuoteIdent(c.Name)
+		} else {
+			sel[i] = "CAST(" + QuoteIdent(c.Name) + " AS " + t + ") AS " + QuoteIdent(c.Name)
+		}
+	}
+	return fmt.Sprintf("CREATE TABLE %s.%s\nWITH (format = 'PARQUET', partitioning = ARRAY['truncate(%s, %d)'])\nAS\nSELECT %s\nFROM (\n%s\n) AS %s",
+		QuoteIdent(schema), QuoteIdent(table), rowCol, partitionRows, strings.Join(sel, ", "), query, QuoteIdent("quiver_result"))
+}
+
+// icebergTrinoType is the Trino type a column of type t is stored as in a table of Trino's
+// Iceberg connector.
+func icebergTrinoType(t string) string {
+	l := strings.ToLower(strings.TrimSpace(t))
+	if inner, ok := strings.CutPrefix(l, "array("); ok {
+		if inner, ok := strings.CutSuffix(inner, ")"); ok {
+			return "ARRAY(" + icebergTrinoType(inner) + ")"
+		}
+		return t
+	}
+	switch {
+	case l == "tinyint" || l == "smallint":
+		return "INTEGER"
+	case strings.HasPrefix(l, "char") || strings.HasPrefix(l, "varchar"):
+		return "VARCHAR"
+	case strings.HasPrefix(l, "timestamp") && strings.HasSuffix(l, "with time zone"):
+		return "TIMESTAMP(6) WITH TIME ZONE"
+	case strings.HasPrefix(l, "timestamp"):
+		return "TIMESTAMP(6)"
+	}
+	return t
 }
