@@ -215,6 +215,9 @@ type RunOptions struct {
 	ReplaceOnline bool
 	// Progress is called with the rows read so far.
 	Progress func(rows int64)
+	// OnlineWorkers loads the online store after the offline commit with this many workers
+	// (materialize.Options.OnlineWorkers); 0 folds the rows on their way offline.
+	OnlineWorkers int
 }
 
 // Run materializes one interval of one view. When the run fails it removes what the run
@@ -245,7 +248,7 @@ func (m *Materialization) run(ctx context.Context, iv materialize.Interval, opts
 		return materialize.Result{}, err
 	}
 	ro := m.Options
-	ro.OnlineSince, ro.ReplaceOnline, ro.Progress = iv.OnlineFrom, opts.ReplaceOnline, opts.Progress
+	ro.OnlineSince, ro.ReplaceOnline, ro.Progress, ro.OnlineWorkers = iv.OnlineFrom, opts.ReplaceOnline, opts.Progress, opts.OnlineWorkers
 	return materialize.Run(ctx, reg, job, iv.Start, iv.End, ro)
 }
 

@@ -34,8 +34,8 @@ func parseTime(flag, s string) (time.Time, error) {
 }
 
 // runIntervals runs the intervals and reports them.
-func (a *app) runIntervals(ctx context.Context, m *project.Materialization, intervals []materialize.Interval, replaceOnline bool) error {
-	rep, err := m.RunAll(ctx, intervals, project.RunOptions{ReplaceOnline: replaceOnline}, func(iv materialize.Interval) (func(int64), func()) {
+func (a *app) runIntervals(ctx context.Context, m *project.Materialization, intervals []materialize.Interval, ro project.RunOptions) error {
+	rep, err := m.RunAll(ctx, intervals, ro, func(iv materialize.Interval) (func(int64), func()) {
 		set, done := a.bar(fmt.Sprintf("%s [%s, %s)", iv.View, iv.Start.Format(time.DateTime), iv.End.Format(time.DateTime)))
 		return rows(set), done
 	})
@@ -97,7 +97,7 @@ const defaultMaterializeBudget = 1 << 30
 
 func (a *app) materializeCommand() *cobra.Command {
 	var startS, endS, resetView, toS, engine, chunkS string
-	var parallel int
+	var parallel, onlineWorkers int
 	var dryRun, onlineOnly, replaceOnline bool
 	var budget int64
 	cmd := &cobra.Command{
@@ -168,6 +168,9 @@ Recovery (see docs/operations.md):
 		if startS == "" || endS == "" {
 			return usage("materialize needs --start and --end (or --online-only, or --reset-watermark VIEW --to T)")
 		}
+		if onlineWorkers < 0 || onlineWorkers > 256 {
+			return usage("--online-workers %d: use 1 to 256 workers (0: fold the rows on their way offline)", onlineWorkers)
+		}
 		var chunk time.Duration
 		switch {
 		case chunkS != "":
@@ -207,15 +210,17 @@ Recovery (see docs/operations.md):
 			return a.render(rep, func() { rep.WriteText(a.stdout) })
 		}
 		a.applyMemoryBudget(budget)
+		ro := project.RunOptions{ReplaceOnline: replaceOnline, OnlineWorkers: onlineWorkers}
 		if chunkS == "" {
-			return a.runIntervals(ctx, m, intervals, replaceOnline)
+			return a.runIntervals(ctx, m, intervals, ro)
 		}
-		rep, err := m.Backfill(ctx, intervals, project.BackfillOptions{Chunk: chunk, Parallel: parallel, RunOptions: project.RunOptions{ReplaceOnline: replaceOnline}}, nil)
+		rep, err := m.Backfill(ctx, intervals, project.BackfillOptions{Chunk: chunk, Parallel: parallel, RunOptions: ro}, nil)
 		return a.report(rep, rep.WriteText, err)
 	})
 	cmd.Flags().StringVar(&engine, "engine", project.EngineLocal, "what computes the rows: local (this process) or trino (Trino stages each interval in the shared Iceberg catalog; docs/scale-out.md)")
 	cmd.Flags().StringVar(&chunkS, "chunk", "", "backfill in resumable chunks of this length (e.g. 1d): a re-run of the same backfill resumes at the chunks not done")
 	cmd.Flags().IntVar(&parallel, "parallel", 1, "with --chunk: how many chunks run at once")
+	cmd.Flags().IntVar(&onlineWorkers, "online-workers", 0, "load the online store after the offline commit with N workers over disjoint entity-key ranges (0: while writing offline)")
 	cmd.Flags().BoolVar(&onlineOnly, "online-only", false, "load the online store from the offline tables; nothing else is written")
 	cmd.Flags().BoolVar(&replaceOnline, "replace-online", false, "make the online store match the offline table for the interval's entities (corrections)")
 	cmd.Flags().StringVar(&resetView, "reset-watermark", "", "move this view's watermark back to --to (audited)")
@@ -266,7 +271,7 @@ A view already up to date is skipped and reported as such.`,
 		var names []string
 		for _, iv := range intervals {
 			if !iv.UpToDate {
-				return a.runIntervals(ctx, m, intervals, false)
+				return a.runIntervals(ctx, m, intervals, project.RunOptions{})
 			}
 			names = append(names, iv.View)
 		}
