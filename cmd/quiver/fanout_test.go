@@ -18,9 +18,10 @@ import (
 // TestOnlineFanOutLeavesIdenticalRedis is issue 24's online load fan-out: materialize with
 // --online-workers 1, 2 and 4 (after the offline commit, each worker folding a disjoint range
 // of entity keys through the stale-write guard), and without (the rows folded on their way
-// offline), into four databases of one Redis, leaves every key with the same contents — a
-// plain view and an aggregation view, over several hundred entities — and a second run
-// interval with older rows (a backfill) changes nothing.
+// offline), into four databases of one Redis, leaves every key with the same contents, over
+// 400 entities, after two runs, the second over older rows too (they meet the guard). (The
+// project's aggregation view loads its tiles as without --online-workers; its windows end
+// before the run's end here, so it has none.)
 func TestOnlineFanOutLeavesIdenticalRedis(t *testing.T) {
 	rd := testenv.StartRedis(t)
 	dir := filepath.Join(t.TempDir(), "fan")
@@ -42,14 +43,10 @@ func TestOnlineFanOutLeavesIdenticalRedis(t *testing.T) {
 		}
 	}
 	want := redisContents(t, rd.Addr, 0)
-	require.Len(t, want, 400, "every entity is online (one hash per entity holds both views)")
-	both := 0
-	for _, v := range want {
-		if strings.Contains(v, `"prof"=`) && strings.Contains(v, `"txn"=`) {
-			both++
-		}
+	require.Len(t, want, 400, "every entity is online")
+	for k, v := range want {
+		require.Contains(t, v, `"prof"=`, "key %q", k)
 	}
-	require.Positive(t, both, "entities hold both views' rows")
 	for db := 1; db < len(workers); db++ {
 		got := redisContents(t, rd.Addr, db)
 		require.Equal(t, len(want), len(got), "--online-workers %s: keys", workers[db])
