@@ -40,6 +40,50 @@ func TestScaleOutOnTrino(t *testing.T) {
 	t.Run("DatasetThroughStagedTable", func(t *testing.T) { testDatasetThroughStagedTable(t, tr, pg) })
 }
 
+// TestTrinoTwoNodes runs materialize --engine trino on a coordinator and a separate worker
+// process (own node id, port and data directory): system.runtime.nodes lists both active, and
+// the tasks of the staging statement ran on both; the table equals the in-process engine's.
+func TestTrinoTwoNodes(t *testing.T) {
+	t.Cleanup(http.DefaultClient.CloseIdleConnections)
+	tr := testenv.StartTrinoServer(t, testenv.TrinoOptions{})
+	testenv.StartTrinoWorker(t, tr, testenv.TrinoOptions{})
+	pg := testenv.StartPostgres(t)
+	l := newRTLake(t, tr, pg)
+	nodes := l.trinoRows(t, "SELECT node_id, coordinator FROM system.runtime.nodes WHERE state = 'active' ORDER BY 1")
+	require.Len(t, nodes, 2, "a coordinator and a worker: %v", nodes)
+	require.NotEqual(t, strings.Split(nodes[0], "|")[0], strings.Split(nodes[1], "|")[0])
+	require.ElementsMatch(t, []string{"true", "false"}, []string{strings.Split(nodes[0], "|")[1], strings.Split(nodes[1], "|")[1]})
+
+	const users = 25
+	rows := soSourceRows(8, 800, users)
+	defer rows.Release()
+	table := l.mem + ".default.events"
+	tr.LoadTable(t, table, rows)
+	const start, end = "2024-02-01T00:00:00Z", "2024-04-01T00:00:00Z"
+	localDir, localEnv := l.project(t, "local", soDefs(table))
+	trinoDir, trinoEnv := l.project(t, "two", soDefs(table))
+	for _, p := range []struct {
+		dir    string
+		env    map[string]string
+		engine string
+	}{{localDir, localEnv, "local"}, {trinoDir, trinoEnv, "trino"}} {
+		require.Equal(t, exitOK, quiver(t, p.env, "-C", p.dir, "apply").code)
+		r := quiver(t, p.env, "-C", p.dir, "materialize", "--engine", p.engine, "--start", start, "--end", end)
+		require.Equal(t, exitOK, r.code, r.stderr)
+	}
+	for _, view := range []string{"prof", "txn"} {
+		want := l.scan(t, "local", view, 1)
+		require.NotEmpty(t, want)
+		require.Equal(t, want, l.scan(t, "two", view, 1), "view %s", view)
+	}
+	// The staging statements run as prepared statements (their time bounds are parameters):
+	// EXECUTE in the query log. This cluster runs nothing else.
+	used := l.trinoRows(t, `SELECT t.node_id, count(*), sum(t.completed_splits) FROM system.runtime.tasks t JOIN system.runtime.queries q ON t.query_id = q.query_id
+WHERE q.query LIKE 'EXECUTE%' GROUP BY t.node_id ORDER BY 1`)
+	t.Logf("staging statements' tasks per node (node|tasks|splits): %v", used)
+	require.Len(t, used, 2, "the staging statements ran on both nodes: %v", used)
+}
+
 // soDefs is a project over a Trino source: a plain view of every type and an aggregation
 // view (whose table holds the raw events).
 func soDefs(table string) string {

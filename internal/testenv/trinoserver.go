@@ -213,6 +213,7 @@ func tryStartTrino(java, home, heap, dir string, o TrinoOptions, detached bool) 
 		config["discovery.uri"] = o.Coordinator
 		delete(config, "node-scheduler.include-coordinator")
 		delete(config, "web-ui.enabled")
+		delete(config, "catalog.store") // the coordinator sends a worker the catalogs it needs
 	}
 	for k, v := range o.Config {
 		config[k] = v
