@@ -23,9 +23,10 @@ import (
 // BenchmarkScaleOut measures issue 24's paths on one machine (docs/BENCHMARKS.md, "Scale-out
 // on Trino"; scripts/bench-scaleout.sh): materialization of QUIVER_BENCH_ROWS rows (default
 // 200,000) of an Iceberg source table in process, through Trino (one node) in one run and
-// in 1-day chunks two at a time, with an order-independent checksum of the resulting tables;
-// then the online load of the in-process table into Redis with 1, 2 and 4 workers. One
-// iteration: the figures are the run's, reported as metrics.
+// in 1-day chunks two at a time, and through Trino on two nodes (a coordinator and a worker
+// process started for it; QUIVER_BENCH_TRINO2=0 leaves it out), with an order-independent
+// checksum of each resulting table; then the online load of the in-process table into Redis
+// with 1, 2 and 4 workers. One iteration: the figures are the run's, reported as metrics.
 func BenchmarkScaleOut(b *testing.B) {
 	rows := int64(200_000)
 	if s := os.Getenv("QUIVER_BENCH_ROWS"); s != "" {
@@ -128,6 +129,23 @@ feature_views:
 		b.ReportMetric(float64(rows)/secs, "trino1_chunked_rows/s")
 		b.Logf("trino, 1 node, 1d chunks, 2 at a time: %.1fs: %.0f rows/s", secs, float64(rows)/secs)
 		require.Equal(b, sum, tableChecksum(b, dbURL, wh, "trinochunks"), "the chunked backfill's table equals the in-process one")
+
+		// Two nodes: a coordinator and a worker process of their own, with the same catalog.
+		if os.Getenv("QUIVER_BENCH_TRINO2") != "0" {
+			tr2 := testenv.StartTrinoServer(b, testenv.TrinoOptions{})
+			testenv.StartTrinoWorker(b, tr2, testenv.TrinoOptions{})
+			ice2 := tr2.AddCatalog(b, ice)
+			// Warm the new cluster up (catalog load, first-query compilation) as the shared
+			// server is warm by now.
+			var n int64
+			require.NoError(b, tr2.DB(b, ice2, "").QueryRowContext(ctx, "SELECT count(*) FROM bench.events WHERE clicks >= 0").Scan(&n))
+			t2, t2Env := project("trino2", 6)
+			t2Env["QUIVER_TRINO_DSN"] = tr2.DSN(ice2, iceberg.ProjectNamespace("trino2"))
+			secs, _ = materialize(t2, t2Env, "--engine", "trino")
+			b.ReportMetric(float64(rows)/secs, "trino2_rows/s")
+			b.Logf("trino, 2 nodes, one run: %.1fs: %.0f rows/s", secs, float64(rows)/secs)
+			require.Equal(b, sum, tableChecksum(b, dbURL, wh, "trino2"), "the two-node table equals the in-process one")
+		}
 
 		for i, w := range []int{1, 2, 4} {
 			env := map[string]string{}
