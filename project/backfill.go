@@ -10,6 +10,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/quiverfs/quiver/definitions"
 	"github.com/quiverfs/quiver/internal/errkind"
 	"github.com/quiverfs/quiver/materialize"
 	"github.com/quiverfs/quiver/offline/iceberg"
@@ -25,6 +26,25 @@ type BackfillOptions struct {
 	Parallel int
 }
 
+// ParseChunk reads --chunk (a duration such as 1d, 6h or 30m; "" for no backfill) and checks
+// --parallel (set: given on the command line) against it.
+func ParseChunk(chunk string, parallel int, parallelSet bool) (time.Duration, error) {
+	if chunk == "" {
+		if parallelSet {
+			return 0, errkind.New(errkind.Usage, "--parallel goes with --chunk D (a backfill in chunks)")
+		}
+		return 0, nil
+	}
+	d, err := definitions.ParseDuration(chunk)
+	if err != nil || d <= 0 {
+		return 0, errkind.Errorf(errkind.Usage, "--chunk %q is not a positive duration; use e.g. 1d, 6h or 30m", chunk)
+	}
+	if parallel < 1 {
+		return 0, errkind.Errorf(errkind.Usage, "--parallel %d: run at least 1 chunk at a time", parallel)
+	}
+	return time.Duration(d), nil
+}
+
 // Backfill runs each interval as a resumable backfill: split into chunks recorded in the
 // registry, the chunks not DONE in an earlier run of the same backfill run, Parallel at once,
 // and the view's watermark moved after the last (materialize.FinishBackfill). A chunk DONE
@@ -32,16 +52,19 @@ type BackfillOptions struct {
 // running then have finished; a re-run resumes.
 func (m *Materialization) Backfill(ctx context.Context, intervals []materialize.Interval, opts BackfillOptions, progress func(iv materialize.Interval) (func(int64), func())) (*MaterializeReport, error) {
 	if opts.Chunk <= 0 {
-		return nil, errkind.New(errkind.Usage, "--chunk must be a positive duration (e.g. 1d, 6h)")
+		return &MaterializeReport{Runs: []RunReport{}}, errkind.New(errkind.Usage, "--chunk must be a positive duration (e.g. 1d, 6h)")
 	}
 	if opts.Parallel <= 0 {
 		opts.Parallel = 1
 	}
-	reg, err := m.p.Registry(ctx)
-	if err != nil {
-		return nil, err
+	if err := opts.RunOptions.Validate(); err != nil {
+		return &MaterializeReport{Runs: []RunReport{}}, err
 	}
 	rep := &MaterializeReport{Runs: skipped(intervals)}
+	reg, err := m.p.Registry(ctx)
+	if err != nil {
+		return rep, err
+	}
 	began := time.Now()
 	defer func() { rep.seconds = time.Since(began).Seconds() }()
 	for _, iv := range intervals {

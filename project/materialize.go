@@ -220,6 +220,14 @@ type RunOptions struct {
 	OnlineWorkers int
 }
 
+// Validate checks the options a command line gave.
+func (o RunOptions) Validate() error {
+	if o.OnlineWorkers < 0 || o.OnlineWorkers > 256 {
+		return errkind.Errorf(errkind.Usage, "--online-workers %d: use 1 to 256 workers (0: fold the rows on their way offline)", o.OnlineWorkers)
+	}
+	return nil
+}
+
 // Run materializes one interval of one view. When the run fails it removes what the run
 // wrote to the offline table without committing it, if no other writer runs.
 func (m *Materialization) Run(ctx context.Context, iv materialize.Interval, opts RunOptions) (materialize.Result, error) {

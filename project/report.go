@@ -102,6 +102,9 @@ func skipped(intervals []materialize.Interval) []RunReport {
 // when set, is called before each run and returns what the run reports its rows read to
 // (nil: nothing) and a func called after it.
 func (m *Materialization) RunAll(ctx context.Context, intervals []materialize.Interval, opts RunOptions, progress func(iv materialize.Interval) (func(int64), func())) (*MaterializeReport, error) {
+	if err := opts.Validate(); err != nil {
+		return &MaterializeReport{Runs: []RunReport{}}, err
+	}
 	rep := &MaterializeReport{Runs: skipped(intervals)}
 	began := time.Now()
 	defer func() { rep.seconds = time.Since(began).Seconds() }()

@@ -100,3 +100,35 @@ func redisContents(t *testing.T, addr string, db int) map[string]string {
 	require.NoError(t, iter.Err())
 	return out
 }
+
+// TestScaleOutFlagsAreChecked: bad --engine, --chunk, --parallel and --online-workers are
+// usage errors naming the flag and what would be valid, before anything runs.
+func TestScaleOutFlagsAreChecked(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "shop")
+	require.Equal(t, exitOK, quiver(t, nil, "init", dir, "--project", "shop").code)
+	require.Equal(t, exitOK, quiver(t, nil, "-C", dir, "apply").code)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--engine", "spark"}, `--engine "spark" is not an engine; valid engines: local, trino`},
+		{[]string{"--engine", "trino"}, "--engine trino needs trino.dsn"},
+		{[]string{"--parallel", "2"}, "--parallel goes with --chunk D"},
+		{[]string{"--chunk", "0d"}, `--chunk "0d" is not a positive duration`},
+		{[]string{"--chunk", "soon"}, `--chunk "soon" is not a positive duration`},
+		{[]string{"--chunk", "1d", "--parallel", "0"}, "--parallel 0: run at least 1 chunk at a time"},
+		{[]string{"--online-workers", "1000"}, "--online-workers 1000: use 1 to 256 workers"},
+	} {
+		r := quiver(t, nil, append([]string{"-C", dir, "materialize", "--start", "2026-01-01", "--end", "2026-01-02"}, tc.args...)...)
+		require.Contains(t, r.stderr, tc.want, "%v", tc.args)
+		if tc.args[1] != "trino" {
+			require.Equal(t, exitUsage, r.code, "%v: %s", tc.args, r.stderr)
+		} else {
+			require.Equal(t, exitInvalid, r.code, "%v: %s", tc.args, r.stderr)
+		}
+	}
+	r := quiver(t, nil, "-C", dir, "runs", "list", "--kind", "materialization")
+	require.Equal(t, exitOK, r.code, r.stderr)
+	require.NotContains(t, r.stdout, "RUNNING", "nothing ran")
+	require.NotContains(t, r.stdout, "FAILED", "nothing ran")
+}

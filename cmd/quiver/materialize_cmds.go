@@ -13,7 +13,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/quiverfs/quiver/catalog"
-	"github.com/quiverfs/quiver/definitions"
 	"github.com/quiverfs/quiver/internal/bytesize"
 	"github.com/quiverfs/quiver/materialize"
 	"github.com/quiverfs/quiver/project"
@@ -168,22 +167,13 @@ Recovery (see docs/operations.md):
 		if startS == "" || endS == "" {
 			return usage("materialize needs --start and --end (or --online-only, or --reset-watermark VIEW --to T)")
 		}
-		if onlineWorkers < 0 || onlineWorkers > 256 {
-			return usage("--online-workers %d: use 1 to 256 workers (0: fold the rows on their way offline)", onlineWorkers)
+		ro := project.RunOptions{ReplaceOnline: replaceOnline, OnlineWorkers: onlineWorkers}
+		chunk, err := project.ParseChunk(chunkS, parallel, cmd.Flags().Changed("parallel"))
+		if err == nil {
+			err = ro.Validate()
 		}
-		var chunk time.Duration
-		switch {
-		case chunkS != "":
-			d, err := definitions.ParseDuration(chunkS)
-			if err != nil || d <= 0 {
-				return usage("--chunk %q is not a positive duration; use e.g. 1d, 6h or 30m", chunkS)
-			}
-			chunk = time.Duration(d)
-			if parallel < 1 {
-				return usage("--parallel %d: run at least 1 chunk at a time", parallel)
-			}
-		case cmd.Flags().Changed("parallel"):
-			return usage("--parallel goes with --chunk D (a backfill in chunks)")
+		if err != nil {
+			return err
 		}
 		start, err := parseTime("start", startS)
 		if err != nil {
@@ -210,7 +200,6 @@ Recovery (see docs/operations.md):
 			return a.render(rep, func() { rep.WriteText(a.stdout) })
 		}
 		a.applyMemoryBudget(budget)
-		ro := project.RunOptions{ReplaceOnline: replaceOnline, OnlineWorkers: onlineWorkers}
 		if chunkS == "" {
 			return a.runIntervals(ctx, m, intervals, ro)
 		}
