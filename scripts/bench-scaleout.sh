@@ -17,6 +17,7 @@ dir=$(mktemp -d "${TMPDIR:-/tmp}/quiver-testenv-XXXXXX")
 trap 'bin/testenv stop "$dir"' EXIT
 trap 'exit 130' INT TERM
 export QUIVER_TESTENV_DIR=$dir QUIVER_TRINO_HOME=$(./scripts/trino.sh) QUIVER_BENCH_ROWS=$ROWS
+export QUIVER_BENCH_TRINO_HEAP=${TRINO_HEAP:-}
 echo "== BenchmarkScaleOut: $ROWS rows, $(nproc) cores"
 go test -count=1 -run '^$' -bench '^BenchmarkScaleOut$' -benchtime 1x -timeout 3h -v ./cmd/quiver |
 	grep -E 'scaleout_bench_test|BenchmarkScaleOut|^(ok|FAIL|PASS)'

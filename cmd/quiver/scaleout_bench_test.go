@@ -35,7 +35,13 @@ func BenchmarkScaleOut(b *testing.B) {
 		rows = n
 	}
 	b.Cleanup(http.DefaultClient.CloseIdleConnections)
+	// QUIVER_BENCH_TRINO_HEAP (e.g. 4G, for 20 M rows) starts Trino servers of that heap
+	// instead of the test run's shared one.
+	heap := os.Getenv("QUIVER_BENCH_TRINO_HEAP")
 	tr := testenv.SharedTrinoServer(b)
+	if heap != "" {
+		tr = testenv.StartTrinoServer(b, testenv.TrinoOptions{Heap: heap})
+	}
 	pg := testenv.StartPostgres(b)
 	rd := testenv.StartRedis(b)
 	dbURL, wh := pg.NewDatabase(b), b.TempDir()
@@ -132,8 +138,8 @@ feature_views:
 
 		// Two nodes: a coordinator and a worker process of their own, with the same catalog.
 		if os.Getenv("QUIVER_BENCH_TRINO2") != "0" {
-			tr2 := testenv.StartTrinoServer(b, testenv.TrinoOptions{})
-			testenv.StartTrinoWorker(b, tr2, testenv.TrinoOptions{})
+			tr2 := testenv.StartTrinoServer(b, testenv.TrinoOptions{Heap: heap})
+			testenv.StartTrinoWorker(b, tr2, testenv.TrinoOptions{Heap: heap})
 			ice2 := tr2.AddCatalog(b, ice)
 			// Warm the new cluster up (catalog load, first-query compilation) as the shared
 			// server is warm by now.
