@@ -57,7 +57,7 @@ func (m *Materialization) Backfill(ctx context.Context, intervals []materialize.
 	if opts.Parallel <= 0 {
 		opts.Parallel = 1
 	}
-	if err := opts.RunOptions.Validate(); err != nil {
+	if err := opts.Validate(); err != nil {
 		return &MaterializeReport{Runs: []RunReport{}}, err
 	}
 	rep := &MaterializeReport{Runs: skipped(intervals)}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"io"
@@ -187,7 +188,7 @@ func tableChecksum(b *testing.B, dbURL, wh, project string) string {
 	var sum, n uint64
 	for {
 		rec, err := st.Next(ctx)
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			break
 		}
 		require.NoError(b, err)
