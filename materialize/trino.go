@@ -57,9 +57,10 @@ func StageSchema(ns string) string { return "quiverstage_" + strings.TrimPrefix(
 // stagePrefix starts every staging table's name.
 const stagePrefix = "r"
 
-// StageTable is the staging table of run id for view: "r<ID>_<view>".
+// StageTable is the staging table of run id for view: "r<ID>_<view>", in lower case (Trino
+// folds identifiers to lower case; the run id alone makes the name unique).
 func StageTable(id registry.RunID, view string) string {
-	return stagePrefix + strconv.FormatInt(int64(id), 10) + "_" + view
+	return stagePrefix + strconv.FormatInt(int64(id), 10) + "_" + strings.ToLower(view)
 }
 
 // stageRun is the run a staging table belongs to.
@@ -141,7 +142,7 @@ func (s *StagedSource) String() string { return fmt.Sprintf("source %q through t
 // Read stages the interval under a table of its own (not a run's): for a caller that is not a
 // run. Materialization runs call ReadRun.
 func (s *StagedSource) Read(ctx context.Context, vs offline.ViewSchema, r offline.Range) (offline.Stream, error) {
-	return s.read(ctx, vs, r, "q"+strconv.FormatInt(time.Now().UnixNano(), 36)+"_"+vs.View)
+	return s.read(ctx, vs, r, "q"+strconv.FormatInt(time.Now().UnixNano(), 36)+"_"+strings.ToLower(vs.View))
 }
 
 // ReadRun stages the interval of run id and streams the staged rows. Closing the stream

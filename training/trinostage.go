@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -62,7 +63,8 @@ func joinTrinoStaged(ctx context.Context, req DatasetRequest, spec trino.JoinSpe
 	}
 	read := arrow.NewSchema(fields, nil)                   // with the row number, last
 	schema := arrow.NewSchema(fields[:len(fields)-1], nil) // the result's
-	table := "d" + strconv.FormatInt(buildID, 10) + "_" + req.Name
+	// Trino folds identifiers to lower case; the build id makes the name unique.
+	table := "d" + strconv.FormatInt(buildID, 10) + "_" + strings.ToLower(req.Name)
 	if err := req.Trino.EnsureSchema(ctx, req.TrinoStageSchema); err != nil {
 		return nil, err
 	}

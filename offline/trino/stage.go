@@ -111,12 +111,19 @@ func (c *Client) Exec(ctx context.Context, stmt string, args ...any) error {
 	return err
 }
 
-// EnsureSchema creates a schema of the session's catalog if it does not exist.
+// EnsureSchema creates a schema of the session's catalog if it does not exist. Two callers
+// creating it at once may both try (IF NOT EXISTS is checked before the catalog's insert):
+// the loser's error is not one when the schema exists after all.
 func (c *Client) EnsureSchema(ctx context.Context, schema string) error {
-	if err := c.Exec(ctx, "CREATE SCHEMA IF NOT EXISTS "+QuoteIdent(schema)); err != nil {
-		return fmt.Errorf("trino: create schema %s: %w", schema, err)
+	err := c.Exec(ctx, "CREATE SCHEMA IF NOT EXISTS "+QuoteIdent(schema))
+	if err == nil {
+		return nil
 	}
-	return nil
+	var n int
+	if qerr := c.db.QueryRowContext(ctx, "SELECT count(*) FROM information_schema.schemata WHERE schema_name = ?", schema).Scan(&n); qerr == nil && n == 1 {
+		return nil
+	}
+	return fmt.Errorf("trino: create schema %s: %w", schema, err)
 }
 
 // DropTable drops schema.table of the session's catalog with its data, if it exists.
