@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/quiverfs/quiver/internal/errkind"
+	"github.com/quiverfs/quiver/internal/housekeeping"
 	"github.com/quiverfs/quiver/materialize"
 	"github.com/quiverfs/quiver/offline/iceberg"
 	"github.com/quiverfs/quiver/offline/trino"
@@ -98,7 +99,14 @@ func (p *Project) CreateDataset(ctx context.Context, req DatasetRequest) (*train
 		return nil, err
 	}
 	defer unlock()
-	return training.CreateDataset(ctx, reg, off, snap, req)
+	res, err := training.CreateDataset(ctx, reg, off, snap, req)
+	if err == nil && !res.Reused {
+		// Tag the snapshots the dataset pins, so every engine's expiry keeps them.
+		if perr := housekeeping.SyncPins(ctx, off.Store, reg, p.Name()); perr != nil {
+			p.notice("quiver: tag the offline snapshots dataset %s pins: %v (quiver gc will retry)", req.Name, perr)
+		}
+	}
+	return res, err
 }
 
 // RemoveDataset marks a dataset version removed; unless force, it refuses a version a

@@ -38,6 +38,7 @@ func TestScaleOutOnTrino(t *testing.T) {
 	t.Run("EngineMatchesInProcess", func(t *testing.T) { testTrinoEngineMatchesInProcess(t, tr, pg) })
 	t.Run("BackfillResumes", func(t *testing.T) { testBackfillResumes(t, tr, pg) })
 	t.Run("DatasetThroughStagedTable", func(t *testing.T) { testDatasetThroughStagedTable(t, tr, pg) })
+	t.Run("PinsSurviveTrinoExpiry", func(t *testing.T) { testPinsSurviveTrinoExpiry(t, tr, pg) })
 }
 
 // TestTrinoTwoNodes runs materialize --engine trino on a coordinator and a separate worker
@@ -388,4 +389,109 @@ func requireEntityOrder(t *testing.T, dir string) {
 		require.NoError(t, rf.Close())
 	}
 	require.Positive(t, n)
+}
+
+// testPinsSurviveTrinoExpiry: the offline snapshots registered datasets pin carry Iceberg tags
+// (quiver-pin-<id>), so Trino's expire_snapshots with zero retention keeps them — and takes
+// an unpinned one —, every dataset version still verifies and its snapshots still read; after
+// a dataset version is removed, quiver gc untags and expires its snapshot.
+func testPinsSurviveTrinoExpiry(t *testing.T, tr *testenv.TrinoServer, pg *testenv.Postgres) {
+	l := &rtLake{tr: tr, dbURL: pg.NewDatabase(t), wh: t.TempDir(), started: time.Now()}
+	cat, err := iceberg.OpenCatalog(context.Background(), iceberg.CatalogConfig{URI: l.dbURL, Warehouse: l.wh})
+	require.NoError(t, err)
+	require.NoError(t, cat.Close())
+	ice, err := testenv.IcebergJDBCCatalog("ice", l.dbURL, l.wh)
+	require.NoError(t, err)
+	ice.Properties["iceberg.expire-snapshots.min-retention"] = "0s" // allow a zero retention
+	l.ice = tr.AddCatalog(t, ice)
+	l.db = tr.DB(t, l.ice, "")
+
+	rows := rtSourceRows(9, 300, 20)
+	defer rows.Release()
+	dir, env := l.project(t, "pins", strings.Replace(rtLakeDefs, "FEATURES\n", rtFeatureYAML, 1))
+	rtWriteParquet(t, filepath.Join(dir, "data", "events.parquet"), rows)
+	require.Equal(t, exitOK, quiver(t, env, "-C", dir, "apply").code)
+	ents := rtEntities(t, rows, 100)
+	defer ents.Release()
+	entFile := filepath.Join(dir, "ents.parquet")
+	rtWriteParquet(t, entFile, ents)
+	ns := iceberg.ProjectNamespace("pins")
+	snapshots := func(view string) []string {
+		return l.trinoRows(t, fmt.Sprintf(`SELECT CAST(snapshot_id AS VARCHAR) FROM %s.%s."%s$snapshots" ORDER BY committed_at`, l.ice, ns, view))
+	}
+	run := func(start, end string) {
+		r := quiver(t, env, "-C", dir, "materialize", "--start", start, "--end", end)
+		require.Equal(t, exitOK, r.code, r.stderr)
+	}
+	const first, mid, last = "2024-02-01T00:00:00Z", "2024-03-06T00:00:00Z", "2024-04-01T00:00:00Z"
+	run(first, mid)
+	rtCreateDataset(t, env, dir, "d1", "--service", "svc", "--entities", entFile)
+	run(first, last)
+	rtCreateDataset(t, env, dir, "d2", "--service", "svc", "--entities", entFile)
+	run(first, last) // unpinned, then superseded: expiry takes it
+	run(first, last) // current
+	// The snapshots each dataset pins, from its lineage.
+	pinnedBy := func(ds, view string) string {
+		r := quiver(t, env, "-C", dir, "-o", "json", "dataset", "show", ds)
+		require.Equal(t, exitOK, r.code, r.stderr)
+		var out struct {
+			Lineage struct {
+				FeatureViews []struct {
+					Name              string `json:"name"`
+					OfflineSnapshotID string `json:"offline_snapshot_id"`
+				} `json:"feature_views"`
+			} `json:"lineage"`
+		}
+		require.NoError(t, json.Unmarshal([]byte(r.stdout), &out), r.stdout)
+		for _, v := range out.Lineage.FeatureViews {
+			if v.Name == view {
+				return v.OfflineSnapshotID
+			}
+		}
+		t.Fatalf("dataset %s does not pin view %s: %s", ds, view, r.stdout)
+		return ""
+	}
+	for _, view := range []string{"prof", "txn"} {
+		before := snapshots(view)
+		require.Len(t, before, 4, view)
+		pinned := []string{pinnedBy("d1", view), pinnedBy("d2", view)}
+		sort.Strings(pinned)
+		var tags []string
+		for _, id := range pinned {
+			tags = append(tags, "quiver-pin-"+id+"|TAG|"+id)
+		}
+		require.Equal(t, tags, l.trinoRows(t, fmt.Sprintf(`SELECT name, upper(type), CAST(snapshot_id AS VARCHAR) FROM %s.%s."%s$refs" WHERE name LIKE 'quiver-pin-%%'`, l.ice, ns, view)), view)
+		main := l.trinoRows(t, fmt.Sprintf(`SELECT CAST(snapshot_id AS VARCHAR) FROM %s.%s."%s$refs" WHERE name = 'main'`, l.ice, ns, view))
+		require.Len(t, main, 1)
+		l.exec(t, fmt.Sprintf(`ALTER TABLE %s.%s.%s EXECUTE expire_snapshots(retention_threshold => '0s')`, l.ice, ns, view))
+		after := snapshots(view)
+		want := map[string]bool{main[0]: true}
+		for _, id := range pinned {
+			want[id] = true
+		}
+		got := map[string]bool{}
+		for _, id := range after {
+			got[id] = true
+		}
+		require.Equal(t, want, got, "%s: the pinned and the current snapshots stay, the others go (before: %v)", view, before)
+		require.Less(t, len(after), len(before), "%s: expiry took the unpinned snapshots", view)
+		for _, id := range pinned {
+			require.NotEmpty(t, l.trinoRows(t, fmt.Sprintf(`SELECT count(*) FROM %s.%s.%s FOR VERSION AS OF %s`, l.ice, ns, view, id)))
+		}
+	}
+	for _, ds := range []string{"d1", "d2"} {
+		r := quiver(t, env, "-C", dir, "dataset", "verify", ds)
+		require.Equal(t, exitOK, r.code, "%s: %s", ds, r.stderr)
+	}
+	// d1 removed: gc untags its snapshots and expires them.
+	d1 := pinnedBy("d1", "prof")
+	r := quiver(t, env, "-C", dir, "dataset", "rm", "d1@v1")
+	require.Equal(t, exitOK, r.code, r.stderr)
+	time.Sleep(10 * time.Millisecond)
+	r = quiver(t, env, "-C", dir, "gc", "--older-than", "1ms")
+	require.Equal(t, exitOK, r.code, r.stderr)
+	require.NotContains(t, snapshots("prof"), d1)
+	require.Len(t, l.trinoRows(t, fmt.Sprintf(`SELECT name FROM %s.%s."prof$refs" WHERE name LIKE 'quiver-pin-%%'`, l.ice, ns)), 1)
+	r = quiver(t, env, "-C", dir, "dataset", "verify", "d2")
+	require.Equal(t, exitOK, r.code, r.stderr)
 }

@@ -290,7 +290,7 @@ func (s *TrinoServer) checkCatalog(name string) error {
 	if err != nil {
 		return err
 	}
-	defer db.Close()
+	defer closeTrinoDB(db)
 	var n int
 	err = db.QueryRowContext(ctx, "SELECT count(*) FROM "+name+".information_schema.schemata").Scan(&n)
 	if err == nil {
@@ -337,7 +337,7 @@ func (s *TrinoServer) probe() error {
 	if err != nil {
 		return err
 	}
-	defer db.Close()
+	defer closeTrinoDB(db)
 	var one int
 	if err := db.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil {
 		return fmt.Errorf("SELECT 1: %w", err)
@@ -397,7 +397,7 @@ func (s *TrinoServer) probeWorker(coordinator, nodeID string) error {
 	if err != nil {
 		return err
 	}
-	defer db.Close()
+	defer closeTrinoDB(db)
 	var active int
 	if err := db.QueryRowContext(ctx, "SELECT count(*) FROM system.runtime.nodes WHERE state = 'active' AND node_id = ?", nodeID).Scan(&active); err != nil {
 		return fmt.Errorf("system.runtime.nodes: %w", err)
@@ -432,7 +432,7 @@ func (s *TrinoServer) DB(t TB, catalog, schema string) *sql.DB {
 	if err != nil {
 		t.Fatalf("open trino %s: %v", s.URL, err)
 	}
-	t.Cleanup(func() { db.Close() })
+	t.Cleanup(func() { closeTrinoDB(db) })
 	return db
 }
 
@@ -472,11 +472,11 @@ func (s *TrinoServer) AddCatalog(t TB, c TrinoCatalog) string {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	if _, err := db.ExecContext(ctx, stmt); err != nil {
-		db.Close()
+		closeTrinoDB(db)
 		t.Fatalf("create trino catalog %s (%s): %v", name, connector, err)
 	}
 	t.Cleanup(func() {
-		defer db.Close()
+		defer closeTrinoDB(db)
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
 		if _, err := db.ExecContext(ctx, "DROP CATALOG IF EXISTS "+name); err != nil {
@@ -524,4 +524,12 @@ func IcebergJDBCCatalog(name, postgresURL, warehouse string) (TrinoCatalog, erro
 		props["local.location"] = "/"
 	}
 	return TrinoCatalog{Name: name, Properties: props}, nil
+}
+
+// closeTrinoDB closes a trino-go-client handle and the idle keep-alive connections of the
+// HTTP client the driver uses (http.DefaultClient), whose reader goroutines would otherwise
+// outlive the test (goleak).
+func closeTrinoDB(db *sql.DB) {
+	_ = db.Close()
+	http.DefaultClient.CloseIdleConnections()
 }
