@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"github.com/quiverfs/quiver/internal/errkind"
+	"github.com/quiverfs/quiver/internal/housekeeping"
+	"github.com/quiverfs/quiver/materialize"
 	"github.com/quiverfs/quiver/offline/iceberg"
 	"github.com/quiverfs/quiver/offline/trino"
 	"github.com/quiverfs/quiver/registry"
@@ -67,6 +69,10 @@ func (p *Project) remote() *training.Remote {
 // project's, and a local engine's entity file is resolved against the working directory.
 type DatasetRequest = training.DatasetRequest
 
+// stagePartitionRowsEnv sets, for --engine trino, how many entity rows one partition of the
+// staged join result holds (training.StagePartitionRows by default).
+const stagePartitionRowsEnv = "QUIVER_TRINO_STAGE_PARTITION_ROWS"
+
 // CreateDataset builds (or reuses) a dataset snapshot of the project's applied definitions
 // as the next version of req.Name, holding the warehouse lock shared.
 func (p *Project) CreateDataset(ctx context.Context, req DatasetRequest) (*training.DatasetResult, error) {
@@ -93,6 +99,14 @@ func (p *Project) CreateDataset(ctx context.Context, req DatasetRequest) (*train
 		}
 		defer client.Close()
 		req.Trino, req.TrinoNamespace = client, iceberg.ProjectNamespace(p.Name())
+		req.TrinoStage, req.TrinoStageSchema = off.Store, materialize.StageSchema(req.TrinoNamespace)
+		if s := p.opts.Getenv(stagePartitionRowsEnv); s != "" {
+			n, err := strconv.ParseInt(s, 10, 64)
+			if err != nil || n <= 0 {
+				return nil, errkind.Errorf(errkind.Usage, "%s=%q is not a positive number of rows", stagePartitionRowsEnv, s)
+			}
+			req.TrinoStagePartitionRows = n
+		}
 	} else if req.Entities, err = filepath.Abs(req.Entities); err != nil {
 		return nil, err
 	}
@@ -104,6 +118,12 @@ func (p *Project) CreateDataset(ctx context.Context, req DatasetRequest) (*train
 	res, err := training.CreateDataset(ctx, reg, off, snap, req)
 	if err != nil {
 		return nil, err
+	}
+	if !res.Reused {
+		// Tag the snapshots the dataset pins, so every engine's expiry keeps them.
+		if perr := housekeeping.SyncPins(ctx, off.Store, reg, p.Name()); perr != nil {
+			p.notice("quiver: tag the offline snapshots dataset %s pins: %v (quiver gc will retry)", req.Name, perr)
+		}
 	}
 	// A reused snapshot is pushed too: a push cut short before is completed.
 	if r := p.remote(); r != nil {

@@ -3,6 +3,7 @@ package project
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/quiverfs/quiver/catalog"
@@ -10,6 +11,7 @@ import (
 	"github.com/quiverfs/quiver/internal/warehouselock"
 	"github.com/quiverfs/quiver/materialize"
 	"github.com/quiverfs/quiver/offline/iceberg"
+	"github.com/quiverfs/quiver/offline/trino"
 	"github.com/quiverfs/quiver/online"
 	"github.com/quiverfs/quiver/registry"
 )
@@ -24,7 +26,17 @@ type MaterializeOptions struct {
 	OnlineOnly bool
 	// DryRun opens no store and reaps nothing: the Materialization only plans.
 	DryRun bool
+	// Engine computes the intervals' rows: EngineLocal (the default: this process reads the
+	// sources) or EngineTrino (Trino stages each interval in the shared Iceberg catalog and
+	// this process commits it; materialize.TrinoEngine).
+	Engine string
 }
+
+// Materialization engines.
+const (
+	EngineLocal = "local"
+	EngineTrino = "trino"
+)
 
 // Materialization is an opened materialization: the views of one catalog snapshot and the
 // stores they are loaded into, with the warehouse lock held shared (so gc never removes what
@@ -38,6 +50,7 @@ type Materialization struct {
 
 	onlineOnly bool
 	sources    *SourceSet
+	trino      *materialize.TrinoEngine
 	unlock     func()
 }
 
@@ -73,6 +86,23 @@ func (p *Project) Materialize(ctx context.Context, opts MaterializeOptions) (*Ma
 	if len(m.Views) == 0 {
 		return nil, errkind.Errorf(errkind.Invalid, "project %q has no feature views in the registry; run quiver apply first", p.Name())
 	}
+	switch opts.Engine {
+	case "", EngineLocal:
+	case EngineTrino:
+		if opts.OnlineOnly {
+			return nil, errkind.New(errkind.Usage, "--online-only reads the offline tables in this process; it takes no --engine trino")
+		}
+		if p.Config.Trino.DSN == "" {
+			return nil, errkind.New(errkind.Invalid, "--engine trino needs trino.dsn in quiver.yaml (or QUIVER_TRINO_DSN), with the Iceberg catalog Quiver shares as its catalog")
+		}
+		for _, v := range m.Views {
+			if _, err := trino.StageSource(v.Source); err != nil {
+				return nil, fmt.Errorf("view %q: --engine trino: %w (or use --engine local)", v.Name, err)
+			}
+		}
+	default:
+		return nil, errkind.Errorf(errkind.Usage, "--engine %q is not an engine; valid engines: local, trino", opts.Engine)
+	}
 	if opts.DryRun {
 		return m, nil
 	}
@@ -84,13 +114,30 @@ func (p *Project) Materialize(ctx context.Context, opts MaterializeOptions) (*Ma
 		m.Close()
 		return nil, err
 	}
-	needTrino := false
+	needTrino := opts.Engine == EngineTrino
 	for _, v := range m.Views {
 		needTrino = needTrino || v.Source.Trino != nil
 	}
 	if m.sources, err = Sources(p.Config, off, needTrino); err != nil {
 		m.Close()
 		return nil, err
+	}
+	if opts.Engine == EngineTrino {
+		m.trino = &materialize.TrinoEngine{Client: m.sources.cfg.Trino, Schema: materialize.StageSchema(iceberg.ProjectNamespace(p.Name())),
+			Reader: off.Store, Pause: p.debugPause()}
+		reg, err := p.Registry(ctx)
+		if err != nil {
+			m.Close()
+			return nil, err
+		}
+		dropped, err := m.trino.SweepStages(ctx, reg)
+		if err != nil {
+			m.Close()
+			return nil, err
+		}
+		if len(dropped) > 0 {
+			p.notice("quiver: dropped %d staging tables of runs that no longer run (%s)", len(dropped), strings.Join(dropped, ", "))
+		}
 	}
 	for _, v := range m.Views {
 		if v.Online != nil {
@@ -124,7 +171,12 @@ func (m *Materialization) job(ctx context.Context, v *catalog.View) (materialize
 		return materialize.Job{}, err
 	}
 	job := materialize.Job{Project: m.p.Name(), Schema: v.Schema, Offline: off, OfflineReader: off, TTL: v.Def.TTL.Std()}
-	if !m.onlineOnly {
+	switch {
+	case m.trino != nil:
+		if job.Source, err = m.trino.Source(v.Source); err != nil {
+			return materialize.Job{}, err
+		}
+	case !m.onlineOnly:
 		if job.Source, err = m.sources.Open(v.Source); err != nil {
 			return materialize.Job{}, err
 		}
@@ -163,11 +215,34 @@ type RunOptions struct {
 	ReplaceOnline bool
 	// Progress is called with the rows read so far.
 	Progress func(rows int64)
+	// OnlineWorkers loads the online store after the offline commit with this many workers
+	// (materialize.Options.OnlineWorkers); 0 folds the rows on their way offline.
+	OnlineWorkers int
+}
+
+// Validate checks the options a command line gave.
+func (o RunOptions) Validate() error {
+	if o.OnlineWorkers < 0 || o.OnlineWorkers > 256 {
+		return errkind.Errorf(errkind.Usage, "--online-workers %d: use 1 to 256 workers (0: fold the rows on their way offline)", o.OnlineWorkers)
+	}
+	return nil
 }
 
 // Run materializes one interval of one view. When the run fails it removes what the run
 // wrote to the offline table without committing it, if no other writer runs.
 func (m *Materialization) Run(ctx context.Context, iv materialize.Interval, opts RunOptions) (materialize.Result, error) {
+	res, err := m.run(ctx, iv, opts)
+	if err != nil {
+		if v, verr := m.snap.View(iv.View); verr == nil {
+			m.cleanupFailedWrite(ctx, iceberg.TableName(iv.View, v.Generation))
+		}
+	}
+	return res, err
+}
+
+// run is Run without the clean-up after a failure (a backfill cleans up once its running
+// chunks have stopped).
+func (m *Materialization) run(ctx context.Context, iv materialize.Interval, opts RunOptions) (materialize.Result, error) {
 	v, err := m.snap.View(iv.View)
 	if err != nil {
 		return materialize.Result{}, err
@@ -181,12 +256,8 @@ func (m *Materialization) Run(ctx context.Context, iv materialize.Interval, opts
 		return materialize.Result{}, err
 	}
 	ro := m.Options
-	ro.OnlineSince, ro.ReplaceOnline, ro.Progress = iv.OnlineFrom, opts.ReplaceOnline, opts.Progress
-	res, err := materialize.Run(ctx, reg, job, iv.Start, iv.End, ro)
-	if err != nil {
-		m.cleanupFailedWrite(ctx, iceberg.TableName(iv.View, v.Generation))
-	}
-	return res, err
+	ro.OnlineSince, ro.ReplaceOnline, ro.Progress, ro.OnlineWorkers = iv.OnlineFrom, opts.ReplaceOnline, opts.Progress, opts.OnlineWorkers
+	return materialize.Run(ctx, reg, job, iv.Start, iv.End, ro)
 }
 
 // Sync loads the online store from view v's offline table.
@@ -295,4 +366,23 @@ func (p *Project) DeleteOnline(ctx context.Context, view string, entities []stri
 	}
 	n, err := materialize.DeleteOnline(ctx, reg, p.Name(), store, ov, keys, desc, p.Actor())
 	return OnlineDeletion{View: v.Name, Entities: desc, Keys: len(keys), Deleted: n}, err
+}
+
+// debugPauseEnv names a point of a run where the process stops (materialize.TrinoEngine's
+// Pause points): it says so on stderr and waits until it is killed or interrupted. A
+// fault-injection hook for the kill -9 tests (docs/testing.md); unset in normal use.
+const debugPauseEnv = "QUIVER_DEBUG_PAUSE_AT"
+
+func (p *Project) debugPause() func(ctx context.Context, point string) {
+	at := p.opts.Getenv(debugPauseEnv)
+	if at == "" {
+		return nil
+	}
+	return func(ctx context.Context, point string) {
+		if point != at {
+			return
+		}
+		p.notice("quiver: paused at %s (%s)", point, debugPauseEnv)
+		<-ctx.Done()
+	}
 }

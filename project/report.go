@@ -102,6 +102,9 @@ func skipped(intervals []materialize.Interval) []RunReport {
 // when set, is called before each run and returns what the run reports its rows read to
 // (nil: nothing) and a func called after it.
 func (m *Materialization) RunAll(ctx context.Context, intervals []materialize.Interval, opts RunOptions, progress func(iv materialize.Interval) (func(int64), func())) (*MaterializeReport, error) {
+	if err := opts.Validate(); err != nil {
+		return &MaterializeReport{Runs: []RunReport{}}, err
+	}
 	rep := &MaterializeReport{Runs: skipped(intervals)}
 	began := time.Now()
 	defer func() { rep.seconds = time.Since(began).Seconds() }()
@@ -116,10 +119,7 @@ func (m *Materialization) RunAll(ctx context.Context, intervals []materialize.In
 		}
 		res, err := m.Run(ctx, iv, o)
 		done()
-		r := RunReport{View: iv.View, Start: iv.Start, End: iv.End, RunID: id(int64(res.RunID)), RowsRead: res.RowsRead,
-			OfflineRows: res.OfflineRows, OnlineRows: res.OnlineRows, OnlineDeleted: res.OnlineDeleted, SnapshotID: id(res.SnapshotID), NoCommit: res.NoCommit, Seconds: res.Duration.Seconds(),
-			SourceSeconds: res.SourceTime.Seconds(), OfflineSeconds: res.OfflineTime.Seconds(), OnlineSeconds: res.OnlineTime.Seconds(),
-			CollapsedConflicts: res.Conflicts, CollapsedConflictExample: res.ConflictExample}
+		r := runReport(iv, res)
 		if res.Conflicts > 0 {
 			m.p.notice("quiver: warning: view %q: %s collapsed into a later one with the same join keys, event_ts and created_ts but other values (only the last is kept), e.g. %s",
 				iv.View, count(res.Conflicts, "event"), res.ConflictExample)
@@ -134,6 +134,14 @@ func (m *Materialization) RunAll(ctx context.Context, intervals []materialize.In
 		rep.Runs = append(rep.Runs, r)
 	}
 	return rep, nil
+}
+
+// runReport is the report of a run of iv.
+func runReport(iv materialize.Interval, res materialize.Result) RunReport {
+	return RunReport{View: iv.View, Start: iv.Start, End: iv.End, RunID: id(int64(res.RunID)), RowsRead: res.RowsRead,
+		OfflineRows: res.OfflineRows, OnlineRows: res.OnlineRows, OnlineDeleted: res.OnlineDeleted, SnapshotID: id(res.SnapshotID), NoCommit: res.NoCommit, Seconds: res.Duration.Seconds(),
+		SourceSeconds: res.SourceTime.Seconds(), OfflineSeconds: res.OfflineTime.Seconds(), OnlineSeconds: res.OnlineTime.Seconds(),
+		CollapsedConflicts: res.Conflicts, CollapsedConflictExample: res.ConflictExample}
 }
 
 // WriteText writes the runs as a table and a line of totals (or, for a dry run, the plan).

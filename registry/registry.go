@@ -34,6 +34,7 @@ type Store interface {
 	RecoveryStore
 	BrowseStore
 	NamespaceStore
+	BackfillStore
 	// Close releases the store's connections. The store must not be used afterwards.
 	Close() error
 }

@@ -57,6 +57,14 @@ type DatasetRequest struct {
 	EntitiesSQL    string
 	Trino          *trino.Client
 	TrinoNamespace string
+	// TrinoStage, when set, makes the trino engine write the join's result with CREATE TABLE
+	// AS into TrinoStageSchema of the shared catalog and read its files back through
+	// TrinoStage (trinostage.go), instead of pulling the rows through the coordinator.
+	TrinoStage       StagedTables
+	TrinoStageSchema string
+	// TrinoStagePartitionRows is how many entity rows one partition of the staging table
+	// holds; 0 means StagePartitionRows.
+	TrinoStagePartitionRows int64
 	// Warehouse is the warehouse root; the dataset's files go under
 	// projects/PROJECT/datasets/ (see ProjectDir).
 	Warehouse string
@@ -249,7 +257,7 @@ func CreateDataset(ctx context.Context, reg Registry, store offline.Reader, snap
 			return nil, err
 		}
 		defer bld.abandon()
-		if out, err = joinTrino(ctx, req, views); err != nil {
+		if out, err = joinTrino(ctx, req, views, int64(bld.rec.ID)); err != nil {
 			return nil, err
 		}
 	default:
@@ -454,12 +462,16 @@ func joinLocal(ctx context.Context, ent EntityFile, views []pitjoin.View, buildD
 }
 
 // joinTrino pushes the join down to Trino as one statement and streams its result.
-func joinTrino(ctx context.Context, req DatasetRequest, views []trino.JoinView) (*joined, error) {
+func joinTrino(ctx context.Context, req DatasetRequest, views []trino.JoinView, buildID int64) (*joined, error) {
 	cols, err := req.Trino.Columns(ctx, req.EntitiesSQL)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidInput, err)
 	}
-	q, err := trino.BuildJoinSQL(trino.JoinSpec{Entities: req.EntitiesSQL, EntityColumns: cols, Views: views, CreatedCutoff: req.CreatedCutoff})
+	spec := trino.JoinSpec{Entities: req.EntitiesSQL, EntityColumns: cols, Views: views, CreatedCutoff: req.CreatedCutoff}
+	if req.TrinoStage != nil {
+		return joinTrinoStaged(ctx, req, spec, buildID)
+	}
+	q, err := trino.BuildJoinSQL(spec)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidInput, err)
 	}

@@ -24,7 +24,7 @@ type result struct {
 }
 
 // quiver runs one command line in-process with the given environment overrides.
-func quiver(t *testing.T, env map[string]string, args ...string) result {
+func quiver(t testing.TB, env map[string]string, args ...string) result {
 	t.Helper()
 	var out, errOut bytes.Buffer
 	getenv := func(k string) string {
@@ -51,7 +51,7 @@ func golden(t *testing.T, name, got string) {
 	require.Equal(t, string(want), got)
 }
 
-func writeFile(t *testing.T, path, content string) {
+func writeFile(t testing.TB, path, content string) {
 	t.Helper()
 	require.NoError(t, os.MkdirAll(filepath.Dir(path), 0o755))
 	require.NoError(t, os.WriteFile(path, []byte(content), 0o644))

@@ -33,8 +33,8 @@ func parseTime(flag, s string) (time.Time, error) {
 }
 
 // runIntervals runs the intervals and reports them.
-func (a *app) runIntervals(ctx context.Context, m *project.Materialization, intervals []materialize.Interval, replaceOnline bool) error {
-	rep, err := m.RunAll(ctx, intervals, project.RunOptions{ReplaceOnline: replaceOnline}, func(iv materialize.Interval) (func(int64), func()) {
+func (a *app) runIntervals(ctx context.Context, m *project.Materialization, intervals []materialize.Interval, ro project.RunOptions) error {
+	rep, err := m.RunAll(ctx, intervals, ro, func(iv materialize.Interval) (func(int64), func()) {
 		set, done := a.bar(fmt.Sprintf("%s [%s, %s)", iv.View, iv.Start.Format(time.DateTime), iv.End.Format(time.DateTime)))
 		return rows(set), done
 	})
@@ -95,7 +95,8 @@ func (a *app) applyMemoryBudget(budget int64) {
 const defaultMaterializeBudget = 1 << 30
 
 func (a *app) materializeCommand() *cobra.Command {
-	var startS, endS, resetView, toS string
+	var startS, endS, resetView, toS, engine, chunkS string
+	var parallel, onlineWorkers int
 	var dryRun, onlineOnly, replaceOnline bool
 	var budget int64
 	cmd := &cobra.Command{
@@ -166,6 +167,14 @@ Recovery (see docs/operations.md):
 		if startS == "" || endS == "" {
 			return usage("materialize needs --start and --end (or --online-only, or --reset-watermark VIEW --to T)")
 		}
+		ro := project.RunOptions{ReplaceOnline: replaceOnline, OnlineWorkers: onlineWorkers}
+		chunk, err := project.ParseChunk(chunkS, parallel, cmd.Flags().Changed("parallel"))
+		if err == nil {
+			err = ro.Validate()
+		}
+		if err != nil {
+			return err
+		}
 		start, err := parseTime("start", startS)
 		if err != nil {
 			return err
@@ -177,7 +186,7 @@ Recovery (see docs/operations.md):
 		if !start.Before(end) {
 			return usage("--start %s is not before --end %s", start.Format(time.RFC3339), end.Format(time.RFC3339))
 		}
-		m, err := p.Materialize(ctx, project.MaterializeOptions{Views: args, DryRun: dryRun})
+		m, err := p.Materialize(ctx, project.MaterializeOptions{Views: args, DryRun: dryRun, Engine: engine})
 		if err != nil {
 			return err
 		}
@@ -191,8 +200,16 @@ Recovery (see docs/operations.md):
 			return a.render(rep, func() { rep.WriteText(a.stdout) })
 		}
 		a.applyMemoryBudget(budget)
-		return a.runIntervals(ctx, m, intervals, replaceOnline)
+		if chunkS == "" {
+			return a.runIntervals(ctx, m, intervals, ro)
+		}
+		rep, err := m.Backfill(ctx, intervals, project.BackfillOptions{Chunk: chunk, Parallel: parallel, RunOptions: ro}, nil)
+		return a.report(rep, rep.WriteText, err)
 	})
+	cmd.Flags().StringVar(&engine, "engine", project.EngineLocal, "what computes the rows: local (this process) or trino (Trino stages each interval in the shared Iceberg catalog; docs/scale-out.md)")
+	cmd.Flags().StringVar(&chunkS, "chunk", "", "backfill in resumable chunks of this length (e.g. 1d): a re-run of the same backfill resumes at the chunks not done")
+	cmd.Flags().IntVar(&parallel, "parallel", 1, "with --chunk: how many chunks run at once")
+	cmd.Flags().IntVar(&onlineWorkers, "online-workers", 0, "load the online store after the offline commit with N workers over disjoint entity-key ranges (0: while writing offline)")
 	cmd.Flags().BoolVar(&onlineOnly, "online-only", false, "load the online store from the offline tables; nothing else is written")
 	cmd.Flags().BoolVar(&replaceOnline, "replace-online", false, "make the online store match the offline table for the interval's entities (corrections)")
 	cmd.Flags().StringVar(&resetView, "reset-watermark", "", "move this view's watermark back to --to (audited)")
@@ -205,7 +222,7 @@ Recovery (see docs/operations.md):
 }
 
 func (a *app) materializeIncrementalCommand() *cobra.Command {
-	var endS string
+	var endS, engine string
 	var dryRun bool
 	var budget int64
 	cmd := &cobra.Command{
@@ -226,7 +243,7 @@ A view already up to date is skipped and reported as such.`,
 		if err != nil {
 			return err
 		}
-		m, err := p.Materialize(ctx, project.MaterializeOptions{Views: args, DryRun: dryRun})
+		m, err := p.Materialize(ctx, project.MaterializeOptions{Views: args, DryRun: dryRun, Engine: engine})
 		if err != nil {
 			return err
 		}
@@ -243,7 +260,7 @@ A view already up to date is skipped and reported as such.`,
 		var names []string
 		for _, iv := range intervals {
 			if !iv.UpToDate {
-				return a.runIntervals(ctx, m, intervals, false)
+				return a.runIntervals(ctx, m, intervals, project.RunOptions{})
 			}
 			names = append(names, iv.View)
 		}
@@ -254,6 +271,7 @@ A view already up to date is skipped and reported as such.`,
 		})
 	})
 	cmd.Flags().StringVar(&endS, "end", "", "end of the interval, exclusive (default now)")
+	cmd.Flags().StringVar(&engine, "engine", project.EngineLocal, "what computes the rows: local or trino (docs/scale-out.md)")
 	cmd.Flags().Var(bytesize.NewValue(&budget, defaultMaterializeBudget), "memory-budget", "soft memory limit, e.g. 512MiB or 2GB: the Go heap is kept near it (GOMEMLIMIT overrides)")
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "print the plan without reading or writing anything")
 	return cmd

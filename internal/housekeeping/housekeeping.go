@@ -111,6 +111,26 @@ func PinnedSnapshots(ctx context.Context, reg registry.DatasetStore, project str
 	return pinned, nil
 }
 
+// SyncPins tags, in every view table of store, the snapshots the project's registered datasets
+// pin (iceberg.PinTagPrefix), and untags those no longer pinned, so that every engine's
+// snapshot expiry keeps exactly the pinned ones.
+func SyncPins(ctx context.Context, store *iceberg.Store, reg registry.DatasetStore, project string) error {
+	pinned, err := PinnedSnapshots(ctx, reg, project)
+	if err != nil {
+		return err
+	}
+	views, err := store.Views(ctx)
+	if err != nil {
+		return err
+	}
+	for _, v := range views {
+		if _, _, err := store.SyncPins(ctx, v, pinned); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // OfflineSnapshots expires offline snapshots past the retention that no registered dataset
 // pins, and removes the files no remaining snapshot needs, in every view table of store.
 func OfflineSnapshots(store *iceberg.Store, reg registry.DatasetStore, project string) Collector {
@@ -125,6 +145,11 @@ func OfflineSnapshots(store *iceberg.Store, reg registry.DatasetStore, project s
 			return rep, err
 		}
 		for _, v := range views {
+			if !opts.DryRun {
+				if _, _, err := store.SyncPins(ctx, v, pinned); err != nil {
+					return rep, err
+				}
+			}
 			res, err := store.CollectGarbage(ctx, v, iceberg.GCOptions{OlderThan: opts.OlderThan, Pinned: pinned, DryRun: opts.DryRun, Now: opts.Now})
 			for _, id := range res.ExpiredSnapshots {
 				rep.Items = append(rep.Items, Item{Kind: "snapshot", Path: v + "@" + strconv.FormatInt(id, 10)})

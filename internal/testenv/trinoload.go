@@ -69,7 +69,7 @@ func (s *TrinoServer) LoadTable(t TB, table string, rec arrow.RecordBatch) {
 	if err != nil {
 		t.Fatalf("open trino %s: %v", s.URL, err)
 	}
-	defer db.Close()
+	defer closeTrinoDB(db)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	for _, stmt := range stmts {

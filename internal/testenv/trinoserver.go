@@ -60,6 +60,9 @@ type TrinoOptions struct {
 	// JVMOptions are added after the default JVM options (a later -XX option wins, e.g.
 	// -XX:TieredStopAtLevel=4 for full JIT compilation in a benchmark).
 	JVMOptions []string
+	// Coordinator, when set, starts a worker that joins the coordinator at this URL instead of
+	// a coordinator (StartTrinoWorker).
+	Coordinator string
 }
 
 // TrinoServer is a throwaway Trino server: one coordinator that is also its only worker, on a
@@ -205,6 +208,13 @@ func tryStartTrino(java, home, heap, dir string, o TrinoOptions, detached bool) 
 		"query.max-memory":          "256MB",
 		"query.max-memory-per-node": "256MB",
 	}
+	if o.Coordinator != "" { // a worker: it runs the tasks the coordinator sends it
+		config["coordinator"] = "false"
+		config["discovery.uri"] = o.Coordinator
+		delete(config, "node-scheduler.include-coordinator")
+		delete(config, "web-ui.enabled")
+		delete(config, "catalog.store") // the coordinator sends a worker the catalogs it needs
+	}
 	for k, v := range o.Config {
 		config[k] = v
 	}
@@ -252,7 +262,11 @@ func tryStartTrino(java, home, heap, dir string, o TrinoOptions, detached bool) 
 		return nil, err
 	}
 	s.proc = p
-	if err := waitReady(p, trinoStartTimeout, s.probe); err != nil {
+	ready := s.probe
+	if o.Coordinator != "" {
+		ready = func() error { return s.probeWorker(o.Coordinator, "quiver-test-"+strconv.Itoa(port)) }
+	}
+	if err := waitReady(p, trinoStartTimeout, ready); err != nil {
 		p.stop()
 		return nil, err
 	}
@@ -276,7 +290,7 @@ func (s *TrinoServer) checkCatalog(name string) error {
 	if err != nil {
 		return err
 	}
-	defer db.Close()
+	defer closeTrinoDB(db)
 	var n int
 	err = db.QueryRowContext(ctx, "SELECT count(*) FROM "+name+".information_schema.schemata").Scan(&n)
 	if err == nil {
@@ -323,7 +337,7 @@ func (s *TrinoServer) probe() error {
 	if err != nil {
 		return err
 	}
-	defer db.Close()
+	defer closeTrinoDB(db)
 	var one int
 	if err := db.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil {
 		return fmt.Errorf("SELECT 1: %w", err)
@@ -334,6 +348,62 @@ func (s *TrinoServer) probe() error {
 	}
 	if active < 1 {
 		return fmt.Errorf("system.runtime.nodes lists no active node")
+	}
+	return nil
+}
+
+// StartTrinoWorker starts a second Trino process, a worker with its own node id, port and
+// data directory, that joins coordinator, and waits until the coordinator lists it active in
+// system.runtime.nodes. It stops when t cleans up. The coordinator keeps scheduling work on
+// itself too (node-scheduler.include-coordinator), so queries run on both processes.
+func StartTrinoWorker(t TB, coordinator *TrinoServer, o TrinoOptions) *TrinoServer {
+	t.Helper()
+	o.Coordinator = coordinator.URL
+	s, err := startTrinoServer(t.TempDir(), o, false)
+	if err != nil {
+		t.Fatalf("start trino worker: %v", err)
+	}
+	t.Cleanup(s.proc.stop)
+	t.Logf("trino worker on %s joined %s (dir %s)", s.URL, coordinator.URL, s.Dir)
+	return s
+}
+
+// probeWorker checks that a worker has started and that the coordinator lists it (node id)
+// as active.
+func (s *TrinoServer) probeWorker(coordinator, nodeID string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.URL+"/v1/info", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	var info struct {
+		Starting bool `json:"starting"`
+	}
+	err = json.NewDecoder(resp.Body).Decode(&info)
+	resp.Body.Close()
+	if err != nil {
+		return fmt.Errorf("GET /v1/info: %w", err)
+	}
+	if info.Starting {
+		return fmt.Errorf("GET /v1/info: still starting")
+	}
+	c := &TrinoServer{URL: coordinator}
+	db, err := sql.Open("trino", c.DSN("system", "runtime"))
+	if err != nil {
+		return err
+	}
+	defer closeTrinoDB(db)
+	var active int
+	if err := db.QueryRowContext(ctx, "SELECT count(*) FROM system.runtime.nodes WHERE state = 'active' AND node_id = ?", nodeID).Scan(&active); err != nil {
+		return fmt.Errorf("system.runtime.nodes: %w", err)
+	}
+	if active != 1 {
+		return fmt.Errorf("the coordinator does not list worker %s as active yet", nodeID)
 	}
 	return nil
 }
@@ -362,7 +432,7 @@ func (s *TrinoServer) DB(t TB, catalog, schema string) *sql.DB {
 	if err != nil {
 		t.Fatalf("open trino %s: %v", s.URL, err)
 	}
-	t.Cleanup(func() { db.Close() })
+	t.Cleanup(func() { closeTrinoDB(db) })
 	return db
 }
 
@@ -402,11 +472,11 @@ func (s *TrinoServer) AddCatalog(t TB, c TrinoCatalog) string {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	if _, err := db.ExecContext(ctx, stmt); err != nil {
-		db.Close()
+		closeTrinoDB(db)
 		t.Fatalf("create trino catalog %s (%s): %v", name, connector, err)
 	}
 	t.Cleanup(func() {
-		defer db.Close()
+		defer closeTrinoDB(db)
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
 		if _, err := db.ExecContext(ctx, "DROP CATALOG IF EXISTS "+name); err != nil {
@@ -454,4 +524,12 @@ func IcebergJDBCCatalog(name, postgresURL, warehouse string) (TrinoCatalog, erro
 		props["local.location"] = "/"
 	}
 	return TrinoCatalog{Name: name, Properties: props}, nil
+}
+
+// closeTrinoDB closes a trino-go-client handle and the idle keep-alive connections of the
+// HTTP client the driver uses (http.DefaultClient), whose reader goroutines would otherwise
+// outlive the test (goleak).
+func closeTrinoDB(db *sql.DB) {
+	_ = db.Close()
+	http.DefaultClient.CloseIdleConnections()
 }

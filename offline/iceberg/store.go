@@ -8,6 +8,7 @@ import (
 	"io"
 	"iter"
 	"maps"
+	"math/rand/v2"
 	"os"
 	"strconv"
 	"strings"
@@ -344,7 +345,14 @@ func (s *Store) WriteInterval(ctx context.Context, vs offline.ViewSchema, r offl
 			}
 			return res, nil
 		}
-		// Another writer committed first: replay the buffered rows on the new state.
+		// Another writer committed first (parallel chunks of a backfill, a push): wait a
+		// random moment, so that racing writers spread out, and replay the buffered rows on
+		// the new state.
+		select {
+		case <-ctx.Done():
+			return res, ctx.Err()
+		case <-time.After(time.Duration(attempt) * time.Duration(10+rand.IntN(90)) * time.Millisecond):
+		}
 		if tbl, err = s.ensure(ctx, vs); err != nil {
 			return res, err
 		}
@@ -352,7 +360,7 @@ func (s *Store) WriteInterval(ctx context.Context, vs offline.ViewSchema, r offl
 }
 
 // maxCommitAttempts bounds how often WriteInterval retries a commit that lost a race.
-const maxCommitAttempts = 4
+const maxCommitAttempts = 8
 
 // isCommitConflict reports whether a commit lost a race with another writer. iceberg-go
 // v0.7.0 wraps some conflicts in table.ErrCommitFailed; the SQL catalog returns failed
@@ -1042,4 +1050,84 @@ func (s *Store) Snapshots(ctx context.Context, view string, generation int) ([]o
 		out = append(out, o)
 	}
 	return out, nil
+}
+
+// ReadStaged streams the rows of table schema.table (a staging table another engine wrote
+// into the shared catalog) in vs's canonical columns and types. Its files are read in
+// parallel by iceberg-go's scan.
+func (s *Store) ReadStaged(ctx context.Context, schema, table string, vs offline.ViewSchema) (offline.Stream, error) {
+	st := &Store{cat: s.cat, ns: []string{schema}, opts: s.opts}
+	canon := vs.Arrow()
+	cols := make([]string, canon.NumFields())
+	for i, f := range canon.Fields() {
+		cols[i] = f.Name
+	}
+	scan, err := st.Scan(ctx, table, offline.ScanRequest{Columns: cols})
+	if err != nil {
+		return nil, err
+	}
+	mem := s.opts.Allocator
+	return offline.NewFuncStream(canon, func(ctx context.Context) (arrow.RecordBatch, error) {
+		rec, err := scan.Next(ctx)
+		if err != nil {
+			return nil, err
+		}
+		defer rec.Release()
+		return conformScan(ctx, rec, canon, mem)
+	}, scan.Close), nil
+}
+
+// ReadRange streams the rows of table schema.table (a table another engine wrote into the
+// shared catalog) whose int64 column col is in [lo, hi), in out's columns and types; files
+// whose partition or statistics exclude the range are not read.
+func (s *Store) ReadRange(ctx context.Context, schema, name, col string, lo, hi int64, out *arrow.Schema) (offline.Stream, error) {
+	tbl, err := s.cat.cat.LoadTable(ctx, table.Identifier{schema, name})
+	name = schema + "." + name
+	if err != nil {
+		return nil, fmt.Errorf("load %s: %w", name, err)
+	}
+	cur := tbl.CurrentSnapshot()
+	if cur == nil {
+		return offline.NewSliceStream(out), nil
+	}
+	ref := ice.Reference(col)
+	scan := tbl.Scan(table.WithSnapshotID(cur.SnapshotID),
+		table.WithRowFilter(ice.NewAnd(ice.GreaterThanEqual(ref, lo), ice.LessThan(ref, hi))))
+	_, seq, err := scan.ToArrowRecords(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("scan %s: %w", name, err)
+	}
+	next, stop := iter.Pull2(seq)
+	mem := s.opts.Allocator
+	return offline.NewFuncStream(out, func(ctx context.Context) (arrow.RecordBatch, error) {
+		rec, err, ok := next()
+		if !ok {
+			return nil, io.EOF
+		}
+		if err != nil {
+			return nil, fmt.Errorf("scan %s: %w", name, err)
+		}
+		defer rec.Release()
+		return conformScan(ctx, rec, out, mem)
+	}, func() error {
+		stop()
+		return scan.Close()
+	}), nil
+}
+
+// TableRows is the number of rows in the current snapshot of schema.table.
+func (s *Store) TableRows(ctx context.Context, schema, name string) (int64, error) {
+	tbl, err := s.cat.cat.LoadTable(ctx, table.Identifier{schema, name})
+	if err != nil {
+		return 0, fmt.Errorf("load %s.%s: %w", schema, name, err)
+	}
+	cur := tbl.CurrentSnapshot()
+	if cur == nil || cur.Summary == nil {
+		return 0, nil
+	}
+	n, err := strconv.ParseInt(cur.Summary.Properties["total-records"], 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("%s.%s: snapshot %d has no total-records: %w", schema, name, cur.SnapshotID, err)
+	}
+	return n, nil
 }

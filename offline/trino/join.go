@@ -48,7 +48,14 @@ type JoinSpec struct {
 	CreatedCutoff bool
 	// FullFeatureNames names output features view__feature.
 	FullFeatureNames bool
+	// RowNumber adds the entity row's number (1, 2, ... in the order the result has without
+	// it) as a last column RowNumberColumn and leaves out the ORDER BY: for a CREATE TABLE AS,
+	// whose files keep no order, read back in order by the number.
+	RowNumber bool
 }
+
+// RowNumberColumn is the column JoinSpec.RowNumber adds.
+const RowNumberColumn = "quiver_row"
 
 // BuildJoinSQL writes the point-in-time join as one statement in the SQL subset Trino and
 // PostgreSQL share (window functions, standard intervals):
@@ -184,6 +191,14 @@ func BuildJoinSQL(spec JoinSpec) (string, error) {
 			outCols = append(outCols, alias+"."+q(f)+" AS "+q(name))
 		}
 		joins = append(joins, "LEFT JOIN "+q("quiver_"+alias)+" "+alias+" ON "+alias+"."+q("quiver_row")+" = e."+q("quiver_row"))
+	}
+	if spec.RowNumber {
+		if has[RowNumberColumn] || seen[RowNumberColumn] != "" {
+			return "", fmt.Errorf("%w: output column %q is the row number a CREATE TABLE AS adds; rename it", offline.ErrInvalidSource, RowNumberColumn)
+		}
+		outCols = append(outCols, "e."+q("quiver_row")+" AS "+q(RowNumberColumn))
+		fmt.Fprintf(&b, "\nSELECT %s\nFROM %s e\n%s", strings.Join(outCols, ", "), q("quiver_entities"), strings.Join(joins, "\n"))
+		return b.String(), nil
 	}
 	fmt.Fprintf(&b, "\nSELECT %s\nFROM %s e\n%s\nORDER BY e.%s", strings.Join(outCols, ", "), q("quiver_entities"), strings.Join(joins, "\n"), q("quiver_row"))
 	return b.String(), nil

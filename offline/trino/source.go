@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
@@ -70,8 +71,13 @@ func Open(dsn string) (*Client, error) {
 	return &Client{db: db}, nil
 }
 
-// Close closes the client's connections.
-func (c *Client) Close() error { return c.db.Close() }
+// Close closes the client's connections, and the idle keep-alive connections of the HTTP
+// client trino-go-client uses (http.DefaultClient), which would otherwise outlive it.
+func (c *Client) Close() error {
+	err := c.db.Close()
+	http.DefaultClient.CloseIdleConnections()
+	return err
+}
 
 // Source reads rows through Trino. It is safe for concurrent use.
 type Source struct {

@@ -69,6 +69,8 @@ func Run(t *testing.T, open func(t *testing.T) registry.Store, unavailable Unava
 		{"Namespaces", testNamespaces},
 		{"ConcurrentNamespaceClaims", testConcurrentNamespaceClaims},
 		{"ReadApplied", testReadApplied},
+		{"Backfills", testBackfills},
+		{"ConcurrentBackfillStarts", testConcurrentBackfillStarts},
 		{"CancelledContext", testCancelled},
 		{"ClosedStore", testClosed},
 	}

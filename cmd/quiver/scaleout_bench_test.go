@@ -1,0 +1,204 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/quiverfs/quiver/internal/testenv"
+	"github.com/quiverfs/quiver/offline"
+	"github.com/quiverfs/quiver/offline/iceberg"
+)
+
+// BenchmarkScaleOut measures issue 24's paths on one machine (docs/BENCHMARKS.md, "Scale-out
+// on Trino"; scripts/bench-scaleout.sh): materialization of QUIVER_BENCH_ROWS rows (default
+// 200,000) of an Iceberg source table in process, through Trino (one node) in one run and
+// in 1-day chunks two at a time, and through Trino on two nodes (a coordinator and a worker
+// process started for it; QUIVER_BENCH_TRINO2=0 leaves it out), with an order-independent
+// checksum of each resulting table; then the online load of the in-process table into Redis
+// with 1, 2 and 4 workers. One iteration: the figures are the run's, reported as metrics.
+func BenchmarkScaleOut(b *testing.B) {
+	rows := int64(200_000)
+	if s := os.Getenv("QUIVER_BENCH_ROWS"); s != "" {
+		n, err := strconv.ParseInt(s, 10, 64)
+		require.NoError(b, err)
+		rows = n
+	}
+	b.Cleanup(http.DefaultClient.CloseIdleConnections)
+	// QUIVER_BENCH_TRINO_HEAP (e.g. 4G, for 20 M rows) starts Trino servers of that heap
+	// instead of the test run's shared one.
+	heap := os.Getenv("QUIVER_BENCH_TRINO_HEAP")
+	tr := testenv.SharedTrinoServer(b)
+	if heap != "" {
+		tr = testenv.StartTrinoServer(b, testenv.TrinoOptions{Heap: heap})
+	}
+	pg := testenv.StartPostgres(b)
+	rd := testenv.StartRedis(b)
+	dbURL, wh := pg.NewDatabase(b), b.TempDir()
+	cat, err := iceberg.OpenCatalog(context.Background(), iceberg.CatalogConfig{URI: dbURL, Warehouse: wh})
+	require.NoError(b, err)
+	require.NoError(b, cat.Close())
+	ice, err := testenv.IcebergJDBCCatalog("ice", dbURL, wh)
+	require.NoError(b, err)
+	iceName := tr.AddCatalog(b, ice)
+	db := tr.DB(b, iceName, "")
+	ctx := context.Background()
+	// The source: rows numbered n = 0..rows-1, a user per n mod rows/20, an event every 100 ms
+	// from 2024-01-01 (so no two rows share a key), created 1 s later, four features.
+	_, err = db.ExecContext(ctx, "CREATE SCHEMA bench")
+	require.NoError(b, err)
+	blocks := (rows + 9999) / 10000
+	t0 := time.Now()
+	_, err = db.ExecContext(ctx, fmt.Sprintf(`CREATE TABLE bench.events WITH (format = 'PARQUET') AS
+SELECT n %% %d AS user_id,
+  CAST(date_add('millisecond', n * 100, TIMESTAMP '2024-01-01 00:00:00 UTC') AS TIMESTAMP(6) WITH TIME ZONE) AS ts,
+  CAST(date_add('millisecond', n * 100 + 1000, TIMESTAMP '2024-01-01 00:00:00 UTC') AS TIMESTAMP(6) WITH TIME ZONE) AS created,
+  n %% 1000 AS clicks, CAST(n AS DOUBLE) / 7 AS spend, 'u' || CAST(n %% 97 AS VARCHAR) AS name, n %% 2 = 0 AS active
+FROM (SELECT j * 10000 + i AS n FROM UNNEST(sequence(0, 9999)) AS a(i) CROSS JOIN UNNEST(sequence(0, %d)) AS b(j))
+WHERE n < %d`, max(rows/20, 1), blocks-1, rows))
+	require.NoError(b, err)
+	b.Logf("source: %d rows written by Trino in %.1fs", rows, time.Since(t0).Seconds())
+	end := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(rows)*100*time.Millisecond + time.Hour).Truncate(24 * time.Hour).Add(24 * time.Hour)
+	const defs = `entities:
+  - name: user
+    join_keys: [{ name: user_id, type: int64 }]
+sources:
+  - name: events
+    iceberg: { table: bench.events }
+    timestamp_field: ts
+    created_timestamp_field: created
+feature_views:
+  - name: stats
+    entities: [user]
+    source: events
+    online: true
+    features:
+      - { name: clicks, type: int64 }
+      - { name: spend, type: float64 }
+      - { name: name, type: string }
+      - { name: active, type: bool }
+`
+	project := func(name string, redisDB int) (string, map[string]string) {
+		dir := filepath.Join(b.TempDir(), name)
+		writeFile(b, filepath.Join(dir, "quiver.yaml"), "project: "+name+"\ndefinitions: [features]\n")
+		writeFile(b, filepath.Join(dir, "features", "defs.yaml"), defs)
+		env := map[string]string{"QUIVER_REGISTRY": dbURL, "QUIVER_WAREHOUSE": wh,
+			"QUIVER_ONLINE":    "redis://" + rd.Addr + "/" + strconv.Itoa(redisDB),
+			"QUIVER_TRINO_DSN": tr.DSN(iceName, iceberg.ProjectNamespace(name))}
+		r := quiver(b, env, "-C", dir, "apply")
+		require.Equal(b, exitOK, r.code, r.stderr)
+		return dir, env
+	}
+	type report struct {
+		Runs []struct {
+			RowsRead      int64   `json:"rows_read"`
+			OnlineRows    int64   `json:"online_rows"`
+			Seconds       float64 `json:"seconds"`
+			OnlineSeconds float64 `json:"online_seconds"`
+			Skipped       string  `json:"skipped"`
+		} `json:"runs"`
+	}
+	materialize := func(dir string, env map[string]string, args ...string) (secs float64, rep report) {
+		t0 := time.Now()
+		r := quiver(b, env, append([]string{"-C", dir, "-o", "json", "materialize", "--start", "2024-01-01", "--end", end.Format(time.DateOnly)}, args...)...)
+		secs = time.Since(t0).Seconds()
+		require.Equal(b, exitOK, r.code, r.stderr)
+		require.NoError(b, json.Unmarshal([]byte(r.stdout), &rep), r.stdout)
+		return secs, rep
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		local, localEnv := project("inproc", 0)
+		secs, _ := materialize(local, localEnv)
+		b.ReportMetric(float64(rows)/secs, "inprocess_rows/s")
+		b.Logf("in process: %d rows in %.1fs: %.0f rows/s", rows, secs, float64(rows)/secs)
+		sum := tableChecksum(b, dbURL, wh, "inproc")
+
+		t1, t1Env := project("trino1", 1)
+		secs, _ = materialize(t1, t1Env, "--engine", "trino")
+		b.ReportMetric(float64(rows)/secs, "trino1_rows/s")
+		b.Logf("trino, 1 node, one run: %.1fs: %.0f rows/s", secs, float64(rows)/secs)
+		require.Equal(b, sum, tableChecksum(b, dbURL, wh, "trino1"), "the trino engine's table equals the in-process one")
+
+		tc, tcEnv := project("trinochunks", 2)
+		secs, _ = materialize(tc, tcEnv, "--engine", "trino", "--chunk", "1d", "--parallel", "2")
+		b.ReportMetric(float64(rows)/secs, "trino1_chunked_rows/s")
+		b.Logf("trino, 1 node, 1d chunks, 2 at a time: %.1fs: %.0f rows/s", secs, float64(rows)/secs)
+		require.Equal(b, sum, tableChecksum(b, dbURL, wh, "trinochunks"), "the chunked backfill's table equals the in-process one")
+
+		// Two nodes: a coordinator and a worker process of their own, with the same catalog.
+		if os.Getenv("QUIVER_BENCH_TRINO2") != "0" {
+			tr2 := testenv.StartTrinoServer(b, testenv.TrinoOptions{Heap: heap})
+			testenv.StartTrinoWorker(b, tr2, testenv.TrinoOptions{Heap: heap})
+			ice2 := tr2.AddCatalog(b, ice)
+			// Warm the new cluster up (catalog load, first-query compilation) as the shared
+			// server is warm by now.
+			var n int64
+			require.NoError(b, tr2.DB(b, ice2, "").QueryRowContext(ctx, "SELECT count(*) FROM bench.events WHERE clicks >= 0").Scan(&n))
+			t2, t2Env := project("trino2", 6)
+			t2Env["QUIVER_TRINO_DSN"] = tr2.DSN(ice2, iceberg.ProjectNamespace("trino2"))
+			secs, _ = materialize(t2, t2Env, "--engine", "trino")
+			b.ReportMetric(float64(rows)/secs, "trino2_rows/s")
+			b.Logf("trino, 2 nodes, one run: %.1fs: %.0f rows/s", secs, float64(rows)/secs)
+			require.Equal(b, sum, tableChecksum(b, dbURL, wh, "trino2"), "the two-node table equals the in-process one")
+		}
+
+		for i, w := range []int{1, 2, 4} {
+			env := map[string]string{}
+			for k, v := range localEnv {
+				env[k] = v
+			}
+			env["QUIVER_ONLINE"] = "redis://" + rd.Addr + "/" + strconv.Itoa(3+i)
+			_, rep := materialize(local, env, "--online-workers", strconv.Itoa(w))
+			var online float64
+			var n int64
+			for _, r := range rep.Runs {
+				online += r.OnlineSeconds
+				n += r.OnlineRows
+			}
+			b.ReportMetric(float64(n)/online, "online_"+strconv.Itoa(w)+"w_entities/s")
+			b.Logf("online load, %d workers: %d entities in %.2fs: %.0f entities/s", w, n, online, float64(n)/online)
+		}
+	}
+}
+
+// tableChecksum is an order-independent checksum of a project's stats table: the sum of each
+// row's FNV-64 hash, and the row count.
+func tableChecksum(b *testing.B, dbURL, wh, project string) string {
+	ctx := context.Background()
+	cat, err := iceberg.OpenCatalog(ctx, iceberg.CatalogConfig{URI: dbURL, Warehouse: wh})
+	require.NoError(b, err)
+	defer cat.Close()
+	store, err := iceberg.NewStore(ctx, cat, iceberg.StoreOptions{Namespace: iceberg.ProjectNamespace(project)})
+	require.NoError(b, err)
+	st, err := store.Scan(ctx, "stats", offline.ScanRequest{})
+	require.NoError(b, err)
+	defer st.Close()
+	var sum, n uint64
+	for {
+		rec, err := st.Next(ctx)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		require.NoError(b, err)
+		for _, row := range rtRecordRows(rec) {
+			h := fnv.New64a()
+			_, _ = h.Write([]byte(row))
+			sum += h.Sum64()
+			n++
+		}
+		rec.Release()
+	}
+	return fmt.Sprintf("%d rows, sum %016x", n, sum)
+}
