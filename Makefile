@@ -76,16 +76,7 @@ unit: duckdb feast testenv-deps
 
 # A short run of each fuzz target, on top of the seed corpora the unit tests already replay.
 fuzz:
-	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./definitions
-	$(GO) test -run '^$$' -fuzz '^FuzzDecodeRow$$' -fuzztime $(FUZZTIME) ./online
-	$(GO) test -run '^$$' -fuzz '^FuzzReadTiles$$' -fuzztime $(FUZZTIME) ./online
-	$(GO) test -run '^$$' -fuzz '^FuzzRequests$$' -fuzztime $(FUZZTIME) ./serving
-	$(GO) test -run '^$$' -fuzz '^FuzzReadSegment$$' -fuzztime $(FUZZTIME) ./ingest
-	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./ingest/stream
-	$(GO) test -run '^$$' -fuzz '^FuzzParsePolicy$$' -fuzztime $(FUZZTIME) ./serving/auth
-	$(GO) test -run '^$$' -fuzz '^FuzzProjectNamespace$$' -fuzztime $(FUZZTIME) ./offline/iceberg
-	$(GO) test -run '^$$' -fuzz '^FuzzKubernetesQuantity$$' -fuzztime $(FUZZTIME) ./training
-	$(GO) test -run '^$$' -fuzz '^FuzzLineChart$$' -fuzztime $(FUZZTIME) ./ui
+	GO=$(GO) FUZZTIME=$(FUZZTIME) ./scripts/fuzz.sh
 
 bench: testenv-deps
 	@$(TESTENV_RUN) $(GO) test -run '^$$' -bench . -benchmem $(PKGS)
