@@ -26,9 +26,10 @@ const DefaultRetention = 7 * 24 * time.Hour
 type GCOptions struct {
 	// OlderThan is the retention: offline snapshots younger than it stay.
 	OlderThan time.Duration
-	// MinOrphanAge overrides quiver.yaml's offline.gc.min_orphan_age when not nil: how old a
-	// view table's file that no snapshot references must be before it goes.
-	MinOrphanAge *time.Duration
+	// MinOrphanAge overrides quiver.yaml's offline.gc.min_orphan_age when MinOrphanAgeSet:
+	// how old a view table's file that no snapshot references must be before it goes.
+	MinOrphanAge    time.Duration
+	MinOrphanAgeSet bool
 	// DryRun writes and removes nothing (no run is reaped either) and lists what gc would.
 	DryRun bool
 	// Waiting is called when gc has to wait for running writers to finish.
@@ -112,7 +113,11 @@ func (p *Project) MinOrphanAge(override *time.Duration) (time.Duration, error) {
 // removed is recorded in the audit trail. A collector that fails fails gc (errkind.Failed)
 // after the others ran.
 func (p *Project) GC(ctx context.Context, opts GCOptions) (*GCResult, error) {
-	minAge, err := p.MinOrphanAge(opts.MinOrphanAge)
+	var override *time.Duration
+	if opts.MinOrphanAgeSet {
+		override = &opts.MinOrphanAge
+	}
+	minAge, err := p.MinOrphanAge(override)
 	if err != nil {
 		return nil, err
 	}

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -13,7 +12,6 @@ import (
 
 func (a *app) gcCommand() *cobra.Command {
 	var opts project.GCOptions
-	var minAge time.Duration
 	cmd := &cobra.Command{
 		Use:   "gc [--dry-run] [--older-than D] [--min-orphan-age D]",
 		Short: "Reclaim space: expire old offline snapshots and remove files nothing needs",
@@ -21,18 +19,17 @@ func (a *app) gcCommand() *cobra.Command {
 are not current and that no registered dataset was built from, and remove the files no
 remaining snapshot needs (data, manifests, old metadata), files of writes that never committed
 (killed or failed runs) once older than --min-orphan-age (quiver.yaml offline.gc.min_orphan_age,
-default 72h: another engine's write in flight looks the same until it commits), dataset staging folders and spill files left by killed commands, and
-the project's own work and spill folders in $TMPDIR (never another project's). --dry-run
-writes and removes nothing (no run is reaped either) and lists what gc would remove.
+default 72h: another engine's write in flight looks the same until it commits), dataset
+staging folders and spill files left by killed commands, and the project's own work and
+spill folders in $TMPDIR (never another project's). --dry-run writes and removes nothing (no
+run is reaped either) and lists what gc would remove.
 Prints each thing removed and the bytes reclaimed (-o json for scripts). It waits for running
 writers (materialize, dataset create) to finish and holds them off while it runs. After it,
 dataset create --at a time before now minus --older-than fails, naming the retention.`,
 		Args: cobra.NoArgs,
 	}
 	cmd.RunE = a.withProject(func(ctx context.Context, p *project.Project, _ []string) error {
-		if cmd.Flags().Changed("min-orphan-age") {
-			opts.MinOrphanAge = &minAge
-		}
+		opts.MinOrphanAgeSet = cmd.Flags().Changed("min-orphan-age")
 		opts.Waiting = func() {
 			fmt.Fprintln(a.stderr, "quiver: waiting for running writers (materialize, dataset create) to finish...")
 		}
@@ -44,6 +41,6 @@ dataset create --at a time before now minus --older-than fails, naming the reten
 	})
 	cmd.Flags().BoolVar(&opts.DryRun, "dry-run", false, "print what would be removed, remove nothing")
 	cmd.Flags().DurationVar(&opts.OlderThan, "older-than", project.DefaultRetention, "retention: offline snapshots younger than this stay")
-	cmd.Flags().DurationVar(&minAge, "min-orphan-age", config.DefaultMinOrphanAge, "table files no snapshot references younger than this stay (default: quiver.yaml offline.gc.min_orphan_age)")
+	cmd.Flags().DurationVar(&opts.MinOrphanAge, "min-orphan-age", config.DefaultMinOrphanAge, "table files no snapshot references younger than this stay (default: quiver.yaml offline.gc.min_orphan_age)")
 	return cmd
 }
