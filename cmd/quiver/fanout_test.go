@@ -147,7 +147,9 @@ func TestShardedOnlineLoadLeavesIdenticalRedis(t *testing.T) {
 	rtWriteParquet(t, filepath.Join(dir, "data", "events.parquet"), rows)
 	require.Equal(t, exitOK, quiver(t, nil, "-C", dir, "apply").code)
 	const start, end = "2024-02-01T00:00:00Z", "2024-04-01T00:00:00Z"
-	env := func(db int) map[string]string { return map[string]string{"QUIVER_ONLINE": "redis://" + rd.Addr + "/" + strconv.Itoa(db)} }
+	env := func(db int) map[string]string {
+		return map[string]string{"QUIVER_ONLINE": "redis://" + rd.Addr + "/" + strconv.Itoa(db)}
+	}
 
 	r := quiver(t, env(0), "-C", dir, "materialize", "--online-workers", "1", "--start", start, "--end", end)
 	require.Equal(t, exitOK, r.code, r.stderr)
