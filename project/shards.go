@@ -34,6 +34,10 @@ type ShardOptions struct {
 	Image string
 	// OnlineWorkers is each shard's worker count (default 1).
 	OnlineWorkers int
+	// DryRun, Engine, Chunk and ReplaceOnline are materialize's other flags, which a sharded
+	// load refuses (it writes nothing offline, and is no dry run).
+	DryRun, ReplaceOnline bool
+	Engine, Chunk         string
 }
 
 // Sharded reports whether the options ask for a sharded load or its Job.
@@ -42,6 +46,8 @@ func (o ShardOptions) Sharded() bool { return o.Shard != "" || o.Backend != "" |
 // check refuses a combination that cannot run, naming the flags.
 func (o ShardOptions) check() error {
 	switch {
+	case o.DryRun || o.ReplaceOnline || o.Chunk != "" || (o.Engine != "" && o.Engine != EngineLocal):
+		return errkind.New(errkind.Usage, "--shard and --backend kubernetes load the online store from an interval committed offline before: they take no --dry-run, --replace-online, --chunk or --engine trino")
 	case o.Backend != "" && o.Backend != BackendKubernetes:
 		return errkind.Errorf(errkind.Usage, "--backend %q: valid backends: kubernetes", o.Backend)
 	case o.Backend == "" && o.Shards != 0:

@@ -182,6 +182,7 @@ func TestShardedOnlineLoadLeavesIdenticalRedis(t *testing.T) {
 	}{
 		{[]string{"--shard", "3/3"}, exitUsage, `--shard "3/3": want INDEX/COUNT`},
 		{[]string{"--shards", "3"}, exitUsage, "--shards N needs --backend kubernetes"},
+		{[]string{"--shard", "0/3", "--dry-run"}, exitUsage, "they take no --dry-run"},
 		{[]string{"--backend", "kubernetes", "--shards", "3", "--image", "quiver:1"}, exitInvalid, "the registry is embedded"},
 	} {
 		r := quiver(t, env(2), append([]string{"-C", dir, "materialize", "--start", start, "--end", end}, tc.args...)...)

@@ -174,7 +174,8 @@ Indexed Job whose pod i runs --shard i/N.`,
 		if !start.Before(end) {
 			return usage("--start %s is not before --end %s", start.Format(time.RFC3339), end.Format(time.RFC3339))
 		}
-		if so := (project.ShardOptions{Views: args, Start: start, End: end, Shard: shardS, Backend: backend, Shards: shards, Image: image, OnlineWorkers: onlineWorkers}); so.Backend != "" {
+		if so := (project.ShardOptions{Views: args, Start: start, End: end, Shard: shardS, Backend: backend, Shards: shards, Image: image, OnlineWorkers: onlineWorkers,
+			DryRun: dryRun, ReplaceOnline: replaceOnline, Engine: engine, Chunk: chunkS}); so.Backend != "" {
 			return p.WriteShardJob(so, out, a.stdout)
 		} else if so.Sharded() {
 			rep, err := p.LoadOnlineShard(ctx, so)

@@ -186,12 +186,22 @@ echo fake-onnx > "$QUIVER_OUTPUT_DIR/model.onnx"
 
 	// A file no snapshot references yet, as a writer on another host leaves it until its
 	// commit: gc with a minimum orphan age longer than its age leaves it (no lock reaches the
-	// bucket; the minimum orphan age is its grace period), and removes no table file at all.
+	// bucket; the minimum orphan age is its grace period), and removes no data or manifest
+	// file of the table: only the superseded metadata files the table's metadata log names,
+	// known to be committed.
 	orphan := table + "data/event_ts_day=2026-01-01/in-flight-write.parquet"
 	_, err = client.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(orphan), Body: strings.NewReader("not yet committed")})
 	require.NoError(t, err)
 	r = run("-o", "json", "gc", "--older-than", "1h", "--min-orphan-age", "1h")
-	require.NotContains(t, r.stdout, "s3://"+bucket+"/"+table, "gc --older-than 1h removes no file of the table")
+	var first gcOut
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &first), r.stdout)
+	for _, c := range first.Collectors {
+		for _, it := range c.Removed {
+			if strings.HasPrefix(it.Path, "s3://"+bucket+"/"+table) {
+				require.Equal(t, "metadata", it.Kind, "gc --older-than 1h removes no data or manifest file of the table: %s", it.Path)
+			}
+		}
+	}
 	require.True(t, bucketKeys(t, client, bucket)[orphan], "a young unreferenced file stays")
 	keys[orphan] = true
 
