@@ -268,7 +268,7 @@ func Run(ctx context.Context, runs Runs, job Job, start, end time.Time, opts Opt
 	}
 	if fanOut && wr.SnapshotID != 0 {
 		t0 := time.Now()
-		n, err := fanOutOnline(ctx, job, wr.SnapshotID, rng, opts.OnlineWorkers, opts)
+		n, err := fanOutOnline(ctx, job, wr.SnapshotID, rng, opts.OnlineWorkers, Shard{}, opts)
 		res.OnlineTime += time.Since(t0)
 		res.OnlineRows = n
 		if err != nil {

@@ -9,6 +9,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/quiverfs/quiver/internal/config"
 	"github.com/quiverfs/quiver/internal/errkind"
 	"github.com/quiverfs/quiver/internal/housekeeping"
 	"github.com/quiverfs/quiver/internal/warehouselock"
@@ -25,6 +26,10 @@ const DefaultRetention = 7 * 24 * time.Hour
 type GCOptions struct {
 	// OlderThan is the retention: offline snapshots younger than it stay.
 	OlderThan time.Duration
+	// MinOrphanAge overrides quiver.yaml's offline.gc.min_orphan_age when MinOrphanAgeSet:
+	// how old a view table's file that no snapshot references must be before it goes.
+	MinOrphanAge    time.Duration
+	MinOrphanAgeSet bool
 	// DryRun writes and removes nothing (no run is reaped either) and lists what gc would.
 	DryRun bool
 	// Waiting is called when gc has to wait for running writers to finish.
@@ -33,8 +38,12 @@ type GCOptions struct {
 
 // GCResult is what gc removed, or would remove, by collector.
 type GCResult struct {
-	DryRun         bool          `json:"dry_run"`
-	OlderThan      string        `json:"older_than"`
+	DryRun       bool   `json:"dry_run"`
+	OlderThan    string `json:"older_than"`
+	MinOrphanAge string `json:"min_orphan_age"`
+	// YoungFilesKept is how many unreferenced table files were kept as younger than
+	// MinOrphanAge: writes in flight, possibly another engine's.
+	YoungFilesKept int           `json:"young_files_kept"`
 	Collectors     []GCCollector `json:"collectors"`
 	BytesReclaimed int64         `json:"bytes_reclaimed"`
 	// Items is how many things were (or would be) removed.
@@ -73,6 +82,27 @@ func (r *GCResult) WriteText(w io.Writer) {
 	}
 	tw.Flush()
 	fmt.Fprintf(w, "%s %d items, %d bytes (retention %s).\n", verb, r.Items, r.BytesReclaimed, r.retention)
+	verb = "Kept"
+	if r.DryRun {
+		verb = "Would keep"
+	}
+	fmt.Fprintf(w, "%s %d unreferenced table files younger than %s (min orphan age: a write in flight, maybe another engine's).\n", verb, r.YoungFilesKept, r.MinOrphanAge)
+}
+
+// MinOrphanAge is the minimum age of an unreferenced table file gc removes: the override,
+// else quiver.yaml's offline.gc.min_orphan_age, else config.DefaultMinOrphanAge.
+func (p *Project) MinOrphanAge(override *time.Duration) (time.Duration, error) {
+	d := config.DefaultMinOrphanAge
+	switch {
+	case override != nil:
+		d = *override
+	case p.Config.Offline.GC.MinOrphanAge != nil:
+		d = *p.Config.Offline.GC.MinOrphanAge
+	}
+	if d < 0 {
+		return 0, errkind.Errorf(errkind.Usage, "--min-orphan-age %s is negative; want a duration such as 72h, or 0s for no minimum", d)
+	}
+	return d, nil
 }
 
 // GC reclaims space under the warehouse's exclusive lock: offline snapshots past the
@@ -83,6 +113,17 @@ func (r *GCResult) WriteText(w io.Writer) {
 // removed is recorded in the audit trail. A collector that fails fails gc (errkind.Failed)
 // after the others ran.
 func (p *Project) GC(ctx context.Context, opts GCOptions) (*GCResult, error) {
+	var override *time.Duration
+	if opts.MinOrphanAgeSet {
+		override = &opts.MinOrphanAge
+	}
+	minAge, err := p.MinOrphanAge(override)
+	if err != nil {
+		return nil, err
+	}
+	if opts.OlderThan < 0 {
+		return nil, errkind.Errorf(errkind.Usage, "--older-than %s is negative", opts.OlderThan)
+	}
 	reg, err := p.Registry(ctx)
 	if err != nil {
 		return nil, err
@@ -115,8 +156,8 @@ func (p *Project) GC(ctx context.Context, opts GCOptions) (*GCResult, error) {
 		workFolders(tmp, project),
 		datasetFiles(reg, files, project, p.remote()),
 	}
-	reports, runErr := housekeeping.Run(ctx, collectors, housekeeping.Options{OlderThan: opts.OlderThan, DryRun: opts.DryRun, Now: time.Now()})
-	res := &GCResult{DryRun: opts.DryRun, OlderThan: opts.OlderThan.String(), Collectors: []GCCollector{}, retention: opts.OlderThan}
+	reports, runErr := housekeeping.Run(ctx, collectors, housekeeping.Options{OlderThan: opts.OlderThan, MinOrphanAge: minAge, DryRun: opts.DryRun, Now: time.Now()})
+	res := &GCResult{DryRun: opts.DryRun, OlderThan: opts.OlderThan.String(), MinOrphanAge: minAge.String(), Collectors: []GCCollector{}, retention: opts.OlderThan}
 	for _, r := range reports {
 		c := GCCollector{Collector: r.Collector, Removed: []GCItem{}, Bytes: r.Bytes(), Notes: r.Notes}
 		for _, it := range r.Items {
@@ -125,6 +166,7 @@ func (p *Project) GC(ctx context.Context, opts GCOptions) (*GCResult, error) {
 		res.Collectors = append(res.Collectors, c)
 		res.BytesReclaimed += r.Bytes()
 		res.Items += len(r.Items)
+		res.YoungFilesKept += r.Young
 	}
 	if !opts.DryRun && res.Items > 0 {
 		detail, _ := json.Marshal(map[string]any{"older_than": opts.OlderThan.String(), "items": res.Items, "bytes": res.BytesReclaimed})

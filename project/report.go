@@ -218,8 +218,10 @@ type SyncReport struct {
 
 // SyncsReport is what materialize --online-only did.
 type SyncsReport struct {
-	OnlineOnly bool         `json:"online_only"`
-	Views      []SyncReport `json:"views"`
+	OnlineOnly bool `json:"online_only"`
+	// Shard is the part of a sharded load (materialize --shard i/N), empty otherwise.
+	Shard string       `json:"shard,omitempty"`
+	Views []SyncReport `json:"views"`
 }
 
 // SyncAll loads the online store from the offline table of each online view, stopping at

@@ -166,6 +166,74 @@ func RenderKubernetesJob(j KubernetesJob) ([]byte, error) {
 	return sigsyaml.JSONToYAML(raw)
 }
 
+// IndexedJob is a batch/v1 Job of Completions pods run at once (parallelism = completions),
+// each told its index 0..Completions-1 by Kubernetes in JOB_COMPLETION_INDEX
+// (completionMode: Indexed); the command may name it as $(JOB_COMPLETION_INDEX).
+type IndexedJob struct {
+	Name, Namespace string
+	Labels          map[string]string
+	Container       string
+	Image           string
+	Command         []string
+	Completions     int
+	CPU, Memory     string
+	// Retries is the Job's backoffLimit: how many failed pods, over all indexes, it retries.
+	Retries int
+}
+
+// RenderIndexedJob renders j as YAML with the same local batch/v1 structs as
+// RenderKubernetesJob (no k8s.io/api in the binary); quantities are checked as Kubernetes
+// would. Errors wrap ErrInvalidJob and name the job and the field.
+func RenderIndexedJob(j IndexedJob) ([]byte, error) {
+	var problems []string
+	if j.Image == "" {
+		problems = append(problems, "it has no image (the container image with quiver and the feature repo)")
+	}
+	if len(j.Command) == 0 {
+		problems = append(problems, "it has no command")
+	}
+	if j.Completions < 1 {
+		problems = append(problems, fmt.Sprintf("completions %d must be 1 or more", j.Completions))
+	}
+	for _, q := range []struct{ name, value string }{{"cpu", j.CPU}, {"memory", j.Memory}} {
+		if positive, ok := parseQuantity(q.value); q.value != "" && (!ok || !positive) {
+			problems = append(problems, fmt.Sprintf("resources %s %q is not a Kubernetes quantity above 0 (e.g. 4, 500m, 16Gi)", q.name, q.value))
+		}
+	}
+	if len(problems) > 0 {
+		return nil, fmt.Errorf("%w: Kubernetes job %q: %s", ErrInvalidJob, j.Name, strings.Join(problems, "; "))
+	}
+	var res k8sResources
+	if j.CPU != "" {
+		res.Requests = map[string]string{"cpu": j.CPU}
+	}
+	if j.Memory != "" {
+		if res.Requests == nil {
+			res.Requests = map[string]string{}
+		}
+		res.Requests["memory"] = j.Memory
+		res.Limits = map[string]string{"memory": j.Memory}
+	}
+	n, backoff, ttl := int32(j.Completions), int32(j.Retries), int32(86400)
+	job := k8sJob{
+		APIVersion: "batch/v1", Kind: "Job",
+		Metadata: k8sObjectMeta{Name: dnsLabel(j.Name), Namespace: j.Namespace, Labels: j.Labels},
+		Spec: k8sJobSpec{
+			BackoffLimit: &backoff, CompletionMode: "Indexed", Completions: &n, Parallelism: &n,
+			TTLSecondsAfterFinished: &ttl,
+			Template: k8sPodTemplate{Metadata: k8sObjectMeta{Labels: j.Labels}, Spec: k8sPodSpec{
+				RestartPolicy: "Never",
+				Containers:    []k8sContainer{{Name: j.Container, Image: j.Image, Command: j.Command, Resources: res}},
+			}},
+		},
+	}
+	raw, err := json.Marshal(job)
+	if err != nil {
+		return nil, err
+	}
+	return sigsyaml.JSONToYAML(raw)
+}
+
 // The batch/v1 Job fields a training run's manifest sets, with the API's JSON names.
 type (
 	k8sJob struct {
@@ -181,6 +249,9 @@ type (
 	}
 	k8sJobSpec struct {
 		BackoffLimit            *int32         `json:"backoffLimit,omitempty"`
+		CompletionMode          string         `json:"completionMode,omitempty"`
+		Completions             *int32         `json:"completions,omitempty"`
+		Parallelism             *int32         `json:"parallelism,omitempty"`
 		Template                k8sPodTemplate `json:"template"`
 		TTLSecondsAfterFinished *int32         `json:"ttlSecondsAfterFinished,omitempty"`
 	}

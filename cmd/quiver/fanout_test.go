@@ -132,3 +132,61 @@ func TestScaleOutFlagsAreChecked(t *testing.T) {
 	require.NotContains(t, r.stdout, "RUNNING", "nothing ran")
 	require.NotContains(t, r.stdout, "FAILED", "nothing ran")
 }
+
+// TestShardedOnlineLoadLeavesIdenticalRedis: the pods of materialize --backend kubernetes
+// --shards N each run materialize --shard i/N; run here one after another (no cluster), the
+// three shards of an interval committed offline before leave Redis exactly as one
+// --online-workers 1 load of it does, every key compared, and each shard loads a part.
+func TestShardedOnlineLoadLeavesIdenticalRedis(t *testing.T) {
+	rd := testenv.StartRedis(t)
+	dir := filepath.Join(t.TempDir(), "fan")
+	writeFile(t, filepath.Join(dir, "quiver.yaml"), "project: fan\ndefinitions: [features]\n")
+	writeFile(t, filepath.Join(dir, "features", "defs.yaml"), strings.Replace(rtLakeDefs, "FEATURES\n", rtFeatureYAML, 1))
+	rows := rtSourceRows(13, 3000, 400)
+	defer rows.Release()
+	rtWriteParquet(t, filepath.Join(dir, "data", "events.parquet"), rows)
+	require.Equal(t, exitOK, quiver(t, nil, "-C", dir, "apply").code)
+	const start, end = "2024-02-01T00:00:00Z", "2024-04-01T00:00:00Z"
+	env := func(db int) map[string]string {
+		return map[string]string{"QUIVER_ONLINE": "redis://" + rd.Addr + "/" + strconv.Itoa(db)}
+	}
+
+	r := quiver(t, env(0), "-C", dir, "materialize", "--online-workers", "1", "--start", start, "--end", end)
+	require.Equal(t, exitOK, r.code, r.stderr)
+	want := redisContents(t, rd.Addr, 0)
+	require.Len(t, want, 400, "every entity is online")
+
+	const n = 3
+	loaded := 0
+	for i := range n {
+		r := quiver(t, env(1), "-C", dir, "-o", "json", "materialize", "--shard", fmt.Sprintf("%d/%d", i, n), "--start", start, "--end", end)
+		require.Equal(t, exitOK, r.code, r.stderr)
+		require.Contains(t, r.stdout, fmt.Sprintf(`"shard": "%d/%d"`, i, n), r.stdout)
+		got := len(redisContents(t, rd.Addr, 1))
+		require.Greater(t, got, loaded, "shard %d/%d loads a part", i, n)
+		if i < n-1 {
+			require.Less(t, got, len(want), "shard %d/%d loads only its part", i, n)
+		}
+		loaded = got
+	}
+	got := redisContents(t, rd.Addr, 1)
+	require.Equal(t, len(want), len(got), "keys")
+	for k, v := range want {
+		require.Equal(t, v, got[k], "key %q", k)
+	}
+
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"--shard", "3/3"}, exitUsage, `--shard "3/3": want INDEX/COUNT`},
+		{[]string{"--shards", "3"}, exitUsage, "--shards N needs --backend kubernetes"},
+		{[]string{"--shard", "0/3", "--dry-run"}, exitUsage, "they take no --dry-run"},
+		{[]string{"--backend", "kubernetes", "--shards", "3", "--image", "quiver:1"}, exitInvalid, "the registry is embedded"},
+	} {
+		r := quiver(t, env(2), append([]string{"-C", dir, "materialize", "--start", start, "--end", end}, tc.args...)...)
+		require.Equal(t, tc.code, r.code, "%v: %s", tc.args, r.stderr)
+		require.Contains(t, r.stderr, tc.want, tc.args)
+	}
+}

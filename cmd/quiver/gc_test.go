@@ -53,7 +53,9 @@ type gcOut struct {
 			Bytes int64  `json:"bytes"`
 		} `json:"removed"`
 	} `json:"collectors"`
-	BytesReclaimed int64 `json:"bytes_reclaimed"`
+	BytesReclaimed int64  `json:"bytes_reclaimed"`
+	MinOrphanAge   string `json:"min_orphan_age"`
+	YoungFilesKept int    `json:"young_files_kept"`
 }
 
 func runGC(t *testing.T, dir string, args ...string) gcOut {
@@ -328,4 +330,71 @@ func runStatus(t *testing.T, env map[string]string, dir string) string {
 	require.NoError(t, err)
 	require.Len(t, runs, 1)
 	return string(runs[0].Status)
+}
+
+// TestGCKeepsYoungOrphans is issue 24's minimum orphan age: a file in a view table's
+// location that no snapshot references and that was written just now (another engine's
+// write in flight: Trino, another quiver, a writer on S3 the warehouse lock cannot reach)
+// survives quiver gc, even with --older-than 0s; one whose mtime is older than the minimum
+// age goes. The dry run says how many young files it keeps; quiver.yaml's
+// offline.gc.min_orphan_age and --min-orphan-age set the age.
+func TestGCKeepsYoungOrphans(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "shop")
+	require.Equal(t, exitOK, quiver(t, nil, "init", dir, "--project", "shop").code)
+	require.Equal(t, exitOK, quiver(t, nil, "-C", dir, "apply").code)
+	now := time.Now().UTC()
+	r := quiver(t, nil, "-C", dir, "materialize", "--start", now.Add(-40*24*time.Hour).Format(time.RFC3339), "--end", now.Format(time.RFC3339))
+	require.Equal(t, exitOK, r.code, r.stderr)
+	parts, err := filepath.Glob(filepath.Join(dir, ".quiver", "warehouse", "*", "user_stats", "data", "*"))
+	require.NoError(t, err)
+	require.NotEmpty(t, parts, "the view table has a data partition")
+	young := filepath.Join(parts[0], "00000-trino-in-flight.parquet")
+	old := filepath.Join(parts[0], "00000-killed-4d-ago.parquet")
+	mid := filepath.Join(parts[0], "00000-killed-2h-ago.parquet")
+	for _, p := range []string{young, old, mid} {
+		writeFile(t, p, "a write not committed yet")
+	}
+	setBack := func(p string, d time.Duration) {
+		require.NoError(t, os.Chtimes(p, time.Now().Add(-d), time.Now().Add(-d)))
+	}
+	setBack(old, 96*time.Hour)
+	setBack(mid, 2*time.Hour)
+
+	r = quiver(t, nil, "-C", dir, "gc", "--dry-run", "--older-than", "0s")
+	require.Equal(t, exitOK, r.code, r.stderr)
+	require.Contains(t, r.stdout, "Would keep 2 unreferenced table files younger than 72h0m0s", r.stdout)
+	require.Contains(t, r.stdout, old)
+	require.NotContains(t, r.stdout, young)
+	require.FileExists(t, old, "a dry run removes nothing")
+
+	out := runGC(t, dir, "--older-than", "0s")
+	require.Equal(t, "72h0m0s", out.MinOrphanAge)
+	require.Equal(t, 2, out.YoungFilesKept)
+	require.FileExists(t, young, "a file written now survives gc")
+	require.FileExists(t, mid, "so does one 2h old, under the default 72h")
+	require.NoFileExists(t, old, "an unreferenced file older than the minimum age goes")
+
+	// quiver.yaml's key, then the flag over it.
+	cfg := filepath.Join(dir, "quiver.yaml")
+	b, err := os.ReadFile(cfg)
+	require.NoError(t, err)
+	withAge := func(age string) string {
+		return strings.Replace(string(b), "offline:\n", "offline:\n  gc:\n    min_orphan_age: "+age+"\n", 1)
+	}
+	writeFile(t, cfg, withAge("1h"))
+	out = runGC(t, dir)
+	require.Equal(t, 1, out.YoungFilesKept)
+	require.NoFileExists(t, mid, "older than offline.gc.min_orphan_age: 1h")
+	require.FileExists(t, young)
+	out = runGC(t, dir, "--min-orphan-age", "0s")
+	require.Zero(t, out.YoungFilesKept)
+	require.NoFileExists(t, young, "--min-orphan-age 0s: no minimum")
+
+	r = quiver(t, nil, "-C", dir, "gc", "--min-orphan-age", "-1h")
+	require.Equal(t, exitUsage, r.code, r.stderr)
+	require.Contains(t, r.stderr, "--min-orphan-age -1h0m0s is negative")
+	writeFile(t, cfg, withAge("soon"))
+	r = quiver(t, nil, "-C", dir, "gc")
+	require.Equal(t, exitInvalid, r.code, r.stderr)
+	require.Contains(t, r.stderr, "min_orphan_age")
 }

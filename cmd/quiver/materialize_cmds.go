@@ -18,19 +18,7 @@ import (
 	"github.com/quiverfs/quiver/project"
 )
 
-// parseTime accepts RFC 3339 ("2026-11-01T12:00:00Z"), a UTC date ("2026-11-01"), a UTC
-// date-time without zone ("2026-11-01T12:00:00") and "now".
-func parseTime(flag, s string) (time.Time, error) {
-	if s == "now" {
-		return time.Now().UTC().Truncate(time.Microsecond), nil
-	}
-	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02 15:04:05", time.DateOnly} {
-		if t, err := time.Parse(layout, s); err == nil {
-			return t.UTC(), nil
-		}
-	}
-	return time.Time{}, usage("--%s %q is not a time; use RFC 3339 (2026-11-01T12:00:00Z), a UTC date (2026-11-01) or now", flag, s)
-}
+var parseTime = project.ParseTime
 
 // runIntervals runs the intervals and reports them.
 func (a *app) runIntervals(ctx context.Context, m *project.Materialization, intervals []materialize.Interval, ro project.RunOptions) error {
@@ -95,8 +83,8 @@ func (a *app) applyMemoryBudget(budget int64) {
 const defaultMaterializeBudget = 1 << 30
 
 func (a *app) materializeCommand() *cobra.Command {
-	var startS, endS, resetView, toS, engine, chunkS string
-	var parallel, onlineWorkers int
+	var startS, endS, resetView, toS, engine, chunkS, shardS, backend, image, out string
+	var parallel, onlineWorkers, shards int
 	var dryRun, onlineOnly, replaceOnline bool
 	var budget int64
 	cmd := &cobra.Command{
@@ -116,7 +104,11 @@ Recovery (see docs/operations.md):
   --replace-online     with --start/--end: make the online store exactly what the offline
                        table says for the interval's entities (bad rows replaced, entities no
                        longer in the table removed), instead of only moving forward.
-  --reset-watermark V  with --to T: move view V's watermark back to T (audited).`,
+  --reset-watermark V  with --to T: move view V's watermark back to T (audited).
+
+Sharded online load of an interval committed offline before (docs/scale-out.md): --shard i/N
+loads part i of N; --backend kubernetes --shards N --image IMG prints (--out FILE writes) the
+Indexed Job whose pod i runs --shard i/N.`,
 		Args: cobra.ArbitraryArgs,
 	}
 	cmd.RunE = a.withProject(func(ctx context.Context, p *project.Project, args []string) error {
@@ -151,11 +143,7 @@ Recovery (see docs/operations.md):
 			}
 			defer m.Close()
 			if dryRun {
-				a.printf("Dry run: would load the online store from the offline tables of:\n")
-				for _, v := range m.Views {
-					a.printf("  %s\n", v.Name)
-				}
-				return nil
+				return m.WriteOnlineOnlyPlan(a.stdout)
 			}
 			a.applyMemoryBudget(budget)
 			rep, err := m.SyncAll(ctx, func(v *catalog.View) (func(int64), func()) {
@@ -186,6 +174,16 @@ Recovery (see docs/operations.md):
 		if !start.Before(end) {
 			return usage("--start %s is not before --end %s", start.Format(time.RFC3339), end.Format(time.RFC3339))
 		}
+		if so := (project.ShardOptions{Views: args, Start: start, End: end, Shard: shardS, Backend: backend, Shards: shards, Image: image, OnlineWorkers: onlineWorkers,
+			DryRun: dryRun, ReplaceOnline: replaceOnline, Engine: engine, Chunk: chunkS}); so.Backend != "" {
+			return p.WriteShardJob(so, out, a.stdout)
+		} else if so.Sharded() {
+			rep, err := p.LoadOnlineShard(ctx, so)
+			if rep == nil {
+				return err
+			}
+			return a.report(rep, rep.WriteText, err)
+		}
 		m, err := p.Materialize(ctx, project.MaterializeOptions{Views: args, DryRun: dryRun, Engine: engine})
 		if err != nil {
 			return err
@@ -209,6 +207,11 @@ Recovery (see docs/operations.md):
 	cmd.Flags().StringVar(&engine, "engine", project.EngineLocal, "what computes the rows: local (this process) or trino (Trino stages each interval in the shared Iceberg catalog; docs/scale-out.md)")
 	cmd.Flags().StringVar(&chunkS, "chunk", "", "backfill in resumable chunks of this length (e.g. 1d): a re-run of the same backfill resumes at the chunks not done")
 	cmd.Flags().IntVar(&parallel, "parallel", 1, "with --chunk: how many chunks run at once")
+	cmd.Flags().StringVar(&shardS, "shard", "", "load only part i/N of the interval's online rows (by entity-key hash) from the offline table; writes nothing offline")
+	cmd.Flags().StringVar(&backend, "backend", "", "kubernetes: print the Indexed Job whose pods load the online store in --shards parts, instead of running")
+	cmd.Flags().IntVar(&shards, "shards", 0, "with --backend kubernetes: the Job's pod count (completions and parallelism)")
+	cmd.Flags().StringVar(&image, "image", "", "with --backend kubernetes: the pods' image (quiver, the feature repo as working directory)")
+	cmd.Flags().StringVar(&out, "out", "", "with --backend kubernetes: write the manifest to this file instead of stdout")
 	cmd.Flags().IntVar(&onlineWorkers, "online-workers", 0, "load the online store after the offline commit with N workers over disjoint entity-key ranges (0: while writing offline)")
 	cmd.Flags().BoolVar(&onlineOnly, "online-only", false, "load the online store from the offline tables; nothing else is written")
 	cmd.Flags().BoolVar(&replaceOnline, "replace-online", false, "make the online store match the offline table for the interval's entities (corrections)")

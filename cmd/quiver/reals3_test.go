@@ -185,19 +185,29 @@ echo fake-onnx > "$QUIVER_OUTPUT_DIR/model.onnx"
 	run("dataset", "rm", "checkout_train@v1")
 
 	// A file no snapshot references yet, as a writer on another host leaves it until its
-	// commit: gc with a retention longer than its age leaves it (no lock reaches the bucket;
-	// the retention horizon is its grace period), and removes no table file at all.
+	// commit: gc with a minimum orphan age longer than its age leaves it (no lock reaches the
+	// bucket; the minimum orphan age is its grace period), and removes no data or manifest
+	// file of the table: only the superseded metadata files the table's metadata log names,
+	// known to be committed.
 	orphan := table + "data/event_ts_day=2026-01-01/in-flight-write.parquet"
 	_, err = client.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(orphan), Body: strings.NewReader("not yet committed")})
 	require.NoError(t, err)
-	r = run("-o", "json", "gc", "--older-than", "1h")
-	require.NotContains(t, r.stdout, "s3://"+bucket+"/"+table, "gc --older-than 1h removes no file of the table")
+	r = run("-o", "json", "gc", "--older-than", "1h", "--min-orphan-age", "1h")
+	var first gcOut
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &first), r.stdout)
+	for _, c := range first.Collectors {
+		for _, it := range c.Removed {
+			if strings.HasPrefix(it.Path, "s3://"+bucket+"/"+table) {
+				require.Equal(t, "metadata", it.Kind, "gc --older-than 1h removes no data or manifest file of the table: %s", it.Path)
+			}
+		}
+	}
 	require.True(t, bucketKeys(t, client, bucket)[orphan], "a young unreferenced file stays")
 	keys[orphan] = true
 
 	// gc: the first run's snapshot expires; its files leave the bucket, the live ones stay,
-	// and so does the orphan now that the horizon is past it.
-	r = run("-o", "json", "gc", "--older-than", "0s")
+	// and so does the orphan with no minimum age.
+	r = run("-o", "json", "gc", "--older-than", "0s", "--min-orphan-age", "0s")
 	var gc gcOut
 	require.NoError(t, json.Unmarshal([]byte(r.stdout), &gc), r.stdout)
 	removed, removedDatasets := map[string]bool{}, 0
@@ -222,12 +232,12 @@ echo fake-onnx > "$QUIVER_OUTPUT_DIR/model.onnx"
 		removedKinds = append(removedKinds, fileKindOf(k))
 	}
 	require.Contains(t, removedKinds, "data", "the replaced rows' Parquet files are gone")
-	require.True(t, removed[orphan], "gc --older-than 0s removes the unreferenced file")
+	require.True(t, removed[orphan], "gc --min-orphan-age 0s removes the unreferenced file")
 	require.Equal(t, []string{filepath.Base(local)}, datasetFolders(after), "only the live snapshot's copy is left in the bucket")
 	require.Equal(t, before, quiverRows(), "the table reads the same after gc")
 	require.Equal(t, before, lake.trinoRows(t, `SELECT * FROM "`+ns+`".user_stats`), "and so does Trino")
 	run("dataset", "verify", "churn_train@v1")
-	again := run("-o", "json", "gc", "--older-than", "0s", "--dry-run")
+	again := run("-o", "json", "gc", "--older-than", "0s", "--min-orphan-age", "0s", "--dry-run")
 	var gc2 gcOut
 	require.NoError(t, json.Unmarshal([]byte(again.stdout), &gc2), again.stdout)
 	for _, c := range gc2.Collectors {

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 
@@ -71,6 +72,21 @@ type Offline struct {
 	Catalog string `yaml:"catalog"`
 	// CatalogURI is the REST catalog's URL (catalog: rest only).
 	CatalogURI string `yaml:"catalog_uri"`
+	// GC tunes quiver gc.
+	GC OfflineGC `yaml:"gc"`
+}
+
+// DefaultMinOrphanAge is offline.gc.min_orphan_age's default: 3 days, Iceberg's own
+// remove_orphan_files default, longer than any one write (a backfill commits chunk by chunk),
+// and a weekend's margin for a stuck writer.
+const DefaultMinOrphanAge = 72 * time.Hour
+
+// OfflineGC tunes quiver gc's offline sweep.
+type OfflineGC struct {
+	// MinOrphanAge is how old a file in a view table's location that no snapshot references
+	// must be before gc removes it: another engine's write in flight looks the same until it
+	// commits. Load sets DefaultMinOrphanAge when quiver.yaml leaves it out.
+	MinOrphanAge *time.Duration `yaml:"min_orphan_age"`
 }
 
 // Trino configures the optional Trino connection.
@@ -109,7 +125,7 @@ func Load(dir string, getenv func(string) string) (*Config, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(&f); err != nil && !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("%w: %s: %s (valid keys: project, registry, online, offline{warehouse, catalog, catalog_uri}, trino{dsn}, definitions, allowed_paths, serving)", definitions.ErrInvalid, FileName, strings.TrimPrefix(err.Error(), "yaml: "))
+		return nil, fmt.Errorf("%w: %s: %s (valid keys: project, registry, online, offline{warehouse, catalog, catalog_uri, gc{min_orphan_age}}, trino{dsn}, definitions, allowed_paths, serving)", definitions.ErrInvalid, FileName, strings.TrimPrefix(err.Error(), "yaml: "))
 	}
 	c := &Config{
 		Root:        root,
@@ -126,6 +142,10 @@ func Load(dir string, getenv func(string) string) (*Config, error) {
 	c.Offline.Warehouse = pick(getenv(EnvWarehouse), f.Offline.Warehouse, DefaultWarehouse)
 	c.Offline.Catalog = pick("", f.Offline.Catalog, DefaultCatalog)
 	c.Trino.DSN = pick(getenv(EnvTrinoDSN), f.Trino.DSN, "")
+	if c.Offline.GC.MinOrphanAge == nil {
+		d := DefaultMinOrphanAge
+		c.Offline.GC.MinOrphanAge = &d
+	}
 	if err := c.validate(); err != nil {
 		return nil, fmt.Errorf("%w: %s: %v", definitions.ErrInvalid, FileName, err)
 	}
@@ -175,6 +195,9 @@ func (c *Config) validate() error {
 		if !found {
 			return fmt.Errorf("%s URL scheme %q is not supported; valid schemes: %s", u.key, scheme, strings.Join(valid, ", "))
 		}
+	}
+	if d := c.Offline.GC.MinOrphanAge; d != nil && *d < 0 {
+		return fmt.Errorf("offline.gc.min_orphan_age %s is negative; want a duration such as 72h, or 0s for no minimum", *d)
 	}
 	switch c.Offline.Catalog {
 	case "sql":

@@ -23,8 +23,11 @@ import (
 type Options struct {
 	// OlderThan is the retention of offline snapshots (and the age leftovers must reach).
 	OlderThan time.Duration
-	DryRun    bool
-	Now       time.Time
+	// MinOrphanAge is how old a table file no snapshot references must be before it goes
+	// (iceberg.GCOptions.MinOrphanAge).
+	MinOrphanAge time.Duration
+	DryRun       bool
+	Now          time.Time
 }
 
 // Item is one thing removed (or, in a dry run, that would be).
@@ -39,6 +42,8 @@ type Report struct {
 	Collector string
 	Items     []Item
 	Notes     []string
+	// Young is how many unreferenced files were kept as younger than Options.MinOrphanAge.
+	Young int
 }
 
 // Bytes is the sum of the items' bytes.
@@ -150,13 +155,14 @@ func OfflineSnapshots(store *iceberg.Store, reg registry.DatasetStore, project s
 					return rep, err
 				}
 			}
-			res, err := store.CollectGarbage(ctx, v, iceberg.GCOptions{OlderThan: opts.OlderThan, Pinned: pinned, DryRun: opts.DryRun, Now: opts.Now})
+			res, err := store.CollectGarbage(ctx, v, iceberg.GCOptions{OlderThan: opts.OlderThan, MinOrphanAge: opts.MinOrphanAge, Pinned: pinned, DryRun: opts.DryRun, Now: opts.Now})
 			for _, id := range res.ExpiredSnapshots {
 				rep.Items = append(rep.Items, Item{Kind: "snapshot", Path: v + "@" + strconv.FormatInt(id, 10)})
 			}
 			for _, f := range res.Files {
 				rep.Items = append(rep.Items, Item{Kind: f.Kind, Path: f.Path, Bytes: f.Bytes})
 			}
+			rep.Young += res.YoungOrphans
 			if err != nil {
 				return rep, err
 			}

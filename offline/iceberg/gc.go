@@ -43,6 +43,13 @@ type GCOptions struct {
 	// OrphansOnly expires no snapshot: only files no snapshot references go (what a failed
 	// or killed write left).
 	OrphansOnly bool
+	// MinOrphanAge is how old a file no snapshot ever referenced must be before it is removed:
+	// another engine's (Trino, another Quiver process, a writer on object storage) files are
+	// unreferenced until its commit, and look exactly like a killed write's. The files of the
+	// snapshots this collection expires, and metadata files the table's metadata log names, are
+	// known to be committed and go at once. Zero means no minimum (only for a caller that knows
+	// no other writer is at work, like a failed run's cleanup under the exclusive lock).
+	MinOrphanAge time.Duration
 	// Now is the clock; zero means time.Now.
 	Now time.Time
 }
@@ -61,6 +68,9 @@ type GCResult struct {
 	ExpiredSnapshots []int64
 	KeptSnapshots    int
 	Files            []RemovedFile
+	// YoungOrphans is how many unreferenced files were kept because they are younger than
+	// MinOrphanAge (a write in flight, possibly another engine's).
+	YoungOrphans int
 }
 
 // Views lists the tables in the store's namespace: one per view and definition generation
@@ -109,9 +119,10 @@ func (s *Store) RetentionHorizon(ctx context.Context, view string, generation in
 // very files the real run removes, superseded metadata files included, from one walk.
 //
 // The caller must hold the warehouse lock exclusively (see internal/warehouselock): a
-// writer's files are unreferenced until its commit, and would otherwise look orphaned. On
-// object storage (s3://), where that lock does not reach, only files last modified before
-// the retention horizon are removed (objectSweep).
+// writer's files are unreferenced until its commit, and would otherwise look orphaned. Other
+// engines (Trino) and writers on object storage (s3://) are not held off by that lock: an
+// unreferenced file not known to be committed goes only once older than MinOrphanAge, on
+// local disk and object storage alike.
 func (s *Store) CollectGarbage(ctx context.Context, view string, opts GCOptions) (GCResult, error) {
 	// view is a table name as Views lists it (TableName of a view and generation); generation
 	// 1 names a table by exactly that name.
@@ -150,6 +161,13 @@ func (s *Store) CollectGarbage(ctx context.Context, view string, opts GCOptions)
 		res.ExpiredSnapshots = append(res.ExpiredSnapshots, snap.SnapshotID)
 	}
 	res.KeptSnapshots = len(keep)
+	// Files known to be committed: those of the snapshots expired now, and the metadata files
+	// the metadata log names (the current one too, which the expiry commit supersedes). They
+	// go whatever their age; any other unreferenced file only past MinOrphanAge.
+	known, err := s.committedFiles(ctx, tbl, res.ExpiredSnapshots)
+	if err != nil {
+		return res, err
+	}
 	if len(res.ExpiredSnapshots) > 0 && !opts.DryRun {
 		props := ice.Properties{PropExpiredBefore: cutoff.UTC().Format(time.RFC3339Nano), PropRetention: opts.OlderThan.String()}
 		if old := tbl.Properties()[PropExpiredBefore]; old != "" {
@@ -233,8 +251,16 @@ func (s *Store) CollectGarbage(ctx context.Context, view string, opts GCOptions)
 			}
 		}
 	}
+	orphanCutoff := now.Add(-opts.MinOrphanAge)
+	young := func(p string, mod time.Time) bool {
+		if opts.MinOrphanAge <= 0 || known[p] || mod.Before(orphanCutoff) {
+			return false
+		}
+		res.YoungOrphans++
+		return true
+	}
 	if !local {
-		return objectSweep(tbl.Location(), fsys, live, cutoff, opts.DryRun, res)
+		return objectSweep(tbl.Location(), fsys, live, young, opts.DryRun, res)
 	}
 	err = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -249,6 +275,9 @@ func (s *Store) CollectGarbage(ctx context.Context, view string, opts GCOptions)
 		fi, err := d.Info()
 		if err != nil {
 			return nil //nolint:nilerr // removed meanwhile: nothing to collect
+		}
+		if young(filepath.Clean(p), fi.ModTime()) {
+			return nil
 		}
 		res.Files = append(res.Files, RemovedFile{Path: p, Bytes: fi.Size(), Kind: fileKind(p)})
 		if opts.DryRun {
@@ -269,11 +298,10 @@ func (s *Store) CollectGarbage(ctx context.Context, view string, opts GCOptions)
 }
 
 // objectSweep removes the files under an object-store table location (a URL) that live does
-// not hold and that were last modified before cutoff. Nothing keeps quiver gc and a writer on
-// object storage apart (the warehouse lock is a local flock), and a writer's files are
-// unreferenced until its commit: the retention horizon is also the grace period of a file no
-// snapshot references yet, so gc --older-than must be longer than the longest write.
-func objectSweep(location string, fsys icebergio.IO, live map[string]bool, cutoff time.Time, dryRun bool, res GCResult) (GCResult, error) {
+// not hold and that young does not keep. Nothing keeps quiver gc and a writer on object
+// storage apart (the warehouse lock is a local flock), and a writer's files are unreferenced
+// until its commit: MinOrphanAge is their grace period, as on local disk.
+func objectSweep(location string, fsys icebergio.IO, live map[string]bool, young func(string, time.Time) bool, dryRun bool, res GCResult) (GCResult, error) {
 	name := location
 	lister, ok := fsys.(icebergio.ListableIO)
 	if !ok {
@@ -294,7 +322,7 @@ func objectSweep(location string, fsys icebergio.IO, live map[string]bool, cutof
 		if err != nil {
 			return nil //nolint:nilerr // removed meanwhile: nothing to collect
 		}
-		if !fi.ModTime().Before(cutoff) {
+		if young(strings.TrimSuffix(p, "/"), fi.ModTime()) {
 			return nil
 		}
 		res.Files = append(res.Files, RemovedFile{Path: p, Bytes: fi.Size(), Kind: fileKind(p)})
@@ -313,6 +341,58 @@ func objectSweep(location string, fsys icebergio.IO, live map[string]bool, cutof
 		}
 	}
 	return res, nil
+}
+
+// committedFiles are the files known to have been committed to tbl that gc may remove
+// whatever their age, keyed as CollectGarbage's sweep sees them (a clean local path, or a URL):
+// the manifest lists, manifests and data files of the snapshots in expired, and the metadata
+// files of the table's metadata log and its current one. What the remaining snapshots still
+// need is never removed (the sweep checks that first).
+func (s *Store) committedFiles(ctx context.Context, tbl *table.Table, expired []int64) (map[string]bool, error) {
+	known := map[string]bool{}
+	_, local := localPath(tbl.Location())
+	add := func(p string) {
+		if local {
+			if lp, ok := localPath(p); ok {
+				known[lp] = true
+			}
+			return
+		}
+		known[strings.TrimSuffix(p, "/")] = true
+	}
+	meta := tbl.Metadata()
+	add(tbl.MetadataLocation())
+	for e := range meta.PreviousFiles() {
+		add(e.MetadataFile)
+	}
+	if len(expired) == 0 {
+		return known, nil
+	}
+	fsys, err := tbl.FS(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("offline table %s: %w", tbl.Identifier(), err)
+	}
+	for _, id := range expired {
+		snap := meta.SnapshotByID(id)
+		if snap == nil {
+			continue
+		}
+		add(snap.ManifestList)
+		mans, err := snap.Manifests(fsys)
+		if err != nil {
+			return nil, fmt.Errorf("offline table %s snapshot %d: read manifest list: %w", tbl.Identifier(), id, err)
+		}
+		for _, m := range mans {
+			add(m.FilePath())
+			for entry, err := range m.Entries(fsys, true) {
+				if err != nil {
+					return nil, fmt.Errorf("offline table %s: read manifest %s: %w", tbl.Identifier(), m.FilePath(), err)
+				}
+				add(entry.DataFile().FilePath())
+			}
+		}
+	}
+	return known, nil
 }
 
 // CheckRetention fails with ErrBeforeRetention, naming the horizon and the retention, when a
