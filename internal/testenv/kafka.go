@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"net"
 	"os"
@@ -61,32 +60,13 @@ func StartKafka(t TB) *Kafka {
 // MainTB, cleans up). Tests isolate themselves with NewTopic.
 func SharedKafka(t TB) *Kafka {
 	t.Helper()
-	runDir := os.Getenv(RunDirEnv)
-	if runDir == "" {
-		return sharedInProcess(t, "kafka", StartKafka)
-	}
-	raw, err := acquireShared(runDir, "kafka", func(info []byte) error {
-		var k Kafka
-		if err := json.Unmarshal(info, &k); err != nil {
-			return err
-		}
-		return k.probe()
-	}, func(dir string) (*process, any, error) {
+	return sharedServer(t, "kafka", "kafka", StartKafka, func(dir string) (*Kafka, *process, error) {
 		k, err := startKafka(dir, true)
 		if err != nil {
 			return nil, nil, err
 		}
-		return k.proc, k, nil
-	})
-	if err != nil {
-		t.Fatalf("start kafka: %v", err)
-	}
-	var k Kafka
-	if err := json.Unmarshal(raw, &k); err != nil {
-		t.Fatalf("shared kafka: %v", err)
-	}
-	t.Logf("kafka shared by the test run at %s (dir %s)", k.Addr, k.Dir)
-	return &k
+		return k, k.proc, nil
+	}, func(k *Kafka) string { return fmt.Sprintf("%s (dir %s)", k.Addr, k.Dir) })
 }
 
 func startKafka(dir string, detached bool) (*Kafka, error) {

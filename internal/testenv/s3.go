@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -73,32 +72,13 @@ func StartS3(t TB) *S3 {
 // MainTB, cleans up). Tests isolate themselves with NewBucket.
 func SharedS3(t TB) *S3 {
 	t.Helper()
-	runDir := os.Getenv(RunDirEnv)
-	if runDir == "" {
-		return sharedInProcess(t, "s3", StartS3)
-	}
-	raw, err := acquireShared(runDir, "s3", func(info []byte) error {
-		var s S3
-		if err := json.Unmarshal(info, &s); err != nil {
-			return err
-		}
-		return s.probe()
-	}, func(dir string) (*process, any, error) {
+	return sharedServer(t, "s3", "s3 (s3proxy)", StartS3, func(dir string) (*S3, *process, error) {
 		s, err := startS3(dir, true)
 		if err != nil {
 			return nil, nil, err
 		}
-		return s.proc, s, nil
-	})
-	if err != nil {
-		t.Fatalf("start s3 (s3proxy): %v", err)
-	}
-	var s S3
-	if err := json.Unmarshal(raw, &s); err != nil {
-		t.Fatalf("shared s3: %v", err)
-	}
-	t.Logf("s3 (s3proxy) shared by the test run at %s (dir %s)", s.Endpoint, s.Dir)
-	return &s
+		return s, s.proc, nil
+	}, func(s *S3) string { return fmt.Sprintf("%s (dir %s)", s.Endpoint, s.Dir) })
 }
 
 func startS3(dir string, detached bool) (*S3, error) {

@@ -149,3 +149,40 @@ func sharedInProcess[T any](t TB, name string, start func(TB) T) T {
 	})
 	return s
 }
+
+// sharedServer is the body of SharedKafka, SharedS3 and SharedTrinoServer: the server name
+// shared by the test run (RunDirEnv; started detached with startDetached, its connection info
+// recorded as JSON and probed before reuse) or, without a run directory, by this test binary
+// (startInProcess). label names it in messages; where says how it is reached.
+func sharedServer[T any, P interface {
+	*T
+	probe() error
+}](t TB, name, label string, startInProcess func(TB) P, startDetached func(dir string) (P, *process, error), where func(P) string) P {
+	t.Helper()
+	runDir := os.Getenv(RunDirEnv)
+	if runDir == "" {
+		return sharedInProcess(t, name, startInProcess)
+	}
+	raw, err := acquireShared(runDir, name, func(info []byte) error {
+		s := P(new(T))
+		if err := json.Unmarshal(info, s); err != nil {
+			return err
+		}
+		return s.probe()
+	}, func(dir string) (*process, any, error) {
+		s, proc, err := startDetached(dir)
+		if err != nil {
+			return nil, nil, err
+		}
+		return proc, s, nil
+	})
+	if err != nil {
+		t.Fatalf("start %s: %v", label, err)
+	}
+	s := P(new(T))
+	if err := json.Unmarshal(raw, s); err != nil {
+		t.Fatalf("shared %s: %v", name, err)
+	}
+	t.Logf("%s shared by the test run at %s", label, where(s))
+	return s
+}

@@ -99,32 +99,13 @@ func StartTrinoServer(t TB, o TrinoOptions) *TrinoServer {
 // AddCatalog, which names them uniquely.
 func SharedTrinoServer(t TB) *TrinoServer {
 	t.Helper()
-	runDir := os.Getenv(RunDirEnv)
-	if runDir == "" {
-		return sharedInProcess(t, "trino", func(t TB) *TrinoServer { return StartTrinoServer(t, TrinoOptions{}) })
-	}
-	raw, err := acquireShared(runDir, "trino", func(info []byte) error {
-		var s TrinoServer
-		if err := json.Unmarshal(info, &s); err != nil {
-			return err
-		}
-		return s.probe()
-	}, func(dir string) (*process, any, error) {
+	return sharedServer(t, "trino", "trino", func(t TB) *TrinoServer { return StartTrinoServer(t, TrinoOptions{}) }, func(dir string) (*TrinoServer, *process, error) {
 		s, err := startTrinoServer(dir, TrinoOptions{}, true)
 		if err != nil {
 			return nil, nil, err
 		}
-		return s.proc, s, nil
-	})
-	if err != nil {
-		t.Fatalf("start trino: %v", err)
-	}
-	var s TrinoServer
-	if err := json.Unmarshal(raw, &s); err != nil {
-		t.Fatalf("shared trino: %v", err)
-	}
-	t.Logf("trino shared by the test run at %s (dir %s)", s.URL, s.Dir)
-	return &s
+		return s, s.proc, nil
+	}, func(s *TrinoServer) string { return fmt.Sprintf("%s (dir %s)", s.URL, s.Dir) })
 }
 
 func startTrinoServer(dir string, o TrinoOptions, detached bool) (*TrinoServer, error) {
