@@ -48,33 +48,7 @@ func TestTwoConsumersOneGroupTakeOverCommittedRows(t *testing.T) {
 	group := "g-" + topic
 	ctx := context.Background()
 
-	dir := t.TempDir()
-	yaml := fmt.Sprintf(`entities:
-  - name: user
-    join_keys: [{ name: user_id, type: int64 }]
-sources:
-  - name: s
-    kafka: { brokers: [%s], topic: %s, group: %s, fields: { user_id: uid } }
-    timestamp_field: ts
-feature_views:
-  - name: v
-    entities: [user]
-    source: s
-    features:
-      - { name: clicks, type: int64 }
-`, k.Addr, topic, group)
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "f.yaml"), []byte(yaml), 0o644))
-	repo, err := definitions.Load(dir)
-	require.NoError(t, err)
-	v, err := ingest.NewView("p", repo, repo.FeatureView("v"), 1)
-	require.NoError(t, err)
-	src := repo.Source("s")
-
-	cat, err := iceberg.OpenCatalog(ctx, iceberg.CatalogConfig{URI: "sqlite://" + filepath.Join(dir, "catalog.db"), Warehouse: filepath.Join(dir, "warehouse")})
-	require.NoError(t, err)
-	defer cat.Close()
-	store, err := iceberg.NewStore(ctx, cat, iceberg.StoreOptions{Namespace: "p"})
-	require.NoError(t, err)
+	v, src, store := clicksView(t, k, topic, group)
 
 	crashing := &crashAfterCommit{Offline: store}
 	crashing.armed.Store(true)
@@ -148,6 +122,39 @@ feature_views:
 	require.EqualValues(t, n, tbl.NumRows(), "every message is one row offline, none twice")
 }
 
+// clicksView is a view v of user clicks on a kafka source s (topic, group of k), and its
+// offline store in a fresh SQLite catalog and warehouse.
+func clicksView(t *testing.T, k *testenv.Kafka, topic, group string) (*ingest.View, *definitions.Source, *iceberg.Store) {
+	t.Helper()
+	ctx := context.Background()
+	dir := t.TempDir()
+	yaml := fmt.Sprintf(`entities:
+  - name: user
+    join_keys: [{ name: user_id, type: int64 }]
+sources:
+  - name: s
+    kafka: { brokers: [%s], topic: %s, group: %s, fields: { user_id: uid } }
+    timestamp_field: ts
+feature_views:
+  - name: v
+    entities: [user]
+    source: s
+    features:
+      - { name: clicks, type: int64 }
+`, k.Addr, topic, group)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "f.yaml"), []byte(yaml), 0o644))
+	repo, err := definitions.Load(dir)
+	require.NoError(t, err)
+	v, err := ingest.NewView("p", repo, repo.FeatureView("v"), 1)
+	require.NoError(t, err)
+	cat, err := iceberg.OpenCatalog(ctx, iceberg.CatalogConfig{URI: "sqlite://" + filepath.Join(dir, "catalog.db"), Warehouse: filepath.Join(dir, "warehouse")})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = cat.Close() })
+	store, err := iceberg.NewStore(ctx, cat, iceberg.StoreOptions{Namespace: "p"})
+	require.NoError(t, err)
+	return v, repo.Source("s"), store
+}
+
 func waitUntil(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
@@ -184,31 +191,7 @@ func TestStopBetweenOfflineAndOffsetCommit(t *testing.T) {
 	group := "g-" + topic
 	ctx := context.Background()
 
-	dir := t.TempDir()
-	yaml := fmt.Sprintf(`entities:
-  - name: user
-    join_keys: [{ name: user_id, type: int64 }]
-sources:
-  - name: s
-    kafka: { brokers: [%s], topic: %s, group: %s, fields: { user_id: uid } }
-    timestamp_field: ts
-feature_views:
-  - name: v
-    entities: [user]
-    source: s
-    features:
-      - { name: clicks, type: int64 }
-`, k.Addr, topic, group)
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "f.yaml"), []byte(yaml), 0o644))
-	repo, err := definitions.Load(dir)
-	require.NoError(t, err)
-	v, err := ingest.NewView("p", repo, repo.FeatureView("v"), 1)
-	require.NoError(t, err)
-	cat, err := iceberg.OpenCatalog(ctx, iceberg.CatalogConfig{URI: "sqlite://" + filepath.Join(dir, "catalog.db"), Warehouse: filepath.Join(dir, "warehouse")})
-	require.NoError(t, err)
-	defer cat.Close()
-	store, err := iceberg.NewStore(ctx, cat, iceberg.StoreOptions{Namespace: "p"})
-	require.NoError(t, err)
+	v, src, store := clicksView(t, k, topic, group)
 
 	const n = 500
 	cl := k.Client(t)
@@ -221,7 +204,7 @@ feature_views:
 
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
-	c, err := New(v, repo.Source("s"), &ingest.Writer{Offline: &stopAfterCommit{Offline: store, stop: stop}}, Options{CommitInterval: 100 * time.Millisecond, MaxPending: n})
+	c, err := New(v, src, &ingest.Writer{Offline: &stopAfterCommit{Offline: store, stop: stop}}, Options{CommitInterval: 100 * time.Millisecond, MaxPending: n})
 	require.NoError(t, err)
 	done := make(chan error, 1)
 	go func() { done <- c.Run(runCtx) }()
