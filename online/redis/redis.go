@@ -61,6 +61,11 @@ type Store struct {
 	script *goredis.Script // the write script; writeScript (tests compare it with others)
 
 	firstLoads firstLoads // per view field: whether writes try the scriptless first load (write.go)
+
+	watched bool // writes go through writeWatched before the script (write.go, defaultWatched)
+	// afterReads, when set (tests), runs in writeWatched between a transaction's reads and its
+	// EXEC: what another writer does there must abort the EXEC.
+	afterReads func()
 }
 
 var _ online.Store = (*Store)(nil)
@@ -68,7 +73,7 @@ var _ online.Store = (*Store)(nil)
 // New returns a store over client, which it owns from now on: Close closes it. The client
 // should have ContextTimeoutEnabled set so reads honour the caller's deadline (Open does).
 func New(client goredis.UniversalClient, opts Options) *Store {
-	s := &Store{client: client, opts: opts.withDefaults(), script: script}
+	s := &Store{client: client, opts: opts.withDefaults(), script: script, watched: defaultWatched}
 	switch c := client.(type) {
 	case *goredis.ClusterClient:
 		s.cluster = true

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 	"unsafe"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -171,6 +172,18 @@ func (s *Store) WriteKept(ctx context.Context, v *online.View, rows []online.Row
 				return kept, err
 			}
 			s.firstLoads.note(c.field, len(order)-len(rest), len(order))
+			order = rest
+		}
+		if s.watched && len(order) > 0 {
+			// Single node: rows out of Lua, decided in the client under WATCH; the rows of
+			// a transaction another writer interfered with go on to the script. Off by
+			// default: measured, it does not pay (see defaultWatched).
+			var rest []int32
+			n, rest, err = s.writeWatched(ctx, v, w, order, &c)
+			kept += n
+			if err != nil {
+				return kept, err
+			}
 			order = rest
 		}
 		n, err = s.writeChunk(ctx, v, w, order, &c)
@@ -452,4 +465,348 @@ func (s *Store) writeChunk(ctx context.Context, v *online.View, w *writeRows, or
 		}
 		return 0, s.wrap(ctx, fmt.Sprintf("write view %q", v.Name), err)
 	}
+}
+
+// defaultWatched is whether a new Store writes rows through writeWatched before the script.
+// It is off: on Redis 7.0.15 the path costs Redis more instructions a row than the script for
+// a first load with TTL (26.8 k against 24.6 k) and saves only a fifth to a third on rewrites
+// (docs/BENCHMARKS.md, "Issue 29" — "The stale-write guard's Redis cost": every plain command
+// pays its parsing, lookup and queueing, and WATCH scans the connection's watched keys), while
+// it adds a round trip per transaction. It stays, tested against the per-key guard, for a
+// Redis where WATCH is cheap; online/redis/bench-write-callgrind.sh measures it ("watch").
+const defaultWatched = false
+
+// The WATCH path's shape. Redis 7.0's WATCH checks each key against every key the connection
+// already watches (a list scan: 124 k instructions a key when 2,048 keys are watched at once,
+// against ~1.5 k at 16), so a pipeline's rows go in transactions of watchGroup rows, spread
+// over watchConns connections; each connection chains its transactions, one round trip each
+// (the EXEC of one and the WATCH and reads of the next travel together).
+var (
+	watchGroup = 32
+	watchConns = 4
+)
+
+// writeWatched writes the rows of order (one pipeline's) without the script, on a single node:
+// for each group of rows (all rows of a key in one group), WATCH of the group's keys, then
+// HGET of the view's field and PEXPIRETIME of each key; the client decides as the script
+// would — which rows win, which are replays, the key's resulting expiry — and sends one
+// MULTI of at most one HSET and one PERSIST or PEXPIREAT per key, EXEC. When EXEC aborts (a
+// watched key changed or expired in between), none of the group's writes happened and its rows
+// are returned, in order, for the script. The outcome of a committed transaction is the
+// script's on the same stored rows, since nothing changed them between the reads and the EXEC
+// (TestBatchedGuardMatchesPerKeyGuard, TestWatchedWritersRace). On a cluster, or a client
+// that is not a single node's, every row is returned: a transaction's keys must share a slot
+// there, which rows of different entities seldom do.
+func (s *Store) writeWatched(ctx context.Context, v *online.View, w *writeRows, order []int32, c *callConsts) (int64, []int32, error) {
+	cl, ok := s.client.(*goredis.Client)
+	// The client computes expiries from the server's TIME at the reads; a grace under a second
+	// could be eaten by the time until the EXEC, where the script's would not.
+	if !ok || s.cluster || len(order) == 0 || s.opts.ExpiryGrace < time.Second {
+		return 0, order, nil
+	}
+	// Rows ordered by a hash of their key (then as given): a key's rows are adjacent and keep
+	// their order, and groups are cut between hashes, so no key spans two groups.
+	type ranked struct {
+		h uint32
+		i int32
+	}
+	rk := make([]ranked, len(order))
+	for j, i := range order {
+		rk[j] = ranked{fnv32(w.strs[3*i]), i}
+	}
+	slices.SortFunc(rk, func(a, b ranked) int {
+		if a.h != b.h {
+			return cmpU32(a.h, b.h)
+		}
+		return int(a.i - b.i)
+	})
+	sorted := make([]int32, len(rk))
+	for j, r := range rk {
+		sorted[j] = r.i
+	}
+	var groups [][]int32
+	for from := 0; from < len(sorted); {
+		to := min(from+watchGroup, len(sorted))
+		for to < len(sorted) && rk[to].h == rk[to-1].h {
+			to++
+		}
+		groups = append(groups, sorted[from:to])
+		from = to
+	}
+	conns := min(watchConns, len(groups))
+	type result struct {
+		kept int64
+		rest []int32
+		err  error
+	}
+	res := make([]result, conns)
+	var wg sync.WaitGroup
+	for p := range conns {
+		var mine [][]int32
+		for g := p; g < len(groups); g += conns {
+			mine = append(mine, groups[g])
+		}
+		run := func() {
+			r := &res[p]
+			r.kept, r.rest, r.err = s.watchChain(ctx, v, cl, w, mine, c)
+		}
+		if p == conns-1 {
+			run()
+		} else {
+			wg.Go(run)
+		}
+	}
+	wg.Wait()
+	var kept int64
+	var rest []int32
+	for _, r := range res {
+		kept += r.kept
+		if r.err != nil {
+			return kept, nil, r.err
+		}
+		rest = append(rest, r.rest...)
+	}
+	slices.Sort(rest)
+	return kept, rest, nil
+}
+
+// keyState is one key of a WATCH group: what the reads found and what the group's rows leave.
+type keyState struct {
+	key      *string
+	old      string // the stored row (has: there is one)
+	has      bool
+	exp0     int64   // PEXPIRETIME at the reads: -2 no key, -1 no expiry, else ms
+	exp      int64   // the expiry the rows leave
+	val      *string // the row to store, nil when the stored one stays
+	hget     *goredis.StringCmd
+	pexptime *goredis.DurationCmd
+}
+
+// watchGroupTx is one transaction of a watchChain.
+type watchGroupTx struct {
+	rows []int32
+	keys []keyState
+	of   []int32 // of[j]: the index in keys of rows[j]'s key
+	kept int64   // rows the transaction stores (when EXEC commits)
+	exec *goredis.Cmd
+}
+
+// watchChain runs groups, one transaction each, on one connection of cl: each round trip sends
+// the previous group's MULTI ... EXEC and the next group's WATCH and reads.
+func (s *Store) watchChain(ctx context.Context, v *online.View, cl *goredis.Client, w *writeRows, groups [][]int32, c *callConsts) (kept int64, rest []int32, err error) {
+	conn := cl.Conn()
+	watching := false
+	defer func() {
+		if watching {
+			// An error between WATCH and EXEC: the connection goes back to the pool clean
+			// (DISCARD ends a MULTI, which also unwatches; outside one it fails harmlessly).
+			pipe := conn.Pipeline()
+			pipe.Do(context.WithoutCancel(ctx), "discard")
+			pipe.Do(context.WithoutCancel(ctx), "unwatch")
+			_, _ = pipe.Exec(context.WithoutCancel(ctx))
+		}
+		_ = conn.Close()
+	}()
+	ttl := v.TTL != 0
+	grace := s.opts.ExpiryGrace.Milliseconds()
+	var now int64
+	var prev *watchGroupTx
+	for g := 0; g <= len(groups); g++ {
+		pipe := conn.Pipeline()
+		if prev != nil {
+			prev.writes(ctx, pipe, c)
+		}
+		var cur *watchGroupTx
+		var timeCmd *goredis.TimeCmd
+		if g < len(groups) {
+			cur = newWatchGroupTx(w, groups[g])
+			args := make([]any, 0, 1+len(cur.keys))
+			args = append(args, "watch")
+			for k := range cur.keys {
+				args = append(args, cur.keys[k].key)
+			}
+			pipe.Do(ctx, args...)
+			if ttl && now == 0 {
+				timeCmd = pipe.Time(ctx)
+			}
+			for k := range cur.keys {
+				ks := &cur.keys[k]
+				ks.hget = pipe.HGet(ctx, *ks.key, c.field)
+				ks.pexptime = pipe.PExpireTime(ctx, *ks.key)
+			}
+		}
+		cmds, err := pipe.Exec(ctx)
+		watching = cur != nil
+		if err != nil {
+			// A missing field (HGET) and an aborted EXEC are goredis.Nil: answers, not failures.
+			if cerr := firstErr(cmds); cerr != nil || len(cmds) == 0 {
+				if cerr == nil {
+					cerr = err
+				}
+				return kept, nil, s.wrap(ctx, fmt.Sprintf("write view %q", v.Name), cerr)
+			}
+		}
+		if prev != nil && prev.exec != nil {
+			if prev.exec.Err() == goredis.Nil { //nolint:errorlint
+				rest = append(rest, prev.rows...) // aborted: the script decides
+			} else {
+				kept += prev.kept
+			}
+		} else if prev != nil {
+			kept += prev.kept // nothing to write (stale rows only): UNWATCH was sent
+		}
+		if cur == nil {
+			break
+		}
+		if timeCmd != nil {
+			now = timeCmd.Val().UnixMilli()
+		}
+		if s.afterReads != nil {
+			s.afterReads()
+		}
+		cur.decide(w, ttl, now, grace)
+		prev = cur
+	}
+	watching = false
+	return kept, rest, nil
+}
+
+// firstErr is the first error of cmds that is not goredis.Nil — a missing field, or the EXEC of
+// an aborted transaction, which are answers, not failures.
+func firstErr(cmds []goredis.Cmder) error {
+	for _, cmd := range cmds {
+		if e := cmd.Err(); e != nil && e != goredis.Nil { //nolint:errorlint
+			return e
+		}
+	}
+	return nil
+}
+
+func newWatchGroupTx(w *writeRows, rows []int32) *watchGroupTx {
+	t := &watchGroupTx{rows: rows, of: make([]int32, len(rows)), keys: make([]keyState, 0, len(rows))}
+	for j, i := range rows {
+		key := &w.strs[3*i]
+		k := len(t.keys) - 1
+		// A key's rows are adjacent unless two keys share a hash: look back over this hash's keys.
+		for ; k >= 0; k-- {
+			if *t.keys[k].key == *key {
+				break
+			}
+			if fnv32(*t.keys[k].key) != fnv32(*key) {
+				k = -1
+				break
+			}
+		}
+		if k < 0 {
+			t.keys = append(t.keys, keyState{key: key})
+			k = len(t.keys) - 1
+		}
+		t.of[j] = int32(k)
+	}
+	return t
+}
+
+// decide applies the group's rows, in order, to what the reads found, as writeScript would:
+// a row is written when nothing is stored, the stored row is not a row of this format (too
+// short, another version) or its (event_ts, created_ts) is not greater; a replay (the same
+// bytes) is not written again but counts as written and sets the expiry as a write does. A
+// view without TTL leaves the key without expiry; a view with TTL gives a key it creates
+// max(event + TTL, now) + grace and moves an existing expiry only later.
+func (t *watchGroupTx) decide(w *writeRows, ttl bool, now, grace int64) {
+	for k := range t.keys {
+		ks := &t.keys[k]
+		old, err := ks.hget.Result()
+		ks.old, ks.has = old, err == nil
+		e := ks.pexptime.Val()
+		// go-redis returns -1 and -2 as durations of -1 ns and -2 ns, an expiry in ms.
+		switch {
+		case e < 0:
+			ks.exp0 = int64(e)
+		default:
+			ks.exp0 = e.Milliseconds()
+		}
+		ks.exp = ks.exp0
+		ks.hget, ks.pexptime = nil, nil
+	}
+	for j, i := range t.rows {
+		ks := &t.keys[t.of[j]]
+		row := w.strs[3*i+1]
+		write, same := true, false
+		if ks.has {
+			switch {
+			case ks.old == row:
+				same = true
+			case len(ks.old) >= 17 && ks.old[0] == row[0]:
+				write = row[1:17] >= ks.old[1:17]
+			}
+		}
+		if !write {
+			continue
+		}
+		if !same {
+			ks.old, ks.has, ks.val = row, true, &w.strs[3*i+1]
+		}
+		if !ttl {
+			ks.exp = -1
+		} else {
+			at, _ := strconv.ParseInt(w.strs[3*i+2], 10, 64)
+			target := max(at, now) + grace
+			if ks.exp == -2 || (ks.exp >= 0 && target > ks.exp) {
+				ks.exp = target
+			}
+		}
+		t.kept++
+	}
+}
+
+// writes queues the group's transaction on pipe: MULTI, per key at most one HSET and one
+// PERSIST or PEXPIREAT, EXEC — or UNWATCH when there is nothing to write.
+func (t *watchGroupTx) writes(ctx context.Context, pipe goredis.Pipeliner, c *callConsts) {
+	n := 0
+	for k := range t.keys {
+		ks := &t.keys[k]
+		if ks.val != nil || ks.exp != ks.exp0 {
+			n++
+		}
+	}
+	if n == 0 {
+		pipe.Do(ctx, "unwatch")
+		return
+	}
+	pipe.Do(ctx, "multi")
+	for k := range t.keys {
+		ks := &t.keys[k]
+		if ks.val != nil {
+			pipe.Do(ctx, "hset", ks.key, &c.field, ks.val)
+		}
+		switch {
+		case ks.exp == ks.exp0:
+		case ks.exp == -1:
+			if ks.exp0 >= 0 {
+				pipe.Do(ctx, "persist", ks.key)
+			}
+		default:
+			pipe.Do(ctx, "pexpireat", ks.key, ks.exp)
+		}
+	}
+	t.exec = pipe.Do(ctx, "exec")
+}
+
+func fnv32(s string) uint32 {
+	h := uint32(2166136261)
+	for i := 0; i < len(s); i++ {
+		h ^= uint32(s[i])
+		h *= 16777619
+	}
+	return h
+}
+
+func cmpU32(a, b uint32) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
 }
