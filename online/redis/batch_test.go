@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -26,9 +25,7 @@ import (
 // mixing new and stored entities, rows of five views sharing the hashes (no TTL, 2 h, 48 h, a
 // second generation, a bytes view like aggregation tiles), concurrent writers, keys whose
 // expiry someone else changed, fields deleted or overwritten with garbage behind the store's
-// back. On the cluster, most entities share three hash slots, so calls carry many rows. The
-// "watched" cases write through the WATCH path (writeWatched) first, its aborted transactions
-// through the script.
+// back. On the cluster, most entities share three hash slots, so calls carry many rows.
 func TestBatchedGuardMatchesPerKeyGuard(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
@@ -39,8 +36,6 @@ func TestBatchedGuardMatchesPerKeyGuard(t *testing.T) {
 		{"single/default", false, Options{}, 1},
 		{"single/small calls", false, Options{WriteBatch: 50, RowsPerScript: 7}, 2},
 		{"single/one call", false, Options{WriteBatch: 5000, RowsPerScript: 5000}, 3},
-		{"single/watched", false, Options{}, 8},
-		{"single/watched small calls", false, Options{WriteBatch: 50, RowsPerScript: 7}, 9},
 		{"cluster/default", true, Options{}, 4},
 		{"cluster/small calls", true, Options{WriteBatch: 50, RowsPerScript: 7}, 5},
 	} {
@@ -53,7 +48,6 @@ func TestBatchedGuardMatchesPerKeyGuard(t *testing.T) {
 				return New(newSingleClient(single.Addr), o)
 			}
 			batched := open(tc.opts)
-			batched.watched = strings.Contains(tc.name, "watched")
 			defer batched.Close()
 			perKey := open(Options{RowsPerScript: 1})
 			perKey.script = goredis.NewScript(legacyWriteScript)

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -62,10 +63,9 @@ type Store struct {
 
 	firstLoads firstLoads // per view field: whether writes try the scriptless first load (write.go)
 
-	watched bool // writes go through writeWatched before the script (write.go, defaultWatched)
-	// afterReads, when set (tests), runs in writeWatched between a transaction's reads and its
-	// EXEC: what another writer does there must abort the EXEC.
-	afterReads func()
+	noRestore atomic.Bool // the server refused RESTORE: first loads go to the script (restore.go)
+	clock     redisClock  // Redis's clock, for the expiries RESTORE sets (restore.go)
+
 }
 
 var _ online.Store = (*Store)(nil)
@@ -73,7 +73,7 @@ var _ online.Store = (*Store)(nil)
 // New returns a store over client, which it owns from now on: Close closes it. The client
 // should have ContextTimeoutEnabled set so reads honour the caller's deadline (Open does).
 func New(client goredis.UniversalClient, opts Options) *Store {
-	s := &Store{client: client, opts: opts.withDefaults(), script: script, watched: defaultWatched}
+	s := &Store{client: client, opts: opts.withDefaults(), script: script}
 	switch c := client.(type) {
 	case *goredis.ClusterClient:
 		s.cluster = true
