@@ -359,10 +359,10 @@ func (s *Store) writeNewTx(ctx context.Context, v *online.View, w *writeRows, or
 	return done, rest, nil
 }
 
-// firstLoads remembers, per view field, whether writeNew is worth trying: a write of rows whose
-// keys already hold rows of the view pays its two commands on top of the script's, so after a
-// pipeline that writeNew mostly could not finish, the next skipFor pipelines of that view go
-// straight to the script.
+// firstLoads remembers, per view field, whether the scriptless first load (writeRestore, or
+// writeNew where RESTORE is refused) is worth trying: a write of rows whose keys already hold
+// rows of the view pays its failed commands on top of the script's, so after a pipeline that
+// it mostly could not finish, the next skipFor pipelines of that view go straight to the script.
 type firstLoads struct{ m sync.Map } // field -> *atomic.Int32: pipelines left to skip
 
 const skipFor = 16
