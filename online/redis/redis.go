@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -61,6 +62,10 @@ type Store struct {
 	script *goredis.Script // the write script; writeScript (tests compare it with others)
 
 	firstLoads firstLoads // per view field: whether writes try the scriptless first load (write.go)
+
+	noRestore atomic.Bool // the server refused RESTORE: first loads go to the script (restore.go)
+	clock     redisClock  // Redis's clock, for the expiries RESTORE sets (restore.go)
+
 }
 
 var _ online.Store = (*Store)(nil)

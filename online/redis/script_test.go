@@ -134,11 +134,11 @@ func TestWriteScriptMatchesLegacy(t *testing.T) {
 }
 
 // TestWriteScriptCallsPerRow counts the Redis calls the guard makes for a call of 50 rows
-// (INFO commandstats of a throwaway server). A view without TTL first tries its rows without
-// the script (writeNew): on a single node one MULTI of EXISTS over the keys and an HSETNX a
-// row; the rows that leaves — all of them
-// when the keys hold rows of the view — go to the script, and after such a pipeline the next
-// ones of the view go straight to the script. A script call probes its first key with PEXPIRETIME; when
+// (INFO commandstats of a throwaway server). A write first tries its rows without the script
+// (writeRestore): a RESTORE a row, which creates a key that does not exist; the rows that
+// leaves — all of them when the keys exist — go to the script, and after such a pipeline the
+// next ones of the view go straight to the script (so the TTL view's writes below, after its
+// first pipeline failed, show the script alone). A script call probes its first key with PEXPIRETIME; when
 // that key is new, one EXISTS over the others tells whether all are: then each row is an HSETNX
 // (plus PEXPIREAT with a TTL), with no HGET and no probe. Otherwise each row starts with HGET;
 // a stored row is followed, when written, by HSET and PEXPIREAT ... GT (or PERSIST), and only
@@ -168,14 +168,14 @@ func TestWriteScriptCallsPerRow(t *testing.T) {
 		write func()
 		calls map[string]int64 // for the 50 rows
 	}{
-		{"new entities, no TTL: no script, one MULTI of EXISTS and an HSETNX a row", func() { require.NoError(t, s.Write(ctx, forever, rows(forever, 0, ev))) },
-			map[string]int64{"multi": 1, "exists": 1, "hsetnx": n, "exec": 1}},
-		{"the same rows again: HSETNX fails, then the script: nothing to write, PERSIST keeps the keys without expiry", func() { require.NoError(t, s.Write(ctx, forever, rows(forever, 0, ev))) },
-			map[string]int64{"multi": 1, "exists": 1, "hsetnx": n, "exec": 1, "pexpiretime": 1, "hget": n, "persist": n - 1}},
-		{"older rows: straight to the script (the last try of HSETNX failed)", func() { require.NoError(t, s.Write(ctx, forever, rows(forever, 0, ev.Add(-time.Hour)))) },
+		{"new entities, no TTL: no script, a RESTORE a row", func() { require.NoError(t, s.Write(ctx, forever, rows(forever, 0, ev))) },
+			map[string]int64{"restore": n}},
+		{"the same rows again: RESTORE fails (BUSYKEY), then the script: nothing to write, PERSIST keeps the keys without expiry", func() { require.NoError(t, s.Write(ctx, forever, rows(forever, 0, ev))) },
+			map[string]int64{"restore": n, "pexpiretime": 1, "hget": n, "persist": n - 1}},
+		{"older rows: straight to the script (the last try of RESTORE failed)", func() { require.NoError(t, s.Write(ctx, forever, rows(forever, 0, ev.Add(-time.Hour)))) },
 			map[string]int64{"pexpiretime": 1, "hget": n}},
-		{"a view with TTL on keys without expiry: probed, no PEXPIREAT", func() { require.NoError(t, s.Write(ctx, week, rows(week, 0, ev))) },
-			map[string]int64{"pexpiretime": n, "hget": n, "hset": n}},
+		{"a view with TTL on keys without expiry: RESTORE fails, then the script: probed, no PEXPIREAT", func() { require.NoError(t, s.Write(ctx, week, rows(week, 0, ev))) },
+			map[string]int64{"restore": n, "pexpiretime": n, "hget": n, "hset": n}},
 	} {
 		require.NoError(t, client.ConfigResetStat(ctx).Err())
 		tc.write()

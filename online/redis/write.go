@@ -162,10 +162,15 @@ func (s *Store) WriteKept(ctx context.Context, v *online.View, rows []online.Row
 			slices.SortStableFunc(order, func(a, b int32) int { return int(w.slot[a]) - int(w.slot[b]) })
 		}
 		var n int64
-		if v.TTL == 0 && s.firstLoads.try(c.field) {
-			// A view without TTL: rows of keys that have no row of it go without the script.
+		if restore := !s.noRestore.Load(); (restore || v.TTL == 0) && s.firstLoads.try(c.field) {
+			// Rows of keys that do not exist go without the script: created by RESTORE, or,
+			// where the server refuses it, for a view without TTL, by HSETNX.
 			var rest []int32
-			n, rest, err = s.writeNew(ctx, v, w, order, &c)
+			if restore {
+				n, rest, err = s.writeRestore(ctx, v, w, order, &c)
+			} else {
+				n, rest, err = s.writeNew(ctx, v, w, order, &c)
+			}
 			kept += n
 			if err != nil {
 				return kept, err
@@ -354,10 +359,10 @@ func (s *Store) writeNewTx(ctx context.Context, v *online.View, w *writeRows, or
 	return done, rest, nil
 }
 
-// firstLoads remembers, per view field, whether writeNew is worth trying: a write of rows whose
-// keys already hold rows of the view pays its two commands on top of the script's, so after a
-// pipeline that writeNew mostly could not finish, the next skipFor pipelines of that view go
-// straight to the script.
+// firstLoads remembers, per view field, whether the scriptless first load (writeRestore, or
+// writeNew where RESTORE is refused) is worth trying: a write of rows whose keys already hold
+// rows of the view pays its failed commands on top of the script's, so after a pipeline that
+// it mostly could not finish, the next skipFor pipelines of that view go straight to the script.
 type firstLoads struct{ m sync.Map } // field -> *atomic.Int32: pipelines left to skip
 
 const skipFor = 16
