@@ -20,6 +20,9 @@ type denseCol struct {
 	// Validity is the view's matched-rows bitmap (shared by all its dense features) minus the
 	// rows whose matched value is null, collected here.
 	nullRows []int32
+	// valid, when set, is the column's own validity bitmap, kept by the fold (fold.go) as its
+	// winners change; array then uses it instead of matched and nullRows.
+	valid []byte
 }
 
 // denseWidth is the byte width of types stored densely, 0 for the others (bool, var-width and
@@ -78,11 +81,14 @@ func (d *denseCol) scatter(src arrow.Array, idx, rows []int32) {
 // array wraps the column as an Arrow array of n rows without copying its values; matched is the
 // view's bitmap of entity rows that found a feature row.
 func (d *denseCol) array(n int, matched []byte) arrow.Array {
-	valid := slices.Clone(matched)
-	for _, r := range d.nullRows {
-		bitutil.ClearBit(valid, int(r))
+	valid := d.valid
+	if valid == nil {
+		valid = slices.Clone(matched)
+		for _, r := range d.nullRows {
+			bitutil.ClearBit(valid, int(r))
+		}
 	}
-	d.nullRows = nil
+	d.nullRows, d.valid = nil, nil
 	data := array.NewData(d.dt, n, []*memory.Buffer{memory.NewBufferBytes(valid), memory.NewBufferBytes(d.data)}, nil, array.UnknownNullCount, 0)
 	defer data.Release()
 	return array.MakeFromData(data)

@@ -109,6 +109,7 @@ type Stats struct {
 	SpilledViews    int   // views whose candidates went to disk
 	SpillFiles      int   // spill files written for views, repartitions included
 	SpilledBytes    int64 // bytes of candidate rows written to spill files
+	FoldedViews     int   // views joined by folding, without candidates (Options.Fold)
 }
 
 // Stats reports what the join did.
@@ -119,6 +120,7 @@ func (r *Result) Stats() Stats {
 		s.SpilledViews += vj.stats.SpilledViews
 		s.SpillFiles += vj.stats.SpillFiles
 		s.SpilledBytes += vj.stats.SpilledBytes
+		s.FoldedViews += vj.stats.FoldedViews
 	}
 	return s
 }

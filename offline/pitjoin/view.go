@@ -307,6 +307,10 @@ func (vj *viewJoin) run(ctx context.Context) error {
 		}
 	}
 
+	if vj.canFold() {
+		return vj.runFold(ctx, rdr, schema)
+	}
+
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	g, gctx := errgroup.WithContext(ctx)
