@@ -16,7 +16,8 @@ import (
 type denseCol struct {
 	dt    arrow.DataType
 	width int
-	data  []byte
+	n     int    // entity rows
+	data  []byte // made by alloc, once the view is known not to be folded
 	// Validity is the view's matched-rows bitmap (shared by all its dense features) minus the
 	// rows whose matched value is null, collected here.
 	nullRows []int32
@@ -38,10 +39,12 @@ func denseWidth(dt arrow.DataType) int {
 }
 
 func newDenseCol(dt arrow.DataType, width, n int) *denseCol {
-	return &denseCol{dt: dt, width: width, data: make([]byte, width*n)}
+	return &denseCol{dt: dt, width: width, n: n}
 }
 
-func (d *denseCol) bytes() int64 { return int64(len(d.data) + len(d.data)/d.width/8) }
+func (d *denseCol) alloc() { d.data = make([]byte, d.width*d.n) }
+
+func (d *denseCol) bytes() int64 { return int64(d.width*d.n + d.n/8) }
 
 // scatter writes src[idx[k]] to entity row rows[k]. Each entity row is written at most once per
 // view; one goroutine owns a column.

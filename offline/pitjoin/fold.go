@@ -8,6 +8,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/bitutil"
+	"github.com/apache/arrow-go/v18/arrow/memory"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -26,13 +27,15 @@ const foldMaxGroup = 32
 // The state is one slot per entity row in the index's order (a key's rows are adjacent, sorted
 // by T), each slot words: the best row's event_ts (nullTS: none yet), created_ts and seq, the
 // entity row's T, the validity bits of its values, then each value's bits. A feature row's key thus reads and
-// writes one or two cache lines, not one per feature; finish moves the values into the dense
-// output columns in entity-row order.
+// writes one or two cache lines, not one per feature. The slots are the view's output: each
+// output batch gathers its rows' values from them (columns), so no full-size output column is
+// ever made.
 type fold struct {
 	mu     sync.Mutex
 	stride int      // words a slot
 	vw     int      // validity words a slot
 	slots  []uint64 // len(order) slots
+	slotOf []int32  // per entity row: its slot, -1 for none (null key or timestamp)
 	sink   uint64   // keeps the loads ahead of the fold (foldBatch) from being optimized away
 }
 
@@ -140,35 +143,71 @@ func (vj *viewJoin) runFold(ctx context.Context, rdr array.RecordReader, schema 
 		return err
 	}
 	vj.stats.CandidateRows, vj.stats.FoldedViews = cands, 1
-	f.output(vj)
-	return vj.finish(ctx)
+	f.slotOf = make([]int32, vj.ent.n)
+	for r := range f.slotOf {
+		f.slotOf[r] = -1
+	}
+	for p, r := range order {
+		f.slotOf[r] = int32(p)
+	}
+	vj.fold = f
+	return ctx.Err()
 }
 
-// output moves the winners' values into the dense columns, in entity-row order.
-func (f *fold) output(vj *viewJoin) {
-	n := vj.ent.n
-	for j, d := range vj.dense {
-		d.valid = make([]byte, (n+7)/8)
-		w := d.width
-		vword, vbit := foldHead+j/64, uint64(1)<<(j%64)
-		for p, r := range vj.ix.order {
-			s := f.slots[p*f.stride : (p+1)*f.stride]
-			if int64(s[0]) == nullTS {
-				continue
+// columns makes the view's output columns for entity rows [r0, r1) from the slots, in one pass
+// over the rows.
+func (f *fold) columns(mem memory.Allocator, fields []arrow.Field, dense []*denseCol, r0, r1 int) []arrow.Array {
+	n := r1 - r0
+	type out struct {
+		vals, valid *memory.Buffer
+		data, bits  []byte
+		nulls       int
+	}
+	outs := make([]out, len(fields))
+	for j, d := range dense {
+		o := &outs[j]
+		o.vals, o.valid = memory.NewResizableBuffer(mem), memory.NewResizableBuffer(mem)
+		o.vals.Resize(d.width * n)
+		o.valid.Resize(int(bitutil.BytesForBits(int64(n))))
+		o.data, o.bits = o.vals.Bytes(), o.valid.Bytes()
+		clear(o.data)
+		clear(o.bits)
+	}
+	stride, vw := f.stride, f.vw
+	for k := range n {
+		p := f.slotOf[r0+k]
+		if p < 0 || int64(f.slots[int(p)*stride]) == nullTS {
+			for j := range outs {
+				outs[j].nulls++
 			}
-			if s[vword]&vbit != 0 {
-				d.valid[r>>3] |= 1 << (r & 7)
-			}
-			v := s[foldHead+f.vw+j]
-			if w == 8 {
-				*(*uint64)(unsafe.Pointer(&d.data[int(r)*8])) = v
+			continue
+		}
+		s := f.slots[int(p)*stride : int(p+1)*stride]
+		valid, vals := s[foldHead:foldHead+vw], s[foldHead+vw:]
+		for j, d := range dense {
+			o := &outs[j]
+			if valid[j/64]&(1<<(j%64)) != 0 {
+				o.bits[k>>3] |= 1 << (k & 7)
 			} else {
-				b := (*[8]byte)(unsafe.Pointer(&v))
-				copy(d.data[int(r)*w:int(r+1)*w], b[:w])
+				o.nulls++
+			}
+			v := vals[j]
+			if w := d.width; w == 8 {
+				*(*uint64)(unsafe.Pointer(&o.data[k*8])) = v
+			} else {
+				copy(o.data[k*w:(k+1)*w], (*[8]byte)(unsafe.Pointer(&v))[:w])
 			}
 		}
 	}
-	f.slots = nil
+	cols := make([]arrow.Array, len(fields))
+	for j, o := range outs {
+		d := array.NewData(fields[j].Type, n, []*memory.Buffer{o.valid, o.vals}, nil, o.nulls, 0)
+		cols[j] = array.MakeFromData(d)
+		d.Release()
+		o.vals.Release()
+		o.valid.Release()
+	}
+	return cols
 }
 
 // foldSrc is one feature column of a batch as raw fixed-width values.

@@ -243,6 +243,15 @@ func (r *Result) Next() bool {
 			}
 			continue
 		}
+		if vj.fold != nil {
+			out := cols[k : k+len(vj.fields)]
+			k += len(vj.fields)
+			g.Go(func() error {
+				copy(out, vj.fold.columns(r.mem, vj.fields, vj.dense, r0, r1))
+				return nil
+			})
+			continue
+		}
 		idx, nulls := indexArray(r.mem, vj.pos[r0:r1])
 		idxs = append(idxs, idx)
 		for f, field := range vj.fields {

@@ -148,6 +148,7 @@ type viewJoin struct {
 	nstore  int32
 	store   []arrow.Array
 	agg     *aggState // set for a view with aggregations
+	fold    *fold     // set for a folded view: its output is gathered from it (fold.go)
 }
 
 // outFields are the view's output columns: its features, or its aggregations.
@@ -177,6 +178,7 @@ func (vj *viewJoin) release() {
 		}
 	}
 	vj.store = nil
+	vj.fold = nil
 }
 
 func (vj *viewJoin) errorf(format string, args ...any) error {
@@ -309,6 +311,11 @@ func (vj *viewJoin) run(ctx context.Context) error {
 
 	if vj.canFold() {
 		return vj.runFold(ctx, rdr, schema)
+	}
+	for _, d := range vj.dense {
+		if d != nil {
+			d.alloc()
+		}
 	}
 
 	ctx, cancel := context.WithCancel(ctx)
