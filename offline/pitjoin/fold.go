@@ -291,10 +291,14 @@ func (vj *viewJoin) foldBatch(ctx context.Context, f *fold, s *foldScratch, rec 
 	var touch uint64
 	for b := 0; b < len(cands); b += foldBlock {
 		block := cands[b:min(b+foldBlock, len(cands))]
-		// Load every slot of the block first: the loads are independent, so their cache misses
-		// overlap instead of stalling the fold one by one.
+		// Load every cache line of the block's slots first: the loads are independent, so their
+		// cache misses overlap instead of stalling the fold one by one.
 		for _, fc := range block {
-			touch += slots[int(fc.p0)*stride]
+			end := int(fc.p1) * stride
+			for w := int(fc.p0) * stride; w < end; w += 8 { // one word in every 64 bytes
+				touch += slots[w]
+			}
+			touch += slots[end-1]
 		}
 		for _, fc := range block {
 			i := int(fc.i)

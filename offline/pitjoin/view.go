@@ -274,10 +274,6 @@ func (vj *viewJoin) run(ctx context.Context) error {
 	for _, a := range vj.v.Aggregations { // only events inside the longest window can count
 		vj.ttl = max(vj.ttl, a.Window.Microseconds(), 1)
 	}
-	vj.pos = make([]int32, vj.ent.n)
-	for i := range vj.pos {
-		vj.pos[i] = -1
-	}
 	rdr, err := vj.v.Open(ctx, vj.eventRange())
 	if err != nil {
 		return vj.errorf("open feature rows: %w", err)
@@ -316,6 +312,10 @@ func (vj *viewJoin) run(ctx context.Context) error {
 		if d != nil {
 			d.alloc()
 		}
+	}
+	vj.pos = make([]int32, vj.ent.n)
+	for i := range vj.pos {
+		vj.pos[i] = -1
 	}
 
 	ctx, cancel := context.WithCancel(ctx)
