@@ -3,6 +3,7 @@ package pitjoin
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"unsafe"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -37,6 +38,8 @@ type fold struct {
 	slots  []uint64 // len(order) slots
 	slotOf []int32  // per entity row: its slot, -1 for none (null key or timestamp)
 	sink   uint64   // keeps the loads ahead of the fold (foldBatch) from being optimized away
+	// colSink is sink for columns, which output batches may call at once.
+	colSink atomic.Uint64
 }
 
 const foldHead = 4 // ev, cr, seq, and the entity row's T
@@ -174,31 +177,41 @@ func (f *fold) columns(mem memory.Allocator, fields []arrow.Field, dense []*dens
 		clear(o.bits)
 	}
 	stride, vw := f.stride, f.vw
-	for k := range n {
-		p := f.slotOf[r0+k]
-		if p < 0 || int64(f.slots[int(p)*stride]) == nullTS {
-			for j := range outs {
-				outs[j].nulls++
+	var touch uint64
+	for b := 0; b < n; b += foldBlock {
+		e := min(b+foldBlock, n)
+		for _, p := range f.slotOf[r0+b : r0+e] { // load the block's slots first (foldBatch)
+			if p >= 0 {
+				touch += f.slots[int(p)*stride] + f.slots[int(p+1)*stride-1]
 			}
-			continue
 		}
-		s := f.slots[int(p)*stride : int(p+1)*stride]
-		valid, vals := s[foldHead:foldHead+vw], s[foldHead+vw:]
-		for j, d := range dense {
-			o := &outs[j]
-			if valid[j/64]&(1<<(j%64)) != 0 {
-				o.bits[k>>3] |= 1 << (k & 7)
-			} else {
-				o.nulls++
+		for k := b; k < e; k++ {
+			p := f.slotOf[r0+k]
+			if p < 0 || int64(f.slots[int(p)*stride]) == nullTS {
+				for j := range outs {
+					outs[j].nulls++
+				}
+				continue
 			}
-			v := vals[j]
-			if w := d.width; w == 8 {
-				*(*uint64)(unsafe.Pointer(&o.data[k*8])) = v
-			} else {
-				copy(o.data[k*w:(k+1)*w], (*[8]byte)(unsafe.Pointer(&v))[:w])
+			s := f.slots[int(p)*stride : int(p+1)*stride]
+			valid, vals := s[foldHead:foldHead+vw], s[foldHead+vw:]
+			for j, d := range dense {
+				o := &outs[j]
+				if valid[j/64]&(1<<(j%64)) != 0 {
+					o.bits[k>>3] |= 1 << (k & 7)
+				} else {
+					o.nulls++
+				}
+				v := vals[j]
+				if w := d.width; w == 8 {
+					*(*uint64)(unsafe.Pointer(&o.data[k*8])) = v
+				} else {
+					copy(o.data[k*w:(k+1)*w], (*[8]byte)(unsafe.Pointer(&v))[:w])
+				}
 			}
 		}
 	}
+	f.colSink.Add(touch)
 	cols := make([]arrow.Array, len(fields))
 	for j, o := range outs {
 		d := array.NewData(fields[j].Type, n, []*memory.Buffer{o.valid, o.vals}, nil, o.nulls, 0)
