@@ -27,10 +27,10 @@ const foldMaxGroup = 32
 //
 // The state is one slot per entity row in the index's order (a key's rows are adjacent, sorted
 // by T), each slot words: the best row's event_ts (nullTS: none yet), created_ts and seq, the
-// entity row's T, the validity bits of its values, then each value's bits. A feature row's key thus reads and
-// writes one or two cache lines, not one per feature. The slots are the view's output: each
-// output batch gathers its rows' values from them (columns), so no full-size output column is
-// ever made.
+// entity row's T, the validity bits of its values, then each value's bits. A feature row's key
+// thus reads and writes one or two cache lines, not one per feature. The slots are the view's
+// output: each output batch gathers its rows' values from them (columns), so no full-size
+// output column is ever made.
 type fold struct {
 	mu     sync.Mutex
 	stride int      // words a slot
@@ -47,12 +47,17 @@ const foldHead = 4 // ev, cr, seq, and the entity row's T
 // foldWords is the fold's state per entity row, in 8-byte words.
 func foldWords(features int) int { return foldHead + (features+63)/64 + features }
 
-// canFold reports whether the view may be folded under the options and budget.
+// canFold reports whether the view may be folded under the options and budget. The slots take
+// the place of the dense columns (already taken off vj.budget), which a folded view never makes.
 func (vj *viewJoin) canFold() bool {
 	if !vj.opts.Fold || vj.agg != nil || vj.ntaken > 0 || len(vj.fields) == 0 {
 		return false
 	}
-	if int64(8*foldWords(len(vj.fields))+8)*int64(vj.ent.n) > vj.budget {
+	avail := vj.budget
+	for _, d := range vj.dense {
+		avail += d.bytes()
+	}
+	if int64(8*foldWords(len(vj.fields))+8)*int64(vj.ent.n) > avail {
 		return false
 	}
 	st := vj.ix.start
