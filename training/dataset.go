@@ -437,6 +437,7 @@ func joinLocal(ctx context.Context, ent EntityFile, views []pitjoin.View, buildD
 		MemoryBudget:  req.MemoryBudget,
 		TempDir:       spillDir,
 		CreatedCutoff: req.CreatedCutoff,
+		Fold:          true, // fixed-width views with small keys join in O(entity rows) memory (pitjoin.Options.Fold)
 	})
 	entityRows.Release()
 	if err != nil {

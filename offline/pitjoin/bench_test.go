@@ -194,18 +194,29 @@ func runBench(ctx context.Context, d benchData, opts Options) (Stats, error) {
 	return res.Stats(), res.Err()
 }
 
+// BenchmarkJoin joins generated data (PITJOIN_* sizes, see benchSpecFromEnv) by the merge and
+// by the fold (Options.Fold).
 func BenchmarkJoin(b *testing.B) {
 	s := benchSpecFromEnv()
 	d := genBench(memory.DefaultAllocator, s)
 	defer d.release()
-	b.ReportAllocs()
-	var st Stats
-	for b.Loop() {
-		var err error
-		if st, err = runBench(b.Context(), d, Options{MemoryBudget: s.budget}); err != nil {
-			b.Fatal(err)
+	for _, fold := range []bool{false, true} {
+		name := "merge"
+		if fold {
+			name = "fold"
 		}
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			var st Stats
+			for b.Loop() {
+				var err error
+				if st, err = runBench(b.Context(), d, Options{MemoryBudget: s.budget, Fold: fold}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(s.entityRows)*float64(b.N)/b.Elapsed().Seconds(), "entity-rows/s")
+			b.ReportMetric(float64(st.SpilledBytes), "spilled-bytes")
+			b.ReportMetric(float64(st.FoldedViews), "folded-views")
+		})
 	}
-	b.ReportMetric(float64(s.entityRows)*float64(b.N)/b.Elapsed().Seconds(), "entity-rows/s")
-	b.ReportMetric(float64(st.SpilledBytes), "spilled-bytes")
 }

@@ -16,10 +16,14 @@ import (
 type denseCol struct {
 	dt    arrow.DataType
 	width int
-	data  []byte
+	n     int    // entity rows
+	data  []byte // made by alloc, once the view is known not to be folded
 	// Validity is the view's matched-rows bitmap (shared by all its dense features) minus the
 	// rows whose matched value is null, collected here.
 	nullRows []int32
+	// valid, when set, is the column's own validity bitmap, kept by the fold (fold.go) as its
+	// winners change; array then uses it instead of matched and nullRows.
+	valid []byte
 }
 
 // denseWidth is the byte width of types stored densely, 0 for the others (bool, var-width and
@@ -35,10 +39,12 @@ func denseWidth(dt arrow.DataType) int {
 }
 
 func newDenseCol(dt arrow.DataType, width, n int) *denseCol {
-	return &denseCol{dt: dt, width: width, data: make([]byte, width*n)}
+	return &denseCol{dt: dt, width: width, n: n}
 }
 
-func (d *denseCol) bytes() int64 { return int64(len(d.data) + len(d.data)/d.width/8) }
+func (d *denseCol) alloc() { d.data = make([]byte, d.width*d.n) }
+
+func (d *denseCol) bytes() int64 { return int64(d.width*d.n + d.n/8) }
 
 // scatter writes src[idx[k]] to entity row rows[k]. Each entity row is written at most once per
 // view; one goroutine owns a column.
@@ -78,11 +84,14 @@ func (d *denseCol) scatter(src arrow.Array, idx, rows []int32) {
 // array wraps the column as an Arrow array of n rows without copying its values; matched is the
 // view's bitmap of entity rows that found a feature row.
 func (d *denseCol) array(n int, matched []byte) arrow.Array {
-	valid := slices.Clone(matched)
-	for _, r := range d.nullRows {
-		bitutil.ClearBit(valid, int(r))
+	valid := d.valid
+	if valid == nil {
+		valid = slices.Clone(matched)
+		for _, r := range d.nullRows {
+			bitutil.ClearBit(valid, int(r))
+		}
 	}
-	d.nullRows = nil
+	d.nullRows, d.valid = nil, nil
 	data := array.NewData(d.dt, n, []*memory.Buffer{memory.NewBufferBytes(valid), memory.NewBufferBytes(d.data)}, nil, array.UnknownNullCount, 0)
 	defer data.Release()
 	return array.MakeFromData(data)

@@ -109,6 +109,7 @@ type Stats struct {
 	SpilledViews    int   // views whose candidates went to disk
 	SpillFiles      int   // spill files written for views, repartitions included
 	SpilledBytes    int64 // bytes of candidate rows written to spill files
+	FoldedViews     int   // views joined by folding, without candidates (Options.Fold)
 }
 
 // Stats reports what the join did.
@@ -119,6 +120,7 @@ func (r *Result) Stats() Stats {
 		s.SpilledViews += vj.stats.SpilledViews
 		s.SpillFiles += vj.stats.SpillFiles
 		s.SpilledBytes += vj.stats.SpilledBytes
+		s.FoldedViews += vj.stats.FoldedViews
 	}
 	return s
 }
@@ -239,6 +241,15 @@ func (r *Result) Next() bool {
 				cols[k] = array.NewSlice(vj.store[f], int64(r0), int64(r1))
 				k++
 			}
+			continue
+		}
+		if vj.fold != nil {
+			out := cols[k : k+len(vj.fields)]
+			k += len(vj.fields)
+			g.Go(func() error {
+				copy(out, vj.fold.columns(r.mem, vj.fields, vj.dense, r0, r1))
+				return nil
+			})
 			continue
 		}
 		idx, nulls := indexArray(r.mem, vj.pos[r0:r1])

@@ -78,6 +78,13 @@ type Options struct {
 	Parallelism int
 	// Allocator allocates the output and spill buffers; nil means memory.DefaultAllocator.
 	Allocator memory.Allocator
+	// Fold joins a view whose features are all fixed-width, and whose keys have at most 32 entity
+	// rows each, as its feature rows are read: each entity row keeps its best match so far and
+	// its values (fold.go). No candidate is kept and nothing spills: the view's memory is 24
+	// bytes an entity row on top of its output, whatever the number of feature rows. Other
+	// views, and any view when that does not fit its share of the budget, take the candidate
+	// path. The rows are the same either way.
+	Fold bool
 }
 
 func (o Options) withDefaults() Options {

@@ -148,6 +148,7 @@ type viewJoin struct {
 	nstore  int32
 	store   []arrow.Array
 	agg     *aggState // set for a view with aggregations
+	fold    *fold     // set for a folded view: its output is gathered from it (fold.go)
 }
 
 // outFields are the view's output columns: its features, or its aggregations.
@@ -177,6 +178,7 @@ func (vj *viewJoin) release() {
 		}
 	}
 	vj.store = nil
+	vj.fold = nil
 }
 
 func (vj *viewJoin) errorf(format string, args ...any) error {
@@ -272,10 +274,6 @@ func (vj *viewJoin) run(ctx context.Context) error {
 	for _, a := range vj.v.Aggregations { // only events inside the longest window can count
 		vj.ttl = max(vj.ttl, a.Window.Microseconds(), 1)
 	}
-	vj.pos = make([]int32, vj.ent.n)
-	for i := range vj.pos {
-		vj.pos[i] = -1
-	}
 	rdr, err := vj.v.Open(ctx, vj.eventRange())
 	if err != nil {
 		return vj.errorf("open feature rows: %w", err)
@@ -305,6 +303,19 @@ func (vj *viewJoin) run(ctx context.Context) error {
 		} else {
 			vj.ntaken++
 		}
+	}
+
+	if vj.canFold() {
+		return vj.runFold(ctx, rdr, schema)
+	}
+	for _, d := range vj.dense {
+		if d != nil {
+			d.alloc()
+		}
+	}
+	vj.pos = make([]int32, vj.ent.n)
+	for i := range vj.pos {
+		vj.pos[i] = -1
 	}
 
 	ctx, cancel := context.WithCancel(ctx)
