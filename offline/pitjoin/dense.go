@@ -57,7 +57,9 @@ func (d *denseCol) scatter(src arrow.Array, idx, rows []int32) {
 	}
 	w := d.width
 	if sd.Buffers()[1] == nil || sd.Buffers()[1].Len() < (off+src.Len())*w {
-		return // no values buffer: every value is null
+		// No values buffer: every value is null, so every row it gives is.
+		d.nullRows = append(d.nullRows, rows...)
+		return
 	}
 	raw := sd.Buffers()[1].Bytes()[off*w:]
 	if w == 8 {
