@@ -38,6 +38,7 @@ func TestScaleOutOnTrino(t *testing.T) {
 	t.Run("EngineMatchesInProcess", func(t *testing.T) { testTrinoEngineMatchesInProcess(t, tr, pg) })
 	t.Run("BackfillResumes", func(t *testing.T) { testBackfillResumes(t, tr, pg) })
 	t.Run("DatasetThroughStagedTable", func(t *testing.T) { testDatasetThroughStagedTable(t, tr, pg) })
+	t.Run("KilledDatasetBuildsStagingIsDropped", func(t *testing.T) { testKilledDatasetBuildsStagingIsDropped(t, tr, pg) })
 	t.Run("PinsSurviveTrinoExpiry", func(t *testing.T) { testPinsSurviveTrinoExpiry(t, tr, pg) })
 }
 
@@ -350,6 +351,50 @@ func testDatasetThroughStagedTable(t *testing.T, tr *testenv.TrinoServer, pg *te
 	require.Empty(t, l.trinoRows(t, fmt.Sprintf("SELECT table_name FROM %s.information_schema.tables WHERE table_schema = '%s'", l.ice, stageSchema)),
 		"the staging tables are dropped")
 	r = quiver(t, env, "-C", dir, "dataset", "verify", "Staged1")
+	require.Equal(t, exitOK, r.code, r.stderr)
+}
+
+// testKilledDatasetBuildsStagingIsDropped: a dataset create --engine trino killed -9 after
+// Trino staged its join leaves its staging table (its deferred drop never ran). A build that
+// runs while the first is still alive keeps it; the next build after the kill drops it, and
+// leaves the staging schema empty.
+func testKilledDatasetBuildsStagingIsDropped(t *testing.T, tr *testenv.TrinoServer, pg *testenv.Postgres) {
+	l := newRTLake(t, tr, pg)
+	rows := rtSourceRows(4, 300, 20)
+	defer rows.Release()
+	dir, env := l.project(t, "sweep", strings.Replace(rtLakeDefs, "FEATURES\n", rtFeatureYAML, 1))
+	rtWriteParquet(t, filepath.Join(dir, "data", "events.parquet"), rows)
+	require.Equal(t, exitOK, quiver(t, env, "-C", dir, "apply").code)
+	r := quiver(t, env, "-C", dir, "materialize", "--start", "2024-02-01T00:00:00Z", "--end", "2024-04-01T00:00:00Z")
+	require.Equal(t, exitOK, r.code, r.stderr)
+	ents := rtEntities(t, rows, 200)
+	defer ents.Release()
+	tr.LoadTable(t, l.mem+".default.ents", ents)
+	entSQL := "SELECT user_id, event_timestamp, label FROM " + l.mem + ".default.ents"
+	stageSchema := materialize.StageSchema(iceberg.ProjectNamespace("sweep"))
+	staged := func() []string {
+		return l.trinoRows(t, fmt.Sprintf("SELECT table_name FROM %s.information_schema.tables WHERE table_schema = '%s' ORDER BY 1", l.ice, stageSchema))
+	}
+
+	penv := map[string]string{"QUIVER_DEBUG_PAUSE_AT": "dataset-staged"}
+	for k, v := range env {
+		penv[k] = v
+	}
+	cmd, out := quiverProcess(t, penv, "-C", dir, "dataset", "create", "killed", "--service", "svc", "--engine", "trino", "--entities-sql", entSQL)
+	waitFor(t, "the build to pause after staging", 3*time.Minute, func() bool { return strings.Contains(out.String(), "paused at dataset-staged") })
+	left := staged()
+	require.Len(t, left, 1, "the paused build's staging table")
+	require.True(t, strings.HasPrefix(left[0], "d") && strings.HasSuffix(left[0], "_killed"), left[0])
+
+	rtCreateDataset(t, env, dir, "alive", "--service", "svc", "--engine", "trino", "--entities-sql", entSQL)
+	require.Equal(t, left, staged(), "a build in flight keeps its staging table")
+
+	require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
+	_ = cmd.Wait()
+	require.Equal(t, left, staged(), "kill -9 leaves the staging table")
+	rtCreateDataset(t, env, dir, "after", "--service", "svc", "--engine", "trino", "--entities-sql", entSQL)
+	require.Empty(t, staged(), "the next build drops the killed build's staging table")
+	r = quiver(t, env, "-C", dir, "dataset", "verify", "after")
 	require.Equal(t, exitOK, r.code, r.stderr)
 }
 
