@@ -22,5 +22,9 @@ trap 'exit 130' INT TERM
 export QUIVER_TESTENV_DIR=$dir QUIVER_TRINO_HOME=$(./scripts/trino.sh) QUIVER_BENCH_ROWS=$ROWS
 export QUIVER_BENCH_TRINO_HEAP=${TRINO_HEAP:-} QUIVER_BENCH_CHUNK=${CHUNK:-1d}
 echo "== BenchmarkScaleOut: $ROWS rows, $(nproc) cores"
-go test -count=1 -run '^$' -bench '^BenchmarkScaleOut$' -benchtime 1x -timeout 3h -v ./cmd/quiver |
-	grep -E 'scaleout_bench_test|BenchmarkScaleOut|^(ok|FAIL|PASS)'
+# The whole output goes to $LOG (default under the testenv directory's parent); the figures,
+# and any failure's message, are printed.
+log=${LOG:-$(dirname "$dir")/bench-scaleout-$ROWS.log}
+echo "== full output: $log"
+go test -count=1 -run '^$' -bench '^BenchmarkScaleOut$' -benchtime 1x -timeout 3h -v ./cmd/quiver 2>&1 | tee "$log" |
+	grep -E -A3 'scaleout_bench_test|BenchmarkScaleOut|Error:|Messages:|^(ok|FAIL|PASS)'

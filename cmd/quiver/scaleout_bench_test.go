@@ -47,9 +47,12 @@ func BenchmarkScaleOut(b *testing.B) {
 	// QUIVER_BENCH_TRINO_HEAP (e.g. 4G, for 20 M rows) starts Trino servers of that heap
 	// instead of the test run's shared one.
 	heap := os.Getenv("QUIVER_BENCH_TRINO_HEAP")
-	tr := testenv.SharedTrinoServer(b)
-	if heap != "" {
-		tr = testenv.StartTrinoServer(b, testenv.TrinoOptions{Heap: heap})
+	trinoOpts := trinoBenchOptions(b, heap)
+	var tr *testenv.TrinoServer
+	if heap == "" {
+		tr = testenv.SharedTrinoServer(b)
+	} else {
+		tr = testenv.StartTrinoServer(b, trinoOpts)
 	}
 	pg := testenv.StartPostgres(b)
 	rd := testenv.StartRedis(b)
@@ -187,8 +190,8 @@ feature_views:
 
 		// Two nodes: a coordinator and a worker process of their own, with the same catalog.
 		if os.Getenv("QUIVER_BENCH_TRINO2") != "0" {
-			tr2 := testenv.StartTrinoServer(b, testenv.TrinoOptions{Heap: heap})
-			testenv.StartTrinoWorker(b, tr2, testenv.TrinoOptions{Heap: heap})
+			tr2 := testenv.StartTrinoServer(b, trinoOpts)
+			testenv.StartTrinoWorker(b, tr2, trinoBenchOptions(b, heap))
 			ice2 := tr2.AddCatalog(b, ice)
 			// Warm the new cluster up (catalog load, first-query compilation) as the shared
 			// server is warm by now.
@@ -221,6 +224,30 @@ feature_views:
 			requireSameRedis(b, online, "inproc", 3+i)
 		}
 	}
+}
+
+// trinoBenchOptions are the options of a Trino server of the given heap (testenv's small
+// default when ""): a query may use 55% of the heap on each node (Trino keeps 30% as headroom),
+// and operators that can spill do, into a directory of the benchmark's. The test run's 256 MB
+// per query is too little to stage 20 M rows in one interval: row_number() over (keys,
+// event_ts, created_ts) holds every distinct key of the interval.
+func trinoBenchOptions(b *testing.B, heap string) testenv.TrinoOptions {
+	if heap == "" {
+		return testenv.TrinoOptions{}
+	}
+	n, err := strconv.ParseInt(strings.TrimRight(heap, "GgMm"), 10, 64)
+	require.NoError(b, err, "QUIVER_BENCH_TRINO_HEAP %q: want a size like 4G or 3072M", heap)
+	mb := n
+	if strings.ContainsAny(heap, "Gg") {
+		mb *= 1024
+	}
+	perNode := mb * 55 / 100
+	return testenv.TrinoOptions{Heap: heap, Config: map[string]string{
+		"query.max-memory-per-node": strconv.FormatInt(perNode, 10) + "MB",
+		"query.max-memory":          strconv.FormatInt(2*perNode, 10) + "MB",
+		"spill-enabled":             "true",
+		"spiller-spill-path":        b.TempDir(),
+	}}
 }
 
 // requireSameRedis checks that one Redis database holds what the in-process run left in
