@@ -389,6 +389,15 @@ func (s *TrinoServer) probeWorker(coordinator, nodeID string) error {
 	return nil
 }
 
+// Kill ends the server with SIGKILL at once (its whole process group: a crash, not a
+// shutdown) and waits for it to exit; the cleanup that would stop it then does nothing. For
+// tests of what a client does when Trino dies mid-query.
+func (s *TrinoServer) Kill() {
+	if s.proc != nil {
+		s.proc.kill()
+	}
+}
+
 // DSN is the trino-go-client data source name for the server with a default catalog and
 // schema (either may be empty).
 func (s *TrinoServer) DSN(catalog, schema string) string {
