@@ -66,8 +66,9 @@ func BenchmarkScaleOut(b *testing.B) {
 	iceName := tr.AddCatalog(b, ice)
 	db := tr.DB(b, iceName, "")
 	ctx := context.Background()
-	// The source: rows numbered n = 0..rows-1, a user per n mod rows/20, an event every 100 ms
-	// from 2024-01-01 (so no two rows share a key), created 1 s later, four features.
+	// The source: rows numbered n = 0..rows-1, a user per n mod rows/20, row n's event n × 100
+	// ms after 2024-01-01 (rounded to the second: date_add keeps TIMESTAMP(0)'s precision; no
+	// two rows share a user and second), created 1 s later, four features.
 	_, err = db.ExecContext(ctx, "CREATE SCHEMA bench")
 	require.NoError(b, err)
 	blocks := (rows + 9999) / 10000

@@ -467,6 +467,9 @@ func (s *TrinoServer) AddCatalog(t TB, c TrinoCatalog) string {
 	}
 	t.Cleanup(func() {
 		defer closeTrinoDB(db)
+		if s.proc != nil && s.proc.exited() != nil {
+			return // killed (Kill) or crashed: the catalog went with it
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
 		if _, err := db.ExecContext(ctx, "DROP CATALOG IF EXISTS "+name); err != nil {
