@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"strconv"
 	"strings"
 	"time"
@@ -47,6 +48,9 @@ type TrinoEngine struct {
 	// AS, "staged": after it, "commit": after the last staged row is read, before the
 	// offline commit); a fault-injection hook for the kill -9 tests.
 	Pause func(ctx context.Context, point string)
+	// Logger gets the warning when a staging table cannot be dropped after its rows were
+	// committed (slog.Default() when nil).
+	Logger *slog.Logger
 }
 
 // StageSchema is the staging schema of a project whose offline namespace is ns ("quiver_KEY"):
@@ -120,6 +124,13 @@ func (e *TrinoEngine) SweepStages(ctx context.Context, runs RunGetter) ([]string
 	return dropped, nil
 }
 
+func (e *TrinoEngine) logger() *slog.Logger {
+	if e.Logger != nil {
+		return e.Logger
+	}
+	return slog.Default()
+}
+
 func (e *TrinoEngine) pause(ctx context.Context, point string) {
 	if e.Pause != nil {
 		e.Pause(ctx, point)
@@ -174,7 +185,9 @@ func (s *StagedSource) read(ctx context.Context, vs offline.ViewSchema, r offlin
 	}
 	e.pause(ctx, "staged")
 	drop := func() error {
-		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+		// A DROP takes well under a second; an unreachable Trino is retried until the
+		// deadline, which bounds how long a run waits for it.
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 20*time.Second)
 		defer cancel()
 		return e.Client.DropTable(dctx, e.Schema, table)
 	}
@@ -191,6 +204,14 @@ func (s *StagedSource) read(ctx context.Context, vs offline.ViewSchema, r offlin
 		}
 		return rec, err
 	}, func() error {
-		return errors.Join(st.Close(), drop())
+		// The offline writer closes its input after its commit: the rows are in the view's
+		// table by now (or the run failed for another reason), so a staging table that cannot
+		// be dropped (Trino died, or is unreachable) does not fail the run. It is left for the
+		// next run's SweepStages.
+		if err := drop(); err != nil {
+			e.logger().Warn("the staging table could not be dropped; the next materialize --engine trino of the project drops it",
+				"table", e.Schema+"."+table, "error", err)
+		}
+		return st.Close()
 	}), nil
 }

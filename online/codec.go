@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/quiverfs/quiver/definitions"
+	"github.com/quiverfs/quiver/internal/strbin"
 	"github.com/quiverfs/quiver/value"
 )
 
@@ -131,7 +132,7 @@ func DecodeRow(data string, v *View, out []Value, found []bool) (eventTS time.Ti
 		return time.Time{}, err
 	}
 	p := data[RowHeaderLen:]
-	n, k := uvarintString(p)
+	n, k := strbin.Uvarint(p)
 	if k <= 0 || n > uint64(len(p)) {
 		return time.Time{}, fmt.Errorf("row feature count: %w", ErrCorrupt)
 	}
@@ -140,7 +141,7 @@ func DecodeRow(data string, v *View, out []Value, found []bool) (eventTS time.Ti
 		if len(p) < 5 {
 			return time.Time{}, fmt.Errorf("row feature %d header: %w", i, ErrCorrupt)
 		}
-		tag := le32(p)
+		tag := strbin.Uint32(p)
 		tb := p[4]
 		p = p[5:]
 		var val Value
@@ -151,7 +152,7 @@ func DecodeRow(data string, v *View, out []Value, found []bool) (eventTS time.Ti
 			}
 			switch size := fixedSize(t); size {
 			case 0:
-				ln, k := uvarintString(p)
+				ln, k := strbin.Uvarint(p)
 				if k <= 0 || ln > uint64(len(p)-k) {
 					return time.Time{}, fmt.Errorf("row feature %d length: %w", i, ErrCorrupt)
 				}
@@ -168,12 +169,12 @@ func DecodeRow(data string, v *View, out []Value, found []bool) (eventTS time.Ti
 				var bits uint64
 				switch size {
 				case 4:
-					bits = uint64(le32(p))
+					bits = uint64(strbin.Uint32(p))
 					if t.Elem == definitions.Int32 {
 						bits = uint64(int64(int32(bits)))
 					}
 				case 8:
-					bits = le64(p)
+					bits = strbin.Uint64(p)
 				case 1:
 					bits = uint64(p[0] & 1)
 				}

@@ -1,7 +1,6 @@
 package online
 
 import (
-	"encoding/binary"
 	"time"
 
 	"github.com/quiverfs/quiver/value"
@@ -61,32 +60,3 @@ func Strings(v []string) Value { return value.NewStrings(v) }
 
 // BytesArray is value.NewBytesArray.
 func BytesArray(v [][]byte) Value { return value.NewBytesArray(v) }
-
-// le32, le64 and uvarintString read the row format's little-endian and varint fields from a
-// string without copying it.
-func le32(s string) uint32 {
-	_ = s[3]
-	return uint32(s[0]) | uint32(s[1])<<8 | uint32(s[2])<<16 | uint32(s[3])<<24
-}
-
-func le64(s string) uint64 {
-	_ = s[7]
-	return uint64(le32(s)) | uint64(le32(s[4:]))<<32
-}
-
-func uvarintString(s string) (uint64, int) {
-	var x uint64
-	var shift uint
-	for i := 0; i < len(s) && i < binary.MaxVarintLen64; i++ {
-		b := s[i]
-		if b < 0x80 {
-			if i == binary.MaxVarintLen64-1 && b > 1 {
-				return 0, -1
-			}
-			return x | uint64(b)<<shift, i + 1
-		}
-		x |= uint64(b&0x7f) << shift
-		shift += 7
-	}
-	return 0, 0
-}

@@ -100,6 +100,7 @@ func (p *Project) CreateDataset(ctx context.Context, req DatasetRequest) (*train
 		defer client.Close()
 		req.Trino, req.TrinoNamespace = client, iceberg.ProjectNamespace(p.Name())
 		req.TrinoStage, req.TrinoStageSchema = off.Store, materialize.StageSchema(req.TrinoNamespace)
+		req.Pause = p.debugPause()
 		if s := p.opts.Getenv(stagePartitionRowsEnv); s != "" {
 			n, err := strconv.ParseInt(s, 10, 64)
 			if err != nil || n <= 0 {

@@ -124,7 +124,7 @@ func (p *Project) Materialize(ctx context.Context, opts MaterializeOptions) (*Ma
 	}
 	if opts.Engine == EngineTrino {
 		m.trino = &materialize.TrinoEngine{Client: m.sources.cfg.Trino, Schema: materialize.StageSchema(iceberg.ProjectNamespace(p.Name())),
-			Reader: off.Store, Pause: p.debugPause()}
+			Reader: off.Store, Pause: p.debugPause(), Logger: p.Logger()}
 		reg, err := p.Registry(ctx)
 		if err != nil {
 			m.Close()
@@ -369,20 +369,32 @@ func (p *Project) DeleteOnline(ctx context.Context, view string, entities []stri
 }
 
 // debugPauseEnv names a point of a run where the process stops (materialize.TrinoEngine's
-// Pause points): it says so on stderr and waits until it is killed or interrupted. A
-// fault-injection hook for the kill -9 tests (docs/testing.md); unset in normal use.
-const debugPauseEnv = "QUIVER_DEBUG_PAUSE_AT"
+// Pause points): it says so on stderr and waits until it is killed or interrupted, or, with
+// debugPauseForEnv set to a duration, for that long before it goes on. A fault-injection hook
+// for the kill -9 tests (docs/testing.md); unset in normal use.
+const (
+	debugPauseEnv    = "QUIVER_DEBUG_PAUSE_AT"
+	debugPauseForEnv = "QUIVER_DEBUG_PAUSE_FOR"
+)
 
 func (p *Project) debugPause() func(ctx context.Context, point string) {
 	at := p.opts.Getenv(debugPauseEnv)
 	if at == "" {
 		return nil
 	}
+	d, _ := time.ParseDuration(p.opts.Getenv(debugPauseForEnv))
 	return func(ctx context.Context, point string) {
 		if point != at {
 			return
 		}
 		p.notice("quiver: paused at %s (%s)", point, debugPauseEnv)
-		<-ctx.Done()
+		if d <= 0 {
+			<-ctx.Done()
+			return
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(d):
+		}
 	}
 }

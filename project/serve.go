@@ -66,6 +66,12 @@ func (p *Project) Serve(ctx context.Context, opts ServeOptions) error {
 	if err := sc.Validate(); err != nil {
 		return err
 	}
+	if err := sc.CheckServe(); err != nil {
+		return err
+	}
+	if w := sc.ServeUnauthenticatedWarning(); w != "" {
+		p.Logger().Warn(w)
+	}
 	if sopts.TLS, err = auth.ServerTLS(sc.TLS); err != nil {
 		return err
 	}

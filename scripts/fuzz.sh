@@ -17,6 +17,7 @@ FUZZTIME=${FUZZTIME:-10s}
 targets=(
 	"FuzzParse ./definitions"
 	"FuzzDecodeRow ./online"
+	"FuzzUvarint ./internal/strbin"
 	"FuzzReadTiles ./online"
 	"FuzzRequests ./serving"
 	"FuzzReadSegment ./ingest"

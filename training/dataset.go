@@ -65,6 +65,10 @@ type DatasetRequest struct {
 	// TrinoStagePartitionRows is how many entity rows one partition of the staging table
 	// holds; 0 means StagePartitionRows.
 	TrinoStagePartitionRows int64
+	// Pause, if set, is called at named points of a build ("dataset-staged": after Trino
+	// wrote the staging table, before it is read); a fault-injection hook for the kill -9
+	// tests.
+	Pause func(ctx context.Context, point string)
 	// Warehouse is the warehouse root; the dataset's files go under
 	// projects/PROJECT/datasets/ (see ProjectDir).
 	Warehouse string
@@ -257,7 +261,7 @@ func CreateDataset(ctx context.Context, reg Registry, store offline.Reader, snap
 			return nil, err
 		}
 		defer bld.abandon()
-		if out, err = joinTrino(ctx, req, views, int64(bld.rec.ID)); err != nil {
+		if out, err = joinTrino(ctx, req, views, bld); err != nil {
 			return nil, err
 		}
 	default:
@@ -463,14 +467,14 @@ func joinLocal(ctx context.Context, ent EntityFile, views []pitjoin.View, buildD
 }
 
 // joinTrino pushes the join down to Trino as one statement and streams its result.
-func joinTrino(ctx context.Context, req DatasetRequest, views []trino.JoinView, buildID int64) (*joined, error) {
+func joinTrino(ctx context.Context, req DatasetRequest, views []trino.JoinView, bld *build) (*joined, error) {
 	cols, err := req.Trino.Columns(ctx, req.EntitiesSQL)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidInput, err)
 	}
 	spec := trino.JoinSpec{Entities: req.EntitiesSQL, EntityColumns: cols, Views: views, CreatedCutoff: req.CreatedCutoff}
 	if req.TrinoStage != nil {
-		return joinTrinoStaged(ctx, req, spec, buildID)
+		return joinTrinoStaged(ctx, req, spec, bld)
 	}
 	q, err := trino.BuildJoinSQL(spec)
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -17,6 +18,7 @@ import (
 	"github.com/quiverfs/quiver/offline"
 	"github.com/quiverfs/quiver/offline/pitjoin"
 	"github.com/quiverfs/quiver/offline/trino"
+	"github.com/quiverfs/quiver/registry"
 )
 
 // dataset create --engine trino through CREATE TABLE AS: Trino writes the point-in-time join's
@@ -24,8 +26,10 @@ import (
 // contiguous ranges of entity row numbers; Quiver reads the table's Parquet files, a partition
 // at a time with several read ahead in parallel, puts each partition's rows in entity-row
 // order, and writes the snapshot as the in-process engine's result is written (the same
-// content id rule). No result row passes through the Trino coordinator. The staging table is
-// dropped when the build ends.
+// content id rule). No result row passes through the Trino coordinator. The staging table
+// ("d<build id>_<name>") is dropped when the build ends; a build killed before that leaves
+// it, and the next build drops the staging tables of builds no longer in flight
+// (sweepStagedJoins).
 
 // StagedTables reads tables Trino writes into the shared catalog (the offline store).
 type StagedTables interface {
@@ -47,7 +51,7 @@ const (
 
 // joinTrinoStaged runs the pushed-down join as a CREATE TABLE AS and streams the staged rows
 // back in entity-row order.
-func joinTrinoStaged(ctx context.Context, req DatasetRequest, spec trino.JoinSpec, buildID int64) (_ *joined, err error) {
+func joinTrinoStaged(ctx context.Context, req DatasetRequest, spec trino.JoinSpec, bld *build) (_ *joined, err error) {
 	spec.RowNumber = true
 	q, err := trino.BuildJoinSQL(spec)
 	if err != nil {
@@ -64,8 +68,11 @@ func joinTrinoStaged(ctx context.Context, req DatasetRequest, spec trino.JoinSpe
 	read := arrow.NewSchema(fields, nil)                   // with the row number, last
 	schema := arrow.NewSchema(fields[:len(fields)-1], nil) // the result's
 	// Trino folds identifiers to lower case; the build id makes the name unique.
-	table := "d" + strconv.FormatInt(buildID, 10) + "_" + strings.ToLower(req.Name)
+	table := stagedJoinPrefix + strconv.FormatInt(int64(bld.rec.ID), 10) + "_" + strings.ToLower(req.Name)
 	if err := req.Trino.EnsureSchema(ctx, req.TrinoStageSchema); err != nil {
+		return nil, err
+	}
+	if err := sweepStagedJoins(ctx, req, bld.reg); err != nil {
 		return nil, err
 	}
 	drop := func() error {
@@ -88,6 +95,9 @@ func joinTrinoStaged(ctx context.Context, req DatasetRequest, spec trino.JoinSpe
 	stmt := trino.BuildResultCTAS(req.TrinoStageSchema, table, q, cols, trino.RowNumberColumn, part)
 	if err := req.Trino.Exec(ctx, stmt); err != nil {
 		return nil, fmt.Errorf("trino: stage the point-in-time join in %s.%s: %w", req.TrinoStageSchema, table, err)
+	}
+	if req.Pause != nil {
+		req.Pause(ctx, "dataset-staged")
 	}
 	n, err := req.TrinoStage.TableRows(ctx, req.TrinoStageSchema, table)
 	if err != nil {
@@ -114,6 +124,47 @@ func joinTrinoStaged(ctx context.Context, req DatasetRequest, spec trino.JoinSpe
 			_ = drop()
 		},
 	}, nil
+}
+
+// stagedJoinPrefix starts the name of every dataset build's staging table (materialization's
+// start with "r", in the same schema).
+const stagedJoinPrefix = "d"
+
+// sweepStagedJoins drops the staging tables of the project's dataset builds that are no longer
+// in flight: finished builds drop their own, so these are what killed builds left. The tables
+// are listed before the builds: a build's table is created after its registry row, so every
+// table listed whose build is still in flight has its row in the builds read after.
+func sweepStagedJoins(ctx context.Context, req DatasetRequest, reg registry.DatasetBuilds) error {
+	tables, err := req.Trino.Tables(ctx, req.TrinoStageSchema, stagedJoinPrefix)
+	if err != nil {
+		return err
+	}
+	if len(tables) == 0 {
+		return nil
+	}
+	builds, err := reg.ListDatasetBuilds(ctx, req.Project)
+	if err != nil {
+		return fmt.Errorf("list dataset builds: %w", err)
+	}
+	host, _ := os.Hostname()
+	live := map[registry.DatasetBuildID]bool{}
+	for _, b := range builds {
+		if !buildDead(b, host, DefaultStaleBuildAge) {
+			live[b.ID] = true
+		}
+	}
+	for _, t := range tables {
+		rest, _ := strings.CutPrefix(t, stagedJoinPrefix)
+		id, _, ok := strings.Cut(rest, "_")
+		n, err := strconv.ParseInt(id, 10, 64)
+		if !ok || err != nil || n <= 0 || live[registry.DatasetBuildID(n)] {
+			continue
+		}
+		if err := req.Trino.DropTable(ctx, req.TrinoStageSchema, t); err != nil {
+			return fmt.Errorf("drop the staging table of dataset build %d: %w", n, err)
+		}
+	}
+	return nil
 }
 
 // stagedReader reads a staged join result a partition at a time, StageReadAhead at once.

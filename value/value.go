@@ -7,6 +7,8 @@ import (
 	"encoding/binary"
 	"math"
 	"time"
+
+	"github.com/quiverfs/quiver/internal/strbin"
 )
 
 // Value is one typed feature or join-key value, or null. It is a small struct (32 bytes) that
@@ -250,7 +252,7 @@ func (v Value) Int32s() []int32 {
 	}
 	out := make([]int32, len(v.str)/4)
 	for i := range out {
-		out[i] = int32(le32(v.str[4*i:]))
+		out[i] = int32(strbin.Uint32(v.str[4*i:]))
 	}
 	return out
 }
@@ -262,7 +264,7 @@ func (v Value) Int64s() []int64 {
 	}
 	out := make([]int64, len(v.str)/8)
 	for i := range out {
-		out[i] = int64(le64(v.str[8*i:]))
+		out[i] = int64(strbin.Uint64(v.str[8*i:]))
 	}
 	return out
 }
@@ -274,7 +276,7 @@ func (v Value) Float32s() []float32 {
 	}
 	out := make([]float32, len(v.str)/4)
 	for i := range out {
-		out[i] = math.Float32frombits(le32(v.str[4*i:]))
+		out[i] = math.Float32frombits(strbin.Uint32(v.str[4*i:]))
 	}
 	return out
 }
@@ -286,7 +288,7 @@ func (v Value) Float64s() []float64 {
 	}
 	out := make([]float64, len(v.str)/8)
 	for i := range out {
-		out[i] = math.Float64frombits(le64(v.str[8*i:]))
+		out[i] = math.Float64frombits(strbin.Uint64(v.str[8*i:]))
 	}
 	return out
 }
@@ -310,7 +312,7 @@ func (v Value) Timestamps() []time.Time {
 	}
 	out := make([]time.Time, len(v.str)/8)
 	for i := range out {
-		out[i] = time.UnixMicro(int64(le64(v.str[8*i:]))).UTC()
+		out[i] = time.UnixMicro(int64(strbin.Uint64(v.str[8*i:]))).UTC()
 	}
 	return out
 }
@@ -380,7 +382,7 @@ func (v Value) Equal(w Value) bool { return v == w }
 // eachVarElem walks a string/bytes array payload; it reports false on a malformed payload.
 func eachVarElem(p string, f func(string)) bool {
 	for len(p) > 0 {
-		n, k := uvarintString(p)
+		n, k := strbin.Uvarint(p)
 		if k <= 0 || n > uint64(len(p)-k) {
 			return false
 		}
@@ -388,32 +390,4 @@ func eachVarElem(p string, f func(string)) bool {
 		p = p[k+int(n):]
 	}
 	return true
-}
-
-func le32(s string) uint32 {
-	_ = s[3]
-	return uint32(s[0]) | uint32(s[1])<<8 | uint32(s[2])<<16 | uint32(s[3])<<24
-}
-
-func le64(s string) uint64 {
-	_ = s[7]
-	return uint64(le32(s)) | uint64(le32(s[4:]))<<32
-}
-
-// uvarintString is binary.Uvarint over a string; k <= 0 on a malformed or truncated varint.
-func uvarintString(s string) (uint64, int) {
-	var x uint64
-	var shift uint
-	for i := 0; i < len(s) && i < binary.MaxVarintLen64; i++ {
-		b := s[i]
-		if b < 0x80 {
-			if i == binary.MaxVarintLen64-1 && b > 1 {
-				return 0, -1
-			}
-			return x | uint64(b)<<shift, i + 1
-		}
-		x |= uint64(b&0x7f) << shift
-		shift += 7
-	}
-	return 0, 0
 }

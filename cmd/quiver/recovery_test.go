@@ -68,7 +68,7 @@ func (l *lockedBuffer) String() string {
 
 // quiverProcess starts this test binary as `quiver args...` in its own process, with env
 // added to a clean environment (no QUIVER_* of the developer's).
-func quiverProcess(t *testing.T, env map[string]string, args ...string) (*exec.Cmd, *lockedBuffer) {
+func quiverProcess(t testing.TB, env map[string]string, args ...string) (*exec.Cmd, *lockedBuffer) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], args...)
 	for _, kv := range os.Environ() {
@@ -216,7 +216,7 @@ func alive(pid int) bool {
 	return i < 0 || !bytes.HasPrefix(bytes.TrimSpace(b[i+1:]), []byte("Z"))
 }
 
-func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
+func waitFor(t testing.TB, what string, d time.Duration, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	for !cond() {

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -38,6 +39,7 @@ func TestScaleOutOnTrino(t *testing.T) {
 	t.Run("EngineMatchesInProcess", func(t *testing.T) { testTrinoEngineMatchesInProcess(t, tr, pg) })
 	t.Run("BackfillResumes", func(t *testing.T) { testBackfillResumes(t, tr, pg) })
 	t.Run("DatasetThroughStagedTable", func(t *testing.T) { testDatasetThroughStagedTable(t, tr, pg) })
+	t.Run("KilledDatasetBuildsStagingIsDropped", func(t *testing.T) { testKilledDatasetBuildsStagingIsDropped(t, tr, pg) })
 	t.Run("PinsSurviveTrinoExpiry", func(t *testing.T) { testPinsSurviveTrinoExpiry(t, tr, pg) })
 }
 
@@ -353,6 +355,50 @@ func testDatasetThroughStagedTable(t *testing.T, tr *testenv.TrinoServer, pg *te
 	require.Equal(t, exitOK, r.code, r.stderr)
 }
 
+// testKilledDatasetBuildsStagingIsDropped: a dataset create --engine trino killed -9 after
+// Trino staged its join leaves its staging table (its deferred drop never ran). A build that
+// runs while the first is still alive keeps it; the next build after the kill drops it, and
+// leaves the staging schema empty.
+func testKilledDatasetBuildsStagingIsDropped(t *testing.T, tr *testenv.TrinoServer, pg *testenv.Postgres) {
+	l := newRTLake(t, tr, pg)
+	rows := rtSourceRows(4, 300, 20)
+	defer rows.Release()
+	dir, env := l.project(t, "sweep", strings.Replace(rtLakeDefs, "FEATURES\n", rtFeatureYAML, 1))
+	rtWriteParquet(t, filepath.Join(dir, "data", "events.parquet"), rows)
+	require.Equal(t, exitOK, quiver(t, env, "-C", dir, "apply").code)
+	r := quiver(t, env, "-C", dir, "materialize", "--start", "2024-02-01T00:00:00Z", "--end", "2024-04-01T00:00:00Z")
+	require.Equal(t, exitOK, r.code, r.stderr)
+	ents := rtEntities(t, rows, 200)
+	defer ents.Release()
+	tr.LoadTable(t, l.mem+".default.ents", ents)
+	entSQL := "SELECT user_id, event_timestamp, label FROM " + l.mem + ".default.ents"
+	stageSchema := materialize.StageSchema(iceberg.ProjectNamespace("sweep"))
+	staged := func() []string {
+		return l.trinoRows(t, fmt.Sprintf("SELECT table_name FROM %s.information_schema.tables WHERE table_schema = '%s' ORDER BY 1", l.ice, stageSchema))
+	}
+
+	penv := map[string]string{"QUIVER_DEBUG_PAUSE_AT": "dataset-staged"}
+	for k, v := range env {
+		penv[k] = v
+	}
+	cmd, out := quiverProcess(t, penv, "-C", dir, "dataset", "create", "killed", "--service", "svc", "--engine", "trino", "--entities-sql", entSQL)
+	waitFor(t, "the build to pause after staging", 3*time.Minute, func() bool { return strings.Contains(out.String(), "paused at dataset-staged") })
+	left := staged()
+	require.Len(t, left, 1, "the paused build's staging table")
+	require.True(t, strings.HasPrefix(left[0], "d") && strings.HasSuffix(left[0], "_killed"), left[0])
+
+	rtCreateDataset(t, env, dir, "alive", "--service", "svc", "--engine", "trino", "--entities-sql", entSQL)
+	require.Equal(t, left, staged(), "a build in flight keeps its staging table")
+
+	require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
+	_ = cmd.Wait()
+	require.Equal(t, left, staged(), "kill -9 leaves the staging table")
+	rtCreateDataset(t, env, dir, "after", "--service", "svc", "--engine", "trino", "--entities-sql", entSQL)
+	require.Empty(t, staged(), "the next build drops the killed build's staging table")
+	r = quiver(t, env, "-C", dir, "dataset", "verify", "after")
+	require.Equal(t, exitOK, r.code, r.stderr)
+}
+
 // requireEntityOrder checks that a dataset built from entity SQL has its rows in the order
 // the Trino engine numbers them: by (user_id, event_timestamp, label).
 func requireEntityOrder(t *testing.T, dir string) {
@@ -494,4 +540,138 @@ func testPinsSurviveTrinoExpiry(t *testing.T, tr *testenv.TrinoServer, pg *teste
 	require.Len(t, l.trinoRows(t, fmt.Sprintf(`SELECT name FROM %s.%s."prof$refs" WHERE name LIKE 'quiver-pin-%%'`, l.ice, ns)), 1)
 	r = quiver(t, env, "-C", dir, "dataset", "verify", "d2")
 	require.Equal(t, exitOK, r.code, r.stderr)
+}
+
+// TestTrinoKilledMidRun: Trino killed -9 while it stages a run's interval: the run fails
+// (exit 4) naming Trino and the table is unchanged. Killed again after it staged: Quiver
+// reads the staged files and commits without Trino, so the run succeeds, and warns that the
+// staging table could not be dropped (before, the failed drop failed the run after its
+// commit, a minute later). Once a new Trino server is up on the same catalog, a re-run
+// drops the staging table left and leaves the table equal to the in-process engine's, row
+// for row.
+func TestTrinoKilledMidRun(t *testing.T) {
+	t.Cleanup(http.DefaultClient.CloseIdleConnections)
+	tr := testenv.StartTrinoServer(t, testenv.TrinoOptions{})
+	pg := testenv.StartPostgres(t)
+	l := newRTLake(t, tr, pg)
+	ctx := context.Background()
+	// The source, an Iceberg table of the shared catalog (it outlives the server): 600,000
+	// rows, row n's event n × 100 ms after 2024-01-01 rounded to the second, over 30,000 users
+	// (scaleout_bench_test.go's shape).
+	_, err := l.db.ExecContext(ctx, "CREATE SCHEMA src")
+	require.NoError(t, err)
+	_, err = l.db.ExecContext(ctx, `CREATE TABLE src.events WITH (format = 'PARQUET') AS
+SELECT n % 30000 AS user_id,
+  CAST(date_add('millisecond', n * 100, TIMESTAMP '2024-01-01 00:00:00 UTC') AS TIMESTAMP(6) WITH TIME ZONE) AS ts,
+  CAST(date_add('millisecond', n * 100 + 1000, TIMESTAMP '2024-01-01 00:00:00 UTC') AS TIMESTAMP(6) WITH TIME ZONE) AS created,
+  n % 1000 AS clicks, CAST(n AS DOUBLE) / 7 AS spend, 'u' || CAST(n % 97 AS VARCHAR) AS name, n % 2 = 0 AS active
+FROM (SELECT j * 10000 + i AS n FROM UNNEST(sequence(0, 9999)) AS a(i) CROSS JOIN UNNEST(sequence(0, 59)) AS b(j))`)
+	require.NoError(t, err)
+	const defs = `entities:
+  - name: user
+    join_keys: [{ name: user_id, type: int64 }]
+sources:
+  - name: events
+    iceberg: { table: src.events }
+    timestamp_field: ts
+    created_timestamp_field: created
+feature_views:
+  - name: stats
+    entities: [user]
+    source: events
+    online: true
+    features:
+      - { name: clicks, type: int64 }
+      - { name: spend, type: float64 }
+      - { name: name, type: string }
+      - { name: active, type: bool }
+`
+	refDir, refEnv := l.project(t, "ref", defs)
+	dir, env := l.project(t, "tk", defs)
+	args := []string{"materialize", "--start", "2024-01-01", "--end", "2024-01-02"}
+	for _, p := range []struct {
+		dir string
+		env map[string]string
+	}{{refDir, refEnv}, {dir, env}} {
+		r := quiver(t, p.env, "-C", p.dir, "apply")
+		require.Equal(t, exitOK, r.code, r.stderr)
+	}
+	r := quiver(t, refEnv, append([]string{"-C", refDir}, args...)...)
+	require.Equal(t, exitOK, r.code, r.stderr)
+	want := l.scan(t, "ref", "stats", 1)
+	require.Len(t, want, 600_000)
+
+	const lease = 2 * time.Second
+	env["QUIVER_RUN_LEASE"] = lease.String()
+	stageSchema := materialize.StageSchema(iceberg.ProjectNamespace("tk"))
+	// restart starts a new Trino server on the same catalog and points the project at it.
+	restart := func() *testenv.TrinoServer {
+		ice, err := testenv.IcebergJDBCCatalog("ice", l.dbURL, l.wh)
+		require.NoError(t, err)
+		tr := testenv.StartTrinoServer(t, testenv.TrinoOptions{})
+		name := tr.AddCatalog(t, ice)
+		env["QUIVER_TRINO_DSN"] = tr.DSN(name, iceberg.ProjectNamespace("tk"))
+		l.tr, l.ice, l.db = tr, name, tr.DB(t, name, "")
+		return tr
+	}
+	stages := func() []string {
+		return l.trinoRows(t, fmt.Sprintf("SELECT table_name FROM %s.information_schema.tables WHERE table_schema = '%s' ORDER BY 1", l.ice, stageSchema))
+	}
+
+	// The first six hours through Trino, so the table exists with rows a killed run must
+	// leave as they are.
+	r = quiver(t, env, "-C", dir, "materialize", "--engine", "trino", "--start", "2024-01-01T00:00:00Z", "--end", "2024-01-01T06:00:00Z")
+	require.Equal(t, exitOK, r.code, r.stderr)
+	part := l.scan(t, "tk", "stats", 1)
+	var wantPart []string // the in-process table's rows of the first six hours
+	for _, row := range want {
+		if strings.Split(row, "|")[1] < "2024-01-01T06" {
+			wantPart = append(wantPart, row)
+		}
+	}
+	require.NotEmpty(t, wantPart)
+	require.Equal(t, wantPart, part, "the first six hours through Trino")
+	whole := append([]string{"-C", dir, "-o", "json", "materialize", "--engine", "trino"}, args[1:]...)
+
+	// 1. Killed while it runs the staging statement: the run fails naming Trino; the table is
+	// unchanged.
+	cmd, out := quiverProcess(t, env, whole...)
+	waitFor(t, "the staging statement to run", 3*time.Minute, func() bool {
+		var n int
+		err := l.db.QueryRowContext(ctx, "SELECT count(*) FROM system.runtime.queries WHERE state = 'RUNNING' AND query LIKE 'EXECUTE%'").Scan(&n)
+		return err == nil && n > 0
+	})
+	tr.Kill()
+	err = cmd.Wait()
+	var exit *exec.ExitError
+	require.ErrorAs(t, err, &exit, "quiver fails when Trino dies under its staging statement: %s", out.String())
+	require.Equal(t, exitFailed, exit.ExitCode(), out.String())
+	require.Contains(t, out.String(), "trino", "the error names Trino")
+	require.Equal(t, part, l.scan(t, "tk", "stats", 1), "Trino killed while staging: the table is unchanged")
+
+	// 2. Killed once the interval is staged, before Quiver reads the staged files: reading
+	// and the commit need no Trino, so the run succeeds; dropping the staging table does, so
+	// it is left, with a warning, for the next run.
+	tr = restart()
+	time.Sleep(lease + lease/2) // the failed run is over; its staging table (if any) is swept
+	penv := map[string]string{"QUIVER_DEBUG_PAUSE_AT": "staged", "QUIVER_DEBUG_PAUSE_FOR": "3s"}
+	for k, v := range env {
+		penv[k] = v
+	}
+	cmd, out = quiverProcess(t, penv, whole...)
+	waitFor(t, "the run to stage its interval", 3*time.Minute, func() bool { return strings.Contains(out.String(), "paused at staged") })
+	require.Len(t, stages(), 1, "the staged interval")
+	tr.Kill()
+	require.NoError(t, cmd.Wait(), "the commit needs no Trino: %s", out.String())
+	require.Contains(t, out.String(), "the staging table could not be dropped")
+	require.Equal(t, want, l.scan(t, "tk", "stats", 1), "Trino killed after staging: the run committed the whole interval")
+
+	// A new server on the same catalog: the re-run drops what the dead runs left and leaves
+	// the table exact.
+	restart()
+	require.Len(t, stages(), 1, "the staging table the run could not drop")
+	r = quiver(t, env, whole...)
+	require.Equal(t, exitOK, r.code, r.stderr)
+	require.Equal(t, want, l.scan(t, "tk", "stats", 1), "after the re-run the table equals the in-process engine's")
+	require.Empty(t, stages(), "no staging table is left")
 }

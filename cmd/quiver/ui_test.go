@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -8,12 +9,14 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/quiverfs/quiver/internal/testenv"
 	"github.com/quiverfs/quiver/serving/auth/authtest"
 )
 
@@ -186,4 +189,53 @@ serving:
 	require.NotContains(t, body, secret)
 	code, _ = httpGet(t, p.url, "")
 	require.Equal(t, http.StatusUnauthorized, code, "OIDC alone still guards every page")
+}
+
+// TestServeWithOIDCOnly: OIDC signs people in to quiver ui only. A serving: section with it as
+// the only authentication and a grant on serving surfaces used to start quiver serve
+// unauthenticated, the grant silently unenforced; now serve refuses to start (exit 3, naming
+// the grant and what would authenticate callers). With UI grants only, serve starts and warns
+// that it authenticates nobody.
+func TestServeWithOIDCOnly(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "shop")
+	require.Equal(t, exitOK, quiver(t, nil, "init", dir, "--project", "shop").code)
+	path := filepath.Join(dir, "quiver.yaml")
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	base := strings.TrimRight(string(b), "\n") + `
+serving:
+  ui:
+    oidc: { issuer: 'https://idp.example.com', client_id: quiver-ui, redirect_url: 'http://127.0.0.1:8484/cb' }
+  policy:
+    grants:
+      - { principals: ["group:data-eng"], ui: [shop] }
+`
+	env := map[string]string{"QUIVER_UI_OIDC_CLIENT_SECRET": "s3cret-client-value", "QUIVER_ONNXRUNTIME_LIB": onnxLib(t)}
+	writeFile(t, path, base+`      - { principals: ["group:data-eng"], feature_views: [user_stats] }
+`)
+	require.Equal(t, exitOK, quiver(t, env, "-C", dir, "apply").code)
+	r := quiver(t, env, "-C", dir, "serve", "--addr", "127.0.0.1:0", "--metrics-addr", "")
+	require.Equal(t, exitInvalid, r.code, r.stderr)
+	require.Contains(t, r.stderr, "quiver.yaml:")
+	require.Contains(t, r.stderr, "ui.oidc signs people in to quiver ui only")
+	require.Contains(t, r.stderr, "add tls.client_ca, jwt or api_tokens")
+	require.NotContains(t, r.stderr, "s3cret-client-value")
+
+	writeFile(t, path, base)
+	port, err := testenv.FreePort()
+	require.NoError(t, err)
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan result, 1)
+	go func() {
+		var out, errOut bytes.Buffer
+		code := run(ctx, []string{"-C", dir, "serve", "--addr", addr, "--metrics-addr", ""}, &out, &errOut, func(k string) string { return env[k] })
+		done <- result{code: code, stdout: out.String(), stderr: errOut.String()}
+	}()
+	h := quiver(t, nil, "health", "--server", addr, "--wait", "20s")
+	cancel()
+	res := <-done
+	require.Equal(t, exitOK, h.code, h.stderr+res.stderr)
+	require.Equal(t, exitOK, res.code, res.stderr)
+	require.Contains(t, res.stderr, "quiver serve (gRPC, HTTP, Flight, push) authenticates nobody")
 }

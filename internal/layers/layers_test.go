@@ -25,6 +25,8 @@ var layers = []struct {
 	rank     int
 	prefixes []string
 }{
+	// Byte-level helpers of the standard library's kind, below everything.
+	{-10, []string{"internal/strbin"}},
 	// Leaves: the value type, the generated wire types, the example's embedded data, and
 	// helpers that import only the standard library, third-party modules and value.
 	{0, []string{"value", "proto", "examples/shop", "internal/errkind", "internal/yamlx", "internal/aggfn", "internal/tabular",

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -21,6 +23,9 @@ const RunDirEnv = "QUIVER_TESTENV_DIR"
 type sharedRecord struct {
 	// Pid is the server's process id, the leader of its own session and process group.
 	Pid int `json:"pid"`
+	// Started is the process's start time (procStarted): a process id the kernel has given to
+	// another process since the server died is not the server's, and is not signalled.
+	Started uint64 `json:"started,omitempty"`
 	// StopGrace is how long the server gets between SIGTERM and SIGKILL.
 	StopGrace time.Duration `json:"stop_grace"`
 	// Info is how to reach it (addresses, credentials), as the server's helper defines it.
@@ -52,12 +57,12 @@ func acquireShared(runDir, name string, probe func(info []byte) error, start sha
 	recPath := filepath.Join(dir, "server.json")
 	if b, err := os.ReadFile(recPath); err == nil {
 		var rec sharedRecord
-		if err := json.Unmarshal(b, &rec); err == nil && processAlive(rec.Pid) {
+		if err := json.Unmarshal(b, &rec); err == nil && rec.alive() {
 			if err := probe(rec.Info); err == nil {
 				return rec.Info, nil
 			}
 		}
-		stopGroup(rec.Pid, nil, rec.StopGrace) // dead or not answering: replace it
+		rec.stop() // dead or not answering: replace it
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("shared %s: %w", name, err)
 	}
@@ -76,7 +81,8 @@ func acquireShared(runDir, name string, probe func(info []byte) error, start sha
 		p.stop()
 		return nil, fmt.Errorf("shared %s: %w", name, err)
 	}
-	b, err := json.Marshal(sharedRecord{Pid: p.Pid(), StopGrace: p.grace, Info: raw})
+	started, _ := procStarted(p.Pid())
+	b, err := json.Marshal(sharedRecord{Pid: p.Pid(), Started: started, StopGrace: p.grace, Info: raw})
 	if err == nil {
 		err = writeFileAtomic(recPath, b)
 	}
@@ -85,6 +91,47 @@ func acquireShared(runDir, name string, probe func(info []byte) error, start sha
 		return nil, fmt.Errorf("shared %s: record: %w", name, err)
 	}
 	return raw, nil
+}
+
+// alive reports whether the recorded server's process still runs: its id exists, is no
+// zombie, and (when recorded) started when the server did.
+func (r sharedRecord) alive() bool {
+	if !processAlive(r.Pid) {
+		return false
+	}
+	started, ok := procStarted(r.Pid)
+	return !ok || r.Started == 0 || started == r.Started
+}
+
+// stop stops the recorded server's process group, unless its process is gone: with pid_max
+// at 32,768 and builds spawning thousands of processes, a dead server's id (and with it the
+// process group id a new leader gets) is soon another process's, which a blind kill(-pid)
+// would take down.
+func (r sharedRecord) stop() {
+	if r.Pid <= 0 || !r.alive() {
+		return
+	}
+	stopGroup(r.Pid, nil, r.StopGrace)
+}
+
+// procStarted is process pid's start time in clock ticks since boot (/proc/PID/stat field
+// 22); ok is false where it cannot be read.
+func procStarted(pid int) (uint64, bool) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, false
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0, false
+	}
+	f := strings.Fields(s[i+1:]) // field 3 (state) onwards
+	if len(f) < 20 {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(f[19], 10, 64)
+	return n, err == nil
 }
 
 func writeFileAtomic(path string, b []byte) error {
@@ -116,7 +163,7 @@ func StopShared(dir string) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			stopGroup(rec.Pid, nil, rec.StopGrace)
+			rec.stop()
 		}()
 	}
 	wg.Wait()

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -72,4 +73,36 @@ func readSharedRecord(t *testing.T, runDir, name string) sharedRecord {
 	var rec sharedRecord
 	require.NoError(t, json.Unmarshal(b, &rec))
 	return rec
+}
+
+// TestStaleRecordSignalsNoStranger: a recorded server whose process id now belongs to another
+// process (the id reused after the server died) is not signalled when the run stops or a
+// binary replaces it; the recorded process itself is.
+func TestStaleRecordSignalsNoStranger(t *testing.T) {
+	cmd := exec.Command("sleep", "60")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	require.NoError(t, cmd.Start())
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	t.Cleanup(func() { _ = cmd.Process.Kill(); <-done })
+	started, ok := procStarted(cmd.Process.Pid)
+	require.True(t, ok)
+
+	stranger := sharedRecord{Pid: cmd.Process.Pid, Started: started + 1, StopGrace: time.Second}
+	require.False(t, stranger.alive())
+	stranger.stop()
+	select {
+	case <-done:
+		t.Fatal("a process that only shares the recorded id was killed")
+	case <-time.After(300 * time.Millisecond):
+	}
+
+	own := sharedRecord{Pid: cmd.Process.Pid, Started: started, StopGrace: time.Second}
+	require.True(t, own.alive())
+	own.stop()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the recorded process was not stopped")
+	}
 }

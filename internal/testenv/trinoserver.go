@@ -389,6 +389,15 @@ func (s *TrinoServer) probeWorker(coordinator, nodeID string) error {
 	return nil
 }
 
+// Kill ends the server with SIGKILL at once (its whole process group: a crash, not a
+// shutdown) and waits for it to exit; the cleanup that would stop it then does nothing. For
+// tests of what a client does when Trino dies mid-query.
+func (s *TrinoServer) Kill() {
+	if s.proc != nil {
+		s.proc.kill()
+	}
+}
+
 // DSN is the trino-go-client data source name for the server with a default catalog and
 // schema (either may be empty).
 func (s *TrinoServer) DSN(catalog, schema string) string {
@@ -458,6 +467,9 @@ func (s *TrinoServer) AddCatalog(t TB, c TrinoCatalog) string {
 	}
 	t.Cleanup(func() {
 		defer closeTrinoDB(db)
+		if s.proc != nil && s.proc.exited() != nil {
+			return // killed (Kill) or crashed: the catalog went with it
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
 		if _, err := db.ExecContext(ctx, "DROP CATALOG IF EXISTS "+name); err != nil {

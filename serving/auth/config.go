@@ -122,6 +122,38 @@ func (c *Config) AuthEnabled() bool {
 	return c != nil && (c.TLS.ClientCAFile != "" || c.JWT != nil || len(c.APITokens) > 0)
 }
 
+// CheckServe checks the configuration for quiver serve, beyond Validate (which quiver ui
+// shares): a grant on a serving surface (projects, feature services and views, models, push
+// views, datasets) needs an authentication method serve can use. Without one serve
+// authenticates nobody and enforces nothing, so such a grant is refused rather than silently
+// ignored; the UI's OIDC sign-in does not count, as it is not a way to call serve.
+func (c *Config) CheckServe() error {
+	if c == nil || c.Policy == nil || c.AuthEnabled() {
+		return nil
+	}
+	for _, g := range c.Policy.Grants {
+		if len(g.Projects)+len(g.FeatureServices)+len(g.FeatureViews)+len(g.Models)+len(g.PushViews)+len(g.Datasets) == 0 {
+			continue
+		}
+		why := "no authentication method is configured for it"
+		if c.UI.OIDC != nil {
+			why = "ui.oidc signs people in to quiver ui only"
+		}
+		return configErrorf("%s: this grant is on quiver serve's surfaces, but serve would authenticate nobody and enforce nothing (%s): add tls.client_ca, jwt or api_tokens to the serving: section, or keep only ui grants", g.Pos, why)
+	}
+	return nil
+}
+
+// ServeUnauthenticatedWarning is what quiver serve warns at startup when its serving:
+// section configures the UI's sign-in but nothing that authenticates serve's callers ("" when
+// serve authenticates, or when no serving: section asks for anything).
+func (c *Config) ServeUnauthenticatedWarning() string {
+	if c == nil || c.AuthEnabled() || c.UI.OIDC == nil {
+		return ""
+	}
+	return "serving: ui.oidc signs people in to quiver ui only; quiver serve (gRPC, HTTP, Flight, push) authenticates nobody: add tls.client_ca, jwt or api_tokens to the serving: section to require credentials"
+}
+
 // TLSEnabled reports whether the server speaks TLS.
 func (c *Config) TLSEnabled() bool { return c != nil && c.TLS.CertFile != "" }
 

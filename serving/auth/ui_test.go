@@ -265,3 +265,40 @@ func TestAuthenticateToken(t *testing.T) {
 	require.Equal(t, []string{"cert:CN=a", "token:viewer"}, m.IDs())
 	require.Equal(t, "token:viewer", (*auth.Principal)(nil).Merge(&auth.Principal{Token: "viewer"}).String())
 }
+
+// TestServeRefusesGrantsItCannotEnforce: with OIDC (the UI's sign-in) as the only
+// authentication, quiver serve authenticates nobody, so a grant on serving surfaces (feature
+// views, services, models, push, datasets, projects) could not be enforced: CheckServe refuses
+// it, naming the grant's line and what would authenticate callers. UI grants are fine, and so
+// is a serving section without a policy; either way ServeUnauthenticatedWarning says serve is
+// open.
+func TestServeRefusesGrantsItCannotEnforce(t *testing.T) {
+	dir := t.TempDir()
+	const oidc = "serving:\n  ui:\n    oidc: { issuer: 'https://idp.example.com', client_id: q, redirect_url: 'http://127.0.0.1:8484/cb' }\n"
+	env := map[string]string{auth.EnvOIDCClientSecret: "s"}
+	for _, g := range []string{"feature_views: [user_stats]", "feature_services: [ranking]", "models: [churn]", "push_views: [clicks]", "datasets: [train]", "projects: [shop]"} {
+		c, err := parseWithEnv(t, dir, oidc+"  policy:\n    grants:\n      - { principals: ['group:a'], ui: ['*'] }\n      - { principals: ['group:a'], "+g+" }\n", env)
+		require.NoError(t, err, "quiver ui accepts it: the UI enforces its own grants")
+		err = c.CheckServe()
+		require.ErrorIs(t, err, auth.ErrConfig, g)
+		require.ErrorContains(t, err, "quiver.yaml:7:", g)
+		require.ErrorContains(t, err, "add tls.client_ca, jwt or api_tokens", g)
+		require.ErrorContains(t, err, "ui.oidc signs people in to quiver ui only", g)
+	}
+	for _, doc := range []string{
+		oidc + "  policy:\n    grants: [{ principals: ['group:a'], ui: ['*'] }]\n",
+		oidc,
+	} {
+		c, err := parseWithEnv(t, dir, doc, env)
+		require.NoError(t, err)
+		require.NoError(t, c.CheckServe())
+		require.Contains(t, c.ServeUnauthenticatedWarning(), "ui.oidc signs people in to quiver ui only")
+	}
+	c, err := parseWithEnv(t, dir, "serving:\n  api_tokens: [{ name: a, sha256: "+authtest.SHA256("a")+" }]\n  policy:\n    grants: [{ principals: ['token:a'], feature_views: ['*'] }]\n", nil)
+	require.NoError(t, err)
+	require.NoError(t, c.CheckServe())
+	require.Empty(t, c.ServeUnauthenticatedWarning())
+	var none *auth.Config
+	require.NoError(t, none.CheckServe())
+	require.Empty(t, none.ServeUnauthenticatedWarning(), "no serving section: nothing suggests auth was wanted")
+}
