@@ -110,6 +110,25 @@ func startServe(t *testing.T, dir string, env map[string]string, extra ...string
 	return addr
 }
 
+// serveUntilHealthy runs quiver serve on a free loopback port until it answers health (or
+// 20 s pass), then stops it, and returns health's result and serve's.
+func serveUntilHealthy(t *testing.T, dir string, env map[string]string) (health, served result) {
+	t.Helper()
+	port, err := testenv.FreePort()
+	require.NoError(t, err)
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan result, 1)
+	go func() {
+		var out, errOut bytes.Buffer
+		code := run(ctx, []string{"-C", dir, "serve", "--addr", addr, "--metrics-addr", ""}, &out, &errOut, func(k string) string { return env[k] })
+		done <- result{code: code, stdout: out.String(), stderr: errOut.String()}
+	}()
+	health = quiver(t, nil, "health", "--server", addr, "--wait", "20s")
+	cancel()
+	return health, <-done
+}
+
 // commandPaths lists every command of the tree ("dataset create", ...), hidden ones aside.
 func commandPaths() []string {
 	a := &app{stdout: &bytes.Buffer{}, stderr: &bytes.Buffer{}, getenv: func(string) string { return "" }}

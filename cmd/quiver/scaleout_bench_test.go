@@ -3,6 +3,7 @@ package main
 import (
 	"cmp"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -66,42 +67,11 @@ func BenchmarkScaleOut(b *testing.B) {
 	iceName := tr.AddCatalog(b, ice)
 	db := tr.DB(b, iceName, "")
 	ctx := context.Background()
-	// The source: rows numbered n = 0..rows-1, a user per n mod rows/20, row n's event n × 100
-	// ms after 2024-01-01 (rounded to the second: date_add keeps TIMESTAMP(0)'s precision; no
-	// two rows share a user and second), created 1 s later, four features.
-	_, err = db.ExecContext(ctx, "CREATE SCHEMA bench")
-	require.NoError(b, err)
-	blocks := (rows + 9999) / 10000
 	t0 := time.Now()
-	_, err = db.ExecContext(ctx, fmt.Sprintf(`CREATE TABLE bench.events WITH (format = 'PARQUET') AS
-SELECT n %% %d AS user_id,
-  CAST(date_add('millisecond', n * 100, TIMESTAMP '2024-01-01 00:00:00 UTC') AS TIMESTAMP(6) WITH TIME ZONE) AS ts,
-  CAST(date_add('millisecond', n * 100 + 1000, TIMESTAMP '2024-01-01 00:00:00 UTC') AS TIMESTAMP(6) WITH TIME ZONE) AS created,
-  n %% 1000 AS clicks, CAST(n AS DOUBLE) / 7 AS spend, 'u' || CAST(n %% 97 AS VARCHAR) AS name, n %% 2 = 0 AS active
-FROM (SELECT j * 10000 + i AS n FROM UNNEST(sequence(0, 9999)) AS a(i) CROSS JOIN UNNEST(sequence(0, %d)) AS b(j))
-WHERE n < %d`, max(rows/20, 1), blocks-1, rows))
-	require.NoError(b, err)
+	writeStatsSource(b, db, "bench", rows)
 	b.Logf("source: %d rows written by Trino in %.1fs", rows, time.Since(t0).Seconds())
 	end := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(rows)*100*time.Millisecond + time.Hour).Truncate(24 * time.Hour).Add(24 * time.Hour)
-	const defs = `entities:
-  - name: user
-    join_keys: [{ name: user_id, type: int64 }]
-sources:
-  - name: events
-    iceberg: { table: bench.events }
-    timestamp_field: ts
-    created_timestamp_field: created
-feature_views:
-  - name: stats
-    entities: [user]
-    source: events
-    online: true
-    features:
-      - { name: clicks, type: int64 }
-      - { name: spend, type: float64 }
-      - { name: name, type: string }
-      - { name: active, type: bool }
-`
+	defs := statsDefs("bench")
 	project := func(name string, redisDB int) (string, map[string]string) {
 		dir := filepath.Join(b.TempDir(), name)
 		writeFile(b, filepath.Join(dir, "quiver.yaml"), "project: "+name+"\ndefinitions: [features]\n")
@@ -225,6 +195,48 @@ feature_views:
 			requireSameRedis(b, online, "inproc", 3+i)
 		}
 	}
+}
+
+// writeStatsSource writes schema.events, the scale-out source, through Trino into the
+// Iceberg catalog of db: rows numbered n = 0..rows-1, a user per n mod rows/20, row n's event
+// n × 100 ms after 2024-01-01 (rounded to the second: date_add keeps TIMESTAMP(0)'s precision;
+// no two rows share a user and second), created 1 s later, four features.
+func writeStatsSource(t testing.TB, db *sql.DB, schema string, rows int64) {
+	ctx := context.Background()
+	_, err := db.ExecContext(ctx, "CREATE SCHEMA "+schema)
+	require.NoError(t, err)
+	blocks := (rows + 9999) / 10000
+	_, err = db.ExecContext(ctx, fmt.Sprintf(`CREATE TABLE %s.events WITH (format = 'PARQUET') AS
+SELECT n %% %d AS user_id,
+  CAST(date_add('millisecond', n * 100, TIMESTAMP '2024-01-01 00:00:00 UTC') AS TIMESTAMP(6) WITH TIME ZONE) AS ts,
+  CAST(date_add('millisecond', n * 100 + 1000, TIMESTAMP '2024-01-01 00:00:00 UTC') AS TIMESTAMP(6) WITH TIME ZONE) AS created,
+  n %% 1000 AS clicks, CAST(n AS DOUBLE) / 7 AS spend, 'u' || CAST(n %% 97 AS VARCHAR) AS name, n %% 2 = 0 AS active
+FROM (SELECT j * 10000 + i AS n FROM UNNEST(sequence(0, 9999)) AS a(i) CROSS JOIN UNNEST(sequence(0, %d)) AS b(j))
+WHERE n < %d`, schema, max(rows/20, 1), blocks-1, rows))
+	require.NoError(t, err)
+}
+
+// statsDefs is a project with one view, stats, over writeStatsSource's schema.events.
+func statsDefs(schema string) string {
+	return `entities:
+  - name: user
+    join_keys: [{ name: user_id, type: int64 }]
+sources:
+  - name: events
+    iceberg: { table: ` + schema + `.events }
+    timestamp_field: ts
+    created_timestamp_field: created
+feature_views:
+  - name: stats
+    entities: [user]
+    source: events
+    online: true
+    features:
+      - { name: clicks, type: int64 }
+      - { name: spend, type: float64 }
+      - { name: name, type: string }
+      - { name: active, type: bool }
+`
 }
 
 // trinoBenchOptions are the options of a Trino server of the given heap (testenv's small

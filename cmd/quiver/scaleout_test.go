@@ -556,36 +556,9 @@ func TestTrinoKilledMidRun(t *testing.T) {
 	l := newRTLake(t, tr, pg)
 	ctx := context.Background()
 	// The source, an Iceberg table of the shared catalog (it outlives the server): 600,000
-	// rows, row n's event n × 100 ms after 2024-01-01 rounded to the second, over 30,000 users
-	// (scaleout_bench_test.go's shape).
-	_, err := l.db.ExecContext(ctx, "CREATE SCHEMA src")
-	require.NoError(t, err)
-	_, err = l.db.ExecContext(ctx, `CREATE TABLE src.events WITH (format = 'PARQUET') AS
-SELECT n % 30000 AS user_id,
-  CAST(date_add('millisecond', n * 100, TIMESTAMP '2024-01-01 00:00:00 UTC') AS TIMESTAMP(6) WITH TIME ZONE) AS ts,
-  CAST(date_add('millisecond', n * 100 + 1000, TIMESTAMP '2024-01-01 00:00:00 UTC') AS TIMESTAMP(6) WITH TIME ZONE) AS created,
-  n % 1000 AS clicks, CAST(n AS DOUBLE) / 7 AS spend, 'u' || CAST(n % 97 AS VARCHAR) AS name, n % 2 = 0 AS active
-FROM (SELECT j * 10000 + i AS n FROM UNNEST(sequence(0, 9999)) AS a(i) CROSS JOIN UNNEST(sequence(0, 59)) AS b(j))`)
-	require.NoError(t, err)
-	const defs = `entities:
-  - name: user
-    join_keys: [{ name: user_id, type: int64 }]
-sources:
-  - name: events
-    iceberg: { table: src.events }
-    timestamp_field: ts
-    created_timestamp_field: created
-feature_views:
-  - name: stats
-    entities: [user]
-    source: events
-    online: true
-    features:
-      - { name: clicks, type: int64 }
-      - { name: spend, type: float64 }
-      - { name: name, type: string }
-      - { name: active, type: bool }
-`
+	// rows over 30,000 users, 16.7 hours from 2024-01-01.
+	writeStatsSource(t, l.db, "src", 600_000)
+	defs := statsDefs("src")
 	refDir, refEnv := l.project(t, "ref", defs)
 	dir, env := l.project(t, "tk", defs)
 	args := []string{"materialize", "--start", "2024-01-01", "--end", "2024-01-02"}
@@ -642,7 +615,7 @@ feature_views:
 		return err == nil && n > 0
 	})
 	tr.Kill()
-	err = cmd.Wait()
+	err := cmd.Wait()
 	var exit *exec.ExitError
 	require.ErrorAs(t, err, &exit, "quiver fails when Trino dies under its staging statement: %s", out.String())
 	require.Equal(t, exitFailed, exit.ExitCode(), out.String())

@@ -1,18 +1,14 @@
 package main
 
 import (
-	"context"
 	"net"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
-
-	"github.com/quiverfs/quiver/internal/testenv"
 )
 
 // TestServeStartupFailures is seen item 1 of issue 12 through the real CLI: `quiver serve`
@@ -68,20 +64,7 @@ func TestServePreloadModels(t *testing.T) {
 	require.Equal(t, exitOK, quiver(t, nil, "init", dir, "--project", "shop").code)
 	require.Equal(t, exitOK, quiver(t, nil, "-C", dir, "apply").code)
 
-	port, err := testenv.FreePort()
-	require.NoError(t, err)
-	addr := "127.0.0.1:" + strconv.Itoa(port)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan result, 1)
-	go func() {
-		var out, errOut strings.Builder
-		env := onnxEnv()
-		code := run(ctx, []string{"-C", dir, "serve", "--addr", addr, "--metrics-addr", ""}, &out, &errOut, func(k string) string { return env[k] })
-		done <- result{code: code, stdout: out.String(), stderr: errOut.String()}
-	}()
-	h := quiver(t, nil, "health", "--server", addr, "--wait", "20s")
-	cancel()
-	r := <-done
+	h, r := serveUntilHealthy(t, dir, onnxEnv())
 	require.Equal(t, exitOK, h.code, h.stderr+r.stderr)
 	require.Equal(t, exitOK, r.code, r.stderr)
 	require.Contains(t, r.stderr, "model has no version to serve")

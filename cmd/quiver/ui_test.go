@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -9,14 +8,12 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/quiverfs/quiver/internal/testenv"
 	"github.com/quiverfs/quiver/serving/auth/authtest"
 )
 
@@ -222,19 +219,7 @@ serving:
 	require.NotContains(t, r.stderr, "s3cret-client-value")
 
 	writeFile(t, path, base)
-	port, err := testenv.FreePort()
-	require.NoError(t, err)
-	addr := "127.0.0.1:" + strconv.Itoa(port)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan result, 1)
-	go func() {
-		var out, errOut bytes.Buffer
-		code := run(ctx, []string{"-C", dir, "serve", "--addr", addr, "--metrics-addr", ""}, &out, &errOut, func(k string) string { return env[k] })
-		done <- result{code: code, stdout: out.String(), stderr: errOut.String()}
-	}()
-	h := quiver(t, nil, "health", "--server", addr, "--wait", "20s")
-	cancel()
-	res := <-done
+	h, res := serveUntilHealthy(t, dir, env)
 	require.Equal(t, exitOK, h.code, h.stderr+res.stderr)
 	require.Equal(t, exitOK, res.code, res.stderr)
 	require.Contains(t, res.stderr, "quiver serve (gRPC, HTTP, Flight, push) authenticates nobody")

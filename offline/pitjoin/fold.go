@@ -104,28 +104,7 @@ func (vj *viewJoin) runFold(ctx context.Context, rdr array.RecordReader, schema 
 	defer cancel()
 	g, gctx := errgroup.WithContext(ctx)
 	jobs := make(chan batchJob, vj.opts.Parallelism)
-	g.Go(func() error {
-		defer close(jobs)
-		var base int64
-		for rdr.Next() {
-			rec := rdr.RecordBatch()
-			if !rec.Schema().Equal(schema) {
-				return vj.errorf("a feature batch's schema %s differs from the reader's %s: %w", rec.Schema(), schema, ErrInvalidInput)
-			}
-			rec.Retain()
-			select {
-			case jobs <- batchJob{rec: rec, base: base}:
-			case <-gctx.Done():
-				rec.Release()
-				return gctx.Err()
-			}
-			base += rec.NumRows()
-		}
-		if err := rdr.Err(); err != nil {
-			return vj.errorf("read feature rows: %w", err)
-		}
-		return nil
-	})
+	g.Go(func() error { return vj.feed(gctx, rdr, schema, jobs) })
 	var cands int64
 	for range vj.opts.Parallelism {
 		g.Go(func() error {

@@ -323,28 +323,7 @@ func (vj *viewJoin) run(ctx context.Context) error {
 	g, gctx := errgroup.WithContext(ctx)
 	jobs := make(chan batchJob, vj.opts.Parallelism)
 	out := make(chan *chunk, vj.opts.Parallelism)
-	g.Go(func() error {
-		defer close(jobs)
-		var base int64
-		for rdr.Next() {
-			rec := rdr.RecordBatch()
-			if !rec.Schema().Equal(schema) {
-				return vj.errorf("a feature batch's schema %s differs from the reader's %s: %w", rec.Schema(), schema, ErrInvalidInput)
-			}
-			rec.Retain()
-			select {
-			case jobs <- batchJob{rec: rec, base: base}:
-			case <-gctx.Done():
-				rec.Release()
-				return gctx.Err()
-			}
-			base += rec.NumRows()
-		}
-		if err := rdr.Err(); err != nil {
-			return vj.errorf("read feature rows: %w", err)
-		}
-		return nil
-	})
+	g.Go(func() error { return vj.feed(gctx, rdr, schema, jobs) })
 	workers := errgroup.Group{}
 	for range vj.opts.Parallelism {
 		workers.Go(func() error {
@@ -881,5 +860,30 @@ func (vj *viewJoin) finish(ctx context.Context) error {
 		}
 	}
 	vj.pieces = nil
+	return nil
+}
+
+// feed sends the feature batches of rdr, each retained and numbered by its first row, to jobs
+// until the reader ends or ctx is done; it closes jobs.
+func (vj *viewJoin) feed(ctx context.Context, rdr array.RecordReader, schema *arrow.Schema, jobs chan<- batchJob) error {
+	defer close(jobs)
+	var base int64
+	for rdr.Next() {
+		rec := rdr.RecordBatch()
+		if !rec.Schema().Equal(schema) {
+			return vj.errorf("a feature batch's schema %s differs from the reader's %s: %w", rec.Schema(), schema, ErrInvalidInput)
+		}
+		rec.Retain()
+		select {
+		case jobs <- batchJob{rec: rec, base: base}:
+		case <-ctx.Done():
+			rec.Release()
+			return ctx.Err()
+		}
+		base += rec.NumRows()
+	}
+	if err := rdr.Err(); err != nil {
+		return vj.errorf("read feature rows: %w", err)
+	}
 	return nil
 }
