@@ -65,7 +65,6 @@ type Store struct {
 
 	noRestore atomic.Bool // the server refused RESTORE: first loads go to the script (restore.go)
 	clock     redisClock  // Redis's clock, for the expiries RESTORE sets (restore.go)
-
 }
 
 var _ online.Store = (*Store)(nil)
