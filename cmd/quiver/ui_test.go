@@ -190,7 +190,7 @@ serving:
 
 // TestServeWithOIDCOnly: OIDC signs people in to quiver ui only. A serving: section with it as
 // the only authentication and a grant on serving surfaces used to start quiver serve
-// unauthenticated, the grant silently unenforced; now serve refuses to start (exit 3, naming
+// unauthenticated, the grant silently unenforced; now serve refuses to start (exit 1, naming
 // the grant and what would authenticate callers). With UI grants only, serve starts and warns
 // that it authenticates nobody.
 func TestServeWithOIDCOnly(t *testing.T) {
