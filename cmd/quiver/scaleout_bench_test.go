@@ -57,7 +57,6 @@ func BenchmarkScaleOut(b *testing.B) {
 	}
 	pg := testenv.StartPostgres(b)
 	rd := testenv.StartRedis(b)
-	benchRedisAddr = rd.Addr
 	dbURL, wh := pg.NewDatabase(b), b.TempDir()
 	cat, err := iceberg.OpenCatalog(context.Background(), iceberg.CatalogConfig{URI: dbURL, Warehouse: wh})
 	require.NoError(b, err)
@@ -115,14 +114,14 @@ func BenchmarkScaleOut(b *testing.B) {
 		b.ReportMetric(float64(rows)/secs, "trino1_rows/s")
 		b.Logf("trino, 1 node, one run: %.1fs: %.0f rows/s", secs, float64(rows)/secs)
 		require.Equal(b, sum, tableChecksum(b, dbURL, wh, "trino1"), "the trino engine's table equals the in-process one")
-		requireSameRedis(b, online, "trino1", 1)
+		requireSameRedis(b, rd.Addr, online, "trino1", 1)
 
 		tc, tcEnv := project("trinochunks", 2)
 		chunked, _ := materialize(tc, tcEnv, "--engine", "trino", "--chunk", chunk, "--parallel", "2")
 		b.ReportMetric(float64(rows)/chunked, "trino1_chunked_rows/s")
 		b.Logf("trino, 1 node, %s chunks, 2 at a time: %.1fs: %.0f rows/s", chunk, chunked, float64(rows)/chunked)
 		require.Equal(b, sum, tableChecksum(b, dbURL, wh, "trinochunks"), "the chunked backfill's table equals the in-process one")
-		requireSameRedis(b, online, "trinochunks", 2)
+		requireSameRedis(b, rd.Addr, online, "trinochunks", 2)
 
 		// The same backfill killed -9 halfway through (at half the uninterrupted run's
 		// time, so one or two chunks are mid-flight: staging in Trino, reading the staged
@@ -157,7 +156,7 @@ func BenchmarkScaleOut(b *testing.B) {
 		require.Positive(b, done, "the resume skips the chunks the killed run finished")
 		require.Positive(b, ran, "the resume runs the chunks the killed run did not finish")
 		require.Equal(b, sum, tableChecksum(b, dbURL, wh, "trinoresume"), "the killed and resumed backfill's table equals the in-process one")
-		requireSameRedis(b, online, "trinoresume", 7)
+		requireSameRedis(b, rd.Addr, online, "trinoresume", 7)
 
 		// Two nodes: a coordinator and a worker process of their own, with the same catalog.
 		if os.Getenv("QUIVER_BENCH_TRINO2") != "0" {
@@ -174,7 +173,7 @@ func BenchmarkScaleOut(b *testing.B) {
 			b.ReportMetric(float64(rows)/secs, "trino2_rows/s")
 			b.Logf("trino, 2 nodes, one run: %.1fs: %.0f rows/s", secs, float64(rows)/secs)
 			require.Equal(b, sum, tableChecksum(b, dbURL, wh, "trino2"), "the two-node table equals the in-process one")
-			requireSameRedis(b, online, "trino2", 6)
+			requireSameRedis(b, rd.Addr, online, "trino2", 6)
 		}
 
 		for i, w := range []int{1, 2, 4} {
@@ -192,7 +191,7 @@ func BenchmarkScaleOut(b *testing.B) {
 			}
 			b.ReportMetric(float64(n)/secs, "online_"+strconv.Itoa(w)+"w_entities/s")
 			b.Logf("online load, %d workers: %d entities in %.2fs: %.0f entities/s", w, n, secs, float64(n)/secs)
-			requireSameRedis(b, online, "inproc", 3+i)
+			requireSameRedis(b, rd.Addr, online, "inproc", 3+i)
 		}
 	}
 }
@@ -263,16 +262,13 @@ func trinoBenchOptions(b *testing.B, heap string) testenv.TrinoOptions {
 	}}
 }
 
-// requireSameRedis checks that one Redis database holds what the in-process run left in
-// database 0 (want, redisChecksum's), key for key.
-func requireSameRedis(b *testing.B, want, project string, db int) {
-	got := redisChecksum(b, benchRedisAddr, db, project)
+// requireSameRedis checks that database db of the Redis at addr holds what the in-process run
+// left in database 0 (want, redisChecksum's), key for key.
+func requireSameRedis(b *testing.B, addr, want, project string, db int) {
+	got := redisChecksum(b, addr, db, project)
 	b.Logf("redis db %d (%s): %s", db, project, got)
 	require.Equal(b, want, got, "redis db %d (%s) equals the in-process run's", db, project)
 }
-
-// benchRedisAddr is BenchmarkScaleOut's Redis (one per run).
-var benchRedisAddr string
 
 // redisChecksum is an order-independent checksum of one Redis database: the sum over keys of
 // the FNV-64 hash of the key (without its "q:<project>:" prefix, so projects compare), its
