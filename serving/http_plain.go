@@ -144,67 +144,52 @@ func (s *Server) plainOnlineFeatures(r *http.Request, body []byte) ([]byte, stri
 	b = append(b, `{"rows":`...)
 	b = strconv.AppendInt(b, int64(res.Rows), 10)
 	b = append(b, `,"features":{`...)
-	for i := range p.features {
-		c := planColumn(p, res, i)
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = appendJSONString(b, c.Name)
-		b = append(b, ":["...)
-		for j, v := range c.Values {
-			if j > 0 {
-				b = append(b, ',')
-			}
-			b = appendPlainValue(b, v)
-		}
-		b = append(b, ']')
-	}
+	b = appendPerFeature(b, p, res, func(c *FeatureColumn) int { return len(c.Values) }, func(b []byte, c *FeatureColumn, j int) []byte {
+		return appendPlainValue(b, c.Values[j])
+	})
 	b = append(b, `},"statuses":{`...)
-	for i := range p.features {
-		c := planColumn(p, res, i)
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = appendJSONString(b, c.Name)
-		b = append(b, ":["...)
-		for j, st := range c.Statuses {
-			if j > 0 {
-				b = append(b, ',')
-			}
-			b = append(b, '"')
-			b = append(b, st.String()...)
-			b = append(b, '"')
-		}
-		b = append(b, ']')
-	}
+	b = appendPerFeature(b, p, res, func(c *FeatureColumn) int { return len(c.Statuses) }, func(b []byte, c *FeatureColumn, j int) []byte {
+		b = append(b, '"')
+		b = append(b, c.Statuses[j].String()...)
+		return append(b, '"')
+	})
 	b = append(b, '}')
 	if req.IncludeEventTimestamps {
 		b = append(b, `,"event_timestamps":{`...)
-		for i := range p.features {
-			c := planColumn(p, res, i)
-			if i > 0 {
-				b = append(b, ',')
+		b = appendPerFeature(b, p, res, func(c *FeatureColumn) int { return len(c.EventTS) }, func(b []byte, c *FeatureColumn, j int) []byte {
+			ts := c.EventTS[j]
+			if ts.IsZero() {
+				return append(b, "null"...)
 			}
-			b = appendJSONString(b, c.Name)
-			b = append(b, ":["...)
-			for j, ts := range c.EventTS {
-				if j > 0 {
-					b = append(b, ',')
-				}
-				if ts.IsZero() {
-					b = append(b, "null"...)
-					continue
-				}
-				b = append(b, '"')
-				b = ts.UTC().AppendFormat(b, time.RFC3339Nano)
-				b = append(b, '"')
-			}
-			b = append(b, ']')
-		}
+			b = append(b, '"')
+			b = ts.UTC().AppendFormat(b, time.RFC3339Nano)
+			return append(b, '"')
+		})
 		b = append(b, '}')
 	}
 	b = append(b, "}\n"...)
 	return b, label, nil
+}
+
+// appendPerFeature appends "NAME":[…] for each feature of the plan, comma-separated (the
+// caller writes the enclosing braces): n(column) elements, each written by elem.
+func appendPerFeature(b []byte, p *readPlan, res *online.ReadResult, n func(*FeatureColumn) int, elem func(b []byte, c *FeatureColumn, j int) []byte) []byte {
+	for i := range p.features {
+		c := planColumn(p, res, i)
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSONString(b, c.Name)
+		b = append(b, ":["...)
+		for j := range n(&c) {
+			if j > 0 {
+				b = append(b, ',')
+			}
+			b = elem(b, &c, j)
+		}
+		b = append(b, ']')
+	}
+	return b
 }
 
 // plainColumns converts columns of plain JSON values.
