@@ -290,11 +290,8 @@ func (s *TrinoServer) checkCatalog(name string) error {
 	return fmt.Errorf("trino catalog %s did not load: %w%s", name, err, why)
 }
 
-// probe checks that the server has finished starting, runs SELECT 1, and lists itself as an
-// active node.
-func (s *TrinoServer) probe() error {
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
+// started checks that the server answers GET /v1/info and is no longer starting.
+func (s *TrinoServer) started(ctx context.Context) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.URL+"/v1/info", nil)
 	if err != nil {
 		return err
@@ -313,6 +310,17 @@ func (s *TrinoServer) probe() error {
 	}
 	if info.Starting {
 		return fmt.Errorf("GET /v1/info: still starting")
+	}
+	return nil
+}
+
+// probe checks that the server has finished starting, runs SELECT 1, and lists itself as an
+// active node.
+func (s *TrinoServer) probe() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := s.started(ctx); err != nil {
+		return err
 	}
 	db, err := sql.Open("trino", s.DSN("system", "runtime"))
 	if err != nil {
@@ -354,24 +362,8 @@ func StartTrinoWorker(t TB, coordinator *TrinoServer, o TrinoOptions) *TrinoServ
 func (s *TrinoServer) probeWorker(coordinator, nodeID string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.URL+"/v1/info", nil)
-	if err != nil {
+	if err := s.started(ctx); err != nil {
 		return err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	var info struct {
-		Starting bool `json:"starting"`
-	}
-	err = json.NewDecoder(resp.Body).Decode(&info)
-	resp.Body.Close()
-	if err != nil {
-		return fmt.Errorf("GET /v1/info: %w", err)
-	}
-	if info.Starting {
-		return fmt.Errorf("GET /v1/info: still starting")
 	}
 	c := &TrinoServer{URL: coordinator}
 	db, err := sql.Open("trino", c.DSN("system", "runtime"))
