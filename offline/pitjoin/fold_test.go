@@ -42,29 +42,6 @@ func TestOracleFold(t *testing.T) {
 	require.Greater(t, folded, n/2, "views folded")
 }
 
-func runEngineStats(t *testing.T, c randCase, opts Options) (table, Stats) {
-	t.Helper()
-	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
-	defer mem.AssertSize(t, 0)
-	opts.Allocator = mem
-	opts.CreatedCutoff = c.cutoff
-	opts.FullFeatureNames = c.full
-	opts.TempDir = t.TempDir()
-	views := make([]View, len(c.views))
-	for i, v := range c.views {
-		views[i] = View{Name: v.name, JoinKeys: v.keys, TTL: v.ttl, Features: v.features, Open: v.rows.open(mem, c.sizes)}
-		if c.prune {
-			views[i].Open = pruningOpen(mem, v.rows, c.sizes)
-		}
-	}
-	ent := c.ent.reader(mem, c.sizes)
-	defer ent.Release()
-	res, err := Join(t.Context(), ent, views, opts)
-	require.NoError(t, err)
-	defer res.Release()
-	return collect(t, res), res.Stats()
-}
-
 // A fold worker reuses its key, timestamp and group buffers from batch to batch: a smaller batch
 // after a larger one must see only its own rows. Here the second batch's one row (time 50) is
 // the only match for the entity row at time 60; a buffer that kept the first batch's timestamps

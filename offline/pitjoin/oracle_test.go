@@ -328,7 +328,8 @@ func pruningOpen(mem memory.Allocator, t table, sizes []int) OpenFunc {
 	}
 }
 
-func runEngine(t *testing.T, c randCase, opts Options) table {
+// runEngineStats runs the engine on a random case and returns its rows and what it did.
+func runEngineStats(t *testing.T, c randCase, opts Options) (table, Stats) {
 	t.Helper()
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	defer mem.AssertSize(t, 0)
@@ -345,10 +346,16 @@ func runEngine(t *testing.T, c randCase, opts Options) table {
 	}
 	ent := c.ent.reader(mem, c.sizes)
 	defer ent.Release()
-	res, err := Join(context.Background(), ent, views, opts)
+	res, err := Join(t.Context(), ent, views, opts)
 	require.NoError(t, err)
 	defer res.Release()
-	return collect(t, res)
+	return collect(t, res), res.Stats()
+}
+
+func runEngine(t *testing.T, c randCase, opts Options) table {
+	t.Helper()
+	tbl, _ := runEngineStats(t, c, opts)
+	return tbl
 }
 
 func TestOracle(t *testing.T) {
