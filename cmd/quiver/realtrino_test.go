@@ -520,10 +520,7 @@ func testTrinoReadsQuiverTables(t *testing.T, tr *testenv.TrinoServer, pg *teste
 	// Parquet file and in a Trino table.
 	ents := rtEntities(t, rows, 400)
 	defer ents.Release()
-	entFile := filepath.Join(dir, "ents.parquet")
-	rtWriteParquet(t, entFile, ents)
-	tr.LoadTable(t, l.mem+".default.ents", ents)
-	entSQL := "SELECT user_id, event_timestamp, label FROM " + l.mem + ".default.ents"
+	entFile, entSQL := l.entityInputs(t, ents, dir)
 	for i, cutoff := range []bool{false, true} {
 		args := []string{"--service", "svc"}
 		if cutoff {
@@ -539,6 +536,17 @@ func testTrinoReadsQuiverTables(t *testing.T, tr *testenv.TrinoServer, pg *teste
 
 // rtEntities are n entity rows (user_id, event_timestamp, label) over the rows' users and
 // times: half at a row's time, or one microsecond, the TTL, or a window after it.
+// entityInputs gives entity rows to both engines: written to dir/ents.parquet (the local
+// engine's --entities) and loaded into the lake's memory catalog as default.ents (the Trino
+// engine's --entities-sql, returned).
+func (l *rtLake) entityInputs(t *testing.T, ents arrow.RecordBatch, dir string) (file, sql string) {
+	t.Helper()
+	file = filepath.Join(dir, "ents.parquet")
+	rtWriteParquet(t, file, ents)
+	l.tr.LoadTable(t, l.mem+".default.ents", ents)
+	return file, "SELECT user_id, event_timestamp, label FROM " + l.mem + ".default.ents"
+}
+
 func rtEntities(t *testing.T, rows arrow.RecordBatch, n int) arrow.RecordBatch {
 	t.Helper()
 	r := rand.New(rand.NewPCG(uint64(n), 9))
@@ -664,9 +672,7 @@ func testQuiverReadsTrinoWrites(t *testing.T, tr *testenv.TrinoServer, pg *teste
 	defer ents.Release()
 	ents = rtWithEntity(t, ents, []int64{1, 2, delUser, 4, 100, 101}, time.Date(2024, 3, 20, 10, 0, 0, 1000, time.UTC))
 	defer ents.Release()
-	entFile := filepath.Join(dir, "ents.parquet")
-	rtWriteParquet(t, entFile, ents)
-	tr.LoadTable(t, l.mem+".default.ents", ents)
+	entFile, entSQL := l.entityInputs(t, ents, dir)
 	want := rtOracle(t, current, ents, 48*time.Hour)
 
 	svc := "prof_only"
@@ -680,7 +686,7 @@ func testQuiverReadsTrinoWrites(t *testing.T, tr *testenv.TrinoServer, pg *teste
 		local := rtDataset(t, rtCreateDataset(t, env, dir, "local_"+what, "--service", svc, "--entities", entFile))
 		require.Equal(t, want, local[1:], "dataset create, %s", what)
 		pushed := rtDataset(t, rtCreateDataset(t, env, dir, "pushed_"+what, "--service", svc, "--engine", "trino",
-			"--entities-sql", "SELECT user_id, event_timestamp, label FROM "+l.mem+".default.ents"))
+			"--entities-sql", entSQL))
 		require.Equal(t, want, pushed[1:], "dataset create --engine trino, %s", what)
 
 		// materialize --online-only into an empty online store: the latest row per user.

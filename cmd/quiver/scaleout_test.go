@@ -314,10 +314,7 @@ func testDatasetThroughStagedTable(t *testing.T, tr *testenv.TrinoServer, pg *te
 	require.Equal(t, exitOK, r.code, r.stderr)
 	ents := rtEntities(t, rows, 900)
 	defer ents.Release()
-	entFile := filepath.Join(dir, "ents.parquet")
-	rtWriteParquet(t, entFile, ents)
-	tr.LoadTable(t, l.mem+".default.ents", ents)
-	entSQL := "SELECT user_id, event_timestamp, label FROM " + l.mem + ".default.ents"
+	entFile, entSQL := l.entityInputs(t, ents, dir)
 	for i, cutoff := range []bool{false, true} {
 		args := []string{"--service", "svc"}
 		if cutoff {
@@ -370,8 +367,7 @@ func testKilledDatasetBuildsStagingIsDropped(t *testing.T, tr *testenv.TrinoServ
 	require.Equal(t, exitOK, r.code, r.stderr)
 	ents := rtEntities(t, rows, 200)
 	defer ents.Release()
-	tr.LoadTable(t, l.mem+".default.ents", ents)
-	entSQL := "SELECT user_id, event_timestamp, label FROM " + l.mem + ".default.ents"
+	_, entSQL := l.entityInputs(t, ents, dir)
 	stageSchema := materialize.StageSchema(iceberg.ProjectNamespace("sweep"))
 	staged := func() []string {
 		return l.trinoRows(t, fmt.Sprintf("SELECT table_name FROM %s.information_schema.tables WHERE table_schema = '%s' ORDER BY 1", l.ice, stageSchema))
